@@ -1,0 +1,283 @@
+"""The public optimizer: ``novograd(...)``, its ``init`` / ``update``, ``apply_updates``.
+
+This layer resolves the array namespace once per call, walks each tree once, checks
+every input against the others (naming the offending leaf by its path) and hands each
+layer to :func:`novograd_ref._core.leaf_step`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from . import _core
+from ._config import Config, LearningRate
+from ._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
+
+Array = Any
+Tree = Any
+
+
+class NovoGradState(NamedTuple):
+    """Optimizer state: one moment per parameter plus one scalar per layer.
+
+    - ``count``: 0-d int32 array, the number of updates already applied.
+    - ``mu``: a tree like the parameters, the first moment of each layer.
+    - ``nu``: a tree like the parameters with a 0-d array per layer: the second moment
+      (Apex conventions: the blended gradient norm).
+    - ``nu_max``: with ``amsgrad``, the running maximum of ``nu``; otherwise ``None``.
+    """
+
+    count: Array
+    mu: Tree
+    nu: Tree
+    nu_max: Tree
+
+
+@dataclasses.dataclass(frozen=True)
+class NovoGrad:
+    """A NovoGrad optimizer: a pure ``init`` / ``update`` pair and its ``config``."""
+
+    config: Config
+
+    def init(self, params: Tree) -> NovoGradState:
+        """Zero state for ``params`` (first moments, per-layer scalars, step count 0)."""
+        leaves, treedef = flatten(params)
+        xp = _namespace(leaves, treedef, "params")
+        _check_float_leaves(xp, leaves, treedef, "params")
+        device = array_api_compat.device(leaves[0]) if leaves else None
+        mu = [xp.zeros(p.shape, dtype=_dtype(xp, self.config.mu_dtype, p), device=device)
+              for p in leaves]
+        nu = [xp.zeros((), dtype=_dtype(xp, self.config.state_dtype, p), device=device)
+              for p in leaves]
+        count = xp.zeros((), dtype=xp.int32, device=device)
+        nu_max = unflatten(treedef, list(nu)) if self.config.amsgrad else None
+        return NovoGradState(count, unflatten(treedef, mu), unflatten(treedef, nu), nu_max)
+
+    def update(self, grads: Tree, state: NovoGradState,
+               params: Tree = None) -> tuple[Tree, NovoGradState]:
+        """Return ``(updates, new_state)``; ``params + updates`` are the new parameters.
+
+        ``params`` is needed when the configuration reads them (weight decay, update
+        clipping); otherwise it may be omitted. No input is modified.
+        """
+        cfg = self.config
+        g_leaves, treedef = flatten(grads)
+        xp = _namespace(g_leaves, treedef, "grads")
+        p_leaves = self._params_leaves(params, treedef, len(g_leaves))
+        m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
+        _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves)
+        lazy = array_api_compat.is_lazy_array(state.count)
+        sc = _core.step_scalars(cfg, state.count, lazy)
+        updates, mus, nus, nu_maxes = [], [], [], []
+        for i, g in enumerate(g_leaves):
+            vmax = vmax_leaves[i] if vmax_leaves is not None else None
+            p = p_leaves[i] if p_leaves is not None else None
+            u, m, v, vmax = _core.leaf_step(cfg, xp, sc, g, p, m_leaves[i], v_leaves[i], vmax)
+            updates.append(u)
+            mus.append(m)
+            nus.append(v)
+            nu_maxes.append(vmax)
+        new_state = NovoGradState(
+            state.count + 1,
+            unflatten(treedef, mus),
+            unflatten(treedef, nus),
+            unflatten(treedef, nu_maxes) if cfg.amsgrad else None,
+        )
+        return unflatten(treedef, updates), new_state
+
+    def _params_leaves(self, params: Tree, treedef: TreeDef, n: int) -> list[Array] | None:
+        cfg = self.config
+        needs = (cfg.weight_decay and True) or cfg.update_clipping == "luc"
+        if params is None:
+            if needs:
+                raise ValueError(f"update() needs params with {cfg!r}: weight decay or "
+                                 "update clipping reads the parameters")
+            return None
+        leaves, p_def = flatten(params)
+        mismatch = structure_mismatch(treedef, p_def)
+        if mismatch:
+            raise ValueError(f"params and grads differ in structure {mismatch}")
+        return leaves
+
+
+def novograd(learning_rate: LearningRate, *, b1: float = 0.95, b2: float = 0.98,
+             eps: float = 1e-8, eps_root: float = 0.0, weight_decay: float = 0.0,
+             **switches: Any) -> NovoGrad:
+    r"""NovoGrad with canonical hyperparameter names and every convention switch.
+
+    NovoGrad (Ginsburg et al. 2019) keeps, per layer :math:`l`, one scalar second
+    moment of the gradient norm instead of one per weight. With
+    :math:`S^l_t = \lVert g^l_t \rVert_2^2` and defaults (the paper's recurrence):
+
+    .. math::
+
+        v^l_1 &= S^l_1, \qquad v^l_t = \beta_2 v^l_{t-1} + (1 - \beta_2) S^l_t \\
+        m^l_t &= \beta_1 m^l_{t-1} + \frac{g^l_t}{\sqrt{v^l_t + \epsilon_{root}}
+                 + \epsilon} + \lambda\, p^l_t \\
+        p^l_{t+1} &= p^l_t - \eta_t\, m^l_t
+
+    where :math:`\eta_t, \beta_1, \beta_2, \epsilon, \epsilon_{root}, \lambda` are
+    ``learning_rate, b1, b2, eps, eps_root, weight_decay``, and :math:`m_0 = 0`. Every
+    other published variant is a choice of the keyword ``switches`` documented in
+    :class:`novograd_ref.Config` (or one of ``novograd_ref.presets``).
+
+    Args:
+      learning_rate: a number, or a callable ``step -> rate`` where ``step`` is the
+        number of updates already applied (0 on the first update).
+      b1, b2, eps, eps_root, weight_decay: hyperparameters (validated here).
+      **switches: convention switches, see :class:`novograd_ref.Config`.
+
+    Returns:
+      A :class:`NovoGrad` with ``init``, ``update`` and the resolved ``config``.
+
+    Examples:
+      >>> import numpy as np
+      >>> import novograd_ref as ngr
+      >>> opt = ngr.novograd(0.1)
+      >>> params = {"w": np.array([1.0, 2.0, 3.0])}
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": np.array([1.0, 2.0, 3.0])}, state, params)
+      >>> ngr.apply_updates(params, updates)["w"]  # first step: p - lr * g / |g|
+      array([0.97327, 1.94655, 2.91982])
+
+    References:
+      Ginsburg et al., `Stochastic Gradient Methods with Layer-wise Adaptive Moments
+      for Training of Deep Networks <https://arxiv.org/abs/1905.11286>`_, 2019.
+      Li et al., `Jasper: An End-to-End Convolutional Neural Acoustic Model
+      <https://arxiv.org/abs/1904.03288>`_, 2019.
+    """
+    config = Config(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                    weight_decay=weight_decay, **switches)
+    return NovoGrad(config)
+
+
+def apply_updates(params: Tree, updates: Tree) -> Tree:
+    """Return ``params + updates`` leaf by leaf, in the parameters' dtypes.
+
+    >>> import numpy as np
+    >>> apply_updates({"w": np.array([1.0])}, {"w": np.array([-0.5])})
+    {'w': array([0.5])}
+    """
+    p_leaves, treedef = flatten(params)
+    u_leaves, u_def = flatten(updates)
+    mismatch = structure_mismatch(treedef, u_def)
+    if mismatch:
+        raise ValueError(f"params and updates differ in structure {mismatch}")
+    xp = _namespace(p_leaves + u_leaves, None, "params and updates")
+    out = []
+    for path_index, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+        if p.shape != u.shape:
+            path = leaf_paths(treedef)[path_index]
+            raise ValueError(f"updates{path}: expected shape {p.shape}, got {u.shape}")
+        out.append(_core._cast(xp, p + u, p.dtype))
+    return unflatten(treedef, out)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
+    """The one array namespace of all leaves; names the first leaf that differs."""
+    if not leaves:
+        import numpy
+
+        return array_api_compat.array_namespace(numpy.zeros(0))
+    first_type = type(leaves[0])
+    if all(type(leaf) is first_type for leaf in leaves):
+        try:
+            return array_api_compat.array_namespace(leaves[0])
+        except TypeError as exc:
+            raise TypeError(f"{what}{_path(treedef, 0)}: expected an array, got "
+                            f"{first_type.__name__}") from exc
+    spaces = []
+    for i, leaf in enumerate(leaves):
+        try:
+            spaces.append(array_api_compat.array_namespace(leaf))
+        except TypeError as exc:
+            raise TypeError(f"{what}{_path(treedef, i)}: expected an array, got "
+                            f"{type(leaf).__name__}") from exc
+        if spaces[i] is not spaces[0]:
+            raise TypeError(f"{what}{_path(treedef, i)}: expected an array of "
+                            f"{spaces[0].__name__} like the first leaf, got "
+                            f"{spaces[i].__name__}")
+    return spaces[0]
+
+
+def _path(treedef: TreeDef | None, index: int) -> str:
+    if treedef is None:
+        return f" leaf {index}"
+    path = leaf_paths(treedef)[index]
+    return "" if path == "<root>" else path
+
+
+def _check_float_leaves(xp: Any, leaves: list[Array], treedef: TreeDef, what: str) -> None:
+    seen: set[Any] = set()
+    for i, leaf in enumerate(leaves):
+        if leaf.dtype in seen:
+            continue
+        if not xp.isdtype(leaf.dtype, "real floating"):
+            raise TypeError(f"{what}{_path(treedef, i)}: expected a real floating dtype, "
+                            f"got {leaf.dtype}")
+        seen.add(leaf.dtype)
+
+
+def _dtype(xp: Any, name: str | None, like: Array) -> Any:
+    if name is None:
+        return like.dtype
+    dtype = getattr(xp, name, None)
+    if dtype is None:
+        raise TypeError(f"state dtype {name!r} is not available in {xp.__name__}")
+    return dtype
+
+
+def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
+                  ) -> tuple[list[Array], list[Array], list[Array] | None]:
+    if not isinstance(state, NovoGradState):
+        raise TypeError(f"state: expected a NovoGradState from init(), got "
+                        f"{type(state).__name__}")
+    if (state.nu_max is not None) != cfg.amsgrad:
+        raise ValueError(f"state: made by an optimizer with amsgrad="
+                         f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
+    out: list[list[Array]] = []
+    for name in ("mu", "nu", "nu_max") if cfg.amsgrad else ("mu", "nu"):
+        leaves, s_def = flatten(getattr(state, name))
+        mismatch = structure_mismatch(treedef, s_def)
+        if mismatch:
+            raise ValueError(f"state.{name} and grads differ in structure {mismatch}")
+        out.append(leaves)
+    return out[0], out[1], out[2] if cfg.amsgrad else None
+
+
+def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
+                  params: list[Array] | None, mus: list[Array], nus: list[Array]) -> None:
+    """Shapes and dtypes agree across grads, params and state (cheap attribute checks)."""
+    checked: set[Any] = set()
+    for i, g in enumerate(grads):
+        dtype = g.dtype
+        if dtype not in checked:
+            if not xp.isdtype(dtype, "real floating"):
+                raise TypeError(f"grads{_path(treedef, i)}: expected a real floating dtype, "
+                                f"got {dtype}")
+            checked.add(dtype)
+        m = mus[i]
+        if m.shape != g.shape:
+            raise ValueError(f"state.mu{_path(treedef, i)}: expected shape {g.shape} like "
+                             f"the gradient, got {m.shape}")
+        mu_dtype = _dtype(xp, cfg.mu_dtype, g) if cfg.mu_dtype else dtype
+        if m.dtype != mu_dtype:
+            raise TypeError(f"state.mu{_path(treedef, i)}: expected dtype {mu_dtype}, got "
+                            f"{m.dtype} (a state from another configuration or dtype?)")
+        nu_dtype = _dtype(xp, cfg.state_dtype, g) if cfg.state_dtype else dtype
+        if nus[i].dtype != nu_dtype or nus[i].shape != ():
+            raise TypeError(f"state.nu{_path(treedef, i)}: expected a 0-d {nu_dtype} array, "
+                            f"got shape {nus[i].shape} {nus[i].dtype} (a state from "
+                            "another configuration?)")
+        if params is not None:
+            p = params[i]
+            if p.shape != g.shape or p.dtype != dtype:
+                raise ValueError(f"grads{_path(treedef, i)}: expected shape {p.shape} and "
+                                 f"dtype {p.dtype} like the parameter, got {g.shape} "
+                                 f"{g.dtype}")

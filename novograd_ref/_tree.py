@@ -1,0 +1,152 @@
+"""Parameter trees: nested dict / list / tuple / NamedTuple with arrays as leaves.
+
+A tree is flattened once into a list of leaves and a hashable ``TreeDef`` that can
+rebuild it. ``None`` is an empty subtree (no leaf), as in optax: it is kept in place and
+must appear at the same place in every tree of one call. Leaf paths (``['layer'][0]``)
+are computed only when an error message needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# A TreeDef is a nested tuple: ("leaf",), ("none",), ("dict", keys, children),
+# ("list", children), ("tuple", children) or ("namedtuple", cls, children).
+TreeDef = tuple[Any, ...]
+
+_LEAF: TreeDef = ("leaf",)
+_NONE: TreeDef = ("none",)
+
+
+def _is_namedtuple(node: object) -> bool:
+    return isinstance(node, tuple) and hasattr(node, "_fields")
+
+
+def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+    """Return the leaves of ``tree`` in order, and the structure that rebuilds it.
+
+    >>> flatten({"b": [1, None], "a": 2})
+    ([1, 2], ('dict', ('b', 'a'), (('list', (('leaf',), ('none',))), ('leaf',))))
+    """
+    leaves: list[Any] = []
+    return leaves, _flatten_into(tree, leaves)
+
+
+def _flatten_into(node: Any, leaves: list[Any]) -> TreeDef:
+    if node is None:
+        return _NONE
+    if isinstance(node, dict):
+        keys = tuple(node)
+        return ("dict", keys, tuple(_flatten_into(node[k], leaves) for k in keys))
+    if _is_namedtuple(node):
+        return ("namedtuple", type(node), tuple(_flatten_into(c, leaves) for c in node))
+    if isinstance(node, (list, tuple)):
+        kind = "list" if isinstance(node, list) else "tuple"
+        return (kind, tuple(_flatten_into(c, leaves) for c in node))
+    leaves.append(node)
+    return _LEAF
+
+
+def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
+    """Rebuild a tree of structure ``treedef`` from ``leaves`` (the inverse of flatten).
+
+    >>> leaves, treedef = flatten({"w": [1, 2], "b": None})
+    >>> unflatten(treedef, [10, 20])
+    {'w': [10, 20], 'b': None}
+    """
+    it = iter(leaves)
+    return _build(treedef, it)
+
+
+def _build(treedef: TreeDef, it: Iterator[Any]) -> Any:
+    kind = treedef[0]
+    if kind == "leaf":
+        return next(it)
+    if kind == "none":
+        return None
+    if kind == "dict":
+        return {k: _build(c, it) for k, c in zip(treedef[1], treedef[2])}
+    if kind == "namedtuple":
+        return treedef[1](*(_build(c, it) for c in treedef[2]))
+    children = [_build(c, it) for c in treedef[1]]
+    return children if kind == "list" else tuple(children)
+
+
+def leaf_paths(treedef: TreeDef) -> list[str]:
+    """The path of every leaf, in flatten order, written as subscripts.
+
+    >>> leaf_paths(flatten({"dense": [1, 2], "bias": 3})[1])
+    ["['dense'][0]", "['dense'][1]", "['bias']"]
+    """
+    paths: list[str] = []
+    _collect_paths(treedef, "", paths)
+    return paths
+
+
+def _collect_paths(treedef: TreeDef, prefix: str, out: list[str]) -> None:
+    kind = treedef[0]
+    if kind == "leaf":
+        out.append(prefix or "<root>")
+    elif kind == "dict":
+        for key, child in zip(treedef[1], treedef[2]):
+            _collect_paths(child, f"{prefix}[{key!r}]", out)
+    elif kind == "namedtuple":
+        for field, child in zip(treedef[1]._fields, treedef[2]):
+            _collect_paths(child, f"{prefix}.{field}", out)
+    elif kind in ("list", "tuple"):
+        for i, child in enumerate(treedef[1]):
+            _collect_paths(child, f"{prefix}[{i}]", out)
+
+
+def structure_mismatch(expected: TreeDef, actual: TreeDef, prefix: str = "") -> str | None:
+    """Describe the first place where two structures differ, or return None.
+
+    >>> structure_mismatch(flatten({"a": 1})[1], flatten({"a": [1]})[1])
+    "at ['a']: expected a leaf, got a list of 1"
+    """
+    if expected == actual:
+        return None
+    where = prefix or "<root>"
+    if expected[0] != actual[0] or (expected[0] == "namedtuple" and expected[1] != actual[1]):
+        return f"at {where}: expected {_describe(expected)}, got {_describe(actual)}"
+    if expected[0] == "dict":
+        if expected[1] != actual[1]:
+            return f"at {where}: expected keys {list(expected[1])}, got {list(actual[1])}"
+        pairs = [(f"{prefix}[{k!r}]", e, a) for k, e, a in zip(expected[1], expected[2], actual[2])]
+    else:
+        e_children, a_children = expected[-1], actual[-1]
+        if len(e_children) != len(a_children):
+            return f"at {where}: expected {_describe(expected)}, got {_describe(actual)}"
+        names = expected[1]._fields if expected[0] == "namedtuple" else None
+        pairs = [
+            (f"{prefix}.{names[i]}" if names else f"{prefix}[{i}]", e, a)
+            for i, (e, a) in enumerate(zip(e_children, a_children))
+        ]
+    for path, e, a in pairs:
+        found = structure_mismatch(e, a, path)
+        if found:
+            return found
+    return None  # pragma: no cover - equal children imply equal trees
+
+
+def _describe(treedef: TreeDef) -> str:
+    kind = treedef[0]
+    if kind == "leaf":
+        return "a leaf"
+    if kind == "none":
+        return "None"
+    if kind == "namedtuple":
+        return f"a {treedef[1].__name__}"
+    return f"a {kind} of {len(treedef[-1])}"
+
+
+def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``fn`` leaf-wise over trees of one structure (``None`` stays ``None``).
+
+    >>> tree_map(lambda a, b: a + b, {"x": 1, "y": None}, {"x": 2, "y": None})
+    {'x': 3, 'y': None}
+    """
+    leaves, treedef = flatten(tree)
+    others = [flatten(t)[0] for t in rest]
+    return unflatten(treedef, [fn(*args) for args in zip(leaves, *others)])

@@ -1,0 +1,426 @@
+"""Every published NovoGrad, as a function with that implementation's own signature.
+
+Each preset takes the keywords of the constructor it reproduces, with the same
+defaults, so a configuration can be copied verbatim; it returns a
+:class:`~novograd_ref.NovoGrad` whose ``config`` shows the conventions it resolved to.
+Keywords without numerical meaning (``name``, ``use_locking``, ``set_grad_none``,
+``foreach``) are accepted and ignored; unknown keywords raise ``TypeError``.
+
+The equivalence classes, from shared reference tables: with a constant learning rate,
+no grad averaging, no amsgrad and a non-zero first gradient, ``paper``, ``optax`` (same
+``b1, b2, eps``), ``torch_optimizer``, ``timm``, ``nemo``, ``tfa``, ``pytorch_optimizer``,
+``dle``, ``monai`` and ``apex(reg_inside_moment=True, bias_correction=False,
+grad_averaging=False)`` are one algorithm. ``openseq2seq`` (graph mode ignores ``beta2``),
+``apex`` defaults and ``flashlight`` are different algorithms.
+
+>>> import novograd_ref as ngr
+>>> ngr.presets.names()[:4]
+['apex', 'clara', 'dle', 'flashlight']
+>>> ngr.presets.get("timm")(lr=0.01).config
+Config(learning_rate=0.01, b1=0.95, b2=0.98, eps=1e-08, second_moment_init='when_zero')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._config import LearningRate
+from ._optimizer import NovoGrad, novograd
+
+_PRESETS: dict[str, Callable[..., NovoGrad]] = {}
+LEARNING_RATE_KEYWORD: dict[str, str] = {}
+
+
+def _register(lr_keyword: str) -> Callable[[Callable[..., NovoGrad]], Callable[..., NovoGrad]]:
+    def register(fn: Callable[..., NovoGrad]) -> Callable[..., NovoGrad]:
+        _PRESETS[fn.__name__] = fn
+        LEARNING_RATE_KEYWORD[fn.__name__] = lr_keyword
+        return fn
+
+    return register
+
+
+def names() -> list[str]:
+    """The names of all presets, sorted.
+
+    >>> "optax" in names()
+    True
+    """
+    return sorted(_PRESETS)
+
+
+def get(name: str) -> Callable[..., NovoGrad]:
+    """The preset function called ``name``.
+
+    >>> get("optax")(0.003).config.b2
+    0.25
+    """
+    try:
+        return _PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(names())}") from None
+
+
+def _betas(betas: tuple[float, float]) -> tuple[float, float]:
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return float(betas[0]), float(betas[1])
+
+
+def _positive_lr(lr: LearningRate, name: str = "lr") -> None:
+    if not callable(lr) and not lr > 0:
+        raise ValueError(f"{name} must be > 0 here, got {lr!r}")
+
+
+@_register("learning_rate")
+def paper(learning_rate: LearningRate, b1: float = 0.95, b2: float = 0.98,
+          eps: float = 1e-8, weight_decay: float = 0.0) -> NovoGrad:
+    r"""The recurrence of Ginsburg et al. 2019 (arXiv 1905.11286), Algorithm 1.
+
+    ``v_1 = |g_1|^2``, ``v_t = b2 v + (1-b2) |g_t|^2``,
+    ``m_t = b1 m + g_t / (sqrt(v_t) + eps) + wd p_t``, ``p -= lr_t m_t``; the first step
+    initializes the moments, so no bias correction. The algorithm box writes the first
+    step without ``eps``; this preset uses ``sqrt(v) + eps`` on every step, as the
+    implementations do.
+
+    >>> paper(0.01).config
+    Config(learning_rate=0.01, b1=0.95, b2=0.98, eps=1e-08)
+    """
+    return novograd(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+
+
+@_register("learning_rate")
+def optax(learning_rate: LearningRate, b1: float = 0.9, b2: float = 0.25, eps: float = 1e-6,
+          eps_root: float = 0.0, weight_decay: float = 0.0) -> NovoGrad:
+    r"""``optax.novograd`` (optax 0.2.x): first step keyed on the step count.
+
+    ``v_1 = |g_1|^2``; ``u = g / (sqrt(v + eps_root) + eps) + weight_decay * p``;
+    ``m_1 = u_1``, ``m_t = b1 m + u_t`` (no ``1 - b1``); ``updates = -lr_t m_t`` with a
+    schedule called with the number of updates already applied. State in the parameter
+    dtype.
+
+    The optax docstring example, in NumPy:
+
+    >>> import numpy as np
+    >>> import novograd_ref as ngr
+    >>> f = lambda x: np.sum(x ** 2)
+    >>> solver = ngr.presets.optax(learning_rate=0.003)
+    >>> params = np.array([1.0, 2.0, 3.0])
+    >>> state = solver.init(params)
+    >>> for _ in range(5):
+    ...     updates, state = solver.update(2 * params, state, params)
+    ...     params = ngr.apply_updates(params, updates)
+    ...     print(f"Objective function: {f(params):.2E}")
+    Objective function: 1.40E+01
+    Objective function: 1.39E+01
+    Objective function: 1.39E+01
+    Objective function: 1.38E+01
+    Objective function: 1.37E+01
+    """
+    return novograd(learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                    weight_decay=weight_decay)
+
+
+def _openseq2seq_config(learning_rate: LearningRate, beta1: float, beta2: float,
+                        epsilon: float, weight_decay: float, grad_averaging: bool,
+                        mode: str, nesterov: bool, state_dtype: str | None) -> NovoGrad:
+    if mode not in ("graph", "eager"):
+        raise ValueError(f"mode must be 'graph' or 'eager', got {mode!r}")
+    return novograd(
+        learning_rate, b1=beta1, b2=beta2, eps=0.0, eps_root=epsilon,
+        weight_decay=weight_decay, second_moment_init="when_zero",
+        second_moment_update="none" if mode == "graph" else "ema",
+        normalization="reciprocal", grad_averaging="always" if grad_averaging else "off",
+        nesterov=nesterov, state_dtype=state_dtype,
+    )
+
+
+@_register("learning_rate")
+def openseq2seq(learning_rate: LearningRate = 1.0, beta1: float = 0.95, beta2: float = 0.98,
+                epsilon: float = 1e-8, weight_decay: float = 0.0, grad_averaging: bool = False,
+                use_locking: bool = False, name: str = "NovoGrad", *,
+                mode: str = "graph", state_dtype: str | None = "float32") -> NovoGrad:
+    r"""NVIDIA OpenSeq2Seq ``NovoGrad`` (TF1 ``MomentumOptimizer`` subclass).
+
+    ``g' = g * (1 / sqrt(v + epsilon))`` (eps inside the root, reciprocal), ``+ wd p``
+    if ``weight_decay > 0``, ``* (1 - beta1)`` if ``grad_averaging`` (from step 1);
+    ``accum = beta1 accum + g'``; ``var -= lr accum``. ``v`` is float32 and set to
+    ``|g|^2`` whenever the stored moving average equals 0.
+
+    ``mode="graph"`` (default) is how TF1 graph training executes the file: the moving
+    average is rebound as a Python list entry and never assigned to its variable, so it
+    stays 0 and every step uses ``v_t = |g_t|^2`` (``beta2`` has no effect).
+    ``mode="eager"`` is the same code run eagerly, where the moving average works.
+    ``state_dtype`` is float32 as in the original (pass ``None`` to follow the
+    parameters, e.g. to compare float64 readings).
+
+    >>> openseq2seq(0.1).config.second_moment_update
+    'none'
+    """
+    del use_locking, name
+    return _openseq2seq_config(learning_rate, beta1, beta2, epsilon, weight_decay,
+                               grad_averaging, mode, False, state_dtype)
+
+
+@_register("learning_rate")
+def clara(learning_rate: LearningRate = 1.0, beta1: float = 0.95, beta2: float = 0.98,
+          epsilon: float = 1e-8, weight_decay: float = 0.0, grad_averaging: bool = False,
+          use_locking: bool = False, name: str = "NovoGrad", use_nesterov: bool = False, *,
+          mode: str = "graph", state_dtype: str | None = "float32") -> NovoGrad:
+    r"""NVIDIA Clara Train 3.1 ``ai4med.libs.optimizers.NovoGrad``, as documented.
+
+    Same signature, defaults and docstring as OpenSeq2Seq's ``NovoGrad`` (see
+    :func:`openseq2seq`); its documentation also lists ``use_nesterov``, TF momentum's
+    Nesterov form ``var -= lr g' + lr beta1 accum``, which this preset honours (the
+    OpenSeq2Seq code passes ``use_nesterov=False`` to its base class).
+
+    >>> clara(0.1, use_nesterov=True).config.nesterov
+    True
+    """
+    del use_locking, name
+    return _openseq2seq_config(learning_rate, beta1, beta2, epsilon, weight_decay,
+                               grad_averaging, mode, use_nesterov, state_dtype)
+
+
+_KERAS_IGNORED = ("name",)
+_KERAS_REJECTED = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+@_register("learning_rate")
+def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+        epsilon: float = 1e-7, weight_decay: float = 0.0, grad_averaging: bool = False,
+        amsgrad: bool = False, name: str = "NovoGrad", *, hyper_dtype: str | None = None,
+        **kwargs: Any) -> NovoGrad:
+    r"""TensorFlow Addons ``tfa.optimizers.NovoGrad`` (Keras legacy OptimizerV2).
+
+    ``v = |g|^2`` on global iteration 0, else ``b2 v + (1-b2) |g|^2``;
+    ``g' = g / (sqrt(v) + eps) (+ wd var)``, ``* (1 - beta_1)`` if ``grad_averaging``
+    except on iteration 0; Keras momentum puts the rate inside the accumulator:
+    ``accum = beta_1 accum - lr_t g'``, ``var += accum``. ``epsilon`` 0 means 1e-7.
+    ``amsgrad`` normalizes by the running maximum of ``v``. The legacy keyword
+    ``decay`` gives ``lr_t = lr(k) / (1 + decay k)``.
+
+    ``hyper_dtype="float32"`` reproduces Keras keeping Python-float hyperparameters in
+    float32 variables, cast to the variable dtype (float64 models).
+
+    >>> tfa(0.1).config.learning_rate_placement
+    'inside'
+    """
+    del name
+    decay = float(kwargs.pop("decay", 0.0))
+    for key in _KERAS_REJECTED:
+        if kwargs.pop(key, None) is not None:
+            raise ValueError(f"tfa: {key} (gradient clipping) is not reproduced by the "
+                             "reference; clip the gradients before update()")
+    if kwargs:
+        raise TypeError(f"tfa: unexpected keyword arguments {sorted(kwargs)}")
+    if weight_decay < 0:
+        raise ValueError(f"Weight decay rate cannot be negative, got {weight_decay!r}")
+    rate = _keras_decay(learning_rate, decay) if decay else learning_rate
+    return novograd(rate, b1=beta_1, b2=beta_2, eps=epsilon or 1e-7,
+                    weight_decay=weight_decay,
+                    grad_averaging="after_first_step" if grad_averaging else "off",
+                    amsgrad=amsgrad, learning_rate_placement="inside",
+                    hyper_dtype=hyper_dtype)  # type: ignore[arg-type]
+
+
+def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], Any]:
+    def decayed(step: Any) -> Any:
+        base = learning_rate(step) if callable(learning_rate) else learning_rate
+        return base / (1.0 + decay * step)
+
+    return decayed
+
+
+@_register("lr")
+def apex(lr: float = 1e-3, bias_correction: bool = True,
+         betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+         weight_decay: float = 0.0, amsgrad: bool = False, reg_inside_moment: bool = False,
+         grad_averaging: bool = True, norm_type: int = 2, init_zero: bool = False,
+         set_grad_none: bool = True, *, state_dtype: str | None = "float32") -> NovoGrad:
+    r"""NVIDIA Apex ``FusedNovoGrad`` (every flag), math in float32 as the kernel does.
+
+    The state is the per-layer gradient norm ``n`` (not its square), initialized to
+    ``|g_1|`` (``norm_type=2``) or ``max|g_1|`` (``norm_type=0``), or 0 with
+    ``init_zero``, then blended on every step including the first:
+    ``n = sqrt(b2 n^2 + (1-b2) |g|^2)`` or ``n = b2 n + (1-b2) max|g|``;
+    ``den = n / sqrt(1 - b2^t) + eps`` (``bias_correction``). Default
+    (``reg_inside_moment=False``): ``m = b1 m + beta3 g`` (raw gradient),
+    ``p -= lr ((m / (1 - b1^t)) / den + wd p)``. ``reg_inside_moment=True``:
+    ``m = b1 m + beta3 (g / den + wd p)``, ``p -= lr m / (1 - b1^t)``.
+    ``beta3 = 1 - b1`` if ``grad_averaging`` else 1. The stored norm is float32 as in
+    the kernel (``state_dtype=None`` follows the parameters instead).
+
+    >>> apex().config.norm
+    'apex_l2'
+    """
+    del set_grad_none
+    if amsgrad:
+        raise RuntimeError("FusedNovoGrad does not support the AMSGrad variant.")
+    if norm_type not in (0, 2):
+        raise RuntimeError(f"FusedNovoGrad only supports norm_type 0 (inf) and 2 (L2), "
+                           f"got {norm_type!r}")
+    b1, b2 = _betas(betas)
+    return novograd(
+        lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
+        norm="apex_l2" if norm_type == 2 else "apex_inf",
+        second_moment_init="zero" if init_zero else "first_step_blend",
+        momentum_input="normalized" if reg_inside_moment else "raw",
+        weight_decay_mode="inside" if reg_inside_moment else "apex",
+        grad_averaging="always" if grad_averaging else "off",
+        bias_correction="apex" if bias_correction else "none",
+        state_dtype=state_dtype,
+    )
+
+
+def _pytorch_family(lr: LearningRate, betas: tuple[float, float], eps: float,
+                    weight_decay: float, grad_averaging: bool, amsgrad: bool,
+                    state_dtype: str | None, **switches: Any) -> NovoGrad:
+    b1, b2 = _betas(betas)
+    return novograd(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
+                    second_moment_init="when_zero", amsgrad=amsgrad,
+                    grad_averaging="always" if grad_averaging else "off",
+                    state_dtype=state_dtype, **switches)
+
+
+@_register("lr")
+def nemo(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float = 1e-8,
+         weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False,
+         luc: bool = False, luc_trust: float = 1e-3, luc_eps: float = 1e-8, *,
+         state_dtype: str | None = None) -> NovoGrad:
+    r"""NVIDIA NeMo ``Novograd`` (``nemo.core.optim.novograd``).
+
+    ``v = |g|^2`` whenever the stored ``v`` is 0, else ``b2 v + (1-b2) |g|^2``;
+    ``g' = g / (sqrt(v) + eps) (+ wd p)``, ``* (1 - b1)`` if ``grad_averaging``;
+    ``m = b1 m + g'``; ``p -= lr m``, or with ``luc`` (layer-wise update clipping)
+    ``p -= min(luc_trust |p| / (|m| + luc_eps), lr) m``. ``state_dtype="float32"``
+    reproduces torch's default dtype for ``v`` next to float64 parameters.
+
+    >>> nemo(luc=True).config.update_clipping
+    'luc'
+    """
+    return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
+                           state_dtype, update_clipping="luc" if luc else "none",
+                           luc_trust=luc_trust, luc_eps=luc_eps)
+
+
+@_register("lr")
+def timm(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float = 1e-8,
+         weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False,
+         decoupled_decay: bool = False, corrected_weight_decay: bool = False, *,
+         state_dtype: str | None = None) -> NovoGrad:
+    r"""timm ``NvNovoGrad`` (timm 1.0.x), the PyTorch family's recurrence.
+
+    As :func:`torch_optimizer`; ``decoupled_decay`` replaces ``+ wd p`` in the moment
+    by ``p *= 1 - lr wd`` before the step, and ``corrected_weight_decay`` scales it by
+    ``lr / max_lr`` (``p *= 1 - lr^2 / max_lr wd``, ``max_lr`` = the constructor ``lr``).
+
+    >>> timm(decoupled_decay=True, weight_decay=0.1).config.weight_decay_mode
+    'decoupled'
+    """
+    mode = "inside"
+    if decoupled_decay:
+        mode = "corrected" if corrected_weight_decay else "decoupled"
+    return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
+                           state_dtype, weight_decay_mode=mode,
+                           max_learning_rate=lr if corrected_weight_decay else None)
+
+
+def _torch_optimizer_family(lr: float, betas: tuple[float, float], eps: float,
+                            weight_decay: float, grad_averaging: bool, amsgrad: bool,
+                            state_dtype: str | None) -> NovoGrad:
+    _positive_lr(lr)
+    if eps < 0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad, state_dtype)
+
+
+@_register("lr")
+def torch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0),
+                    eps: float = 1e-8, weight_decay: float = 0, grad_averaging: bool = False,
+                    amsgrad: bool = False, *, state_dtype: str | None = None) -> NovoGrad:
+    r"""torch-optimizer ``NovoGrad`` (0.3.0), the NVIDIA Jasper PyTorch port.
+
+    ``v = |g|^2`` whenever the stored ``v`` is 0, else ``b2 v + (1-b2) |g|^2``
+    (default ``b2 = 0``: ``v_t = |g_t|^2``); ``g' = g / (sqrt(v) + eps) (+ wd p)``,
+    ``* (1 - b1)`` if ``grad_averaging``; ``m = b1 m + g'``; ``p -= lr m``.
+
+    >>> torch_optimizer().config.b2
+    0.0
+    """
+    return _torch_optimizer_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
+                                   state_dtype)
+
+
+@_register("lr")
+def dle(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0), eps: float = 1e-8,
+        weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False, *,
+        state_dtype: str | None = None) -> NovoGrad:
+    r"""NVIDIA DeepLearningExamples Jasper ``Novograd``: torch-optimizer's math.
+
+    >>> dle().config.second_moment_init
+    'when_zero'
+    """
+    return _torch_optimizer_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
+                                   state_dtype)
+
+
+@_register("lr")
+def monai(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98), eps: float = 1e-8,
+          weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False, *,
+          state_dtype: str | None = None) -> NovoGrad:
+    r"""MONAI ``Novograd``: torch-optimizer's math with ``betas=(0.9, 0.98)``.
+
+    >>> monai().config.b1
+    0.9
+    """
+    return _torch_optimizer_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
+                                   state_dtype)
+
+
+@_register("lr")
+def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98),
+                      weight_decay: float = 0.0, weight_decouple: bool = False,
+                      fixed_decay: bool = False, grad_averaging: bool = False,
+                      adam_debias: bool = False, eps: float = 1e-8, maximize: bool = False,
+                      foreach: bool | None = None, **kwargs: Any) -> NovoGrad:
+    r"""pytorch_optimizer (kozistr) 4.x ``NovoGrad``.
+
+    First update: ``v = |g|^2``, ``m = g / (sqrt(v) + eps) (+ wd p)`` (no ``1 - b1``);
+    later ``v = lerp(v, |g|^2, 1 - b2)``, ``m = b1 m + g'`` with ``g'`` scaled by
+    ``1 - b1`` if ``grad_averaging``. ``weight_decouple``: ``p *= 1 - wd lr`` (or
+    ``1 - wd`` with ``fixed_decay``) instead of ``+ wd p``. Step size ``lr`` (times
+    ``sqrt(1 - b2^t)`` with ``adam_debias``). ``maximize`` ascends.
+
+    >>> pytorch_optimizer(grad_averaging=True).config.grad_averaging
+    'after_first_step'
+    """
+    del foreach
+    state_dtype = kwargs.pop("state_dtype", None)
+    if kwargs:
+        raise TypeError(f"pytorch_optimizer: unexpected keyword arguments {sorted(kwargs)}")
+    b1, b2 = _betas(betas)
+    mode = "inside"
+    if weight_decouple:
+        mode = "fixed" if fixed_decay else "decoupled"
+    return novograd(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
+                    weight_decay_mode=mode,
+                    grad_averaging="after_first_step" if grad_averaging else "off",
+                    bias_correction="debias" if adam_debias else "none",
+                    maximize=maximize, state_dtype=state_dtype)
+
+
+@_register("learningRate")
+def flashlight(learningRate: float, beta1: float = 0.95, beta2: float = 0.98,  # noqa: N803
+               epsilon: float = 1e-8, weightDecay: float = 0.0) -> NovoGrad:  # noqa: N803
+    r"""flashlight ``fl::NovogradOptimizer`` (C++): ``v_0 = 0``, forced ``1 - b1``.
+
+    ``v = b2 v + (1-b2) |g|^2`` from step 1 (no special first step);
+    ``m = b1 m + (1 - b1) (g / (sqrt(v) + eps) + wd w)``; ``w -= lr m``.
+
+    >>> flashlight(0.1).config.second_moment_init
+    'zero'
+    """
+    return novograd(learningRate, b1=beta1, b2=beta2, eps=epsilon, weight_decay=weightDecay,
+                    second_moment_init="zero", grad_averaging="always")
