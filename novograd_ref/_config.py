@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Literal, Union, get_args
 
 Schedule = Callable[..., object]
-LearningRate = Union[float, Schedule]
+LearningRate = Union[float, Schedule]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 SecondMomentInit = Literal["first_step", "when_zero", "zero", "first_step_blend"]
 SecondMomentUpdate = Literal["ema", "none"]
@@ -181,10 +181,9 @@ def _validate(cfg: Config) -> None:
 
 
 def _check_combinations(cfg: Config) -> None:
-    if cfg.weight_decay_mode == "corrected":
-        if cfg.max_learning_rate is None or not cfg.max_learning_rate > 0:
-            raise ValueError("weight_decay_mode='corrected' needs max_learning_rate > 0, "
-                             f"got {cfg.max_learning_rate!r}")
+    if cfg.weight_decay_mode == "corrected" and not (cfg.max_learning_rate or 0) > 0:
+        raise ValueError("weight_decay_mode='corrected' needs max_learning_rate > 0, "
+                         f"got {cfg.max_learning_rate!r}")
     if cfg.norm != "l2_squared":
         if cfg.amsgrad:
             raise ValueError(f"amsgrad is not defined with norm={cfg.norm!r}")

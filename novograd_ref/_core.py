@@ -42,19 +42,26 @@ class StepScalars(NamedTuple):
     t: Scalar  # 1-based step number (float when lazy)
 
 
-def step_scalars(cfg: Config, count: Array, lazy: bool) -> StepScalars:
-    """Evaluate the step-dependent scalars once per update (see module docstring)."""
+def step_scalars(cfg: Config, count: Array, lazy: bool, xp: Any = None) -> StepScalars:
+    """Evaluate the step-dependent scalars once per update (see module docstring).
+
+    ``xp`` (the namespace of ``count``) is needed only when ``lazy`` and a schedule's
+    rate is rounded through ``cfg.hyper_dtype``.
+    """
     k = count if lazy else int(count)
     lr = cfg.learning_rate(k) if callable(cfg.learning_rate) else cfg.learning_rate
     if not lazy:
         lr = float(lr)  # type: ignore[arg-type]
-        if cfg.hyper_dtype is not None and callable(cfg.learning_rate):
-            lr = round_to(lr, cfg.hyper_dtype)
+    if cfg.hyper_dtype is not None and callable(cfg.learning_rate):
+        if hasattr(lr, "dtype"):  # a lazy 0-d array: round it through the dtype too
+            lr = xp.astype(xp.astype(lr, getattr(xp, cfg.hyper_dtype)), lr.dtype)
+        else:
+            lr = round_to(float(lr), cfg.hyper_dtype)  # type: ignore[arg-type]
     return StepScalars(first=k == 0, lr=lr, t=k + 1)
 
 
 def leaf_step(
-    cfg: Config, xp: Any, sc: StepScalars, g: Array, p: Array | None, m: Array, v: Array,
+    cfg: Config, xp: Any, sc: StepScalars, g: Array, p: Array, m: Array, v: Array,
     v_max: Array | None,
 ) -> tuple[Array, Array, Array, Array | None]:
     """One layer's step: returns ``(update, m_new, v_new, v_max_new)``.
@@ -137,7 +144,7 @@ def _denominator(cfg: Config, xp: Any, sc: StepScalars, v: Array) -> Array:
     return den + cfg.eps if cfg.eps else den
 
 
-def _momentum_input(cfg: Config, xp: Any, g: Array, p: Array | None, den: Array) -> Array:
+def _momentum_input(cfg: Config, xp: Any, g: Array, p: Array, den: Array) -> Array:
     """What enters the moment: the normalized gradient (+ wd p inside), or the raw one."""
     if cfg.momentum_input == "raw":
         return g
@@ -157,7 +164,7 @@ def _average(cfg: Config, xp: Any, sc: StepScalars, u: Array) -> Array:
 
 
 def _outside_update(cfg: Config, xp: Any, sc: StepScalars, u: Array, m: Array,
-                    p: Array | None, den: Array, lr: Scalar) -> Array:
+                    p: Array, den: Array, lr: Scalar) -> Array:
     """``-lr_eff * direction`` for a learning rate applied outside the moment."""
     direction = m
     if cfg.bias_correction == "apex":
@@ -187,7 +194,7 @@ def _step_size(cfg: Config, xp: Any, sc: StepScalars, lr: Scalar, dtype: Any) ->
 
 
 def _decoupled_decay(cfg: Config, xp: Any, sc: StepScalars, update: Array,
-                     p: Array | None, lr: Scalar) -> Array:
+                     p: Array, lr: Scalar) -> Array:
     """Decoupled weight decay: ``p *= 1 - factor`` folded into the update."""
     mode, wd = cfg.weight_decay_mode, cfg.weight_decay
     if not wd or mode in ("inside", "apex"):
@@ -197,7 +204,7 @@ def _decoupled_decay(cfg: Config, xp: Any, sc: StepScalars, update: Array,
     elif mode == "fixed":
         factor = wd
     else:  # corrected: lr**2 / max_lr, timm's corrected_weight_decay
-        factor = lr * lr / cfg.max_learning_rate * wd  # type: ignore[operator]
+        factor = lr * lr / cfg.max_learning_rate * wd
     return update - factor * p
 
 

@@ -70,7 +70,7 @@ class NovoGrad:
         m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
         _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves)
         lazy = array_api_compat.is_lazy_array(state.count)
-        sc = _core.step_scalars(cfg, state.count, lazy)
+        sc = _core.step_scalars(cfg, state.count, lazy, xp)
         updates, mus, nus, nu_maxes = [], [], [], []
         for i, g in enumerate(g_leaves):
             vmax = vmax_leaves[i] if vmax_leaves is not None else None
@@ -97,9 +97,9 @@ class NovoGrad:
                                  "update clipping reads the parameters")
             return None
         leaves, p_def = flatten(params)
-        mismatch = structure_mismatch(treedef, p_def)
+        mismatch = structure_mismatch(p_def, treedef)
         if mismatch:
-            raise ValueError(f"params and grads differ in structure {mismatch}")
+            raise ValueError(f"grads differ from params in structure {mismatch}")
         return leaves
 
 
@@ -141,7 +141,7 @@ def novograd(learning_rate: LearningRate, *, b1: float = 0.95, b2: float = 0.98,
       >>> state = opt.init(params)
       >>> updates, state = opt.update({"w": np.array([1.0, 2.0, 3.0])}, state, params)
       >>> ngr.apply_updates(params, updates)["w"]  # first step: p - lr * g / |g|
-      array([0.97327, 1.94655, 2.91982])
+      array([0.97327388, 1.94654775, 2.91982163])
 
     References:
       Ginsburg et al., `Stochastic Gradient Methods with Layer-wise Adaptive Moments
@@ -257,6 +257,14 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
     checked: set[Any] = set()
     for i, g in enumerate(grads):
         dtype = g.dtype
+        if params is not None:
+            p = params[i]
+            if p.shape != g.shape or p.dtype != dtype:
+                raise ValueError(f"grads{_path(treedef, i)}: expected shape {p.shape} and "
+                                 f"dtype {p.dtype} like the parameter, got {g.shape} "
+                                 f"{g.dtype}")
+            if type(p) is not type(g):
+                _namespace([p, g], None, f"grads{_path(treedef, i)} and its parameter:")
         if dtype not in checked:
             if not xp.isdtype(dtype, "real floating"):
                 raise TypeError(f"grads{_path(treedef, i)}: expected a real floating dtype, "
@@ -275,9 +283,3 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
             raise TypeError(f"state.nu{_path(treedef, i)}: expected a 0-d {nu_dtype} array, "
                             f"got shape {nus[i].shape} {nus[i].dtype} (a state from "
                             "another configuration?)")
-        if params is not None:
-            p = params[i]
-            if p.shape != g.shape or p.dtype != dtype:
-                raise ValueError(f"grads{_path(treedef, i)}: expected shape {p.shape} and "
-                                 f"dtype {p.dtype} like the parameter, got {g.shape} "
-                                 f"{g.dtype}")

@@ -27,7 +27,7 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """Return the leaves of ``tree`` in order, and the structure that rebuilds it.
 
     >>> flatten({"b": [1, None], "a": 2})
-    ([1, 2], ('dict', ('b', 'a'), (('list', (('leaf',), ('none',))), ('leaf',))))
+    ([2, 1], ('dict', ('a', 'b'), (('leaf',), ('list', (('leaf',), ('none',))))))
     """
     leaves: list[Any] = []
     return leaves, _flatten_into(tree, leaves)
@@ -37,7 +37,7 @@ def _flatten_into(node: Any, leaves: list[Any]) -> TreeDef:
     if node is None:
         return _NONE
     if isinstance(node, dict):
-        keys = tuple(node)
+        keys = _sorted_keys(node)
         return ("dict", keys, tuple(_flatten_into(node[k], leaves) for k in keys))
     if _is_namedtuple(node):
         return ("namedtuple", type(node), tuple(_flatten_into(c, leaves) for c in node))
@@ -48,12 +48,20 @@ def _flatten_into(node: Any, leaves: list[Any]) -> TreeDef:
     return _LEAF
 
 
+def _sorted_keys(node: dict[Any, Any]) -> tuple[Any, ...]:
+    """Dict keys in sorted order (as JAX does), so equal dicts have equal structure."""
+    try:
+        return tuple(sorted(node))
+    except TypeError:  # keys of mixed types
+        return tuple(sorted(node, key=lambda k: (type(k).__name__, repr(k))))
+
+
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     """Rebuild a tree of structure ``treedef`` from ``leaves`` (the inverse of flatten).
 
     >>> leaves, treedef = flatten({"w": [1, 2], "b": None})
     >>> unflatten(treedef, [10, 20])
-    {'w': [10, 20], 'b': None}
+    {'b': None, 'w': [10, 20]}
     """
     it = iter(leaves)
     return _build(treedef, it)
@@ -77,7 +85,7 @@ def leaf_paths(treedef: TreeDef) -> list[str]:
     """The path of every leaf, in flatten order, written as subscripts.
 
     >>> leaf_paths(flatten({"dense": [1, 2], "bias": 3})[1])
-    ["['dense'][0]", "['dense'][1]", "['bias']"]
+    ["['bias']", "['dense'][0]", "['dense'][1]"]
     """
     paths: list[str] = []
     _collect_paths(treedef, "", paths)
@@ -144,7 +152,7 @@ def _describe(treedef: TreeDef) -> str:
 def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     """Apply ``fn`` leaf-wise over trees of one structure (``None`` stays ``None``).
 
-    >>> tree_map(lambda a, b: a + b, {"x": 1, "y": None}, {"x": 2, "y": None})
+    >>> tree_map(lambda a, b: a + b, {"x": 1, "y": None}, {"y": None, "x": 2})
     {'x': 3, 'y': None}
     """
     leaves, treedef = flatten(tree)

@@ -222,7 +222,7 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
                     weight_decay=weight_decay,
                     grad_averaging="after_first_step" if grad_averaging else "off",
                     amsgrad=amsgrad, learning_rate_placement="inside",
-                    hyper_dtype=hyper_dtype)  # type: ignore[arg-type]
+                    hyper_dtype=hyper_dtype)
 
 
 def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], Any]:
@@ -412,8 +412,8 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
 
 
 @_register("learningRate")
-def flashlight(learningRate: float, beta1: float = 0.95, beta2: float = 0.98,  # noqa: N803
-               epsilon: float = 1e-8, weightDecay: float = 0.0) -> NovoGrad:  # noqa: N803
+def flashlight(learningRate: float, beta1: float = 0.95, beta2: float = 0.98,
+               epsilon: float = 1e-8, weightDecay: float = 0.0) -> NovoGrad:
     r"""flashlight ``fl::NovogradOptimizer`` (C++): ``v_0 = 0``, forced ``1 - b1``.
 
     ``v = b2 v + (1-b2) |g|^2`` from step 1 (no special first step);

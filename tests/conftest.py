@@ -1,13 +1,14 @@
 """Shared fixtures: one ``backend`` / ``xp`` fixture over every installed array library,
-and the hypothesis profiles (``ci`` by default; ``NOVOGRAD_REF_HYPOTHESIS_PROFILE``
-selects ``dev`` or ``nightly``). ``NOVOGRAD_REF_BACKENDS`` (a JSON list) restricts the
-backends.
+a ``device`` fixture giving a non-default device, and the hypothesis profiles (``ci``
+by default; ``NOVOGRAD_REF_HYPOTHESIS_PROFILE`` selects ``dev`` or ``nightly``).
+``NOVOGRAD_REF_BACKENDS`` (a JSON list) restricts the backends.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 import pytest
@@ -15,11 +16,20 @@ from hypothesis import HealthCheck, settings
 
 from novograd_ref import backends
 
+# Two host devices for JAX, so that device propagation is tested without a GPU. It must
+# be set before JAX is first imported, and does not change the default device.
+if "jax" not in sys.modules and "xla_force_host_platform_device_count" not in os.environ.get(
+        "XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_force_host_platform_device_count=2").strip()
+
 settings.register_profile(
     "ci", derandomize=True, database=None, deadline=None, print_blob=True,
-    max_examples=30, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=60, deadline=None)
-settings.register_profile("nightly", max_examples=1000, deadline=None, print_blob=True)
+    max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("dev", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("nightly", max_examples=1000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("NOVOGRAD_REF_HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -33,7 +43,7 @@ def _selected_backends() -> list[Any]:
             params.append(pytest.param(name, id=name))
         except ImportError as exc:
             params.append(pytest.param(name, id=name, marks=pytest.mark.skip(
-                reason=f"{name} is not installed: {exc}")))
+                reason=f"backend {name} unavailable: {exc}")))
     return params
 
 
@@ -47,6 +57,41 @@ def backend(request: pytest.FixtureRequest) -> backends.Backend:
 def xp(backend: backends.Backend) -> Any:
     """The Array API namespace of ``backend``."""
     return backend.xp
+
+
+@pytest.fixture
+def device(backend: backends.Backend) -> Any:
+    """A non-default device of ``backend`` where it has one, else its default device.
+
+    array-api-strict: ``Device("device1")``; JAX: the second host device; torch: a GPU
+    if present, else ``"meta"`` (shapes, dtypes and devices without values; tests must
+    not read values there); NumPy and Dask: ``"cpu"``.
+    """
+    if len(backend.devices) > 1:
+        return backend.devices[1]
+    if backend.name == "torch":
+        import torch
+
+        return torch.device("meta")
+    return backend.devices[0]
+
+
+def dtype_of(backend: backends.Backend, name: str) -> Any:
+    """The dtype object called ``name`` in ``backend`` (NumPy's for Dask's float16)."""
+    dtype = getattr(backend.xp, name, None)
+    if dtype is None and backend.name == "dask":
+        import numpy
+
+        dtype = numpy.dtype(name)
+    if dtype is None:
+        raise TypeError(f"{backend.name} has no dtype {name!r}")
+    return dtype
+
+
+@pytest.fixture
+def backend_dtype(backend: backends.Backend) -> Any:
+    """``backend_dtype(name)``: the dtype object called ``name`` in ``backend``."""
+    return lambda name: dtype_of(backend, name)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -1,0 +1,171 @@
+"""An independent plain-Python NovoGrad: one loop per published implementation.
+
+Written from the equations of each implementation (not from the core's switches), on
+Python floats and lists, so a vectorization, broadcasting or switch-wiring mistake in
+the core cannot be shared by this oracle. Each function steps one layer (a flat list)
+and returns the parameters after every step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+Vec = list[float]
+
+
+def _sq(g: Sequence[float]) -> float:
+    return sum(x * x for x in g)
+
+
+def optax_like(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
+               b2: float, eps: float, eps_root: float = 0.0, wd: float = 0.0) -> list[Vec]:
+    """optax / paper: v_1 = S_1 keyed on the step, m_1 = u_1, p += -lr m."""
+    m, v, out = [0.0] * len(p), 0.0, []
+    for k, g in enumerate(grads):
+        s = _sq(g)
+        v = s if k == 0 else (1 - b2) * s + b2 * v
+        den = math.sqrt(v + eps_root) + eps
+        u = [gi / den + wd * pi for gi, pi in zip(g, p)]
+        m = u if k == 0 else [b1 * mi + ui for mi, ui in zip(m, u)]
+        p = [pi + (-lr(k)) * mi for pi, mi in zip(p, m)]
+        out.append(p)
+    return out
+
+
+def pytorch_family(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
+                   b2: float, eps: float, wd: float = 0.0, grad_averaging: bool = False,
+                   amsgrad: bool = False, decoupled: str = "", max_lr: float = 0.0,
+                   luc: tuple[float, float] | None = None) -> list[Vec]:
+    """DLE / torch-optimizer / timm / NeMo: v = S while the stored v is 0."""
+    m, v, v_max, out = [0.0] * len(p), 0.0, 0.0, []
+    for k, g in enumerate(grads):
+        s = _sq(g)
+        v = s if v == 0 else v * b2 + (1 - b2) * s
+        v_max = max(v_max, v)
+        den = math.sqrt(v_max if amsgrad else v) + eps
+        u = [gi / den for gi in g]
+        if wd and not decoupled:
+            u = [ui + wd * pi for ui, pi in zip(u, p)]
+        if grad_averaging:
+            u = [ui * (1 - b1) for ui in u]
+        m = [b1 * mi + ui for mi, ui in zip(m, u)]
+        rate = lr(k)
+        if decoupled == "decoupled":
+            p = [pi * (1 - rate * wd) for pi in p]
+        elif decoupled == "corrected":
+            p = [pi * (1 - rate * rate / max_lr * wd) for pi in p]
+        if luc is not None:
+            trust, luc_eps = luc
+            ratio = trust * math.sqrt(_sq(p)) / (math.sqrt(_sq(m)) + luc_eps)
+            rate = min(ratio, rate)
+        p = [pi - rate * mi for pi, mi in zip(p, m)]
+        out.append(p)
+    return out
+
+
+def tfa(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float, b2: float,
+        eps: float, wd: float = 0.0, grad_averaging: bool = False,
+        amsgrad: bool = False) -> list[Vec]:
+    """TensorFlow Addons: Keras momentum with the rate inside the accumulator."""
+    accum, v, v_hat, out = [0.0] * len(p), 0.0, 0.0, []
+    for k, g in enumerate(grads):
+        s = _sq(g)
+        v = s if k == 0 else v * b2 + s * (1 - b2)
+        v_hat = max(v_hat, v)
+        den = math.sqrt(v_hat if amsgrad else v) + eps
+        u = [gi / den + wd * pi for gi, pi in zip(g, p)]
+        if grad_averaging and k != 0:
+            u = [ui * (1 - b1) for ui in u]
+        accum = [ai * b1 - lr(k) * ui for ai, ui in zip(accum, u)]
+        p = [pi + ai for pi, ai in zip(p, accum)]
+        out.append(p)
+    return out
+
+
+def openseq2seq(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
+                b2: float, epsilon: float, wd: float = 0.0, grad_averaging: bool = False,
+                graph: bool = True) -> list[Vec]:
+    """OpenSeq2Seq: eps inside the root, reciprocal; graph mode never stores the EMA."""
+    accum, ema, out = [0.0] * len(p), 0.0, []
+    for k, g in enumerate(grads):
+        s = _sq(g)
+        v = s if ema == 0 else ema * b2 + s * (1 - b2)
+        if not graph:
+            ema = v
+        r = 1.0 / math.sqrt(v + epsilon)
+        u = [gi * r + wd * pi for gi, pi in zip(g, p)]
+        if grad_averaging:
+            u = [ui * (1 - b1) for ui in u]
+        accum = [ai * b1 + ui for ai, ui in zip(accum, u)]
+        p = [pi - lr(k) * ai for pi, ai in zip(p, accum)]
+        out.append(p)
+    return out
+
+
+def apex(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float, b2: float,
+         eps: float, wd: float = 0.0, bias_correction: bool = True,
+         reg_inside_moment: bool = False, grad_averaging: bool = True, norm_type: int = 2,
+         init_zero: bool = False) -> list[Vec]:
+    """Apex FusedNovoGrad: the state is a norm, blended from step 1 on."""
+    m, n, out = [0.0] * len(p), 0.0, []
+    beta3 = 1 - b1 if grad_averaging else 1.0
+    for k, g in enumerate(grads):
+        t = k + 1
+        stat = math.sqrt(_sq(g)) if norm_type == 2 else max(abs(x) for x in g)
+        if k == 0 and not init_zero:
+            n = stat
+        n = math.sqrt(b2 * n * n + (1 - b2) * _sq(g)) if norm_type == 2 else (
+            b2 * n + (1 - b2) * stat)
+        bc1, bc2 = (1 - b1**t, math.sqrt(1 - b2**t)) if bias_correction else (1.0, 1.0)
+        den = n / bc2 + eps
+        if reg_inside_moment:
+            m = [b1 * mi + beta3 * (gi / den + wd * pi) for mi, gi, pi in zip(m, g, p)]
+            p = [pi - lr(k) * (mi / bc1) for pi, mi in zip(p, m)]
+        else:
+            m = [b1 * mi + beta3 * gi for mi, gi in zip(m, g)]
+            p = [pi - lr(k) * ((mi / bc1) / den + wd * pi) for pi, mi in zip(p, m)]
+        out.append(p)
+    return out
+
+
+def pytorch_optimizer(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
+                      b2: float, eps: float, wd: float = 0.0, weight_decouple: bool = False,
+                      fixed_decay: bool = False, grad_averaging: bool = False,
+                      adam_debias: bool = False, maximize: bool = False) -> list[Vec]:
+    """pytorch_optimizer 4.x: first moment cloned on step 1, lerp afterwards."""
+    m, v, out = [0.0] * len(p), 0.0, []
+    for k, g in enumerate(grads):
+        if maximize:
+            g = [-x for x in g]
+        s, t, rate = _sq(g), k + 1, lr(k)
+        v = s if k == 0 else v + (1 - b2) * (s - v)
+        den = math.sqrt(v) + eps
+        u = [gi / den for gi in g]
+        if weight_decouple:
+            p = [pi * (1 - wd * (1.0 if fixed_decay else rate)) for pi in p]
+        elif wd:
+            u = [ui + wd * pi for ui, pi in zip(u, p)]
+        if k == 0:
+            m = u
+        else:
+            if grad_averaging:
+                u = [ui * (1 - b1) for ui in u]
+            m = [b1 * mi + ui for mi, ui in zip(m, u)]
+        step = rate * math.sqrt(1 - b2**t) if adam_debias else rate
+        p = [pi - step * mi for pi, mi in zip(p, m)]
+        out.append(p)
+    return out
+
+
+def flashlight(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
+               b2: float, eps: float, wd: float = 0.0) -> list[Vec]:
+    """flashlight: v_0 = 0, forced (1 - b1)."""
+    m, v, out = [0.0] * len(p), 0.0, []
+    for k, g in enumerate(grads):
+        v = b2 * v + (1 - b2) * _sq(g)
+        den = math.sqrt(v) + eps
+        m = [b1 * mi + (1 - b1) * (gi / den + wd * pi) for mi, gi, pi in zip(m, g, p)]
+        p = [pi - lr(k) * mi for pi, mi in zip(p, m)]
+        out.append(p)
+    return out

@@ -1,0 +1,136 @@
+"""Bad input gets a clear error naming the leaf, expected and actual; nothing mutated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_strict as xs
+import numpy as np
+import pytest
+
+import novograd_ref as ngr
+from novograd_ref import presets as P
+
+PARAMS = {"dense": {"w": np.ones((2, 3)), "b": np.zeros(3)}, "head": [np.ones(4), None]}
+
+
+def grads_like(params: Any) -> Any:
+    return {"dense": {"w": np.full((2, 3), 0.1), "b": np.full(3, 0.2)},
+            "head": [np.full(4, 0.3), None]}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"b1": 1.0}, r"b1 must be in \[0.0, 1.0\), got 1.0"),
+    ({"b2": -0.1}, r"b2 must be in \[0.0, 1.0\)"),
+    ({"eps": -1.0}, r"eps must be in \[0.0, inf\]"),
+    ({"weight_decay": float("nan")}, "weight_decay"),
+    ({"grad_averaging": "sometimes"}, "grad_averaging must be one of"),
+    ({"state_dtype": "int8"}, "state_dtype must be None or one of"),
+    ({"amsgrad": 1}, "amsgrad must be a bool"),
+    ({"weight_decay_mode": "corrected", "weight_decay": 0.1}, "needs max_learning_rate"),
+    ({"norm": "apex_l2"}, "norm='apex_l2' takes second_moment_init"),
+])
+def test_hyperparameters_are_validated_at_construction(kwargs: dict[str, Any],
+                                                       message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        ngr.novograd(0.1, **kwargs)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: ngr.novograd(-0.1), r"learning_rate must be in \[0.0, inf\]"),
+    (lambda: ngr.novograd("0.1"), "learning_rate must be a number or a callable"),
+    (lambda: P.torch_optimizer(lr=0.0), "lr must be > 0"),
+    (lambda: P.apex(amsgrad=True), "does not support the AMSGrad"),
+    (lambda: P.apex(norm_type=1), "norm_type 0"),
+    (lambda: P.tfa(weight_decay=-1.0), "cannot be negative"),
+    (lambda: P.tfa(clipnorm=1.0), "clipnorm"),
+    (lambda: P.tfa(momentum=0.9), "unexpected keyword"),
+    (lambda: P.nemo(foo=1), "unexpected keyword"),
+    (lambda: P.openseq2seq(mode="lazy"), "mode must be"),
+    (lambda: P.get("adamw"), "unknown preset 'adamw'"),
+])
+def test_preset_keywords_are_checked(make: Any, message: str) -> None:
+    with pytest.raises((ValueError, TypeError, RuntimeError), match=message):
+        make()
+
+
+def test_ignored_framework_keywords_are_accepted() -> None:
+    P.openseq2seq(use_locking=True, name="x")
+    P.apex(set_grad_none=False)
+    P.pytorch_optimizer(foreach=True)
+    P.tfa(name="x")
+
+
+def test_structure_mismatch_names_the_place() -> None:
+    opt = P.optax(0.1)
+    state = opt.init(PARAMS)
+    bad = grads_like(PARAMS)
+    bad["head"] = [np.ones(4)]
+    with pytest.raises(ValueError, match=r"at \['head'\]: expected a list of 2, got a list of 1"):
+        opt.update(bad, state, PARAMS)
+
+
+def test_shape_mismatch_names_the_leaf() -> None:
+    opt = P.optax(0.1)
+    state = opt.init(PARAMS)
+    bad = grads_like(PARAMS)
+    bad["dense"]["w"] = np.ones((3, 2))
+    with pytest.raises(ValueError, match=r"\['dense'\]\['w'\]: expected shape \(2, 3\)"):
+        opt.update(bad, state, PARAMS)
+
+
+def test_dtype_mismatch_names_the_leaf() -> None:
+    opt = P.optax(0.1)
+    state = opt.init(PARAMS)
+    bad = grads_like(PARAMS)
+    bad["dense"]["b"] = bad["dense"]["b"].astype(np.float32)
+    with pytest.raises((TypeError, ValueError), match=r"\['dense'\]\['b'\]: expected"):
+        opt.update(bad, state, PARAMS)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_integer_and_boolean_leaves_are_rejected(dtype: Any) -> None:
+    params = {"a": np.ones(2), "steps": np.ones(2, dtype=dtype)}
+    with pytest.raises(TypeError, match=r"params\['steps'\]: expected a real floating dtype"):
+        P.optax(0.1).init(params)
+
+
+def test_mixed_array_libraries_are_rejected() -> None:
+    params = {"a": np.ones(2), "b": xs.ones(2, dtype=xs.float64)}
+    with pytest.raises(TypeError, match=r"params\['b'\]: expected an array of"):
+        P.optax(0.1).init(params)
+
+
+def test_non_arrays_are_rejected() -> None:
+    with pytest.raises(TypeError, match=r"params\['a'\]: expected an array, got str"):
+        P.optax(0.1).init({"a": "weights"})
+
+
+def test_state_from_another_configuration_is_rejected() -> None:
+    state = P.torch_optimizer(amsgrad=True).init(PARAMS)
+    with pytest.raises(ValueError, match="amsgrad=True, this one has amsgrad=False"):
+        P.torch_optimizer().update(grads_like(PARAMS), state, PARAMS)
+    state32 = P.nemo(state_dtype="float32").init(PARAMS)
+    with pytest.raises(TypeError, match=r"state.nu\['dense'\]\['b'\]: expected a 0-d"):
+        P.nemo().update(grads_like(PARAMS), state32, PARAMS)
+    with pytest.raises(TypeError, match="expected a NovoGradState"):
+        P.nemo().update(grads_like(PARAMS), {"count": 0}, PARAMS)
+
+
+def test_params_required_when_read() -> None:
+    opt = P.optax(0.1, weight_decay=0.1)
+    with pytest.raises(ValueError, match="needs params"):
+        opt.update(grads_like(PARAMS), opt.init(PARAMS))
+
+
+def test_errors_leave_inputs_and_state_untouched() -> None:
+    opt = P.optax(0.1)
+    state = opt.init(PARAMS)
+    _, state = opt.update(grads_like(PARAMS), state, PARAMS)
+    before = [np.copy(m) for m in (state.mu["dense"]["w"], PARAMS["dense"]["w"])]
+    bad = grads_like(PARAMS)
+    bad["dense"]["w"] = np.ones((3, 2))
+    with pytest.raises(ValueError, match="expected shape"):
+        opt.update(bad, state, PARAMS)
+    np.testing.assert_array_equal(state.mu["dense"]["w"], before[0])
+    np.testing.assert_array_equal(PARAMS["dense"]["w"], before[1])

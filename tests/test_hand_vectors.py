@@ -1,0 +1,159 @@
+"""The hand-checked vectors A-D of the variant reference, float64, for every preset.
+
+The reference tables print 12 decimals, so B-D are compared to 1e-12 absolute (their
+own rounding); A is the optax docstring example, checked to 1e-15 relative.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import novograd_ref as ngr
+from novograd_ref import presets as P
+
+TABLE_ROUNDING = 1e-12  # the reference tables print 12 decimals
+
+
+def objective_trajectory(opt: ngr.NovoGrad, lr_steps: int = 5) -> list[float]:
+    """Minimize sum(x**2) from [1, 2, 3]; the objective after each step."""
+    x = np.array([1.0, 2.0, 3.0])
+    state, out = opt.init(x), []
+    for _ in range(lr_steps):
+        updates, state = opt.update(2 * x, state, x)
+        x = ngr.apply_updates(x, updates)
+        out.append(float(np.sum(x**2)))
+    return out
+
+
+def test_optax_docstring_example_to_1e15() -> None:
+    expected = [13.977559058676952, 13.93497535374016, 13.874357252693496,
+                13.797632429108546, 13.706558641726376]
+    got = objective_trajectory(P.optax(0.003))
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+    assert " ".join(f"{v:.2E}" for v in got) == "1.40E+01 1.39E+01 1.39E+01 1.38E+01 1.37E+01"
+
+
+def test_optax_docstring_example_float32() -> None:
+    expected = [13.977559089660645, 13.934974670410156, 13.874356269836426,
+                13.797632217407227, 13.706558227539062]
+    x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    opt = P.optax(0.003)
+    state = opt.init(x)
+    for want in expected:
+        updates, state = opt.update(2 * x, state, x)
+        x = ngr.apply_updates(x, updates)
+        assert x.dtype == np.float32
+        assert float(np.sum(x**2, dtype=np.float32)) == want
+
+
+B_PAPER_CLASS = [13.924987602096, 13.779488927064, 13.568496546613, 13.297359892820,
+                 12.971683868081]
+TORCH_KW: dict[str, Any] = {"lr": 0.01, "betas": (0.95, 0.98), "eps": 1e-8,
+                            "weight_decay": 1e-3}
+OS2S_ARGS = (0.01, 0.95, 0.98, 1e-8, 1e-3)
+
+VECTOR_B: dict[str, tuple[Any, list[float]]] = {
+    "optax": (lambda: P.optax(0.01, b1=0.95, b2=0.98, eps=1e-8, weight_decay=1e-3),
+              B_PAPER_CLASS),
+    "paper": (lambda: P.paper(0.01, weight_decay=1e-3), B_PAPER_CLASS),
+    "torch_optimizer": (lambda: P.torch_optimizer(**TORCH_KW), B_PAPER_CLASS),
+    "dle": (lambda: P.dle(**TORCH_KW), B_PAPER_CLASS),
+    "monai": (lambda: P.monai(**TORCH_KW), B_PAPER_CLASS),
+    "timm": (lambda: P.timm(**TORCH_KW), B_PAPER_CLASS),
+    "nemo": (lambda: P.nemo(**TORCH_KW), B_PAPER_CLASS),
+    "tfa": (lambda: P.tfa(0.01, 0.95, 0.98, 1e-8, 1e-3), B_PAPER_CLASS),
+    "pytorch_optimizer": (lambda: P.pytorch_optimizer(**TORCH_KW), B_PAPER_CLASS),
+    "apex_paper_corner": (lambda: P.apex(**TORCH_KW, reg_inside_moment=True,
+                                         bias_correction=False, grad_averaging=False,
+                                         state_dtype=None), B_PAPER_CLASS),
+    "openseq2seq_graph": (lambda: P.openseq2seq(*OS2S_ARGS, state_dtype=None), [
+        13.924987602003, 13.779293733925, 13.567551726888, 13.294622484572,
+        12.965529645835]),
+    "clara_graph": (lambda: P.clara(*OS2S_ARGS, state_dtype=None), [
+        13.924987602003, 13.779293733925, 13.567551726888, 13.294622484572,
+        12.965529645835]),
+    "openseq2seq_eager": (lambda: P.openseq2seq(*OS2S_ARGS, mode="eager", state_dtype=None), [
+        13.924987602003, 13.779488926791, 13.568496546083, 13.297359891962,
+        12.971683866836]),
+    "apex_defaults": (lambda: P.apex(**TORCH_KW, state_dtype=None), [
+        13.989139101988, 13.973980443132, 13.955584362325, 13.934510569012,
+        13.911123553148]),
+    "apex_init_zero": (lambda: P.apex(**TORCH_KW, init_zero=True, state_dtype=None), [
+        13.924987602096, 13.850179071436, 13.775575471018, 13.701177854587,
+        13.626987265801]),
+    "flashlight": (lambda: P.flashlight(*OS2S_ARGS), [
+        13.973541000371, 13.929661403225, 13.872683270687, 13.805343445701,
+        13.729598862133]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VECTOR_B))
+def test_vector_b(name: str) -> None:
+    make, expected = VECTOR_B[name]
+    np.testing.assert_allclose(objective_trajectory(make()), expected, rtol=0,
+                               atol=TABLE_ROUNDING * 10)
+
+
+C_PAPER_CLASS = [0.428849012126, 1.843840182588, 2.767034135456]
+C_GRADS = [np.array([1.0, 2.0, 3.0]), np.array([10.0, 0.0, 0.0]), np.array([0.1, 0.1, 0.1])]
+C_TORCH_KW: dict[str, Any] = {**TORCH_KW, "lr": 0.1}
+C_OS2S = (0.1, 0.95, 0.98, 1e-8, 1e-3)
+
+VECTOR_C: dict[str, tuple[Any, list[float]]] = {
+    "optax": (lambda: P.optax(0.1, b1=0.95, b2=0.98, eps=1e-8, weight_decay=1e-3),
+              C_PAPER_CLASS),
+    "torch_optimizer": (lambda: P.torch_optimizer(**C_TORCH_KW), C_PAPER_CLASS),
+    "timm": (lambda: P.timm(**C_TORCH_KW), C_PAPER_CLASS),
+    "nemo": (lambda: P.nemo(**C_TORCH_KW), C_PAPER_CLASS),
+    "tfa": (lambda: P.tfa(*C_OS2S), C_PAPER_CLASS),
+    "pytorch_optimizer": (lambda: P.pytorch_optimizer(**C_TORCH_KW), C_PAPER_CLASS),
+    "apex_paper_corner": (lambda: P.apex(**C_TORCH_KW, reg_inside_moment=True,
+                                         bias_correction=False, grad_averaging=False,
+                                         state_dtype=None), C_PAPER_CLASS),
+    "openseq2seq_graph": (lambda: P.openseq2seq(*C_OS2S, state_dtype=None),
+                          [0.670468935405, 1.788652888087, 2.711846840779]),
+    "openseq2seq_eager": (lambda: P.openseq2seq(*C_OS2S, mode="eager", state_dtype=None),
+                          [0.428849010860, 1.843840182229, 2.767034134921]),
+    "apex_defaults": (lambda: P.apex(**C_TORCH_KW, state_dtype=None),
+                      [0.944992377236, 1.982826317047, 2.974347772162]),
+    "flashlight": (lambda: P.flashlight(*C_OS2S),
+                   [0.908032489260, 1.945700300411, 2.918717881319]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VECTOR_C))
+def test_vector_c(name: str) -> None:
+    make, expected = VECTOR_C[name]
+    opt = make()
+    x = np.array([1.0, 2.0, 3.0])
+    state = opt.init(x)
+    for g in C_GRADS:
+        updates, state = opt.update(g, state, x)
+        x = ngr.apply_updates(x, updates)
+    np.testing.assert_allclose(x, expected, rtol=0, atol=TABLE_ROUNDING)
+
+
+D_VARS = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]
+D_GRADS = [np.array([0.1, 0.2]), np.array([0.3, 0.4])]
+
+
+@pytest.mark.parametrize(("kwargs", "steps", "expected"), [
+    ({}, 1, [[0.9552786425, 1.9105572849], [2.9400000012, 3.9200000016]]),
+    ({"weight_decay": 0.1}, 1, [[0.945278642, 1.8905572849], [2.9100000012, 3.8800000016]]),
+    ({"grad_averaging": True}, 2, [[0.9105572849, 1.8211145698],
+                                   [2.8800000024, 3.8400000032]]),
+])
+def test_vector_d_tfa_unit_test(kwargs: dict[str, Any], steps: int,
+                                expected: list[list[float]]) -> None:
+    """TensorFlow Addons' own unit-test expectations (rounded to 10 digits there)."""
+    opt = P.tfa(0.1, epsilon=1e-8, **kwargs)
+    x = list(D_VARS)
+    state = opt.init(x)
+    for _ in range(steps):
+        updates, state = opt.update(D_GRADS, state, x)
+        x = ngr.apply_updates(x, updates)
+    for got, want in zip(x, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-9)

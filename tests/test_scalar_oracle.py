@@ -1,0 +1,140 @@
+"""Every preset's float64 trajectory equals an independent plain-Python loop.
+
+Tiny trees (a few layers of a few values), several steps, drawn hyperparameters and a
+learning-rate schedule; agreement is required to ``rtol("float64", "scalar", steps)``
+(8 ulps of relative error a step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import novograd_ref as ngr
+from novograd_ref import presets as P
+from novograd_ref.testing import hyperparameters, relative_error, rtol
+
+from . import scalar_oracle as S
+
+STEPS = 6
+SHAPES = st.lists(st.sampled_from([(), (1,), (3,), (2, 2)]), min_size=1, max_size=3)
+VALUES = st.floats(-10, 10, allow_nan=False, allow_subnormal=False).filter(
+    lambda x: abs(x) > 1e-2)
+
+
+@st.composite
+def problems(draw: Any) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    shapes = draw(SHAPES)
+    params = {f"l{i}": np.array(draw(st.lists(VALUES, min_size=int(np.prod(s)),
+                                              max_size=int(np.prod(s))))).reshape(s)
+              for i, s in enumerate(shapes)}
+    grads = [{k: np.array(draw(st.lists(VALUES, min_size=v.size, max_size=v.size))
+                          ).reshape(v.shape) for k, v in params.items()}
+             for _ in range(STEPS)]
+    return params, grads
+
+
+def schedule(k: int) -> float:
+    return 0.05 * (k + 1) / STEPS if k < 3 else 0.05 / (k - 1)
+
+
+def run_core(opt: ngr.NovoGrad, params: dict[str, np.ndarray],
+             grads: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    state, out = opt.init(params), []
+    for g in grads:
+        updates, state = opt.update(g, state, params)
+        params = ngr.apply_updates(params, updates)
+        out.append(params)
+    return out
+
+
+def constant(k: int) -> float:
+    return 0.05
+
+
+def check(opt: ngr.NovoGrad, oracle: Callable[..., list[list[float]]],
+          problem: tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]],
+          lr: Callable[[int], float] = schedule, **oracle_kw: Any) -> None:
+    params, grads = problem
+    core = run_core(opt, params, grads)
+    for name, p0 in params.items():
+        expected = oracle(p0.ravel().tolist(), [g[name].ravel().tolist() for g in grads],
+                          lr, **oracle_kw)
+        for step, (got, want) in enumerate(zip(core, expected), start=1):
+            err = relative_error(got[name].ravel(), np.array(want))
+            assert err <= rtol("float64", "scalar", step), (name, step, err)
+
+
+@given(problems(), hyperparameters("optax"))
+def test_optax(problem: Any, kw: dict[str, Any]) -> None:
+    check(P.optax(schedule, **kw), S.optax_like, problem, b1=kw["b1"], b2=kw["b2"],
+          eps=kw["eps"], eps_root=kw["eps_root"], wd=kw["weight_decay"])
+
+
+@given(problems(), hyperparameters("timm"))
+def test_timm(problem: Any, kw: dict[str, Any]) -> None:
+    (b1, b2), wd = kw["betas"], kw["weight_decay"]
+    mode = ("corrected" if kw["corrected_weight_decay"] else "decoupled") if kw[
+        "decoupled_decay"] else ""
+    check(P.timm(lr=0.05, **kw), S.pytorch_family, problem, lr=constant, b1=b1, b2=b2, eps=kw["eps"],
+          wd=wd, grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"],
+          decoupled=mode, max_lr=0.05)
+
+
+@given(problems(), hyperparameters("nemo"))
+def test_nemo(problem: Any, kw: dict[str, Any]) -> None:
+    (b1, b2) = kw["betas"]
+    check(P.nemo(lr=0.05, **kw), S.pytorch_family, problem, lr=constant, b1=b1, b2=b2, eps=kw["eps"],
+          wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"],
+          luc=(1e-3, 1e-8) if kw["luc"] else None)
+
+
+@given(problems(), hyperparameters("torch_optimizer"))
+def test_torch_optimizer(problem: Any, kw: dict[str, Any]) -> None:
+    (b1, b2) = kw["betas"]
+    check(P.torch_optimizer(lr=0.05, **kw), S.pytorch_family, problem, lr=constant, b1=b1, b2=b2,
+          eps=kw["eps"], wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
+          amsgrad=kw["amsgrad"])
+
+
+@given(problems(), hyperparameters("tfa"))
+def test_tfa(problem: Any, kw: dict[str, Any]) -> None:
+    check(P.tfa(schedule, **kw), S.tfa, problem, b1=kw["beta_1"], b2=kw["beta_2"],
+          eps=kw["epsilon"], wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
+          amsgrad=kw["amsgrad"])
+
+
+@given(problems(), hyperparameters("openseq2seq"))
+def test_openseq2seq(problem: Any, kw: dict[str, Any]) -> None:
+    check(P.openseq2seq(schedule, **kw), S.openseq2seq, problem, b1=kw["beta1"],
+          b2=kw["beta2"], epsilon=kw["epsilon"], wd=kw["weight_decay"],
+          grad_averaging=kw["grad_averaging"], graph=kw["mode"] == "graph")
+
+
+@given(problems(), hyperparameters("apex"))
+def test_apex(problem: Any, kw: dict[str, Any]) -> None:
+    (b1, b2) = kw["betas"]
+    oracle_kw = {k: kw[k] for k in ("bias_correction", "reg_inside_moment", "grad_averaging",
+                                    "norm_type", "init_zero")}
+    check(P.apex(lr=0.05, **kw), S.apex, problem, lr=constant, b1=b1, b2=b2, eps=kw["eps"],
+          wd=kw["weight_decay"], **oracle_kw)
+
+
+@given(problems(), hyperparameters("pytorch_optimizer"))
+def test_pytorch_optimizer(problem: Any, kw: dict[str, Any]) -> None:
+    (b1, b2) = kw["betas"]
+    oracle_kw = {k: kw[k] for k in ("weight_decouple", "fixed_decay", "grad_averaging",
+                                    "adam_debias", "maximize")}
+    check(P.pytorch_optimizer(lr=0.05, **kw), S.pytorch_optimizer, problem, lr=constant, b1=b1, b2=b2,
+          eps=kw["eps"], wd=kw["weight_decay"], **oracle_kw)
+
+
+@given(problems(), hyperparameters("paper"))
+def test_flashlight(problem: Any, kw: dict[str, Any]) -> None:
+    check(P.flashlight(schedule, kw["b1"], kw["b2"], kw["eps"], kw["weight_decay"]),
+          S.flashlight, problem, b1=kw["b1"], b2=kw["b2"], eps=kw["eps"],
+          wd=kw["weight_decay"])
