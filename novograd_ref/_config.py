@@ -18,7 +18,7 @@ Schedule = Callable[..., object]
 LearningRate = Union[float, Schedule]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 SecondMomentInit = Literal["first_step", "when_zero", "zero", "first_step_blend"]
-SecondMomentUpdate = Literal["ema", "none"]
+SecondMomentUpdate = Literal["ema", "lerp", "none"]
 Norm = Literal["l2_squared", "apex_l2", "apex_inf"]
 Normalization = Literal["divide", "reciprocal"]
 WeightDecayMode = Literal["inside", "decoupled", "fixed", "corrected", "apex"]
@@ -63,8 +63,11 @@ class Config:
       family, OpenSeq2Seq), ``zero`` (``v_0 = 0``, blended from step 1: flashlight, Apex
       ``init_zero``), ``first_step_blend`` (``v_0 = S_1``, then blended on step 1 too:
       Apex).
-    - ``second_moment_update``: ``ema`` or ``none`` (the stored moment is never written
-      back, so every step sees its initial 0: OpenSeq2Seq as TF1 graphs execute it).
+    - ``second_moment_update``: ``ema`` (``b2 v + (1-b2) S``), ``lerp`` (torch's
+      ``v.lerp(S, 1-b2)``: ``v + w (S - v)`` if ``w < 0.5`` else ``S - (S - v)(1 - w)``;
+      pytorch_optimizer 4, where an infinite ``v`` turns into NaN) or ``none`` (the
+      stored moment is never written back, so every step sees its initial 0:
+      OpenSeq2Seq as TF1 graphs execute it).
     - ``norm``: ``l2_squared`` (``v`` is the EMA of ``S = sum(g**2)``), ``apex_l2``
       (the state is the norm ``n = sqrt(b2 n**2 + (1-b2) S)``), ``apex_inf``
       (``n = b2 n + (1-b2) max|g|``).

@@ -119,7 +119,7 @@ def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
         used = _cast(xp, xp.sqrt(b2 * prior * prior + (1 - b2) * s), v.dtype)
     else:
         s = _cast(xp, xp.sum(g * g), v.dtype)
-        blend = _cast(xp, b2 * v + (1 - b2) * s, v.dtype)
+        blend = _cast(xp, _blend(cfg, v, s), v.dtype)
         init = cfg.second_moment_init
         if init == "first_step":
             used = _select(xp, sc.first, s, blend)
@@ -131,6 +131,14 @@ def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
             used = _select(xp, sc.first, _cast(xp, b2 * s + (1 - b2) * s, v.dtype), blend)
     stored = v if cfg.second_moment_update == "none" else used
     return used, stored
+
+
+def _blend(cfg: Config, v: Array, s: Array) -> Array:
+    """``b2 v + (1 - b2) S``, or torch's ``lerp(v, S, w = 1 - b2)`` and its two branches."""
+    if cfg.second_moment_update != "lerp":
+        return cfg.b2 * v + (1 - cfg.b2) * s
+    w = 1 - cfg.b2
+    return v + w * (s - v) if w < 0.5 else s - (s - v) * (1 - w)
 
 
 def _denominator(cfg: Config, xp: Any, sc: StepScalars, v: Array) -> Array:

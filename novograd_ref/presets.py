@@ -309,12 +309,14 @@ def nemo(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
 def timm(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float = 1e-8,
          weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False,
          decoupled_decay: bool = False, corrected_weight_decay: bool = False, *,
-         state_dtype: str | None = None) -> NovoGrad:
+         max_lr: float | None = None, state_dtype: str | None = None) -> NovoGrad:
     r"""timm ``NvNovoGrad`` (timm 1.0.x), the PyTorch family's recurrence.
 
     As :func:`torch_optimizer`; ``decoupled_decay`` replaces ``+ wd p`` in the moment
     by ``p *= 1 - lr wd`` before the step, and ``corrected_weight_decay`` scales it by
     ``lr / max_lr`` (``p *= 1 - lr^2 / max_lr wd``, ``max_lr`` = the constructor ``lr``).
+    When ``lr`` is a schedule, ``max_lr`` gives the rate timm was constructed with
+    (it then reads ``group["lr"]`` each step); default: ``lr`` itself.
 
     >>> timm(decoupled_decay=True, weight_decay=0.1).config.weight_decay_mode
     'decoupled'
@@ -322,9 +324,14 @@ def timm(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
     mode = "inside"
     if decoupled_decay:
         mode = "corrected" if corrected_weight_decay else "decoupled"
+    if corrected_weight_decay and max_lr is None:
+        if callable(lr):
+            raise ValueError("timm: corrected_weight_decay with a schedule needs max_lr, "
+                             "the constructor lr")
+        max_lr = lr
     return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
                            state_dtype, weight_decay_mode=mode,
-                           max_learning_rate=lr if corrected_weight_decay else None)
+                           max_learning_rate=max_lr if corrected_weight_decay else None)
 
 
 def _torch_optimizer_family(lr: float, betas: tuple[float, float], eps: float,
@@ -388,7 +395,8 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
     r"""pytorch_optimizer (kozistr) 4.x ``NovoGrad``.
 
     First update: ``v = |g|^2``, ``m = g / (sqrt(v) + eps) (+ wd p)`` (no ``1 - b1``);
-    later ``v = lerp(v, |g|^2, 1 - b2)``, ``m = b1 m + g'`` with ``g'`` scaled by
+    later ``v = lerp(v, |g|^2, 1 - b2)`` (torch's two-branch form, so an infinite ``v``
+    becomes NaN as there), ``m = b1 m + g'`` with ``g'`` scaled by
     ``1 - b1`` if ``grad_averaging``. ``weight_decouple``: ``p *= 1 - wd lr`` (or
     ``1 - wd`` with ``fixed_decay``) instead of ``+ wd p``. Step size ``lr`` (times
     ``sqrt(1 - b2^t)`` with ``adam_debias``). ``maximize`` ascends.
@@ -408,7 +416,7 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
                     weight_decay_mode=mode,
                     grad_averaging="after_first_step" if grad_averaging else "off",
                     bias_correction="debias" if adam_debias else "none",
-                    maximize=maximize, state_dtype=state_dtype)
+                    second_moment_update="lerp", maximize=maximize, state_dtype=state_dtype)
 
 
 @_register("learningRate")

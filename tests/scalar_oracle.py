@@ -139,7 +139,8 @@ def pytorch_optimizer(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], 
         if maximize:
             g = [-x for x in g]
         s, t, rate = _sq(g), k + 1, lr(k)
-        v = s if k == 0 else v + (1 - b2) * (s - v)
+        w = 1 - b2  # torch.lerp(v, s, w): two branches around w = 0.5
+        v = s if k == 0 else (v + w * (s - v) if w < 0.5 else s - (s - v) * (1 - w))
         den = math.sqrt(v) + eps
         u = [gi / den for gi in g]
         if weight_decouple:
