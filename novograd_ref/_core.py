@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ._config import Config, round_to
+from ._config import Config
 
 Array = Any
 Scalar = Any  # a Python float/bool or a 0-d array of the namespace
@@ -40,24 +40,21 @@ class StepScalars(NamedTuple):
     first: Scalar  # True on the first update (no update applied yet)
     lr: Scalar  # learning rate of this step
     t: Scalar  # 1-based step number (float when lazy)
+    casts: bool  # whether dtypes may differ (state/mu dtypes set, or lazy scalars)
 
 
-def step_scalars(cfg: Config, count: Array, lazy: bool, xp: Any = None) -> StepScalars:
+def step_scalars(cfg: Config, count: Array, lazy: bool) -> StepScalars:
     """Evaluate the step-dependent scalars once per update (see module docstring).
 
-    ``xp`` (the namespace of ``count``) is needed only when ``lazy`` and a schedule's
-    rate is rounded through ``cfg.hyper_dtype``.
+    A schedule's rate is used as it comes (Keras, too, only casts a schedule's value to
+    the parameter dtype; ``hyper_dtype`` rounds constant hyperparameters only).
     """
     k = count if lazy else int(count)
     lr = cfg.learning_rate(k) if callable(cfg.learning_rate) else cfg.learning_rate
     if not lazy:
         lr = float(lr)  # type: ignore[arg-type]
-    if cfg.hyper_dtype is not None and callable(cfg.learning_rate):
-        if hasattr(lr, "dtype"):  # a lazy 0-d array: round it through the dtype too
-            lr = xp.astype(xp.astype(lr, getattr(xp, cfg.hyper_dtype)), lr.dtype)
-        else:
-            lr = round_to(float(lr), cfg.hyper_dtype)  # type: ignore[arg-type]
-    return StepScalars(first=k == 0, lr=lr, t=k + 1)
+    casts = lazy or cfg.state_dtype is not None or cfg.mu_dtype is not None
+    return StepScalars(first=k == 0, lr=lr, t=k + 1, casts=casts)
 
 
 def leaf_step(
@@ -76,17 +73,25 @@ def leaf_step(
         v_max = xp.maximum(v_max, v_used)
         v_used = v_max
     den = _denominator(cfg, xp, sc, v_used)
-    u = _momentum_input(cfg, xp, g, p, den)
-    u = _average(cfg, xp, sc, u)
-    lr = _cast(xp, sc.lr, u.dtype)
+    u = _average(cfg, xp, sc, _momentum_input(cfg, xp, g, p, den))
+    lr, m_in = sc.lr, m
+    if sc.casts:
+        lr, m_in = _cast(xp, lr, u.dtype), _cast(xp, m, u.dtype)
     if cfg.learning_rate_placement == "inside":
-        m_new = cfg.b1 * _cast(xp, m, u.dtype) - lr * u
+        m_new = cfg.b1 * m_in - lr * u
         update = cfg.b1 * m_new - lr * u if cfg.nesterov else m_new
-    else:
-        m_new = cfg.b1 * _cast(xp, m, u.dtype) + u
+    elif sc.casts:
+        m_new = cfg.b1 * m_in + u
         update = _outside_update(cfg, xp, sc, u, m_new, p, den, lr)
-    update = _decoupled_decay(cfg, xp, sc, update, p, lr)
-    return _cast(xp, update, g.dtype), _cast(xp, m_new, m.dtype), v_new, v_max
+    else:
+        m_new = cfg.b1 * m  # a new array of ours: accumulate into it, no extra copy
+        m_new += u
+        update = _outside_update(cfg, xp, sc, u, m_new, p, den, lr)
+    if cfg.weight_decay and cfg.weight_decay_mode not in ("inside", "apex"):
+        update = _decoupled_decay(cfg, update, p, lr)
+    if sc.casts:
+        return _cast(xp, update, g.dtype), _cast(xp, m_new, m.dtype), v_new, v_max
+    return update, m_new, v_new, v_max
 
 
 def _select(xp: Any, first: Scalar, if_first: Array, otherwise: Array) -> Array:
@@ -118,8 +123,12 @@ def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
         prior = v if cfg.second_moment_init == "zero" else _select(xp, sc.first, xp.sqrt(s), v)
         used = _cast(xp, xp.sqrt(b2 * prior * prior + (1 - b2) * s), v.dtype)
     else:
-        s = _cast(xp, xp.sum(g * g), v.dtype)
-        blend = _cast(xp, _blend(cfg, v, s), v.dtype)
+        s = xp.sum(g * g)
+        if sc.casts:
+            s = _cast(xp, s, v.dtype)
+        blend = _blend(cfg, v, s)
+        if sc.casts:
+            blend = _cast(xp, blend, v.dtype)
         init = cfg.second_moment_init
         if init == "first_step":
             used = _select(xp, sc.first, s, blend)
@@ -146,7 +155,7 @@ def _denominator(cfg: Config, xp: Any, sc: StepScalars, v: Array) -> Array:
     if cfg.norm == "l2_squared":
         den = xp.sqrt(v + cfg.eps_root) if cfg.eps_root else xp.sqrt(v)
     elif cfg.bias_correction == "apex":
-        den = v / _sqrt(xp, 1 - _pow(xp, cfg.b2, sc.t, v.dtype))
+        den = v / _sqrt(xp, _one_minus_pow(xp, cfg.b2, sc.t, v.dtype))
     else:
         den = v
     return den + cfg.eps if cfg.eps else den
@@ -176,7 +185,7 @@ def _outside_update(cfg: Config, xp: Any, sc: StepScalars, u: Array, m: Array,
     """``-lr_eff * direction`` for a learning rate applied outside the moment."""
     direction = m
     if cfg.bias_correction == "apex":
-        direction = m / (1 - _pow(xp, cfg.b1, sc.t, m.dtype))
+        direction = m / _one_minus_pow(xp, cfg.b1, sc.t, m.dtype)
     if cfg.momentum_input == "raw":
         direction = direction / den
     if cfg.weight_decay_mode == "apex" and cfg.weight_decay:
@@ -194,33 +203,41 @@ def _outside_update(cfg: Config, xp: Any, sc: StepScalars, u: Array, m: Array,
 def _step_size(cfg: Config, xp: Any, sc: StepScalars, lr: Scalar, dtype: Any) -> Scalar:
     """The learning rate, times pytorch_optimizer's Adam-style factors if so set."""
     if cfg.bias_correction == "adam":
-        return lr * _sqrt(xp, 1 - _pow(xp, cfg.b2, sc.t, dtype)) / (
-            1 - _pow(xp, cfg.b1, sc.t, dtype))
+        return lr * _sqrt(xp, _one_minus_pow(xp, cfg.b2, sc.t, dtype)) / (
+            _one_minus_pow(xp, cfg.b1, sc.t, dtype))
     if cfg.bias_correction == "debias":
-        return lr * _sqrt(xp, 1 - _pow(xp, cfg.b2, sc.t, dtype))
+        return lr * _sqrt(xp, _one_minus_pow(xp, cfg.b2, sc.t, dtype))
     return lr
 
 
-def _decoupled_decay(cfg: Config, xp: Any, sc: StepScalars, update: Array,
-                     p: Array, lr: Scalar) -> Array:
+def _decoupled_decay(cfg: Config, update: Array, p: Array, lr: Scalar) -> Array:
     """Decoupled weight decay: ``p *= 1 - factor`` folded into the update."""
-    mode, wd = cfg.weight_decay_mode, cfg.weight_decay
-    if not wd or mode in ("inside", "apex"):
-        return update
-    if mode == "decoupled":
+    wd = cfg.weight_decay
+    if cfg.weight_decay_mode == "decoupled":
         factor = lr * wd
-    elif mode == "fixed":
+    elif cfg.weight_decay_mode == "fixed":
         factor = wd
     else:  # corrected: lr**2 / max_lr, timm's corrected_weight_decay
         factor = lr * lr / cfg.max_learning_rate * wd
     return update - factor * p
 
 
-def _pow(xp: Any, base: float, t: Scalar, dtype: Any) -> Scalar:
-    """``base ** t`` as a Python float, or as a 0-d array of ``dtype`` when lazy."""
+def _one_minus_pow(xp: Any, base: float, t: Scalar, dtype: Any) -> Scalar:
+    """``1 - base ** t``: a Python float, or a 0-d array of ``dtype`` when lazy.
+
+    Eagerly this is the frameworks' own Python-float expression. Lazily, ``dtype`` is
+    the only precision at hand: in float64 the same expression is used; in narrower
+    dtypes ``1 - base ** t`` would cancel (``1 - 0.999**2`` loses 9 bits in float32),
+    so it is computed as ``-expm1(t log(base))``, within 2 ulps of the eager value.
+    """
     if type(t) is int:
-        return base**t
-    return base ** xp.astype(t, dtype)
+        return 1 - base**t
+    t = xp.astype(t, dtype)
+    if dtype == xp.float64:
+        return 1 - base**t
+    if base == 0.0:
+        return 1.0
+    return -xp.expm1(t * math.log(base))
 
 
 def _sqrt(xp: Any, x: Scalar) -> Scalar:

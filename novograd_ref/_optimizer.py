@@ -70,7 +70,7 @@ class NovoGrad:
         m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
         _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves)
         lazy = array_api_compat.is_lazy_array(state.count)
-        sc = _core.step_scalars(cfg, state.count, lazy, xp)
+        sc = _core.step_scalars(cfg, state.count, lazy)
         updates, mus, nus, nu_maxes = [], [], [], []
         for i, g in enumerate(g_leaves):
             vmax = vmax_leaves[i] if vmax_leaves is not None else None

@@ -33,19 +33,41 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     return leaves, _flatten_into(tree, leaves)
 
 
+_KIND_OF_TYPE: dict[type, str] = {dict: "dict", list: "list", tuple: "tuple",
+                                   type(None): "none"}
+
+
+def _kind(node: Any) -> str:
+    """The node kind of ``type(node)``, classified once per type and cached."""
+    cls = type(node)
+    kind = _KIND_OF_TYPE.get(cls)
+    if kind is None:
+        if isinstance(node, dict):
+            kind = "dict"
+        elif _is_namedtuple(node):
+            kind = "namedtuple"
+        elif isinstance(node, (list, tuple)):
+            kind = "list" if isinstance(node, list) else "tuple"
+        else:
+            kind = "leaf"
+        _KIND_OF_TYPE[cls] = kind
+    return kind
+
+
 def _flatten_into(node: Any, leaves: list[Any]) -> TreeDef:
-    if node is None:
-        return _NONE
-    if isinstance(node, dict):
+    kind = _kind(node)
+    if kind == "leaf":
+        leaves.append(node)
+        return _LEAF
+    if kind == "dict":
         keys = _sorted_keys(node)
-        return ("dict", keys, tuple(_flatten_into(node[k], leaves) for k in keys))
-    if _is_namedtuple(node):
-        return ("namedtuple", type(node), tuple(_flatten_into(c, leaves) for c in node))
-    if isinstance(node, (list, tuple)):
-        kind = "list" if isinstance(node, list) else "tuple"
-        return (kind, tuple(_flatten_into(c, leaves) for c in node))
-    leaves.append(node)
-    return _LEAF
+        return ("dict", keys, tuple([_flatten_into(node[k], leaves) for k in keys]))
+    if kind == "none":
+        return _NONE
+    children = tuple([_flatten_into(c, leaves) for c in node])
+    if kind == "namedtuple":
+        return ("namedtuple", type(node), children)
+    return (kind, children)
 
 
 def _sorted_keys(node: dict[Any, Any]) -> tuple[Any, ...]:

@@ -17,7 +17,7 @@ from typing import Any, Protocol, Union, runtime_checkable
 import numpy as np
 
 Leaves = Mapping[str, np.ndarray]
-LearningRate = Union[float, np.ndarray]
+LearningRate = Union[float, np.ndarray]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 
 @runtime_checkable

@@ -1,0 +1,249 @@
+"""Record golden vectors by stepping a real framework through the standard cases.
+
+:func:`record` drives a framework module (see
+:mod:`novograd_ref.conformance.frameworks`) through every case it can express, in every
+requested dtype and recording variant, and writes one record file per run plus its
+manifest entry. The command-line entry point is :mod:`novograd_ref.conformance.record`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from novograd_ref import vectors
+from novograd_ref.conformance import frameworks
+from novograd_ref.conformance._adapter import Adapter
+
+__all__ = ["FrameworkUnavailableError", "record", "run_case"]
+
+
+class FrameworkUnavailableError(RuntimeError):
+    """The requested framework is not importable in this environment."""
+
+
+def _jsonable(obj: Any) -> Any:
+    """``obj`` as it reads back from JSON (tuples become lists); rejects the rest."""
+    return json.loads(json.dumps(obj, allow_nan=False))
+
+
+def default_command() -> str:
+    """The command line of this process, as a shell would re-run it."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("record.py", "__main__.py"):
+        return shlex.join([sys.executable, "-m", "novograd_ref.conformance.record", *argv[1:]])
+    return shlex.join(argv)
+
+
+def provenance(module: ModuleType, case: vectors.Case, command: str) -> dict[str, Any]:
+    """The provenance block of a record entry."""
+    versions = dict(module.versions())
+    framework_version = next(iter(versions.values()), "unknown")
+    versions.setdefault("numpy", np.__version__)
+    versions["python"] = platform.python_version()
+    out: dict[str, Any] = {
+        "framework_version": framework_version,
+        "versions": versions,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "command": command,
+        "recorded_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "case_sha256": case.entry["sha256"],
+    }
+    notes = getattr(module, "NOTES", None)
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def _check_params(
+    where: str, params: dict[str, np.ndarray], case: vectors.Case, dtype: str
+) -> dict[str, np.ndarray]:
+    out = {}
+    for name, shape in case.leaves:
+        if name not in params:
+            raise RuntimeError(f"{where}: the adapter returned no leaf {name!r}")
+        arr = np.asarray(params[name])
+        if arr.shape != shape or arr.dtype != np.dtype(dtype):
+            raise RuntimeError(
+                f"{where}: leaf {name!r} came back as {arr.dtype}{list(arr.shape)}, "
+                f"expected {dtype}{list(shape)}"
+            )
+        out[name] = arr.copy()
+    return out
+
+
+def run_case(adapter: Adapter, case: vectors.Case, dtype: str) -> dict[str, np.ndarray]:
+    """Step ``adapter`` through ``case`` in ``dtype`` and return the record's arrays.
+
+    Gradients of quadratic cases are formed from the parameters the adapter returned
+    (in the run dtype). If the adapter has a ``state_arrays(state)`` method returning a
+    mapping of NumPy arrays, those are stacked over steps as ``state__<name>``.
+    """
+    where = f"{adapter.name} on {case.name} ({dtype})"
+    params = case.params0_as(dtype)
+    state = adapter.init(dict(params), case.learning_rate())
+    trajectory = {n: [p.copy()] for n, p in params.items()}
+    fed: dict[str, list[np.ndarray]] = {n: [] for n in params}
+    state_log: dict[str, list[np.ndarray]] = {}
+    state_arrays: Callable[[Any], dict[str, np.ndarray]] | None = getattr(
+        adapter, "state_arrays", None
+    )
+    for step in range(case.T):
+        grads = case.grads_at(step, params)
+        for name, g in grads.items():
+            fed[name].append(g.copy())
+        new_params, state = adapter.update({n: g.copy() for n, g in grads.items()}, state)
+        params = _check_params(f"{where}, step {step + 1}", new_params, case, dtype)
+        for name, p in params.items():
+            trajectory[name].append(p)
+        if state_arrays is not None:
+            for key, value in state_arrays(state).items():
+                state_log.setdefault(key, []).append(np.asarray(value).copy())
+    arrays: dict[str, np.ndarray] = {"lr": case.lr.astype(np.float64)}
+    for name in params:
+        arrays[f"params__{name}"] = np.stack(trajectory[name])
+        arrays[f"grads__{name}"] = np.stack(fed[name])
+    for key, values in state_log.items():
+        arrays[f"state__{key}"] = np.stack(values)
+    return arrays
+
+
+def _ensure_root(out_dir: Path) -> None:
+    """Make ``out_dir`` a vectors root: copy the bundled cases there if it has none."""
+    if (out_dir / "manifest.json").is_file():
+        return
+    bundled = vectors.data_root()
+    manifest = vectors.load_manifest(bundled)
+    (out_dir / "cases").mkdir(parents=True, exist_ok=True)
+    for entry in manifest["cases"]:
+        shutil.copyfile(bundled / entry["file"], out_dir / entry["file"])
+    vectors.write_manifest(out_dir, {**manifest, "records": []})
+
+
+def record(
+    framework: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    cases: Sequence[str] | None = None,
+    dtypes: Sequence[str] = ("float64", "float32"),
+    *,
+    command: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Record ``framework`` on the standard cases and merge the entries into a manifest.
+
+    Args:
+        framework: a key of :data:`novograd_ref.conformance.frameworks.FRAMEWORKS`.
+        out_dir: the vectors root to write (``manifest.json``, ``cases/``, ``records/``);
+            default: the bundled vectors of this package. A directory without a manifest
+            is first given a copy of the bundled cases.
+        cases: case names to record (default: every case the framework can express).
+        dtypes: parameter dtypes to record.
+        command: the command line stored in the provenance (default: this process's).
+        log: called with one line per recorded or skipped run.
+
+    Returns:
+        The new record entries (already written to the manifest).
+
+    Raises:
+        ValueError: unknown framework or case.
+        FrameworkUnavailableError: the framework is not importable here.
+    """
+    module = frameworks.load(framework)
+    if not module.available():
+        env = getattr(module, "ENV", None)
+        hint = f"; create its environment with scripts/make_env.sh {env}" if env else ""
+        raise FrameworkUnavailableError(
+            f"framework {framework!r} is not importable in this Python ({sys.executable}){hint}"
+        )
+    say = log or (lambda line: None)
+    root = Path(out_dir) if out_dir is not None else vectors.data_root()
+    _ensure_root(root)
+    entries = vectors.case_entries(root)
+    known = {e["name"] for e in entries}
+    unknown = sorted(set(cases or ()) - known)
+    if unknown:
+        raise ValueError(f"unknown cases: {', '.join(unknown)}")
+    selected = [e for e in entries if cases is None or e["name"] in cases]
+    command = command or default_command()
+    new_entries = []
+    for entry in selected:
+        kwargs = module.kwargs_for(dict(entry["hyper"]))
+        if kwargs is None:
+            say(f"skip   {framework} {entry['name']}: not expressible")
+            continue
+        kwargs = _jsonable(kwargs)
+        case = vectors.load_case(entry, root)
+        for dtype in dtypes:
+            for tag, settings in module.recording_variants(dtype):
+                settings = _jsonable(settings)
+                new_entries.append(
+                    _record_one(
+                        module, framework, case, dtype, tag, settings, kwargs, root, command
+                    )
+                )
+                suffix = f" [{tag}]" if tag else ""
+                say(f"record {framework} {case.name} {dtype}{suffix}")
+    with _manifest_lock(root):
+        manifest = vectors.merge_records(vectors.load_manifest(root), new_entries)
+        vectors.write_manifest(root, manifest)
+    return new_entries
+
+
+@contextlib.contextmanager
+def _manifest_lock(root: Path) -> Iterator[None]:
+    """Serialise read-merge-write of the manifest between concurrent recorders (POSIX)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)  # lock the directory itself: no lock file left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _record_one(
+    module: ModuleType,
+    framework: str,
+    case: vectors.Case,
+    dtype: str,
+    tag: str,
+    settings: dict[str, Any],
+    kwargs: dict[str, Any],
+    root: Path,
+    command: str,
+) -> dict[str, Any]:
+    adapter = module.make(dict(settings), **kwargs)
+    arrays = run_case(adapter, case, dtype)
+    file = "records/" + vectors.record_filename(framework, case.name, dtype, tag)
+    sha = vectors.write_npz(root / file, arrays)
+    return {
+        "framework": framework,
+        "preset": module.PRESET,
+        "case": case.name,
+        "dtype": dtype,
+        "tag": tag,
+        "file": file,
+        "sha256": sha,
+        "constructor_kwargs": kwargs,
+        "learning_rate_keyword": module.LEARNING_RATE_KEYWORD,
+        "preset_kwargs": _jsonable(module.preset_kwargs(dict(kwargs), dtype, dict(settings))),
+        "settings": settings,
+        "provenance": provenance(module, case, command),
+    }

@@ -1,0 +1,122 @@
+"""Replay trajectories through an adapter and measure how far it lands from them.
+
+A trajectory is replayed step by step with the gradients that were actually fed to the
+implementation that produced it (recorded per step), so only the optimizer is compared,
+never a feedback loop. The error of one leaf is ``max over steps of
+max|a - b|``, divided by the largest ``|b|`` of the leaf's trajectory
+(:func:`novograd_ref.testing.relative_error` over the whole trajectory), reported with
+the largest difference in ulps at the step where it peaks; the tolerance is the ``"framework"`` entry of the tolerance
+table for the narrowest dtype the run computes in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import vectors
+from ..testing import relative_error, rtol, ulp_error
+from ._adapter import Adapter
+from ._oracle import PresetAdapter
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """How one adapter's trajectory compares with a reference on one case and dtype."""
+
+    label: str  # e.g. "timm / wd_decoupled / float64"
+    case: str
+    dtype: str
+    error: float  # worst relative error over leaves and steps
+    ulps: float  # worst difference in ulps at that leaf
+    tolerance: float
+    leaf: str  # the leaf with the worst error
+    step: int  # the step (1-based) with the worst error
+    reproducer: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """Whether the worst error is within the tolerance (NaN/inf must sit alike)."""
+        return self.error <= self.tolerance
+
+
+def run_trajectory(adapter: Adapter, params0: Mapping[str, np.ndarray],
+                   learning_rate: float | np.ndarray,
+                   grads_at: Callable[[int, dict[str, np.ndarray]], dict[str, np.ndarray]],
+                   steps: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Step ``adapter``; returns the parameter and gradient trajectories per leaf.
+
+    ``grads_at(k, params)`` gives the gradients of step ``k + 1`` from the parameters
+    before it. Parameters come back as ``(steps + 1, *shape)`` arrays (row 0 initial).
+    """
+    params = {k: np.array(v, copy=True) for k, v in params0.items()}
+    rows: dict[str, list[np.ndarray]] = {k: [v] for k, v in params.items()}
+    fed: dict[str, list[np.ndarray]] = {k: [] for k in params}
+    with np.errstate(all="ignore"):  # overflow to inf / NaN is part of some cases
+        state = adapter.init(params, learning_rate)
+        for k in range(steps):
+            grads = grads_at(k, params)
+            params, state = adapter.update(grads, state)
+            for name, row in rows.items():
+                row.append(np.asarray(params[name]))
+                fed[name].append(grads[name])
+    return ({k: np.stack(v) for k, v in rows.items()},
+            {k: np.stack(v) for k, v in fed.items()})
+
+
+def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
+            desired: Mapping[str, np.ndarray], tolerance: float,
+            reproducer: str = "") -> Comparison:
+    """Worst per-leaf error of ``actual`` against ``desired`` trajectories.
+
+    A leaf's error is the largest difference over all steps divided by the largest
+    magnitude of the desired trajectory, so a leaf converging towards 0 is not judged
+    by its smallest values. The step reported is where the difference peaks.
+    """
+    worst = (-1.0, 0.0, "", 0)
+    for name, want in desired.items():
+        got = np.asarray(actual[name])
+        err = relative_error(got[1:], want[1:])
+        if err > worst[0]:
+            diff = np.abs(got[1:].astype(np.float64) - want[1:])
+            diff = np.where(np.isnan(diff), np.inf, diff).reshape(diff.shape[0], -1)
+            step = int(np.argmax(diff.max(axis=1))) + 1 if diff.size else 1
+            worst = (err, ulp_error(got[step], want[step]), name, step)
+    return Comparison(label, case, dtype, worst[0], worst[1], tolerance, worst[2], worst[3],
+                      reproducer)
+
+
+def run_dtype(entry: Mapping[str, Any]) -> str:
+    """The narrowest dtype a record's run computes in (its state may be float32)."""
+    kwargs = entry.get("preset_kwargs", {})
+    narrow = {kwargs.get("state_dtype"), kwargs.get("hyper_dtype"), entry["dtype"]}
+    return "float32" if "float32" in narrow else str(entry["dtype"])
+
+
+def verify_record(entry: Mapping[str, Any], adapter: Adapter | None = None) -> Comparison:
+    """Replay one bundled record through ``adapter`` (default: its oracle preset)."""
+    record = vectors.load_record(entry)
+    case = vectors.load_case(entry["case"])
+    if adapter is None:
+        adapter = PresetAdapter(entry["preset"], **entry["preset_kwargs"])
+    params0 = {name: record.params[name][0] for name, _ in case.leaves}
+    lr = case.learning_rate()
+    actual, _ = run_trajectory(adapter, params0, lr,
+                               lambda k, _p: {n: g[k] for n, g in record.grads.items()},
+                               case.T)
+    tag = f" [{entry['tag']}]" if entry.get("tag") else ""
+    label = f"{entry['framework']}{tag} / {entry['case']} / {entry['dtype']}"
+    repro = (f"novograd-ref verify --record {entry['file'].removeprefix('records/')}")
+    return compare(label, entry["case"], entry["dtype"], actual, record.params,
+                   rtol(run_dtype(entry), "framework"), repro)
+
+
+def verify_bundled(entries: Iterable[Mapping[str, Any]] | None = None,
+                   progress: Callable[[Iterable[Any]], Iterable[Any]] = iter
+                   ) -> list[Comparison]:
+    """Check every bundled record (or ``entries``) against its oracle preset."""
+    chosen = list(entries) if entries is not None else vectors.record_entries()
+    return [verify_record(e) for e in progress(chosen)]

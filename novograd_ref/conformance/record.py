@@ -1,0 +1,72 @@
+"""Command line of the recorder: ``python -m novograd_ref.conformance.record FRAMEWORK``.
+
+Examples::
+
+    python -m novograd_ref.conformance.record optax
+    python -m novograd_ref.conformance.record tfa --cases const_lr quadratic --dtypes float32
+    python -m novograd_ref.conformance.record optax --out /tmp/vectors
+
+Run it in the framework's environment (``scripts/make_env.sh jax|tf|torch``). Exit
+status: 0 on success, 2 when the framework is unknown or not importable (one line on
+standard error), 1 on any other error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from novograd_ref.conformance._record import FrameworkUnavailableError, record
+from novograd_ref.conformance.frameworks import FRAMEWORKS
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser(
+    prog: str = "python -m novograd_ref.conformance.record",
+) -> argparse.ArgumentParser:
+    """The argument parser (also used by ``novograd-ref record``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Record golden vectors from a real NovoGrad implementation."
+    )
+    parser.add_argument("framework", help=f"one of: {', '.join(FRAMEWORKS)}")
+    parser.add_argument("--cases", nargs="+", default=None, help="case names (default: all)")
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float64", "float32"], help="parameter dtypes"
+    )
+    parser.add_argument(
+        "--out", default=None, help="vectors directory to write (default: the bundled data)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Record as ``args`` say; return the exit status."""
+    if args.framework not in FRAMEWORKS:
+        print(
+            f"error: unknown framework {args.framework!r} (known: {', '.join(FRAMEWORKS)})",
+            file=sys.stderr,
+        )
+        return 2
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    try:
+        entries = record(args.framework, args.out, args.cases, tuple(args.dtypes), log=log)
+    except FrameworkUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"recorded {len(entries)} runs of {args.framework}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

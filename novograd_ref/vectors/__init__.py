@@ -1,0 +1,331 @@
+"""Golden vectors: standard input cases and trajectories recorded from real frameworks.
+
+The data live in this package (``novograd_ref/vectors/data``)::
+
+    manifest.json                       schema_version, cases, records
+    cases/<case>.npz                    inputs, float64
+    records/<framework>__<case>__<dtype>[__<tag>].npz
+                                        a framework's parameter trajectory
+
+``docs/vectors.md`` specifies the format for readers in any language. Every array is
+read with ``numpy.load(..., allow_pickle=False)`` and every file's sha256 is checked
+against the manifest; any problem raises ``ValueError`` naming the file.
+
+Example::
+
+    from novograd_ref import vectors
+
+    case = vectors.load_case("const_lr")
+    for entry in vectors.record_entries(framework="optax", case="const_lr"):
+        rec = vectors.load_record(entry)
+        rec.params["conv"][-1]        # parameters after the last step
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._manifest import (
+    DTYPES,
+    GRAD_KINDS,
+    LR_KINDS,
+    SCHEMA_VERSION,
+    WEIGHT_DECAY_MODES,
+    case_filename,
+    merge_records,
+    read_manifest,
+    record_filename,
+    record_key,
+    validate_manifest,
+    write_manifest,
+)
+from ._npz import PathLike, content_sha256, read_npz, sha256_file, write_npz
+
+__all__ = [
+    "DTYPES",
+    "GRAD_KINDS",
+    "LR_KINDS",
+    "SCHEMA_VERSION",
+    "WEIGHT_DECAY_MODES",
+    "Case",
+    "Record",
+    "case_entries",
+    "case_entry",
+    "case_filename",
+    "content_sha256",
+    "data_root",
+    "load_case",
+    "load_manifest",
+    "load_record",
+    "merge_records",
+    "quadratic_grad",
+    "read_npz",
+    "record_entries",
+    "record_filename",
+    "record_key",
+    "sha256_file",
+    "validate_manifest",
+    "verify_files",
+    "write_manifest",
+    "write_npz",
+]
+
+
+def data_root() -> Path:
+    """The directory of the bundled vectors (``manifest.json``, ``cases/``, ``records/``)."""
+    root = importlib.resources.files(__name__) / "data"
+    return Path(os.fspath(root))  # type: ignore[call-overload]
+
+
+def _root(root: PathLike | None) -> Path:
+    return data_root() if root is None else Path(root)
+
+
+def load_manifest(root: PathLike | None = None) -> dict[str, Any]:
+    """Read and validate the manifest of ``root`` (default: the bundled vectors)."""
+    return read_manifest(_root(root))
+
+
+def case_entries(root: PathLike | None = None) -> list[dict[str, Any]]:
+    """All case entries of the manifest, in manifest order."""
+    return list(load_manifest(root)["cases"])
+
+
+def case_entry(name: str, root: PathLike | None = None) -> dict[str, Any]:
+    """The manifest entry of case ``name``.
+
+    Raises:
+        ValueError: there is no such case.
+    """
+    for entry in case_entries(root):
+        if entry["name"] == name:
+            return entry
+    raise ValueError(f"unknown case {name!r}")
+
+
+def record_entries(
+    root: PathLike | None = None,
+    *,
+    framework: str | None = None,
+    case: str | None = None,
+    dtype: str | None = None,
+    preset: str | None = None,
+    tag: str | None = None,
+) -> list[dict[str, Any]]:
+    """The record entries of the manifest matching every filter that is given."""
+    wanted = {"framework": framework, "case": case, "dtype": dtype, "preset": preset, "tag": tag}
+    return [
+        e
+        for e in load_manifest(root)["records"]
+        if all(v is None or e.get(k) == v for k, v in wanted.items())
+    ]
+
+
+def quadratic_grad(
+    params: Mapping[str, np.ndarray],
+    target: Mapping[str, np.ndarray],
+    curvature: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The gradient of ``sum(curvature * (p - target)**2) / 2`` at ``params``.
+
+    Computed elementwise in the dtype of each parameter as
+    ``curvature_d * (p - target_d)``, where ``target_d`` and ``curvature_d`` are the
+    float64 case arrays rounded to that dtype: first the subtraction, rounded, then the
+    multiplication, rounded.
+    """
+    out = {}
+    for name, p in params.items():
+        dt = p.dtype
+        diff = np.subtract(p, target[name].astype(dt), dtype=dt)
+        out[name] = np.multiply(curvature[name].astype(dt), diff, dtype=dt)
+    return out
+
+
+@dataclass(frozen=True)
+class Case:
+    """The inputs of one standard case (float64 arrays, as stored)."""
+
+    name: str
+    entry: dict[str, Any]
+    lr: np.ndarray
+    params0: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray] | None = None
+    target: dict[str, np.ndarray] | None = None
+    curvature: dict[str, np.ndarray] | None = None
+
+    @property
+    def T(self) -> int:
+        """The number of steps."""
+        return int(self.entry["T"])
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        """The canonical hyperparameters."""
+        return dict(self.entry["hyper"])
+
+    @property
+    def leaves(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Leaf names and shapes, in order."""
+        return [(n, tuple(s)) for n, s in self.entry["leaves"]]
+
+    def learning_rate(self) -> float | np.ndarray:
+        """The rate to give an adapter: a float if constant, else the (T,) float64 table."""
+        if self.entry["lr_kind"] == "constant":
+            return float(self.lr[0])
+        return self.lr.copy()
+
+    def params0_as(self, dtype: str) -> dict[str, np.ndarray]:
+        """The initial parameters rounded to ``dtype`` (ordered as the leaves)."""
+        return {n: self.params0[n].astype(dtype) for n, _ in self.leaves}
+
+    def grads_at(self, step: int, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The gradients of step ``step + 1`` (0-based ``step``) in the dtype of ``params``.
+
+        ``params`` are the parameters before that step, as the implementation holds them.
+        Fixed gradients are rounded from the stored float64 values; quadratic ones are
+        computed from ``params`` by :func:`quadratic_grad`.
+        """
+        if self.grads is not None:
+            return {n: self.grads[n][step].astype(p.dtype) for n, p in params.items()}
+        assert self.target is not None
+        assert self.curvature is not None
+        return quadratic_grad(params, self.target, self.curvature)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A recorded trajectory of one framework on one case in one dtype."""
+
+    entry: dict[str, Any]
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    lr: np.ndarray
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> str:
+        """The run dtype."""
+        return str(self.entry["dtype"])
+
+
+def _split(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _check_leaves(
+    path: str,
+    got: Mapping[str, np.ndarray],
+    leaves: list[tuple[str, tuple[int, ...]]],
+    lead: tuple[int, ...],
+    what: str,
+    dtype: str | None = None,
+) -> None:
+    names = [n for n, _ in leaves]
+    if sorted(got) != sorted(names):
+        raise ValueError(f"{path}: {what} leaves {sorted(got)} != case leaves {sorted(names)}")
+    for name, shape in leaves:
+        arr = got[name]
+        if arr.shape != lead + shape:
+            raise ValueError(
+                f"{path}: {what}__{name} has shape {arr.shape}, expected {lead + shape}"
+            )
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            raise ValueError(f"{path}: {what}__{name} has dtype {arr.dtype}, expected {dtype}")
+
+
+def load_case(
+    case: str | Mapping[str, Any], root: PathLike | None = None, *, verify: bool = True
+) -> Case:
+    """Load the inputs of a case, given its name or manifest entry.
+
+    Raises:
+        ValueError: the file is missing, malformed, fails its checksum, or its arrays do
+            not match the entry.
+    """
+    entry = dict(case) if isinstance(case, Mapping) else case_entry(case, root)
+    path = _root(root) / entry["file"]
+    arrays = read_npz(path, entry["sha256"] if verify else None)
+    where = os.fspath(path)
+    leaves = [(n, tuple(s)) for n, s in entry["leaves"]]
+    T = int(entry["T"])
+    lr = arrays.get("lr")
+    if lr is None or lr.shape != (T,) or lr.dtype != np.float64:
+        raise ValueError(f"{where}: 'lr' must be a float64 array of shape ({T},)")
+    if entry["lr_kind"] == "constant" and not np.all(lr == lr[0]):
+        raise ValueError(f"{where}: lr_kind is constant but 'lr' varies")
+    params0 = _split(arrays, "params0__")
+    _check_leaves(where, params0, leaves, (), "params0", "float64")
+    if entry["grad_kind"] == "fixed":
+        grads = _split(arrays, "grads__")
+        _check_leaves(where, grads, leaves, (T,), "grads", "float64")
+        return Case(entry["name"], entry, lr, params0, grads=grads)
+    target = _split(arrays, "target__")
+    curvature = _split(arrays, "curvature__")
+    _check_leaves(where, target, leaves, (), "target", "float64")
+    _check_leaves(where, curvature, leaves, (), "curvature", "float64")
+    if not all(np.all(c > 0) for c in curvature.values()):
+        raise ValueError(f"{where}: curvature must be positive")
+    return Case(entry["name"], entry, lr, params0, target=target, curvature=curvature)
+
+
+def load_record(
+    record: str | Mapping[str, Any], root: PathLike | None = None, *, verify: bool = True
+) -> Record:
+    """Load a recorded trajectory, given its manifest entry or its file name.
+
+    The file name may be given with or without the ``records/`` prefix.
+
+    Raises:
+        ValueError: unknown record, or the file is missing, malformed, fails its
+            checksum, or does not match its case.
+    """
+    if isinstance(record, Mapping):
+        entry = dict(record)
+    else:
+        file = record if record.startswith("records/") else f"records/{record}"
+        found = [e for e in load_manifest(root)["records"] if e["file"] == file]
+        if not found:
+            raise ValueError(f"unknown record {record!r}")
+        entry = found[0]
+    path = _root(root) / entry["file"]
+    where = os.fspath(path)
+    arrays = read_npz(path, entry["sha256"] if verify else None)
+    case = case_entry(entry["case"], root)
+    leaves = [(n, tuple(s)) for n, s in case["leaves"]]
+    T = int(case["T"])
+    params = _split(arrays, "params__")
+    grads = _split(arrays, "grads__")
+    _check_leaves(where, params, leaves, (T + 1,), "params", entry["dtype"])
+    _check_leaves(where, grads, leaves, (T,), "grads", entry["dtype"])
+    lr = arrays.get("lr")
+    if lr is None or lr.shape != (T,) or lr.dtype != np.float64:
+        raise ValueError(f"{where}: 'lr' must be a float64 array of shape ({T},)")
+    return Record(entry, params, grads, lr, _split(arrays, "state__"))
+
+
+def verify_files(root: PathLike | None = None) -> list[str]:
+    """Check every file of the manifest (checksum, loadability, shapes).
+
+    Returns:
+        One message per problem; empty when everything is in order.
+    """
+    manifest = load_manifest(root)
+    problems = []
+    for entry in manifest["cases"]:
+        try:
+            load_case(entry, root)
+        except ValueError as exc:
+            problems.append(str(exc))
+    for entry in manifest["records"]:
+        try:
+            load_record(entry, root)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
