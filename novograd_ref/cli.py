@@ -1,10 +1,214 @@
-"""The ``novograd-ref`` command line."""
+"""The ``novograd-ref`` command line.
+
+- ``novograd-ref verify``: every preset against the bundled golden vectors (a table);
+- ``novograd-ref verify --impl NAME|module:factory [--preset P] [--examples N]
+  [--report out.json]``: a live implementation next to the oracle;
+- ``novograd-ref identify --impl ...``: which presets it reproduces;
+- ``novograd-ref export --preset P --out DIR``: the oracle's vectors for a port;
+- ``novograd-ref diff A B``: the smallest input on which two presets differ;
+- ``novograd-ref record FRAMEWORK``: record golden vectors from a real framework;
+- ``novograd-ref demo``: the optax docstring example, reproduced.
+
+Exit status: 0 when everything matches, 1 on a mismatch, 2 on a usage error (one line).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported as one line, exit status 2."""
+
+
+def progress(items: Iterable[T], label: str = "") -> Iterable[T]:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    items = list(items)
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    width = 30
+    for i, item in enumerate(items, start=1):
+        filled = width * i // max(len(items), 1)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {i}/{len(items)}")
+        sys.stderr.flush()
+        yield item
+    sys.stderr.write("\n")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _verify_bundled(args: argparse.Namespace) -> int:
+    from . import vectors
+    from .conformance import verify_bundled
+
+    entries = vectors.record_entries()
+    if args.preset:
+        entries = [e for e in entries if e["preset"] == args.preset]
+    if args.record:
+        entries = [e for e in entries if e["file"] == f"records/{args.record}"]
+    if not entries:
+        raise UsageError("no bundled record matches the selection")
+    results = verify_bundled(entries, progress=lambda it: progress(it, "verify"))
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for entry, result in zip(entries, results):
+        tag = f" [{entry['tag']}]" if entry.get("tag") else ""
+        key = (entry["preset"], f"{entry['framework']}{tag}", entry["dtype"])
+        groups.setdefault(key, []).append(result)
+    rows = []
+    for (preset, framework, dtype), group in sorted(groups.items()):
+        worst = max(group, key=lambda r: r.error)
+        ok = all(r.passed for r in group)
+        rows.append([preset, framework, dtype, str(len(group)), f"{worst.error:.2e}",
+                     f"{worst.ulps:.3g}", f"{worst.tolerance:.1e}", "pass" if ok else "FAIL"])
+    print(_table(rows, ["preset", "framework", "dtype", "cases", "worst rel err",
+                        "ulps", "tolerance", "result"]))
+    failed = [r for r in results if not r.passed]
+    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
+          f"({len(results)} recorded trajectories)")
+    for r in failed[:1]:
+        print(f"\nfirst mismatch: {r.label}, leaf {r.leaf}, step {r.step}: relative error "
+              f"{r.error:.3g} > {r.tolerance:.3g} ({r.ulps:.3g} ulps)\nreproduce: {r.reproducer}")
+    return 1 if failed else 0
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, str]:
+    """The implementation's factory and the preset whose keywords it takes."""
+    from . import presets
+    from .conformance import ImplementationError, frameworks, load_implementation
+
+    spec = args.impl
+    name = spec.removeprefix("framework:").removeprefix("preset:")
+    if args.preset:
+        language = args.preset
+    elif name in frameworks.FRAMEWORKS and ":" not in spec.removeprefix("framework:"):
+        language = frameworks.load(name).PRESET
+    elif name in presets.names():
+        language = name
+    else:
+        language = "optax"
+    if language not in presets.names():
+        raise UsageError(f"unknown preset {language!r}; known: {', '.join(presets.names())}")
+
+    def factory(**kwargs: Any) -> Any:
+        return load_implementation(spec, **kwargs)
+
+    try:
+        factory()  # fail early, with one line, if it cannot be built at all
+    except ImplementationError as exc:
+        raise UsageError(str(exc)) from None
+    except TypeError:
+        pass  # the factory needs its keywords: they come per case
+    return factory, language
+
+
+def _verify_impl(args: argparse.Namespace) -> int:
+    from .conformance import identify, verify_implementation
+
+    factory, preset = _load(args)
+    dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
+    report = verify_implementation(factory, args.impl, preset, dtypes, args.examples,
+                                   progress=lambda it: progress(it, "verify"))
+    report.matches = identify(factory, args.impl, preset,
+                              progress=lambda it: progress(it, "identify"))
+    rows = [[c.case, c.dtype, f"{c.error:.2e}", f"{c.ulps:.3g}", f"{c.tolerance:.1e}",
+             c.leaf, str(c.step), "skip" if c.skipped else "pass" if c.passed else "FAIL"]
+            for c in report.comparisons]
+    print(f"{args.impl} against preset {preset!r}")
+    print(_table(rows, ["case", "dtype", "worst rel err", "ulps", "tolerance", "leaf",
+                        "step", "result"]))
+    failed = [c for c in report.comparisons if not c.passed]
+    skipped = [c for c in report.comparisons if c.skipped]
+    print(f"\n{len(report.comparisons) - len(failed) - len(skipped)} passed, {len(failed)} "
+          f"failed, {len(skipped)} skipped (the implementation rejected their keywords)")
+    print("matches presets: " + (", ".join(report.matches) or "none"))
+    if failed:
+        first = failed[0]
+        print(f"\nfirst mismatch: {first.label}, leaf {first.leaf}, step {first.step}: "
+              f"relative error {first.error:.3g} > {first.tolerance:.3g} "
+              f"({first.ulps:.3g} ulps). Reproducer:\n\n{first.reproducer}")
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_json(), indent=1, default=str))
+    return 1 if failed else 0
+
+
+def _identify(args: argparse.Namespace) -> int:
+    from .conformance import identify
+
+    factory, language = _load(args)
+    matches = identify(factory, args.impl, language, args.dtype or "float64",
+                       progress=lambda it: progress(it, "identify"))
+    print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
+    return 0 if matches else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    return _verify_impl(args) if args.impl else _verify_bundled(args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from . import presets
+    from .conformance import export_preset
+
+    if args.preset not in presets.names():
+        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(presets.names())}")
+    count = export_preset(args.preset, Path(args.out),
+                          progress=lambda it: progress(it, "export"))
+    if not count:
+        raise UsageError(f"preset {args.preset!r} has no keywords for the standard cases")
+    print(f"wrote {count} trajectories of preset {args.preset!r} to {args.out} "
+          "(format: docs/vectors.md)")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import presets
+    from .conformance import find_difference
+
+    for name in (args.a, args.b):
+        if name not in presets.names():
+            raise UsageError(f"unknown preset {name!r}; known: {', '.join(presets.names())}")
+    try:
+        found = find_difference(args.a, args.b, max_examples=args.examples)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if found is None:
+        print(f"{args.a} and {args.b} agree on {args.examples} searched inputs")
+        return 0
+    problem = found["problem"]
+    print(f"smallest input found where {args.a} and {args.b} differ "
+          f"(canonical hyperparameters {found['hyper']}):")
+    print(f"  learning rate: {problem['lr']}")
+    print(f"  initial parameters: {problem['params0']}")
+    for k, g in enumerate(problem["grads"], start=1):
+        print(f"  gradient of step {k}: {g}")
+    for name in (args.a, args.b):
+        print(f"{name} {found['kwargs'][name]}:")
+        for leaf, traj in found[name].items():
+            print(f"  {leaf}: " + "  ".join(np.array2string(row, precision=10)
+                                            for row in traj[1:]))
+    return 1
+
+
+def _record(args: argparse.Namespace) -> int:
+    from .conformance.record import run
+
+    return int(run(args))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -29,16 +233,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="novograd-ref",
         description="Reference NovoGrad: verify implementations against the oracle.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
+    verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
+                                           "a live implementation with --impl")
+    verify.add_argument("--impl", help="preset:NAME, a framework name, or module:factory")
+    verify.add_argument("--preset", help="the preset to compare with (its keywords are "
+                                         "passed to the implementation)")
+    verify.add_argument("--examples", type=int, default=0,
+                        help="hypothesis-generated cases per dtype (with --impl)")
+    verify.add_argument("--dtype", choices=["float64", "float32"])
+    verify.add_argument("--report", help="write a JSON report here")
+    verify.add_argument("--record", help="only this bundled record file")
+    verify.set_defaults(run=_verify)
+    ident = sub.add_parser("identify", help="say which presets an implementation matches")
+    ident.add_argument("--impl", required=True)
+    ident.add_argument("--preset", help="the preset whose keywords the implementation takes")
+    ident.add_argument("--dtype", choices=["float64", "float32"])
+    ident.set_defaults(run=_identify)
+    export = sub.add_parser("export", help="write the oracle's vectors for a port")
+    export.add_argument("--preset", required=True)
+    export.add_argument("--out", required=True)
+    export.set_defaults(run=_export)
+    diff = sub.add_parser("diff", help="smallest input on which two presets differ")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--examples", type=int, default=400)
+    diff.set_defaults(run=_diff)
+    record = sub.add_parser("record", help="record golden vectors from a real framework")
+    from .conformance.record import add_arguments
+
+    add_arguments(record)
+    record.set_defaults(run=_record)
     demo = sub.add_parser("demo", help="print the optax docstring example, reproduced")
     demo.set_defaults(run=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse ``argv`` and run the sub-command; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    """Entry point: parse ``argv`` and run the sub-command (default: ``verify``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["verify", *(argv or [])])
+    try:
+        return int(args.run(args))
+    except UsageError as exc:
+        print(f"novograd-ref: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # malformed vector files and the like: one line
+        print(f"novograd-ref: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,16 +20,11 @@ from collections.abc import Sequence
 from novograd_ref.conformance._record import FrameworkUnavailableError, record
 from novograd_ref.conformance.frameworks import FRAMEWORKS
 
-__all__ = ["build_parser", "main"]
+__all__ = ["add_arguments", "build_parser", "main", "run"]
 
 
-def build_parser(
-    prog: str = "python -m novograd_ref.conformance.record",
-) -> argparse.ArgumentParser:
-    """The argument parser (also used by ``novograd-ref record``)."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Record golden vectors from a real NovoGrad implementation."
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The recorder's arguments (shared with ``novograd-ref record``)."""
     parser.add_argument("framework", help=f"one of: {', '.join(FRAMEWORKS)}")
     parser.add_argument("--cases", nargs="+", default=None, help="case names (default: all)")
     parser.add_argument(
@@ -39,6 +34,16 @@ def build_parser(
         "--out", default=None, help="vectors directory to write (default: the bundled data)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+
+
+def build_parser(
+    prog: str = "python -m novograd_ref.conformance.record",
+) -> argparse.ArgumentParser:
+    """The argument parser of this module's command line."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Record golden vectors from a real NovoGrad implementation."
+    )
+    add_arguments(parser)
     return parser
 
 

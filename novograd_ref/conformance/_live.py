@@ -1,0 +1,383 @@
+"""Live checks of an implementation: verify, identify, export and diff.
+
+An implementation is stepped through the standard cases (and, with hypothesis,
+generated ones) with its own constructor keywords; the oracle preset then replays the
+very gradients the implementation was fed, so the comparison isolates the optimizer.
+Keywords for a case come from :func:`preset_kwargs_for`: a case's canonical
+hyperparameters written in one preset's (that is, one framework's) own keywords.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__, presets, vectors
+from ..testing import rtol
+from . import frameworks
+from ._adapter import Adapter
+from ._oracle import PresetAdapter
+from ._verify import Comparison, compare, run_trajectory
+
+Factory = Callable[..., Adapter]
+
+# presets that take another preset's keywords (same constructor signature)
+_SAME_KEYWORDS = {"dle": "torch_optimizer", "monai": "torch_optimizer", "clara": "openseq2seq"}
+
+
+def preset_kwargs_for(preset: str, hyper: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A case's canonical hyperparameters in ``preset``'s keywords (no learning rate).
+
+    ``None`` when the preset cannot express the case (a weight-decay mode or flag it
+    lacks). Presets of the real frameworks use the frameworks' own translation.
+
+    >>> preset_kwargs_for("torch_optimizer", {"b1": 0.9, "b2": 0.98, "eps": 1e-8,
+    ...     "eps_root": 0.0, "weight_decay": 0.0, "weight_decay_mode": "inside",
+    ...     "grad_averaging": False, "amsgrad": False})["betas"]
+    (0.9, 0.98)
+    """
+    source = _SAME_KEYWORDS.get(preset, preset)
+    if source == "paper":
+        kwargs = preset_kwargs_for("optax", hyper)
+        if kwargs is None or kwargs.pop("eps_root"):
+            return None
+        return kwargs
+    if source not in frameworks.FRAMEWORKS:
+        return None
+    kwargs = frameworks.load(source).kwargs_for(dict(hyper))
+    if kwargs is not None and "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    return kwargs
+
+
+def presets_with_keywords() -> list[str]:
+    """The presets :func:`preset_kwargs_for` can translate cases for."""
+    return [p for p in presets.names()
+            if _SAME_KEYWORDS.get(p, p) in (*frameworks.FRAMEWORKS, "paper")]
+
+
+@dataclasses.dataclass
+class Report:
+    """The outcome of checking one implementation."""
+
+    implementation: str
+    preset: str
+    comparisons: list[Comparison]
+    matches: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when every comparison passed."""
+        return all(c.passed for c in self.comparisons)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serializable summary (the ``--report`` file)."""
+        return {
+            "implementation": self.implementation, "preset": self.preset,
+            "passed": self.passed, "matches": self.matches,
+            "comparisons": [{**dataclasses.asdict(c), "passed": c.passed}
+                            for c in self.comparisons],
+        }
+
+
+def _standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
+    out = []
+    for entry in vectors.case_entries():
+        kwargs = preset_kwargs_for(preset, entry["hyper"])
+        if kwargs is not None:
+            out.append((vectors.load_case(entry), kwargs))
+    return out
+
+
+def _reproducer(spec: str, preset: str, kwargs: Mapping[str, Any], dtype: str,
+                case: str | None, inline: Mapping[str, Any] | None = None) -> str:
+    """A runnable Python snippet that shows one mismatch."""
+    lines = ["import numpy as np",
+             "from novograd_ref import vectors",
+             "from novograd_ref.conformance import PresetAdapter, load_implementation, "
+             "run_trajectory",
+             f"kwargs = {dict(kwargs)!r}",
+             f"impl = load_implementation({spec!r}, **kwargs)",
+             f"oracle = PresetAdapter({preset!r}, **kwargs)"]
+    if case is not None:
+        lines += [f"case = vectors.load_case({case!r})",
+                  f"params0, lr, steps = case.params0_as({dtype!r}), case.learning_rate(), "
+                  "case.T",
+                  "got, fed = run_trajectory(impl, params0, lr, case.grads_at, steps)"]
+    else:
+        assert inline is not None
+        lines += [f"params0 = {{k: np.array(v, dtype={dtype!r}) for k, v in "
+                  f"{inline['params0']!r}.items()}}",
+                  f"grads = [{{k: np.array(v, dtype={dtype!r}) for k, v in g.items()}} "
+                  f"for g in {inline['grads']!r}]",
+                  f"lr = {inline['lr']!r}",
+                  "lr = np.array(lr) if isinstance(lr, list) else lr",
+                  "got, fed = run_trajectory(impl, params0, lr, lambda k, p: grads[k], "
+                  "len(grads))"]
+    lines += ["want, _ = run_trajectory(oracle, params0, lr, "
+              "lambda k, p: {n: g[k] for n, g in fed.items()}, len(fed[next(iter(fed))]))",
+              "for name in want:",
+              "    print(name, 'implementation', got[name][1:].tolist())",
+              "    print(name, 'oracle        ', want[name][1:].tolist())"]
+    return "\n".join(lines)
+
+
+def check_case(factory: Factory, spec: str, preset: str, case: vectors.Case,
+               kwargs: Mapping[str, Any], dtype: str) -> Comparison:
+    """Run the implementation on a standard case and replay it through the oracle.
+
+    An implementation whose factory rejects the case's keywords (``ValueError``,
+    ``TypeError``, ``NotImplementedError``) skips the case, with the reason.
+    """
+    label = f"{spec} / {case.name} / {dtype}"
+    try:
+        impl = factory(**kwargs)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        return Comparison(label, case.name, dtype, 0.0, 0.0, rtol(dtype, "framework"), "",
+                          0, skipped=f"{type(exc).__name__}: {exc}")
+    got, fed = run_trajectory(impl, case.params0_as(dtype), case.learning_rate(),
+                              case.grads_at, case.T)
+    want, _ = run_trajectory(PresetAdapter(preset, **kwargs), case.params0_as(dtype),
+                             case.learning_rate(), lambda k, _p: {n: g[k] for n, g in
+                                                                  fed.items()}, case.T)
+    return compare(label, case.name, dtype, got, want, rtol(dtype, "framework"),
+                   _reproducer(spec, preset, kwargs, dtype, case.name))
+
+
+def verify_implementation(factory: Factory, spec: str, preset: str,
+                          dtypes: Iterable[str] = ("float64", "float32"), examples: int = 0,
+                          progress: Callable[[Iterable[Any]], Iterable[Any]] = iter
+                          ) -> Report:
+    """Check an implementation against ``preset`` on every standard case it can express,
+    then on ``examples`` hypothesis-generated cases (shrunk to a smallest failure)."""
+    jobs = [(case, kwargs, dtype) for case, kwargs in _standard_cases(preset)
+            for dtype in dtypes]
+    comparisons = [check_case(factory, spec, preset, case, kwargs, dtype)
+                   for case, kwargs, dtype in progress(jobs)]
+    for dtype in dtypes if examples else ():
+        comparisons.append(generated_check(factory, spec, preset, dtype, examples))
+    return Report(spec, preset, comparisons)
+
+
+def identify(factory: Factory, spec: str, language: str, dtype: str = "float64",
+             candidates: Iterable[str] | None = None,
+             progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> list[str]:
+    """The presets whose trajectories the implementation reproduces on every standard
+    case both can express. The implementation is built with ``language``'s keywords."""
+    names = list(candidates) if candidates is not None else presets_with_keywords()
+    alive = set(names)
+    for case, kwargs in progress(_standard_cases(language)):
+        try:
+            impl = factory(**kwargs)
+        except (ValueError, TypeError, NotImplementedError):
+            continue  # the implementation cannot express this case
+        got, fed = run_trajectory(impl, case.params0_as(dtype), case.learning_rate(),
+                                  case.grads_at, case.T)
+        for preset in sorted(alive):
+            their = preset_kwargs_for(preset, case.hyper)
+            if their is None:
+                continue
+            want, _ = run_trajectory(PresetAdapter(preset, **their), case.params0_as(dtype),
+                                     case.learning_rate(),
+                                     lambda k, _p: {n: g[k] for n, g in fed.items()},
+                                     case.T)
+            if not compare("", case.name, dtype, got, want, rtol(dtype, "framework")).passed:
+                alive.discard(preset)
+    return [p for p in names if p in alive]
+
+
+# ------------------------------------------------------------------ generated cases
+
+
+def _problem_strategy(dtype: str) -> Any:
+    from hypothesis import strategies as st
+
+    values = st.sampled_from([0.0, 1.0, -1.0, 0.5, 2.0, -3.0, 1e-3, 10.0])
+    shapes = st.lists(st.sampled_from([(1,), (2,), (3,), (2, 2)]), min_size=1, max_size=2)
+
+    @st.composite
+    def problem(draw: Any) -> dict[str, Any]:
+        leaf_shapes = draw(shapes)
+        steps = draw(st.integers(1, 6))
+
+        def tree() -> dict[str, Any]:
+            return {f"l{i}": np.array(draw(st.lists(values, min_size=int(np.prod(s)),
+                                                    max_size=int(np.prod(s))))).reshape(s)
+                    for i, s in enumerate(leaf_shapes)}
+
+        lr: Any = draw(st.sampled_from([0.01, 0.1]))
+        if draw(st.booleans()):
+            lr = [lr * draw(st.sampled_from([1.0, 0.5, 2.0])) for _ in range(steps)]
+        return {"params0": {k: v.tolist() for k, v in tree().items()},
+                "grads": [{k: v.tolist() for k, v in tree().items()} for _ in range(steps)],
+                "lr": lr}
+
+    return problem()
+
+
+def _hyper_strategy() -> Any:
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries({
+        "b1": st.sampled_from([0.9, 0.95, 0.0]), "b2": st.sampled_from([0.98, 0.25, 0.0]),
+        "eps": st.sampled_from([1e-8, 1e-6]), "eps_root": st.just(0.0),
+        "weight_decay": st.sampled_from([0.0, 1e-3]), "weight_decay_mode": st.just("inside"),
+        "grad_averaging": st.booleans(), "amsgrad": st.booleans()})
+
+
+def _run_problem(adapter: Adapter, problem: Mapping[str, Any], dtype: str,
+                 fed: Mapping[str, np.ndarray] | None = None
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    params0 = {k: np.array(v, dtype=dtype) for k, v in problem["params0"].items()}
+    grads = [{k: np.array(v, dtype=dtype) for k, v in g.items()} for g in problem["grads"]]
+    lr = problem["lr"]
+    lr = np.array(lr, dtype=np.float64) if isinstance(lr, list) else float(lr)
+    if fed is not None:
+        return run_trajectory(adapter, params0, lr, lambda k, _p: {n: g[k] for n, g in
+                                                                    fed.items()}, len(grads))
+    return run_trajectory(adapter, params0, lr, lambda k, _p: grads[k], len(grads))
+
+
+def generated_check(factory: Factory, spec: str, preset: str, dtype: str,
+                    examples: int) -> Comparison:
+    """``examples`` hypothesis-drawn problems; on a mismatch, hypothesis shrinks it and
+    the smallest one is reported with an inline reproducer."""
+    try:
+        from hypothesis import HealthCheck, given, settings
+        from hypothesis import strategies as st
+    except ImportError as exc:  # pragma: no cover - hypothesis is in the test extra
+        raise RuntimeError("--examples needs hypothesis (pip install hypothesis)") from exc
+    failures: list[Comparison] = []
+    tol = rtol(dtype, "framework")
+    checked = [0]
+
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), print_blob=False)
+    @given(problem=_problem_strategy(dtype), hyper=_hyper_strategy())
+    def check(problem: dict[str, Any], hyper: dict[str, Any]) -> None:
+        kwargs = preset_kwargs_for(preset, hyper)
+        if kwargs is None:
+            return
+        try:
+            impl = factory(**kwargs)
+        except (ValueError, TypeError, NotImplementedError):
+            return
+        checked[0] += 1
+        got, fed = _run_problem(impl, problem, dtype)
+        want, _ = _run_problem(PresetAdapter(preset, **kwargs), problem, dtype, fed)
+        result = compare(f"{spec} / generated / {dtype}", "generated", dtype, got, want, tol,
+                         _reproducer(spec, preset, kwargs, dtype, None, problem))
+        if not result.passed:
+            failures.append(result)
+            raise AssertionError(result.label)
+
+    del st
+    try:
+        check()
+    except AssertionError:
+        return failures[-1]  # the last failure hypothesis saw is the shrunk one
+    return Comparison(f"{spec} / {checked[0]} generated / {dtype}", "generated", dtype, 0.0,
+                      0.0, tol, "", 0)
+
+
+def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
+                    max_examples: int = 400) -> dict[str, Any] | None:
+    """The smallest problem (by hypothesis shrinking) on which two presets, given the
+    same canonical hyperparameters, differ beyond the tolerance; ``None`` if none found.
+    """
+    from hypothesis import HealthCheck, find, settings
+    from hypothesis import strategies as st
+
+    tol = rtol(dtype, "framework")
+    hyper = {"b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0,
+             "weight_decay_mode": "inside", "grad_averaging": False, "amsgrad": False}
+    kwargs_a, kwargs_b = preset_kwargs_for(preset_a, hyper), preset_kwargs_for(preset_b,
+                                                                               hyper)
+    if kwargs_a is None or kwargs_b is None:
+        raise ValueError(f"no common canonical configuration for {preset_a} and {preset_b}")
+
+    def trajectories(problem: Mapping[str, Any]) -> tuple[Any, Any]:
+        with np.errstate(all="ignore"):
+            a, _ = _run_problem(PresetAdapter(preset_a, **kwargs_a), problem, dtype)
+            b, _ = _run_problem(PresetAdapter(preset_b, **kwargs_b), problem, dtype)
+        return a, b
+
+    def differs(problem: Mapping[str, Any]) -> bool:
+        a, b = trajectories(problem)
+        return not compare("", "", dtype, a, b, tol).passed
+
+    try:
+        found = find(_problem_strategy(dtype), differs,
+                     settings=settings(max_examples=max_examples, derandomize=True,
+                                       database=None, deadline=None,
+                                       suppress_health_check=list(HealthCheck)))
+    except Exception as exc:
+        if type(exc).__name__ == "NoSuchExample":
+            return None
+        raise
+    del st
+    a, b = trajectories(found)
+    return {"problem": found, "hyper": hyper, preset_a: a, preset_b: b,
+            "kwargs": {preset_a: kwargs_a, preset_b: kwargs_b}}
+
+
+def export_preset(preset: str, out: Path, dtypes: Iterable[str] = ("float64", "float32"),
+                  progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> int:
+    """Write the oracle's trajectories of ``preset`` on the standard cases to ``out`` in
+    the bundled vector format (cases, records, manifest); returns the record count."""
+    out = Path(out)
+    (out / "cases").mkdir(parents=True, exist_ok=True)
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"schema_version": vectors.SCHEMA_VERSION, "cases": [],
+                                "records": []}
+    root = vectors.data_root()
+    jobs = [(case, kwargs, dtype) for case, kwargs in _standard_cases(preset)
+            for dtype in dtypes]
+    seen: set[str] = set()
+    for case, kwargs, dtype in progress(jobs):
+        if case.name not in seen:
+            seen.add(case.name)
+            entry = dict(case.entry)
+            (out / entry["file"]).write_bytes((root / entry["file"]).read_bytes())
+            manifest["cases"].append(entry)
+        adapter = PresetAdapter(preset, **kwargs)
+        with np.errstate(all="ignore"):
+            params, grads = run_trajectory(adapter, case.params0_as(dtype),
+                                           case.learning_rate(), case.grads_at, case.T)
+        arrays = {f"params__{k}": v for k, v in params.items()}
+        arrays |= {f"grads__{k}": v for k, v in grads.items()}
+        arrays["lr"] = np.asarray(case.lr, dtype=np.float64)
+        file = "records/" + vectors.record_filename("novograd_ref", case.name, dtype)
+        sha = vectors.write_npz(out / file, arrays)
+        manifest["records"].append({
+            "framework": "novograd_ref", "preset": preset, "case": case.name,
+            "dtype": dtype, "tag": "", "file": file, "sha256": sha,
+            "constructor_kwargs": _jsonable(kwargs),
+            "learning_rate_keyword": presets.LEARNING_RATE_KEYWORD[preset],
+            "preset_kwargs": _jsonable(kwargs), "settings": {},
+            "provenance": {"framework_version": __version__,
+                           "versions": {"novograd_ref": __version__,
+                                        "numpy": np.__version__,
+                                        "python": platform.python_version()},
+                           "platform": platform.platform(),
+                           "command": " ".join(["novograd-ref", *sys.argv[1:]]),
+                           "recorded_at": _now()}})
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return len(manifest["records"])
+
+
+def _jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

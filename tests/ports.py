@@ -1,0 +1,91 @@
+"""A small NumPy port of NovoGrad, and deliberately wrong variants of it.
+
+``optax_port`` takes optax's keywords; ``torch_port`` takes torch-optimizer's. Each
+``flaw`` is a classic porting mistake the conformance kit must catch and name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+FLAWS = ("eps_inside", "extra_one_minus_b1", "missing_one_minus_b1", "lr_inside",
+         "v_from_zero", "float32_norm")
+
+
+class NumpyPort:
+    """NovoGrad on dicts of NumPy arrays, in the optax / PyTorch-family conventions."""
+
+    def __init__(self, b1: float, b2: float, eps: float, weight_decay: float,
+                 grad_averaging: bool, when_zero: bool, flaw: str | None = None) -> None:
+        self.b1, self.b2, self.eps, self.wd = b1, b2, eps, weight_decay
+        self.grad_averaging, self.when_zero, self.flaw = grad_averaging, when_zero, flaw
+        self.name = f"numpy-port[{flaw or 'faithful'}]"
+
+    def init(self, params: Mapping[str, np.ndarray], learning_rate: Any) -> dict[str, Any]:
+        return {"p": {k: v.copy() for k, v in params.items()}, "k": 0, "lr": learning_rate,
+                "m": {k: np.zeros_like(v) for k, v in params.items()},
+                "v": dict.fromkeys(params, 0.0)}
+
+    def update(self, grads: Mapping[str, np.ndarray], state: dict[str, Any]
+               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        k, lr = state["k"], state["lr"]
+        rate = float(lr[k]) if isinstance(lr, np.ndarray) else float(lr)
+        new_p, new_m, new_v = {}, {}, {}
+        for name, g in grads.items():
+            p, m, v = state["p"][name], state["m"][name], state["v"][name]
+            gg = g.astype(np.float32) if self.flaw == "float32_norm" else g
+            s = float(np.sum(gg * gg))
+            first = (v == 0) if self.when_zero else (k == 0)
+            if self.flaw == "v_from_zero":
+                first = False
+            v = s if first else self.b2 * v + (1 - self.b2) * s
+            den = np.sqrt(v + self.eps) if self.flaw == "eps_inside" else np.sqrt(v) + self.eps
+            u = g / g.dtype.type(den) + self.wd * p
+            averaging = self.grad_averaging != (self.flaw == "missing_one_minus_b1")
+            if averaging or self.flaw == "extra_one_minus_b1":
+                u = (1 - self.b1) * u
+            if self.flaw == "lr_inside":
+                m = self.b1 * m - rate * u
+                p = p + m
+            else:
+                m = self.b1 * m + u
+                p = p - rate * m
+            new_p[name], new_m[name], new_v[name] = p.astype(g.dtype), m, v
+        return new_p, {"p": new_p, "k": k + 1, "lr": lr, "m": new_m, "v": new_v}
+
+
+def optax_port(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-6, eps_root: float = 0.0,
+               weight_decay: float = 0.0, flaw: str | None = None) -> NumpyPort:
+    """A port taking ``optax.novograd``'s keywords (``eps_root`` must be 0)."""
+    if eps_root:
+        raise ValueError("this port has no eps_root")
+    return NumpyPort(b1, b2, eps, weight_decay, False, False, flaw)
+
+
+def torch_port(betas: Any = (0.95, 0.0), eps: float = 1e-8, weight_decay: float = 0.0,
+               grad_averaging: bool = False, amsgrad: bool = False,
+               flaw: str | None = None) -> NumpyPort:
+    """A port taking torch-optimizer's keywords (no amsgrad)."""
+    if amsgrad:
+        raise ValueError("this port has no amsgrad")
+    return NumpyPort(float(betas[0]), float(betas[1]), eps, weight_decay, grad_averaging, True,
+                     flaw)
+
+
+def _flawed(flaw: str, base: Any) -> Any:
+    def factory(**kwargs: Any) -> NumpyPort:
+        port: NumpyPort = base(**kwargs, flaw=flaw)
+        return port
+
+    return factory
+
+
+eps_inside = _flawed("eps_inside", optax_port)
+extra_one_minus_b1 = _flawed("extra_one_minus_b1", optax_port)
+lr_inside = _flawed("lr_inside", optax_port)
+v_from_zero = _flawed("v_from_zero", optax_port)
+float32_norm = _flawed("float32_norm", optax_port)
+missing_one_minus_b1 = _flawed("missing_one_minus_b1", torch_port)
