@@ -24,7 +24,7 @@ from ..testing import rtol
 from . import frameworks
 from ._adapter import Adapter
 from ._oracle import PresetAdapter
-from ._verify import Comparison, compare, run_trajectory
+from ._verify import Comparison, compare, replay, run_trajectory
 
 Factory = Callable[..., Adapter]
 
@@ -101,28 +101,28 @@ def _reproducer(spec: str, preset: str, kwargs: Mapping[str, Any], dtype: str,
     """A runnable Python snippet that shows one mismatch."""
     lines = ["import numpy as np",
              "from novograd_ref import vectors",
-             "from novograd_ref.conformance import PresetAdapter, load_implementation, "
-             "run_trajectory",
+             ("from novograd_ref.conformance import PresetAdapter, load_implementation, "
+             "run_trajectory"),
              f"kwargs = {dict(kwargs)!r}",
              f"impl = load_implementation({spec!r}, **kwargs)",
              f"oracle = PresetAdapter({preset!r}, **kwargs)"]
     if case is not None:
         lines += [f"case = vectors.load_case({case!r})",
-                  f"params0, lr, steps = case.params0_as({dtype!r}), case.learning_rate(), "
-                  "case.T",
+                  (f"params0, lr, steps = case.params0_as({dtype!r}), case.learning_rate(), "
+                  "case.T"),
                   "got, fed = run_trajectory(impl, params0, lr, case.grads_at, steps)"]
     else:
         assert inline is not None
-        lines += [f"params0 = {{k: np.array(v, dtype={dtype!r}) for k, v in "
-                  f"{inline['params0']!r}.items()}}",
-                  f"grads = [{{k: np.array(v, dtype={dtype!r}) for k, v in g.items()}} "
-                  f"for g in {inline['grads']!r}]",
+        lines += [(f"params0 = {{k: np.array(v, dtype={dtype!r}) for k, v in "
+                  f"{inline['params0']!r}.items()}}"),
+                  (f"grads = [{{k: np.array(v, dtype={dtype!r}) for k, v in g.items()}} "
+                  f"for g in {inline['grads']!r}]"),
                   f"lr = {inline['lr']!r}",
                   "lr = np.array(lr) if isinstance(lr, list) else lr",
-                  "got, fed = run_trajectory(impl, params0, lr, lambda k, p: grads[k], "
-                  "len(grads))"]
-    lines += ["want, _ = run_trajectory(oracle, params0, lr, "
-              "lambda k, p: {n: g[k] for n, g in fed.items()}, len(fed[next(iter(fed))]))",
+                  ("got, fed = run_trajectory(impl, params0, lr, lambda k, p: grads[k], "
+                  "len(grads))")]
+    lines += [("want, _ = run_trajectory(oracle, params0, lr, "
+              "lambda k, p: {n: g[k] for n, g in fed.items()}, len(fed[next(iter(fed))]))"),
               "for name in want:",
               "    print(name, 'implementation', got[name][1:].tolist())",
               "    print(name, 'oracle        ', want[name][1:].tolist())"]
@@ -145,8 +145,7 @@ def check_case(factory: Factory, spec: str, preset: str, case: vectors.Case,
     got, fed = run_trajectory(impl, case.params0_as(dtype), case.learning_rate(),
                               case.grads_at, case.T)
     want, _ = run_trajectory(PresetAdapter(preset, **kwargs), case.params0_as(dtype),
-                             case.learning_rate(), lambda k, _p: {n: g[k] for n, g in
-                                                                  fed.items()}, case.T)
+                             case.learning_rate(), replay(fed), case.T)
     return compare(label, case.name, dtype, got, want, rtol(dtype, "framework"),
                    _reproducer(spec, preset, kwargs, dtype, case.name))
 
@@ -186,8 +185,7 @@ def identify(factory: Factory, spec: str, language: str, dtype: str = "float64",
                 continue
             want, _ = run_trajectory(PresetAdapter(preset, **their), case.params0_as(dtype),
                                      case.learning_rate(),
-                                     lambda k, _p: {n: g[k] for n, g in fed.items()},
-                                     case.T)
+                                     replay(fed), case.T)
             if not compare("", case.name, dtype, got, want, rtol(dtype, "framework")).passed:
                 alive.discard(preset)
     return [p for p in names if p in alive]
@@ -240,8 +238,7 @@ def _run_problem(adapter: Adapter, problem: Mapping[str, Any], dtype: str,
     lr = problem["lr"]
     lr = np.array(lr, dtype=np.float64) if isinstance(lr, list) else float(lr)
     if fed is not None:
-        return run_trajectory(adapter, params0, lr, lambda k, _p: {n: g[k] for n, g in
-                                                                    fed.items()}, len(grads))
+        return run_trajectory(adapter, params0, lr, replay(fed), len(grads))
     return run_trajectory(adapter, params0, lr, lambda k, _p: grads[k], len(grads))
 
 

@@ -68,6 +68,12 @@ def run_trajectory(adapter: Adapter, params0: Mapping[str, np.ndarray],
             {k: np.stack(v) for k, v in fed.items()})
 
 
+def replay(fed: Mapping[str, np.ndarray]
+           ) -> Callable[[int, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """A ``grads_at`` that feeds recorded per-step gradients ``(steps, *shape)`` back."""
+    return lambda k, _params: {name: g[k] for name, g in fed.items()}
+
+
 def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
             desired: Mapping[str, np.ndarray], tolerance: float,
             reproducer: str = "") -> Comparison:
@@ -108,9 +114,7 @@ def verify_record(entry: Mapping[str, Any], adapter: Adapter | None = None) -> C
         adapter = PresetAdapter(entry["preset"], **entry["preset_kwargs"])
     params0 = {name: record.params[name][0] for name, _ in case.leaves}
     lr = case.learning_rate()
-    actual, _ = run_trajectory(adapter, params0, lr,
-                               lambda k, _p: {n: g[k] for n, g in record.grads.items()},
-                               case.T)
+    actual, _ = run_trajectory(adapter, params0, lr, replay(record.grads), case.T)
     tag = f" [{entry['tag']}]" if entry.get("tag") else ""
     label = f"{entry['framework']}{tag} / {entry['case']} / {entry['dtype']}"
     repro = (f"novograd-ref verify --record {entry['file'].removeprefix('records/')}")
