@@ -14,6 +14,7 @@ import array_api_compat
 
 from . import _core
 from ._config import Config, LearningRate
+from ._namespace import namespace
 from ._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 
 Array = Any
@@ -184,18 +185,18 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
     if not leaves:
         import numpy
 
-        return array_api_compat.array_namespace(numpy.zeros(0))
+        return namespace(numpy.zeros(0))
     first_type = type(leaves[0])
     if all(type(leaf) is first_type for leaf in leaves):
         try:
-            return array_api_compat.array_namespace(leaves[0])
+            return namespace(leaves[0])
         except TypeError as exc:
             raise TypeError(f"{what}{_path(treedef, 0)}: expected an array, got "
                             f"{first_type.__name__}") from exc
     spaces = []
     for i, leaf in enumerate(leaves):
         try:
-            spaces.append(array_api_compat.array_namespace(leaf))
+            spaces.append(namespace(leaf))
         except TypeError as exc:
             raise TypeError(f"{what}{_path(treedef, i)}: expected an array, got "
                             f"{type(leaf).__name__}") from exc

@@ -30,7 +30,7 @@ class PresetAdapter:
     >>> state = adapter.init({"w": np.array([1.0, 2.0])}, 0.1)
     >>> params, state = adapter.update({"w": np.array([3.0, 4.0])}, state)
     >>> params["w"]
-    array([0.94, 1.92])
+    array([0.94000001, 1.92000002])
     """
 
     def __init__(self, preset: str, **kwargs: Any) -> None:
