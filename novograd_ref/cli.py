@@ -86,15 +86,15 @@ def _verify_bundled(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, str]:
-    """The implementation's factory and the preset whose keywords it takes."""
+    """The implementation and the preset whose keywords it takes."""
     from . import presets
-    from .conformance import ImplementationError, frameworks, load_implementation
+    from .conformance import ImplementationError, frameworks, implementation
 
     spec = args.impl
     name = spec.removeprefix("framework:").removeprefix("preset:")
     if args.preset:
         language = args.preset
-    elif name in frameworks.FRAMEWORKS and ":" not in spec.removeprefix("framework:"):
+    elif name in frameworks.FRAMEWORKS and not spec.startswith("preset:"):
         language = frameworks.load(name).PRESET
     elif name in presets.names():
         language = name
@@ -102,28 +102,20 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
         language = "optax"
     if language not in presets.names():
         raise UsageError(f"unknown preset {language!r}; known: {', '.join(presets.names())}")
-
-    def factory(**kwargs: Any) -> Any:
-        return load_implementation(spec, **kwargs)
-
     try:
-        factory()  # fail early, with one line, if it cannot be built at all
+        return implementation(spec), language
     except ImplementationError as exc:
         raise UsageError(str(exc)) from None
-    except TypeError:
-        pass  # the factory needs its keywords: they come per case
-    return factory, language
 
 
 def _verify_impl(args: argparse.Namespace) -> int:
     from .conformance import identify, verify_implementation
 
-    factory, preset = _load(args)
+    impl, preset = _load(args)
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    report = verify_implementation(factory, args.impl, preset, dtypes, args.examples,
+    report = verify_implementation(impl, preset, dtypes, args.examples,
                                    progress=lambda it: progress(it, "verify"))
-    report.matches = identify(factory, args.impl, preset,
-                              progress=lambda it: progress(it, "identify"))
+    report.matches = identify(impl, preset, progress=lambda it: progress(it, "identify"))
     rows = [[c.case, c.dtype, f"{c.error:.2e}", f"{c.ulps:.3g}", f"{c.tolerance:.1e}",
              c.leaf, str(c.step), "skip" if c.skipped else "pass" if c.passed else "FAIL"]
             for c in report.comparisons]
@@ -148,8 +140,8 @@ def _verify_impl(args: argparse.Namespace) -> int:
 def _identify(args: argparse.Namespace) -> int:
     from .conformance import identify
 
-    factory, language = _load(args)
-    matches = identify(factory, args.impl, language, args.dtype or "float64",
+    impl, language = _load(args)
+    matches = identify(impl, language, args.dtype or "float64",
                        progress=lambda it: progress(it, "identify"))
     print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
     return 0 if matches else 1
@@ -280,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # malformed vector files and the like: one line
+    except (ValueError, RuntimeError) as exc:  # malformed vector files, missing extras
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2
 

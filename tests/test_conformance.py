@@ -15,7 +15,7 @@ from novograd_ref.conformance import (
     PresetAdapter,
     find_difference,
     identify,
-    load_implementation,
+    implementation,
     verify_implementation,
     verify_record,
 )
@@ -52,18 +52,18 @@ def test_verify_command_prints_a_table_and_exits_0(capsys: pytest.CaptureFixture
 
 
 def factory(spec: str) -> Any:
-    return lambda **kw: load_implementation(spec, **kw)
+    return implementation(spec)
 
 
 def test_faithful_port_passes_and_is_identified() -> None:
     spec = "tests.ports:optax_port"
-    report = verify_implementation(factory(spec), spec, "optax", examples=5)
+    report = verify_implementation(factory(spec), "optax", examples=5)
     assert report.passed
     assert any(c.skipped for c in report.comparisons)  # no eps_root in this port
-    assert {"optax", "paper"} <= set(identify(factory(spec), spec, "optax"))
+    assert {"optax", "paper"} <= set(identify(factory(spec), "optax"))
     torch_spec = "tests.ports:torch_port"
-    assert verify_implementation(factory(torch_spec), torch_spec, "torch_optimizer").passed
-    found = identify(factory(torch_spec), torch_spec, "torch_optimizer")
+    assert verify_implementation(factory(torch_spec), "torch_optimizer").passed
+    found = identify(factory(torch_spec), "torch_optimizer")
     assert {"torch_optimizer", "timm", "nemo", "dle"} <= set(found)
     assert "optax" not in found
 
@@ -78,15 +78,15 @@ def test_faithful_port_passes_and_is_identified() -> None:
 ])
 def test_wrong_ports_are_caught_and_named(flaw: str, preset: str, caught_on: str) -> None:
     spec = f"tests.ports:{flaw}"
-    report = verify_implementation(factory(spec), spec, preset)
+    report = verify_implementation(factory(spec), preset)
     failed = {c.case for c in report.comparisons if not c.passed}
     assert caught_on in failed
-    assert preset not in identify(factory(spec), spec, preset)
+    assert preset not in identify(factory(spec), preset)
 
 
 def test_lr_inside_port_is_named_tfa() -> None:
     spec = "tests.ports:lr_inside"
-    assert "tfa" in identify(factory(spec), spec, "optax", candidates=["optax", "tfa"])
+    assert "tfa" in identify(factory(spec), "optax", candidates=["optax", "tfa"])
 
 
 def test_verify_impl_command_reports_and_reproduces(tmp_path: Path,
@@ -97,7 +97,7 @@ def test_verify_impl_command_reports_and_reproduces(tmp_path: Path,
     out = capsys.readouterr().out
     assert status == 1
     assert "first mismatch" in out
-    assert "load_implementation('tests.ports:v_from_zero'" in out
+    assert "load_implementation('tests.ports:v_from_zero', dtype='float64'" in out
     data = json.loads(report.read_text())
     assert data["passed"] is False
     assert data["matches"] == []

@@ -28,12 +28,26 @@ from ._live import (
     presets_with_keywords,
     verify_implementation,
 )
-from ._oracle import ImplementationError, PresetAdapter, load_implementation
-from ._verify import Comparison, compare, run_trajectory, verify_bundled, verify_record
+from ._oracle import (
+    Implementation,
+    ImplementationError,
+    PresetAdapter,
+    implementation,
+    load_implementation,
+)
+from ._verify import (
+    Comparison,
+    compare,
+    replay,
+    run_trajectory,
+    verify_bundled,
+    verify_record,
+)
 
 __all__ = (
     "Adapter",
     "Comparison",
+    "Implementation",
     "ImplementationError",
     "PresetAdapter",
     "Report",
@@ -42,9 +56,11 @@ __all__ = (
     "find_difference",
     "generated_check",
     "identify",
+    "implementation",
     "load_implementation",
     "preset_kwargs_for",
     "presets_with_keywords",
+    "replay",
     "run_trajectory",
     "verify_bundled",
     "verify_implementation",

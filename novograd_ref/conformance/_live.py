@@ -23,10 +23,8 @@ from .. import __version__, presets, vectors
 from ..testing import rtol
 from . import frameworks
 from ._adapter import Adapter
-from ._oracle import PresetAdapter
+from ._oracle import Implementation, PresetAdapter
 from ._verify import Comparison, compare, replay, run_trajectory
-
-Factory = Callable[..., Adapter]
 
 # presets that take another preset's keywords (same constructor signature)
 _SAME_KEYWORDS = {"dle": "torch_optimizer", "monai": "torch_optimizer", "clara": "openseq2seq"}
@@ -96,61 +94,67 @@ def _standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
     return out
 
 
-def _reproducer(spec: str, preset: str, kwargs: Mapping[str, Any], dtype: str,
-                case: str | None, inline: Mapping[str, Any] | None = None) -> str:
+def _reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
+                oracle_kwargs: Mapping[str, Any], dtype: str, case: str | None,
+                inline: Mapping[str, Any] | None = None) -> str:
     """A runnable Python snippet that shows one mismatch."""
     lines = ["import numpy as np",
              "from novograd_ref import vectors",
              ("from novograd_ref.conformance import PresetAdapter, load_implementation, "
-             "run_trajectory"),
+              "replay, run_trajectory"),
              f"kwargs = {dict(kwargs)!r}",
-             f"impl = load_implementation({spec!r}, **kwargs)",
-             f"oracle = PresetAdapter({preset!r}, **kwargs)"]
+             f"impl = load_implementation({spec!r}, dtype={dtype!r}, **kwargs)",
+             f"oracle = PresetAdapter({preset!r}, **{dict(oracle_kwargs)!r})"]
     if case is not None:
         lines += [f"case = vectors.load_case({case!r})",
                   (f"params0, lr, steps = case.params0_as({dtype!r}), case.learning_rate(), "
-                  "case.T"),
+                   "case.T"),
                   "got, fed = run_trajectory(impl, params0, lr, case.grads_at, steps)"]
     else:
         assert inline is not None
         lines += [(f"params0 = {{k: np.array(v, dtype={dtype!r}) for k, v in "
-                  f"{inline['params0']!r}.items()}}"),
+                   f"{inline['params0']!r}.items()}}"),
                   (f"grads = [{{k: np.array(v, dtype={dtype!r}) for k, v in g.items()}} "
-                  f"for g in {inline['grads']!r}]"),
+                   f"for g in {inline['grads']!r}]"),
                   f"lr = {inline['lr']!r}",
                   "lr = np.array(lr) if isinstance(lr, list) else lr",
-                  ("got, fed = run_trajectory(impl, params0, lr, lambda k, p: grads[k], "
-                  "len(grads))")]
-    lines += [("want, _ = run_trajectory(oracle, params0, lr, "
-              "lambda k, p: {n: g[k] for n, g in fed.items()}, len(fed[next(iter(fed))]))"),
+                  "steps = len(grads)",
+                  "got, fed = run_trajectory(impl, params0, lr, lambda k, p: grads[k], steps)"]
+    lines += ["want, _ = run_trajectory(oracle, params0, lr, replay(fed), steps)",
               "for name in want:",
               "    print(name, 'implementation', got[name][1:].tolist())",
               "    print(name, 'oracle        ', want[name][1:].tolist())"]
     return "\n".join(lines)
 
 
-def check_case(factory: Factory, spec: str, preset: str, case: vectors.Case,
+def check_case(impl: Implementation, preset: str, case: vectors.Case,
                kwargs: Mapping[str, Any], dtype: str) -> Comparison:
     """Run the implementation on a standard case and replay it through the oracle.
 
-    An implementation whose factory rejects the case's keywords (``ValueError``,
-    ``TypeError``, ``NotImplementedError``) skips the case, with the reason.
+    An implementation that rejects the case's keywords (``ValueError``, ``TypeError``,
+    ``NotImplementedError`` from its factory) skips the case, with the reason.
     """
-    label = f"{spec} / {case.name} / {dtype}"
+    label = f"{impl.spec} / {case.name} / {dtype}"
     try:
-        impl = factory(**kwargs)
+        adapter = impl.build(dict(kwargs), dtype)
+        oracle_kwargs = impl.oracle_kwargs(dict(kwargs), dtype)
     except (ValueError, TypeError, NotImplementedError) as exc:
         return Comparison(label, case.name, dtype, 0.0, 0.0, rtol(dtype, "framework"), "",
                           0, skipped=f"{type(exc).__name__}: {exc}")
-    got, fed = run_trajectory(impl, case.params0_as(dtype), case.learning_rate(),
+    got, fed = run_trajectory(adapter, case.params0_as(dtype), case.learning_rate(),
                               case.grads_at, case.T)
-    want, _ = run_trajectory(PresetAdapter(preset, **kwargs), case.params0_as(dtype),
+    want, _ = run_trajectory(PresetAdapter(preset, **oracle_kwargs), case.params0_as(dtype),
                              case.learning_rate(), replay(fed), case.T)
-    return compare(label, case.name, dtype, got, want, rtol(dtype, "framework"),
-                   _reproducer(spec, preset, kwargs, dtype, case.name))
+    return compare(label, case.name, dtype, got, want, _tolerance(oracle_kwargs, dtype),
+                   _reproducer(impl.spec, preset, kwargs, oracle_kwargs, dtype, case.name))
 
 
-def verify_implementation(factory: Factory, spec: str, preset: str,
+def _tolerance(oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
+    narrow = "float32" if oracle_kwargs.get("state_dtype") == "float32" else dtype
+    return rtol(narrow, "framework")
+
+
+def verify_implementation(impl: Implementation, preset: str,
                           dtypes: Iterable[str] = ("float64", "float32"), examples: int = 0,
                           progress: Callable[[Iterable[Any]], Iterable[Any]] = iter
                           ) -> Report:
@@ -158,37 +162,46 @@ def verify_implementation(factory: Factory, spec: str, preset: str,
     then on ``examples`` hypothesis-generated cases (shrunk to a smallest failure)."""
     jobs = [(case, kwargs, dtype) for case, kwargs in _standard_cases(preset)
             for dtype in dtypes]
-    comparisons = [check_case(factory, spec, preset, case, kwargs, dtype)
+    comparisons = [check_case(impl, preset, case, kwargs, dtype)
                    for case, kwargs, dtype in progress(jobs)]
     for dtype in dtypes if examples else ():
-        comparisons.append(generated_check(factory, spec, preset, dtype, examples))
-    return Report(spec, preset, comparisons)
+        comparisons.append(generated_check(impl, preset, dtype, examples))
+    return Report(impl.spec, preset, comparisons)
 
 
-def identify(factory: Factory, spec: str, language: str, dtype: str = "float64",
+def identify(impl: Implementation, language: str, dtype: str = "float64",
              candidates: Iterable[str] | None = None,
              progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> list[str]:
     """The presets whose trajectories the implementation reproduces on every standard
-    case both can express. The implementation is built with ``language``'s keywords."""
+    case both can express, provided that is at least half of the cases the
+    implementation ran (so a preset is not named on the strength of one or two cases).
+    The implementation is built with ``language``'s keywords."""
     names = list(candidates) if candidates is not None else presets_with_keywords()
     alive = set(names)
+    compared = dict.fromkeys(names, 0)
+    ran = 0
     for case, kwargs in progress(_standard_cases(language)):
         try:
-            impl = factory(**kwargs)
+            adapter = impl.build(dict(kwargs), dtype)
+            extra = {k: v for k, v in impl.oracle_kwargs(dict(kwargs), dtype).items()
+                     if k not in kwargs}
         except (ValueError, TypeError, NotImplementedError):
             continue  # the implementation cannot express this case
-        got, fed = run_trajectory(impl, case.params0_as(dtype), case.learning_rate(),
+        got, fed = run_trajectory(adapter, case.params0_as(dtype), case.learning_rate(),
                                   case.grads_at, case.T)
+        ran += 1
         for preset in sorted(alive):
             their = preset_kwargs_for(preset, case.hyper)
             if their is None:
                 continue
+            compared[preset] += 1
+            if preset == language:
+                their |= extra
             want, _ = run_trajectory(PresetAdapter(preset, **their), case.params0_as(dtype),
-                                     case.learning_rate(),
-                                     replay(fed), case.T)
-            if not compare("", case.name, dtype, got, want, rtol(dtype, "framework")).passed:
+                                     case.learning_rate(), replay(fed), case.T)
+            if not compare("", case.name, dtype, got, want, _tolerance(their, dtype)).passed:
                 alive.discard(preset)
-    return [p for p in names if p in alive]
+    return [p for p in names if p in alive and ran and 2 * compared[p] >= ran]
 
 
 # ------------------------------------------------------------------ generated cases
@@ -242,17 +255,15 @@ def _run_problem(adapter: Adapter, problem: Mapping[str, Any], dtype: str,
     return run_trajectory(adapter, params0, lr, lambda k, _p: grads[k], len(grads))
 
 
-def generated_check(factory: Factory, spec: str, preset: str, dtype: str,
+def generated_check(impl: Implementation, preset: str, dtype: str,
                     examples: int) -> Comparison:
     """``examples`` hypothesis-drawn problems; on a mismatch, hypothesis shrinks it and
     the smallest one is reported with an inline reproducer."""
     try:
         from hypothesis import HealthCheck, given, settings
-        from hypothesis import strategies as st
     except ImportError as exc:  # pragma: no cover - hypothesis is in the test extra
         raise RuntimeError("--examples needs hypothesis (pip install hypothesis)") from exc
     failures: list[Comparison] = []
-    tol = rtol(dtype, "framework")
     checked = [0]
 
     @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
@@ -263,25 +274,27 @@ def generated_check(factory: Factory, spec: str, preset: str, dtype: str,
         if kwargs is None:
             return
         try:
-            impl = factory(**kwargs)
+            adapter = impl.build(dict(kwargs), dtype)
+            oracle_kwargs = impl.oracle_kwargs(dict(kwargs), dtype)
         except (ValueError, TypeError, NotImplementedError):
             return
         checked[0] += 1
-        got, fed = _run_problem(impl, problem, dtype)
-        want, _ = _run_problem(PresetAdapter(preset, **kwargs), problem, dtype, fed)
-        result = compare(f"{spec} / generated / {dtype}", "generated", dtype, got, want, tol,
-                         _reproducer(spec, preset, kwargs, dtype, None, problem))
+        got, fed = _run_problem(adapter, problem, dtype)
+        want, _ = _run_problem(PresetAdapter(preset, **oracle_kwargs), problem, dtype, fed)
+        result = compare(f"{impl.spec} / generated / {dtype}", "generated", dtype, got, want,
+                         _tolerance(oracle_kwargs, dtype),
+                         _reproducer(impl.spec, preset, kwargs, oracle_kwargs, dtype, None,
+                                     problem))
         if not result.passed:
             failures.append(result)
             raise AssertionError(result.label)
 
-    del st
     try:
         check()
     except AssertionError:
         return failures[-1]  # the last failure hypothesis saw is the shrunk one
-    return Comparison(f"{spec} / {checked[0]} generated / {dtype}", "generated", dtype, 0.0,
-                      0.0, tol, "", 0)
+    return Comparison(f"{impl.spec} / {checked[0]} generated / {dtype}", "generated", dtype,
+                      0.0, 0.0, rtol(dtype, "framework"), "", 0)
 
 
 def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -63,45 +64,96 @@ class PresetAdapter:
         return dict(params), (opt, params, opt_state)
 
 
-def load_implementation(spec: str, **kwargs: Any) -> Adapter:
-    """An adapter from a name: ``preset:NAME``, a framework name, or ``module:factory``.
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    """An implementation to check: how to build it for a case, and which oracle
+    keywords should reproduce it.
 
-    - ``preset:optax`` (or just a preset name): the oracle's preset;
-    - ``optax``, ``torch_optimizer``, ``timm``, ... : the real framework, if installed
-      (names prefixed ``framework:`` are always taken as frameworks);
-    - ``package.module:factory``: ``factory(**kwargs)`` must return an object with the
-      adapter's ``init`` and ``update``.
-
-    Raises :class:`ImplementationError` with one clear line on any failure.
+    ``build(kwargs, dtype)`` returns an adapter constructed with the constructor keywords
+    ``kwargs`` for parameters of ``dtype``; ``oracle_kwargs(kwargs, dtype)`` gives the
+    preset keywords that reproduce that run (a real framework may add, e.g.,
+    ``state_dtype`` or ``hyper_dtype``).
     """
-    if spec.startswith("preset:"):
-        return PresetAdapter(spec.split(":", 1)[1], **kwargs)
+
+    spec: str
+    build: Callable[[dict[str, Any], str], Adapter]
+    oracle_kwargs: Callable[[dict[str, Any], str], dict[str, Any]] = (
+        lambda kwargs, dtype: dict(kwargs))
+
+
+def implementation(spec: str) -> Implementation:
+    """An :class:`Implementation` from a name: ``preset:NAME`` (or a preset name), a
+    framework name (``framework:NAME`` to insist), or ``module:factory``.
+
+    ``module:factory``: ``factory(**kwargs)`` must return an object with the adapter's
+    ``init`` and ``update``. A framework runs as its ordinary recording does for the
+    dtype (e.g. torch's default dtype set to the parameters' dtype). Raises
+    :class:`ImplementationError` with one clear line when ``spec`` names nothing usable.
+    """
+    if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
+                                      and not _is_framework(spec)):
+        name = spec.removeprefix("preset:")
+        presets.get(name)
+        return Implementation(spec, lambda kwargs, dtype: PresetAdapter(name, **kwargs))
     if ":" in spec and not spec.startswith("framework:"):
-        module_name, _, factory_name = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ImplementationError(f"cannot import {module_name!r}: {exc}") from exc
-        factory = getattr(module, factory_name, None)
-        if not callable(factory):
-            raise ImplementationError(f"{module_name!r} has no callable {factory_name!r}")
-        adapter = factory(**kwargs)
-        if not (callable(getattr(adapter, "init", None)) and
-                callable(getattr(adapter, "update", None))):
-            raise ImplementationError(f"{spec} returned {type(adapter).__name__}, which has "
-                                      "no init(params, learning_rate) / update(grads, state)")
-        return adapter
+        factory = _factory(spec)
+        return Implementation(spec, lambda kwargs, dtype: _checked(spec, factory(**kwargs)))
     name = spec.removeprefix("framework:")
+    if not _is_framework(name):
+        from . import frameworks
+
+        raise ImplementationError(
+            f"unknown implementation {spec!r}: not a preset ({', '.join(presets.names())}), "
+            f"a framework ({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
+    return _framework_implementation(spec, name)
+
+
+def load_implementation(spec: str, dtype: str = "float64", **kwargs: Any) -> Adapter:
+    """An adapter for ``spec`` (see :func:`implementation`) built with ``kwargs``."""
+    return implementation(spec).build(kwargs, dtype)
+
+
+def _is_framework(name: str) -> bool:
     from . import frameworks
 
-    if name in frameworks.FRAMEWORKS:
-        module = frameworks.load(name)
-        if not module.available():
-            raise ImplementationError(f"framework {name!r} is not installed here; see "
-                                      "scripts/make_env.sh")
-        return module.make(**kwargs)
-    if name in presets.names():
-        return PresetAdapter(name, **kwargs)
-    raise ImplementationError(f"unknown implementation {spec!r}: not a preset "
-                              f"({', '.join(presets.names())}), a framework "
-                              f"({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
+    return name in frameworks.FRAMEWORKS
+
+
+def _framework_implementation(spec: str, name: str) -> Implementation:
+    from . import frameworks
+
+    module = frameworks.load(name)
+    if not module.available():
+        raise ImplementationError(f"framework {name!r} is not installed here; see "
+                                  "scripts/make_env.sh")
+
+    def settings(dtype: str) -> dict[str, Any]:
+        variants = module.recording_variants(dtype)
+        if not variants:
+            raise ValueError(f"{name} does not run {dtype}")
+        return dict(variants[0][1])
+
+    return Implementation(
+        spec,
+        lambda kwargs, dtype: module.make(settings(dtype), **kwargs),
+        lambda kwargs, dtype: module.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
+
+
+def _factory(spec: str) -> Callable[..., Any]:
+    module_name, _, factory_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImplementationError(f"cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise ImplementationError(f"{module_name!r} has no callable {factory_name!r}")
+    return factory
+
+
+def _checked(spec: str, adapter: Any) -> Adapter:
+    if not (callable(getattr(adapter, "init", None)) and
+            callable(getattr(adapter, "update", None))):
+        raise ImplementationError(f"{spec} returned {type(adapter).__name__}, which has no "
+                                  "init(params, learning_rate) / update(grads, state)")
+    return adapter
