@@ -11,9 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import novograd_ref as ngr
 from novograd_ref import presets as P
-from novograd_ref.testing import gradient_sequences, relative_error, rtol, tree_shapes, trees
+from novograd_ref.testing import (
+    gradient_sequences,
+    relative_error,
+    rtol,
+    trajectory,
+    tree_shapes,
+    trees,
+)
 
 B1, B2, EPS, WD, LR = 0.95, 0.98, 1e-8, 1e-3, 0.01
 TORCH = {"lr": LR, "betas": (B1, B2), "eps": EPS, "weight_decay": WD}
@@ -34,15 +40,6 @@ PAPER_CLASS = {
 STEPS = 6
 
 
-def run(opt: ngr.NovoGrad, params: Any, grads: list[Any]) -> list[Any]:
-    state, out = opt.init(params), []
-    for g in grads:
-        updates, state = opt.update(g, state, params)
-        params = ngr.apply_updates(params, updates)
-        out.append(params)
-    return out
-
-
 def worst(a: list[Any], b: list[Any]) -> float:
     return max(relative_error(x[k], y[k]) for x, y in zip(a, b) for k in x)
 
@@ -57,9 +54,9 @@ def problems(draw: Any) -> Any:
 def test_paper_class_agrees(problem: Any) -> None:
     """Constant lr, no averaging, no amsgrad, non-zero first gradient: one algorithm."""
     params, grads = problem
-    reference = run(PAPER_CLASS["paper"](), params, grads)
+    reference = trajectory(PAPER_CLASS["paper"](), params, grads)
     for name, make in PAPER_CLASS.items():
-        err = worst(run(make(), params, grads), reference)
+        err = worst(trajectory(make(), params, grads), reference)
         assert err <= rtol("float64", "framework"), (name, err)  # same math, other formulas
 
 
@@ -79,13 +76,13 @@ def test_zero_first_gradient_separates_optax_from_the_pytorch_family() -> None:
     """optax blends from v = 0 after an all-zero first gradient; the PyTorch family
     (v == 0 test) re-initializes; TFA keys on the global first step like optax."""
     params, grads = _two_leaf_problem(first_zero=True)
-    optax, torch = run(PAPER_CLASS["optax"](), params, grads), run(
+    optax, torch = trajectory(PAPER_CLASS["optax"](), params, grads), trajectory(
         PAPER_CLASS["torch_optimizer"](), params, grads)
     assert worst(optax, torch) > DIFFERS
-    assert worst(run(PAPER_CLASS["tfa"](), params, grads), optax) <= rtol("float64",
+    assert worst(trajectory(PAPER_CLASS["tfa"](), params, grads), optax) <= rtol("float64",
                                                                           "backend", STEPS)
     for name in ("timm", "nemo", "dle"):
-        assert worst(run(PAPER_CLASS[name](), params, grads), torch) <= rtol(
+        assert worst(trajectory(PAPER_CLASS[name](), params, grads), torch) <= rtol(
             "float64", "backend", STEPS)
 
 
@@ -93,9 +90,9 @@ def test_schedule_separates_tfa_from_optax() -> None:
     """TFA multiplies the rate into the accumulator; optax multiplies the moment."""
     params, grads = _two_leaf_problem()
     sched = lambda k: LR * (k + 1) / STEPS
-    optax = run(P.optax(sched, b1=B1, b2=B2, eps=EPS, weight_decay=WD), params, grads)
-    tfa = run(P.tfa(sched, B1, B2, EPS, WD), params, grads)
-    paper = run(P.paper(sched, B1, B2, EPS, WD), params, grads)
+    optax = trajectory(P.optax(sched, b1=B1, b2=B2, eps=EPS, weight_decay=WD), params, grads)
+    tfa = trajectory(P.tfa(sched, B1, B2, EPS, WD), params, grads)
+    paper = trajectory(P.paper(sched, B1, B2, EPS, WD), params, grads)
     assert worst(tfa, optax) > DIFFERS
     assert worst(paper, optax) <= rtol("float64", "backend", STEPS)
 
@@ -108,27 +105,27 @@ def test_grad_averaging_on_step_one(name: str, make: Any) -> None:
     """NeMo / torch-optimizer scale by 1 - b1 from step 1; TFA and pytorch_optimizer 4
     skip step 1, so their first displacement is 1 / (1 - b1) times larger."""
     params, grads = _two_leaf_problem()
-    nemo = run(P.nemo(**TORCH, grad_averaging=True), params, grads[:1])
-    other = run(make(), params, grads[:1])
+    nemo = trajectory(P.nemo(**TORCH, grad_averaging=True), params, grads[:1])
+    other = trajectory(make(), params, grads[:1])
     for k, p in params.items():
         np.testing.assert_allclose(other[0][k] - p, (nemo[0][k] - p) / (1 - B1), rtol=1e-12,
                                    atol=8 * np.spacing(np.max(np.abs(p))))
-    assert worst(run(P.torch_optimizer(**TORCH, grad_averaging=True), params, grads),
-                 run(P.nemo(**TORCH, grad_averaging=True), params, grads)) <= rtol(
+    assert worst(trajectory(P.torch_optimizer(**TORCH, grad_averaging=True), params, grads),
+                 trajectory(P.nemo(**TORCH, grad_averaging=True), params, grads)) <= rtol(
         "float64", "backend", STEPS)
 
 
 def test_openseq2seq_graph_mode_ignores_beta2() -> None:
     params, grads = _two_leaf_problem()
-    graph = run(P.openseq2seq(LR, B1, B2, EPS, WD, state_dtype=None), params, grads)
-    graph_b2_0 = run(P.openseq2seq(LR, B1, 0.0, EPS, WD, state_dtype=None), params, grads)
-    eager = run(P.openseq2seq(LR, B1, B2, EPS, WD, mode="eager", state_dtype=None), params,
+    graph = trajectory(P.openseq2seq(LR, B1, B2, EPS, WD, state_dtype=None), params, grads)
+    graph_b2_0 = trajectory(P.openseq2seq(LR, B1, 0.0, EPS, WD, state_dtype=None), params, grads)
+    eager = trajectory(P.openseq2seq(LR, B1, B2, EPS, WD, mode="eager", state_dtype=None), params,
                 grads)
-    torch_b2_0 = run(P.torch_optimizer(lr=LR, betas=(B1, 0.0), eps=0.0, weight_decay=WD),
+    torch_b2_0 = trajectory(P.torch_optimizer(lr=LR, betas=(B1, 0.0), eps=0.0, weight_decay=WD),
                      params, grads)
     assert worst(graph, graph_b2_0) == 0.0
     assert worst(graph, eager) > DIFFERS
     # graph mode = beta2 0 with eps inside the root (tiny difference from eps placement)
     assert worst(graph, torch_b2_0) < 1e-7
-    assert worst(eager, run(P.openseq2seq(LR, B1, B2, EPS, WD, mode="eager"), params,
+    assert worst(eager, trajectory(P.openseq2seq(LR, B1, B2, EPS, WD, mode="eager"), params,
                             grads)) > 0.0  # float32 state by default

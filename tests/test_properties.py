@@ -25,6 +25,7 @@ from novograd_ref.testing import (
     relative_error,
     rtol,
     to_numpy,
+    trajectory,
     tree_shapes,
     trees,
 )
@@ -34,15 +35,6 @@ RATE = {"optax": 0.01, "paper": 0.01, "tfa": 0.01, "openseq2seq": 0.01}
 
 def make(preset: str, kw: dict[str, Any], lr: Any = 0.01) -> ngr.NovoGrad:
     return P.get(preset)(**{P.LEARNING_RATE_KEYWORD[preset]: lr}, **kw)
-
-
-def run(opt: ngr.NovoGrad, params: Any, grads: list[Any]) -> list[Any]:
-    state, out = opt.init(params), []
-    for g in grads:
-        updates, state = opt.update(g, state, params)
-        params = ngr.apply_updates(params, updates)
-        out.append(params)
-    return out
 
 
 def on(backend: Backend, tree: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -64,8 +56,8 @@ def test_backend_matches_numpy_float64(backend: Backend, preset: str, data: Any)
     """Same preset, same inputs: the backend's trajectory equals NumPy's (few ulps)."""
     kw = data.draw(hyperparameters(preset))
     params, grads = data.draw(problems())
-    reference = run(make(preset, kw), params, grads)
-    got = run(make(preset, kw), on(backend, params), [on(backend, g) for g in grads])
+    reference = trajectory(make(preset, kw), params, grads)
+    got = trajectory(make(preset, kw), on(backend, params), [on(backend, g) for g in grads])
     for step, (a, d) in enumerate(zip(got, reference), start=1):
         assert_trees_close(a, d, kind="backend", steps=step, step=step)
 
@@ -97,7 +89,7 @@ def test_first_step_closed_form(preset: str, data: Any) -> None:
     kw.pop("luc", None)
     params, grads = data.draw(problems(steps=1))
     opt = make(preset, kw, lr=0.01)
-    (after,) = run(opt, params, grads)
+    (after,) = trajectory(opt, params, grads)
     for name, p in params.items():
         want = _first_step_expected(preset, kw, p, grads[0][name], 0.01)
         assert want is not None
@@ -115,8 +107,8 @@ def test_layer_scale_invariance(preset: str, data: Any, power: int) -> None:
             kw[key] = 0.0 if key != "epsilon" or preset != "tfa" else 1e-300
     params, grads = data.draw(problems())
     scaled = [{**g, "l0": g["l0"] * 2.0**power} for g in grads]
-    a = run(make(preset, kw), params, grads)
-    b = run(make(preset, kw), params, scaled)
+    a = trajectory(make(preset, kw), params, grads)
+    b = trajectory(make(preset, kw), params, scaled)
     for x, y in zip(a, b):
         for name in params:
             np.testing.assert_array_equal(x[name], y[name])
@@ -128,9 +120,9 @@ def test_leaves_are_independent(data: Any) -> None:
     preset = data.draw(st.sampled_from(PRESETS))
     kw = data.draw(hyperparameters(preset))
     params, grads = data.draw(problems())
-    alone = run(make(preset, kw), {"l0": params["l0"]}, [{"l0": g["l0"]} for g in grads])
+    alone = trajectory(make(preset, kw), {"l0": params["l0"]}, [{"l0": g["l0"]} for g in grads])
     other = {"x": np.full((3,), 7.0)}
-    together = run(make(preset, kw), {**params, **other},
+    together = trajectory(make(preset, kw), {**params, **other},
                    [{**g, "x": np.full((3,), 1e3)} for g in grads])
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(a["l0"], b["l0"])
@@ -143,9 +135,9 @@ def test_float32_tracks_float64(preset: str, data: Any) -> None:
     if "eps" in kw and kw["eps"] == 0.0:
         kw["eps"] = 1e-8  # a zero eps lets float32 cancellation in v dominate
     params, grads = data.draw(problems(steps=3, dtype="float32"))
-    f64 = run(make(preset, kw), {k: v.astype(np.float64) for k, v in params.items()},
+    f64 = trajectory(make(preset, kw), {k: v.astype(np.float64) for k, v in params.items()},
               [{k: v.astype(np.float64) for k, v in g.items()} for g in grads])
-    f32 = run(make(preset, kw), params, grads)
+    f32 = trajectory(make(preset, kw), params, grads)
     for name in params:
         # deviation against the trajectory's scale: its largest value, or the step size
         scale = max(max(float(np.max(np.abs(d[name]))) for d in f64), 0.01)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import novograd_ref as ngr
 from novograd_ref import presets as P
-from novograd_ref.testing import hyperparameters, relative_error, rtol
+from novograd_ref.testing import hyperparameters, relative_error, rtol, trajectory
 
 from . import scalar_oracle as S
 
@@ -42,16 +42,6 @@ def schedule(k: int) -> float:
     return 0.05 * (k + 1) / STEPS if k < 3 else 0.05 / (k - 1)
 
 
-def run_core(opt: ngr.NovoGrad, params: dict[str, np.ndarray],
-             grads: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    state, out = opt.init(params), []
-    for g in grads:
-        updates, state = opt.update(g, state, params)
-        params = ngr.apply_updates(params, updates)
-        out.append(params)
-    return out
-
-
 def constant(k: int) -> float:
     return 0.05
 
@@ -60,7 +50,7 @@ def check(opt: ngr.NovoGrad, oracle: Callable[..., list[list[float]]],
           problem: tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]],
           lr: Callable[[int], float] = schedule, **oracle_kw: Any) -> None:
     params, grads = problem
-    core = run_core(opt, params, grads)
+    core = trajectory(opt, params, grads)
     for name, p0 in params.items():
         expected = oracle(p0.ravel().tolist(), [g[name].ravel().tolist() for g in grads],
                           lr, **oracle_kw)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._assertions import assert_trees_close, to_numpy
 from ._tolerances import KINDS, dtype_name, eps, relative_error, rtol, ulp_error
+from ._trajectory import trajectory
 
 _STRATEGIES = ("bounded_arrays", "gradient_sequences", "hyperparameters", "leaf_shapes",
                "preset_names_with_strategies", "tree_shapes", "trees")
@@ -24,7 +25,7 @@ _STRATEGIES = ("bounded_arrays", "gradient_sequences", "hyperparameters", "leaf_
 __all__ = ("KINDS", "assert_trees_close", "bounded_arrays", "dtype_name", "eps",
            "gradient_sequences", "hyperparameters", "leaf_shapes",
            "preset_names_with_strategies", "relative_error", "rtol", "to_numpy",
-           "tree_shapes", "trees", "ulp_error")
+           "trajectory", "tree_shapes", "trees", "ulp_error")
 
 
 def __getattr__(name: str) -> Any:
