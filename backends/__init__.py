@@ -23,6 +23,10 @@ from ._base import Backend
 _MODULES: dict[str, str] = {
     "numpy": ".numpy_backend",
     "array_api_strict": ".array_api_strict_backend",
+    "dask": ".dask_backend",
+    "torch": ".torch_backend",
+    "jax": ".jax_backend",
+    "cupy": ".cupy_backend",
 }
 
 __all__ = ("Backend", "available", "get", "names")

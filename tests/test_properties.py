@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from novograd_ref.backends import Backend
 
@@ -51,9 +51,15 @@ PRESETS = preset_names_with_strategies()
 
 
 @pytest.mark.parametrize("preset", PRESETS)
+@settings(max_examples=min(10, settings.default.max_examples)
+          if settings.default.max_examples <= 30 else settings.default.max_examples)
 @given(data=st.data())
 def test_backend_matches_numpy_float64(backend: Backend, preset: str, data: Any) -> None:
-    """Same preset, same inputs: the backend's trajectory equals NumPy's (few ulps)."""
+    """Same preset, same inputs: the backend's trajectory equals NumPy's (few ulps).
+
+    Ten drawn problems per preset and backend under the ``ci`` profile (every backend
+    also runs each preset's fixed cases in test_backends.py); ``nightly`` draws more.
+    """
     kw = data.draw(hyperparameters(preset))
     params, grads = data.draw(problems())
     reference = trajectory(make(preset, kw), params, grads)

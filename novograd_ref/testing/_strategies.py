@@ -1,7 +1,8 @@
 """Hypothesis strategies for NovoGrad inputs: trees, gradient sequences, hyperparameters.
 
 Magnitudes are bounded so that a layer's sum of squares cannot overflow
-(``|g| <= sqrt(finfo.max / n) / 4`` for ``n`` values) and subnormals are excluded;
+(``|g| <= sqrt(finfo.max / n) / 4`` for ``n`` values) nor become subnormal (non-zero
+values have ``|g| >= sqrt(finfo.tiny)``; some libraries flush subnormals to zero);
 zero, tiny and huge gradients have their own explicit tests.
 """
 
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 _MAX = {"float16": 65504.0, "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
+_TINY = {"float16": 6.103515625e-05, "float32": 1.1754943508222875e-38,
+         "float64": 2.2250738585072014e-308}
 
 
 def leaf_shapes(max_rank: int = 4, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
@@ -32,8 +35,10 @@ def bounded_arrays(shape: tuple[int, ...], dtype: str = "float64",
     """NumPy arrays of ``shape`` with finite values in ``[-magnitude, magnitude]``."""
     size = max(math.prod(shape), 1)
     bound = min(magnitude, math.sqrt(_MAX[dtype] / size) / 4)
+    floor = math.sqrt(_TINY[dtype])  # squares of smaller values would be subnormal
     elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False,
-                         allow_subnormal=False, width=64 if dtype == "float64" else 32)
+                         allow_subnormal=False, width=64 if dtype == "float64" else 32
+                         ).map(lambda x: 0.0 if abs(x) < floor else x)
     if not zero_ok:
         elements = elements.filter(lambda x: abs(x) > bound * 1e-6)
     return hnp.arrays(dtype, shape, elements=elements)

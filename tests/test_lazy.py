@@ -1,0 +1,201 @@
+"""Lazy libraries stay lazy: Dask builds a graph and computes nothing; ``jax.jit`` compiles.
+
+Dask: ``init``, ``update`` and ``apply_updates`` run under a scheduler that raises, so
+any hidden ``bool()``, ``float()``, ``int()`` or ``compute()`` on a Dask array (a Python
+branch on a value, say) fails the test; the graph is then computed and compared with
+NumPy. JAX: ``jax.jit(opt.update)`` traces once, compiles, and matches the eager run
+over several steps (the step count is a traced value, not a Python int).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import novograd_ref as ngr
+from novograd_ref import backends
+from novograd_ref._tree import flatten, unflatten
+
+from .test_backends import (
+    STEPS,
+    assert_trees_close,
+    case_id,
+    full_precision,
+    inputs,
+    lr_schedule,
+    make,
+    no_compute,
+    run,
+    tree_map,
+)
+
+#: The presets' defaults, and the variants whose lazy path differs: a schedule (also
+#: rounded through float32), Apex's and pytorch_optimizer's bias corrections, grad
+#: averaging after the first step, amsgrad, update clipping.
+LAZY_CASES = [(n, {}) for n in ngr.presets.names()] + [
+    ("optax", {"learning_rate": lr_schedule}),
+    ("tfa", {"decay": 0.1, "hyper_dtype": "float32"}),
+    ("tfa", {"amsgrad": True, "grad_averaging": True, "weight_decay": 0.01}),
+    ("apex", {"init_zero": True, "reg_inside_moment": True, "weight_decay": 0.01}),
+    ("nemo", {"luc": True, "weight_decay": 0.01, "grad_averaging": True}),
+    ("pytorch_optimizer", {"weight_decouple": True, "fixed_decay": True,
+                           "adam_debias": True, "maximize": True, "weight_decay": 0.01}),
+]
+LAZY_CASE_PARAMS = [pytest.param(c, id=case_id(c)) for c in LAZY_CASES]
+
+
+def _backend(name: str) -> backends.Backend:
+    try:
+        return backends.get(name)
+    except ImportError as exc:
+        pytest.skip(f"backend {name} unavailable: {exc}")
+
+
+# ---------------------------------------------------------------------------- Dask
+
+
+def test_raising_scheduler_catches_a_hidden_compute() -> None:
+    """The guard itself: ``bool()`` of a Dask array (what ``if x == 0:`` does) fails."""
+    dask = _backend("dask")
+    x = dask.from_numpy(np.zeros(3))
+    with pytest.raises(AssertionError, match="was computed"), no_compute():
+        bool(dask.xp.all(x == 0))
+
+
+@pytest.mark.parametrize("case", LAZY_CASE_PARAMS)
+def test_dask_update_builds_a_graph_and_computes_nothing(case: tuple[str, dict[str, Any]]
+                                                        ) -> None:
+    """Three steps under the raising scheduler build only graphs; then the values.
+
+    (Every Dask run in test_backends.py, all cases and dtypes, is also guarded.)
+    """
+    dask = _backend("dask")
+    import dask as dask_lib
+    import dask.array as da
+
+    opt = full_precision(make(*case))
+    params, grads = inputs(seed=500 + LAZY_CASES.index(case))
+    d_params = tree_map(dask.from_numpy, params)
+    d_grads = [tree_map(dask.from_numpy, g) for g in grads]
+    with no_compute():
+        out_params, state, updates = run(opt, d_params, d_grads)
+    lazy_leaves = flatten((out_params, state, updates))[0]
+    assert all(isinstance(x, da.Array) for x in lazy_leaves)
+    assert isinstance(state.count, da.Array)
+    computed = dask_lib.compute(*lazy_leaves, scheduler="synchronous")
+    got_params, got_state, got_updates = unflatten(flatten((out_params, state, updates))[1],
+                                                   list(computed))
+    r_params, r_state, r_updates = run(opt, params, grads)
+    for k in range(STEPS):
+        assert_trees_close(got_updates[k], r_updates[k], "float64", f"step {k + 1}", k + 1)
+    assert_trees_close(got_params, r_params, "float64", "params", STEPS)
+    assert_trees_close(got_state.mu, r_state.mu, "float64", "mu", STEPS)
+    assert_trees_close(got_state.nu, r_state.nu, "float64", "nu", STEPS, per_leaf=True)
+    assert int(got_state.count) == STEPS
+
+
+def test_dask_graph_reads_each_chunk_once_per_step() -> None:
+    """One step's graph holds each input chunk once: the norm and the update share it."""
+    dask = _backend("dask")
+    import dask.array as da
+
+    opt = ngr.presets.nemo(lr=0.1, weight_decay=0.01)
+    p = dask.from_numpy(np.ones((8, 4)), chunks=(2, 4))
+    g = dask.from_numpy(np.full((8, 4), 0.5), chunks=(2, 4))
+    with no_compute():
+        state = opt.init({"w": p})
+        updates, state = opt.update({"w": g}, state, {"w": p})
+        new_p = ngr.apply_updates({"w": p}, updates)["w"]
+    graph = dict(da.Array.__dask_graph__(new_p))
+    g_keys = [k for k in graph if isinstance(k, tuple) and k[0] == g.name]
+    assert len(g_keys) == g.npartitions == 4
+
+
+# ----------------------------------------------------------------------------- JAX
+
+
+def _jax() -> tuple[backends.Backend, Any]:
+    backend = _backend("jax")
+    import jax
+
+    return backend, jax
+
+
+@pytest.mark.parametrize("case", LAZY_CASE_PARAMS)
+def test_jax_jit_update_compiles_once_and_matches_eager(case: tuple[str, dict[str, Any]]
+                                                        ) -> None:
+    """``jax.jit(opt.update)``: one trace for all steps; the same values as eager JAX."""
+    backend, jax = _jax()
+    opt = full_precision(make(*case))
+    params, grads = inputs(seed=600 + LAZY_CASES.index(case))
+    j_params = tree_map(backend.from_numpy, params)
+    j_grads = [tree_map(backend.from_numpy, g) for g in grads]
+    traces = []
+
+    def update(g: Any, s: Any, p: Any) -> Any:
+        traces.append(1)  # runs only while tracing
+        return opt.update(g, s, p)
+
+    jitted = jax.jit(update)
+    state = opt.init(j_params)
+    p_jit, s_jit = j_params, state
+    p_eager, s_eager = j_params, state
+    for k, g in enumerate(j_grads):
+        u_jit, s_jit = jitted(g, s_jit, p_jit)
+        u_eager, s_eager = opt.update(g, s_eager, p_eager)
+        assert_trees_close(_np(u_jit), _np(u_eager), "float64", f"step {k + 1}", k + 1)
+        p_jit = ngr.apply_updates(p_jit, u_jit)
+        p_eager = ngr.apply_updates(p_eager, u_eager)
+    assert len(traces) == 1, f"jax.jit traced update {len(traces)} times"
+    assert_trees_close(_np(s_jit.mu), _np(s_eager.mu), "float64", "mu", STEPS)
+    assert_trees_close(_np(s_jit.nu), _np(s_eager.nu), "float64", "nu", STEPS, per_leaf=True)
+    assert int(s_jit.count) == STEPS
+    assert all(x.dtype == np.float64 for x in flatten(u_jit)[0])
+
+
+def test_jax_jit_low_precision_with_float32_state() -> None:
+    """bfloat16 parameters, float32 per-layer norms, under jit: close to float64."""
+    _, jax = _jax()
+    import jax.numpy as jnp
+
+    opt = ngr.presets.nemo(lr=0.1, state_dtype="float32")
+    params, grads = inputs(seed=700)
+    b_params = tree_map(lambda a: jnp.asarray(a, dtype=jnp.bfloat16), params)
+    b_grads = [tree_map(lambda a: jnp.asarray(a, dtype=jnp.bfloat16), g) for g in grads]
+    jitted = jax.jit(opt.update)
+    state = opt.init(b_params)
+    p = b_params
+    for g in b_grads:
+        u, state = jitted(g, state, p)
+        p = ngr.apply_updates(p, u)
+    assert all(x.dtype == jnp.float32 for x in flatten(state.nu)[0])
+    assert all(x.dtype == jnp.bfloat16 for x in flatten((p, state.mu))[0])
+    ref = run(full_precision(opt), _np(b_params), [_np(g) for g in b_grads])
+    assert_trees_close(_np(p), ref[0], "bfloat16", "params", STEPS)
+
+
+def test_jax_jit_init_and_whole_step() -> None:
+    """``init`` and a whole training step (update + apply_updates) jit as one function."""
+    backend, jax = _jax()
+    opt = ngr.presets.optax(learning_rate=lr_schedule, weight_decay=0.01)
+    params, grads = inputs(seed=800)
+    j_params = tree_map(backend.from_numpy, params)
+
+    @jax.jit
+    def step(p: Any, s: Any, g: Any) -> Any:
+        u, s = opt.update(g, s, p)
+        return ngr.apply_updates(p, u), s
+
+    state = jax.jit(opt.init)(j_params)
+    p = j_params
+    for g in grads:
+        p, state = step(p, state, tree_map(backend.from_numpy, g))
+    ref = run(opt, params, grads)
+    assert_trees_close(_np(p), ref[0], "float64", "params", STEPS)
+
+
+def _np(tree: Any) -> Any:
+    """A tree of float64 NumPy arrays (exact for every float dtype)."""
+    return tree_map(lambda x: np.asarray(x).astype(np.float64), tree)
