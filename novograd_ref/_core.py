@@ -64,7 +64,8 @@ def leaf_step(
     """One layer's step: returns ``(update, m_new, v_new, v_max_new)``.
 
     ``update`` is in the parameter (gradient) dtype, ``m_new`` in ``m``'s dtype and
-    ``v_new`` / ``v_max_new`` in ``v``'s dtype. Nothing is modified in place.
+    ``v_new`` / ``v_max_new`` in ``v``'s dtype. No array passed in is modified; the
+    only in-place operation accumulates into a new array this function created.
     """
     if cfg.maximize:
         g = -g
@@ -80,12 +81,12 @@ def leaf_step(
     if cfg.learning_rate_placement == "inside":
         m_new = cfg.b1 * m_in - lr * u
         update = cfg.b1 * m_new - lr * u if cfg.nesterov else m_new
-    elif sc.casts:
-        m_new = cfg.b1 * m_in + u
-        update = _outside_update(cfg, xp, sc, u, m_new, p, den, lr)
     else:
-        m_new = cfg.b1 * m  # a new array of ours: accumulate into it, no extra copy
-        m_new += u
+        m_new = cfg.b1 * m_in
+        if sc.casts:
+            m_new = m_new + u  # dtypes may differ: the sum may widen
+        else:
+            m_new += u  # a new array of ours, same dtype: no second leaf-sized copy
         update = _outside_update(cfg, xp, sc, u, m_new, p, den, lr)
     if cfg.weight_decay and cfg.weight_decay_mode not in ("inside", "apex"):
         update = _decoupled_decay(cfg, update, p, lr)
