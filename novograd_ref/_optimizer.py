@@ -62,7 +62,8 @@ class NovoGrad:
         """Return ``(updates, new_state)``; ``params + updates`` are the new parameters.
 
         ``params`` is needed when the configuration reads them (weight decay, update
-        clipping); otherwise it may be omitted. No input is modified.
+        clipping), and is then checked against the gradients; otherwise it is ignored
+        and may be omitted (as in optax). No input is modified.
         """
         cfg = self.config
         g_leaves, treedef = flatten(grads)
@@ -91,12 +92,11 @@ class NovoGrad:
 
     def _params_leaves(self, params: Tree, treedef: TreeDef, n: int) -> list[Array] | None:
         cfg = self.config
-        needs = (cfg.weight_decay and True) or cfg.update_clipping == "luc"
+        if not (cfg.weight_decay > 0 or cfg.update_clipping == "luc"):
+            return None  # not read: not walked
         if params is None:
-            if needs:
-                raise ValueError(f"update() needs params with {cfg!r}: weight decay or "
-                                 "update clipping reads the parameters")
-            return None
+            raise ValueError(f"update() needs params with {cfg!r}: weight decay or "
+                             "update clipping reads the parameters")
         leaves, p_def = flatten(params)
         mismatch = structure_mismatch(p_def, treedef)
         if mismatch:
@@ -245,42 +245,47 @@ def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
     out: list[list[Array]] = []
     for name in ("mu", "nu", "nu_max") if cfg.amsgrad else ("mu", "nu"):
         leaves, s_def = flatten(getattr(state, name))
-        mismatch = structure_mismatch(treedef, s_def)
+        mismatch = structure_mismatch(s_def, treedef)
         if mismatch:
-            raise ValueError(f"state.{name} and grads differ in structure {mismatch}")
+            raise ValueError(f"grads differ from state.{name} in structure {mismatch}")
         out.append(leaves)
     return out[0], out[1], out[2] if cfg.amsgrad else None
 
 
 def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
                   params: list[Array] | None, mus: list[Array], nus: list[Array]) -> None:
-    """Shapes and dtypes agree across grads, params and state (cheap attribute checks)."""
-    checked: set[Any] = set()
+    """Gradients agree with the parameters (when read) and the state: shape, dtype,
+    library. Cheap attribute comparisons; messages are built only on failure."""
+    floats: set[Any] = set()
+    same_state = cfg.mu_dtype is None and cfg.state_dtype is None
     for i, g in enumerate(grads):
-        dtype = g.dtype
+        dtype, shape, m, v = g.dtype, g.shape, mus[i], nus[i]
         if params is not None:
             p = params[i]
-            if p.shape != g.shape or p.dtype != dtype:
+            if p.shape != shape or p.dtype != dtype:
                 raise ValueError(f"grads{_path(treedef, i)}: expected shape {p.shape} and "
-                                 f"dtype {p.dtype} like the parameter, got {g.shape} "
-                                 f"{g.dtype}")
+                                 f"dtype {p.dtype} like the parameter, got {shape} {dtype}")
             if type(p) is not type(g):
                 _namespace([p, g], None, f"grads{_path(treedef, i)} and its parameter:")
-        if dtype not in checked:
+        if m.shape != shape:
+            raise ValueError(f"grads{_path(treedef, i)}: expected shape {m.shape} like the "
+                             f"state from init(), got {shape}")
+        if dtype not in floats:
             if not xp.isdtype(dtype, "real floating"):
                 raise TypeError(f"grads{_path(treedef, i)}: expected a real floating dtype, "
                                 f"got {dtype}")
-            checked.add(dtype)
-        m = mus[i]
-        if m.shape != g.shape:
-            raise ValueError(f"state.mu{_path(treedef, i)}: expected shape {g.shape} like "
-                             f"the gradient, got {m.shape}")
-        mu_dtype = _dtype(xp, cfg.mu_dtype, g) if cfg.mu_dtype else dtype
+            floats.add(dtype)
+        if same_state and m.dtype == dtype and v.dtype == dtype and v.shape == ():
+            continue
+        if same_state and m.dtype != dtype:
+            raise TypeError(f"grads{_path(treedef, i)}: expected dtype {m.dtype} like the "
+                            f"state from init(), got {dtype}")
+        mu_dtype = _dtype(xp, cfg.mu_dtype, g)
         if m.dtype != mu_dtype:
             raise TypeError(f"state.mu{_path(treedef, i)}: expected dtype {mu_dtype}, got "
                             f"{m.dtype} (a state from another configuration or dtype?)")
-        nu_dtype = _dtype(xp, cfg.state_dtype, g) if cfg.state_dtype else dtype
-        if nus[i].dtype != nu_dtype or nus[i].shape != ():
+        nu_dtype = _dtype(xp, cfg.state_dtype, g)
+        if v.dtype != nu_dtype or v.shape != ():
             raise TypeError(f"state.nu{_path(treedef, i)}: expected a 0-d {nu_dtype} array, "
-                            f"got shape {nus[i].shape} {nus[i].dtype} (a state from "
-                            "another configuration?)")
+                            f"got shape {v.shape} {v.dtype} (a state from another "
+                            "configuration?)")

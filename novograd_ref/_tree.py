@@ -61,13 +61,26 @@ def _flatten_into(node: Any, leaves: list[Any]) -> TreeDef:
         return _LEAF
     if kind == "dict":
         keys = _sorted_keys(node)
-        return ("dict", keys, tuple([_flatten_into(node[k], leaves) for k in keys]))
+        return ("dict", keys, _flatten_children([node[k] for k in keys], leaves))
     if kind == "none":
         return _NONE
-    children = tuple([_flatten_into(c, leaves) for c in node])
+    children = _flatten_children(node, leaves)
     if kind == "namedtuple":
         return ("namedtuple", type(node), children)
     return (kind, children)
+
+
+def _flatten_children(children: Any, leaves: list[Any]) -> tuple[TreeDef, ...]:
+    """Flatten each child; a child of a type already known to be a leaf is appended
+    directly (most children of a parameter tree are arrays)."""
+    defs = []
+    for child in children:
+        if _KIND_OF_TYPE.get(type(child)) == "leaf":
+            leaves.append(child)
+            defs.append(_LEAF)
+        else:
+            defs.append(_flatten_into(child, leaves))
+    return tuple(defs)
 
 
 def _sorted_keys(node: dict[Any, Any]) -> tuple[Any, ...]:
