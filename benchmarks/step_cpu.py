@@ -11,12 +11,12 @@ Two trees, both float32:
 
 Peers (optional, when importable): torch-optimizer's NovoGrad on the same trees.
 
-A functional step returns two tree-sized arrays (the new moment and the update); with
-glibc's default settings the memory freed by the previous step goes back to the system,
-so every step pays for zeroing and first-touching 2 x 102 MB. The script therefore runs
-twice: as is, and with ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_MMAP_THRESHOLD_`` set so
-that freed memory stays in the heap (what a long training process converges to with a
-caching allocator), and prints both.
+A functional step returns two tree-sized arrays (the new moment and the update). The
+step is timed as a training loop runs it, the previous step's outputs released only
+once the new ones exist, so the allocator reuses their memory; released first, that
+memory goes back to the system (glibc trims the top of its heap) and every step pays
+for zeroing and first-touching 2 x 102 MB, about 24 ms each on the machine of
+RESULTS.md.
 
 Run: ``python benchmarks/step_cpu.py [--preset optax] [--repeat 7]``
 """
@@ -24,11 +24,8 @@ Run: ``python benchmarks/step_cpu.py [--preset optax] [--repeat 7]``
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,12 +57,13 @@ def make_tree(shapes: list[tuple[int, ...]], seed: int) -> dict[str, np.ndarray]
 
 
 def best_time(fn: Callable[[], Any], repeat: int, best: bool = False) -> float:
-    """Median (or, with ``best``, minimum) of ``repeat`` timings after a warm-up call.
+    """Median (or, with ``best``, minimum) of ``repeat`` timings after warm-up calls.
 
     Large steps report the median; the sub-millisecond small-tree step reports the
     minimum, as timeit does, since its noise is one-sided (interrupts, frequency).
     """
-    fn()
+    for _ in range(3):  # warm-up: caches, and the allocator settling into steady state
+        fn()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -83,11 +81,16 @@ def bandwidth_floor(n_values: int, repeat: int) -> float:
 
 
 def reference_step(preset: str, params: Any, grads: Any) -> Callable[[], Any]:
+    """One step as a training loop takes it: ``updates, state = opt.update(grads,
+    state, params)``, the previous step's outputs alive until the new ones exist."""
     fn = ngr.presets.get(preset)
     opt = fn(**{ngr.presets.LEARNING_RATE_KEYWORD[preset]: 1e-3})
-    state = opt.init(params)
-    _, state = opt.update(grads, state, params)  # past the first step
-    return lambda: opt.update(grads, state, params)
+    held = [opt.update(grads, opt.init(params), params)]  # past the first step
+
+    def step() -> None:
+        held[0] = opt.update(grads, held[0][1], params)
+
+    return step
 
 
 def torch_peers(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]
@@ -115,19 +118,8 @@ def torch_peers(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="optax")
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--no-rerun", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=11)
     args = parser.parse_args()
-    if not args.no_rerun:
-        print("== glibc malloc defaults ==", flush=True)
-        run(args)
-        print("\n== freed memory kept in the heap (MALLOC_TRIM/MMAP_THRESHOLD_) ==",
-              flush=True)
-        env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": str(1 << 34),
-               "MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
-        subprocess.run([sys.executable, __file__, "--no-rerun", "--preset", args.preset,
-                        "--repeat", str(args.repeat)], env=env, check=True)
-        return
     run(args)
 
 
