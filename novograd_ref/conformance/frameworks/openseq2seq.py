@@ -45,17 +45,6 @@ SOURCE = {
 }
 _MODES = {"openseq2seq": ("", "graph"), "openseq2seq_eager": ("eager", "eager")}
 
-__all__ = [
-    "LEARNING_RATE_KEYWORD",
-    "PRESET",
-    "available",
-    "bundle",
-    "kwargs_for",
-    "make",
-    "preset_kwargs",
-    "recording_variants",
-    "versions",
-]
 
 
 def available() -> bool:

@@ -58,17 +58,6 @@ NOTES = (
     "count; tag '' jits update+apply_updates together, tag 'nojit' runs them eagerly."
 )
 
-__all__ = [
-    "ENV",
-    "LEARNING_RATE_KEYWORD",
-    "PRESET",
-    "available",
-    "kwargs_for",
-    "make",
-    "preset_kwargs",
-    "recording_variants",
-    "versions",
-]
 
 
 def available() -> bool:

@@ -65,17 +65,6 @@ NOTES = (
     "LearningRateSchedule's float64 value is cast to the variable dtype."
 )
 
-__all__ = [
-    "ENV",
-    "LEARNING_RATE_KEYWORD",
-    "PRESET",
-    "available",
-    "kwargs_for",
-    "make",
-    "preset_kwargs",
-    "recording_variants",
-    "versions",
-]
 
 
 def available() -> bool:
