@@ -29,6 +29,7 @@ script itself; its timings mean nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import math
@@ -45,35 +46,12 @@ from typing import Any
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import numpy as np
+from _common import TORCH_NOVOGRADS, Shape, resnet50_shapes
 
 LR, B1, B2, EPS = 1e-3, 0.95, 0.98, 1e-8
-Shape = tuple[int, ...]
 
 
 # ------------------------------------------------------------------------------ trees
-
-
-def resnet50_shapes(width_div: int = 1) -> list[Shape]:
-    """The parameter shapes of torchvision's ResNet-50, in ``named_parameters`` order.
-
-    ``width_div`` divides every channel count (a small tree of the same structure).
-    """
-    def c(n: int) -> int:
-        return max(1, n // width_div)
-
-    shapes: list[Shape] = [(c(64), 3, 7, 7), (c(64),), (c(64),)]
-    inplanes = 64
-    for planes, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
-        for block in range(blocks):
-            shapes += [(c(planes), c(inplanes), 1, 1), (c(planes),), (c(planes),),
-                       (c(planes), c(planes), 3, 3), (c(planes),), (c(planes),),
-                       (c(planes * 4), c(planes), 1, 1), (c(planes * 4),), (c(planes * 4),)]
-            if block == 0:  # the downsample branch of the first block of each stage
-                shapes += [(c(planes * 4), c(inplanes), 1, 1), (c(planes * 4),),
-                           (c(planes * 4),)]
-            inplanes = planes * 4
-    shapes += [(c(1000), c(2048)), (c(1000),)]
-    return shapes
 
 
 def transformer_shapes(d: int = 2048, layers: int = 18, vocab: int = 50304) -> list[Shape]:
@@ -213,13 +191,13 @@ def nemo_style_loop(ctx: Ctx) -> Runner:
     return step, step, ctx.sync_torch, lambda: params
 
 
-def torch_optim(ctx: Ctx, cls: Any, **kwargs: Any) -> Runner:
+def torch_optim(ctx: Ctx, load_class: Callable[[], Any]) -> Runner:
     """A ``torch.optim``-style NovoGrad over the tree (``.grad`` set once)."""
-    torch = ctx.torch
+    cls, torch = load_class(), ctx.torch
     params = [torch.nn.Parameter(p) for p in ctx.fresh_params()]
     for p, g in zip(params, ctx.grads):
         p.grad = g.clone()  # some implementations modify the gradient in place
-    opt = cls(params, lr=LR, betas=(B1, B2), eps=EPS, weight_decay=0.0, **kwargs)
+    opt = cls(params, lr=LR, betas=(B1, B2), eps=EPS, weight_decay=0.0)
 
     @torch.no_grad()
     def step() -> Any:
@@ -356,37 +334,8 @@ def candidates(ctx: Ctx, args: argparse.Namespace
         ("reference core, torch", lambda: torch_reference(ctx)),
         ("NeMo-style loop (in this file)", lambda: nemo_style_loop(ctx)),
     ]
-
-    def nemo_cls() -> Any:
-        from novograd_ref.conformance.frameworks import nemo
-
-        return nemo.load_novograd()
-
-    def timm_cls() -> Any:
-        try:
-            from timm.optim import NvNovoGrad
-        except ImportError:
-            from novograd_ref.conformance.frameworks import timm
-
-            return timm.load_nvnovograd()
-        return NvNovoGrad
-
-    def torch_optimizer_cls() -> Any:
-        import torch_optimizer
-
-        return torch_optimizer.NovoGrad
-
-    def pytorch_optimizer_cls() -> Any:
-        from pytorch_optimizer import NovoGrad
-
-        return NovoGrad
-
-    out += [
-        ("NeMo Novograd", lambda: torch_optim(ctx, nemo_cls())),
-        ("timm NvNovoGrad", lambda: torch_optim(ctx, timm_cls())),
-        ("torch-optimizer NovoGrad", lambda: torch_optim(ctx, torch_optimizer_cls())),
-        ("pytorch_optimizer NovoGrad", lambda: torch_optim(ctx, pytorch_optimizer_cls())),
-    ]
+    out += [(label, functools.partial(torch_optim, ctx, load))
+            for label, load in TORCH_NOVOGRADS]
     if ctx.cuda:
         out.append(("reference core, cupy", lambda: cupy_reference(ctx)))
     out += [

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import array_api_compat
@@ -370,21 +366,3 @@ def test_outputs_stay_in_namespace_and_on_device(backend: backends.Backend, devi
         assert_like(xp, tree, f32, device, what)
     if values and device != backend.devices[0]:
         check_against_numpy(backend, opt, f32, "float32", params, grads, device=device)
-
-
-# ------------------------------------------------------------ the GPU benchmark, on CPU
-
-
-def test_gpu_benchmark_smoke_mode_runs_on_cpu(tmp_path: Path) -> None:
-    """``benchmarks/gpu_step.py --device cpu --small`` runs and checks its first steps."""
-    pytest.importorskip("torch")
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_step.py"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--small",
-                           "--tree", "transformer", "--warmup", "1", "--repeat", "1",
-                           "--json", str(tmp_path / "out.json")],
-                          capture_output=True, text=True, timeout=300, env=env, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "reference core, torch" in proc.stdout
-    assert "all first steps equal the reference core" in proc.stdout
-    assert (tmp_path / "out.json").is_file()
