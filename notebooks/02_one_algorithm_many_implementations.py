@@ -68,7 +68,9 @@ for name in ngr.presets.names():
 # hyperparameters given to every preset in its own keywords: learning rate 0.01,
 # $\beta_1 = 0.95$, $\beta_2 = 0.98$, $\epsilon = 10^{-8}$. OpenSeq2Seq, Clara and Apex
 # keep their second moment in float32 whatever the parameters are; `state_dtype=None`
-# makes them follow the float64 parameters here, so that only the algorithms differ.
+# makes them follow the float64 parameters here, and `hyper_dtype=None` keeps the
+# hyperparameters that Apex's and flashlight's C `float` arguments would round to
+# float32 as written, so that only the algorithms differ.
 
 # %%
 lr, b1, b2, eps = 0.01, 0.95, 0.98, 1e-8
@@ -85,15 +87,17 @@ PRESETS = {
     "pytorch_optimizer": P.pytorch_optimizer(lr=lr, betas=(b1, b2), eps=eps),
     "apex (reg_inside_moment, no bias correction, no averaging)": P.apex(
         lr=lr, betas=(b1, b2), eps=eps, reg_inside_moment=True, bias_correction=False,
-        grad_averaging=False, state_dtype=None),
+        grad_averaging=False, state_dtype=None, hyper_dtype=None),
     "openseq2seq (eager)": P.openseq2seq(learning_rate=lr, beta1=b1, beta2=b2, epsilon=eps,
                                          mode="eager", state_dtype=None),
     "openseq2seq (graph)": P.openseq2seq(learning_rate=lr, beta1=b1, beta2=b2, epsilon=eps,
                                          mode="graph", state_dtype=None),
     "clara (use_nesterov)": P.clara(learning_rate=lr, beta1=b1, beta2=b2, epsilon=eps,
                                     use_nesterov=True, state_dtype=None),
-    "flashlight": P.flashlight(learningRate=lr, beta1=b1, beta2=b2, epsilon=eps),
-    "apex (defaults)": P.apex(lr=lr, betas=(b1, b2), eps=eps, state_dtype=None),
+    "flashlight": P.flashlight(learningRate=lr, beta1=b1, beta2=b2, epsilon=eps,
+                               hyper_dtype=None),
+    "apex (defaults)": P.apex(lr=lr, betas=(b1, b2), eps=eps, state_dtype=None,
+                              hyper_dtype=None),
 }
 
 rng = np.random.default_rng(0)
@@ -491,9 +495,11 @@ plt.show()
 T = 4000
 g = {"w": np.array([3.0, 4.0])}
 candidates = {
-    "apex (defaults)": P.apex(lr=1.0, state_dtype=None),
-    "apex (bias_correction=False)": P.apex(lr=1.0, bias_correction=False, state_dtype=None),
-    "apex (init_zero=True)": P.apex(lr=1.0, init_zero=True, state_dtype=None),
+    "apex (defaults)": P.apex(lr=1.0, state_dtype=None, hyper_dtype=None),
+    "apex (bias_correction=False)": P.apex(lr=1.0, bias_correction=False, state_dtype=None,
+                                           hyper_dtype=None),
+    "apex (init_zero=True)": P.apex(lr=1.0, init_zero=True, state_dtype=None,
+                                    hyper_dtype=None),
     "nemo (betas=(0.9, 0.999), grad_averaging=True)": P.nemo(
         lr=1.0, betas=(0.9, 0.999), grad_averaging=True),
 }

@@ -137,17 +137,28 @@ class Config:
 
     def __repr__(self) -> str:
         """One line: the learning rate and every field that differs from its default."""
-        shown = [f"learning_rate={_show(self.learning_rate)}"]
-        for field in dataclasses.fields(self)[1:]:
+        shown = []
+        for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name in ("b1", "b2", "eps") or value != field.default:
-                shown.append(f"{field.name}={_show(value)}")
+            if field.name in ("learning_rate", "b1", "b2", "eps") or value != field.default:
+                rounded = self.hyper_dtype if field.name in _ROUNDED else None
+                shown.append(f"{field.name}={_show(value, rounded)}")
         return f"Config({', '.join(shown)})"
 
 
-def _show(value: object) -> str:
+_ROUNDED = ("learning_rate", "b1", "b2", "weight_decay")  # what hyper_dtype rounds
+
+
+def _show(value: object, rounded_to: str | None = None) -> str:
+    """A field's value; one rounded through float32 as the shortest decimal that rounds
+    back to it (``0.9``, not ``0.8999999761581421``), so the line still reads back."""
     if callable(value):
         return getattr(value, "__name__", type(value).__name__)
+    if rounded_to == "float32" and isinstance(value, float):
+        for digits in range(1, 10):
+            text = f"{value:.{digits}g}"
+            if round_to(float(text), "float32") == value:
+                return text
     return repr(value)
 
 

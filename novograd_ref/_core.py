@@ -119,8 +119,9 @@ def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
         stat = xp.max(xp.abs(g))
         prior = v if cfg.second_moment_init == "zero" else _select(xp, sc.first, stat, v)
         used = _cast(xp, b2 * prior + (1 - b2) * stat, v.dtype)
-    elif cfg.norm == "apex_l2":
-        s = xp.sum(g * g)
+    elif cfg.norm == "apex_l2":  # the kernel squares and sums in float32 (or wider)
+        wide = _cast(xp, g, xp.result_type(g.dtype, v.dtype))
+        s = xp.sum(wide * wide)
         prior = v if cfg.second_moment_init == "zero" else _select(xp, sc.first, xp.sqrt(s), v)
         used = _cast(xp, xp.sqrt(b2 * prior * prior + (1 - b2) * s), v.dtype)
     else:

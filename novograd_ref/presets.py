@@ -68,9 +68,10 @@ def _betas(betas: tuple[float, float]) -> tuple[float, float]:
     return float(betas[0]), float(betas[1])
 
 
-def _positive_lr(lr: LearningRate, name: str = "lr") -> None:
-    if not callable(lr) and not lr > 0:
-        raise ValueError(f"{name} must be > 0 here, got {lr!r}")
+def _check_lr(lr: LearningRate, *, zero_ok: bool) -> None:
+    """The PyTorch constructors' own check: ``lr > 0``, or ``lr >= 0`` (``zero_ok``)."""
+    if not callable(lr) and not (lr >= 0 if zero_ok else lr > 0):
+        raise ValueError(f"lr must be {'>=' if zero_ok else '>'} 0 here, got {lr!r}")
 
 
 @_register("learning_rate")
@@ -238,7 +239,8 @@ def apex(lr: float = 1e-3, bias_correction: bool = True,
          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
          weight_decay: float = 0.0, amsgrad: bool = False, reg_inside_moment: bool = False,
          grad_averaging: bool = True, norm_type: int = 2, init_zero: bool = False,
-         set_grad_none: bool = True, *, state_dtype: str | None = "float32") -> NovoGrad:
+         set_grad_none: bool = True, *, state_dtype: str | None = "float32",
+         hyper_dtype: str | None = "float32") -> NovoGrad:
     r"""NVIDIA Apex ``FusedNovoGrad`` (every flag), math in float32 as the kernel does.
 
     The state is the per-layer gradient norm ``n`` (not its square), initialized to
@@ -249,8 +251,12 @@ def apex(lr: float = 1e-3, bias_correction: bool = True,
     (``reg_inside_moment=False``): ``m = b1 m + beta3 g`` (raw gradient),
     ``p -= lr ((m / (1 - b1^t)) / den + wd p)``. ``reg_inside_moment=True``:
     ``m = b1 m + beta3 (g / den + wd p)``, ``p -= lr m / (1 - b1^t)``.
-    ``beta3 = 1 - b1`` if ``grad_averaging`` else 1. The stored norm is float32 as in
-    the kernel (``state_dtype=None`` follows the parameters instead).
+    ``beta3 = 1 - b1`` if ``grad_averaging`` else 1. As in the kernel, the squares of
+    the gradient are summed in float32 (or wider), the stored norm is float32
+    (``state_dtype=None`` follows the parameters instead) and ``lr, b1, b2,
+    weight_decay`` arrive as C ``float``: rounded to float32 (``hyper_dtype=None``
+    keeps them as given; with the default ``b2 = 0.999`` the rounding alone moves
+    ``sqrt(1 - b2^t)`` by 6e-6 relative). A schedule's values are used as given.
 
     >>> apex().config.norm
     'apex_l2'
@@ -270,7 +276,7 @@ def apex(lr: float = 1e-3, bias_correction: bool = True,
         weight_decay_mode="inside" if reg_inside_moment else "apex",
         grad_averaging="always" if grad_averaging else "off",
         bias_correction="apex" if bias_correction else "none",
-        state_dtype=state_dtype,
+        state_dtype=state_dtype, hyper_dtype=hyper_dtype,
     )
 
 
@@ -336,8 +342,10 @@ def timm(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
 
 def _torch_optimizer_family(lr: float, betas: tuple[float, float], eps: float,
                             weight_decay: float, grad_averaging: bool, amsgrad: bool,
-                            state_dtype: str | None) -> NovoGrad:
-    _positive_lr(lr)
+                            state_dtype: str | None, *, zero_lr: bool = False) -> NovoGrad:
+    """torch-optimizer's math; its constructor refuses ``lr <= 0``, DLE's and MONAI's
+    (``zero_lr``) only ``lr < 0``."""
+    _check_lr(lr, zero_ok=zero_lr)
     if eps < 0:
         raise ValueError(f"Invalid epsilon value: {eps}")
     return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad, state_dtype)
@@ -370,7 +378,7 @@ def dle(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0), eps: float = 1
     'when_zero'
     """
     return _torch_optimizer_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
-                                   state_dtype)
+                                   state_dtype, zero_lr=True)
 
 
 @_register("lr")
@@ -383,7 +391,7 @@ def monai(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98), eps: float
     0.9
     """
     return _torch_optimizer_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
-                                   state_dtype)
+                                   state_dtype, zero_lr=True)
 
 
 @_register("lr")
@@ -421,14 +429,21 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
 
 @_register("learningRate")
 def flashlight(learningRate: float, beta1: float = 0.95, beta2: float = 0.98,
-               epsilon: float = 1e-8, weightDecay: float = 0.0) -> NovoGrad:
+               epsilon: float = 1e-8, weightDecay: float = 0.0, *,
+               hyper_dtype: str | None = "float32") -> NovoGrad:
     r"""flashlight ``fl::NovogradOptimizer`` (C++): ``v_0 = 0``, forced ``1 - b1``.
 
     ``v = b2 v + (1-b2) |g|^2`` from step 1 (no special first step);
-    ``m = b1 m + (1 - b1) (g / (sqrt(v) + eps) + wd w)``; ``w -= lr m``.
+    ``m = b1 m + (1 - b1) (g / (sqrt(v) + eps) + wd w)``; ``w -= lr m``. The
+    constructor takes ``float`` hyperparameters: ``learningRate, beta1, beta2,
+    weightDecay`` are rounded to float32 (``hyper_dtype=None`` keeps them as given;
+    the rounding moves the first step by 7e-7 relative at the defaults). flashlight
+    also keeps ``v`` in double and rounds the denominator to float; both are left to
+    the parameter dtype here (about 1 float32 ulp).
 
     >>> flashlight(0.1).config.second_moment_init
     'zero'
     """
     return novograd(learningRate, b1=beta1, b2=beta2, eps=epsilon, weight_decay=weightDecay,
-                    second_moment_init="zero", grad_averaging="always")
+                    second_moment_init="zero", grad_averaging="always",
+                    hyper_dtype=hyper_dtype)

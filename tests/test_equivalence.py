@@ -35,7 +35,7 @@ PAPER_CLASS = {
     "tfa": lambda: P.tfa(LR, B1, B2, EPS, WD),
     "pytorch_optimizer": lambda: P.pytorch_optimizer(**TORCH),
     "apex": lambda: P.apex(**TORCH, reg_inside_moment=True, bias_correction=False,
-                           grad_averaging=False, state_dtype=None),
+                           grad_averaging=False, state_dtype=None, hyper_dtype=None),
 }
 STEPS = 6
 

@@ -40,6 +40,8 @@ def test_hyperparameters_are_validated_at_construction(kwargs: dict[str, Any],
     (lambda: ngr.novograd(-0.1), r"learning_rate must be in \[0.0, inf\]"),
     (lambda: ngr.novograd("0.1"), "learning_rate must be a number or a callable"),
     (lambda: P.torch_optimizer(lr=0.0), "lr must be > 0"),
+    (lambda: P.dle(lr=-1e-3), "lr must be >= 0"),
+    (lambda: P.monai(lr=-1e-3), "lr must be >= 0"),
     (lambda: P.apex(amsgrad=True), "does not support the AMSGrad"),
     (lambda: P.apex(norm_type=1), "norm_type 0"),
     (lambda: P.tfa(weight_decay=-1.0), "cannot be negative"),
@@ -52,6 +54,14 @@ def test_hyperparameters_are_validated_at_construction(kwargs: dict[str, Any],
 def test_preset_keywords_are_checked(make: Any, message: str) -> None:
     with pytest.raises((ValueError, TypeError, RuntimeError), match=message):
         make()
+
+
+def test_zero_learning_rate_follows_each_constructor() -> None:
+    """torch-optimizer refuses ``lr=0``; DLE's and MONAI's constructors accept it."""
+    for make in (P.dle, P.monai):
+        opt = make(lr=0.0)
+        updates, _ = opt.update({"w": np.ones(2)}, opt.init({"w": np.ones(2)}))
+        assert np.all(updates["w"] == 0)
 
 
 def test_ignored_framework_keywords_are_accepted() -> None:

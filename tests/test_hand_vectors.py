@@ -1,7 +1,10 @@
 """The hand-checked vectors A-D of the variant reference, float64, for every preset.
 
 The reference tables print 12 decimals, so B-D are compared to 1e-12 absolute (their
-own rounding); A is the optax docstring example, checked to 1e-15 relative.
+own rounding); A is the optax docstring example, checked to 1e-15 relative. The tables
+are float64 math with the hyperparameters as written, so Apex and flashlight, whose
+kernels take C ``float`` hyperparameters, run here with ``hyper_dtype=None`` (and Apex
+with ``state_dtype=None``).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ VECTOR_B: dict[str, tuple[Any, list[float]]] = {
     "pytorch_optimizer": (lambda: P.pytorch_optimizer(**TORCH_KW), B_PAPER_CLASS),
     "apex_paper_corner": (lambda: P.apex(**TORCH_KW, reg_inside_moment=True,
                                          bias_correction=False, grad_averaging=False,
-                                         state_dtype=None), B_PAPER_CLASS),
+                                         state_dtype=None, hyper_dtype=None), B_PAPER_CLASS),
     "openseq2seq_graph": (lambda: P.openseq2seq(*OS2S_ARGS, state_dtype=None), [
         13.924987602003, 13.779293733925, 13.567551726888, 13.294622484572,
         12.965529645835]),
@@ -78,13 +81,14 @@ VECTOR_B: dict[str, tuple[Any, list[float]]] = {
     "openseq2seq_eager": (lambda: P.openseq2seq(*OS2S_ARGS, mode="eager", state_dtype=None), [
         13.924987602003, 13.779488926791, 13.568496546083, 13.297359891962,
         12.971683866836]),
-    "apex_defaults": (lambda: P.apex(**TORCH_KW, state_dtype=None), [
+    "apex_defaults": (lambda: P.apex(**TORCH_KW, state_dtype=None, hyper_dtype=None), [
         13.989139101988, 13.973980443132, 13.955584362325, 13.934510569012,
         13.911123553148]),
-    "apex_init_zero": (lambda: P.apex(**TORCH_KW, init_zero=True, state_dtype=None), [
+    "apex_init_zero": (lambda: P.apex(**TORCH_KW, init_zero=True, state_dtype=None,
+                                      hyper_dtype=None), [
         13.924987602096, 13.850179071436, 13.775575471018, 13.701177854587,
         13.626987265801]),
-    "flashlight": (lambda: P.flashlight(*OS2S_ARGS), [
+    "flashlight": (lambda: P.flashlight(*OS2S_ARGS, hyper_dtype=None), [
         13.973541000371, 13.929661403225, 13.872683270687, 13.805343445701,
         13.729598862133]),
 }
@@ -112,14 +116,14 @@ VECTOR_C: dict[str, tuple[Any, list[float]]] = {
     "pytorch_optimizer": (lambda: P.pytorch_optimizer(**C_TORCH_KW), C_PAPER_CLASS),
     "apex_paper_corner": (lambda: P.apex(**C_TORCH_KW, reg_inside_moment=True,
                                          bias_correction=False, grad_averaging=False,
-                                         state_dtype=None), C_PAPER_CLASS),
+                                         state_dtype=None, hyper_dtype=None), C_PAPER_CLASS),
     "openseq2seq_graph": (lambda: P.openseq2seq(*C_OS2S, state_dtype=None),
                           [0.670468935405, 1.788652888087, 2.711846840779]),
     "openseq2seq_eager": (lambda: P.openseq2seq(*C_OS2S, mode="eager", state_dtype=None),
                           [0.428849010860, 1.843840182229, 2.767034134921]),
-    "apex_defaults": (lambda: P.apex(**C_TORCH_KW, state_dtype=None),
+    "apex_defaults": (lambda: P.apex(**C_TORCH_KW, state_dtype=None, hyper_dtype=None),
                       [0.944992377236, 1.982826317047, 2.974347772162]),
-    "flashlight": (lambda: P.flashlight(*C_OS2S),
+    "flashlight": (lambda: P.flashlight(*C_OS2S, hyper_dtype=None),
                    [0.908032489260, 1.945700300411, 2.918717881319]),
 }
 
@@ -157,3 +161,30 @@ def test_vector_d_tfa_unit_test(kwargs: dict[str, Any], steps: int,
         x = ngr.apply_updates(x, updates)
     for got, want in zip(x, expected):
         np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+# ------------------------------------------- Apex: what the CUDA kernel does in float32
+
+
+def test_apex_takes_its_hyperparameters_as_c_float() -> None:
+    """``lr, b1, b2, weight_decay`` arrive in the kernel as C ``float``."""
+    cfg = P.apex(lr=0.1, betas=(0.95, 0.999), weight_decay=1e-3).config
+    assert (cfg.learning_rate, cfg.b1, cfg.b2, cfg.weight_decay) == tuple(
+        float(np.float32(x)) for x in (0.1, 0.95, 0.999, 1e-3))
+    assert P.apex(hyper_dtype=None).config.b2 == 0.999
+    # printed as the decimals a user typed, which round back to the same config
+    assert repr(cfg).startswith("Config(learning_rate=0.1, b1=0.95, b2=0.999, eps=1e-08,")
+    assert eval(repr(cfg), {"Config": ngr.Config}) == cfg
+
+
+def test_apex_sums_half_precision_squares_in_float32() -> None:
+    """|g|^2 = 90000 overflows float16; the kernel squares and sums in float32."""
+    opt = P.apex(lr=0.01)
+    params = np.array([1.0, 2.0, 3.0], dtype=np.float16)
+    updates, state = opt.update(np.array([300.0, 0.0, 0.0], dtype=np.float16),
+                                opt.init(params), params)
+    assert state.nu.dtype == np.float32  # one layer: a 0-d norm
+    assert float(state.nu) == 300.0
+    assert updates.dtype == np.float16
+    assert np.all(np.isfinite(updates))
+    assert updates[0] < 0

@@ -38,6 +38,11 @@ def problems(draw: Any) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarra
     return params, grads
 
 
+def float32(x: float) -> float:
+    """``x`` rounded to float32, as a C ``float`` parameter receives it."""
+    return float(np.float32(x))
+
+
 def schedule(k: int) -> float:
     return 0.05 * (k + 1) / STEPS if k < 3 else 0.05 / (k - 1)
 
@@ -110,8 +115,10 @@ def test_apex(problem: Any, kw: dict[str, Any]) -> None:
     (b1, b2) = kw["betas"]
     oracle_kw = {k: kw[k] for k in ("bias_correction", "reg_inside_moment", "grad_averaging",
                                     "norm_type", "init_zero")}
-    check(P.apex(lr=0.05, **kw), S.apex, problem, lr=constant, b1=b1, b2=b2, eps=kw["eps"],
-          wd=kw["weight_decay"], **oracle_kw)
+    # The kernel takes lr, b1, b2 and weight_decay as C float: the loop gets them rounded.
+    check(P.apex(lr=0.05, **kw), S.apex, problem, lr=lambda k: float32(constant(k)),
+          b1=float32(b1), b2=float32(b2), eps=kw["eps"], wd=float32(kw["weight_decay"]),
+          **oracle_kw)
 
 
 @given(problems(), hyperparameters("pytorch_optimizer"))
@@ -125,6 +132,7 @@ def test_pytorch_optimizer(problem: Any, kw: dict[str, Any]) -> None:
 
 @given(problems(), hyperparameters("paper"))
 def test_flashlight(problem: Any, kw: dict[str, Any]) -> None:
+    # flashlight's constructor takes float hyperparameters; a schedule is used as given.
     check(P.flashlight(schedule, kw["b1"], kw["b2"], kw["eps"], kw["weight_decay"]),
-          S.flashlight, problem, b1=kw["b1"], b2=kw["b2"], eps=kw["eps"],
-          wd=kw["weight_decay"])
+          S.flashlight, problem, b1=float32(kw["b1"]), b2=float32(kw["b2"]), eps=kw["eps"],
+          wd=float32(kw["weight_decay"]))
