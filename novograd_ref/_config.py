@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import struct
 from collections.abc import Callable
 from typing import Literal, Union, get_args
@@ -128,6 +129,10 @@ class Config:
 
     def __post_init__(self) -> None:
         _validate(self)
+        for name in _REAL_FIELDS:  # NumPy scalars and ints become Python floats
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                object.__setattr__(self, name, float(value))
         if self.hyper_dtype is not None:
             for name in ("b1", "b2", "weight_decay"):
                 object.__setattr__(self, name, round_to(getattr(self, name), self.hyper_dtype))
@@ -147,6 +152,8 @@ class Config:
 
 
 _ROUNDED = ("learning_rate", "b1", "b2", "weight_decay")  # what hyper_dtype rounds
+_REAL_FIELDS = ("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay", "luc_trust",
+                "luc_eps", "max_learning_rate")
 
 
 def _show(value: object, rounded_to: str | None = None) -> str:
@@ -195,6 +202,8 @@ def _validate(cfg: Config) -> None:
 
 
 def _check_combinations(cfg: Config) -> None:
+    if cfg.max_learning_rate is not None:
+        _check_range("max_learning_rate", cfg.max_learning_rate, 0.0, math.inf)
     if cfg.weight_decay_mode == "corrected" and not (cfg.max_learning_rate or 0) > 0:
         raise ValueError("weight_decay_mode='corrected' needs max_learning_rate > 0, "
                          f"got {cfg.max_learning_rate!r}")
@@ -214,17 +223,21 @@ def _check_combinations(cfg: Config) -> None:
 def _check_learning_rate(lr: object) -> None:
     if callable(lr):
         return
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(f"learning_rate must be a number or a callable step -> rate, "
                         f"got {type(lr).__name__}")
-    _check_range("learning_rate", float(lr), 0.0, math.inf)
+    _check_range("learning_rate", lr, 0.0, math.inf)
 
 
 def _check_range(name: str, value: object, low: float, high: float,
                  upper_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A real number (Python or NumPy, not bool) in ``[low, high]`` or ``[low, high)``;
+    never NaN or infinite (an infinite ``high`` is open)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    ok = low <= value < high if upper_open else low <= value <= high
-    if not ok or math.isnan(value):
+    upper_open = upper_open or high == math.inf
+    x = float(value)
+    ok = low <= x < high if upper_open else low <= x <= high
+    if not ok or not math.isfinite(x):
         bracket = ")" if upper_open else "]"
         raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")

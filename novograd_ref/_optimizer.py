@@ -167,12 +167,15 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
     mismatch = structure_mismatch(treedef, u_def)
     if mismatch:
         raise ValueError(f"params and updates differ in structure {mismatch}")
-    xp = _namespace(p_leaves + u_leaves, None, "params and updates")
+    xp = _namespace(p_leaves, treedef, "params")
+    _check_float_leaves(xp, p_leaves, treedef, "params")
     out = []
-    for path_index, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+    for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+        if type(u) is not type(p):
+            _same_library(u, p, f"updates{_path(treedef, i)}", "its parameter")
         if p.shape != u.shape:
-            path = leaf_paths(treedef)[path_index]
-            raise ValueError(f"updates{path}: expected shape {p.shape}, got {u.shape}")
+            raise ValueError(f"updates{_path(treedef, i)}: expected shape {p.shape} like the "
+                             f"parameter, got {u.shape}")
         out.append(_core._cast(xp, p + u, p.dtype))
     return unflatten(treedef, out)
 
@@ -205,6 +208,18 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
                             f"{spaces[0].__name__} like the first leaf, got "
                             f"{spaces[i].__name__}")
     return spaces[0]
+
+
+def _same_library(leaf: Array, other: Array, what: str, other_what: str) -> None:
+    """``leaf`` belongs to ``other``'s array library, or a TypeError names both."""
+    try:
+        mine = namespace(leaf)
+    except TypeError as exc:
+        raise TypeError(f"{what}: expected an array, got {type(leaf).__name__}") from exc
+    theirs = namespace(other)
+    if mine is not theirs:
+        raise TypeError(f"{what}: expected an array of {theirs.__name__} like {other_what}, "
+                        f"got {mine.__name__}")
 
 
 def _path(treedef: TreeDef | None, index: int) -> str:
@@ -262,11 +277,14 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
         dtype, shape, m, v = g.dtype, g.shape, mus[i], nus[i]
         if params is not None:
             p = params[i]
-            if p.shape != shape or p.dtype != dtype:
-                raise ValueError(f"grads{_path(treedef, i)}: expected shape {p.shape} and "
-                                 f"dtype {p.dtype} like the parameter, got {shape} {dtype}")
             if type(p) is not type(g):
-                _namespace([p, g], None, f"grads{_path(treedef, i)} and its parameter:")
+                _same_library(g, p, f"grads{_path(treedef, i)}", "its parameter")
+            if p.shape != shape or p.dtype != dtype:
+                path = _path(treedef, i)
+                raise ValueError(f"grads{path} and params{path} must have one shape and "
+                                 f"dtype, got {shape} {dtype} and {p.shape} {p.dtype}")
+        if type(m) is not type(g):
+            _same_library(g, m, f"grads{_path(treedef, i)}", "the state from init()")
         if m.shape != shape:
             raise ValueError(f"grads{_path(treedef, i)}: expected shape {m.shape} like the "
                              f"state from init(), got {shape}")

@@ -22,8 +22,12 @@ def grads_like(params: Any) -> Any:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"b1": 1.0}, r"b1 must be in \[0.0, 1.0\), got 1.0"),
     ({"b2": -0.1}, r"b2 must be in \[0.0, 1.0\)"),
-    ({"eps": -1.0}, r"eps must be in \[0.0, inf\]"),
+    ({"eps": -1.0}, r"eps must be in \[0.0, inf\)"),
+    ({"eps": float("inf")}, r"eps must be in \[0.0, inf\), got inf"),
     ({"weight_decay": float("nan")}, "weight_decay"),
+    ({"weight_decay": float("inf")}, "weight_decay must be in"),
+    ({"max_learning_rate": -1.0}, r"max_learning_rate must be in \[0.0, inf\)"),
+    ({"max_learning_rate": "x"}, "max_learning_rate must be a real number"),
     ({"grad_averaging": "sometimes"}, "grad_averaging must be one of"),
     ({"state_dtype": "int8"}, "state_dtype must be None or one of"),
     ({"amsgrad": 1}, "amsgrad must be a bool"),
@@ -37,7 +41,8 @@ def test_hyperparameters_are_validated_at_construction(kwargs: dict[str, Any],
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (lambda: ngr.novograd(-0.1), r"learning_rate must be in \[0.0, inf\]"),
+    (lambda: ngr.novograd(-0.1), r"learning_rate must be in \[0.0, inf\)"),
+    (lambda: ngr.novograd(float("inf")), r"learning_rate must be in \[0.0, inf\), got inf"),
     (lambda: ngr.novograd("0.1"), "learning_rate must be a number or a callable"),
     (lambda: P.torch_optimizer(lr=0.0), "lr must be > 0"),
     (lambda: P.dle(lr=-1e-3), "lr must be >= 0"),
@@ -54,6 +59,15 @@ def test_hyperparameters_are_validated_at_construction(kwargs: dict[str, Any],
 def test_preset_keywords_are_checked(make: Any, message: str) -> None:
     with pytest.raises((ValueError, TypeError, RuntimeError), match=message):
         make()
+
+
+def test_numpy_scalars_are_hyperparameters_like_python_floats() -> None:
+    """``np.float32(0.1)`` is accepted and stored as the Python float it equals."""
+    cfg = ngr.novograd(np.float32(0.1), b1=np.float32(0.9), eps=np.float64(1e-8)).config
+    assert type(cfg.learning_rate) is float
+    assert type(cfg.b1) is float
+    assert cfg.b1 == float(np.float32(0.9))
+    assert type(cfg.eps) is float
 
 
 def test_zero_learning_rate_follows_each_constructor() -> None:
@@ -109,6 +123,40 @@ def test_mixed_array_libraries_are_rejected() -> None:
     params = {"a": np.ones(2), "b": xs.ones(2, dtype=xs.float64)}
     with pytest.raises(TypeError, match=r"params\['b'\]: expected an array of"):
         P.optax(0.1).init(params)
+
+
+def test_library_mismatch_between_trees_names_the_leaf_and_both_libraries() -> None:
+    """Gradients, parameters, state and updates from different libraries."""
+    params = {"a": np.ones(2), "b": np.ones(1)}
+    strict = {k: xs.asarray(v) for k, v in params.items()}
+    opt = P.optax(0.1, weight_decay=0.1)
+    library = r"expected an array of array_api_strict like {}, got array_api_compat.numpy"
+    state_library = library.format(r"the state from init\(\)")
+    with pytest.raises(TypeError, match=r"grads\['a'\]: " + state_library):
+        opt.update(params, opt.init(strict), params)
+    with pytest.raises(TypeError, match=r"grads\['a'\]: " + library.format("its parameter")):
+        opt.update(params, opt.init(params), strict)
+    with pytest.raises(TypeError, match=r"updates\['b'\]: expected an array of "
+                                        r"array_api_compat.numpy like its parameter"):
+        ngr.apply_updates(params, {"a": np.ones(2), "b": strict["b"]})
+
+
+def test_apply_updates_checks_its_trees() -> None:
+    with pytest.raises(TypeError, match=r"params\['w'\]: expected a real floating dtype"):
+        ngr.apply_updates({"w": np.array([1, 2])}, {"w": np.array([0.5, 0.5])})
+    with pytest.raises(ValueError, match=r"updates\['w'\]: expected shape \(2,\) like the "
+                                         r"parameter, got \(3,\)"):
+        ngr.apply_updates({"w": np.ones(2)}, {"w": np.ones(3)})
+
+
+def test_grads_and_params_of_different_dtypes_name_both() -> None:
+    opt = P.optax(0.1, weight_decay=0.1)
+    params = {"w": np.ones(2, dtype=np.float32)}
+    grads = {"w": np.ones(2)}
+    with pytest.raises(ValueError, match=r"grads\['w'\] and params\['w'\] must have one "
+                                         r"shape and dtype, got \(2,\) float64 and \(2,\) "
+                                         r"float32"):
+        opt.update(grads, opt.init(grads), params)
 
 
 def test_non_arrays_are_rejected() -> None:
