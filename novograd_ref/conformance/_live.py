@@ -10,7 +10,6 @@ hyperparameters written in one preset's (that is, one framework's) own keywords.
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ from ..testing import rtol
 from . import frameworks
 from ._adapter import Adapter
 from ._oracle import Implementation, PresetAdapter
+from ._record import check_out_dir, ensure_root, merge_entries
 from ._verify import Comparison, compare, replay, run_trajectory
 
 # presets that take another preset's keywords (same constructor signature)
@@ -42,6 +42,8 @@ def preset_kwargs_for(preset: str, hyper: Mapping[str, Any]) -> dict[str, Any] |
     (0.9, 0.98)
     """
     source = _SAME_KEYWORDS.get(preset, preset)
+    if source in _OWN_KEYWORDS:
+        return _OWN_KEYWORDS[source](frameworks.canonical_hyper(dict(hyper)))
     if source == "paper":
         kwargs = preset_kwargs_for("optax", hyper)
         if kwargs is None or kwargs.pop("eps_root"):
@@ -55,10 +57,58 @@ def preset_kwargs_for(preset: str, hyper: Mapping[str, Any]) -> dict[str, Any] |
     return kwargs
 
 
+def _apex_kwargs(h: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Apex ``FusedNovoGrad`` keywords: the moment takes the normalised gradient
+    (``reg_inside_moment``) and there is no bias correction, as in the canonical
+    update; no amsgrad, eps_root, decoupled decay or optional flag."""
+    if frameworks.flags_on(dict(h)) or h["eps_root"] != 0:
+        return None
+    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
+        return None
+    return {"betas": (float(h["b1"]), float(h["b2"])), "eps": float(h["eps"]),
+            "weight_decay": float(h["weight_decay"]),
+            "grad_averaging": bool(h["grad_averaging"]), "reg_inside_moment": True,
+            "bias_correction": False}
+
+
+def _flashlight_kwargs(h: Mapping[str, Any]) -> dict[str, Any] | None:
+    """flashlight ``NovogradOptimizer`` keywords: it always averages (``1 - b1``), so
+    only cases with ``grad_averaging``; no amsgrad, eps_root, decoupled decay or flag."""
+    if frameworks.flags_on(dict(h)) or h["eps_root"] != 0 or not h["grad_averaging"]:
+        return None
+    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
+        return None
+    return {"beta1": float(h["b1"]), "beta2": float(h["b2"]), "epsilon": float(h["eps"]),
+            "weightDecay": float(h["weight_decay"])}
+
+
+# presets without a framework module: their own translation of a case
+_OWN_KEYWORDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any] | None]] = {
+    "apex": _apex_kwargs, "flashlight": _flashlight_kwargs}
+
+
 def presets_with_keywords() -> list[str]:
     """The presets :func:`preset_kwargs_for` can translate cases for."""
     return [p for p in presets.names()
-            if _SAME_KEYWORDS.get(p, p) in (*frameworks.FRAMEWORKS, "paper")]
+            if _SAME_KEYWORDS.get(p, p) in (*frameworks.FRAMEWORKS, *_OWN_KEYWORDS, "paper")]
+
+
+def framework_preset_kwargs(preset: str, kwargs: Mapping[str, Any],
+                            dtype: str) -> dict[str, Any]:
+    """The keywords that model ``preset``'s framework on a ``dtype`` run, as its adapter
+    and its bundled records use them (e.g. TFA's ``hyper_dtype="float32"`` for float64):
+    the framework module's ``preset_kwargs`` for its ordinary (first) recording variant.
+    ``kwargs`` unchanged when no framework has ``preset`` as its preset."""
+    for name in frameworks.FRAMEWORKS:
+        module = frameworks.load(name)
+        if preset == module.PRESET:
+            variants = module.recording_variants(dtype)
+            settings = dict(variants[0][1]) if variants else {}
+            out = module.preset_kwargs(_jsonable(kwargs), dtype, settings)
+            if "betas" in out:
+                out["betas"] = tuple(out["betas"])
+            return dict(out)
+    return dict(kwargs)
 
 
 @dataclasses.dataclass
@@ -341,46 +391,49 @@ def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
 def export_preset(preset: str, out: Path, dtypes: Iterable[str] = ("float64", "float32"),
                   progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> int:
     """Write the oracle's trajectories of ``preset`` on the standard cases to ``out`` in
-    the bundled vector format (cases, records, manifest); returns the record count."""
-    out = Path(out)
-    (out / "cases").mkdir(parents=True, exist_ok=True)
-    (out / "records").mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {"schema_version": vectors.SCHEMA_VERSION, "cases": [],
-                                "records": []}
-    root = vectors.data_root()
+    the bundled vector format and return the record count.
+
+    Records are ``novograd_ref`` runs tagged with the preset name
+    (``records/novograd_ref__<case>__<dtype>__<preset>.npz``), merged into ``out``'s
+    manifest as ``record`` merges (a new directory first gets the bundled cases). A
+    preset modelling a framework runs with that framework's preset keywords (TFA's
+    float32 hyperparameters...), as its bundled records do. Nothing is created when
+    ``out`` is not a writable directory (``ValueError``) or no case can be expressed (0).
+    """
+    out = check_out_dir(out)
     jobs = [(case, kwargs, dtype) for case, kwargs in _standard_cases(preset)
             for dtype in dtypes]
-    seen: set[str] = set()
+    if not jobs:
+        return 0
+    runs = []
     for case, kwargs, dtype in progress(jobs):
-        if case.name not in seen:
-            seen.add(case.name)
-            entry = dict(case.entry)
-            (out / entry["file"]).write_bytes((root / entry["file"]).read_bytes())
-            manifest["cases"].append(entry)
-        adapter = PresetAdapter(preset, **kwargs)
+        model = framework_preset_kwargs(preset, kwargs, dtype)
         with np.errstate(all="ignore"):
-            params, grads = run_trajectory(adapter, case.params0_as(dtype),
-                                           case.learning_rate(), case.grads_at, case.T)
+            params, grads = run_trajectory(PresetAdapter(preset, **model),
+                                           case.params0_as(dtype), case.learning_rate(),
+                                           case.grads_at, case.T)
         arrays = {f"params__{k}": v for k, v in params.items()}
         arrays |= {f"grads__{k}": v for k, v in grads.items()}
         arrays["lr"] = np.asarray(case.lr, dtype=np.float64)
-        file = "records/" + vectors.record_filename("novograd_ref", case.name, dtype)
-        sha = vectors.write_npz(out / file, arrays)
-        manifest["records"].append({
+        file = "records/" + vectors.record_filename("novograd_ref", case.name, dtype, preset)
+        runs.append((file, arrays, {
             "framework": "novograd_ref", "preset": preset, "case": case.name,
-            "dtype": dtype, "tag": "", "file": file, "sha256": sha,
+            "dtype": dtype, "tag": preset, "file": file,
             "constructor_kwargs": _jsonable(kwargs),
             "learning_rate_keyword": presets.LEARNING_RATE_KEYWORD[preset],
-            "preset_kwargs": _jsonable(kwargs), "settings": {},
+            "preset_kwargs": _jsonable(model), "settings": {},
             "provenance": {"framework_version": __version__,
                            "versions": {"novograd_ref": __version__,
                                         "numpy": np.__version__,
                                         "python": platform.python_version()},
                            "platform": platform.platform(),
                            "command": " ".join(["novograd-ref", *sys.argv[1:]]),
-                           "recorded_at": _now()}})
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return len(manifest["records"])
+                           "recorded_at": _now()}}))
+    ensure_root(out)
+    entries = [{**entry, "sha256": vectors.write_npz(out / file, arrays)}
+               for file, arrays, entry in runs]
+    merge_entries(out, entries)
+    return len(entries)
 
 
 def _jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -121,7 +121,47 @@ def run_case(adapter: Adapter, case: vectors.Case, dtype: str) -> dict[str, np.n
     return arrays
 
 
-def _ensure_root(out_dir: Path) -> None:
+def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """``out_dir`` as a path we may create or write, else ``ValueError`` (one line).
+
+    Nothing is created: an existing path must be a writable directory; a new one must
+    have a writable existing ancestor directory.
+    """
+    path = Path(out_dir)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{path}: exists and is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{path}: directory is not writable")
+        return path
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: cannot be created ({parent} is not a writable directory)")
+    return path
+
+
+def check_dtypes(module: ModuleType, dtypes: Sequence[str]) -> None:
+    """``ValueError`` for a dtype outside the schema's, or if ``module`` records none of
+    ``dtypes`` (a dtype it does not record is otherwise left out)."""
+    unknown = [d for d in dtypes if d not in vectors.DTYPES]
+    if unknown:
+        raise ValueError(f"unknown dtype {unknown[0]!r} (known: {', '.join(vectors.DTYPES)})")
+    if not any(module.recording_variants(d) for d in dtypes):
+        name = module.__name__.rsplit(".", 1)[-1]
+        raise ValueError(f"{name} records none of the dtypes {', '.join(dtypes)}")
+
+
+def merge_entries(root: Path, new_entries: Sequence[dict[str, Any]]) -> None:
+    """Merge record entries into ``root``'s manifest (made by :func:`ensure_root`),
+    replacing entries with the same ``(framework, case, dtype, tag)``."""
+    with _manifest_lock(root):
+        manifest = vectors.merge_records(vectors.load_manifest(root), new_entries)
+        vectors.write_manifest(root, manifest)
+
+
+def ensure_root(out_dir: Path) -> None:
     """Make ``out_dir`` a vectors root: copy the bundled cases there if it has none."""
     if (out_dir / "manifest.json").is_file():
         return
@@ -169,15 +209,17 @@ def record(
             f"framework {framework!r} is not importable in this Python ({sys.executable}){hint}"
         )
     say = log or (lambda line: None)
-    root = Path(out_dir) if out_dir is not None else vectors.data_root()
-    _ensure_root(root)
-    entries = vectors.case_entries(root)
+    root = check_out_dir(out_dir) if out_dir is not None else vectors.data_root()
+    check_dtypes(module, dtypes)
+    has_manifest = (root / "manifest.json").is_file()
+    entries = vectors.case_entries(root if has_manifest else None)
     known = {e["name"] for e in entries}
     unknown = sorted(set(cases or ()) - known)
     if unknown:
         raise ValueError(f"unknown cases: {', '.join(unknown)}")
     selected = [e for e in entries if cases is None or e["name"] in cases]
     command = command or default_command()
+    ensure_root(root)
     new_entries = []
     for entry in selected:
         kwargs = module.kwargs_for(dict(entry["hyper"]))
@@ -196,9 +238,7 @@ def record(
                 )
                 suffix = f" [{tag}]" if tag else ""
                 say(f"record {framework} {case.name} {dtype}{suffix}")
-    with _manifest_lock(root):
-        manifest = vectors.merge_records(vectors.load_manifest(root), new_entries)
-        vectors.write_manifest(root, manifest)
+    merge_entries(root, new_entries)
     return new_entries
 
 

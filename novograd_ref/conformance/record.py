@@ -7,8 +7,9 @@ Examples::
     python -m novograd_ref.conformance.record optax --out /tmp/vectors
 
 Run it in the framework's environment (``scripts/make_env.sh jax|tf|torch``). Exit
-status: 0 on success, 2 when the framework is unknown or not importable (one line on
-standard error), 1 on any other error.
+status: 0 on success, 2 when the framework is unknown or not importable, a dtype is not
+one it records or ``--out`` cannot be a directory (one line on standard error), 1 on
+any other error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from novograd_ref.conformance._record import FrameworkUnavailableError, record
+from novograd_ref.conformance import frameworks
+from novograd_ref.conformance._record import (
+    FrameworkUnavailableError,
+    check_dtypes,
+    check_out_dir,
+    record,
+)
 from novograd_ref.conformance.frameworks import FRAMEWORKS
 
 __all__ = ["add_arguments", "build_parser", "main", "run"]
@@ -56,6 +63,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     log = None if args.quiet else (lambda line: print(line, flush=True))
+    try:
+        if args.out is not None:
+            check_out_dir(args.out)
+        check_dtypes(frameworks.load(args.framework), args.dtypes)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         entries = record(args.framework, args.out, args.cases, tuple(args.dtypes), log=log)
     except FrameworkUnavailableError as exc:
