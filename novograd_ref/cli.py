@@ -9,19 +9,32 @@
 - ``novograd-ref record FRAMEWORK``: record golden vectors from a real framework;
 - ``novograd-ref demo``: the optax docstring example, reproduced.
 
-Exit status: 0 when everything matches, 1 on a mismatch, 2 on a usage error (one line).
+Exit status: see :data:`EXIT_STATUSES`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+EXIT_STATUSES = """\
+exit status:
+  0  everything checked matches
+  1  a mismatch (an error beyond the tolerance)
+  2  a usage error of the command line (one line on stderr)
+  3  the implementation raised, or broke the adapter protocol (wrong output, modified
+     input); the case, dtype, step and its traceback are printed on stderr
+  4  nothing was checked: every case was skipped, or the preset has no standard case
+"""
 
 
 class UsageError(Exception):
@@ -108,32 +121,65 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
         raise UsageError(str(exc)) from None
 
 
+def _report_path(path: str | None) -> None:
+    """Refuse, before any work, a ``--report`` path whose folder is missing or read-only."""
+    if path is None:
+        return
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UsageError(f"--report {path}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--report {path}: folder {str(folder)!r} is not writable")
+
+
+def _row(c: Any) -> list[str]:
+    """One table row; a skipped row shows no numbers, a non-finite error no ulps."""
+    result = "skip" if c.skipped else "pass" if c.passed else "FAIL"
+    if c.skipped:
+        return [c.case, c.dtype, "-", "-", f"{c.tolerance:.1e}", "-", "-", result]
+    ulps = f"{c.ulps:.3g}" if math.isfinite(c.error) else "-"
+    return [c.case, c.dtype, f"{c.error:.2e}", ulps, f"{c.tolerance:.1e}", c.leaf,
+            str(c.step), result]
+
+
 def _verify_impl(args: argparse.Namespace) -> int:
     from .conformance import identify, verify_implementation
 
+    _report_path(args.report)
     impl, preset = _load(args)
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     report = verify_implementation(impl, preset, dtypes, args.examples,
                                    progress=lambda it: progress(it, "verify"))
-    report.matches = identify(impl, preset, progress=lambda it: progress(it, "identify"))
-    rows = [[c.case, c.dtype, f"{c.error:.2e}", f"{c.ulps:.3g}", f"{c.tolerance:.1e}",
-             c.leaf, str(c.step), "skip" if c.skipped else "pass" if c.passed else "FAIL"]
-            for c in report.comparisons]
-    print(f"{args.impl} against preset {preset!r}")
-    print(_table(rows, ["case", "dtype", "worst rel err", "ulps", "tolerance", "leaf",
-                        "step", "result"]))
     failed = [c for c in report.comparisons if not c.passed]
     skipped = [c for c in report.comparisons if c.skipped]
-    print(f"\n{len(report.comparisons) - len(failed) - len(skipped)} passed, {len(failed)} "
-          f"failed, {len(skipped)} skipped (the implementation rejected their keywords)")
+    ran = len(report.comparisons) - len(skipped)
+    if ran:
+        report.matches = identify(impl, preset,
+                                  progress=lambda it: progress(it, "identify"))
+    print(f"{args.impl} against preset {preset!r}")
+    print(_table([_row(c) for c in report.comparisons],
+                 ["case", "dtype", "worst rel err", "ulps", "tolerance", "leaf", "step",
+                  "result"]))
+    print(f"\n{ran - len(failed)} passed, {len(failed)} failed, {len(skipped)} skipped")
+    reasons: dict[str, int] = {}
+    for c in skipped:
+        reasons[c.skipped] = reasons.get(c.skipped, 0) + 1
+    for reason, count in reasons.items():
+        print(f"skipped {count}: {reason}")
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_json(), indent=1, default=str,
+                                                allow_nan=False))
+    if not ran:
+        why = ("every case was skipped" if skipped else
+               f"preset {preset!r} has no standard case to check")
+        print(f"\nnothing was checked: {why}")
+        return 4
     print("matches presets: " + (", ".join(report.matches) or "none"))
     if failed:
         first = failed[0]
         print(f"\nfirst mismatch: {first.label}, leaf {first.leaf}, step {first.step}: "
               f"relative error {first.error:.3g} > {first.tolerance:.3g} "
               f"({first.ulps:.3g} ulps). Reproducer:\n\n{first.reproducer}")
-    if args.report:
-        Path(args.report).write_text(json.dumps(report.to_json(), indent=1, default=str))
     return 1 if failed else 0
 
 
@@ -220,6 +266,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``novograd-ref`` (one sub-command per job)."""
     parser = argparse.ArgumentParser(
@@ -227,11 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reference NovoGrad: verify implementations against the oracle.")
     sub = parser.add_subparsers(dest="command")
     verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
-                                           "a live implementation with --impl")
+                                           "a live implementation with --impl",
+                            epilog=EXIT_STATUSES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     verify.add_argument("--impl", help="preset:NAME, a framework name, or module:factory")
     verify.add_argument("--preset", help="the preset to compare with (its keywords are "
                                          "passed to the implementation)")
-    verify.add_argument("--examples", type=int, default=0,
+    verify.add_argument("--examples", type=_count(0), default=0,
                         help="hypothesis-generated cases per dtype (with --impl)")
     verify.add_argument("--dtype", choices=["float64", "float32"])
     verify.add_argument("--report", help="write a JSON report here")
@@ -249,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser("diff", help="smallest input on which two presets differ")
     diff.add_argument("a")
     diff.add_argument("b")
-    diff.add_argument("--examples", type=int, default=400)
+    diff.add_argument("--examples", type=_count(1), default=400)
     diff.set_defaults(run=_diff)
     record = sub.add_parser("record", help="record golden vectors from a real framework")
     from .conformance.record import add_arguments
@@ -267,8 +329,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["verify", *(argv or [])])
+    from .conformance import ImplementationFailed
+
     try:
         return int(args.run(args))
+    except ImplementationFailed as exc:
+        print(f"novograd-ref: the implementation failed ({exc.where()}): {exc.message}",
+              file=sys.stderr)
+        if exc.traceback:
+            print(f"\ntraceback of the implementation:\n{exc.traceback}", end="",
+                  file=sys.stderr)
+        return 3
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2

@@ -89,3 +89,70 @@ lr_inside = _flawed("lr_inside", optax_port)
 v_from_zero = _flawed("v_from_zero", optax_port)
 float32_norm = _flawed("float32_norm", optax_port)
 missing_one_minus_b1 = _flawed("missing_one_minus_b1", torch_port)
+
+
+# ------------------------------------------------------------- broken adapters
+# Each breaks the adapter protocol (or fails) in one way the kit must report plainly.
+
+
+class Misbehaving:
+    """The faithful optax port, with one misbehaviour (``mode``) on top."""
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        self.port, self.mode, self.name = optax_port(**kwargs), mode, f"misbehaving[{mode}]"
+
+    def init(self, params: Mapping[str, np.ndarray], learning_rate: Any) -> Any:
+        if self.mode == "init_raises":
+            raise KeyError("no such slot")
+        return self.port.init(params, learning_rate)
+
+    def update(self, grads: Mapping[str, np.ndarray], state: Any) -> Any:
+        if self.mode == "update_raises" and state["k"] == 2:
+            raise RuntimeError("update exploded")
+        params, state = self.port.update(grads, state)
+        if self.mode == "zero_grads":  # as ``p.grad.zero_()`` after the step would
+            for g in grads.values():
+                g[...] = 0
+        elif self.mode == "shape":
+            params = {k: v.reshape(-1)[:1] for k, v in params.items()}
+        elif self.mode == "dtype":
+            params = {k: v.astype(np.float16) for k, v in params.items()}
+        elif self.mode == "missing":
+            params = dict(list(params.items())[1:])
+        elif self.mode == "list":
+            return list(params.values()), state
+        elif self.mode == "none_state":
+            return params, None
+        elif self.mode == "nan":
+            params = {k: np.full_like(v, np.nan) for k, v in params.items()}
+        elif self.mode == "scalar_grads":
+            assert all(isinstance(g, np.ndarray) for g in grads.values()), grads
+        return params, state
+
+
+def _misbehaving(mode: str) -> Any:
+    def factory(**kwargs: Any) -> Misbehaving:
+        return Misbehaving(mode, **kwargs)
+
+    return factory
+
+
+zero_grads, shape, dtype, missing, as_list, none_state, nan, scalar_grads = (
+    _misbehaving(m) for m in ("zero_grads", "shape", "dtype", "missing", "list", "none_state",
+                              "nan", "scalar_grads"))
+init_raises, update_raises = _misbehaving("init_raises"), _misbehaving("update_raises")
+
+
+def factory_raises_value(**kwargs: Any) -> Any:
+    """Rejects every keyword set."""
+    raise ValueError("not implemented yet")
+
+
+def factory_raises_key(**kwargs: Any) -> Any:
+    """A bug in the user's factory."""
+    return {}["b1"]
+
+
+def returns_none(**kwargs: Any) -> Any:
+    """Forgets to return the adapter."""
+    return None

@@ -17,7 +17,7 @@ exposes all of it.
 True
 """
 
-from ._adapter import Adapter
+from ._adapter import Adapter, ImplementationFailed
 from ._live import (
     Report,
     export_preset,
@@ -49,6 +49,7 @@ __all__ = (
     "Comparison",
     "Implementation",
     "ImplementationError",
+    "ImplementationFailed",
     "PresetAdapter",
     "Report",
     "compare",

@@ -42,3 +42,82 @@ class Adapter(Protocol):
     def init(self, params: Leaves, learning_rate: LearningRate) -> Any: ...
 
     def update(self, grads: Leaves, state: Any) -> tuple[dict[str, np.ndarray], Any]: ...
+
+
+class ImplementationFailed(Exception):
+    """The implementation under test raised, or broke the adapter protocol.
+
+    ``call`` is what was running (``"factory"``, ``"init()"``, ``"update()"``), ``step``
+    the 1-based step (0 for ``init``, ``None`` for the factory); ``case`` and ``dtype``
+    are filled in by whoever knows them. ``traceback`` holds the implementation's own
+    traceback when it raised, and is empty for a protocol violation.
+    """
+
+    def __init__(self, message: str, call: str, step: int | None = None,
+                 traceback: str = "") -> None:
+        super().__init__(message)
+        self.message, self.call, self.step, self.traceback = message, call, step, traceback
+        self.case = ""
+        self.dtype = ""
+
+    def where(self) -> str:
+        """Where it happened, e.g. ``case const_lr, float32, step 3, in update()``."""
+        parts = [f"case {self.case}" if self.case else "", self.dtype,
+                 f"step {self.step}" if self.step else "", f"in {self.call}"]
+        return ", ".join(p for p in parts if p)
+
+
+def raised(exc: BaseException, call: str, step: int | None = None) -> ImplementationFailed:
+    """Wrap an exception the implementation raised, keeping its traceback from the first
+    frame outside this package (the kit's own calling frames are dropped)."""
+    import os
+    import traceback
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and \
+            os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(package + os.sep):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return ImplementationFailed(f"{call} raised {type(exc).__name__}: {exc}", call, step,
+                                text)
+
+
+def check_leaves(got: Any, expected: Leaves, what: str, call: str, step: int) -> None:
+    """Raise :class:`ImplementationFailed` unless ``got`` is a dict of NumPy arrays (a
+    NumPy scalar passes for a 0-d leaf) with the names, shapes and dtypes of
+    ``expected``; the message names the leaf."""
+    def fail(message: str) -> ImplementationFailed:
+        return ImplementationFailed(message, call, step)
+
+    if not isinstance(got, Mapping):
+        raise fail(f"{call} returned {what} as {type(got).__name__}, expected a dict of "
+                   "NumPy arrays")
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing or extra:
+        raise fail(f"{call} returned {what} with " + "; ".join(
+            ([f"missing leaves {missing}"] if missing else []) +
+            ([f"unexpected leaves {extra}"] if extra else [])))
+    for name, want in expected.items():
+        leaf = got[name]
+        if not isinstance(leaf, (np.ndarray, np.generic)):  # a NumPy scalar for a 0-d leaf
+            raise fail(f"{call} returned {what}[{name!r}] as {type(leaf).__module__}."
+                       f"{type(leaf).__name__}, expected a numpy.ndarray")
+        if leaf.shape != want.shape:
+            raise fail(f"{call} returned {what}[{name!r}] with shape {leaf.shape}, "
+                       f"expected {want.shape}")
+        if leaf.dtype != want.dtype:
+            raise fail(f"{call} returned {what}[{name!r}] with dtype {leaf.dtype}, "
+                       f"expected {want.dtype}")
+
+
+def check_unchanged(handed: Leaves, kept: Leaves, what: str, call: str, step: int) -> None:
+    """Raise :class:`ImplementationFailed` if the implementation modified an array it was
+    handed (``handed``) compared with the kit's own copy (``kept``)."""
+    for name, mine in kept.items():
+        theirs = handed[name]
+        if theirs.shape != mine.shape or not np.array_equal(theirs, mine, equal_nan=True):
+            raise ImplementationFailed(
+                f"the implementation modified {what}[{name!r}] passed to {call}; the "
+                "adapter protocol forbids this", call, step)

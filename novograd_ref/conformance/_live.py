@@ -21,8 +21,8 @@ import numpy as np
 from .. import __version__, presets, vectors
 from ..testing import rtol
 from . import frameworks
-from ._adapter import Adapter
-from ._oracle import Implementation, PresetAdapter
+from ._adapter import Adapter, ImplementationFailed, raised
+from ._oracle import Implementation, ImplementationError, PresetAdapter
 from ._record import check_out_dir, ensure_root, merge_entries
 from ._verify import Comparison, compare, replay, run_trajectory
 
@@ -126,13 +126,17 @@ class Report:
         return all(c.passed for c in self.comparisons)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-serializable summary (the ``--report`` file)."""
-        return {
-            "implementation": self.implementation, "preset": self.preset,
-            "passed": self.passed, "matches": self.matches,
-            "comparisons": [{**dataclasses.asdict(c), "passed": c.passed}
-                            for c in self.comparisons],
-        }
+        """A strictly JSON-serializable summary (the ``--report`` file): a NaN or
+        infinite error or ulps is written as ``null`` with ``"nonfinite": true``."""
+        rows = []
+        for c in self.comparisons:
+            row = {**dataclasses.asdict(c), "passed": c.passed, "nonfinite": False}
+            for key in ("error", "ulps"):
+                if not np.isfinite(row[key]):
+                    row[key], row["nonfinite"] = None, True
+            rows.append(row)
+        return {"implementation": self.implementation, "preset": self.preset,
+                "passed": self.passed, "matches": self.matches, "comparisons": rows}
 
 
 def _standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
@@ -185,18 +189,45 @@ def check_case(impl: Implementation, preset: str, case: vectors.Case,
     ``NotImplementedError`` from its factory) skips the case, with the reason.
     """
     label = f"{impl.spec} / {case.name} / {dtype}"
-    try:
-        adapter = impl.build(dict(kwargs), dtype)
-        oracle_kwargs = impl.oracle_kwargs(dict(kwargs), dtype)
-    except (ValueError, TypeError, NotImplementedError) as exc:
+    built = _build(impl, kwargs, dtype, case.name)
+    if isinstance(built, str):
         return Comparison(label, case.name, dtype, 0.0, 0.0, rtol(dtype, "framework"), "",
-                          0, skipped=f"{type(exc).__name__}: {exc}")
-    got, fed = run_trajectory(adapter, case.params0_as(dtype), case.learning_rate(),
-                              case.grads_at, case.T)
+                          0, skipped=built)
+    adapter, oracle_kwargs = built
+    got, fed = _run_case(adapter, case, dtype)
     want, _ = run_trajectory(PresetAdapter(preset, **oracle_kwargs), case.params0_as(dtype),
                              case.learning_rate(), replay(fed), case.T)
     return compare(label, case.name, dtype, got, want, _tolerance(oracle_kwargs, dtype),
                    _reproducer(impl.spec, preset, kwargs, oracle_kwargs, dtype, case.name))
+
+
+def _build(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, case: str
+           ) -> tuple[Adapter, dict[str, Any]] | str:
+    """The adapter and oracle keywords for one run, or why the implementation rejected
+    the keywords (``ValueError``, ``TypeError``, ``NotImplementedError`` from its
+    factory). A factory that returns no adapter or raises anything else raises
+    :class:`ImplementationFailed`."""
+    try:
+        return impl.build(dict(kwargs), dtype), impl.oracle_kwargs(dict(kwargs), dtype)
+    except ImplementationError as exc:  # the loader's own check of what came back
+        failed = ImplementationFailed(str(exc), "factory")
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 (any error of the user's factory is reported)
+        failed = raised(exc, "factory")
+    failed.case, failed.dtype = case, dtype
+    raise failed
+
+
+def _run_case(adapter: Adapter, case: vectors.Case, dtype: str
+              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run the implementation on a standard case, naming the case in its failures."""
+    try:
+        return run_trajectory(adapter, case.params0_as(dtype), case.learning_rate(),
+                              case.grads_at, case.T)
+    except ImplementationFailed as exc:
+        exc.case, exc.dtype = case.name, dtype
+        raise
 
 
 def _tolerance(oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
@@ -231,14 +262,12 @@ def identify(impl: Implementation, language: str, dtype: str = "float64",
     compared = dict.fromkeys(names, 0)
     ran = 0
     for case, kwargs in progress(_standard_cases(language)):
-        try:
-            adapter = impl.build(dict(kwargs), dtype)
-            extra = {k: v for k, v in impl.oracle_kwargs(dict(kwargs), dtype).items()
-                     if k not in kwargs}
-        except (ValueError, TypeError, NotImplementedError):
+        built = _build(impl, kwargs, dtype, case.name)
+        if isinstance(built, str):
             continue  # the implementation cannot express this case
-        got, fed = run_trajectory(adapter, case.params0_as(dtype), case.learning_rate(),
-                                  case.grads_at, case.T)
+        adapter, oracle_kwargs = built
+        extra = {k: v for k, v in oracle_kwargs.items() if k not in kwargs}
+        got, fed = _run_case(adapter, case, dtype)
         ran += 1
         for preset in sorted(alive):
             their = preset_kwargs_for(preset, case.hyper)
@@ -315,6 +344,7 @@ def generated_check(impl: Implementation, preset: str, dtype: str,
         raise RuntimeError("--examples needs hypothesis (pip install hypothesis)") from exc
     failures: list[Comparison] = []
     checked = [0]
+    reasons: dict[str, None] = {}
 
     @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck), print_blob=False)
@@ -322,14 +352,19 @@ def generated_check(impl: Implementation, preset: str, dtype: str,
     def check(problem: dict[str, Any], hyper: dict[str, Any]) -> None:
         kwargs = preset_kwargs_for(preset, hyper)
         if kwargs is None:
+            reasons[f"preset {preset!r} cannot express the drawn hyperparameters"] = None
             return
-        try:
-            adapter = impl.build(dict(kwargs), dtype)
-            oracle_kwargs = impl.oracle_kwargs(dict(kwargs), dtype)
-        except (ValueError, TypeError, NotImplementedError):
+        built = _build(impl, kwargs, dtype, "generated")
+        if isinstance(built, str):
+            reasons[built] = None
             return
+        adapter, oracle_kwargs = built
         checked[0] += 1
-        got, fed = _run_problem(adapter, problem, dtype)
+        try:
+            got, fed = _run_problem(adapter, problem, dtype)
+        except ImplementationFailed as exc:
+            exc.case, exc.dtype = "generated", dtype
+            raise
         want, _ = _run_problem(PresetAdapter(preset, **oracle_kwargs), problem, dtype, fed)
         result = compare(f"{impl.spec} / generated / {dtype}", "generated", dtype, got, want,
                          _tolerance(oracle_kwargs, dtype),
@@ -343,6 +378,11 @@ def generated_check(impl: Implementation, preset: str, dtype: str,
         check()
     except AssertionError:
         return failures[-1]  # the last failure hypothesis saw is the shrunk one
+    if not checked[0]:
+        return Comparison(f"{impl.spec} / 0 generated / {dtype}", "generated", dtype, 0.0,
+                          0.0, rtol(dtype, "framework"), "", 0,
+                          skipped=f"none of {examples} generated examples ran: "
+                                  + "; ".join(reasons))
     return Comparison(f"{impl.spec} / {checked[0]} generated / {dtype}", "generated", dtype,
                       0.0, 0.0, rtol(dtype, "framework"), "", 0)
 

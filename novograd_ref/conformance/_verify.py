@@ -19,7 +19,13 @@ import numpy as np
 
 from .. import vectors
 from ..testing import relative_error, rtol, ulp_error
-from ._adapter import Adapter
+from ._adapter import (
+    Adapter,
+    ImplementationFailed,
+    check_leaves,
+    check_unchanged,
+    raised,
+)
 from ._oracle import PresetAdapter
 
 
@@ -52,26 +58,57 @@ def run_trajectory(adapter: Adapter, params0: Mapping[str, np.ndarray],
 
     ``grads_at(k, params)`` gives the gradients of step ``k + 1`` from the parameters
     before it. Parameters come back as ``(steps + 1, *shape)`` arrays (row 0 initial).
+    The adapter is handed copies (always ``numpy.ndarray``, 0-d included) while the kit
+    keeps its own; what it returns is checked against the protocol. An exception it
+    raises, an output of the wrong kind, shape or dtype, or a change to an array it was
+    handed raises :class:`ImplementationFailed` naming the call, step and leaf.
     """
     params = {k: np.array(v, copy=True) for k, v in params0.items()}
     rows: dict[str, list[np.ndarray]] = {k: [v] for k, v in params.items()}
     fed: dict[str, list[np.ndarray]] = {k: [] for k in params}
+    initial, handed_params = params, _copies(params)
     with np.errstate(all="ignore"):  # overflow to inf / NaN is part of some cases
-        state = adapter.init(params, learning_rate)
+        try:
+            state = adapter.init(handed_params, learning_rate)
+        except Exception as exc:
+            raise raised(exc, "init()", 0) from exc
+        if state is None:
+            raise ImplementationFailed("init() returned None as state", "init()", 0)
+        check_unchanged(handed_params, params, "params", "init()", 0)
         for k in range(steps):
-            grads = grads_at(k, params)
-            params, state = adapter.update(grads, state)
+            grads = _copies(grads_at(k, params))
+            handed = _copies(grads)
+            try:
+                result = adapter.update(handed, state)
+            except Exception as exc:
+                raise raised(exc, "update()", k + 1) from exc
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise ImplementationFailed(
+                    f"update() returned {type(result).__name__}, expected a (params, state) "
+                    "pair", "update()", k + 1)
+            new, state = result
+            check_leaves(new, params, "params", "update()", k + 1)
+            if state is None:
+                raise ImplementationFailed("update() returned None as state", "update()",
+                                           k + 1)
+            check_unchanged(handed, grads, "grads", "update()", k + 1)
+            check_unchanged(handed_params, initial, "params", "update()", k + 1)
+            params = _copies(new)
             for name, row in rows.items():
-                row.append(np.asarray(params[name]))
+                row.append(params[name])
                 fed[name].append(grads[name])
     return ({k: np.stack(v) for k, v in rows.items()},
             {k: np.stack(v) for k, v in fed.items()})
 
 
+def _copies(leaves: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {k: np.array(v, copy=True) for k, v in leaves.items()}
+
+
 def replay(fed: Mapping[str, np.ndarray]
            ) -> Callable[[int, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """A ``grads_at`` that feeds recorded per-step gradients ``(steps, *shape)`` back."""
-    return lambda k, _params: {name: g[k] for name, g in fed.items()}
+    return lambda k, _params: {name: np.asarray(g[k]) for name, g in fed.items()}
 
 
 def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
