@@ -90,9 +90,10 @@ def leaf_step(
         update = _outside_update(cfg, xp, sc, u, m_new, p, den, lr)
     if cfg.weight_decay and cfg.weight_decay_mode not in ("inside", "apex"):
         update = _decoupled_decay(cfg, update, p, lr)
-    if sc.casts:
-        return _cast(xp, update, g.dtype), _cast(xp, m_new, m.dtype), v_new, v_max
-    return update, m_new, v_new, v_max
+    # Each output in its own dtype: also under NumPy 1.x, where a 0-d result is a NumPy
+    # scalar and ``float * np.float32(x)`` widens it to float64.
+    return (_cast(xp, update, g.dtype), _cast(xp, m_new, m.dtype), _cast(xp, v_new, v.dtype),
+            v_max if v_max is None else _cast(xp, v_max, v.dtype))
 
 
 def _select(xp: Any, first: Scalar, if_first: Array, otherwise: Array) -> Array:

@@ -21,14 +21,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return status, out.out, out.err
 
 
-@pytest.mark.parametrize("argv", [
-    ["verify", "--impl", "tests.ports:factory_raises_value", *ONE_CASE],
-    ["verify", "--impl", "preset:apex"],
-    ["verify", "--impl", "preset:optax", "--preset", "flashlight"],
-])
-def test_nothing_checked_is_not_a_pass(argv: list[str],
-                                       capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(argv, capsys)
+def test_nothing_checked_is_not_a_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["verify", "--impl", "tests.ports:factory_raises_value", *ONE_CASE],
+                         capsys)
     assert status == 4
     assert "nothing was checked" in out
     assert "0 passed" in out
