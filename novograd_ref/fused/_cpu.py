@@ -63,7 +63,7 @@ def half_to_float(h: Any) -> Any:
 def float_to_half(x: Any) -> Any:
     """IEEE binary16 bits of ``x`` rounded to nearest even (as NumPy's cast)."""
     x = np.float64(x)
-    if x != x:
+    if math.isnan(x):
         return np.uint16(0xFE00 if math.copysign(1.0, x) < 0 else 0x7E00)
     sign = 0x8000 if math.copysign(1.0, x) < 0 else 0
     a = abs(x)
@@ -182,8 +182,7 @@ def _block_max_abs(a: Any, lo: int, hi: int) -> float:
     mx = 0.0
     for i in range(lo, hi):
         x = abs(np.float64(load(a, i)))
-        if x > mx:
-            mx = x
+        mx = max(mx, x)
     return mx
 
 
@@ -373,11 +372,11 @@ def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any
     (the clip of update clipping starts as the rate; :func:`_clipped` sets it)."""
     max_abs = 0.0
     if f[_F_NORM] == 2:
-        max_abs = _max_abs(g) if s == s else np.nan
+        max_abs = np.nan if math.isnan(s) else _max_abs(g)
     used, stored = _second_moment(s, max_abs, v, g, c, f)
     if f[_F_AMSGRAD]:  # xp.maximum: NaN wins
         old = like(used, load(vmax, ()))
-        used = old if old > used or old != old else used
+        used = old if old > used or math.isnan(old) else used
         store(vmax, (), used)
     store(v, (), stored)
     den = _denominator(used, v, c, f)
@@ -397,7 +396,7 @@ def _clipped(k: Any, z: Any, g: Any, p2: float, m2: float, c: Any) -> Any:
     ratio = like(z, rounded(g, like(gz, c[P.C_LUC_TRUST]) * p_norm)) / (
         m_norm + like(z, c[P.C_LUC_EPS]))
     lr = k[6]
-    clip = ratio if ratio < lr or ratio != ratio else lr
+    clip = ratio if ratio < lr or math.isnan(ratio) else lr
     return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], clip)
 
 
@@ -448,4 +447,4 @@ def set_threads(threads: int) -> None:
 
 def max_threads() -> int:
     """The most threads numba can run here (``NUMBA_NUM_THREADS``)."""
-    return int(numba.config.NUMBA_NUM_THREADS)
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]

@@ -87,7 +87,7 @@ def coefficients(cfg: Config, count: int) -> list[float]:
     ``leaf_step`` sees.
 
     >>> import novograd_ref as ngr
-    >>> coefficients(ngr.novograd(0.1), 0)[C_LR]
+    >>> coefficients(ngr.novograd(0.1).config, 0)[C_LR]
     0.1
     """
     sc = _core.step_scalars(cfg, count, False)

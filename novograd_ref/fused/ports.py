@@ -6,7 +6,7 @@ case's keywords) through the standard and generated cases and compares every
 trajectory with the reference core, exactly as for any other implementation.
 
 >>> import numpy as np
->>> adapter = optax(b1=0.9)
+>>> adapter = factory("optax")(b1=0.9)
 >>> state = adapter.init({"w": np.array([1.0, 2.0])}, 0.1)
 >>> params, state = adapter.update({"w": np.array([3.0, 4.0])}, state)
 >>> params["w"]
