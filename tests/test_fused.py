@@ -308,7 +308,7 @@ def _snapshot(*trees: Any) -> Any:
     (lambda p, g, s: g.__setitem__("b", np.ones(5)), ValueError,
      r"grads\['b'\]: expected shape \(4,\) like params\['b'\], got \(5,\)"),
     (lambda p, g, s: g.__setitem__("b", 0.5), TypeError,
-     r"grads\['b'\]: expected a NumPy array .* got builtins.float"),
+     r"grads\['b'\]: expected a NumPy array \(one array library per step\), got builtins.float"),
     (lambda p, g, s: s.nu.__setitem__("b", np.float64(0.0)), TypeError,
      r"state.nu\['b'\]: expected a NumPy array .* got numpy.float64"),
     (lambda p, g, s: g.__setitem__("c", np.ones(1)), ValueError,

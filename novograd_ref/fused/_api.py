@@ -165,17 +165,17 @@ def _describe(x: Any) -> str:
     return type(x).__module__ + "." + type(x).__name__
 
 
-def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
-                 mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None
-                 ) -> list[tuple[Any, ...]]:
-    """Check every leaf, and return the kernels' arguments: 1-D views of ``g, p, m``
-    (float16 as uint16) and the 0-d ``v``, ``v_max``. Nothing is copied."""
-    calls = []
+def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
+                   mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None,
+                   array_type: type) -> list[tuple[Any, ...]]:
+    """Check every leaf (NumPy or CuPy arrays, ``array_type``) and return
+    ``(g, p, m, v, v_max)`` per leaf (``v`` again for ``v_max`` without amsgrad)."""
+    out = []
     for i, g in enumerate(grads):
         p, m, v = params[i], mus[i], nus[i]
         vmax = nu_maxes[i] if nu_maxes is not None else v
-        if not (type(g) is type(p) is type(m) is type(v) is type(vmax) is np.ndarray):
-            _refuse_type(treedef, i, g, p, m, v, vmax)
+        if not (type(g) is type(p) is type(m) is type(v) is type(vmax) is array_type):
+            _refuse_type(treedef, i, array_type, g, p, m, v, vmax)
         dtype = p.dtype
         if not (dtype in _FLOATS and g.dtype == dtype and g.shape == p.shape == m.shape
                 and m.dtype == _state_dtype(cfg.mu_dtype, dtype)
@@ -184,14 +184,35 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
             _refuse_dtype_or_shape(cfg, treedef, i, g, p, m, v, vmax)
         pf, mf, vf, vmf = p.flags, m.flags, v.flags, vmax.flags
         if not (g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous
-                and pf.writeable and mf.writeable and vf.writeable and vmf.writeable):
+                and _writeable(pf) and _writeable(mf) and _writeable(vf)
+                and _writeable(vmf)):
             _refuse_layout(treedef, i, g, p, m, v, vmax)
-        if nu_maxes is not None and np.may_share_memory(v, vmax):
+        if nu_maxes is not None and _shares_memory(v, vmax):
             raise ValueError(f"state.nu_max{_path(treedef, i)}: shares its buffer with "
                              f"state.nu{_path(treedef, i)}; the fused step needs separate "
                              "ones (use the state from this object's init())")
-        calls.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
-    return calls
+        out.append((g, p, m, v, vmax))
+    return out
+
+
+def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
+                 mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None
+                 ) -> list[tuple[Any, ...]]:
+    """The CPU kernels' arguments: 1-D views of ``g, p, m`` (float16 as uint16) and the
+    0-d ``v``, ``v_max``. Nothing is copied."""
+    return [(_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax))
+            for g, p, m, v, vmax in checked_leaves(cfg, treedef, params, grads, mus, nus,
+                                                   nu_maxes, np.ndarray)]
+
+
+def _writeable(flags: Any) -> bool:
+    return getattr(flags, "writeable", True)  # CuPy arrays are always writeable
+
+
+def _shares_memory(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray):
+        return bool(np.may_share_memory(a, b))
+    return bool(a.data.ptr == b.data.ptr)
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -207,12 +228,13 @@ def _state_dtype(name: str | None, param_dtype: np.dtype) -> np.dtype:
     return param_dtype if name is None else np.dtype(name)
 
 
-def _refuse_type(treedef: TreeDef, i: int, *arrays: Any) -> None:
+def _refuse_type(treedef: TreeDef, i: int, array_type: type, *arrays: Any) -> None:
     path = _path(treedef, i)
+    library = "a NumPy" if array_type is np.ndarray else "a CuPy"
     for what, a in zip(("grads", "params", "state.mu", "state.nu", "state.nu_max"), arrays):
-        if type(a) is not np.ndarray:
-            raise TypeError(f"{what}{path}: expected a NumPy array (CuPy arrays go to the "
-                            f"GPU kernels, one library per tree), got {_describe(a)}")
+        if type(a) is not array_type:
+            raise TypeError(f"{what}{path}: expected {library} array (one array "
+                            f"library per step), got {_describe(a)}")
 
 
 def _refuse_dtype_or_shape(cfg: Config, treedef: TreeDef, i: int, g: Any, p: Any, m: Any,
@@ -255,6 +277,6 @@ def _refuse_layout(treedef: TreeDef, i: int, g: Any, p: Any, m: Any, v: Any,
             raise ValueError(f"{what}{path}: expected a C-contiguous array, got strides "
                              f"{a.strides} for shape {a.shape} (the fused step works on "
                              "the caller's buffers and does not copy)")
-        if written and not a.flags.writeable:
+        if written and not _writeable(a.flags):
             raise ValueError(f"{what}{path}: expected a writeable array, got a read-only "
                              "one (the fused step updates it in place)")
