@@ -270,6 +270,18 @@ def test_norm_is_summed_in_float64() -> None:
     assert state.nu["w"] == exact
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_division_by_zero_gives_what_the_reference_gives(dtype: str) -> None:
+    """eps = 0 and a zero gradient: 0/0 and x/0 are NaN and inf, as in NumPy (never a
+    ZeroDivisionError)."""
+    for switches in ({"eps": 0.0}, {"eps": 0.0, "normalization": "reciprocal"},
+                     {"eps": 0.0, "norm": "apex_inf", "second_moment_init": "zero",
+                      "momentum_input": "raw", "weight_decay_mode": "apex"}):
+        cfg = _valid(**switches)
+        assert cfg is not None
+        _assert_same_run(cfg, dtype, zero_first=True)
+
+
 def test_empty_tree_and_empty_leaf_step() -> None:
     fast = fused.from_optimizer(ngr.novograd(0.1))
     state = fast.init({})

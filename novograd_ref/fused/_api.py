@@ -15,7 +15,6 @@ from . import _plan
 Tree = Any
 
 _FLOATS = tuple(np.dtype(name) for name in ("float16", "float32", "float64"))
-_HALF = np.dtype("float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,32 +166,54 @@ def _describe(x: Any) -> str:
 
 def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
                    mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None,
-                   array_type: type) -> list[tuple[Any, ...]]:
+                   array_type: Any) -> list[tuple[Any, ...]]:
     """Check every leaf (NumPy or CuPy arrays, ``array_type``) and return
-    ``(g, p, m, v, v_max)`` per leaf (``v`` again for ``v_max`` without amsgrad)."""
+    ``(g, p, m, v, v_max)`` per leaf (``v`` again for ``v_max`` without amsgrad).
+
+    The usual case (dtypes as ``init`` made them, contiguous, writeable) is settled by
+    identity and flag tests; anything else goes through :func:`_check_leaf`, which
+    names what is wrong or lets an unusual but valid leaf through.
+    """
+    expected = {dtype: (_state_dtype(cfg.mu_dtype, dtype), _state_dtype(cfg.state_dtype, dtype))
+                for dtype in _FLOATS}
     out = []
     for i, g in enumerate(grads):
         p, m, v = params[i], mus[i], nus[i]
+        if nu_maxes is None and type(g) is type(p) is type(m) is type(v) is array_type:
+            dtype = p.dtype
+            want = expected.get(dtype)
+            if want is not None and g.dtype is dtype and m.dtype is want[0] and \
+                    v.dtype is want[1] and g.shape == p.shape == m.shape and not v.shape:
+                pf, mf = p.flags, m.flags
+                if g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous and \
+                        _writeable(pf) and _writeable(mf) and _writeable(v.flags):
+                    out.append((g, p, m, v, v))
+                    continue
         vmax = nu_maxes[i] if nu_maxes is not None else v
-        if not (type(g) is type(p) is type(m) is type(v) is type(vmax) is array_type):
-            _refuse_type(treedef, i, array_type, g, p, m, v, vmax)
-        dtype = p.dtype
-        if not (dtype in _FLOATS and g.dtype == dtype and g.shape == p.shape == m.shape
-                and m.dtype == _state_dtype(cfg.mu_dtype, dtype)
-                and v.dtype == vmax.dtype == _state_dtype(cfg.state_dtype, dtype)
-                and v.shape == vmax.shape == ()):
-            _refuse_dtype_or_shape(cfg, treedef, i, g, p, m, v, vmax)
-        pf, mf, vf, vmf = p.flags, m.flags, v.flags, vmax.flags
-        if not (g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous
-                and _writeable(pf) and _writeable(mf) and _writeable(vf)
-                and _writeable(vmf)):
-            _refuse_layout(treedef, i, g, p, m, v, vmax)
-        if nu_maxes is not None and _shares_memory(v, vmax):
-            raise ValueError(f"state.nu_max{_path(treedef, i)}: shares its buffer with "
-                             f"state.nu{_path(treedef, i)}; the fused step needs separate "
-                             "ones (use the state from this object's init())")
+        _check_leaf(cfg, treedef, i, array_type, g, p, m, v, vmax, nu_maxes is not None)
         out.append((g, p, m, v, vmax))
     return out
+
+
+def _check_leaf(cfg: Config, treedef: TreeDef, i: int, array_type: type, g: Any, p: Any,
+                m: Any, v: Any, vmax: Any, amsgrad: bool) -> None:
+    """Raise the error that names what is wrong with leaf ``i``, if anything is."""
+    if not (type(g) is type(p) is type(m) is type(v) is type(vmax) is array_type):
+        _refuse_type(treedef, i, array_type, g, p, m, v, vmax)
+    dtype = p.dtype
+    if not (dtype in _FLOATS and g.dtype == dtype and g.shape == p.shape == m.shape
+            and m.dtype == _state_dtype(cfg.mu_dtype, dtype)
+            and v.dtype == vmax.dtype == _state_dtype(cfg.state_dtype, dtype)
+            and v.shape == vmax.shape == ()):
+        _refuse_dtype_or_shape(cfg, treedef, i, g, p, m, v, vmax)
+    pf, mf, vf, vmf = p.flags, m.flags, v.flags, vmax.flags
+    if not (g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous
+            and _writeable(pf) and _writeable(mf) and _writeable(vf) and _writeable(vmf)):
+        _refuse_layout(treedef, i, g, p, m, v, vmax)
+    if amsgrad and _shares_memory(v, vmax):
+        raise ValueError(f"state.nu_max{_path(treedef, i)}: shares its buffer with "
+                         f"state.nu{_path(treedef, i)}; the fused step needs separate "
+                         "ones (use the state from this object's init())")
 
 
 def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
@@ -216,12 +237,13 @@ def _shares_memory(a: Any, b: Any) -> bool:
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
-    a = a.reshape(-1)  # a view: the array is C-contiguous
-    return a.view(np.uint16) if a.dtype == _HALF else a
+    if a.ndim != 1:
+        a = a.reshape(-1)  # a view: the array is C-contiguous
+    return a.view(np.uint16) if a.itemsize == 2 else a  # float16, the one 2-byte dtype
 
 
 def _half_view(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint16) if a.dtype == _HALF else a
+    return a.view(np.uint16) if a.itemsize == 2 else a  # float16, the one 2-byte dtype
 
 
 def _state_dtype(name: str | None, param_dtype: np.dtype) -> np.dtype:

@@ -44,7 +44,7 @@ _F_AMSGRAD, _F_LUC, _F_APEX_BIAS = P.F_AMSGRAD, P.F_LUC, P.F_APEX_BIAS
 # ------------------------------------------------------------------ float16 as uint16
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def half_to_float(h: Any) -> Any:
     """The float32 value of IEEE binary16 bits ``h`` (exact)."""
     bits = np.int64(h)
@@ -59,7 +59,7 @@ def half_to_float(h: Any) -> Any:
     return np.float32(-value if bits & 0x8000 else value)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def float_to_half(x: Any) -> Any:
     """IEEE binary16 bits of ``x`` rounded to nearest even (as NumPy's cast)."""
     x = np.float64(x)
@@ -166,7 +166,7 @@ def _like(z, x):
 # ------------------------------------------------------------------------ pass 1
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _block_square_sum(a: Any, lo: int, hi: int) -> float:
     """``sum(a[lo:hi]**2)`` in float64 (the compiler may keep several partial sums)."""
     s = 0.0
@@ -176,7 +176,7 @@ def _block_square_sum(a: Any, lo: int, hi: int) -> float:
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _block_max_abs(a: Any, lo: int, hi: int) -> float:
     """``max |a[lo:hi]|`` (NaN is handled by the caller through the square sum)."""
     mx = 0.0
@@ -186,7 +186,7 @@ def _block_max_abs(a: Any, lo: int, hi: int) -> float:
     return mx
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _compensated_total(parts: Any) -> float:
     """Neumaier's compensated sum of the block sums, in block order."""
     total, carry = 0.0, 0.0
@@ -200,21 +200,27 @@ def _compensated_total(parts: Any) -> float:
     return total + carry
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _nblocks(n: int) -> int:
     return max(1, (n + BLOCK - 1) // BLOCK)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _square_sum(a: Any) -> float:
-    nb = _nblocks(a.size)
-    parts = np.empty(nb)
-    for b in range(nb):
-        parts[b] = _block_square_sum(a, b * BLOCK, min(a.size, (b + 1) * BLOCK))
-    return _compensated_total(parts)
+    """The blocks' sums added as :func:`_compensated_total` adds them, without an array."""
+    total, carry = 0.0, 0.0
+    for b in range(_nblocks(a.size)):
+        x = _block_square_sum(a, b * BLOCK, min(a.size, (b + 1) * BLOCK))
+        t = total + x
+        if abs(total) >= abs(x):
+            carry += (total - t) + x
+        else:
+            carry += (x - t) + total
+        total = t
+    return total + carry
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def _square_sum_parallel(a: Any) -> float:
     nb = _nblocks(a.size)
     parts = np.empty(nb)
@@ -223,7 +229,7 @@ def _square_sum_parallel(a: Any) -> float:
     return _compensated_total(parts)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _max_abs(a: Any) -> float:
     mx = 0.0
     for b in range(_nblocks(a.size)):
@@ -238,7 +244,7 @@ def _max_abs(a: Any) -> float:
 # operation by operation (``native_zero`` types, ``rounded`` for float16 storage).
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
                    ) -> tuple[Any, Any]:
     """(moment used at this step, moment stored), in the state dtype, as
@@ -289,7 +295,7 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
     return used, stored
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
     """``sqrt(v + eps_root) + eps`` or Apex's ``n / sqrt(1 - b2**t) + eps``, in the
     state dtype, as ``_core._denominator``."""
@@ -306,7 +312,7 @@ def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
 # -------------------------------------------------------------------- pass 2 (3)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
     """One value's ``(m_new, update)`` as ``_core.leaf_step``, all in the compute dtype.
 
@@ -341,7 +347,7 @@ def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
     return m_new, update
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: Any) -> None:
     """Write ``m_new`` and ``p + update`` (update rounded to the parameter dtype first,
     as ``apply_updates`` adds it) for values ``lo..hi``."""
@@ -352,7 +358,7 @@ def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: An
         store(p, i, pi + rounded(p, update))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _moment_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
                        z: Any) -> float:
     """``sum(m_new**2)`` over ``lo..hi`` in float64, writing nothing (update clipping
@@ -366,7 +372,7 @@ def _moment_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any:
     """Second moment (stored into ``v``, ``vmax``) and the compute-dtype scalars
     (the clip of update clipping starts as the rate; :func:`_clipped` sets it)."""
@@ -386,7 +392,7 @@ def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any
             like(z, c[P.C_BC1]), like(z, -c[P.C_STEP]), like(z, c[P.C_DECAY]), lr)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _clipped(k: Any, z: Any, g: Any, p2: float, m2: float, c: Any) -> Any:
     """``k`` with NeMo's clip ``min(trust |p| / (|m| + luc_eps), lr)`` (NaN kept);
     ``|p|`` in the parameter dtype, ``|m|`` in the compute dtype, as the reference."""
@@ -400,7 +406,15 @@ def _clipped(k: Any, z: Any, g: Any, p2: float, m2: float, c: Any) -> Any:
     return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], clip)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _flag_values(f: Any) -> Any:
+    """The flags as a tuple of values: constants to the compiler inside the loops (an
+    array's entries would be reloaded after every store to ``m`` or ``p``)."""
+    return (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11],
+            f[12])
+
+
+@njit(cache=True, error_model="numpy")
 def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None:
     """One layer's step on one thread: ``p``, ``m``, ``v`` (``vmax``) in place.
 
@@ -408,6 +422,7 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None
     coefficients and ``f`` the configuration's flags (``_plan``).
     """
     z = compute_zero(g, v)
+    f = _flag_values(f)
     s = _square_sum(g)
     p2 = _square_sum(p) if f[_F_LUC] else 0.0
     k = _scalars(g, v, vmax, c, f, z, s)
@@ -421,11 +436,12 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None
     _apply_range(g, p, m, 0, g.size, k, f, z)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None:
     """:func:`leaf_step` with its passes split into blocks over numba's threads (the
     same blocks, hence the same sums, as on one thread)."""
     z = compute_zero(g, v)
+    f = _flag_values(f)
     s = _square_sum_parallel(g)
     p2 = _square_sum_parallel(p) if f[_F_LUC] else 0.0
     k = _scalars(g, v, vmax, c, f, z, s)
