@@ -169,8 +169,9 @@ def _like(z, x):
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _block_square_sum(a: Any, lo: int, hi: int) -> float:
     """``sum(a[lo:hi]**2)`` in float64 (the compiler may keep several partial sums)."""
+    a = a[lo:hi]  # a loop from 0 lets the compiler drop negative-index handling
     s = 0.0
-    for i in range(lo, hi):
+    for i in range(a.size):
         x = np.float64(load(a, i))
         s += x * x
     return s
@@ -179,8 +180,9 @@ def _block_square_sum(a: Any, lo: int, hi: int) -> float:
 @njit(cache=True, error_model="numpy")
 def _block_max_abs(a: Any, lo: int, hi: int) -> float:
     """``max |a[lo:hi]|`` (NaN is handled by the caller through the square sum)."""
+    a = a[lo:hi]
     mx = 0.0
-    for i in range(lo, hi):
+    for i in range(a.size):
         x = abs(np.float64(load(a, i)))
         mx = max(mx, x)
     return mx
@@ -350,10 +352,93 @@ def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
 @njit(cache=True, error_model="numpy")
 def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: Any) -> None:
     """Write ``m_new`` and ``p + update`` (update rounded to the parameter dtype first,
-    as ``apply_updates`` adds it) for values ``lo..hi``."""
-    for i in range(lo, hi):
+    as ``apply_updates`` adds it) for values ``lo..hi``.
+
+    A loop that branches on every switch does not vectorize, so the common families
+    have loops of their own, each :func:`_element` with its other switches fixed:
+    the PyTorch family and optax (:func:`_apply_plain`), Apex's raw-gradient moment
+    (:func:`_apply_raw`), Keras' rate inside the moment (:func:`_apply_inside`).
+    """
+    outside = not (f[_F_LR_INSIDE] or f[_F_NESTEROV] or f[_F_LUC])
+    if outside and not (f[_F_RAW] or f[_F_APEX_BIAS] or f[_F_WD_APEX]):
+        _apply_plain(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
+                     f[_F_DECOUPLED] != 0, z)
+    elif outside and f[_F_RAW]:
+        _apply_raw(g, p, m, lo, hi, k, f[_F_APEX_BIAS] != 0, f[_F_WD_APEX] != 0,
+                   f[_F_DECOUPLED] != 0, z)
+    elif f[_F_LR_INSIDE] and not (f[_F_RAW] or f[_F_LUC]):
+        _apply_inside(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
+                      f[_F_NESTEROV] != 0, f[_F_DECOUPLED] != 0, z)
+    else:
+        g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+        for i in range(g.size):
+            pi = like(z, load(p, i))
+            m_new, update = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f)
+            store(m, i, m_new)
+            store(p, i, pi + rounded(p, update))
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_plain(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+                 wd_inside: bool, decoupled: bool, z: Any) -> None:
+    """:func:`_element` for a normalized gradient, the rate outside, no Nesterov,
+    clipping or Apex bias correction."""
+    sign, den, rden, wd, average, b1, _, _, step, decay, _ = k
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
+        gi = sign * like(z, load(g, i))
         pi = like(z, load(p, i))
-        m_new, update = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f)
+        u = gi * rden if reciprocal else gi / den
+        if wd_inside:
+            u = u + wd * pi
+        u = average * u
+        m_new = b1 * like(z, load(m, i)) + u
+        update = step * m_new
+        if decoupled:
+            update = update - decay * pi
+        store(m, i, m_new)
+        store(p, i, pi + rounded(p, update))
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_raw(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, apex_bias: bool,
+               wd_apex: bool, decoupled: bool, z: Any) -> None:
+    """:func:`_element` for Apex's raw-gradient moment (normalized after it), the rate
+    outside, no Nesterov or clipping."""
+    sign, den, _, wd, average, b1, _, bc1, step, decay, _ = k
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
+        u = average * (sign * like(z, load(g, i)))
+        pi = like(z, load(p, i))
+        m_new = b1 * like(z, load(m, i)) + u
+        direction = m_new / bc1 if apex_bias else m_new
+        direction = direction / den
+        if wd_apex:
+            direction = direction + wd * pi
+        update = step * direction
+        if decoupled:
+            update = update - decay * pi
+        store(m, i, m_new)
+        store(p, i, pi + rounded(p, update))
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+                  wd_inside: bool, nesterov: bool, decoupled: bool, z: Any) -> None:
+    """:func:`_element` for a normalized gradient and the rate inside the moment."""
+    sign, den, rden, wd, average, b1, lr, _, _, decay, _ = k
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
+        gi = sign * like(z, load(g, i))
+        pi = like(z, load(p, i))
+        u = gi * rden if reciprocal else gi / den
+        if wd_inside:
+            u = u + wd * pi
+        u = average * u
+        m_new = b1 * like(z, load(m, i)) - lr * u
+        update = b1 * m_new - lr * u if nesterov else m_new
+        if decoupled:
+            update = update - decay * pi
         store(m, i, m_new)
         store(p, i, pi + rounded(p, update))
 
@@ -364,7 +449,8 @@ def _moment_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
     """``sum(m_new**2)`` over ``lo..hi`` in float64, writing nothing (update clipping
     needs the new moment's norm before any parameter moves)."""
     s = 0.0
-    for i in range(lo, hi):
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
         m_new, _ = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)),
                             k, f)
         x = np.float64(m_new)
