@@ -221,9 +221,14 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
                  ) -> list[tuple[Any, ...]]:
     """The CPU kernels' arguments: 1-D views of ``g, p, m`` (float16 as uint16) and the
     0-d ``v``, ``v_max``. Nothing is copied."""
-    return [(_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax))
-            for g, p, m, v, vmax in checked_leaves(cfg, treedef, params, grads, mus, nus,
-                                                   nu_maxes, np.ndarray)]
+    out = []
+    for g, p, m, v, vmax in checked_leaves(cfg, treedef, params, grads, mus, nus, nu_maxes,
+                                           np.ndarray):
+        if g.ndim == 1 and g.itemsize != 2 and m.itemsize != 2 and v.itemsize != 2:
+            out.append((g, p, m, v, vmax))  # the usual leaf: nothing to view
+        else:
+            out.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
+    return out
 
 
 def _writeable(flags: Any) -> bool:
