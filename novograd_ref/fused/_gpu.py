@@ -6,9 +6,13 @@ in double precision (and ``max |g_i|`` for Apex's inf-norm), a one-thread
 operation by operation as NumPy does in the reference (``float16`` arithmetic through
 CuPy's ``float16`` type), and one ``ElementwiseKernel`` reads ``g, p, m`` once and
 writes ``m`` and ``p`` once. NeMo's update clipping adds a reduction over the new
-moment before the parameters move. Kernels are compiled with ``--fmad=false``: NumPy
-never fuses a multiply and an add, so neither may the kernels. The flags and the
-coefficients are those of ``_plan``; the step count is read once per step.
+moment (computed into a scratch array, not stored) before the parameters move.
+Kernels are compiled with ``--fmad=false``: NumPy never fuses a multiply and an add,
+so neither may the kernels. The flags and the coefficients are those of ``_plan``; the
+step count is read once per step.
+
+Not yet run on a GPU: ``tests/test_fused.py`` checks these kernels against the
+reference for every switch value where CuPy and a CUDA device are present.
 """
 
 from __future__ import annotations
@@ -182,18 +186,11 @@ def _kernel(name: str) -> Any:
             "raw float64 sums, raw T g, raw float64 c, raw int64 f", "raw V v, raw V vmax, "
             "raw C k", "layer_scalars<T, V, C>(sums[0], sums[1], &c[0], &f[0], &v[0], "
             "&vmax[0], &k[0])", "novograd_scalars", preamble=_PREAMBLE, options=_OPTIONS)
-    elif name == "moment_square_sum":
-        kernel = cupy.ReductionKernel(
-            "T g, T p, M m, raw C k, raw int64 f", "float64 y",
-            "moment_square(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0])", "a + b", "y = a", "0",
-            "novograd_moment_square_sum", options=_OPTIONS, preamble=_PREAMBLE + r"""
-template <typename C>
-__device__ double moment_square(C g, C p, C m, const C* k, const long long* f) {
-    C m_new, update;
-    element<C>(g, p, m, k, f, m_new, update);
-    return to_d(m_new) * to_d(m_new);
-}
-""")
+    elif name == "moment":
+        kernel = cupy.ElementwiseKernel(
+            "T g, T p, M m, raw C k, raw int64 f", "C out",
+            "C update; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], out, update);",
+            "novograd_moment", preamble=_PREAMBLE, options=_OPTIONS)
     elif name == "clip":
         kernel = cupy.ElementwiseKernel(
             "raw float64 sums, raw T g, raw float64 c", "raw C k",
@@ -251,6 +248,8 @@ def _layer(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any, inf_norm: 
     _kernel("scalars")(sums, g, c, f, v, vmax, k, size=1)
     if luc:
         _kernel("square_sum")(p, out=sums[2])
-        _kernel("moment_square_sum")(g, p, m, k, f, out=sums[3])
+        m_new = cupy.empty(g.shape, dtype=compute)  # the new moment, not yet stored
+        _kernel("moment")(g, p, m, k, f, m_new)
+        _kernel("square_sum")(m_new, out=sums[3])
         _kernel("clip")(sums, g, c, k, size=1)
     _kernel("apply")(g, k, f, p, m)
