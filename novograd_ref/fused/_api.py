@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -174,8 +175,8 @@ def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list
     identity and flag tests; anything else goes through :func:`_check_leaf`, which
     names what is wrong or lets an unusual but valid leaf through.
     """
-    expected = {dtype: (_state_dtype(cfg.mu_dtype, dtype), _state_dtype(cfg.state_dtype, dtype))
-                for dtype in _FLOATS}
+    expected = _expected_dtypes(cfg.mu_dtype, cfg.state_dtype)
+    numpy = array_type is np.ndarray  # CuPy arrays have no read-only flag
     out = []
     for i, g in enumerate(grads):
         p, m, v = params[i], mus[i], nus[i]
@@ -185,8 +186,8 @@ def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list
             if want is not None and g.dtype is dtype and m.dtype is want[0] and \
                     v.dtype is want[1] and g.shape == p.shape == m.shape and not v.shape:
                 pf, mf = p.flags, m.flags
-                if g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous and \
-                        _writeable(pf) and _writeable(mf) and _writeable(v.flags):
+                if g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous and (
+                        not numpy or (pf.writeable and mf.writeable and v.flags.writeable)):
                     out.append((g, p, m, v, v))
                     continue
         vmax = nu_maxes[i] if nu_maxes is not None else v
@@ -229,6 +230,14 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
         else:
             out.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
     return out
+
+
+@functools.cache
+def _expected_dtypes(mu_dtype: str | None, state_dtype: str | None
+                     ) -> dict[np.dtype, tuple[np.dtype, np.dtype]]:
+    """Parameter dtype -> (moment dtype, second-moment dtype) that ``init`` gives."""
+    return {dtype: (_state_dtype(mu_dtype, dtype), _state_dtype(state_dtype, dtype))
+            for dtype in _FLOATS}
 
 
 def _writeable(flags: Any) -> bool:
