@@ -77,18 +77,23 @@ class FusedNovoGrad:
         (array([2.55, 3.4 ]), 25.0)
         """
         cfg = self.config
-        g_leaves, treedef = flatten(grads)
-        p_leaves = _leaves_like(params, treedef, "params")
         if not isinstance(state, NovoGradState):
             raise TypeError(f"state: expected a NovoGradState from init(), got "
                             f"{type(state).__name__}")
         if (state.nu_max is not None) != cfg.amsgrad:
             raise ValueError(f"state: made by an optimizer with amsgrad="
                              f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
-        m_leaves = _leaves_like(state.mu, treedef, "state.mu")
-        v_leaves = _leaves_like(state.nu, treedef, "state.nu")
-        vmax_leaves = _leaves_like(state.nu_max, treedef, "state.nu_max") \
-            if cfg.amsgrad else None
+        flat = _flat_dicts(grads, params, state.mu, state.nu)
+        if flat is not None and not cfg.amsgrad:
+            treedef, (g_leaves, p_leaves, m_leaves, v_leaves) = flat
+            vmax_leaves = None
+        else:
+            g_leaves, treedef = flatten(grads)
+            p_leaves = _leaves_like(params, treedef, "params")
+            m_leaves = _leaves_like(state.mu, treedef, "state.mu")
+            v_leaves = _leaves_like(state.nu, treedef, "state.nu")
+            vmax_leaves = _leaves_like(state.nu_max, treedef, "state.nu_max") \
+                if cfg.amsgrad else None
         if _is_cupy(g_leaves[0] if g_leaves else state.count):
             from . import _gpu
 
@@ -135,6 +140,36 @@ def _copy(x: Any) -> Any:
 
 def _is_cupy(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "cupy"
+
+
+def _flat_dicts(*trees: Tree) -> tuple[TreeDef, list[list[Any]]] | None:
+    """The usual trees, dicts of arrays with the same keys, without the general walk:
+    the structure and leaves ``flatten`` would give (keys sorted), or ``None`` for any
+    other tree (which then takes the general path)."""
+    first = trees[0]
+    if type(first) is not dict or not first:
+        return None
+    keys = first.keys()
+    for tree in trees[1:]:
+        if type(tree) is not dict or tree.keys() != keys:
+            return None
+    try:
+        order = tuple(sorted(first))
+    except TypeError:
+        return None
+    leaf_type = type(first[order[0]])
+    if leaf_type not in _ARRAY_TYPES and leaf_type.__module__.split(".")[0] != "cupy":
+        return None
+    leaves = [[tree[k] for k in order] for tree in trees]
+    for tree_leaves in leaves:
+        for leaf in tree_leaves:
+            if type(leaf) is not leaf_type:
+                return None
+    return ("dict", order, (_LEAF,) * len(order)), leaves
+
+
+_ARRAY_TYPES = (np.ndarray,)
+_LEAF: TreeDef = ("leaf",)
 
 
 def _leaves_like(tree: Tree, treedef: TreeDef, what: str) -> list[Any]:
