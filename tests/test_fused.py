@@ -282,6 +282,26 @@ def test_division_by_zero_gives_what_the_reference_gives(dtype: str) -> None:
         _assert_same_run(cfg, dtype, zero_first=True)
 
 
+def test_nested_trees_with_none_leaves_match_the_reference() -> None:
+    """Lists, tuples, nested dicts and ``None`` (an empty subtree) take the general tree
+    walk; the result is the reference's."""
+    rng = np.random.default_rng(4)
+
+    def tree() -> Any:
+        return {"layer": [rng.standard_normal(3), rng.standard_normal((2, 2))],
+                "bias": (rng.standard_normal(1), None), "head": {"w": rng.standard_normal(4)}}
+
+    params, grads = tree(), tree()
+    opt = ngr.presets.timm(lr=0.01, weight_decay=0.1)
+    updates, ref_state = opt.update(grads, opt.init(params), params)
+    want = ngr.apply_updates(params, updates)
+    fast = fused.from_optimizer(opt)
+    state = fast.init(params)
+    fast.step_(params, grads, state)
+    assert_trees_close(params, want, kind="framework")
+    assert_trees_close(_as_arrays(state.nu), _as_arrays(ref_state.nu), kind="framework")
+
+
 def test_empty_tree_and_empty_leaf_step() -> None:
     fast = fused.from_optimizer(ngr.novograd(0.1))
     state = fast.init({})
