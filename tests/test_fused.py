@@ -428,6 +428,66 @@ def test_a_new_process_loads_the_compiled_kernels_from_disk() -> None:
 # --------------------------------------------------------------------------- GPU
 
 
+_HOST_KINDS = {("float64", None): 64, ("float32", None): 32, ("float64", "float32"): 6432,
+               ("float32", "float64"): 3264}
+
+
+@pytest.fixture(scope="module")
+def gpu_math_on_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CuPy kernels' device functions compiled for the host (g++), driven by
+    ``tests/gpu_math_host.cpp``."""
+    import shutil
+
+    from novograd_ref.fused import _gpu
+
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no g++ to compile the kernels' device functions for the host")
+    build = tmp_path_factory.mktemp("gpu_math")
+    (build / "gpu_preamble.h").write_text(_gpu._PREAMBLE)
+    (build / "main.cpp").write_text((ROOT / "tests" / "gpu_math_host.cpp").read_text())
+    exe = build / "gpu_math_host"
+    subprocess.run([compiler, "-O1", "-ffp-contract=off", "-std=c++17", "-o", str(exe),
+                    str(build / "main.cpp")], check=True, capture_output=True)
+    return exe
+
+
+@pytest.mark.parametrize("kind", list(_HOST_KINDS))
+def test_gpu_kernel_math_matches_the_reference_on_the_host(
+        gpu_math_on_host: Path, kind: tuple[str, str | None]) -> None:
+    """Every switch value through the GPU kernels' own C++ (reduction in double, the
+    per-layer scalars in the state dtype, the fused element update) on one layer,
+    against the reference: the GPU's math, checked where there is no GPU."""
+    from novograd_ref.fused import _plan
+
+    dtype, state_dtype = kind
+    for param in _one_switch_configs():
+        (base,) = param.values
+        cfg = dataclasses.replace(base, state_dtype=state_dtype)
+        rng = np.random.default_rng(5)
+        p0 = rng.standard_normal(6).astype(dtype)
+        grads = [rng.standard_normal(6).astype(dtype) for _ in range(STEPS)]
+        grads[0][...] = 0
+        lines = [f"{_HOST_KINDS[kind]} 6 {STEPS}", " ".join(map(str, _plan.flags(cfg))),
+                 " ".join(repr(float(x)) for x in p0)]
+        for step, g in enumerate(grads):
+            lines.append(" ".join(repr(x) for x in _plan.coefficients(cfg, step)))
+            lines.append(" ".join(repr(float(x)) for x in g))
+        proc = subprocess.run([str(gpu_math_on_host)], input="\n".join(lines) + "\n",
+                              capture_output=True, text=True, check=True)
+        got = [np.array(line.split(), dtype=np.float64) for line in proc.stdout.splitlines()]
+        opt = ngr.NovoGrad(cfg)
+        params, state = {"w": p0}, opt.init({"w": p0})
+        with np.errstate(all="ignore"):
+            for step, g in enumerate(grads):
+                updates, state = opt.update({"w": g}, state, params)
+                params = ngr.apply_updates(params, updates)
+                want = np.concatenate([params["w"], state.mu["w"], [state.nu["w"]]])
+                assert_trees_close({"step": got[step]}, {"step": want.astype(np.float64)},
+                                   rtol_value=_tolerance(cfg, dtype), step=step + 1)
+
+
+
 def _cupy() -> Any:
     cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
     try:

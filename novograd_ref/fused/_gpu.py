@@ -12,7 +12,10 @@ so neither may the kernels. The flags and the coefficients are those of ``_plan`
 step count is read once per step.
 
 Not yet run on a GPU: ``tests/test_fused.py`` checks these kernels against the
-reference for every switch value where CuPy and a CUDA device are present.
+reference for every switch value where CuPy and a CUDA device are present. Where there
+is none, it compiles the device functions below for the host (``tests/gpu_math_host.cpp``)
+and checks their math against the reference; the CuPy plumbing (kernel signatures,
+launches) is only exercised on a GPU.
 """
 
 from __future__ import annotations
