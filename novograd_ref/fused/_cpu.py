@@ -8,11 +8,16 @@ per-layer norm demands:
    sums added with Neumaier's compensation, so the norm is as accurate as a pairwise
    sum or better and does not depend on the thread count; ``max |g_i|`` for Apex's
    inf-norm, :math:`\sum p_i^2` for NeMo's update clipping;
-2. the per-layer scalars (second moment, denominator), rounded to the state dtype
-   where the reference rounds them, then one fused pass that reads ``g, p, m`` once and
-   writes ``m`` and ``p`` once, with every operation in the order and dtype of
-   :func:`novograd_ref._core.leaf_step` (the compute dtype is the widest of the
-   gradient, moment and state dtypes, float32 for float16 data).
+2. the per-layer scalars (second moment, denominator), each operation in the dtype
+   NumPy gives it in the reference (mostly the state dtype), then one fused pass that
+   reads ``g, p, m`` once and writes ``m`` and ``p`` once, with every operation in the
+   order of :func:`novograd_ref._core.leaf_step`, in its compute dtype: NumPy's result
+   type of the gradient and state dtypes (that of ``g / den``; float32 for float16
+   data), the moment cast to it as the reference casts it.
+
+The update loop has one variant per family of switches (PyTorch family and optax,
+Apex's raw-gradient moment, the rate inside the moment) and a generic one for the
+rest: a loop that branches on every switch does not vectorize.
 
 float16 arrays come as ``uint16`` views (numba has no float16): loads and stores
 convert exactly (round to nearest even). Compiled code is cached on disk
