@@ -23,7 +23,7 @@ import novograd_ref as ngr
 from novograd_ref import vectors
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._oracle import PresetAdapter
-from novograd_ref.conformance._verify import verify_record
+from novograd_ref.conformance._verify import replay, run_trajectory, verify_record
 
 from .test_backends import assert_trees_close, inputs, run, tree_map
 from .test_lazy import _backend, _np
@@ -82,7 +82,7 @@ def test_callback_and_builtin_schedule_give_the_same_bits(case: str) -> None:
     """float64: the callback and PiecewiseConstantDecay deliver the same float32 rates
     (identical trajectories), unlike the float64 table. float32: all three paths give
     identical bits (Keras rounds constant and scheduled rates alike to the variable
-    dtype), and the preset reproduces them with no rounding keyword."""
+    dtype), and the preset reproduces them with ``hyper_dtype`` alone."""
     def params(dtype: str, tag: str) -> dict[str, np.ndarray]:
         return vectors.load_record(_one(case, dtype, tag)).params
 
@@ -93,8 +93,22 @@ def test_callback_and_builtin_schedule_give_the_same_bits(case: str) -> None:
     assert all(np.array_equal(f32[0][n], other[n]) for other in f32[1:] for n in f32[0])
     for tag in KERAS_TAGS:
         entry = _one(case, "float32", tag)
-        assert not {"schedule_dtype", "hyper_dtype"} & set(entry["preset_kwargs"])
+        assert entry["preset_kwargs"]["hyper_dtype"] == "float32"
+        assert "schedule_dtype" not in entry["preset_kwargs"]
         assert verify_record(entry).passed
+
+
+@pytest.mark.parametrize("case", SCHEDULED_CASES)
+def test_float32_arithmetic_already_rounds_each_rate(case: str) -> None:
+    """In a float32 run ``schedule_dtype`` changes no bit of the oracle's trajectory."""
+    entry = _one(case, "float32", "callback")
+    record = vectors.load_record(entry)
+    lr = vectors.load_case(case).learning_rate()
+    params0 = {n: traj[0] for n, traj in record.params.items()}
+    runs = [run_trajectory(PresetAdapter("tfa", **entry["preset_kwargs"], **extra), params0, lr,
+                           replay(record.grads), len(lr))[0]
+            for extra in ({}, {"schedule_dtype": "float32"})]
+    assert all(np.array_equal(runs[0][n], runs[1][n]) for n in runs[0])
 
 
 # ----------------------------------------------------------------------- the preset rule

@@ -47,8 +47,11 @@ and ``keras/src/optimizers/legacy/optimizer_v2.py``):
   ``LearningRateScheduler`` callback assigns into the float32 learning-rate variable:
   float32 values too. The preset reproduces both with ``schedule_dtype="float32"``.
   Legacy ``decay`` (0 here) would divide by ``1 + decay * iterations``.
-* In float32 runs every rate and hyperparameter is float32 (the variable dtype), so the
-  three ways give bit-identical float32 trajectories and need no rounding keyword.
+* In float32 runs every rate and hyperparameter is float32 (the variable dtype): the
+  three ways give bit-identical float32 trajectories, and the hyperparameters are the
+  float32 variables' values, so ``1 - beta`` is computed from the rounded beta there too
+  (modelled with ``hyper_dtype="float32"``, more float32 records are reproduced bit for
+  bit than without it).
 * ``grad_averaging`` is stored as a hyper too (a boolean variable).
 * The first step is global: ``iterations == 0`` gives ``v = S`` (``S`` the variable-dtype
   ``reduce_sum(square(g))``); later ``v = v * beta_2 + S * (1 - beta_2)``, written to
@@ -147,19 +150,21 @@ def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
 def preset_kwargs(
     constructor_kwargs: dict[str, Any], dtype: str, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """Same keywords; float64 runs add ``hyper_dtype="float32"`` (Keras's hyper variables)
-    and, when the rate comes through the callback or a built-in schedule,
+    """Same keywords plus ``hyper_dtype="float32"`` (Keras's hyper variables) and, in
+    float64 runs whose rate comes through the callback or a built-in schedule,
     ``schedule_dtype="float32"``.
 
     Precisely (see the module docstring): beta_1, beta_2, weight_decay and a constant
-    learning rate are float32-rounded; epsilon is not; a scheduled rate is rounded
-    unless it comes from a custom float64 schedule. A float32 run needs neither keyword.
+    learning rate are float32-rounded in every run (Keras derives ``1 - beta`` from the
+    float32 value, which the float32 records show too); epsilon is not; a scheduled rate
+    is rounded unless it comes from a custom float64 schedule. In a float32 run the
+    oracle's float32 arithmetic rounds each rate anyway, so ``schedule_dtype`` would
+    change nothing there and is not passed.
     """
     out = dict(constructor_kwargs)
-    if dtype == "float64":
-        out["hyper_dtype"] = "float32"
-        if settings.get(_VIA) is not None:
-            out["schedule_dtype"] = "float32"
+    out["hyper_dtype"] = "float32"
+    if dtype == "float64" and settings.get(_VIA) is not None:
+        out["schedule_dtype"] = "float32"
     return out
 
 
