@@ -202,7 +202,7 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
     except on iteration 0; Keras momentum puts the rate inside the accumulator:
     ``accum = beta_1 accum - lr_t g'``, ``var += accum``. ``epsilon`` 0 means 1e-7.
     ``amsgrad`` normalizes by the running maximum of ``v``. The legacy keyword
-    ``decay`` gives ``lr_t = lr(k) / (1 + decay k)``, computed in the variable dtype.
+    ``decay`` gives ``lr_t = lr(k) / (1 + decay k)`` (Keras: in the variable dtype).
 
     How the rate is rounded in a float64 model (Keras 2, ``OptimizerV2._decayed_lr``):
 
@@ -220,7 +220,9 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
       ``LearningRateSchedule`` returning float64 is cast exactly. A constant
       ``learning_rate`` is refused here (``hyper_dtype`` rounds it).
 
-    In a float32 model every value is rounded to float32 anyway (the variable dtype).
+    In a float32 model every rate is a float32 value anyway, so ``schedule_dtype``
+    changes nothing there; ``hyper_dtype="float32"`` still matters a little, since Keras
+    derives ``1 - beta`` from the float32 beta.
 
     >>> tfa(0.1).config.learning_rate_placement
     'inside'
