@@ -138,6 +138,7 @@ _PARTNERS: dict[tuple[str, Any], dict[str, Any]] = {
     ("norm", "apex_l2"): {"second_moment_init": "first_step_blend"},
     ("norm", "apex_inf"): {"second_moment_init": "zero"},
     ("momentum_input", "raw"): {"weight_decay_mode": "apex"},
+    ("second_moment_init", "first_step_blend"): {"norm": "apex_l2"},
 }
 
 
