@@ -358,6 +358,22 @@ def test_bad_buffers_are_refused_and_nothing_changes(spoil: Any, error: type,
     assert_trees_close(after, before, rtol_value=0.0)
 
 
+@pytest.mark.parametrize(("rate", "error", "message"), [
+    (-0.1, ValueError, r"learning_rate schedule returned -0.1 at step 0: expected a finite"),
+    (float("nan"), ValueError, r"returned nan at step 0"),
+    ("0.1", TypeError, r"returned '0.1' at step 0: expected a real number"),
+])
+def test_a_bad_scheduled_rate_is_refused_before_anything_moves(rate: Any, error: type,
+                                                                message: str) -> None:
+    fast = fused.from_optimizer(ngr.novograd(lambda step: rate))
+    params = {"w": np.ones(3)}
+    state = fast.init(params)
+    with pytest.raises(error, match=message):
+        fast.step_(params, {"w": np.ones(3)}, state)
+    assert np.array_equal(params["w"], np.ones(3))
+    assert int(state.count) == 0
+
+
 def test_a_state_from_the_reference_update_is_refused() -> None:
     """The reference returns NumPy scalars for 0-d results: not buffers to write."""
     opt = ngr.novograd(0.1)
