@@ -8,12 +8,14 @@ layer to :func:`novograd_ref._core.leaf_step`.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from typing import Any, NamedTuple
 
 import array_api_compat
 
 from . import _core
-from ._config import Config, LearningRate
+from ._config import Config, LearningRate, _given
 from ._namespace import namespace
 from ._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 
@@ -24,7 +26,10 @@ Tree = Any
 class NovoGradState(NamedTuple):
     """Optimizer state: one moment per parameter plus one scalar per layer.
 
-    - ``count``: 0-d int32 array, the number of updates already applied.
+    - ``count``: 0-d integer array, the number of updates already applied: the
+      library's default integer dtype (int64; int32 in JAX without ``jax_enable_x64``).
+      It never wraps silently: a concrete count at its dtype's maximum is refused by
+      ``update``, and under ``jax.jit`` an int32 count past it turns the updates NaN.
     - ``mu``: a tree like the parameters, the first moment of each layer.
     - ``nu``: a tree like the parameters with a 0-d array per layer: the second moment
       (Apex conventions: the blended gradient norm).
@@ -45,7 +50,7 @@ class NovoGrad:
 
     def init(self, params: Tree) -> NovoGradState:
         """Zero state for ``params`` (first moments, per-layer scalars, step count 0)."""
-        leaves, treedef = flatten(params)
+        leaves, treedef = flatten(params, "params")
         xp = _namespace(leaves, treedef, "params")
         _check_float_leaves(xp, leaves, treedef, "params")
         device = array_api_compat.device(leaves[0]) if leaves else None
@@ -53,7 +58,7 @@ class NovoGrad:
               for p in leaves]
         nu = [xp.zeros((), dtype=_dtype(xp, self.config.state_dtype, p), device=device)
               for p in leaves]
-        count = xp.zeros((), dtype=xp.int32, device=device)
+        count = xp.zeros((), dtype=_count_dtype(xp), device=device)
         nu_max = unflatten(treedef, list(nu)) if self.config.amsgrad else None
         return NovoGradState(count, unflatten(treedef, mu), unflatten(treedef, nu), nu_max)
 
@@ -66,13 +71,15 @@ class NovoGrad:
         and may be omitted (as in optax). No input is modified.
         """
         cfg = self.config
-        g_leaves, treedef = flatten(grads)
+        g_leaves, treedef = flatten(grads, "grads")
         xp = _namespace(g_leaves, treedef, "grads")
         p_leaves = self._params_leaves(params, treedef, len(g_leaves))
         m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
         _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves)
-        lazy = array_api_compat.is_lazy_array(state.count)
-        sc = _core.step_scalars(cfg, state.count, lazy)
+        count = state.count
+        lazy = _check_count(xp, count, g_leaves[0] if g_leaves else None)
+        lr = _learning_rate(xp, cfg.learning_rate, count, lazy)
+        sc = _core.step_scalars(cfg, count, lazy, lr)
         updates, mus, nus, nu_maxes = [], [], [], []
         for i, g in enumerate(g_leaves):
             vmax = vmax_leaves[i] if vmax_leaves is not None else None
@@ -97,7 +104,7 @@ class NovoGrad:
         if params is None:
             raise ValueError(f"update() needs params with {cfg!r}: weight decay or "
                              "update clipping reads the parameters")
-        leaves, p_def = flatten(params)
+        leaves, p_def = flatten(params, "params")
         mismatch = structure_mismatch(p_def, treedef)
         if mismatch:
             raise ValueError(f"grads differ from params in structure {mismatch}")
@@ -162,8 +169,8 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
     >>> apply_updates({"w": np.array([1.0])}, {"w": np.array([-0.5])})
     {'w': array([0.5])}
     """
-    p_leaves, treedef = flatten(params)
-    u_leaves, u_def = flatten(updates)
+    p_leaves, treedef = flatten(params, "params")
+    u_leaves, u_def = flatten(updates, "updates")
     mismatch = structure_mismatch(treedef, u_def)
     if mismatch:
         raise ValueError(f"params and updates differ in structure {mismatch}")
@@ -216,7 +223,11 @@ def _same_library(leaf: Array, other: Array, what: str, other_what: str) -> None
         mine = namespace(leaf)
     except TypeError as exc:
         raise TypeError(f"{what}: expected an array, got {type(leaf).__name__}") from exc
-    theirs = namespace(other)
+    try:
+        theirs = namespace(other)
+    except TypeError as exc:
+        raise TypeError(f"{other_what}: expected an array, got {type(other).__name__}"
+                        ) from exc
     if mine is not theirs:
         raise TypeError(f"{what}: expected an array of {theirs.__name__} like {other_what}, "
                         f"got {mine.__name__}")
@@ -259,7 +270,7 @@ def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
                          f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
     out: list[list[Array]] = []
     for name in ("mu", "nu", "nu_max") if cfg.amsgrad else ("mu", "nu"):
-        leaves, s_def = flatten(getattr(state, name))
+        leaves, s_def = flatten(getattr(state, name), f"state.{name}")
         mismatch = structure_mismatch(s_def, treedef)
         if mismatch:
             raise ValueError(f"grads differ from state.{name} in structure {mismatch}")
@@ -307,3 +318,115 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
             raise TypeError(f"state.nu{_path(treedef, i)}: expected a 0-d {nu_dtype} array, "
                             f"got shape {v.shape} {v.dtype} (a state from another "
                             "configuration?)")
+
+
+def _count_dtype(xp: Any) -> Any:
+    """The step count's dtype: the library's default integer dtype (int64, or int32 in
+    JAX without ``jax_enable_x64``)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        return info().default_dtypes()["integral"]
+    return xp.int64
+
+
+def _is_concrete(x: Array) -> bool:
+    """Whether ``x``'s value can be read now: not lazy, or an eager (untraced) JAX array."""
+    if not array_api_compat.is_lazy_array(x):
+        return True
+    if array_api_compat.is_jax_array(x):
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    return False
+
+
+def _check_count(xp: Any, count: Any, like: Array | None) -> bool:
+    """``state.count`` is a 0-d integer array of the gradients' library that the next
+    update does not wrap; return whether it is lazy (a Dask array or a JAX array)."""
+    if like is not None and type(count) is not type(like):
+        _same_library(count, like, "state.count", "the gradients")
+    try:
+        ok = count.shape == () and xp.isdtype(count.dtype, "integral")
+    except (AttributeError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TypeError(f"state.count: expected a 0-d integer array from init(), got "
+                        f"{_describe(count)}")
+    if _is_concrete(count):
+        k, top = int(count), int(xp.iinfo(count.dtype).max)
+        if not 0 <= k < top:
+            raise ValueError(f"state.count: expected 0 <= count < {top} (its {count.dtype} "
+                             f"maximum, where the next update would wrap it), got {k}")
+    return array_api_compat.is_lazy_array(count)
+
+
+def _describe(x: Any) -> str:
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is None or dtype is None:
+        return _given(x)
+    return f"a {type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
+
+
+def _learning_rate(xp: Any, rate: LearningRate, count: Array, lazy: bool) -> Any:
+    """This step's learning rate: the constant, or the schedule's value at ``count``
+    checked to be a real, finite, non-negative scalar (see :func:`_scheduled_rate`).
+
+    A lazy int32 count (JAX without x64, under ``jax.jit``) cannot be read: one at its
+    maximum makes the rate NaN, so the update that would wrap it, and every later one,
+    is NaN instead of silently restarting the schedule and bias corrections.
+    """
+    if not callable(rate):
+        lr: Any = rate
+    else:
+        lr = _scheduled_rate(rate, count if lazy else int(count))
+    if lazy and not _is_concrete(count) and xp.iinfo(count.dtype).max < 2**62:
+        top = xp.iinfo(count.dtype).max
+        lr = xp.where((count >= 0) & (count < top), lr, math.nan)
+    return lr
+
+
+def _scheduled_rate(schedule: Any, step: Any) -> Any:
+    """Call ``schedule(step)`` and check its value: a Python (or NumPy) real number, or
+    a 0-d array of a real floating dtype, finite and >= 0; the error names the step.
+
+    A concrete value is returned as a Python float. A lazy one keeps its laziness: its
+    shape and dtype are checked now (at trace time under ``jax.jit``); a Dask value is
+    checked when it is computed (the error is raised then); a value traced by
+    ``jax.jit`` cannot be checked at all.
+    """
+    value = schedule(step)
+    where = f"at step {int(step)}" if _is_concrete(step) else "(lazy step count)"
+    expected = ("expected a real number or a 0-d array of a real floating dtype, finite "
+                "and >= 0")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return _checked_rate(value, where)
+    try:
+        xp = array_api_compat.array_namespace(value)
+    except TypeError:
+        raise TypeError(f"learning_rate schedule returned {_given(value)} {where}: "
+                        f"{expected}") from None
+    if value.shape != () or not xp.isdtype(value.dtype, "real floating"):
+        raise TypeError(f"learning_rate schedule returned an array of shape "
+                        f"{tuple(value.shape)} and dtype {value.dtype} {where}: {expected}")
+    if _is_concrete(value):
+        return _checked_rate(value, where)
+    if hasattr(value, "map_blocks"):  # Dask: checked when computed, step included
+        return value.map_blocks(_check_rate_block, step, dtype=value.dtype)
+    return value
+
+
+def _checked_rate(value: Any, where: str) -> float:
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"learning_rate schedule returned {_given(value)} {where}: "
+                         "expected a finite number >= 0")
+    return x
+
+
+def _check_rate_block(value: Any, step: Any) -> Any:
+    """A Dask block check: the schedule's value, once computed."""
+    _checked_rate(value, f"at step {int(step)}")
+    return value

@@ -23,14 +23,46 @@ def _is_namedtuple(node: object) -> bool:
     return isinstance(node, tuple) and hasattr(node, "_fields")
 
 
-def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+#: Containers nested deeper than this are refused (a tree is a few levels deep; this
+#: keeps every recursive walk far from Python's recursion limit).
+MAX_DEPTH = 100
+
+
+def flatten(tree: Any, name: str = "tree") -> tuple[list[Any], TreeDef]:
     """Return the leaves of ``tree`` in order, and the structure that rebuilds it.
+
+    A container that contains itself, or containers nested deeper than ``MAX_DEPTH``,
+    raise a ValueError naming the path in the tree called ``name``.
 
     >>> flatten({"b": [1, None], "a": 2})
     ([2, 1], ('dict', ('a', 'b'), (('leaf',), ('list', (('leaf',), ('none',))))))
+    >>> loop = [1]
+    >>> loop.append(loop)
+    >>> flatten(loop, "params")
+    Traceback (most recent call last):
+    ...
+    ValueError: params[1]: a list that contains itself (a cycle), not a tree
     """
     leaves: list[Any] = []
-    return leaves, _flatten_into(tree, leaves)
+    try:
+        return leaves, _flatten_into(tree, leaves, set())
+    except _BadNode as bad:
+        raise ValueError(f"{name}{_short_path(bad.path[::-1])}: {bad.reason}") from None
+
+
+class _BadNode(Exception):
+    """A cycle or a too deep nesting; ``path`` collects the subscripts, innermost first."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str] = []
+
+
+def _short_path(parts: list[str], keep: int = 4) -> str:
+    if len(parts) <= 2 * keep:
+        return "".join(parts)
+    return f"{''.join(parts[:keep])}...({len(parts) - 2 * keep} more)...{''.join(parts[-keep:])}"
 
 
 _KIND_OF_TYPE: dict[type, str] = {dict: "dict", list: "list", tuple: "tuple",
@@ -54,32 +86,47 @@ def _kind(node: Any) -> str:
     return kind
 
 
-def _flatten_into(node: Any, leaves: list[Any]) -> TreeDef:
+def _flatten_into(node: Any, leaves: list[Any], open_nodes: set[int]) -> TreeDef:
+    """Flatten ``node``; ``open_nodes`` holds the ids of the containers it is inside."""
     kind = _kind(node)
     if kind == "leaf":
         leaves.append(node)
         return _LEAF
-    if kind == "dict":
-        keys = _sorted_keys(node)
-        return ("dict", keys, _flatten_children([node[k] for k in keys], leaves))
     if kind == "none":
         return _NONE
-    children = _flatten_children(node, leaves)
-    if kind == "namedtuple":
-        return ("namedtuple", type(node), children)
-    return (kind, children)
+    if id(node) in open_nodes:
+        raise _BadNode(f"a {type(node).__name__} that contains itself (a cycle), not a tree")
+    if len(open_nodes) >= MAX_DEPTH:
+        raise _BadNode(f"containers nested more than {MAX_DEPTH} deep")
+    open_nodes.add(id(node))
+    if kind == "dict":
+        keys = _sorted_keys(node)
+        out: TreeDef = ("dict", keys, _flatten_children([node[k] for k in keys], leaves, open_nodes,
+                                               [f"[{k!r}]" for k in keys]))
+    else:
+        fields = node._fields if kind == "namedtuple" else None
+        children = _flatten_children(node, leaves, open_nodes,
+                                     None if fields is None else [f".{f}" for f in fields])
+        out = ("namedtuple", type(node), children) if fields is not None else (kind, children)
+    open_nodes.discard(id(node))
+    return out
 
 
-def _flatten_children(children: Any, leaves: list[Any]) -> tuple[TreeDef, ...]:
+def _flatten_children(children: Any, leaves: list[Any], open_nodes: set[int],
+                      names: list[str] | None) -> tuple[TreeDef, ...]:
     """Flatten each child; a child of a type already known to be a leaf is appended
     directly (most children of a parameter tree are arrays)."""
     defs = []
-    for child in children:
+    for i, child in enumerate(children):
         if _KIND_OF_TYPE.get(type(child)) == "leaf":
             leaves.append(child)
             defs.append(_LEAF)
-        else:
-            defs.append(_flatten_into(child, leaves))
+            continue
+        try:
+            defs.append(_flatten_into(child, leaves, open_nodes))
+        except _BadNode as bad:
+            bad.path.append(names[i] if names is not None else f"[{i}]")
+            raise
     return tuple(defs)
 
 
