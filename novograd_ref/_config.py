@@ -188,7 +188,8 @@ def _normalize(cfg: Config) -> dict[str, object]:
         value = getattr(cfg, name)
         if name == "learning_rate":
             _check_learning_rate(value)
-        if (value is None and name == "max_learning_rate") or callable(value):
+        if (value is None and name == "max_learning_rate") or (
+                name == "learning_rate" and callable(value)):
             continue
         object.__setattr__(cfg, name, real_number(name, value))
     given: dict[str, object] = {}

@@ -212,8 +212,8 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
                             f"{type(leaf).__name__}") from exc
         if spaces[i] is not spaces[0]:
             raise TypeError(f"{what}{_path(treedef, i)}: expected an array of "
-                            f"{spaces[0].__name__} like the first leaf, got "
-                            f"{spaces[i].__name__}")
+                            f"{spaces[0].__name__} like the first leaf "
+                            f"{what}{_path(treedef, 0)}, got {spaces[i].__name__}")
     return spaces[0]
 
 
@@ -405,9 +405,10 @@ def _scheduled_rate(schedule: Any, step: Any) -> Any:
     except TypeError:
         raise TypeError(f"learning_rate schedule returned {_given(value)} {where}: "
                         f"{expected}") from None
-    if value.shape != () or not xp.isdtype(value.dtype, "real floating"):
-        raise TypeError(f"learning_rate schedule returned an array of shape "
-                        f"{tuple(value.shape)} and dtype {value.dtype} {where}: {expected}")
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape != () or dtype is None or not xp.isdtype(dtype, "real floating"):
+        raise TypeError(f"learning_rate schedule returned {_describe(value)} {where}: "
+                        f"{expected}")
     if _is_concrete(value):
         return _checked_rate(value, where)
     if hasattr(value, "map_blocks"):  # Dask: checked when computed, step included
