@@ -76,8 +76,8 @@ class NovoGrad:
         p_leaves = self._params_leaves(params, treedef, len(g_leaves))
         m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
         _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves)
-        count = state.count
-        lazy = _check_count(xp, count, g_leaves[0] if g_leaves else None)
+        lazy = array_api_compat.is_lazy_array(state.count)
+        count = _checked_count(xp, state.count, g_leaves[0] if g_leaves else None, lazy)
         lr = _learning_rate(xp, cfg.learning_rate, count, lazy)
         sc = _core.step_scalars(cfg, count, lazy, lr)
         updates, mus, nus, nu_maxes = [], [], [], []
@@ -90,7 +90,7 @@ class NovoGrad:
             nus.append(v)
             nu_maxes.append(vmax)
         new_state = NovoGradState(
-            state.count + 1,
+            count + 1,
             unflatten(treedef, mus),
             unflatten(treedef, nus),
             unflatten(treedef, nu_maxes) if cfg.amsgrad else None,
@@ -134,7 +134,12 @@ def novograd(learning_rate: LearningRate, *, b1: float = 0.95, b2: float = 0.98,
 
     Args:
       learning_rate: a number, or a callable ``step -> rate`` where ``step`` is the
-        number of updates already applied (0 on the first update).
+        number of updates already applied (0 on the first update). The schedule's value
+        is checked at every update: a Python real number or a 0-d array of a real
+        floating dtype, finite and >= 0, or ``update`` raises an error naming the step.
+        Under ``jax.jit`` the step is traced: shape and dtype are checked when tracing,
+        the value cannot be. Under Dask shape and dtype are checked at once and the
+        value when the graph is computed.
       b1, b2, eps, eps_root, weight_decay: hyperparameters (validated here).
       **switches: convention switches, see :class:`novograd_ref.Config`.
 
@@ -340,9 +345,11 @@ def _is_concrete(x: Array) -> bool:
     return False
 
 
-def _check_count(xp: Any, count: Any, like: Array | None) -> bool:
-    """``state.count`` is a 0-d integer array of the gradients' library that the next
-    update does not wrap; return whether it is lazy (a Dask array or a JAX array)."""
+def _checked_count(xp: Any, count: Any, like: Array | None, lazy: bool) -> Array:
+    """``state.count``, checked: a 0-d integer array of the gradients' library that the
+    next update does not wrap. A concrete count is checked now; a Dask count is returned
+    with the same check in its graph (it raises when computed); a count traced by
+    ``jax.jit`` cannot be checked (see :func:`_learning_rate`)."""
     if like is not None and type(count) is not type(like):
         _same_library(count, like, "state.count", "the gradients")
     try:
@@ -352,12 +359,20 @@ def _check_count(xp: Any, count: Any, like: Array | None) -> bool:
     if not ok:
         raise TypeError(f"state.count: expected a 0-d integer array from init(), got "
                         f"{_describe(count)}")
-    if _is_concrete(count):
-        k, top = int(count), int(xp.iinfo(count.dtype).max)
-        if not 0 <= k < top:
-            raise ValueError(f"state.count: expected 0 <= count < {top} (its {count.dtype} "
-                             f"maximum, where the next update would wrap it), got {k}")
-    return array_api_compat.is_lazy_array(count)
+    top = int(xp.iinfo(count.dtype).max)
+    if not lazy or _is_concrete(count):
+        _check_count_value(count, top)
+    elif hasattr(count, "map_blocks"):  # Dask
+        return count.map_blocks(_check_count_value, top, dtype=count.dtype)
+    return count
+
+
+def _check_count_value(count: Any, top: int) -> Any:
+    k = int(count)
+    if not 0 <= k < top:
+        raise ValueError(f"state.count: expected 0 <= count < {top} (its {count.dtype} "
+                         f"maximum, where the next update would wrap it), got {k}")
+    return count
 
 
 def _describe(x: Any) -> str:

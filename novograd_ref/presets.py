@@ -246,7 +246,8 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
                          f"{weight_decay!r}")
     _flags(grad_averaging=grad_averaging, amsgrad=amsgrad)
     rate = _keras_decay(learning_rate, decay) if decay else learning_rate
-    return novograd(rate, b1=beta_1, b2=beta_2, eps=epsilon or 1e-7,
+    return novograd(rate, b1=beta_1, b2=beta_2,
+                    eps=epsilon if real_number("epsilon", epsilon) else 1e-7,
                     weight_decay=weight_decay,
                     grad_averaging="after_first_step" if grad_averaging else "off",
                     amsgrad=amsgrad, learning_rate_placement="inside",
