@@ -75,7 +75,7 @@ class NovoGrad:
         xp = _namespace(g_leaves, treedef, "grads")
         p_leaves = self._params_leaves(params, treedef, len(g_leaves))
         m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
-        _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves)
+        _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves)
         lazy = array_api_compat.is_lazy_array(state.count)
         count = _checked_count(xp, state.count, g_leaves[0] if g_leaves else None, lazy)
         lr = _learning_rate(xp, cfg.learning_rate, count, lazy)
@@ -284,7 +284,8 @@ def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
 
 
 def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
-                  params: list[Array] | None, mus: list[Array], nus: list[Array]) -> None:
+                  params: list[Array] | None, mus: list[Array], nus: list[Array],
+                  nu_maxes: list[Array] | None) -> None:
     """Gradients agree with the parameters (when read) and the state: shape, dtype,
     library. Cheap attribute comparisons; messages are built only on failure."""
     floats: set[Any] = set()
@@ -294,12 +295,14 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
         if params is not None:
             p = params[i]
             if type(p) is not type(g):
+                _check_array(p, f"params{_path(treedef, i)}")
                 _same_library(g, p, f"grads{_path(treedef, i)}", "its parameter")
             if p.shape != shape or p.dtype != dtype:
                 path = _path(treedef, i)
                 raise ValueError(f"grads{path} and params{path} must have one shape and "
                                  f"dtype, got {shape} {dtype} and {p.shape} {p.dtype}")
         if type(m) is not type(g):
+            _check_array(m, f"state.mu{_path(treedef, i)}")
             _same_library(g, m, f"grads{_path(treedef, i)}", "the state from init()")
         if m.shape != shape:
             raise ValueError(f"grads{_path(treedef, i)}: expected shape {m.shape} like the "
@@ -309,7 +312,8 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
                 raise TypeError(f"grads{_path(treedef, i)}: expected a real floating dtype, "
                                 f"got {dtype}")
             floats.add(dtype)
-        if same_state and m.dtype == dtype and v.dtype == dtype and v.shape == ():
+        if (same_state and nu_maxes is None and m.dtype == dtype
+                and getattr(v, "shape", None) == () and v.dtype == dtype):
             continue
         if same_state and m.dtype != dtype:
             raise TypeError(f"grads{_path(treedef, i)}: expected dtype {m.dtype} like the "
@@ -319,10 +323,24 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
             raise TypeError(f"state.mu{_path(treedef, i)}: expected dtype {mu_dtype}, got "
                             f"{m.dtype} (a state from another configuration or dtype?)")
         nu_dtype = _dtype(xp, cfg.state_dtype, g)
-        if v.dtype != nu_dtype or v.shape != ():
-            raise TypeError(f"state.nu{_path(treedef, i)}: expected a 0-d {nu_dtype} array, "
-                            f"got shape {v.shape} {v.dtype} (a state from another "
-                            "configuration?)")
+        _check_layer_scalar(v, nu_dtype, f"state.nu{_path(treedef, i)}")
+        if nu_maxes is not None:
+            _check_layer_scalar(nu_maxes[i], nu_dtype, f"state.nu_max{_path(treedef, i)}")
+
+
+def _check_layer_scalar(v: Any, dtype: Any, what: str) -> None:
+    # shape first: NumPy's ``dtype == None`` is true (None means float64 there)
+    if getattr(v, "shape", None) != () or v.dtype != dtype:
+        raise TypeError(f"{what}: expected a 0-d {dtype} array, got {_describe(v)} (a state "
+                        "from another configuration?)")
+
+
+def _check_array(x: Any, what: str) -> None:
+    """``x`` is an array of a known library, or a TypeError names ``what``."""
+    try:
+        namespace(x)
+    except TypeError as exc:
+        raise TypeError(f"{what}: expected an array, got {_given(x)}") from exc
 
 
 def _count_dtype(xp: Any) -> Any:

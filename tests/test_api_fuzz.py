@@ -273,6 +273,9 @@ DEFECTS = {
     "count at its maximum": "state.count",
     "count other library": "state.count",
     "mu leaf not an array": "state.mu",
+    "mu leaf a string": "state.mu{path}",
+    "nu leaf a string": "state.nu{path}",
+    "param a string": "params{path}",
     "nu leaf shape": "state.nu",
     "state not a state": "state",
     "params missing": "params",
@@ -364,6 +367,12 @@ def damage(case: dict[str, Any], backend: backends.Backend, other: Any, grads: d
         state = state._replace(count=other(np.asarray(0)))
     elif defect == "mu leaf not an array":
         state = state._replace(mu={**state.mu, key: [1.0]})
+    elif defect == "mu leaf a string":
+        state = state._replace(mu={**state.mu, key: "moment"})
+    elif defect == "nu leaf a string":
+        state = state._replace(nu={**state.nu, key: "norm"})
+    elif defect == "param a string":
+        params[key] = "weights"
     elif defect == "nu leaf shape":
         state = state._replace(nu={**state.nu, key: xp.ones(3, dtype=xp.float64)})
     elif defect == "state not a state":
@@ -381,7 +390,7 @@ def expected_failure(case: dict[str, Any], opt: ngr.NovoGrad, lazy: bool) -> set
     defect = case["defect"]
     bad_rate = case["rate"] is not None and not case["rate"].good
     reads_params = opt.config.weight_decay > 0 or opt.config.update_clipping != "none"
-    if defect in ("params missing", "param other library") and not reads_params:
+    if defect in ("params missing", "param other library", "param a string") and not reads_params:
         defect = None  # parameters not read: not walked, as in optax
     if defect is not None:
         names = {DEFECTS[defect].format(path=f"['w{case['leaf']}']")}
