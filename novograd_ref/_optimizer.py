@@ -7,6 +7,7 @@ layer to :func:`novograd_ref._core.leaf_step`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import numbers
@@ -363,13 +364,39 @@ def _is_concrete(x: Array) -> bool:
     return False
 
 
+#: Checks already passed, kept so that each update repeats none of them: pairs of
+#: (count type, gradient type) of one library, and the largest value of each integer
+#: count dtype, keyed by (count type, dtype): dtypes of two libraries must never be
+#: compared (array-api-strict warns).
+_COUNT_LIBRARY_OK: set[tuple[type, type]] = set()
+_COUNT_TOP: dict[tuple[type, Any], int] = {}
+
+
 def _checked_count(xp: Any, count: Any, like: Array | None, lazy: bool) -> Array:
     """``state.count``, checked: a 0-d integer array of the gradients' library that the
     next update does not wrap. A concrete count is checked now; a Dask count is returned
     with the same check in its graph (it raises when computed); a count traced by
     ``jax.jit`` cannot be checked (see :func:`_learning_rate`)."""
-    if like is not None and type(count) is not type(like):
+    types = (type(count), type(like))
+    if like is not None and types[0] is not types[1] and types not in _COUNT_LIBRARY_OK:
         _same_library(count, like, "state.count", "the gradients")
+        _COUNT_LIBRARY_OK.add(types)
+    top = _count_top(xp, count)
+    if not lazy or _is_concrete(count):
+        _check_count_value(count, top)
+    elif hasattr(count, "map_blocks"):  # Dask
+        return count.map_blocks(_check_count_value, top, dtype=count.dtype)
+    return count
+
+
+def _count_top(xp: Any, count: Any) -> int:
+    """The largest value of ``count``'s integer dtype, or a TypeError if it is not a
+    0-d integer array."""
+    if getattr(count, "shape", None) == ():
+        try:
+            return _COUNT_TOP[type(count), count.dtype]
+        except (KeyError, TypeError):  # not seen yet, or not hashable
+            pass
     try:
         ok = count.shape == () and xp.isdtype(count.dtype, "integral")
     except (AttributeError, TypeError, ValueError):
@@ -378,11 +405,9 @@ def _checked_count(xp: Any, count: Any, like: Array | None, lazy: bool) -> Array
         raise TypeError(f"state.count: expected a 0-d integer array from init(), got "
                         f"{_describe(count)}")
     top = int(xp.iinfo(count.dtype).max)
-    if not lazy or _is_concrete(count):
-        _check_count_value(count, top)
-    elif hasattr(count, "map_blocks"):  # Dask
-        return count.map_blocks(_check_count_value, top, dtype=count.dtype)
-    return count
+    with contextlib.suppress(TypeError):
+        _COUNT_TOP[type(count), count.dtype] = top
+    return top
 
 
 def _check_count_value(count: Any, top: int) -> Any:

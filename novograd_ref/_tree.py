@@ -45,18 +45,31 @@ def flatten(tree: Any, name: str = "tree") -> tuple[list[Any], TreeDef]:
     """
     leaves: list[Any] = []
     try:
-        return leaves, _flatten_into(tree, leaves, set())
-    except _BadNode as bad:
-        raise ValueError(f"{name}{_short_path(bad.path[::-1])}: {bad.reason}") from None
+        return leaves, _flatten_into(tree, leaves, 0)
+    except _TooDeep as bad:
+        raise ValueError(bad.describe(tree, name)) from None
 
 
-class _BadNode(Exception):
-    """A cycle or a too deep nesting; ``path`` collects the subscripts, innermost first."""
+class _TooDeep(Exception):
+    """Containers nested past ``MAX_DEPTH``. While it unwinds, each container appends
+    the subscript of the child it was in, innermost first; the root is left out."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.path: list[str] = []
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[tuple[Any, str]] = []  # (container, subscript into it)
+
+    def describe(self, root: Any, name: str) -> str:
+        """Name the first container met twice on the way down (a cycle), or the depth."""
+        steps = self.steps[::-1]
+        seen = {id(root)}
+        for depth, (container, _) in enumerate(steps):
+            if id(container) in seen:
+                path = _short_path([s for _, s in steps[:depth + 1]])
+                return (f"{name}{path}: a {type(container).__name__} that contains itself "
+                        "(a cycle), not a tree")
+            seen.add(id(container))
+        return (f"{name}{_short_path([s for _, s in steps])}: containers nested more than "
+                f"{MAX_DEPTH} deep")
 
 
 def _short_path(parts: list[str], keep: int = 4) -> str:
@@ -86,36 +99,32 @@ def _kind(node: Any) -> str:
     return kind
 
 
-def _flatten_into(node: Any, leaves: list[Any], open_nodes: set[int]) -> TreeDef:
-    """Flatten ``node``; ``open_nodes`` holds the ids of the containers it is inside."""
+def _flatten_into(node: Any, leaves: list[Any], depth: int) -> TreeDef:
+    """Flatten ``node``, a container ``depth`` containers deep (a cycle is found as a
+    nesting past ``MAX_DEPTH``; only then is the path looked at)."""
     kind = _kind(node)
     if kind == "leaf":
         leaves.append(node)
         return _LEAF
     if kind == "none":
         return _NONE
-    if id(node) in open_nodes:
-        raise _BadNode(f"a {type(node).__name__} that contains itself (a cycle), not a tree")
-    if len(open_nodes) >= MAX_DEPTH:
-        raise _BadNode(f"containers nested more than {MAX_DEPTH} deep")
-    open_nodes.add(id(node))
+    if depth >= MAX_DEPTH:
+        raise _TooDeep
     if kind == "dict":
         keys = _sorted_keys(node)
-        out: TreeDef = ("dict", keys, _flatten_children([node[k] for k in keys], leaves, open_nodes,
-                                               [f"[{k!r}]" for k in keys]))
-    else:
-        fields = node._fields if kind == "namedtuple" else None
-        children = _flatten_children(node, leaves, open_nodes,
-                                     None if fields is None else [f".{f}" for f in fields])
-        out = ("namedtuple", type(node), children) if fields is not None else (kind, children)
-    open_nodes.discard(id(node))
-    return out
+        return ("dict", keys, _flatten_children([node[k] for k in keys], leaves, depth + 1,
+                                                node, keys))
+    children = _flatten_children(node, leaves, depth + 1, node, None)
+    if kind == "namedtuple":
+        return ("namedtuple", type(node), children)
+    return (kind, children)
 
 
-def _flatten_children(children: Any, leaves: list[Any], open_nodes: set[int],
-                      names: list[str] | None) -> tuple[TreeDef, ...]:
-    """Flatten each child; a child of a type already known to be a leaf is appended
-    directly (most children of a parameter tree are arrays)."""
+def _flatten_children(children: Any, leaves: list[Any], depth: int, node: Any,
+                      keys: tuple[Any, ...] | None) -> tuple[TreeDef, ...]:
+    """Flatten each child of ``node`` (``keys``: its sorted keys if a dict); a child of a
+    type already known to be a leaf is appended directly (most children of a parameter
+    tree are arrays)."""
     defs = []
     for i, child in enumerate(children):
         if _KIND_OF_TYPE.get(type(child)) == "leaf":
@@ -123,9 +132,13 @@ def _flatten_children(children: Any, leaves: list[Any], open_nodes: set[int],
             defs.append(_LEAF)
             continue
         try:
-            defs.append(_flatten_into(child, leaves, open_nodes))
-        except _BadNode as bad:
-            bad.path.append(names[i] if names is not None else f"[{i}]")
+            defs.append(_flatten_into(child, leaves, depth))
+        except _TooDeep as bad:
+            if keys is not None:
+                bad.steps.append((child, f"[{keys[i]!r}]"))
+            else:
+                field = f".{node._fields[i]}" if _is_namedtuple(node) else f"[{i}]"
+                bad.steps.append((child, field))
             raise
     return tuple(defs)
 
