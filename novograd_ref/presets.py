@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._config import LearningRate, _check_range, _given, real_number
-from ._optimizer import NovoGrad, novograd
+from ._optimizer import NovoGrad, _scheduled_rate, novograd
 
 _PRESETS: dict[str, Callable[..., NovoGrad]] = {}
 LEARNING_RATE_KEYWORD: dict[str, str] = {}
@@ -255,8 +255,13 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
 
 
 def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], Any]:
+    """``lr(step) / (1 + decay step)``; a constant rate is checked here, a schedule's
+    value at each step before it is divided."""
+    if not callable(learning_rate):
+        _check_non_negative("learning_rate", learning_rate)
+
     def decayed(step: Any) -> Any:
-        base = learning_rate(step) if callable(learning_rate) else learning_rate
+        base = _scheduled_rate(learning_rate, step) if callable(learning_rate) else learning_rate
         return base / (1.0 + decay * step)
 
     return decayed

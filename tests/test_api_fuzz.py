@@ -496,6 +496,14 @@ def test_bad_arguments_are_refused_by_name(make: Callable[[], Any], error: type,
         make()
 
 
+def test_legacy_keras_decay_checks_the_rate_it_decays() -> None:
+    with pytest.raises(ValueError, match=r"learning_rate must be in \[0.0, inf\), got -1"):
+        P.tfa(-1.0, decay=0.1)
+    opt = P.tfa(lambda step: None, decay=0.1)
+    with pytest.raises(TypeError, match="learning_rate schedule returned None at step 0"):
+        one_update(opt)
+
+
 def test_legacy_keras_decay_runs_past_the_step_where_a_negative_one_divided_by_zero() -> None:
     updates = one_update(P.tfa(0.1, decay=1.0), steps=3)
     assert np.all(np.isfinite(updates["w"]))
