@@ -276,7 +276,7 @@ DEFECTS = {
     "mu leaf a string": "state.mu{path}",
     "nu leaf a string": "state.nu{path}",
     "param a string": "params{path}",
-    "nu leaf shape": "state.nu",
+    "nu leaf shape": "state.nu{path}",
     "state not a state": "state",
     "params missing": "params",
 }
