@@ -504,6 +504,13 @@ def test_legacy_keras_decay_checks_the_rate_it_decays() -> None:
         one_update(opt)
 
 
+def test_float32_schedule_values_are_checked_before_rounding() -> None:
+    for value, error in ((None, TypeError), (HUGE, ValueError), (True, TypeError)):
+        opt = P.tfa(lambda step, v=value: v, schedule_dtype="float32")
+        with pytest.raises(error, match=r"learning_rate schedule returned .* at step 0"):
+            one_update(opt)
+
+
 def test_legacy_keras_decay_runs_past_the_step_where_a_negative_one_divided_by_zero() -> None:
     updates = one_update(P.tfa(0.1, decay=1.0), steps=3)
     assert np.all(np.isfinite(updates["w"]))
