@@ -84,8 +84,8 @@ def coefficients(cfg: Config, count: int) -> list[float]:
     """The numbers of one step, ``count`` updates already applied.
 
     Each is the reference's own Python-float expression (the rate as
-    :func:`learning_rate` gives it, ``1 - base**t`` for the bias corrections), so the kernels see what
-    ``leaf_step`` sees.
+    :func:`learning_rate` gives it, ``1 - base**t`` for the bias corrections), so the
+    kernels see what ``leaf_step`` sees.
 
     >>> import novograd_ref as ngr
     >>> coefficients(ngr.novograd(0.1).config, 0)[C_LR]
