@@ -12,7 +12,10 @@ published NovoGrad variant on any compliant array library. Quick start:
 >>> params = ngr.apply_updates(params, updates)
 """
 
-from . import presets
+from . import (
+    backends,  # type: ignore[attr-defined]  # installed from backends/ (package-dir)
+    presets,
+)
 from ._config import Config
 from ._optimizer import NovoGrad, NovoGradState, apply_updates, novograd
 
@@ -24,6 +27,7 @@ __all__ = (
     "NovoGradState",
     "__version__",
     "apply_updates",
+    "backends",
     "novograd",
     "presets",
 )

@@ -6,9 +6,12 @@ by default; ``NOVOGRAD_REF_HYPOTHESIS_PROFILE`` selects ``dev`` or ``nightly``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,3 +99,28 @@ def backend_dtype(backend: backends.Backend) -> Any:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"novograd-ref backends installed: {', '.join(backends.available())}"
+
+
+# What building the documentation site needs (the ``docs`` extra).
+DOCS_MISSING = [m for m in ("sphinx", "myst_nb", "furo", "matplotlib")
+                if importlib.util.find_spec(m) is None]
+
+
+def build_site(out: Path) -> subprocess.CompletedProcess[str]:
+    """``sphinx-build -W`` of docs/ into ``out`` (every warning is an error)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(out / ".doctrees"), str(Path(__file__).resolve().parents[1] / "docs"),
+        str(out)],
+        capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built site (once per test session)."""
+    if DOCS_MISSING:
+        pytest.skip(f"the docs extra is not installed (missing: {', '.join(DOCS_MISSING)})")
+    out = tmp_path_factory.mktemp("site")
+    result = build_site(out)
+    assert result.returncode == 0, f"sphinx-build -W failed:\n{result.stderr[-4000:]}"
+    return out
