@@ -12,12 +12,12 @@ published NovoGrad variant on any compliant array library. Quick start:
 >>> params = ngr.apply_updates(params, updates)
 """
 
-from . import (
-    backends,  # type: ignore[attr-defined]  # installed from backends/ (package-dir)
-    presets,
-)
+from . import presets
 from ._config import Config
 from ._optimizer import NovoGrad, NovoGradState, apply_updates, novograd
+
+# installed from backends/ by setuptools' package-dir, which mypy does not follow
+from . import backends  # type: ignore[attr-defined]  # isort: skip
 
 __version__ = "0.1.0"
 
