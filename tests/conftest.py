@@ -36,6 +36,11 @@ settings.register_profile("nightly", max_examples=1000, deadline=None, print_blo
 settings.load_profile(os.environ.get("NOVOGRAD_REF_HYPOTHESIS_PROFILE", "ci"))
 
 
+# Backends whose cases are ``slow`` (JAX compiles, Dask builds graphs): the fast lane,
+# ``pytest -m "not slow"``, runs every property on NumPy, array-api-strict and PyTorch.
+SLOW_BACKENDS = ("jax", "dask")
+
+
 def _selected_backends() -> list[Any]:
     wanted = os.environ.get("NOVOGRAD_REF_BACKENDS")
     chosen = json.loads(wanted) if wanted else backends.names()
@@ -43,7 +48,8 @@ def _selected_backends() -> list[Any]:
     for name in chosen:
         try:
             backends.get(name)
-            params.append(pytest.param(name, id=name))
+            marks = [pytest.mark.slow] if name in SLOW_BACKENDS else []
+            params.append(pytest.param(name, id=name, marks=marks))
         except ImportError as exc:
             params.append(pytest.param(name, id=name, marks=pytest.mark.skip(
                 reason=f"backend {name} unavailable: {exc}")))

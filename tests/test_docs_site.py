@@ -110,3 +110,10 @@ def test_the_pytest_example_of_the_readme_runs(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout
+
+
+def test_the_readme_preset_table_lists_every_preset() -> None:
+    import novograd_ref as ngr
+
+    rows = re.findall(r"^\| `(\w+)` \|", (ROOT / "README.md").read_text(), re.MULTILINE)
+    assert sorted(rows) == ngr.presets.names()

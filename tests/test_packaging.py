@@ -91,3 +91,10 @@ def test_sdist_carries_its_tests_and_they_collect(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " tests collected" in result.stdout
+
+
+def test_documentation_url_is_stated_once_in_code_and_in_the_metadata() -> None:
+    from novograd_ref._docs import DOCS_URL
+
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'Documentation = "{DOCS_URL}"' in pyproject
