@@ -43,5 +43,6 @@ nitpicky = False
 
 html_theme = "furo"
 html_title = f"novograd-ref {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["tables.css"]
 html_show_sourcelink = False

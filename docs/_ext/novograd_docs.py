@@ -55,10 +55,14 @@ def _preset_call(name: str, extra: dict[str, Any] | None = None) -> Any:
     return fn(**kwargs)
 
 
-def _show(value: Any) -> str:
-    if callable(value):
-        return getattr(value, "__name__", "schedule")
-    return f"`{value!r}`"
+def _show(config: Any, field: str) -> str:
+    """A field's value as ``Config`` prints it (a float32-rounded hyperparameter as the
+    shortest decimal that rounds to it)."""
+    from novograd_ref._config import _ROUNDED
+    from novograd_ref._config import _show as show
+
+    value = getattr(config, field)
+    return f"`{show(value, config.hyper_dtype if field in _ROUNDED else None)}`"
 
 
 def variant_matrix() -> str:
@@ -75,7 +79,7 @@ def variant_matrix() -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, extra, cfg in configs:
         label = f"`{name}` " + ", ".join(f"{k}={v!r}" for k, v in extra.items())
-        cells = [_show(getattr(cfg, f.name)) if getattr(cfg, f.name) != f.default else ""
+        cells = [_show(cfg, f.name) if getattr(cfg, f.name) != f.default else ""
                  for f in fields]
         lines.append("| " + " | ".join([label.strip(), *cells]) + " |")
     defaults = ", ".join(f"`{f.name}={f.default!r}`" for f in fields)
@@ -226,17 +230,17 @@ def benchmark_plots() -> list[str]:
     values = [r[2] for r in large][::-1]
     errors = [[r[2] - r[3] for r in large][::-1], [r[4] - r[2] for r in large][::-1]]
     ax.barh(labels, values, xerr=errors, color="#4a7ab5", capsize=3)
-    ax.set_xlabel("time per step / one-thread memory-bandwidth floor (median, range)")
+    ax.set_xlabel("time per step / one-thread bandwidth floor\n(median and range of the runs)")
     ax.set_title("One step on a ResNet-50-shaped float32 tree (CPU)")
     fig.tight_layout()
-    fig.savefig(OUT / "bench_large.svg")
+    fig.savefig(OUT / "bench_large.svg", bbox_inches="tight")
     names.append("bench_large.svg")
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(small) + 1))
     ax.barh([s[0] for s in small][::-1], [s[1] for s in small][::-1], color="#4a7ab5")
     ax.set_xlabel("microseconds per leaf (one thread, median)")
     ax.set_title("One step on 200 leaves of 100 values (CPU)")
     fig.tight_layout()
-    fig.savefig(OUT / "bench_small.svg")
+    fig.savefig(OUT / "bench_small.svg", bbox_inches="tight")
     names.append("bench_small.svg")
     plt.close("all")
     return names
