@@ -118,3 +118,19 @@ def test_the_readme_preset_table_lists_every_preset() -> None:
 
     rows = re.findall(r"^\| `(\w+)` \|", (ROOT / "README.md").read_text(), re.MULTILINE)
     assert sorted(rows) == ngr.presets.names()
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT / "docs"))
+                                        for p in (ROOT / "docs").rglob("*.md")
+                                        if "_generated" not in p.parts))
+def test_doctest_examples_of_the_pages_run(page: str) -> None:
+    """Every ``>>>`` example in a page's code blocks gives the output the page shows."""
+    import doctest
+
+    text = (ROOT / "docs" / page).read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if ">>>" in b]
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for i, block in enumerate(blocks):
+        runner.run(parser.get_doctest(block, {}, f"{page}[{i}]", page, 0))
+    assert runner.failures == 0, f"{runner.failures} example(s) of {page} failed"
