@@ -134,3 +134,16 @@ def test_doctest_examples_of_the_pages_run(page: str) -> None:
     for i, block in enumerate(blocks):
         runner.run(parser.get_doctest(block, {}, f"{page}[{i}]", page, 0))
     assert runner.failures == 0, f"{runner.failures} example(s) of {page} failed"
+
+
+def test_the_porting_guide_names_every_key_of_the_report() -> None:
+    """The report keys the guide explains are the keys a report has."""
+    from novograd_ref.conformance import implementation, verify_implementation
+
+    report = verify_implementation(implementation("preset:optax"), "optax", ["float64"], 0)
+    data = report.to_json()
+    keys = set(data) | set(data["comparisons"][0])
+    guide = (ROOT / "docs" / "porting.md").read_text()
+    section = guide[guide.index("## 5. The report"):guide.index("## 6.")]
+    documented = set(re.findall(r"`([a-z_]+)`", section.split("The report of the run")[0]))
+    assert keys <= documented, f"keys the guide does not explain: {sorted(keys - documented)}"
