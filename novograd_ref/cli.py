@@ -75,6 +75,10 @@ RECORD_TAGS = {
                 "PyTorch default dtype), held to float32 precision",
     "nojit": "optax stepped eagerly, without jax.jit",
     "eager": "OpenSeq2Seq under TF eager execution (beta2 applies), not TF1 graph mode",
+    "callback": "TFA with the learning rate set each step by Keras' LearningRateScheduler "
+                "callback (a float32 variable)",
+    "keras_schedule": "TFA with a built-in Keras schedule (PiecewiseConstantDecay, float32 "
+                      "values)",
 }
 
 #: Why a preset has no bundled record: no framework of it could be run and recorded.
