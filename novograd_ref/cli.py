@@ -399,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="novograd-ref", formatter_class=_Formatter,
-        description="Reference NovoGrad: verify implementations against the oracle. "
-                    "Without a sub-command, runs verify.",
+        description="Reference NovoGrad: verify implementations against the oracle.\n"
+                    "Without a sub-command, runs verify (with the options given).",
         epilog=f"documentation: {docs_url()}")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", title="sub-commands")
@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
                                            "a live implementation with --impl",
                             description="Without --impl: replay every bundled golden record "
-                                        "through its preset. With --impl: step the "
+                                        "through its preset.\nWith --impl: step the "
                                         "implementation through the standard cases next to "
                                         "the oracle.",
                             epilog=EXIT_STATUSES, formatter_class=_Formatter)
@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write the oracle's vectors for a port",
                             formatter_class=_Formatter,
                             description="Write the oracle's trajectories of every standard "
-                                        "case the preset can express, in the golden-vector "
+                                        "case the preset can express,\nin the golden-vector "
                                         f"format ({docs_url('vectors.html')}).")
     export.add_argument("--preset", required=True, help="the preset to run")
     export.add_argument("--out", required=True, metavar="DIR",
@@ -472,9 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the sub-command (default: ``verify``)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
+        argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["verify", *(argv or [])])
     from .conformance import ImplementationFailed
 
     try:

@@ -112,3 +112,9 @@ def test_diff_leaves_no_hypothesis_folder(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "differ" in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_options_without_a_sub_command_go_to_verify(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--preset", "tfa", "--dtype", "float32", "--record",
+                     "tfa__const_lr__float32.npz"]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
