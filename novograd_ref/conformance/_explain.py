@@ -1,0 +1,477 @@
+r"""``explain``: what a NovoGrad port does differently, found by experiment.
+
+:func:`explain` runs the port (an :class:`~novograd_ref.conformance.Implementation`
+taking one preset's constructor keywords) on the standard cases and on designed probes
+(:mod:`._probes`), reads the conventions the probes isolate, and searches the switch
+space of :class:`~novograd_ref.Config` (:mod:`._search`) for a configuration that
+reproduces it. The answer, in this order: the presets it reproduces; else an exact
+``ngr.novograd(...)`` call that does; else the nearest preset and the switch
+differences; and always the behaviour no switch expresses, in a porter's words.
+
+The JSON form (:meth:`Explanation.to_json`, ``novograd-ref explain --json FILE``),
+schema ``novograd-ref/explain/1``:
+
+- ``implementation`` (str), ``language`` (the preset whose keywords the port took);
+- ``verdict``: ``"matches"`` (reproduces presets), ``"reproduced"`` (by a
+  configuration that is no preset), ``"differs"`` (nothing reproduces it),
+  ``"not_run"`` (no run completed);
+- ``matches``: preset names it reproduces (empty unless the verdict is ``matches``);
+- ``reproduced_by``: the ``Config`` repr of the reproducing configuration on the
+  reference run's hyperparameters, or ``null``; ``call``: the same as an
+  ``ngr.novograd(...)`` call; ``reference_run``: the run whose hyperparameters those are;
+- ``nearest``: the preset the closest candidate starts from (``null`` if none);
+- ``differences``: ``[{switch, port, preset, meaning}]``, ``Config`` field names and
+  values (the port's, the nearest preset's), ``meaning`` in words;
+- ``anomalies``: ``[{code, message, evidence}]`` with ``code`` from :data:`ANOMALIES`;
+- ``probes``: ``[{probe, convention, finding, evidence, anomaly}]``;
+- ``runs``: ``[{run, kind, dtype, status, error, passed}]``: every run, ``status``
+  ``ok``/``crash``/``skipped``, ``error`` the relative error against the best
+  candidate in units of its tolerance (``null`` if not run or not expressible);
+- ``first_divergence``: ``{run, step, leaf, element, expected, measured}`` of the
+  nearest candidate, earliest step first, or ``null``;
+- ``errors``: ``[{run, where, message}]``, one per run the port crashed on.
+
+Every ``evidence`` item is ``{run, step, leaf, expected, measured, note}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._live import preset_kwargs_for
+from ._oracle import Implementation
+from ._probes import Finding, probe_runs, read_probes
+from ._runs import Observation, Quirks, Run, case_runs, first_divergence, observe, simulate
+from ._search import Candidate, Move, Outcome, Search, differences, moves
+
+SCHEMA = "novograd-ref/explain/1"
+
+#: The anomaly codes and what each means.
+ANOMALIES: dict[str, str] = {
+    "elementwise_normalization": "every element is normalized by its own magnitude "
+                                 "(Adam on g/|g|), not each layer by its norm",
+    "global_normalization": "one norm for the whole parameter tree instead of one per layer",
+    "second_moment_wrong_beta": "the second moment is blended with b1 instead of b2",
+    "grad_averaging_inverted": "grad averaging is applied exactly when it is not asked for",
+    "first_step_without_eps": "the first step divides by sqrt(v) without eps",
+    "no_first_step_update": "the parameters do not move on the first step",
+    "no_update": "the parameters never move",
+    "weight_decay_sign": "weight decay pushes parameters away from 0",
+    "float32_arithmetic": "the update is computed in float32 under wider parameters",
+    "crash": "the port raised or broke the adapter protocol on some runs",
+    "unexplained": "no configuration, even with the anomalies found, reproduces the port",
+}
+
+#: A switch value in a porter's words (what the port does).
+_MEANING: dict[tuple[str, Any], str] = {
+    ("second_moment_init", "zero"): "the second moment starts at zero and is blended from "
+                                    "step 1 (the first step is 1/sqrt(1-b2) times too large)",
+    ("second_moment_init", "first_step"): "the second moment is |g|^2 on the first step "
+                                          "(keyed on the step count)",
+    ("second_moment_init", "when_zero"): "the second moment is set to |g|^2 whenever it is "
+                                         "still exactly 0 (a zero first gradient delays it)",
+    ("second_moment_init", "first_step_blend"): "the second moment starts at |g_1| and is "
+                                                "blended on step 1 too (Apex)",
+    ("second_moment_update", "none"): "the second moment is never written back (beta2 has "
+                                      "no effect)",
+    ("second_moment_update", "lerp"): "the second moment is updated with torch's lerp",
+    ("grad_averaging", "always"): "the normalized gradient is scaled by (1 - b1) on every "
+                                  "step",
+    ("grad_averaging", "off"): "no (1 - b1) scaling of the normalized gradient",
+    ("grad_averaging", "after_first_step"): "the (1 - b1) scaling is skipped on the first "
+                                            "step",
+    ("learning_rate_placement", "inside"): "the learning rate is folded into the momentum "
+                                           "(m = b1 m - lr u), so a changing rate lags",
+    ("learning_rate_placement", "outside"): "the learning rate multiplies the momentum",
+    ("bias_correction", "adam"): "Adam-style bias correction: the step is "
+                                 "lr sqrt(1-b2^t)/(1-b1^t)",
+    ("bias_correction", "debias"): "the step is lr sqrt(1-b2^t)",
+    ("bias_correction", "apex"): "Apex bias correction of m and of the norm",
+    ("bias_correction", "none"): "no bias correction",
+    ("momentum_input", "raw"): "the momentum takes the raw gradient, normalized after",
+    ("momentum_input", "normalized"): "the momentum takes the normalized gradient",
+    ("state_dtype", "float32"): "the second moment is kept in float32",
+    ("mu_dtype", "float32"): "the first moment is kept in float32",
+    ("hyper_dtype", "float32"): "lr, b1, b2 and weight decay are rounded to float32",
+    ("amsgrad", True): "amsgrad: normalized by the running maximum of the second moment",
+    ("amsgrad", False): "amsgrad is ignored",
+    ("normalization", "reciprocal"): "the gradient is multiplied by 1/den",
+    ("maximize", True): "the gradient is negated (ascent)",
+    ("nesterov", True): "Nesterov momentum",
+    ("update_clipping", "luc"): "layer-wise update clipping (NeMo luc)",
+}
+
+
+@dataclasses.dataclass
+class Explanation:
+    """The diagnosis of one implementation; see the module docstring for the JSON."""
+
+    implementation: str
+    language: str
+    verdict: str
+    matches: list[str]
+    reproduced_by: str | None
+    call: str | None
+    reference_run: str | None
+    nearest: str | None
+    differences: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    probes: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    first_divergence: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A strictly JSON-serializable dict (non-finite numbers become strings)."""
+        return _jsonable({"schema": SCHEMA, **dataclasses.asdict(self)})
+
+    def summary(self) -> str:
+        """The human summary: the answer first, then differences and anomalies."""
+        lines = [f"{self.implementation} (keywords of preset {self.language!r}): "
+                 + self._headline()]
+        if self.call and self.verdict == "reproduced":
+            lines.append(f"  {self.call}")
+            lines.append(f"  (hyperparameters of {self.reference_run})")
+        if self.differences:
+            lines.append(f"differences from {self.nearest}:")
+            lines += [f"  {d['switch']}: port {d['port']!r}, {self.nearest} {d['preset']!r}"
+                      f" - {d['meaning']}" for d in self.differences]
+        if self.anomalies:
+            lines.append("outside the switch space:")
+            for a in self.anomalies:
+                lines.append(f"  [{a['code']}] {a['message']}")
+        if self.first_divergence and self.verdict == "differs":
+            d = self.first_divergence
+            lines.append(f"first divergence from the nearest configuration: {d['run']}, "
+                         f"step {d['step']}, leaf {d['leaf']}{d['element']}: expected "
+                         f"{d['expected']:.6g}, measured {d['measured']:.6g}")
+        return "\n".join(lines)
+
+    def _headline(self) -> str:
+        ran = sum(r["status"] == "ok" for r in self.runs)
+        if self.verdict == "matches":
+            return f"reproduces {', '.join(self.matches)} ({ran} runs)"
+        if self.verdict == "reproduced":
+            return (f"no preset, but {self.nearest} with {len(self.differences)} switch(es) "
+                    f"changed reproduces it ({ran} runs)")
+        if self.verdict == "not_run":
+            return "no run completed"
+        return (f"nothing in the switch space reproduces it; nearest preset: "
+                f"{self.nearest} ({ran} runs)")
+
+    def details(self) -> str:
+        """Below the summary: every probe's finding and every run's standing."""
+        lines = ["probes:"]
+        for p in self.probes:
+            lines.append(f"  {p['convention']}: {p['finding']}")
+            for e in p["evidence"]:
+                lines.append(f"    {e['run']}, step {e['step']}, leaf {e['leaf']}: expected "
+                             f"{e['expected']}, measured {e['measured']} ({e['note']})")
+        lines.append(f"runs against {self._against()}:")
+        for r in self.runs:
+            err = "-" if r["error"] is None else f"{r['error']:.3g} tol"
+            lines.append(f"  {r['run']:<36} {r['dtype']:<8} {r['status']:<8} {err:<12} "
+                         + ("" if r["passed"] is None else "pass" if r["passed"] else "FAIL"))
+        for e in self.errors:
+            lines.append(f"error: {e['run']} ({e['where']}): {e['message']}")
+        return "\n".join(lines)
+
+    def _against(self) -> str:
+        if self.matches:
+            return self.matches[0]
+        return self.reproduced_by or (self.nearest or "nothing")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return _jsonable(x.item())
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return repr(x)
+
+
+def explain(impl: Implementation, language: str,
+            progress: Callable[[str], None] = lambda _msg: None) -> Explanation:
+    """Diagnose ``impl`` (built with preset ``language``'s keywords) by experiment.
+
+    >>> from novograd_ref.conformance import implementation
+    >>> found = explain(implementation("preset:paper"), "paper")
+    >>> found.verdict, "paper" in found.matches
+    ('matches', True)
+    """
+    start = time.perf_counter()
+    runs = [*case_runs(), *(r for r in case_runs("float32")
+                            if r.name.split()[1] in ("const_lr", "tree_mixed")), *probe_runs()]
+    observations: list[Observation] = []
+    for i, run in enumerate(runs, start=1):
+        run, kwargs = _expressed(language, run)
+        if kwargs is None:
+            observations.append(Observation(run, skipped=f"preset {language!r} has no "
+                                            "keywords for these hyperparameters"))
+            continue
+        if i % 10 == 0:
+            progress(f"running the port: {i}/{len(runs)} runs")
+        observations.append(observe(impl, kwargs, run))
+    observed = {o.run.name: o for o in observations}
+    findings, quirks = read_probes(observed)
+    search = Search(observations, quirks, language, progress)
+    base, best = search.run()
+    result = _assemble(impl.spec, language, observations, findings, quirks, search, base,
+                       best)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _expressed(language: str, run: Run) -> tuple[Run, dict[str, Any] | None]:
+    """The run and ``language``'s keywords for it; a preset that only takes eps inside
+    the square root (OpenSeq2Seq) gets the run with ``eps`` moved to ``eps_root``."""
+    kwargs = preset_kwargs_for(language, run.hyper)
+    if kwargs is None and run.hyper.get("eps"):
+        hyper = {**run.hyper, "eps": 0.0, "eps_root": run.hyper["eps"] + run.hyper["eps_root"]}
+        kwargs = preset_kwargs_for(language, hyper)
+        if kwargs is not None:
+            run = dataclasses.replace(run, hyper=hyper)
+    return run, kwargs
+
+
+def _assemble(spec: str, language: str, observations: list[Observation],
+              findings: list[Finding], quirks: Quirks, search: Search, base: list[Outcome],
+              best: Outcome | None) -> Explanation:
+    ran = [o for o in observations if o.ok]
+    anomalies = [{"code": f.anomaly, "message": f.finding, "evidence": f.evidence}
+                 for f in findings if f.anomaly]
+    errors = [{"run": o.run.name, "where": o.failure.where(), "message": o.failure.message}
+              for o in observations if o.failure is not None]
+    if errors:
+        anomalies.append(_crash(observations, errors))
+    reproducing = [o for o in base if not o.failed and 2 * len(o.configs) >= len(ran)]
+    matches = [o.candidate.preset for o in reproducing] if not quirks.changed() else []
+    if best is not None:
+        anomalies += _outside_moves(best, search)
+    reproduces = best is not None and not best.failed and 2 * len(best.configs) >= len(ran)
+    outside = best is not None and any(m.outside for m in best.candidate.moves)
+    if matches:
+        verdict = "matches"
+    elif reproduces and not outside and not quirks.changed():
+        verdict = "reproduced"
+    else:
+        verdict = "differs" if ran else "not_run"
+    if verdict == "differs" and best is not None and best.failed:
+        anomalies.append({"code": "unexplained", "message": (
+            f"{len(best.failed)} runs are not reproduced by the nearest candidate "
+            f"({best.candidate.describe()}), even with the anomalies found"),
+            "evidence": [{"run": name, "step": None, "leaf": None, "expected": "<= 1 tol",
+                          "measured": f"{err:.3g} tol", "note": ""}
+                         for name, err in sorted(best.failed.items())[:5]]})
+    chosen = best
+    if matches:
+        chosen = next(o for o in reproducing if o.candidate.preset == matches[0])
+    reference = _reference_run(chosen)
+    reproduced_by = call = None
+    if verdict == "reproduced" and chosen is not None and reference:
+        cfg = chosen.configs[reference]
+        reproduced_by = repr(cfg)
+        call = "ngr.novograd(" + reproduced_by.removeprefix("Config(")
+    diffs = []
+    if chosen is not None and not matches:
+        diffs = differences(chosen.candidate, search.configs, reference or "")
+        for d in diffs:
+            d["meaning"] = _MEANING.get((d["switch"], d["port"]),
+                                        f"{d['switch']} is {d['port']!r}")
+    if chosen is not None:
+        findings = findings + _conventions(chosen, search)
+    return Explanation(
+        spec, language, verdict, matches, reproduced_by, call, reference,
+        chosen.candidate.preset if chosen else None, diffs, anomalies,
+        [f.to_json() for f in findings], _run_rows(observations, chosen, search),
+        _divergence(chosen, search, quirks) if chosen is not None else None, errors)
+
+
+def _crash(observations: list[Observation], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The crash anomaly: which runs, the distinct messages, and what the crashed runs
+    share (a 0-d leaf) when the completed ones do not."""
+    crashed = [o for o in observations if o.failure is not None]
+    messages = sorted({e["message"] for e in errors})
+    def scalar(o: Observation) -> bool:
+        return any(p.ndim == 0 for p in o.run.params0.values())
+    common = ""
+    if all(scalar(o) for o in crashed) and not any(scalar(o) for o in observations if o.ok):
+        common = "; exactly the runs with a 0-d (scalar) leaf"
+    return {"code": "crash", "message": (
+        f"the port failed on {len(errors)} of {len(observations)} runs "
+        f"({', '.join(e['run'] for e in errors[:4])}{', ...' if len(errors) > 4 else ''})"
+        f"{common}: {'; '.join(messages[:2])}; explained from the runs that completed"),
+        "evidence": [{"run": e["run"], "step": None, "leaf": None,
+                      "expected": "a completed run", "measured": e["message"],
+                      "note": e["where"]} for e in errors]}
+
+
+def _move(name: str) -> Move | None:
+    return next((m for m in moves() if m.name == name), None)
+
+
+#: The switch readings: (convention, the probe run that isolates it, alternatives).
+#: An alternative is a move's name, or ``""`` for "as the preset builds it".
+CONVENTIONS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("second-moment start", "probe zero_first_gradient",
+     ("second_moment_init='first_step'", "second_moment_init='when_zero'",
+      "second_moment_init='zero'")),
+    ("beta of the second moment", "probe betas", ("", "second moment blended with b1")),
+    ("eps placement", "probe eps_dominated",
+     ("eps outside the square root", "eps inside the square root")),
+    ("grad averaging", "probe grad_averaging",
+     ("grad_averaging='off'", "grad_averaging='always'",
+      "grad_averaging='after_first_step'")),
+    ("learning-rate placement", "probe schedule",
+     ("learning_rate_placement='outside'", "learning_rate_placement='inside'")),
+    ("weight decay mode", "probe weight_decay_on",
+     ("weight_decay_mode='inside'", "weight_decay_mode='decoupled'",
+      "weight_decay_mode='fixed'")),
+    ("bias correction", "probe betas",
+     ("bias_correction='none'", "bias_correction='adam'", "bias_correction='debias'")),
+    ("amsgrad", "probe amsgrad", ("amsgrad=False", "amsgrad=True")),
+    ("momentum input", "probe betas",
+     ("momentum_input='normalized', weight_decay_mode='inside'",
+      "momentum_input='raw', weight_decay_mode='apex'")),
+    ("second-moment dtype", "case const_lr", ("state_dtype=None", "state_dtype='float32'")),
+]
+
+
+def _conventions(chosen: Outcome, search: Search) -> list[Finding]:
+    """For each switch, which settings the port's run of its probe is consistent with,
+    the rest of ``chosen`` held fixed; a ruled-out setting shows where it diverges."""
+    observed = {o.run.name: o for o in search.observations}
+    out = []
+    for convention, run_name, names in CONVENTIONS:
+        obs = observed.get(run_name)
+        if obs is None:
+            continue
+        consistent, evidence = [], []
+        for name in names:
+            move = _move(name) if name else None
+            fields = set(move.fields) if move else {"b2"}
+            kept = tuple(m for m in chosen.candidate.moves if not fields & set(m.fields))
+            cand = Candidate(chosen.candidate.preset, (*kept, move) if move else kept)
+            configs = search.configs(cand)
+            if not configs or run_name not in configs:
+                continue
+            label = name or "as the preset builds it"
+            if search.error(obs, configs[run_name]) <= 1.0:
+                consistent.append(label)
+            else:
+                evidence += [{**e, "note": f"ruled out: {label}"}
+                             for e in _evidence(cand, search, run_name)]
+        if consistent:
+            out.append(Finding(run_name.removeprefix("probe "), convention,
+                               "consistent with " + " or ".join(consistent), evidence))
+    return out
+
+
+def _reference_run(outcome: Outcome | None) -> str | None:
+    if outcome is None:
+        return None
+    for name in ("case const_lr", *outcome.configs):
+        if name in outcome.configs:
+            return name
+    return None
+
+
+_OUTSIDE_PROBE = {"second_moment_wrong_beta": "probe betas",
+                  "grad_averaging_inverted": "probe grad_averaging"}
+_OUTSIDE_WORDS = {
+    "second_moment_wrong_beta": "the second moment is blended with b1, not b2",
+    "grad_averaging_inverted": "the grad_averaging keyword is inverted: (1 - b1) scales the "
+                               "normalized gradient when it is off, and not when it is on"}
+
+
+def _outside_moves(best: Outcome, search: Search) -> list[dict[str, Any]]:
+    out = []
+    for move in best.candidate.moves:
+        if move.outside:
+            without = Candidate(best.candidate.preset,
+                                tuple(m for m in best.candidate.moves if m is not move))
+            probe = _OUTSIDE_PROBE[move.outside]
+            out.append({"code": move.outside, "message": _OUTSIDE_WORDS[move.outside],
+                        "evidence": _evidence(without, search, probe)})
+    return out
+
+
+def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, Any]]:
+    """Where the port first leaves ``cand`` on one run."""
+    configs = search.configs(cand)
+    obs = next((o for o in search.observations if o.run.name == run_name), None)
+    if not configs or obs is None or run_name not in configs:
+        return []
+    assert obs.fed is not None
+    assert obs.params is not None
+    want = simulate(configs[run_name], search.quirks, obs.run, obs.fed)
+    found = first_divergence(obs.params, want, 1e-6)
+    if found is None:
+        return []
+    leaf = found["leaf"] + "".join(f"[{i}]" for i in found["element"])
+    return [{"run": run_name, "step": found["step"], "leaf": leaf,
+             "expected": found["expected"], "measured": found["measured"],
+             "note": f"expected from {cand.describe()}"}]
+
+
+def _run_rows(observations: list[Observation], chosen: Outcome | None, search: Search
+              ) -> list[dict[str, Any]]:
+    rows = []
+    for o in observations:
+        status = "ok" if o.ok else "crash" if o.failure is not None else "skipped"
+        err = None
+        if o.ok and chosen is not None and o.run.name in chosen.configs:
+            err = search.error(o, chosen.configs[o.run.name])
+        rows.append({"run": o.run.name, "kind": o.run.kind, "dtype": o.run.dtype,
+                     "status": status, "error": err,
+                     "passed": None if err is None else err <= 1.0,
+                     "skipped": o.skipped})
+    return rows
+
+
+def _divergence(chosen: Outcome, search: Search, quirks: Quirks) -> dict[str, Any] | None:
+    """The earliest step, leaf and element where the port leaves ``chosen``: over the
+    failing runs, the one diverging first (fewest steps in, then smallest run)."""
+    found = []
+    for obs in search.observations:
+        name = obs.run.name
+        if name not in chosen.failed:
+            continue
+        assert obs.fed is not None
+        assert obs.params is not None
+        cfg = chosen.configs[name]
+        want = simulate(cfg, quirks, obs.run, obs.fed)
+        from ._runs import tolerance
+
+        where = first_divergence(obs.params, want, tolerance(cfg, quirks, obs.run.dtype))
+        if where is not None:
+            found.append((where["step"], search._size[name], {"run": name, **where}))
+    return min(found, key=lambda f: f[:2])[2] if found else None
+
+
+def language_for(preset: str | None, spec: str) -> str:
+    """The preset whose keywords a port takes: ``preset`` if given, else the framework's
+    or preset's own, else ``optax``."""
+    from .. import presets
+    from . import frameworks
+
+    if preset:
+        return preset
+    name = spec.removeprefix("framework:").removeprefix("preset:")
+    if name in frameworks.FRAMEWORKS and not spec.startswith("preset:"):
+        return str(frameworks.load(name).PRESET)
+    return name if name in presets.names() else "optax"
+

@@ -1,0 +1,292 @@
+"""The search over the switch space of :class:`~novograd_ref.Config`.
+
+A candidate is a preset plus a few *moves*: each move sets one switch of the
+configuration the preset builds for a run (``second_moment_init='zero'``,
+``state_dtype='float32'``...), or a few switches that only make sense together
+(``momentum_input='raw'`` with ``weight_decay_mode='apex'``), or rewires where eps goes
+(``eps`` moved inside the root). One move lies outside the switch space and is reported
+as an anomaly, never as a configuration: the second moment blended with ``b1``.
+
+The configuration of a candidate for a run is the preset's own configuration for the
+run's canonical hyperparameters (:func:`~novograd_ref.conformance.preset_kwargs_for`)
+with the moves applied; a combination :class:`Config` refuses is skipped. A candidate
+*reproduces* the port when its simulated trajectory is within the tolerance on every
+run it can express, and it can express at least half of the runs the port completed.
+
+Search: every preset first (all runs), then a beam of the best candidates gains one
+move at a time (at most three), keeping a child only when it passes a run its parent
+failed and fails fewer runs overall. Runs its parent failed are tried first, so a
+useless move costs a few small runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, get_args
+
+from .. import presets
+from .._config import _SWITCHES, Config
+from ._live import preset_kwargs_for, presets_with_keywords
+from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
+
+BEAM = 4
+DEPTH = 3
+PATIENCE = 5  # a move must fix one of its parent's 5 smallest failing runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """One change to a configuration; ``outside`` when no Config switch expresses it."""
+
+    name: str
+    apply: Callable[[Config, Mapping[str, Any]], Config]  # (config, run's hyper)
+    fields: tuple[str, ...]
+    outside: str = ""  # the anomaly code of a move no switch expresses
+
+
+def _set(**fields: Any) -> Move:
+    name = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+    return Move(name, lambda cfg, _hyper: dataclasses.replace(cfg, **fields), tuple(fields))
+
+
+def _eps_inside(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, eps=0.0, eps_root=cfg.eps_root + cfg.eps)
+
+
+def _eps_outside(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, eps=cfg.eps + cfg.eps_root, eps_root=0.0)
+
+
+def _b2_from_b1(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, b2=cfg.b1)
+
+
+def _averaging_inverted(cfg: Config, hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, grad_averaging="off" if hyper.get("grad_averaging")
+                               else "always")
+
+
+def moves() -> list[Move]:
+    """Every move the search tries: each value of each switch, the dtypes, the pairs
+    Config requires together, eps placement, and ``b1`` in the second moment."""
+    out = [_set(**{name: value}) for name, kind in _SWITCHES.items()
+           for value in get_args(kind)]
+    out += [_set(**{name: flag}) for name in ("amsgrad", "nesterov", "maximize")
+            for flag in (False, True)]
+    out += [_set(**{name: dtype}) for name in ("state_dtype", "mu_dtype", "hyper_dtype")
+            for dtype in (None, "float32")]
+    out += [_set(momentum_input="raw", weight_decay_mode="apex"),
+            _set(momentum_input="normalized", weight_decay_mode="inside"),
+            _set(norm="apex_l2", second_moment_init="first_step_blend"),
+            _set(norm="apex_l2", second_moment_init="zero"),
+            _set(norm="apex_inf", second_moment_init="first_step_blend"),
+            _set(norm="l2_squared", second_moment_init="first_step"),
+            Move("eps inside the square root", _eps_inside, ("eps", "eps_root")),
+            Move("eps outside the square root", _eps_outside, ("eps", "eps_root")),
+            Move("second moment blended with b1", _b2_from_b1, ("b2",),
+                 outside="second_moment_wrong_beta"),
+            Move("grad_averaging keyword inverted", _averaging_inverted, ("grad_averaging",),
+                 outside="grad_averaging_inverted")]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A preset and the moves applied to its configurations."""
+
+    preset: str
+    moves: tuple[Move, ...] = ()
+
+    def describe(self) -> str:
+        """``optax`` or ``optax + second_moment_init='zero'``."""
+        return " + ".join([self.preset, *(m.name for m in self.moves)])
+
+
+@dataclasses.dataclass
+class Outcome:
+    """A candidate's standing: runs failed (with errors), runs it cannot express."""
+
+    candidate: Candidate
+    configs: dict[str, Config]
+    failed: dict[str, float]  # run name -> relative error (over the tolerance)
+    uncovered: int
+    total: float  # the sum of every covered run's error in units of its tolerance
+
+    @property
+    def score(self) -> tuple[int, int, float]:
+        """Fewer failing or inexpressible runs, fewer moves, smaller errors first."""
+        excess = sum(min(20.0, math.log10(e) + 20.0) if e > 0 else 20.0
+                     for e in self.failed.values())
+        return (len(self.failed) + self.uncovered, len(self.candidate.moves), excess)
+
+
+class Search:
+    """Candidates evaluated against the port's observations, with a shared cache."""
+
+    def __init__(self, observations: Sequence[Observation], quirks: Quirks,
+                 language: str, progress: Callable[[str], None] = lambda _msg: None
+                 ) -> None:
+        self.observations = [o for o in observations if o.ok]
+        self.quirks, self.language, self.progress = quirks, language, progress
+        self.names = presets_with_keywords()
+        self._base: dict[tuple[str, str], Config | None] = {}
+        self._cache: dict[tuple[str, Config], float] = {}
+        self._size = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
+                      for o in self.observations}
+
+    # --------------------------------------------------------------- configurations
+
+    def base_config(self, preset: str, run: Run) -> Config | None:
+        """``preset``'s configuration for the run's hyperparameters (None: it cannot)."""
+        key = (preset, run.name)
+        if key not in self._base:
+            kwargs = preset_kwargs_for(preset, run.hyper)
+            cfg = None
+            if kwargs is not None:
+                keyword = presets.LEARNING_RATE_KEYWORD[preset]
+                rate = run.rate
+                if kwargs.get("corrected_weight_decay") and callable(rate):
+                    kwargs["max_lr"] = max(rate.values)
+                try:
+                    cfg = presets.get(preset)(**{keyword: rate}, **kwargs).config
+                except (ValueError, TypeError, RuntimeError):
+                    cfg = None
+            self._base[key] = cfg
+        return self._base[key]
+
+    def configs(self, cand: Candidate) -> dict[str, Config] | None:
+        """The candidate's configuration for every run it covers; ``None`` when Config
+        refuses the combination on some run."""
+        out = {}
+        for obs in self.observations:
+            cfg = self.base_config(cand.preset, obs.run)
+            if cfg is None:
+                continue
+            try:
+                for move in cand.moves:
+                    cfg = move.apply(cfg, obs.run.hyper)
+            except (ValueError, TypeError):
+                return None
+            out[obs.run.name] = cfg
+        return out
+
+    def error(self, obs: Observation, cfg: Config) -> float:
+        """The port's relative error against ``cfg`` on one run, in units of the
+        tolerance (<= 1 passes); cached per (run, configuration)."""
+        key = (obs.run.name, cfg)
+        if key not in self._cache:
+            assert obs.fed is not None
+            assert obs.params is not None
+            want = simulate(cfg, self.quirks, obs.run, obs.fed)
+            err = run_error(obs.params, want)
+            tol = tolerance(cfg, self.quirks, obs.run.dtype)
+            self._cache[key] = err / tol if not math.isnan(err) else math.inf
+        return self._cache[key]
+
+    # --------------------------------------------------------------- evaluation
+
+    def evaluate(self, cand: Candidate, parent: Outcome | None = None) -> Outcome | None:
+        """All runs (no parent), or only as far as the candidate can still beat
+        ``parent``: ``None`` when it cannot, or when Config refuses it."""
+        configs = self.configs(cand)
+        if configs is None or not configs:
+            return None
+        if parent is not None and all(parent.configs.get(k) == v for k, v in configs.items()):
+            return None  # the moves change nothing on these runs
+        uncovered = len(self.observations) - len(configs)
+        order = sorted(self.observations, key=lambda o: (
+            parent is not None and o.run.name not in parent.failed, self._size[o.run.name]))
+        failed: dict[str, float] = {}
+        total = 0.0
+        fixed_one = parent is None
+        tried = 0
+        for obs in order:
+            cfg = configs.get(obs.run.name)
+            if cfg is None:
+                continue
+            err = self.error(obs, cfg)
+            total += min(err, 1e30)
+            if err > 1.0:
+                failed[obs.run.name] = err
+            elif parent is not None and obs.run.name in parent.failed:
+                fixed_one = True
+            if parent is not None:
+                tried += obs.run.name in parent.failed
+                if not fixed_one and (tried >= PATIENCE or obs.run.name not in parent.failed):
+                    return None  # fixes none of the (smallest) runs its parent failed
+                if len(failed) + uncovered >= len(parent.failed) + parent.uncovered:
+                    return None
+        return Outcome(cand, configs, failed, uncovered, total)
+
+    def run(self) -> tuple[list[Outcome], Outcome | None]:
+        """Evaluate every preset, then search; returns the presets' outcomes and the
+        best outcome found (the fewest failing runs, then the fewest moves)."""
+        self.progress(f"search: {len(self.names)} presets on {len(self.observations)} runs")
+        base = [o for o in (self.evaluate(Candidate(p)) for p in self.names) if o]
+        if not base:
+            return [], None
+        ranked = sorted(base, key=self._rank)
+        best = ranked[0]
+        frontier = _distinct(ranked)[:BEAM]
+        all_moves = moves()
+        for depth in range(1, DEPTH + 1):
+            if not best.failed:
+                break
+            self.progress(f"search: depth {depth}, {len(frontier)} candidates x "
+                          f"{len(all_moves)} moves")
+            children = []
+            for parent in frontier:
+                taken = {f for m in parent.candidate.moves for f in m.fields}
+                for move in all_moves:
+                    if taken & set(move.fields):
+                        continue
+                    child = self.evaluate(
+                        Candidate(parent.candidate.preset, (*parent.candidate.moves, move)),
+                        parent)
+                    if child is not None:
+                        children.append(child)
+            if not children:
+                break
+            frontier = _distinct(sorted(children, key=self._rank))[:BEAM]
+            if self._rank(frontier[0]) < self._rank(best):
+                best = frontier[0]
+        return base, best
+
+    def _rank(self, outcome: Outcome) -> tuple[Any, ...]:
+        score = outcome.score
+        preset = outcome.candidate.preset
+        return (score[0], score[1], preset != self.language, score[2], outcome.total,
+                self.names.index(preset))
+
+
+def _distinct(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """Drop outcomes whose configurations equal an earlier one's on every run."""
+    seen, out = [], []
+    for o in outcomes:
+        key = tuple(sorted((k, repr(v)) for k, v in o.configs.items()))
+        if key not in seen:
+            seen.append(key)
+            out.append(o)
+    return out
+
+
+def differences(cand: Candidate, configs_of: Callable[[Candidate], dict[str, Config] | None],
+                first: str) -> list[dict[str, Any]]:
+    """``{switch, port, preset}`` for every Config field the candidate's switch moves
+    change (not its outside moves), read on run ``first`` and then on the others."""
+    inside = Candidate(cand.preset, tuple(m for m in cand.moves if not m.outside))
+    mine, theirs = configs_of(inside), configs_of(Candidate(cand.preset))
+    if not mine or not theirs:
+        return []
+    order = sorted(mine, key=lambda name: name != first)
+    out: dict[str, dict[str, Any]] = {}
+    for name in order:
+        for field in dataclasses.fields(Config):
+            if field.name in out or field.name == "learning_rate":
+                continue
+            port, preset = getattr(mine[name], field.name), getattr(theirs[name], field.name)
+            if port != preset:
+                out[field.name] = {"switch": field.name, "port": port, "preset": preset}
+    return list(out.values())
