@@ -289,8 +289,7 @@ def _assemble(spec: str, language: str, observations: list[Observation],
     if chosen is not None and not matches:
         diffs = differences(chosen.candidate, search.configs, reference or "")
         for d in diffs:
-            d["meaning"] = _MEANING.get((d["switch"], d["port"]),
-                                        f"{d['switch']} is {d['port']!r}")
+            d["meaning"] = _meaning(d, diffs)
     if chosen is not None:
         findings = findings + _conventions(chosen, search)
     return Explanation(
@@ -298,6 +297,18 @@ def _assemble(spec: str, language: str, observations: list[Observation],
         chosen.candidate.preset if chosen else None, diffs, anomalies,
         [f.to_json() for f in findings], _run_rows(observations, chosen, search),
         _divergence(chosen, search, quirks) if chosen is not None else None, errors)
+
+
+def _meaning(diff: dict[str, Any], diffs: list[dict[str, Any]]) -> str:
+    """One difference in words (eps and eps_root moving together read as placement)."""
+    switches = {d["switch"]: d for d in diffs}
+    if diff["switch"] in ("eps", "eps_root") and {"eps", "eps_root"} <= set(switches):
+        if switches["eps"]["port"] == 0:
+            return "eps is added inside the square root: sqrt(v + eps), not sqrt(v) + eps"
+        return "eps is added outside the square root: sqrt(v) + eps, not sqrt(v + eps)"
+    return _MEANING.get((diff["switch"], diff["port"]),
+                        f"{diff['switch']} is {diff['port']!r} where the preset has "
+                        f"{diff['preset']!r}")
 
 
 def _crash(observations: list[Observation], errors: list[dict[str, Any]]) -> dict[str, Any]:
