@@ -23,13 +23,17 @@ class NumpyNovoGrad:
     - ``global_norm``: one norm over the whole tree;
     - ``weight_decay_sign``: ``- wd p`` instead of ``+ wd p``;
     - ``float32_math``: everything computed in float32 whatever the parameters;
-    - ``crash_0d``: ``len(g)``, which only works on arrays with at least one axis.
+    - ``crash_0d``: ``len(g)``, which only works on arrays with at least one axis;
+    - ``no_first_step_update``: the first step only fills the moments.
+
+    Several flaws combine with ``+`` (``"wrong_beta+weight_decay_sign"``).
     """
 
     def __init__(self, b1: float, b2: float, eps: float, weight_decay: float,
                  grad_averaging: bool, when_zero: bool, flaw: str | None) -> None:
         self.b1, self.b2, self.eps, self.wd = b1, b2, eps, weight_decay
-        self.grad_averaging, self.when_zero, self.flaw = grad_averaging, when_zero, flaw
+        self.grad_averaging, self.when_zero = grad_averaging, when_zero
+        self.flaws = set(flaw.split("+")) if flaw else set()
         self.name = f"numpy[{flaw or 'faithful'}]"
 
     def init(self, params: Mapping[str, np.ndarray], learning_rate: Any) -> dict[str, Any]:
@@ -38,7 +42,7 @@ class NumpyNovoGrad:
                 "v": dict.fromkeys(params, 0.0)}
 
     def _square_norm(self, g: np.ndarray) -> float:
-        if self.flaw == "crash_0d":
+        if "crash_0d" in self.flaws:
             rows = g.reshape(len(g), -1)  # len() of a 0-d array raises TypeError
             return float(np.sum(rows * rows))
         return float(np.sum(g * g))
@@ -47,7 +51,7 @@ class NumpyNovoGrad:
                ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         t, lr = state["t"] + 1, state["lr"]
         rate = float(lr[t - 1]) if isinstance(lr, np.ndarray) else float(lr)
-        work = np.float32 if self.flaw == "float32_math" else None
+        work = np.float32 if "float32_math" in self.flaws else None
         total = sum(self._square_norm(g) for g in grads.values())
         new_p, new_m, new_v = {}, {}, {}
         for name, g_in in grads.items():
@@ -55,19 +59,20 @@ class NumpyNovoGrad:
             g, p, m = (x.astype(work or dtype) for x in
                        (g_in, state["p"][name], state["m"][name]))
             v = state["v"][name]
-            s = total if self.flaw == "global_norm" else self._square_norm(g)
-            beta = self.b1 if self.flaw == "wrong_beta" else self.b2
+            s = total if "global_norm" in self.flaws else self._square_norm(g)
+            beta = self.b1 if "wrong_beta" in self.flaws else self.b2
             first = v == 0 if self.when_zero else t == 1
             v = s if first else beta * v + (1 - beta) * s
-            den = np.sqrt(v) if (self.flaw == "no_eps_first_step" and t == 1) else \
+            den = np.sqrt(v) if ("no_eps_first_step" in self.flaws and t == 1) else \
                 np.sqrt(v) + self.eps
-            sign = -1.0 if self.flaw == "weight_decay_sign" else 1.0
+            sign = -1.0 if "weight_decay_sign" in self.flaws else 1.0
             with np.errstate(invalid="ignore", divide="ignore"):
                 u = g / g.dtype.type(den) + g.dtype.type(sign * self.wd) * p
             if self.grad_averaging:
                 u = g.dtype.type(1 - self.b1) * u
             m = g.dtype.type(self.b1) * m + u
-            p = p - g.dtype.type(rate) * m
+            if not ("no_first_step_update" in self.flaws and t == 1):
+                p = p - g.dtype.type(rate) * m
             new_p[name], new_m[name], new_v[name] = p.astype(dtype), m.astype(dtype), v
         return new_p, {"p": new_p, "t": t, "lr": lr, "m": new_m, "v": new_v}
 
@@ -182,6 +187,7 @@ global_norm = _numpy("global_norm", numpy_optax)
 float32_math = _numpy("float32_math", numpy_optax)
 crash_0d = _numpy("crash_0d", numpy_optax)
 weight_decay_sign = _numpy("weight_decay_sign", numpy_torch)
+three_flaws = _numpy("wrong_beta+no_first_step_update+weight_decay_sign", numpy_torch)
 torch_faithful = _torch(None)
 torch_v_from_zero = _torch("v_from_zero")
 torch_elementwise = _torch("elementwise")

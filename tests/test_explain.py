@@ -41,6 +41,8 @@ GALLERY: list[tuple[str, str, set[str], set[tuple[str, Any, Any]], set[str]]] = 
     ("tests.gallery:crash_0d", "optax", {"optax", "paper"}, set(), {"crash"}),
     ("tests.gallery:weight_decay_sign", "torch_optimizer", set(), set(),
      {"weight_decay_sign"}),
+    ("tests.gallery:three_flaws", "torch_optimizer", set(), set(),
+     {"second_moment_wrong_beta", "no_first_step_update", "weight_decay_sign"}),
     # PyTorch ports (tests/gallery.py)
     ("tests.gallery:torch_faithful", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
     ("tests.gallery:torch_v_from_zero", "torch_optimizer", set(),
@@ -149,3 +151,18 @@ def test_cli_explain_writes_json_and_exits_by_verdict(
     assert cli.main(["explain", "--impl", "tests.ports:optax_port"]) == 0
     assert cli.main(["explain", "--impl", "tests.ports:optax_port", "--json",
                      str(tmp_path / "missing" / "e.json")]) == 2
+
+
+def test_too_few_runs_conclude_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """A port that refuses every keyword set, or crashes on nearly every run, is not
+    said to reproduce anything; the command exits 4 with the reason."""
+    refused = explain(implementation("tests.ports:factory_raises_value"), "optax")
+    assert refused.verdict == "not_run"
+    assert not refused.matches
+    assert "not implemented yet" in refused.summary()
+    crashing = explain(implementation("tests.ports:update_raises"), "optax")
+    assert crashing.verdict == "not_run"
+    assert not crashing.matches
+    assert [a["code"] for a in crashing.anomalies] == ["crash"]
+    assert cli.main(["explain", "--impl", "tests.ports:update_raises"]) == 4
+    assert "too few to explain" in capsys.readouterr().out

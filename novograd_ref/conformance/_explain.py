@@ -14,7 +14,7 @@ schema ``novograd-ref/explain/1``:
 - ``implementation`` (str), ``language`` (the preset whose keywords the port took);
 - ``verdict``: ``"matches"`` (reproduces presets), ``"reproduced"`` (by a
   configuration that is no preset), ``"differs"`` (nothing reproduces it),
-  ``"not_run"`` (no run completed);
+  ``"not_run"`` (fewer than :data:`MIN_RUNS` runs completed);
 - ``matches``: preset names it reproduces (empty unless the verdict is ``matches``);
 - ``reproduced_by``: the ``Config`` repr of the reproducing configuration on the
   reference run's hyperparameters, or ``null``; ``call``: the same as an
@@ -51,6 +51,8 @@ from ._runs import Observation, Quirks, Run, case_runs, first_divergence, observ
 from ._search import Candidate, Move, Outcome, Search, differences, moves
 
 SCHEMA = "novograd-ref/explain/1"
+MIN_RUNS = 4  # completed runs below which nothing is concluded
+_INEXPRESSIBLE = "the keywords cannot express these hyperparameters"
 
 #: The anomaly codes and what each means.
 ANOMALIES: dict[str, str] = {
@@ -162,7 +164,11 @@ class Explanation:
             return (f"no preset, but {self.nearest} with {len(self.differences)} switch(es) "
                     f"changed reproduces it ({ran} runs)")
         if self.verdict == "not_run":
-            return "no run completed"
+            reasons = sorted({r["skipped"] for r in self.runs
+                              if r["skipped"] and r["skipped"] != _INEXPRESSIBLE})
+            why = f"; the port refused: {'; '.join(reasons[:2])}" if reasons else ""
+            return (f"{ran} runs completed, too few to explain (at least {MIN_RUNS} are "
+                    f"needed){why}")
         return (f"nothing in the switch space reproduces it; nearest preset: "
                 f"{self.nearest} ({ran} runs)")
 
@@ -219,8 +225,7 @@ def explain(impl: Implementation, language: str,
     for i, run in enumerate(runs, start=1):
         run, kwargs = _expressed(language, run)
         if kwargs is None:
-            observations.append(Observation(run, skipped=f"preset {language!r} has no "
-                                            "keywords for these hyperparameters"))
+            observations.append(Observation(run, skipped=_INEXPRESSIBLE))
             continue
         if i % 10 == 0:
             progress(f"running the port: {i}/{len(runs)} runs")
@@ -228,7 +233,8 @@ def explain(impl: Implementation, language: str,
     observed = {o.run.name: o for o in observations}
     findings, quirks = read_probes(observed)
     search = Search(observations, quirks, language, progress)
-    base, best = search.run()
+    enough = sum(o.ok for o in observations) >= MIN_RUNS
+    base, best = search.run() if enough else ([], None)
     result = _assemble(impl.spec, language, observations, findings, quirks, search, base,
                        best)
     result.seconds = time.perf_counter() - start
@@ -251,12 +257,16 @@ def _assemble(spec: str, language: str, observations: list[Observation],
               findings: list[Finding], quirks: Quirks, search: Search, base: list[Outcome],
               best: Outcome | None) -> Explanation:
     ran = [o for o in observations if o.ok]
-    anomalies = [{"code": f.anomaly, "message": f.finding, "evidence": f.evidence}
-                 for f in findings if f.anomaly]
+    anomalies: list[dict[str, Any]] = [
+        {"code": f.anomaly, "message": f.finding, "evidence": f.evidence}
+        for f in findings if f.anomaly]
     errors = [{"run": o.run.name, "where": o.failure.where(), "message": o.failure.message}
               for o in observations if o.failure is not None]
     if errors:
-        anomalies.append(_crash(observations, errors))
+        crash = _crash(observations, errors)
+        if len(ran) >= MIN_RUNS:
+            crash["message"] += "; explained from the runs that completed"
+        anomalies.append(crash)
     reproducing = [o for o in base if not o.failed and 2 * len(o.configs) >= len(ran)]
     matches = [o.candidate.preset for o in reproducing] if not quirks.changed() else []
     if best is not None:
@@ -268,7 +278,7 @@ def _assemble(spec: str, language: str, observations: list[Observation],
     elif reproduces and not outside and not quirks.changed():
         verdict = "reproduced"
     else:
-        verdict = "differs" if ran else "not_run"
+        verdict = "differs" if len(ran) >= MIN_RUNS else "not_run"
     if verdict == "differs" and best is not None and best.failed:
         anomalies.append({"code": "unexplained", "message": (
             f"{len(best.failed)} runs are not reproduced by the nearest candidate "
@@ -324,7 +334,7 @@ def _crash(observations: list[Observation], errors: list[dict[str, Any]]) -> dic
     return {"code": "crash", "message": (
         f"the port failed on {len(errors)} of {len(observations)} runs "
         f"({', '.join(e['run'] for e in errors[:4])}{', ...' if len(errors) > 4 else ''})"
-        f"{common}: {'; '.join(messages[:2])}; explained from the runs that completed"),
+        f"{common}: {'; '.join(messages[:2])}"),
         "evidence": [{"run": e["run"], "step": None, "leaf": None,
                       "expected": "a completed run", "measured": e["message"],
                       "note": e["where"]} for e in errors]}
