@@ -27,8 +27,8 @@ from .. import _core, vectors
 from .._config import Config
 from .._namespace import namespace
 from ..testing import relative_error, rtol
-from ._adapter import ImplementationFailed
-from ._oracle import Implementation
+from ._adapter import ImplementationFailed, raised
+from ._oracle import Implementation, ImplementationError
 from ._verify import run_trajectory
 
 Leaves = dict[str, np.ndarray]
@@ -117,14 +117,19 @@ def fixed_run(name: str, probe: str, hyper: Mapping[str, Any], params0: Mapping[
 
 def observe(impl: Implementation, kwargs: Mapping[str, Any], run: Run) -> Observation:
     """Run the port on ``run`` with constructor keywords ``kwargs``; a failure of the
-    port is recorded (with the run named), never raised."""
-    from ._live import _build
-
+    port is recorded (with the run named), never raised. A factory refusing the keywords
+    (``ValueError``, ``TypeError``, ``NotImplementedError``) skips the run, as in
+    ``verify``."""
     try:
-        built = _build(impl, kwargs, run.dtype, run.name)
-        if isinstance(built, str):
-            return Observation(run, skipped=built)
-        params, fed = run_trajectory(built[0], run.params0, run.lr, run.grads_at, run.steps)
+        try:
+            adapter = impl.build(dict(kwargs), run.dtype)
+        except ImplementationError as exc:  # the loader's check of what the factory made
+            raise ImplementationFailed(str(exc), "factory") from exc
+        except (ValueError, TypeError, NotImplementedError) as exc:  # keywords it lacks
+            return Observation(run, skipped=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            raise raised(exc, "factory") from exc
+        params, fed = run_trajectory(adapter, run.params0, run.lr, run.grads_at, run.steps)
     except ImplementationFailed as exc:
         exc.case, exc.dtype = run.name.removeprefix("case "), run.dtype
         return Observation(run, failure=exc)
