@@ -44,10 +44,11 @@ from typing import Any
 
 import numpy as np
 
+from ._divergence import first_divergence
 from ._live import preset_kwargs_for
 from ._oracle import Implementation
 from ._probes import Finding, probe_runs, read_probes
-from ._runs import Observation, Quirks, Run, case_runs, first_divergence, observe, simulate
+from ._runs import Observation, Quirks, Run, case_runs, observe, simulate, tolerance
 from ._search import Candidate, Move, Outcome, Search, differences, moves
 
 SCHEMA = "novograd-ref/explain/1"
@@ -152,7 +153,8 @@ class Explanation:
         if self.first_divergence and self.verdict == "differs":
             d = self.first_divergence
             lines.append(f"first divergence from the nearest configuration: {d['run']}, "
-                         f"step {d['step']}, leaf {d['leaf']}{d['element']}: expected "
+                         f"step {d['step']}, leaf {d['leaf']}"
+                         f"{''.join(f'[{i}]' for i in d['element'])}: expected "
                          f"{d['expected']:.6g}, measured {d['measured']:.6g}")
         return "\n".join(lines)
 
@@ -442,9 +444,9 @@ def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, 
     found = first_divergence(obs.params, want, 1e-6)
     if found is None:
         return []
-    leaf = found["leaf"] + "".join(f"[{i}]" for i in found["element"])
-    return [{"run": run_name, "step": found["step"], "leaf": leaf,
-             "expected": found["expected"], "measured": found["measured"],
+    leaf = found.leaf + "".join(f"[{i}]" for i in found.element)
+    return [{"run": run_name, "step": found.step, "leaf": leaf,
+             "expected": found.expected, "measured": found.measured,
              "note": f"expected from {cand.describe()}"}]
 
 
@@ -475,11 +477,10 @@ def _divergence(chosen: Outcome, search: Search, quirks: Quirks) -> dict[str, An
         assert obs.params is not None
         cfg = chosen.configs[name]
         want = simulate(cfg, quirks, obs.run, obs.fed)
-        from ._runs import tolerance
-
         where = first_divergence(obs.params, want, tolerance(cfg, quirks, obs.run.dtype))
         if where is not None:
-            found.append((where["step"], search._size[name], {"run": name, **where}))
+            found.append((where.step, search._size[name],
+                          {"run": name, **dataclasses.asdict(where)}))
     return min(found, key=lambda f: f[:2])[2] if found else None
 
 

@@ -249,28 +249,3 @@ def run_error(measured: Mapping[str, np.ndarray], expected: Mapping[str, np.ndar
     """The worst relative error over leaves (NaN and infinities must sit alike)."""
     return max((relative_error(np.asarray(measured[n][1:]), expected[n][1:])
                 for n in expected), default=0.0)
-
-
-def first_divergence(measured: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray],
-                     tol: float) -> dict[str, Any] | None:
-    """The earliest step (then leaf, then element) where ``measured`` leaves ``expected``
-    by more than ``tol`` times the leaf's largest expected magnitude; ``None`` if never.
-    """
-    steps = next(iter(expected.values())).shape[0] - 1 if expected else 0
-    for step in range(1, steps + 1):
-        for name, want in expected.items():
-            got = np.asarray(measured[name][step], dtype=np.float64).reshape(-1)
-            exp = np.asarray(want[step], dtype=np.float64).reshape(-1)
-            finite = np.isfinite(want[1:])
-            scale = float(np.max(np.abs(want[1:][finite]))) if finite.any() else 1.0
-            with np.errstate(all="ignore"):
-                diff = np.abs(got - exp)
-            bad = ~((diff <= tol * max(scale, np.finfo(np.float64).tiny)) |
-                    (np.isnan(got) & np.isnan(exp)) | (got == exp))
-            if bad.any():
-                index = int(np.argmax(bad))
-                shape = want.shape[1:]
-                where = [int(i) for i in np.unravel_index(index, shape)] if shape else []
-                return {"step": step, "leaf": name, "element": where,
-                        "expected": float(exp[index]), "measured": float(got[index])}
-    return None
