@@ -194,3 +194,11 @@ torch_elementwise = _torch("elementwise")
 torch_no_first_step_update = _torch("no_first_step_update")
 torch_float32_state = _torch("float32_state")
 torch_adam_bias_correction = _torch("adam_bias_correction")
+
+
+def torch_float32_state_declared(**kwargs: Any) -> TorchNovoGrad:
+    """``torch_float32_state``, declaring the oracle keyword that reproduces it."""
+    return TorchNovoGrad(**kwargs, flaw="float32_state")
+
+
+torch_float32_state_declared.oracle_kwargs = {"state_dtype": "float32"}  # type: ignore[attr-defined]

@@ -166,3 +166,33 @@ def test_too_few_runs_conclude_nothing(capsys: pytest.CaptureFixture[str]) -> No
     assert [a["code"] for a in crashing.anomalies] == ["crash"]
     assert cli.main(["explain", "--impl", "tests.ports:update_raises"]) == 4
     assert "too few to explain" in capsys.readouterr().out
+
+
+def test_a_factory_declares_its_oracle_keywords() -> None:
+    """A float32 second moment fails float64 verification unless the factory declares
+    ``state_dtype='float32'`` (the keyword explain names for it)."""
+    pytest.importorskip("torch")
+    from novograd_ref.conformance import verify_implementation
+
+    plain = verify_implementation(implementation("tests.gallery:torch_float32_state"),
+                                  "torch_optimizer", ["float64"])
+    declared = verify_implementation(
+        implementation("tests.gallery:torch_float32_state_declared"), "torch_optimizer",
+        ["float64"])
+    assert not plain.passed
+    assert declared.passed
+
+
+def test_declared_oracle_keywords_are_checked() -> None:
+    from novograd_ref.conformance import ImplementationError
+    from novograd_ref.conformance._oracle import declared_oracle_kwargs
+
+    def make(**kwargs: Any) -> None: ...
+
+    make.oracle_kwargs = ["state_dtype"]  # type: ignore[attr-defined]
+    with pytest.raises(ImplementationError, match="oracle_kwargs must be a dict"):
+        declared_oracle_kwargs("port:make", make)
+    make.oracle_kwargs = lambda kwargs, dtype: {"state_dtype": "float32"} if (  # type: ignore[attr-defined]
+        dtype == "float64") else {}
+    assert declared_oracle_kwargs("port:make", make)({}, "float64") == {"state_dtype": "float32"}
+    assert declared_oracle_kwargs("port:make", make)({}, "float32") == {}
