@@ -19,6 +19,7 @@ class NumpyNovoGrad:
     still 0 (``when_zero``, the PyTorch family), with one optional ``flaw``:
 
     - ``wrong_beta``: the second moment is blended with ``b1``;
+    - ``swapped_betas``: ``b1`` in the second moment, ``b2`` in the momentum;
     - ``no_eps_first_step``: the paper's algorithm box literally (``g / sqrt(v_1)``);
     - ``global_norm``: one norm over the whole tree;
     - ``weight_decay_sign``: ``- wd p`` instead of ``+ wd p``;
@@ -60,7 +61,9 @@ class NumpyNovoGrad:
                        (g_in, state["p"][name], state["m"][name]))
             v = state["v"][name]
             s = total if "global_norm" in self.flaws else self._square_norm(g)
-            beta = self.b1 if "wrong_beta" in self.flaws else self.b2
+            swapped = "swapped_betas" in self.flaws
+            beta = self.b1 if "wrong_beta" in self.flaws or swapped else self.b2
+            momentum = self.b2 if swapped else self.b1
             first = v == 0 if self.when_zero else t == 1
             v = s if first else beta * v + (1 - beta) * s
             den = np.sqrt(v) if ("no_eps_first_step" in self.flaws and t == 1) else \
@@ -70,7 +73,7 @@ class NumpyNovoGrad:
                 u = g / g.dtype.type(den) + g.dtype.type(sign * self.wd) * p
             if self.grad_averaging:
                 u = g.dtype.type(1 - self.b1) * u
-            m = g.dtype.type(self.b1) * m + u
+            m = g.dtype.type(momentum) * m + u
             if not ("no_first_step_update" in self.flaws and t == 1):
                 p = p - g.dtype.type(rate) * m
             new_p[name], new_m[name], new_v[name] = p.astype(dtype), m.astype(dtype), v
@@ -187,6 +190,7 @@ global_norm = _numpy("global_norm", numpy_optax)
 float32_math = _numpy("float32_math", numpy_optax)
 crash_0d = _numpy("crash_0d", numpy_optax)
 weight_decay_sign = _numpy("weight_decay_sign", numpy_torch)
+swapped_betas = _numpy("swapped_betas", numpy_optax)
 three_flaws = _numpy("wrong_beta+no_first_step_update+weight_decay_sign", numpy_torch)
 torch_faithful = _torch(None)
 torch_v_from_zero = _torch("v_from_zero")

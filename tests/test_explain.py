@@ -35,6 +35,7 @@ GALLERY: list[tuple[str, str, set[str], set[tuple[str, Any, Any]], set[str]]] = 
      {"grad_averaging_inverted"}),
     # NumPy ports (tests/gallery.py)
     ("tests.gallery:wrong_beta", "optax", set(), set(), {"second_moment_wrong_beta"}),
+    ("tests.gallery:swapped_betas", "optax", set(), set(), {"betas_swapped"}),
     ("tests.gallery:no_eps_first_step", "optax", set(), set(), {"first_step_without_eps"}),
     ("tests.gallery:global_norm", "optax", set(), set(), {"global_normalization"}),
     ("tests.gallery:float32_math", "optax", set(), set(), {"float32_arithmetic"}),

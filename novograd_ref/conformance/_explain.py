@@ -61,6 +61,8 @@ ANOMALIES: dict[str, str] = {
                                  "(Adam on g/|g|), not each layer by its norm",
     "global_normalization": "one norm for the whole parameter tree instead of one per layer",
     "second_moment_wrong_beta": "the second moment is blended with b1 instead of b2",
+    "momentum_wrong_beta": "the momentum is blended with b2 instead of b1",
+    "betas_swapped": "b1 drives the second moment and b2 the momentum",
     "grad_averaging_inverted": "grad averaging is applied exactly when it is not asked for",
     "first_step_without_eps": "the first step divides by sqrt(v) without eps",
     "no_first_step_update": "the parameters do not move on the first step",
@@ -352,7 +354,8 @@ CONVENTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("second-moment start", "probe zero_first_gradient",
      ("second_moment_init='first_step'", "second_moment_init='when_zero'",
       "second_moment_init='zero'")),
-    ("beta of the second moment", "probe betas", ("", "second moment blended with b1")),
+    ("which beta drives which average", "probe betas",
+     ("", "second moment blended with b1", "momentum blended with b2", "betas swapped")),
     ("eps placement", "probe eps_dominated",
      ("eps outside the square root", "eps inside the square root")),
     ("grad averaging", "probe grad_averaging",
@@ -385,7 +388,7 @@ def _conventions(chosen: Outcome, search: Search) -> list[Finding]:
         consistent, evidence = [], []
         for name in names:
             move = _move(name) if name else None
-            fields = set(move.fields) if move else {"b2"}
+            fields = set(move.fields) if move else {"b1", "b2"}
             kept = tuple(m for m in chosen.candidate.moves if not fields & set(m.fields))
             cand = Candidate(chosen.candidate.preset, (*kept, move) if move else kept)
             configs = search.configs(cand)
@@ -412,10 +415,13 @@ def _reference_run(outcome: Outcome | None) -> str | None:
     return None
 
 
-_OUTSIDE_PROBE = {"second_moment_wrong_beta": "probe betas",
+_OUTSIDE_PROBE = {"second_moment_wrong_beta": "probe betas", "momentum_wrong_beta":
+                  "probe betas", "betas_swapped": "probe betas",
                   "grad_averaging_inverted": "probe grad_averaging"}
 _OUTSIDE_WORDS = {
     "second_moment_wrong_beta": "the second moment is blended with b1, not b2",
+    "momentum_wrong_beta": "the momentum is blended with b2, not b1",
+    "betas_swapped": "the betas are swapped: b1 drives the second moment, b2 the momentum",
     "grad_averaging_inverted": "the grad_averaging keyword is inverted: (1 - b1) scales the "
                                "normalized gradient when it is off, and not when it is on"}
 

@@ -4,8 +4,10 @@ A candidate is a preset plus a few *moves*: each move sets one switch of the
 configuration the preset builds for a run (``second_moment_init='zero'``,
 ``state_dtype='float32'``...), or a few switches that only make sense together
 (``momentum_input='raw'`` with ``weight_decay_mode='apex'``), or rewires where eps goes
-(``eps`` moved inside the root). One move lies outside the switch space and is reported
-as an anomaly, never as a configuration: the second moment blended with ``b1``.
+(``eps`` moved inside the root). A few moves lie outside the switch space and are
+reported as anomalies, never as a configuration: the betas mixed up (the second moment
+blended with ``b1``, the momentum with ``b2``, or both swapped) and the
+``grad_averaging`` keyword inverted.
 
 The configuration of a candidate for a run is the preset's own configuration for the
 run's canonical hyperparameters (:func:`~novograd_ref.conformance.preset_kwargs_for`)
@@ -63,6 +65,14 @@ def _b2_from_b1(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
     return dataclasses.replace(cfg, b2=cfg.b1)
 
 
+def _b1_from_b2(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, b1=cfg.b2)
+
+
+def _betas_swapped(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, b1=cfg.b2, b2=cfg.b1)
+
+
 def _averaging_inverted(cfg: Config, hyper: Mapping[str, Any]) -> Config:
     return dataclasses.replace(cfg, grad_averaging="off" if hyper.get("grad_averaging")
                                else "always")
@@ -70,7 +80,8 @@ def _averaging_inverted(cfg: Config, hyper: Mapping[str, Any]) -> Config:
 
 def moves() -> list[Move]:
     """Every move the search tries: each value of each switch, the dtypes, the pairs
-    Config requires together, eps placement, and ``b1`` in the second moment."""
+    Config requires together, eps placement, mixed-up betas and an inverted
+    ``grad_averaging`` keyword."""
     out = [_set(**{name: value}) for name, kind in _SWITCHES.items()
            for value in get_args(kind)]
     out += [_set(**{name: flag}) for name in ("amsgrad", "nesterov", "maximize")
@@ -87,6 +98,9 @@ def moves() -> list[Move]:
             Move("eps outside the square root", _eps_outside, ("eps", "eps_root")),
             Move("second moment blended with b1", _b2_from_b1, ("b2",),
                  outside="second_moment_wrong_beta"),
+            Move("momentum blended with b2", _b1_from_b2, ("b1",),
+                 outside="momentum_wrong_beta"),
+            Move("betas swapped", _betas_swapped, ("b1", "b2"), outside="betas_swapped"),
             Move("grad_averaging keyword inverted", _averaging_inverted, ("grad_averaging",),
                  outside="grad_averaging_inverted")]
     return out
