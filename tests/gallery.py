@@ -206,3 +206,35 @@ def torch_float32_state_declared(**kwargs: Any) -> TorchNovoGrad:
 
 
 torch_float32_state_declared.oracle_kwargs = {"state_dtype": "float32"}  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------- real variants, as ports
+# Published variants, run through the oracle's presets but taking another setting's
+# keywords: what a porter gets who copies one framework while targeting another.
+
+
+def _preset_port(preset: str, **forced: Any) -> Any:
+    from novograd_ref.conformance import PresetAdapter
+
+    def factory(**kwargs: Any) -> PresetAdapter:
+        return PresetAdapter(preset, **{**kwargs, **forced})
+
+    return factory
+
+
+apex_raw_momentum = _preset_port("apex", reg_inside_moment=False)
+apex_bias_correction = _preset_port("apex", bias_correction=True)
+nemo_with_luc = _preset_port("nemo", luc=True)
+tfa_float32_hyper = _preset_port("tfa", hyper_dtype="float32")
+pytorch_optimizer_debias = _preset_port("pytorch_optimizer", adam_debias=True)
+
+
+def timm_with_optax_keywords(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-6,
+                             eps_root: float = 0.0, weight_decay: float = 0.0) -> Any:
+    """timm's NvNovoGrad behind optax's keywords (the PyTorch family's second-moment
+    start)."""
+    from novograd_ref.conformance import PresetAdapter
+
+    if eps_root:
+        raise ValueError("timm has no eps_root")
+    return PresetAdapter("timm", betas=(b1, b2), eps=eps, weight_decay=weight_decay)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, get_args
 
 from .. import presets
-from .._config import _SWITCHES, Config
+from .._config import _ROUNDED, _SWITCHES, Config, round_to
 from ._live import preset_kwargs_for, presets_with_keywords
 from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
 
@@ -286,6 +286,14 @@ def _distinct(outcomes: Iterable[Outcome]) -> list[Outcome]:
     return out
 
 
+def _only_rounded(name: str, port: Config, preset_value: Any) -> bool:
+    """Whether a hyperparameter differs only by the port's ``hyper_dtype`` rounding
+    (reported once, as ``hyper_dtype``)."""
+    return (name in _ROUNDED and port.hyper_dtype is not None
+            and isinstance(preset_value, float)
+            and round_to(preset_value, port.hyper_dtype) == getattr(port, name))
+
+
 def differences(cand: Candidate, configs_of: Callable[[Candidate], dict[str, Config] | None],
                 first: str) -> list[dict[str, Any]]:
     """``{switch, port, preset}`` for every Config field the candidate's switch moves
@@ -301,6 +309,6 @@ def differences(cand: Candidate, configs_of: Callable[[Candidate], dict[str, Con
             if field.name in out or field.name == "learning_rate":
                 continue
             port, preset = getattr(mine[name], field.name), getattr(theirs[name], field.name)
-            if port != preset:
+            if port != preset and not _only_rounded(field.name, mine[name], preset):
                 out[field.name] = {"switch": field.name, "port": port, "preset": preset}
     return list(out.values())
