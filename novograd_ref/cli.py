@@ -210,11 +210,11 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"explain: {message}", file=sys.stderr, flush=True)
 
     found = explain(impl, language, progress=note)
+    if args.json:
+        Path(args.json).write_text(json.dumps(found.to_json(), indent=1, allow_nan=False))
     print(found.summary())
     print()
     print(found.details())
-    if args.json:
-        Path(args.json).write_text(json.dumps(found.to_json(), indent=1, allow_nan=False))
     return {"matches": 0, "reproduced": 0, "differs": 1}.get(found.verdict, 4)
 
 

@@ -210,3 +210,13 @@ def test_declared_oracle_keywords_are_checked() -> None:
         dtype == "float64") else {}
     assert declared_oracle_kwargs("port:make", make)({}, "float64") == {"state_dtype": "float32"}
     assert declared_oracle_kwargs("port:make", make)({}, "float32") == {}
+
+
+def test_the_json_schema_and_codes_are_documented() -> None:
+    """Every top-level key of the JSON and every anomaly code is in docs/explain.md."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
+    found = explain(implementation("preset:optax"), "optax").to_json()
+    for key in found:
+        assert f'"{key}"' in doc, key
+    for code in ANOMALIES:
+        assert f"`{code}`" in doc, code
