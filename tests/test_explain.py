@@ -220,3 +220,29 @@ def test_the_json_schema_and_codes_are_documented() -> None:
         assert f'"{key}"' in doc, key
     for code in ANOMALIES:
         assert f"`{code}`" in doc, code
+
+
+@pytest.mark.parametrize(("spec", "language", "variant"), [
+    ("tests.gallery:torch_float32_state", "torch_optimizer",
+     "torch_optimizer with state_dtype='float32'"),
+    ("tests.gallery:float32_math", "optax", "optax computed in float32"),
+])
+def test_float32_variants_are_found(spec: str, language: str, variant: str) -> None:
+    """What identify adds: a preset reproduced with a float32 second moment, or with
+    float32 arithmetic, under float64 parameters."""
+    from novograd_ref.conformance._live import preset_kwargs_for
+    from novograd_ref.conformance._runs import case_runs, observe
+    from novograd_ref.conformance._search import float32_variants
+
+    _needs_torch(spec)
+    impl = implementation(spec)
+    observations = []
+    for run in case_runs():
+        kwargs = preset_kwargs_for(language, run.hyper)
+        if kwargs is not None:
+            observations.append(observe(impl, kwargs, run))
+    found = float32_variants(observations, language)
+    assert variant in found
+    assert not float32_variants(
+        [observe(implementation("tests.ports:optax_port"), kw, run) for run in case_runs()
+         if (kw := preset_kwargs_for("optax", run.hyper)) is not None], "optax")

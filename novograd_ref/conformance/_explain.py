@@ -506,18 +506,3 @@ def _divergence(chosen: Outcome, search: Search, quirks: Quirks) -> dict[str, An
             found.append((where.step, search._size[name],
                           {"run": name, **dataclasses.asdict(where)}))
     return min(found, key=lambda f: f[:2])[2] if found else None
-
-
-def language_for(preset: str | None, spec: str) -> str:
-    """The preset whose keywords a port takes: ``preset`` if given, else the framework's
-    or preset's own, else ``optax``."""
-    from .. import presets
-    from . import frameworks
-
-    if preset:
-        return preset
-    name = spec.removeprefix("framework:").removeprefix("preset:")
-    if name in frameworks.FRAMEWORKS and not spec.startswith("preset:"):
-        return str(frameworks.load(name).PRESET)
-    return name if name in presets.names() else "optax"
-

@@ -312,3 +312,28 @@ def differences(cand: Candidate, configs_of: Callable[[Candidate], dict[str, Con
             if port != preset and not _only_rounded(field.name, mine[name], preset):
                 out[field.name] = {"switch": field.name, "port": port, "preset": preset}
     return list(out.values())
+
+
+def float32_variants(observations: Sequence[Observation], language: str) -> list[str]:
+    """The presets a port reproduces only in a float32 variant, described: with a
+    float32 second moment (``"timm with state_dtype='float32'"``) or with all its
+    arithmetic in float32 (``"optax computed in float32"``), whichever is closer when
+    both are within the float32 tolerance. A preset the port reproduces as it is, or
+    that expresses fewer than half of the runs, is not listed.
+    """
+    plain = Search(observations, Quirks(), language)
+    narrow = Search(observations, Quirks(arithmetic="float32"), language)
+    state = _set(state_dtype="float32")
+    out = []
+    for preset in plain.names:
+        base = plain.evaluate(Candidate(preset))
+        if base is None or not base.failed or 2 * len(base.configs) < len(plain.observations):
+            continue
+        stored = plain.evaluate(Candidate(preset, (state,)))
+        computed = narrow.evaluate(Candidate(preset))
+        found = [(o.total, text) for o, text in (
+            (stored, f"{preset} with state_dtype='float32'"),
+            (computed, f"{preset} computed in float32")) if o is not None and not o.failed]
+        if found:  # both pass at the float32 tolerance: the closer one is the port
+            out.append(min(found)[1])
+    return out
