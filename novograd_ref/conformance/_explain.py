@@ -183,8 +183,8 @@ class Explanation:
         if self.verdict == "matches":
             return f"reproduces {', '.join(self.matches)} ({ran} runs)"
         if self.verdict == "reproduced":
-            return (f"no preset, but {self.nearest} with {len(self.differences)} switch(es) "
-                    f"changed reproduces it ({ran} runs)")
+            changed = ", ".join(f"{d['switch']}={d['port']!r}" for d in self.differences)
+            return f"no preset as it is; it is {self.nearest} with {changed} ({ran} runs)"
         if self.verdict == "not_run":
             reasons = sorted({r["skipped"] for r in self.runs
                               if r["skipped"] and r["skipped"] != _INEXPRESSIBLE})
