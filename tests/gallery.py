@@ -238,3 +238,51 @@ def timm_with_optax_keywords(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-
     if eps_root:
         raise ValueError("timm has no eps_root")
     return PresetAdapter("timm", betas=(b1, b2), eps=eps, weight_decay=weight_decay)
+
+
+# ------------------------------------------------- configurations as ports
+# The reference itself with a few switches set, behind optax's keywords: what explain's
+# search must find again, however the switches interact.
+
+
+class ConfigPort:
+    """``ngr.novograd`` with fixed ``switches``, driven as an adapter."""
+
+    name = "config-port"
+
+    def __init__(self, hyper: dict[str, float], switches: dict[str, Any]) -> None:
+        self.hyper, self.switches = hyper, switches
+
+    def init(self, params: Mapping[str, np.ndarray], learning_rate: Any) -> Any:
+        import novograd_ref as ngr
+
+        table = [float(x) for x in np.atleast_1d(learning_rate)]
+        rate = (lambda k: table[int(k)]) if isinstance(learning_rate, np.ndarray) else \
+            float(learning_rate)
+        opt = ngr.novograd(rate, **self.hyper, **self.switches)
+        return opt, dict(params), opt.init(dict(params))
+
+    def update(self, grads: Mapping[str, np.ndarray], state: Any) -> Any:
+        import novograd_ref as ngr
+
+        opt, params, opt_state = state
+        updates, opt_state = opt.update(dict(grads), opt_state, params)
+        params = ngr.apply_updates(params, updates)
+        return dict(params), (opt, params, opt_state)
+
+
+def _config_port(**switches: Any) -> Any:
+    def factory(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-6, eps_root: float = 0.0,
+                weight_decay: float = 0.0) -> ConfigPort:
+        return ConfigPort({"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root,
+                           "weight_decay": weight_decay}, switches)
+
+    return factory
+
+
+# a zero start and sqrt(1 - b2^t) debiasing nearly cancel: neither alone is closer
+zero_debias_late_averaging = _config_port(second_moment_init="zero",
+                                          bias_correction="debias",
+                                          grad_averaging="after_first_step")
+when_zero_always_averaging = _config_port(second_moment_init="when_zero",
+                                          grad_averaging="always")

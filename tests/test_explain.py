@@ -57,6 +57,13 @@ GALLERY: list[tuple[str, str, set[str], set[tuple[str, Any, Any]], set[str]]] = 
     ("tests.gallery:pytorch_optimizer_debias", "pytorch_optimizer", set(),
      {("bias_correction", "debias", "none")}, set()),
     ("tests.gallery:timm_with_optax_keywords", "optax", PYTORCH_FAMILY, set(), set()),
+    # the reference with several switches set (tests/gallery.py)
+    ("tests.gallery:zero_debias_late_averaging", "optax", set(),
+     {("second_moment_init", "zero", "first_step"), ("bias_correction", "debias", "none"),
+      ("grad_averaging", "after_first_step", "off")}, set()),
+    ("tests.gallery:when_zero_always_averaging", "optax", set(),
+     {("second_moment_init", "when_zero", "first_step"),
+      ("grad_averaging", "always", "off")}, set()),
     # PyTorch ports (tests/gallery.py)
     ("tests.gallery:torch_faithful", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
     ("tests.gallery:torch_v_from_zero", "torch_optimizer", set(),

@@ -305,8 +305,9 @@ def _assemble(spec: str, language: str, observations: list[Observation],
         anomalies.append({"code": "unexplained", "message": (
             f"{len(best.failed)} runs are not reproduced by the nearest candidate "
             f"({best.candidate.describe()}), even with the anomalies found"),
-            "evidence": [{"run": name, "step": None, "leaf": None, "expected": "<= 1 tol",
-                          "measured": f"{err:.3g} tol", "note": ""}
+            "evidence": [{"run": name, "step": None, "leaf": None,
+                          "expected": "within the tolerance",
+                          "measured": f"relative error {err:.3g}", "note": ""}
                          for name, err in sorted(best.failed.items())[:5]]})
     chosen = best
     if matches:

@@ -16,9 +16,12 @@ with the moves applied; a combination :class:`Config` refuses is skipped. A cand
 run it can express, and it can express at least half of the runs the port completed.
 
 Search: every preset first (all runs), then a beam of the best candidates gains one
-move at a time (at most three), keeping a child only when it passes a run its parent
-failed and fails fewer runs overall. Runs its parent failed are tried first, so a
-useless move costs a few small runs.
+move at a time (at most three). A child is tried first on its parent's smallest failing
+runs and kept only when it passes one of them or brings them closer (so moves that are
+only right together can still be found one by one), and then fails no more runs than its
+parent overall, with fewer failures or a smaller excess. A useless move costs a few
+small runs. When that leaves runs failing, the best candidates with at most one move
+try every pair of moves (moves that only help together).
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ from .._config import _ROUNDED, _SWITCHES, Config, round_to
 from ._live import preset_kwargs_for, presets_with_keywords
 from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
 
-BEAM = 4
+BEAM = 6
+PER_PRESET = 2
 DEPTH = 3
-PATIENCE = 5  # a move must fix one of its parent's 5 smallest failing runs
+PATIENCE = 5  # a move is tried on its parent's 5 smallest failing runs first
+MIN_GAIN = 1.0  # decades closer on those runs, in all, for a move that fixes none
+PAIR_PARENTS = 3  # candidates given pairs of moves when single moves leave failures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,16 +130,23 @@ class Outcome:
 
     candidate: Candidate
     configs: dict[str, Config]
-    failed: dict[str, float]  # run name -> relative error (over the tolerance)
+    failed: dict[str, float]  # run name -> relative error (above the tolerance)
     uncovered: int
-    total: float  # the sum of every covered run's error in units of its tolerance
+    total: float  # the sum of every covered run's relative error
 
     @property
     def score(self) -> tuple[int, int, float]:
-        """Fewer failing or inexpressible runs, fewer moves, smaller errors first."""
-        excess = sum(min(20.0, math.log10(e) + 20.0) if e > 0 else 20.0
-                     for e in self.failed.values())
-        return (len(self.failed) + self.uncovered, len(self.candidate.moves), excess)
+        """Fewer failing or inexpressible runs, fewer switches moved, then the excess: the
+        failing runs' relative errors in decades above 1e-16, summed (independent of
+        the tolerance, so a float32 state does not look closer by loosening it)."""
+        excess = sum(_decades(e) for e in self.failed.values())
+        changed = sum(len(m.fields) for m in self.candidate.moves)
+        return (len(self.failed) + self.uncovered, changed, excess)
+
+
+def _decades(error: float) -> float:
+    """``log10(error / 1e-16)``, between 0 and 32 (infinite errors included)."""
+    return min(32.0, max(0.0, math.log10(error) + 16.0)) if error > 0 else 0.0
 
 
 class Search:
@@ -146,7 +159,7 @@ class Search:
         self.quirks, self.language, self.progress = quirks, language, progress
         self.names = presets_with_keywords()
         self._base: dict[tuple[str, str], Config | None] = {}
-        self._cache: dict[tuple[str, Config], float] = {}
+        self._cache: dict[tuple[str, Config], tuple[float, float]] = {}
         self._size = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
                       for o in self.observations}
 
@@ -188,62 +201,83 @@ class Search:
 
     def error(self, obs: Observation, cfg: Config) -> float:
         """The port's relative error against ``cfg`` on one run, in units of the
-        tolerance (<= 1 passes); cached per (run, configuration)."""
+        tolerance (<= 1 passes)."""
+        raw, tol = self._measure(obs, cfg)
+        return raw / tol
+
+    def raw_error(self, obs: Observation, cfg: Config) -> float:
+        """The port's relative error against ``cfg`` on one run (NaN counts as inf)."""
+        return self._measure(obs, cfg)[0]
+
+    def _measure(self, obs: Observation, cfg: Config) -> tuple[float, float]:
         key = (obs.run.name, cfg)
         if key not in self._cache:
             assert obs.fed is not None
             assert obs.params is not None
             want = simulate(cfg, self.quirks, obs.run, obs.fed)
             err = run_error(obs.params, want)
-            tol = tolerance(cfg, self.quirks, obs.run.dtype)
-            self._cache[key] = err / tol if not math.isnan(err) else math.inf
+            self._cache[key] = (math.inf if math.isnan(err) else err,
+                                tolerance(cfg, self.quirks, obs.run.dtype))
         return self._cache[key]
 
     # --------------------------------------------------------------- evaluation
 
     def evaluate(self, cand: Candidate, parent: Outcome | None = None) -> Outcome | None:
-        """All runs (no parent), or only as far as the candidate can still beat
-        ``parent``: ``None`` when it cannot, or when Config refuses it."""
+        """All runs (no parent); or, against ``parent``, ``None`` unless the candidate
+        is promising (it passes one of the parent's :data:`PATIENCE` smallest failing
+        runs, or brings them :data:`MIN_GAIN` decades closer in all) and then no worse
+        overall (no more failing runs, and fewer or a smaller excess). ``None`` too when
+        Config refuses the candidate."""
         configs = self.configs(cand)
-        if configs is None or not configs:
+        if not configs:
             return None
         if parent is not None and all(parent.configs.get(k) == v for k, v in configs.items()):
             return None  # the moves change nothing on these runs
         uncovered = len(self.observations) - len(configs)
-        order = sorted(self.observations, key=lambda o: (
-            parent is not None and o.run.name not in parent.failed, self._size[o.run.name]))
+        ranked = sorted(self.observations, key=lambda o: self._size[o.run.name])
+        if parent is not None:
+            probe = [o for o in ranked if o.run.name in parent.failed][:PATIENCE]
+            passed = [self.error(o, configs[o.run.name]) <= 1.0 for o in probe]
+            gain = sum(_decades(parent.failed[o.run.name]) -
+                       _decades(self.raw_error(o, configs[o.run.name])) for o in probe)
+            if not any(passed) and gain < MIN_GAIN:
+                return None
+            ranked = probe + [o for o in ranked if o not in probe]
         failed: dict[str, float] = {}
         total = 0.0
-        fixed_one = parent is None
-        tried = 0
-        for obs in order:
+        for obs in ranked:
             cfg = configs.get(obs.run.name)
             if cfg is None:
                 continue
-            err = self.error(obs, cfg)
-            total += min(err, 1e30)
-            if err > 1.0:
-                failed[obs.run.name] = err
-            elif parent is not None and obs.run.name in parent.failed:
-                fixed_one = True
-            if parent is not None:
-                tried += obs.run.name in parent.failed
-                if not fixed_one and (tried >= PATIENCE or obs.run.name not in parent.failed):
-                    return None  # fixes none of the (smallest) runs its parent failed
-                if len(failed) + uncovered >= len(parent.failed) + parent.uncovered:
-                    return None
-        return Outcome(cand, configs, failed, uncovered, total)
+            raw = self.raw_error(obs, cfg)
+            total += min(raw, 1e30)
+            if self.error(obs, cfg) > 1.0:
+                failed[obs.run.name] = raw
+            if parent is not None and \
+                    len(failed) + uncovered > len(parent.failed) + parent.uncovered:
+                return None
+        outcome = Outcome(cand, configs, failed, uncovered, total)
+        if parent is not None and outcome.score[0] == parent.score[0] and \
+                outcome.score[2] >= parent.score[2]:
+            return None
+        return outcome
+
+    def covers_enough(self, outcome: Outcome) -> bool:
+        """Whether the candidate expresses at least half of the completed runs."""
+        return 2 * len(outcome.configs) >= len(self.observations)
 
     def run(self) -> tuple[list[Outcome], Outcome | None]:
         """Evaluate every preset, then search; returns the presets' outcomes and the
-        best outcome found (the fewest failing runs, then the fewest moves)."""
+        best outcome found among candidates expressing at least half of the runs (the
+        fewest failing runs, then the fewest moves, then the smallest excess)."""
         self.progress(f"search: {len(self.names)} presets on {len(self.observations)} runs")
         base = [o for o in (self.evaluate(Candidate(p)) for p in self.names) if o]
-        if not base:
-            return [], None
-        ranked = sorted(base, key=self._rank)
+        ranked = sorted((o for o in base if self.covers_enough(o)), key=self._rank)
+        if not ranked:
+            return base, None
         best = ranked[0]
-        frontier = _distinct(ranked)[:BEAM]
+        frontier = _frontier(ranked)
+        shallow = list(frontier)  # candidates that can still take a pair of moves
         all_moves = moves()
         for depth in range(1, DEPTH + 1):
             if not best.failed:
@@ -263,16 +297,52 @@ class Search:
                         children.append(child)
             if not children:
                 break
-            frontier = _distinct(sorted(children, key=self._rank))[:BEAM]
-            if self._rank(frontier[0]) < self._rank(best):
+            frontier = _frontier(sorted(children, key=self._rank))
+            if depth <= DEPTH - 2:
+                shallow += frontier
+            if self._rank(frontier[0])[:1] < self._rank(best)[:1]:
                 best = frontier[0]
+        if best.failed:
+            best = self._pairs(sorted(shallow, key=self._rank)[:PAIR_PARENTS], all_moves, best)
         return base, best
+
+    def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome
+               ) -> Outcome:
+        """Two moves at once on the best shallow candidates: for moves that are only
+        right together (each alone moves the port further away, as a zero start and
+        ``sqrt(1 - b2^t)`` debiasing do)."""
+        self.progress(f"search: pairs of moves on {len(parents)} candidates")
+        for parent in parents:
+            taken = {f for m in parent.candidate.moves for f in m.fields}
+            free = [m for m in all_moves if not taken & set(m.fields)]
+            for i, first in enumerate(free):
+                for second in free[i + 1:]:
+                    if set(first.fields) & set(second.fields):
+                        continue
+                    child = self.evaluate(Candidate(parent.candidate.preset,
+                                                    (*parent.candidate.moves, first, second)),
+                                          parent)
+                    if child is not None and self._rank(child) < self._rank(best):
+                        best = child
+        return best
 
     def _rank(self, outcome: Outcome) -> tuple[Any, ...]:
         score = outcome.score
         preset = outcome.candidate.preset
         return (score[0], score[1], preset != self.language, score[2], outcome.total,
                 self.names.index(preset))
+
+
+def _frontier(ranked: Iterable[Outcome]) -> list[Outcome]:
+    """The beam: the best :data:`BEAM` distinct outcomes, at most :data:`PER_PRESET`
+    from one preset (so one preset's near misses do not crowd out the others)."""
+    out: list[Outcome] = []
+    for o in _distinct(ranked):
+        if sum(x.candidate.preset == o.candidate.preset for x in out) < PER_PRESET:
+            out.append(o)
+        if len(out) == BEAM:
+            break
+    return out
 
 
 def _distinct(outcomes: Iterable[Outcome]) -> list[Outcome]:
