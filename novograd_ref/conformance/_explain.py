@@ -20,8 +20,9 @@ schema ``novograd-ref/explain/1``:
   reference run's hyperparameters, or ``null``; ``call``: the same as an
   ``ngr.novograd(...)`` call; ``reference_run``: the run whose hyperparameters those are;
 - ``nearest``: the preset the closest candidate starts from (``null`` if none);
-- ``differences``: ``[{switch, port, preset, meaning}]``, ``Config`` field names and
-  values (the port's, the nearest preset's), ``meaning`` in words;
+- ``differences``: ``[{switch, port, preset, meaning, evidence}]``, ``Config`` field
+  names and values (the port's, the nearest preset's), ``meaning`` in words,
+  ``evidence`` where the port leaves the answer without that difference;
 - ``anomalies``: ``[{code, message, evidence}]`` with ``code`` from :data:`ANOMALIES`;
 - ``probes``: ``[{probe, convention, finding, evidence, anomaly}]``;
 - ``runs``: ``[{run, kind, dtype, status, error, passed}]``: every run, ``status``
@@ -196,7 +197,13 @@ class Explanation:
 
     def details(self) -> str:
         """Below the summary: every probe's finding and every run's standing."""
-        lines = ["probes:"]
+        lines = []
+        for d in self.differences:
+            for e in d.get("evidence", []):
+                lines.append(f"{d['switch']}: {e['run']}, step {e['step']}, leaf {e['leaf']}: "
+                             f"expected {e['expected']:.10g} ({e['note']}), measured "
+                             f"{e['measured']:.10g}")
+        lines.append("probes:")
         for p in self.probes:
             lines.append(f"  {p['convention']}: {p['finding']}")
             for e in p["evidence"]:
@@ -323,6 +330,7 @@ def _assemble(spec: str, language: str, observations: list[Observation],
         diffs = differences(chosen.candidate, search.configs, reference or "")
         for d in diffs:
             d["meaning"] = _meaning(d, diffs)
+            d["evidence"] = _difference_evidence(chosen, search, d["switch"])
     if chosen is not None:
         findings = findings + _conventions(chosen, search)
     return Explanation(
@@ -445,6 +453,24 @@ _OUTSIDE_WORDS = {
                                "normalized gradient when it is off, and not when it is on"}
 
 
+def _difference_evidence(chosen: Outcome, search: Search, switch: str
+                         ) -> list[dict[str, Any]]:
+    """Where the port leaves the candidate without the move that set ``switch``: the
+    first divergence on the smallest run that candidate fails."""
+    move = next((m for m in chosen.candidate.moves if switch in m.fields), None)
+    if move is None:
+        return []
+    without = Candidate(chosen.candidate.preset,
+                        tuple(m for m in chosen.candidate.moves if m is not move))
+    configs = search.configs(without) or {}
+    failing = [o for o in search.observations if o.run.name in configs
+               and search.error(o, configs[o.run.name]) > 1.0]
+    if not failing:
+        return []
+    smallest = min(failing, key=lambda o: search._size[o.run.name])
+    return _evidence(without, search, smallest.run.name)
+
+
 def _outside_moves(best: Outcome, search: Search) -> list[dict[str, Any]]:
     out = []
     for move in best.candidate.moves:
@@ -465,8 +491,9 @@ def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, 
         return []
     assert obs.fed is not None
     assert obs.params is not None
-    want = simulate(configs[run_name], search.quirks, obs.run, obs.fed)
-    found = first_divergence(obs.params, want, 1e-6)
+    cfg = configs[run_name]
+    want = simulate(cfg, search.quirks, obs.run, obs.fed)
+    found = first_divergence(obs.params, want, tolerance(cfg, search.quirks, obs.run.dtype))
     if found is None:
         return []
     leaf = found.leaf + "".join(f"[{i}]" for i in found.element)
