@@ -251,6 +251,7 @@ def explain(impl: Implementation, language: str,
     runs = [*case_runs(), *(r for r in case_runs("float32")
                             if r.name.split()[1] in ("const_lr", "tree_mixed")), *probe_runs()]
     observations: list[Observation] = []
+    progress(f"running the port on up to {len(runs)} runs (standard cases and probes)")
     for i, run in enumerate(runs, start=1):
         run, kwargs = _expressed(language, run)
         if kwargs is None:
