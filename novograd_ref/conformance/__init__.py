@@ -19,7 +19,8 @@ True
 """
 
 from ._adapter import Adapter, ImplementationFailed
-from ._explain import ANOMALIES, Explanation, explain
+from ._explain import explain
+from ._explanation import ANOMALIES, Explanation
 from ._live import (
     Report,
     export_preset,
