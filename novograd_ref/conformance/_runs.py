@@ -211,7 +211,9 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
     with np.errstate(all="ignore"):
         for k in range(run.steps):
             step_cfg = first_cfg if k == 0 else cfg
-            sc = _core.step_scalars(step_cfg, k, False)
+            rate = cfg.learning_rate
+            lr = float(rate(k)) if callable(rate) else float(rate)  # type: ignore[arg-type]
+            sc = _core.step_scalars(step_cfg, k, False, lr)
             for n, p in params.items():
                 m, v, vmax = state[n]
                 u, m, v, vmax = _core.leaf_step(step_cfg, xp, sc, grads[n][k], p, m, v, vmax)
