@@ -122,16 +122,23 @@ def _cast(xp: Any, x: Any, dtype: Any) -> Any:
 
 def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
                    ) -> tuple[Array, Array]:
-    """Return (moment used at this step, moment stored for the next step)."""
+    """Return (moment used at this step, moment stored for the next step).
+
+    Apex's initial norm ``n_0`` is stored before the blend reads it (in the state
+    dtype, as Apex's ``exp_avg_sq``), so both branches of the first-step selection
+    have one dtype, eager or lazy.
+    """
     b2 = cfg.b2
     if cfg.norm == "apex_inf":
         stat = xp.max(xp.abs(g))
-        prior = v if cfg.second_moment_init == "zero" else _select(xp, sc.first, stat, v)
+        prior = v if cfg.second_moment_init == "zero" else _select(
+            xp, sc.first, _cast(xp, stat, v.dtype), v)
         used = _cast(xp, b2 * prior + (1 - b2) * stat, v.dtype)
     elif cfg.norm == "apex_l2":  # the kernel squares and sums in float32 (or wider)
         wide = _cast(xp, g, xp.result_type(g.dtype, v.dtype))
         s = xp.sum(wide * wide)
-        prior = v if cfg.second_moment_init == "zero" else _select(xp, sc.first, xp.sqrt(s), v)
+        prior = v if cfg.second_moment_init == "zero" else _select(
+            xp, sc.first, _cast(xp, xp.sqrt(s), v.dtype), v)
         used = _cast(xp, xp.sqrt(b2 * prior * prior + (1 - b2) * s), v.dtype)
     else:
         s = xp.sum(g * g)

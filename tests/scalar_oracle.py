@@ -85,8 +85,12 @@ def tfa(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float, b2:
 
 def openseq2seq(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
                 b2: float, epsilon: float, wd: float = 0.0, grad_averaging: bool = False,
-                graph: bool = True) -> list[Vec]:
-    """OpenSeq2Seq: eps inside the root, reciprocal; graph mode never stores the EMA."""
+                graph: bool = True, nesterov: bool = False) -> list[Vec]:
+    """OpenSeq2Seq: eps inside the root, reciprocal; graph mode never stores the EMA.
+
+    ``nesterov`` (Clara's documented ``use_nesterov``): TF's ApplyMomentum kernel then
+    steps ``var -= lr g' + lr b1 accum`` with the new ``accum``.
+    """
     accum, ema, out = [0.0] * len(p), 0.0, []
     for k, g in enumerate(grads):
         s = _sq(g)
@@ -98,7 +102,10 @@ def openseq2seq(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: fl
         if grad_averaging:
             u = [ui * (1 - b1) for ui in u]
         accum = [ai * b1 + ui for ai, ui in zip(accum, u)]
-        p = [pi - lr(k) * ai for pi, ai in zip(p, accum)]
+        if nesterov:
+            p = [pi - (lr(k) * ui + lr(k) * b1 * ai) for pi, ui, ai in zip(p, u, accum)]
+        else:
+            p = [pi - lr(k) * ai for pi, ai in zip(p, accum)]
         out.append(p)
     return out
 

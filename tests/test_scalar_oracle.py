@@ -110,6 +110,28 @@ def test_openseq2seq(problem: Any, kw: dict[str, Any]) -> None:
           grad_averaging=kw["grad_averaging"], graph=kw["mode"] == "graph")
 
 
+@given(problems(), hyperparameters("openseq2seq"))
+def test_clara_nesterov(problem: Any, kw: dict[str, Any]) -> None:
+    """Clara's ``use_nesterov``: ``var -= lr g' + lr b1 accum`` (the ``b1`` factor and
+    the sign of the look-ahead are pinned by the independent loop)."""
+    check(P.clara(schedule, use_nesterov=True, **kw), S.openseq2seq, problem,
+          b1=kw["beta1"], b2=kw["beta2"], epsilon=kw["epsilon"], wd=kw["weight_decay"],
+          grad_averaging=kw["grad_averaging"], graph=kw["mode"] == "graph", nesterov=True)
+
+
+@given(problems(), hyperparameters("timm"), st.sampled_from([0.02, 0.1, 0.5]))
+def test_timm_corrected_weight_decay_with_max_lr(problem: Any, kw: dict[str, Any],
+                                                 max_lr: float) -> None:
+    """timm's ``corrected_weight_decay``: ``p *= 1 - lr_t**2 / max_lr * wd`` with a
+    schedule and a ``max_lr`` unlike every rate (the factor is not ``lr_t * wd``)."""
+    (b1, b2) = kw["betas"]
+    kw = {**kw, "decoupled_decay": True, "corrected_weight_decay": True,
+          "weight_decay": max(kw["weight_decay"], 0.05)}
+    check(P.timm(lr=schedule, max_lr=max_lr, **kw), S.pytorch_family, problem, b1=b1, b2=b2,
+          eps=kw["eps"], wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
+          amsgrad=kw["amsgrad"], decoupled="corrected", max_lr=max_lr)
+
+
 @given(problems(), hyperparameters("apex"))
 def test_apex(problem: Any, kw: dict[str, Any]) -> None:
     (b1, b2) = kw["betas"]

@@ -1,0 +1,122 @@
+"""Rules of single implementations that the broader properties do not tell apart.
+
+Each test here fails when the rule it names is dropped from the core (checked by
+``scripts/mutate_core.py``): torch's two ``lerp`` branches, Apex's first-step blend of
+its norm, the lazy bias correction in float64, that a comparison with nothing in it
+does not pass, and that stepping resumes exactly from a state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import novograd_ref as ngr
+from novograd_ref import presets as P
+from novograd_ref.conformance._verify import compare
+from novograd_ref.testing import gradient_sequences, hyperparameters, tree_shapes, trees
+
+from .test_properties import PRESETS, make
+
+
+@pytest.mark.parametrize(("b2", "finite"), [(0.98, False), (0.3, True)])
+def test_torch_lerp_branches_on_an_infinite_moment(b2: float, finite: bool) -> None:
+    """pytorch_optimizer's ``v.lerp(S, w)``, ``w = 1 - b2``: for ``w < 0.5`` torch
+    computes ``v + w (S - v)``, which turns an infinite ``v`` into NaN; for
+    ``w >= 0.5`` it computes ``S - (S - v)(1 - w)``, which keeps it infinite (and the
+    step then vanishes: ``g / inf = 0``)."""
+    opt = P.pytorch_optimizer(lr=0.1, betas=(0.9, b2))
+    params = {"w": np.array([1.0, 2.0])}
+    grads = [{"w": np.array([1e200, 1e200])}, {"w": np.array([1.0, 1.0])}]
+    with np.errstate(all="ignore"):
+        state = opt.init(params)
+        for g in grads:
+            _, state = opt.update(g, state, params)
+    v = float(state.nu["w"])
+    assert math.isinf(v) if finite else math.isnan(v)
+
+
+def test_apex_blends_its_norm_on_the_first_step_too() -> None:
+    """Apex: ``n_0 = |g_1|`` (or ``max|g_1|``), then ``n_1 = sqrt(b2 n_0^2 + (1-b2) S_1)``
+    (``b2 n_0 + (1-b2) max|g_1|``) in float32, which is not always ``n_0``."""
+    differs = {0: 0, 2: 0}
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        g = rng.standard_normal(6).astype(np.float32)
+        p = rng.standard_normal(6).astype(np.float32)
+        for norm_type in (0, 2):
+            opt = P.apex(lr=0.1, norm_type=norm_type, betas=(0.9, 0.3))
+            b2 = opt.config.b2
+            _, state = opt.update({"w": g}, opt.init({"w": p}), {"w": p})
+            s = np.sum(g * g)
+            if norm_type == 2:
+                n0 = np.sqrt(s)
+                want = np.sqrt(b2 * n0 * n0 + (1 - b2) * s)
+            else:
+                n0 = np.max(np.abs(g))
+                want = b2 * n0 + (1 - b2) * n0
+            assert state.nu["w"] == want, (seed, norm_type)
+            differs[norm_type] += bool(want != n0)
+    assert differs[0]  # the inputs tell the blend from no blend
+    assert differs[2]
+
+
+def test_lazy_bias_correction_is_the_eager_one() -> None:
+    """Apex's ``sqrt(1 - b2**t)`` on a float32 state next to float64 parameters: Dask
+    computes it in float64 like the eager Python float, so the runs are identical."""
+    dask = pytest.importorskip("dask")
+    from novograd_ref import backends
+
+    b = backends.get("dask")
+    opt = P.apex(lr=0.01, weight_decay=1e-3)
+    rng = np.random.default_rng(3)
+    params = {"w": rng.standard_normal(9)}
+    grads = [{"w": rng.standard_normal(9)} for _ in range(6)]
+    p_np, s_np = params, opt.init(params)
+    p_da = {"w": b.from_numpy(params["w"])}
+    s_da = opt.init(p_da)
+    for g in grads:
+        u, s_np = opt.update(g, s_np, p_np)
+        p_np = ngr.apply_updates(p_np, u)
+        u, s_da = opt.update({"w": b.from_numpy(g["w"])}, s_da, p_da)
+        p_da = ngr.apply_updates(p_da, u)
+    (got,) = dask.compute(p_da["w"], scheduler="synchronous")
+    np.testing.assert_array_equal(got, p_np["w"])
+
+
+def test_compare_with_no_leaves_does_not_pass() -> None:
+    """A record with no leaves checks nothing, and nothing checked is never a pass."""
+    result = compare("empty", "case", "float64", {}, {}, 1e-12)
+    assert not result.passed
+
+
+@given(data=st.data(), preset=st.sampled_from(PRESETS), split=st.integers(0, 4))
+def test_k_steps_equal_k_single_steps(data: Any, preset: str, split: int) -> None:
+    """Stepping four times equals stepping ``split`` times, then resuming from that
+    state (copied) with a new optimizer of the same configuration, bit for bit."""
+    kw = data.draw(hyperparameters(preset))
+    shapes = data.draw(tree_shapes())
+    params = data.draw(trees(shapes))
+    grads = data.draw(gradient_sequences(shapes, 4))
+
+    def steps(opt: ngr.NovoGrad, p: Any, state: Any, gs: list[Any]) -> tuple[Any, Any]:
+        for g in gs:
+            u, state = opt.update(g, state, p)
+            p = ngr.apply_updates(p, u)
+        return p, state
+
+    with np.errstate(all="ignore"):
+        opt = make(preset, kw)
+        whole = steps(opt, params, opt.init(params), grads)
+        p, state = steps(opt, params, opt.init(params), grads[:split])
+        copied = type(state)(*(ngr._tree.unflatten(ngr._tree.flatten(x)[1], [
+            np.array(leaf, copy=True) for leaf in ngr._tree.flatten(x)[0]])
+            if x is not None else None for x in state))
+        resumed = steps(make(preset, kw), p, copied, grads[split:])
+    for a, b in zip(ngr._tree.flatten(whole)[0], ngr._tree.flatten(resumed)[0]):
+        np.testing.assert_array_equal(a, b)
