@@ -66,27 +66,37 @@ def test_apex_blends_its_norm_on_the_first_step_too() -> None:
     assert differs[2]
 
 
-def test_lazy_bias_correction_is_the_eager_one() -> None:
-    """Apex's ``sqrt(1 - b2**t)`` on a float32 state next to float64 parameters: Dask
-    computes it in float64 like the eager Python float, so the runs are identical."""
+@pytest.mark.parametrize(("preset", "kwargs"), [
+    ("apex", {"lr": 0.01, "weight_decay": 1e-3}),
+    ("clara", {"learning_rate": 0.01, "use_nesterov": True, "weight_decay": 0.01}),
+    ("nemo", {"lr": 0.01, "state_dtype": "float32", "luc": True, "weight_decay": 0.01}),
+    ("pytorch_optimizer", {"lr": 0.01, "adam_debias": True, "state_dtype": "float32"}),
+])
+def test_dask_gives_numpys_bits(preset: str, kwargs: dict[str, Any]) -> None:
+    """Float64 parameters with a float32 state: Dask (NumPy in one chunk, every scalar
+    lazy) gives NumPy's eager bits, so the eager and lazy paths round alike: the
+    bias corrections in float64 and cast like a Python float, the first-step choice,
+    the casts to the state dtype."""
     dask = pytest.importorskip("dask")
     from novograd_ref import backends
 
     b = backends.get("dask")
-    opt = P.apex(lr=0.01, weight_decay=1e-3)
+    opt = P.get(preset)(**kwargs)
     rng = np.random.default_rng(3)
-    params = {"w": rng.standard_normal(9)}
-    grads = [{"w": rng.standard_normal(9)} for _ in range(6)]
+    params = {"w": rng.standard_normal(9), "s": rng.standard_normal(())}
+    grads = [{"w": rng.standard_normal(9), "s": rng.standard_normal(())} for _ in range(5)]
     p_np, s_np = params, opt.init(params)
-    p_da = {"w": b.from_numpy(params["w"])}
+    p_da = {k: b.from_numpy(v) for k, v in params.items()}
     s_da = opt.init(p_da)
     for g in grads:
         u, s_np = opt.update(g, s_np, p_np)
         p_np = ngr.apply_updates(p_np, u)
-        u, s_da = opt.update({"w": b.from_numpy(g["w"])}, s_da, p_da)
+        u, s_da = opt.update({k: b.from_numpy(v) for k, v in g.items()}, s_da, p_da)
         p_da = ngr.apply_updates(p_da, u)
-    (got,) = dask.compute(p_da["w"], scheduler="synchronous")
-    np.testing.assert_array_equal(got, p_np["w"])
+    got = dask.compute(p_da, s_da.nu, scheduler="synchronous")
+    for k in params:
+        np.testing.assert_array_equal(got[0][k], p_np[k])
+        np.testing.assert_array_equal(got[1][k], s_np.nu[k])
 
 
 def test_compare_with_no_leaves_does_not_pass() -> None:
