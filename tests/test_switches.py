@@ -154,3 +154,38 @@ def test_help_shows_the_table() -> None:
         assert f"``{rule.switch}=" in doc
         assert f"{rule.kind} ``{rule.other} " in doc
     assert "{compatibility}" not in doc
+
+
+def test_config_defaults_are_the_papers_and_the_line_shows_what_differs() -> None:
+    """The defaults are the paper's recurrence (first value of every switch); the
+    printed line always shows the rate, ``b1``, ``b2`` and ``eps``, and every other
+    field only when it differs from its default."""
+    cfg = Config(learning_rate=0.1)
+    assert (cfg.b1, cfg.b2, cfg.eps, cfg.eps_root, cfg.weight_decay) == (
+        0.95, 0.98, 1e-8, 0.0, 0.0)
+    assert (cfg.luc_trust, cfg.luc_eps, cfg.max_learning_rate) == (1e-3, 1e-8, None)
+    assert (cfg.state_dtype, cfg.mu_dtype, cfg.hyper_dtype) == (None, None, None)
+    for name, values in SWITCH_VALUES.items():
+        assert getattr(cfg, name) == values[0], name
+    assert repr(cfg) == "Config(learning_rate=0.1, b1=0.95, b2=0.98, eps=1e-08)"
+    assert repr(ngr.presets.nemo(lr=0.1, luc=True).config) == (
+        "Config(learning_rate=0.1, b1=0.95, b2=0.98, eps=1e-08, "
+        "second_moment_init='when_zero', update_clipping='luc')")
+    assert repr(Config(learning_rate=0.1, eps_root=1e-3, luc_trust=0.5)) == (
+        "Config(learning_rate=0.1, b1=0.95, b2=0.98, eps=1e-08, eps_root=0.001, "
+        "luc_trust=0.5)")
+
+
+def test_hyper_dtype_rounds_and_prints_the_given_decimals() -> None:
+    """``hyper_dtype="float32"`` rounds and prints the shortest decimal that rounds back;
+    ``"float64"`` and no rounding print the float itself; ``"float16"`` is refused."""
+    f32 = Config(learning_rate=0.1, b1=0.9, weight_decay=0.3, hyper_dtype="float32")
+    assert f32.b1 == float(np.float32(0.9))
+    assert f32.weight_decay == float(np.float32(0.3))
+    assert "b1=0.9," in repr(f32)
+    assert "weight_decay=0.3," in repr(f32)
+    f64 = Config(learning_rate=0.1, b1=0.9000000001, b2=0.1, hyper_dtype="float64")
+    assert (f64.b1, f64.b2) == (0.9000000001, 0.1)
+    assert "b1=0.9000000001," in repr(Config(learning_rate=0.1, b1=0.9000000001))
+    with pytest.raises(ValueError, match="hyper_dtype must be None or one of"):
+        Config(learning_rate=0.1, hyper_dtype="float16")
