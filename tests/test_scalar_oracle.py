@@ -7,6 +7,7 @@ learning-rate schedule; agreement is required to ``rtol("float64", "scalar", ste
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,11 @@ from hypothesis import strategies as st
 
 import novograd_ref as ngr
 from novograd_ref import presets as P
+from novograd_ref._config import Config
 from novograd_ref.testing import hyperparameters, relative_error, rtol, trajectory
 
 from . import scalar_oracle as S
+from .test_switches import PROBE_HYPER, accepted_switches
 
 STEPS = 6
 SHAPES = st.lists(st.sampled_from([(), (1,), (3,), (2, 2)]), min_size=1, max_size=3)
@@ -158,3 +161,14 @@ def test_flashlight(problem: Any, kw: dict[str, Any]) -> None:
     check(P.flashlight(schedule, kw["b1"], kw["b2"], kw["eps"], kw["weight_decay"]),
           S.flashlight, problem, b1=float32(kw["b1"]), b2=float32(kw["b2"]), eps=kw["eps"],
           wd=float32(kw["weight_decay"]))
+
+
+@given(problems(), accepted_switches(), st.sampled_from([0.8, 0.3]))
+def test_every_accepted_configuration(problem: Any, switches: dict[str, Any],
+                                      b2: float) -> None:
+    """Every accepted combination of switches, against the plain-Python loop of
+    ``Config``'s ten steps (non-zero weight decay, ``max_learning_rate`` unlike the
+    rates, a trust ratio that clips, a schedule)."""
+    hyper = {**PROBE_HYPER, "learning_rate": schedule, "b2": b2}
+    cfg = Config(**hyper, **switches)
+    check(ngr.NovoGrad(cfg), S.switches, problem, c=dataclasses.asdict(cfg))

@@ -113,6 +113,27 @@ configurations = st.fixed_dictionaries(
     {name: st.sampled_from(values) for name, values in SWITCH_VALUES.items()})
 
 
+@st.composite
+def accepted_switches(draw: Any) -> dict[str, Any]:
+    """Switch values the table accepts: drawn freely, then each broken rule repaired,
+    by drawing again either its other switch among the values the rule allows, or
+    its own switch among the values the rule does not constrain."""
+    switches = draw(configurations)
+    for _ in range(4 * len(COMPATIBILITY)):
+        broken = [r for r in COMPATIBILITY if r.violated_by_values(switches)]
+        if not broken:
+            return switches
+        rule = broken[0]
+        if draw(st.booleans()):
+            allowed = [v for v in SWITCH_VALUES[rule.other]
+                       if (v in rule.other_values) == (rule.kind == "requires")]
+            switches[rule.other] = draw(st.sampled_from(allowed))
+        else:
+            free = [v for v in SWITCH_VALUES[rule.switch] if v not in rule.values]
+            switches[rule.switch] = draw(st.sampled_from(free))
+    raise AssertionError(f"the table cannot be satisfied from {switches}")
+
+
 @given(switches=configurations, b2=st.sampled_from([0.8, 0.3]))
 def test_every_switch_flip_is_refused_or_changes_the_trajectory(
         switches: dict[str, Any], b2: float) -> None:
