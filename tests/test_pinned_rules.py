@@ -8,6 +8,7 @@ does not pass, and that stepping resumes exactly from a state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -130,3 +131,30 @@ def test_k_steps_equal_k_single_steps(data: Any, preset: str, split: int) -> Non
         resumed = steps(make(preset, kw), p, copied, grads[split:])
     for a, b in zip(ngr._tree.flatten(whole)[0], ngr._tree.flatten(resumed)[0]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("preset", ["openseq2seq", "optax"])
+def test_division_or_reciprocal_to_the_bit(preset: str) -> None:
+    """OpenSeq2Seq multiplies by ``1 / sqrt(v + eps)``, optax divides: on layers of
+    five values (NumPy then sums in the loop's order) the core gives the plain-Python
+    loop's bits, and the inputs are ones where the two roundings differ."""
+    from . import scalar_oracle as S
+
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(6)]
+    if preset == "openseq2seq":
+        opt = P.openseq2seq(0.1, state_dtype=None)
+        want = S.openseq2seq(list(p0), [list(g) for g in grads], lambda k: 0.1, 0.95, 0.98,
+                             1e-8)
+    else:
+        opt = P.optax(0.1)
+        want = S.optax_like(list(p0), [list(g) for g in grads], lambda k: 0.1, 0.9, 0.25,
+                            1e-6)
+    got = ngr.testing.trajectory(opt, p0, grads)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, np.array(b))
+    other = "divide" if opt.config.normalization == "reciprocal" else "reciprocal"
+    flipped = ngr.testing.trajectory(
+        ngr.NovoGrad(dataclasses.replace(opt.config, normalization=other)), p0, grads)
+    assert any((a != np.array(b)).any() for a, b in zip(flipped, want))
