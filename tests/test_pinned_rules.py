@@ -158,3 +158,30 @@ def test_division_or_reciprocal_to_the_bit(preset: str) -> None:
     flipped = ngr.testing.trajectory(
         ngr.NovoGrad(dataclasses.replace(opt.config, normalization=other)), p0, grads)
     assert any((a != np.array(b)).any() for a, b in zip(flipped, want))
+
+
+@pytest.mark.parametrize("betas", [(0.0, 0.5), (0.9, 0.0), (0.9, 0.999)])
+def test_lazy_float32_bias_correction(betas: tuple[float, float]) -> None:
+    """Float32 throughout (no float64 at hand): Dask computes Apex's ``1 - b**t`` as
+    ``-expm1(t log b)`` (``b = 0``: 1), within the backend tolerance of NumPy's
+    Python-float value."""
+    dask = pytest.importorskip("dask")
+    from novograd_ref import backends
+    from novograd_ref.testing import relative_error, rtol
+
+    b = backends.get("dask")
+    opt = P.apex(lr=0.01, betas=betas, weight_decay=1e-3)
+    rng = np.random.default_rng(4)
+    params = {"w": rng.standard_normal(9).astype(np.float32)}
+    grads = [{"w": rng.standard_normal(9).astype(np.float32)} for _ in range(4)]
+    p_np, s_np = params, opt.init(params)
+    p_da = {"w": b.from_numpy(params["w"])}
+    s_da = opt.init(p_da)
+    for step, g in enumerate(grads, start=1):
+        u_np, s_np = opt.update(g, s_np, p_np)
+        p_np = ngr.apply_updates(p_np, u_np)
+        u_da, s_da = opt.update({"w": b.from_numpy(g["w"])}, s_da, p_da)
+        p_da = ngr.apply_updates(p_da, u_da)
+        (got,) = dask.compute(u_da["w"], scheduler="synchronous")
+        assert got.dtype == np.float32
+        assert relative_error(got, u_np["w"]) <= rtol("float32", "backend", step)

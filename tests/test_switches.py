@@ -11,6 +11,7 @@ that clips some layers and not others (update clipping), eight steps.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, get_args
 
 import numpy as np
@@ -210,3 +211,15 @@ def test_hyper_dtype_rounds_and_prints_the_given_decimals() -> None:
     assert "b1=0.9000000001," in repr(Config(learning_rate=0.1, b1=0.9000000001))
     with pytest.raises(ValueError, match="hyper_dtype must be None or one of"):
         Config(learning_rate=0.1, hyper_dtype="float16")
+
+
+def test_config_is_frozen_and_checks_bounds_and_types() -> None:
+    """A Config cannot be changed after construction; ``b2 = 1`` and a boolean where a
+    number belongs are refused."""
+    cfg = Config(learning_rate=0.1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.b1 = 0.5  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"b2 must be in \[0.0, 1.0\), got 1.0"):
+        Config(learning_rate=0.1, b2=1.0)
+    with pytest.raises(TypeError, match="eps must be a real number, got bool"):
+        Config(learning_rate=0.1, eps=True)
