@@ -209,6 +209,8 @@ def test_hyper_dtype_rounds_and_prints_the_given_decimals() -> None:
     f64 = Config(learning_rate=0.1, b1=0.9000000001, b2=0.1, hyper_dtype="float64")
     assert (f64.b1, f64.b2) == (0.9000000001, 0.1)
     assert "b1=0.9000000001," in repr(Config(learning_rate=0.1, b1=0.9000000001))
+    assert repr(Config(learning_rate=0.5, eps=0.0)) == (  # unrounded: Python's repr
+        "Config(learning_rate=0.5, b1=0.95, b2=0.98, eps=0.0)")
     with pytest.raises(ValueError, match="hyper_dtype must be None or one of"):
         Config(learning_rate=0.1, hyper_dtype="float16")
 
