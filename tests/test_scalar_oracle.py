@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -172,3 +173,27 @@ def test_every_accepted_configuration(problem: Any, switches: dict[str, Any],
     hyper = {**PROBE_HYPER, "learning_rate": schedule, "b2": b2}
     cfg = Config(**hyper, **switches)
     check(ngr.NovoGrad(cfg), S.switches, problem, c=dataclasses.asdict(cfg))
+
+
+FIXED = ({"a": np.array([0.5, -1.5, 2.0]), "b": np.array([[1.0, -0.25], [0.75, 3.0]])},
+         [{"a": np.array([s, -2 * s, 0.5]), "b": np.array([[s, 1.0], [-0.5, 2 * s]])}
+          for s in (3.0, 0.5, 2.0, 0.2, 1.0, 0.1)])
+
+
+@pytest.mark.parametrize("switches", [
+    {"bias_correction": "apex", "nesterov": True},
+    {"bias_correction": "apex", "amsgrad": True, "momentum_input": "raw",
+     "weight_decay_mode": "apex"},
+    {"learning_rate_placement": "inside", "weight_decay_mode": "apex",
+     "bias_correction": "adam", "nesterov": True},
+    {"learning_rate_placement": "inside", "momentum_input": "raw",
+     "weight_decay_mode": "decoupled", "normalization": "reciprocal"},
+    {"momentum_input": "raw", "weight_decay_mode": "corrected", "update_clipping": "luc",
+     "bias_correction": "debias", "grad_averaging": "after_first_step"},
+    {"norm": "apex_inf", "second_moment_init": "zero", "bias_correction": "apex",
+     "learning_rate_placement": "inside", "maximize": True},
+], ids=lambda s: "-".join(f"{v}" for v in s.values()))
+def test_combinations_the_presets_do_not_use(switches: dict[str, Any]) -> None:
+    """The combinations no framework has, on a fixed problem, against the loop."""
+    cfg = Config(**{**PROBE_HYPER, "learning_rate": schedule, "b2": 0.8}, **switches)
+    check(ngr.NovoGrad(cfg), S.switches, FIXED, c=dataclasses.asdict(cfg))
