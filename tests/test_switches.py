@@ -223,5 +223,5 @@ def test_config_is_frozen_and_checks_bounds_and_types() -> None:
         cfg.b1 = 0.5  # type: ignore[misc]
     with pytest.raises(ValueError, match=r"b2 must be in \[0.0, 1.0\), got 1.0"):
         Config(learning_rate=0.1, b2=1.0)
-    with pytest.raises(TypeError, match="eps must be a real number, got bool"):
+    with pytest.raises(TypeError, match="eps must be a real number, got True"):
         Config(learning_rate=0.1, eps=True)
