@@ -25,8 +25,10 @@ the mutated module (an import hook hands over its source). Two phases:
    that only saves work).
 2. Do the tests kill it? For each mutant that changes a result, the child runs a
    fast targeted subset of the suite (``TESTS``, one group at a time, ``-x``, NumPy
-   only, a hypothesis profile of 8 examples). A failure kills the mutant; a child
-   past the time limit is killed and counts as killed. Survivors are gaps.
+   only, a hypothesis profile of 8 examples). A failure kills the mutant. A child
+   past the time limit is stopped and listed with the survivors (on a loaded
+   machine a slow run is not a kill; rerun it with ``--only`` and a larger
+   ``--timeout``). Survivors are gaps.
 
 The unmutated modules go through both phases first and must pass.
 
@@ -463,12 +465,12 @@ def _mutate(chosen: list[str], numbered: list[tuple[int, Mutant]],
 
     def verdict(k: int, code: int, seconds: float) -> None:
         i, m = changing[k]
-        killed = "killed" if code != 0 else "SURVIVED"
+        killed = {0: "SURVIVED", -1: "TIMED OUT (not counted as killed)"}.get(code, "killed")
         line = (f"{i:4d}  {m.module}.py:{m.line}  {m.change}: {changes[i]}; {killed} "
                 f"({seconds:.1f} s)")
         lines.append(line)
         print(line, flush=True)
-        if code == 0:
+        if code in (0, -1):
             survivors.append(line)
 
     changing = [(i, m) for i, m in numbered if i in changes]
@@ -480,7 +482,8 @@ def _mutate(chosen: list[str], numbered: list[tuple[int, Mutant]],
                f"{len(changing) - len(survivors)} of them killed by the tests, "
                f"{len(survivors)} survived; {len(equivalent)} change no result of the battery")
     print("\n".join(["mutants that change no result (equivalent: check why):", *same]))
-    print("\n".join(["survivors that change a result:", *survivors]) if survivors
+    print("\n".join(["survivors (and timeouts) that change a result:", *survivors])
+          if survivors
           else "every mutant that changes a result is killed")
     print(summary)
     if args.report:
