@@ -40,8 +40,9 @@ Usage::
     python scripts/mutate_core.py --timeout 30 --jobs 1 --report mutants.txt
 
 Exit status: 0 when every mutant that changes a result is killed, 1 when some
-survived, 2 when the unmutated code fails. The whole run takes about 15 minutes on
-two shared cores (about 2 s a mutant in phase 1, 2-10 s in phase 2).
+survived, 2 when the unmutated code fails. The whole run (about 350 mutants) took 39
+minutes on two cores shared with other jobs (2-3 s a mutant in phase 1, 2-30 s in
+phase 2).
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ from .test_backends import (
     tree_map,
 )
 
+# JAX compiles and Dask graphs: the whole module is in the slow lane.
+pytestmark = pytest.mark.slow
+
 #: Every preset's defaults and every variant of test_backends.py: each flag that
 #: changes the math, weight decay and schedules.
 LAZY_CASES = CASES
