@@ -1,7 +1,7 @@
 // The CuPy kernels' device functions (novograd_ref/fused/_gpu.py: _PREAMBLE, included
 // by the test as gpu_preamble.h) compiled for the host and run on one layer, so that
 // their math is checked against the reference without a GPU. Reads from stdin:
-// "kind n steps", the 13 flags, p0[n], then per step 16 coefficients and g[n]; prints
+// "kind n steps", the 13 flags, p0[n], then per step 18 coefficients and g[n]; prints
 // p, m and v after each step. kind: 64 (float64), 32 (float32), 6432 (float64 with a
 // float32 state), 3264 (float32 with a float64 state).
 #include <cmath>
@@ -30,7 +30,7 @@ int run(int n, int steps) {
     V v = V(0), vmax = V(0);
     for (auto& x : p) { double d; if (scanf("%lf", &d) != 1) return 1; x = G(d); }
     for (int t = 0; t < steps; ++t) {
-        double c[16];
+        double c[18];
         for (auto& x : c) if (scanf("%lf", &x) != 1) return 1;
         for (auto& x : g) { double d; if (scanf("%lf", &d) != 1) return 1; x = G(d); }
         double s = 0, mx = 0, p2 = 0, m2 = 0;
@@ -39,19 +39,20 @@ int run(int n, int steps) {
             mx = fmax(mx, fabs(to_d(g[i])));
             p2 += to_d(p[i]) * to_d(p[i]);
         }
-        C k[11];
+        C k[12];
         layer_scalars<G, V, C>(s, mx, c, f, &v, &vmax, k);
         if (f[F_LUC]) {
             for (int i = 0; i < n; ++i) {
-                C m_new, update;
-                element<C>(cvt<C>(g[i]), cvt<C>(p[i]), cvt<C>(m[i]), k, f, m_new, update);
-                m2 += to_d(m_new) * to_d(m_new);
+                C m_new, d;
+                element<C>(cvt<C>(g[i]), cvt<C>(p[i]), cvt<C>(m[i]), k, f, m_new, d);
+                m2 += to_d(d) * to_d(d);
             }
             clip<G, C>(p2, m2, c, k);
         }
         for (int i = 0; i < n; ++i) {
-            C m_new, update;
-            element<C>(cvt<C>(g[i]), cvt<C>(p[i]), cvt<C>(m[i]), k, f, m_new, update);
+            C m_new, d;
+            element<C>(cvt<C>(g[i]), cvt<C>(p[i]), cvt<C>(m[i]), k, f, m_new, d);
+            C update = update_of<C>(d, cvt<C>(p[i]), k, f);
             m[i] = cvt<M>(m_new);
             p[i] = cvt<G>(cvt<C>(p[i]) + cvt<C>(cvt<G>(update)));
         }

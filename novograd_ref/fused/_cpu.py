@@ -261,22 +261,16 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
     norm, init = f[_F_NORM], f[_F_INIT]
     vv = like(vz, load(v, ()))
     b2, one_minus_b2 = c[P.C_B2], c[P.C_ONE_MINUS_B2]
-    if norm == 2:  # apex_inf: b2 prior + (1 - b2) max|g|
+    if norm == 2:  # apex_inf: b2 prior + (1 - b2) max|g|, n_0 = max|g_1| stored first
         stat = like(gz, max_abs)
-        if init == 2 or not first:
-            x = like(cz, rounded(v, like(vz, b2) * vv)) + like(
-                cz, rounded(g, like(gz, one_minus_b2) * stat))
-        else:
-            x = like(cz, rounded(g, rounded(g, like(gz, b2) * stat)
-                                 + rounded(g, like(gz, one_minus_b2) * stat)))
+        prior = vv if init == 2 or not first else rounded(v, like(vz, stat))
+        x = like(cz, rounded(v, like(vz, b2) * prior)) + like(
+            cz, rounded(g, like(gz, one_minus_b2) * stat))
         used = rounded(v, like(vz, x))
     elif norm == 1:  # apex_l2: sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
         s = like(cz, s_sum)
-        if init == 2 or not first:
-            x = like(cz, rounded(v, rounded(v, like(vz, b2) * vv) * vv))
-        else:
-            prior = np.sqrt(s)
-            x = like(cz, b2) * prior * prior
+        prior = vv if init == 2 or not first else rounded(v, like(vz, np.sqrt(s)))
+        x = like(cz, rounded(v, rounded(v, like(vz, b2) * prior) * prior))
         used = rounded(v, like(vz, np.sqrt(x + like(cz, one_minus_b2) * s)))
     else:
         s = rounded(v, like(vz, rounded(g, like(gz, s_sum))))
@@ -293,21 +287,21 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
             used = s if first else blend
         elif init == 1:
             used = s if vv == 0 else blend
-        elif init == 2:
+        else:  # zero (first_step_blend is for the Apex norms only)
             used = blend
-        else:
-            used = rounded(v, rounded(v, like(vz, b2) * s)
-                           + rounded(v, like(vz, one_minus_b2) * s)) if first else blend
     stored = vv if f[_F_UPDATE] == 2 else used
     return used, stored
 
 
 @njit(cache=True, error_model="numpy")
 def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
-    """``sqrt(v + eps_root) + eps`` or Apex's ``n / sqrt(1 - b2**t) + eps``, in the
-    state dtype, as ``_core._denominator``."""
+    """``sqrt(v + eps_root) + eps`` or ``n + eps`` (Apex norms), ``v`` divided by
+    ``1 - b2**t`` (``n`` by its root) under Apex bias correction; in the state dtype,
+    as ``_core._denominator``."""
     vz = native_zero(v)
     if f[_F_NORM] == 0:
+        if f[_F_APEX_BIAS]:
+            used = rounded(v, used / like(vz, c[P.C_BC2_POW]))
         den = rounded(v, np.sqrt(rounded(v, used + like(vz, c[P.C_EPS_ROOT]))))
     elif f[_F_APEX_BIAS]:
         den = rounded(v, used / like(vz, c[P.C_BC2]))
@@ -321,12 +315,13 @@ def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
 
 @njit(cache=True, error_model="numpy")
 def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
-    """One value's ``(m_new, update)`` as ``_core.leaf_step``, all in the compute dtype.
+    """One value's ``(m_new, d)`` (the new moment and the direction), all in the
+    compute dtype, as ``_core.leaf_step`` up to ``_core._update``'s step size.
 
-    ``k``: (sign, den, 1/den, wd, average, b1, lr, 1 - b1**t, step, decay, clip), the
-    scalars already in the compute dtype.
+    ``k``: (sign, den, 1/den, wd, average, b1, lr, 1 - b1**t, -step, decay, clip,
+    factor), the scalars already in the compute dtype.
     """
-    sign, den, rden, wd, average, b1, lr, bc1, step, decay, clip = k
+    sign, den, rden, wd, average, b1, lr, bc1 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
     g = sign * gi
     if f[_F_RAW]:
         u = g
@@ -335,23 +330,33 @@ def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
         if f[_F_WD_INSIDE]:
             u = u + wd * pi
     u = average * u
+    inside = f[_F_LR_INSIDE] != 0
+    m_new = b1 * mi - lr * u if inside else b1 * mi + u
+    d = m_new
+    if f[_F_NESTEROV]:  # TF momentum's look-ahead: the moment input once more
+        d = b1 * m_new + (-(lr * u) if inside else u)
+    if f[_F_APEX_BIAS]:
+        d = d / bc1
+    if f[_F_RAW]:
+        d = d * rden if f[_F_RECIPROCAL] else d / den
+    if f[_F_WD_APEX]:
+        d = d - lr * (wd * pi) if inside else d + wd * pi
+    return m_new, d
+
+
+@njit(cache=True, error_model="numpy")
+def _update(d: Any, pi: Any, k: Any, f: Any) -> Any:
+    """The update from the direction ``d``: ``factor d`` (rate inside), ``-step d`` or
+    NeMo's ``-clip d``; then decoupled weight decay."""
     if f[_F_LR_INSIDE]:
-        m_new = b1 * mi - lr * u
-        update = b1 * m_new - lr * u if f[_F_NESTEROV] else m_new
+        update = k[11] * d
+    elif f[_F_LUC]:
+        update = (-k[10]) * d
     else:
-        m_new = b1 * mi + u
-        if f[_F_NESTEROV]:
-            update = -(u * lr + (m_new * b1) * lr)
-        else:
-            direction = m_new / bc1 if f[_F_APEX_BIAS] else m_new
-            if f[_F_RAW]:
-                direction = direction / den
-            if f[_F_WD_APEX]:
-                direction = direction + wd * pi
-            update = -clip * direction if f[_F_LUC] else step * direction
+        update = k[8] * d
     if f[_F_DECOUPLED]:
-        update = update - decay * pi
-    return m_new, update
+        update = update - k[9] * pi
+    return update
 
 
 @njit(cache=True, error_model="numpy")
@@ -369,18 +374,18 @@ def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: An
         _apply_plain(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
                      f[_F_DECOUPLED] != 0, z)
     elif outside and f[_F_RAW]:
-        _apply_raw(g, p, m, lo, hi, k, f[_F_APEX_BIAS] != 0, f[_F_WD_APEX] != 0,
-                   f[_F_DECOUPLED] != 0, z)
-    elif f[_F_LR_INSIDE] and not (f[_F_RAW] or f[_F_LUC]):
+        _apply_raw(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_APEX_BIAS] != 0,
+                   f[_F_WD_APEX] != 0, f[_F_DECOUPLED] != 0, z)
+    elif f[_F_LR_INSIDE] and not (f[_F_RAW] or f[_F_APEX_BIAS] or f[_F_WD_APEX]):
         _apply_inside(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
                       f[_F_NESTEROV] != 0, f[_F_DECOUPLED] != 0, z)
     else:
         g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
         for i in range(g.size):
             pi = like(z, load(p, i))
-            m_new, update = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f)
+            m_new, d = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f)
             store(m, i, m_new)
-            store(p, i, pi + rounded(p, update))
+            store(p, i, pi + rounded(p, _update(d, pi, k, f)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -388,7 +393,7 @@ def _apply_plain(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: b
                  wd_inside: bool, decoupled: bool, z: Any) -> None:
     """:func:`_element` for a normalized gradient, the rate outside, no Nesterov,
     clipping or Apex bias correction."""
-    sign, den, rden, wd, average, b1, _, _, step, decay, _ = k
+    sign, den, rden, wd, average, b1, step, decay = k[0], k[1], k[2], k[3], k[4], k[5], k[8], k[9]
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
         gi = sign * like(z, load(g, i))
@@ -406,21 +411,22 @@ def _apply_plain(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: b
 
 
 @njit(cache=True, error_model="numpy")
-def _apply_raw(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, apex_bias: bool,
-               wd_apex: bool, decoupled: bool, z: Any) -> None:
+def _apply_raw(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+               apex_bias: bool, wd_apex: bool, decoupled: bool, z: Any) -> None:
     """:func:`_element` for Apex's raw-gradient moment (normalized after it), the rate
     outside, no Nesterov or clipping."""
-    sign, den, _, wd, average, b1, _, bc1, step, decay, _ = k
+    sign, den, rden, wd, average, b1, bc1, step, decay = (k[0], k[1], k[2], k[3], k[4],
+                                                          k[5], k[7], k[8], k[9])
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
         u = average * (sign * like(z, load(g, i)))
         pi = like(z, load(p, i))
         m_new = b1 * like(z, load(m, i)) + u
-        direction = m_new / bc1 if apex_bias else m_new
-        direction = direction / den
+        d = m_new / bc1 if apex_bias else m_new
+        d = d * rden if reciprocal else d / den
         if wd_apex:
-            direction = direction + wd * pi
-        update = step * direction
+            d = d + wd * pi
+        update = step * d
         if decoupled:
             update = update - decay * pi
         store(m, i, m_new)
@@ -430,8 +436,10 @@ def _apply_raw(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, apex_bias: bool
 @njit(cache=True, error_model="numpy")
 def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
                   wd_inside: bool, nesterov: bool, decoupled: bool, z: Any) -> None:
-    """:func:`_element` for a normalized gradient and the rate inside the moment."""
-    sign, den, rden, wd, average, b1, lr, _, _, decay, _ = k
+    """:func:`_element` for a normalized gradient and the rate inside the moment, no
+    Apex bias correction or weight decay."""
+    sign, den, rden, wd, average, b1, lr, decay, factor = (k[0], k[1], k[2], k[3], k[4],
+                                                           k[5], k[6], k[9], k[11])
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
         gi = sign * like(z, load(g, i))
@@ -441,7 +449,8 @@ def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: 
             u = u + wd * pi
         u = average * u
         m_new = b1 * like(z, load(m, i)) - lr * u
-        update = b1 * m_new - lr * u if nesterov else m_new
+        d = b1 * m_new + (-(lr * u)) if nesterov else m_new
+        update = factor * d
         if decoupled:
             update = update - decay * pi
         store(m, i, m_new)
@@ -449,16 +458,15 @@ def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: 
 
 
 @njit(cache=True, error_model="numpy")
-def _moment_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
-                       z: Any) -> float:
-    """``sum(m_new**2)`` over ``lo..hi`` in float64, writing nothing (update clipping
-    needs the new moment's norm before any parameter moves)."""
+def _direction_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
+                          z: Any) -> float:
+    """``sum(d**2)`` of the direction over ``lo..hi`` in float64, writing nothing
+    (update clipping needs its norm before any parameter moves)."""
     s = 0.0
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
-        m_new, _ = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)),
-                            k, f)
-        x = np.float64(m_new)
+        _, d = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)), k, f)
+        x = np.float64(d)
         s += x * x
     return s
 
@@ -466,7 +474,7 @@ def _moment_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
 @njit(cache=True, error_model="numpy")
 def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any:
     """Second moment (stored into ``v``, ``vmax``) and the compute-dtype scalars
-    (the clip of update clipping starts as the rate; :func:`_clipped` sets it)."""
+    (the clip of update clipping starts as the step size; :func:`_clipped` sets it)."""
     max_abs = 0.0
     if f[_F_NORM] == 2:
         max_abs = np.nan if math.isnan(s) else _max_abs(g)
@@ -477,24 +485,24 @@ def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any
         store(vmax, (), used)
     store(v, (), stored)
     den = _denominator(used, v, c, f)
-    lr = like(z, c[P.C_LR])
     return (like(z, c[P.C_SIGN]), like(z, den), like(z, rounded(v, like(den, 1.0) / den)),
-            like(z, c[P.C_WD]), like(z, c[P.C_AVERAGE]), like(z, c[P.C_B1]), lr,
-            like(z, c[P.C_BC1]), like(z, -c[P.C_STEP]), like(z, c[P.C_DECAY]), lr)
+            like(z, c[P.C_WD]), like(z, c[P.C_AVERAGE]), like(z, c[P.C_B1]),
+            like(z, c[P.C_LR]), like(z, c[P.C_BC1]), like(z, -c[P.C_STEP]),
+            like(z, c[P.C_DECAY]), like(z, c[P.C_STEP]), like(z, c[P.C_FACTOR]))
 
 
 @njit(cache=True, error_model="numpy")
-def _clipped(k: Any, z: Any, g: Any, p2: float, m2: float, c: Any) -> Any:
-    """``k`` with NeMo's clip ``min(trust |p| / (|m| + luc_eps), lr)`` (NaN kept);
-    ``|p|`` in the parameter dtype, ``|m|`` in the compute dtype, as the reference."""
+def _clipped(k: Any, z: Any, g: Any, p2: float, d2: float, c: Any) -> Any:
+    """``k`` with NeMo's clip ``min(trust |p| / (|d| + luc_eps), step)`` (NaN kept);
+    ``|p|`` in the parameter dtype, ``|d|`` in the compute dtype, as the reference."""
     gz = native_zero(g)
     p_norm = rounded(g, np.sqrt(rounded(g, like(gz, p2))))
-    m_norm = np.sqrt(like(z, m2))
+    d_norm = np.sqrt(like(z, d2))
     ratio = like(z, rounded(g, like(gz, c[P.C_LUC_TRUST]) * p_norm)) / (
-        m_norm + like(z, c[P.C_LUC_EPS]))
-    lr = k[6]
-    clip = ratio if ratio < lr or math.isnan(ratio) else lr
-    return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], clip)
+        d_norm + like(z, c[P.C_LUC_EPS]))
+    step = k[10]
+    clip = ratio if ratio < step or math.isnan(ratio) else step
+    return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], clip, k[11])
 
 
 @njit(cache=True, error_model="numpy")
@@ -521,7 +529,7 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None
         nb = _nblocks(g.size)
         parts = np.empty(nb)
         for b in range(nb):
-            parts[b] = _moment_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
         k = _clipped(k, z, g, p2, _compensated_total(parts), c)
     _apply_range(g, p, m, 0, g.size, k, f, z)
@@ -540,7 +548,7 @@ def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any
     if f[_F_LUC]:
         parts = np.empty(nb)
         for b in prange(nb):
-            parts[b] = _moment_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
         k = _clipped(k, z, g, p2, _compensated_total(parts), c)
     for b in prange(nb):

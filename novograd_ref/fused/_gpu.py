@@ -5,8 +5,8 @@ in double precision (and ``max |g_i|`` for Apex's inf-norm), a one-thread
 ``ElementwiseKernel`` computes the second moment and denominator in the state dtype,
 operation by operation as NumPy does in the reference (``float16`` arithmetic through
 CuPy's ``float16`` type), and one ``ElementwiseKernel`` reads ``g, p, m`` once and
-writes ``m`` and ``p`` once. NeMo's update clipping adds a reduction over the new
-moment (computed into a scratch array, not stored) before the parameters move.
+writes ``m`` and ``p`` once. NeMo's update clipping adds a reduction over the
+direction (computed into a scratch array) before anything is stored.
 Kernels are compiled with ``--fmad=false``: NumPy never fuses a multiply and an add,
 so neither may the kernels. The flags and the coefficients are those of ``_plan``; the
 step count is read once per step.
@@ -52,24 +52,15 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     V vv = v[0];
     double b2 = c[C_B2], omb2 = c[C_ONE_MINUS_B2];
     V used;
-    if (f[F_NORM] == 2) {
+    if (f[F_NORM] == 2) {  // n_0 = max|g_1| is stored (state dtype) before the blend
         G stat = from_d<G>(isnan(s_sum) ? s_sum : max_abs);
-        C x;
-        if (f[F_INIT] == 2 || !first) {
-            x = cvt<C>(from_d<V>(b2) * vv) + cvt<C>(from_d<G>(omb2) * stat);
-        } else {
-            x = cvt<C>(from_d<G>(b2) * stat + from_d<G>(omb2) * stat);
-        }
+        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(stat);
+        C x = cvt<C>(from_d<V>(b2) * prior) + cvt<C>(from_d<G>(omb2) * stat);
         used = cvt<V>(x);
     } else if (f[F_NORM] == 1) {
         C s = from_d<C>(s_sum);
-        C x;
-        if (f[F_INIT] == 2 || !first) {
-            x = cvt<C>(from_d<V>(b2) * vv * vv);
-        } else {
-            C prior = vsqrt(s);
-            x = from_d<C>(b2) * prior * prior;
-        }
+        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(vsqrt(s));
+        C x = cvt<C>(from_d<V>(b2) * prior * prior);
         used = cvt<V>(vsqrt(x + from_d<C>(omb2) * s));
     } else {
         V s = cvt<V>(from_d<G>(s_sum));
@@ -89,10 +80,8 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
             used = first ? s : blend;
         } else if (init == 1) {
             used = (to_d(vv) == 0.0) ? s : blend;
-        } else if (init == 2) {
+        } else {  // zero (first_step_blend is for the Apex norms only)
             used = blend;
-        } else {
-            used = first ? V(from_d<V>(b2) * s + from_d<V>(omb2) * s) : blend;
         }
     }
     V stored = (f[F_UPDATE] == 2) ? vv : used;
@@ -104,6 +93,7 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     v[0] = stored;
     V den;
     if (f[F_NORM] == 0) {
+        if (f[F_APEX_BIAS]) used = used / from_d<V>(c[C_BC2_POW]);
         den = vsqrt(V(used + from_d<V>(c[C_EPS_ROOT])));
     } else if (f[F_APEX_BIAS]) {
         den = used / from_d<V>(c[C_BC2]);
@@ -111,24 +101,24 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
         den = used;
     }
     den = den + from_d<V>(c[C_EPS]);
-    C lr = from_d<C>(c[C_LR]);
     k[0] = from_d<C>(c[C_SIGN]);
     k[1] = cvt<C>(den);
     k[2] = cvt<C>(V(from_d<V>(1.0) / den));
     k[3] = from_d<C>(c[C_WD]);
     k[4] = from_d<C>(c[C_AVERAGE]);
     k[5] = from_d<C>(c[C_B1]);
-    k[6] = lr;
+    k[6] = from_d<C>(c[C_LR]);
     k[7] = from_d<C>(c[C_BC1]);
     k[8] = from_d<C>(-c[C_STEP]);
     k[9] = from_d<C>(c[C_DECAY]);
-    k[10] = lr;
+    k[10] = from_d<C>(c[C_STEP]);
+    k[11] = from_d<C>(c[C_FACTOR]);
 }
 
-// _cpu._element: one value's (m_new, update) in the compute dtype.
+// _cpu._element: one value's (m_new, d), the new moment and the direction.
 template <typename C>
 __device__ void element(C gi, C pi, C mi, const C* k, const long long* f,
-                        C& m_new, C& update) {
+                        C& m_new, C& d) {
     C g = k[0] * gi;
     C u;
     if (f[F_RAW]) {
@@ -139,30 +129,37 @@ __device__ void element(C gi, C pi, C mi, const C* k, const long long* f,
     }
     u = k[4] * u;
     C b1 = k[5], lr = k[6];
-    if (f[F_LR_INSIDE]) {
-        m_new = b1 * mi - lr * u;
-        update = f[F_NESTEROV] ? C(b1 * m_new - lr * u) : m_new;
-    } else {
-        m_new = b1 * mi + u;
-        if (f[F_NESTEROV]) {
-            update = -(u * lr + (m_new * b1) * lr);
-        } else {
-            C d = f[F_APEX_BIAS] ? C(m_new / k[7]) : m_new;
-            if (f[F_RAW]) d = d / k[1];
-            if (f[F_WD_APEX]) d = d + k[3] * pi;
-            update = f[F_LUC] ? C(-k[10] * d) : C(k[8] * d);
-        }
-    }
-    if (f[F_DECOUPLED]) update = update - k[9] * pi;
+    bool inside = f[F_LR_INSIDE] != 0;
+    m_new = inside ? C(b1 * mi - lr * u) : C(b1 * mi + u);
+    d = m_new;
+    if (f[F_NESTEROV]) d = b1 * m_new + (inside ? C(-(lr * u)) : u);
+    if (f[F_APEX_BIAS]) d = d / k[7];
+    if (f[F_RAW]) d = f[F_RECIPROCAL] ? C(d * k[2]) : C(d / k[1]);
+    if (f[F_WD_APEX]) d = inside ? C(d - lr * (k[3] * pi)) : C(d + k[3] * pi);
 }
 
-// _cpu._clipped: NeMo's clip min(trust |p| / (|m| + luc_eps), lr), NaN kept.
+// _cpu._update: the update from the direction, then decoupled weight decay.
+template <typename C>
+__device__ C update_of(C d, C pi, const C* k, const long long* f) {
+    C update;
+    if (f[F_LR_INSIDE]) {
+        update = k[11] * d;
+    } else if (f[F_LUC]) {
+        update = (-k[10]) * d;
+    } else {
+        update = k[8] * d;
+    }
+    if (f[F_DECOUPLED]) update = update - k[9] * pi;
+    return update;
+}
+
+// _cpu._clipped: NeMo's clip min(trust |p| / (|d| + luc_eps), step), NaN kept.
 template <typename G, typename C>
-__device__ void clip(double p2, double m2, const double* c, C* k) {
+__device__ void clip(double p2, double d2, const double* c, C* k) {
     G p_norm = vsqrt(from_d<G>(p2));
-    C m_norm = vsqrt(from_d<C>(m2));
-    C ratio = cvt<C>(G(from_d<G>(c[C_LUC_TRUST]) * p_norm)) / (m_norm + from_d<C>(c[C_LUC_EPS]));
-    k[10] = (to_d(ratio) < to_d(k[6]) || is_nan(ratio)) ? ratio : k[6];
+    C d_norm = vsqrt(from_d<C>(d2));
+    C ratio = cvt<C>(G(from_d<G>(c[C_LUC_TRUST]) * p_norm)) / (d_norm + from_d<C>(c[C_LUC_EPS]));
+    k[10] = (to_d(ratio) < to_d(k[10]) || is_nan(ratio)) ? ratio : k[10];
 }
 """
 
@@ -189,11 +186,11 @@ def _kernel(name: str) -> Any:
             "raw float64 sums, raw T g, raw float64 c, raw int64 f", "raw V v, raw V vmax, "
             "raw C k", "layer_scalars<T, V, C>(sums[0], sums[1], &c[0], &f[0], &v[0], "
             "&vmax[0], &k[0])", "novograd_scalars", preamble=_PREAMBLE, options=_OPTIONS)
-    elif name == "moment":
+    elif name == "direction":
         kernel = cupy.ElementwiseKernel(
             "T g, T p, M m, raw C k, raw int64 f", "C out",
-            "C update; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], out, update);",
-            "novograd_moment", preamble=_PREAMBLE, options=_OPTIONS)
+            "C m_new; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, out);",
+            "novograd_direction", preamble=_PREAMBLE, options=_OPTIONS)
     elif name == "clip":
         kernel = cupy.ElementwiseKernel(
             "raw float64 sums, raw T g, raw float64 c", "raw C k",
@@ -202,8 +199,8 @@ def _kernel(name: str) -> Any:
     else:
         kernel = cupy.ElementwiseKernel(
             "T g, raw C k, raw int64 f", "T p, M m",
-            "C m_new, update; "
-            "element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, update); "
+            "C m_new, d; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, d); "
+            "C update = update_of<C>(d, cvt<C>(p), &k[0], &f[0]); "
             "m = cvt<M>(m_new); p = cvt<T>(cvt<C>(p) + cvt<C>(cvt<T>(update)));",
             "novograd_apply", preamble=_PREAMBLE, options=_OPTIONS)
     _kernels[name] = kernel
@@ -247,12 +244,12 @@ def _layer(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any, inf_norm: 
     _kernel("square_sum")(g, out=sums[0])
     if inf_norm:
         _kernel("max_abs")(g, out=sums[1])
-    k = cupy.empty(11, dtype=compute)
+    k = cupy.empty(12, dtype=compute)
     _kernel("scalars")(sums, g, c, f, v, vmax, k, size=1)
     if luc:
         _kernel("square_sum")(p, out=sums[2])
-        m_new = cupy.empty(g.shape, dtype=compute)  # the new moment, not yet stored
-        _kernel("moment")(g, p, m, k, f, m_new)
-        _kernel("square_sum")(m_new, out=sums[3])
+        d = cupy.empty(g.shape, dtype=compute)  # the direction; nothing stored yet
+        _kernel("direction")(g, p, m, k, f, d)
+        _kernel("square_sum")(d, out=sums[3])
         _kernel("clip")(sums, g, c, k, size=1)
     _kernel("apply")(g, k, f, p, m)

@@ -43,12 +43,14 @@ C_FIRST = 7  # 1.0 on the first update, else 0.0
 C_AVERAGE = 8  # the factor on the moment input: 1, or (1 - b1)
 C_BC1 = 9  # 1 - b1**t (Apex bias correction of the moment)
 C_BC2 = 10  # sqrt(1 - b2**t) (Apex bias correction of the norm)
-C_STEP = 11  # the step size outside the moment (lr, times Adam/debias factors)
+C_STEP = 11  # the step size outside the moment (lr, times the factor)
 C_DECAY = 12  # the decoupled weight-decay factor
 C_LUC_TRUST = 13
 C_LUC_EPS = 14
 C_SIGN = 15  # -1.0 with maximize, else 1.0
-N_COEFFICIENTS = 16
+C_FACTOR = 16  # the bias-correction factor of the step size (1.0 for none)
+C_BC2_POW = 17  # 1 - b2**t (Apex bias correction of the squared norm)
+N_COEFFICIENTS = 18
 
 _NORMS = ("l2_squared", "apex_l2", "apex_inf")
 _INITS = ("first_step", "when_zero", "zero", "first_step_blend")
@@ -84,8 +86,8 @@ def coefficients(cfg: Config, count: int) -> list[float]:
     """The numbers of one step, ``count`` updates already applied.
 
     Each is the reference's own Python-float expression (the rate as
-    :func:`learning_rate` gives it, ``1 - base**t`` for the bias corrections), so the
-    kernels see what ``leaf_step`` sees.
+    :func:`learning_rate` gives it, ``1 - base**t`` for the bias corrections,
+    ``lr * factor`` for the step size), so the kernels see what ``leaf_step`` sees.
 
     >>> import novograd_ref as ngr
     >>> coefficients(ngr.novograd(0.1).config, 0)[C_LR]
@@ -100,8 +102,11 @@ def coefficients(cfg: Config, count: int) -> list[float]:
         cfg.grad_averaging == "after_first_step" and not first)
     out[C_AVERAGE] = 1 - cfg.b1 if averaging else 1.0
     out[C_BC1] = 1 - cfg.b1**t
+    out[C_BC2_POW] = 1 - cfg.b2**t
     out[C_BC2] = math.sqrt(1 - cfg.b2**t)
-    out[C_STEP] = _step_size(cfg, lr, t)
+    factor = _step_factor(cfg, t)
+    out[C_FACTOR] = 1.0 if factor is None else factor
+    out[C_STEP] = lr if factor is None else lr * factor
     out[C_DECAY] = _decay_factor(cfg, lr)
     out[C_LUC_TRUST], out[C_LUC_EPS] = cfg.luc_trust, cfg.luc_eps
     out[C_SIGN] = -1.0 if cfg.maximize else 1.0
@@ -130,13 +135,14 @@ def learning_rate(cfg: Config, count: int) -> float:
     return rate
 
 
-def _step_size(cfg: Config, lr: float, t: int) -> float:
-    """``_core._step_size`` on Python floats."""
+def _step_factor(cfg: Config, t: int) -> float | None:
+    """``_core._step_factor`` on Python floats: pytorch_optimizer's factors of the
+    step size, ``None`` for none."""
     if cfg.bias_correction == "adam":
-        return lr * math.sqrt(1 - cfg.b2**t) / (1 - cfg.b1**t)
+        return math.sqrt(1 - cfg.b2**t) / (1 - cfg.b1**t)
     if cfg.bias_correction == "debias":
-        return lr * math.sqrt(1 - cfg.b2**t)
-    return lr
+        return math.sqrt(1 - cfg.b2**t)
+    return None
 
 
 def _decay_factor(cfg: Config, lr: float) -> float:
