@@ -22,7 +22,6 @@ them exactly all the same.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 
 from novograd_ref import vectors
 from novograd_ref.conformance._adapter import Adapter
+from novograd_ref.conformance._provenance import utc_timestamp
 from novograd_ref.conformance.frameworks import canonical_hyper, flags_on
 
 PRESET = "openseq2seq"
@@ -161,9 +161,7 @@ def _entry(
             "platform": "not recorded",
             "command": "not recorded (bundled recording; see notes)",
             "recorded_at": "not recorded (before bundling)",
-            "bundled_at": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
+            "bundled_at": utc_timestamp(),
             "bundle_command": f"python -m novograd_ref.conformance.frameworks.openseq2seq {src}",
             "bundled_from": {
                 "npz": npz_path.name,
