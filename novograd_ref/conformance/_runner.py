@@ -12,7 +12,8 @@ dies. Commands and replies travel as JSON lines on two private pipes, arrays as
 ``.npz`` files in a private temporary folder; the child's standard output and error go
 to a log file whose tail is attached to a failure, so a port printing to stdout cannot
 corrupt the protocol. Each case has a time limit (``timeout`` seconds, for the
-factory and every step together); the child's address space can be limited
+factory and every step together; starting the child and importing the port may take
+up to ``max(timeout, 60)`` seconds); the child's address space can be limited
 (``memory_limit`` bytes, ``RLIMIT_AS``, where the OS allows). A child that exits, is
 killed by a signal, runs out of time or memory, or answers out of protocol becomes a
 :class:`~novograd_ref.conformance.Failure` of that case, with the last call and step
@@ -44,6 +45,7 @@ from ._oracle import Implementation, ImplementationError, check_spec, implementa
 from ._verify import Watch, run_trajectory
 
 DEFAULT_TIMEOUT = 60.0  # seconds per case (factory and every step)
+STARTUP_TIMEOUT = 60.0  # seconds at least for the child to start and import the port
 _OUTPUT_TAIL = 4000  # characters of the implementation's output kept with a failure
 
 
@@ -245,7 +247,7 @@ class IsolatedRunner:
             return self._broken
         self._jobs += 1
         if self._child is None:
-            failure = self._start(deadline)
+            failure = self._start(time.monotonic() + max(self.timeout, STARTUP_TIMEOUT))
             if failure is not None:
                 self._broken = dataclasses.replace(failure, output=_tail(self._log_path, 0))
                 return self._broken

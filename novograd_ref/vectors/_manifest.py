@@ -238,10 +238,12 @@ def manifest_problems(manifest: Any) -> list[str]:
             validate_case_entry(entry)
         except ValueError as exc:
             problems.append(f"cases[{i}]: {exc}")
-            continue
-        if entry["name"] in names:
-            problems.append(f"cases[{i}]: case {entry['name']!r}: key 'name' is a duplicate")
-        names.append(entry["name"])
+        else:
+            if entry["name"] in names:
+                problems.append(f"cases[{i}]: case {entry['name']!r}: key 'name' is a "
+                                "duplicate")
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            names.append(entry["name"])  # its records are not also reported
     keys = set()
     for i, entry in enumerate(manifest["records"]):
         try:
