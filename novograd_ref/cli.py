@@ -74,6 +74,11 @@ def _verify_bundled(args: argparse.Namespace) -> int:
     from . import vectors
     from .conformance import verify_bundled
 
+    given = [f"--{k.replace('_', '-')}" for k in ("report", "examples", "timeout",
+                                                   "memory_limit", "in_process")
+             if getattr(args, k)]
+    if given:
+        raise UsageError(f"{', '.join(given)} check a live implementation: add --impl")
     root = _data_dir(args.data)
     manifest = vectors.load_manifest(root)
     entries = manifest["records"]
@@ -84,6 +89,8 @@ def _verify_bundled(args: argparse.Namespace) -> int:
         entries = [e for e in entries if e["preset"] == args.preset]
     if args.record:
         entries = [e for e in entries if e["file"] == f"records/{args.record}"]
+    if args.dtype:
+        entries = [e for e in entries if e["dtype"] == args.dtype]
     if not entries:
         raise UsageError("no record matches the selection")
     records = _checked_records(manifest, entries, root)
@@ -192,7 +199,13 @@ def _report_path(path: str | None) -> None:
 
 
 def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"timeout": args.timeout, "memory_limit": args.memory_limit,
+    from .conformance import DEFAULT_TIMEOUT
+
+    if args.in_process and (args.timeout is not None or args.memory_limit is not None):
+        raise UsageError("--timeout and --memory-limit limit the child process; "
+                         "--in-process has none")
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    return {"timeout": timeout, "memory_limit": args.memory_limit,
             "in_process": args.in_process}
 
 
@@ -225,17 +238,18 @@ def _row(c: Any) -> list[str]:
 def _verify_impl(args: argparse.Namespace) -> int:
     from .conformance import verify_implementation
 
-    if args.data is not None:
-        raise UsageError("--data checks recorded vectors; it does not combine with --impl")
+    if args.data is not None or args.record is not None:
+        raise UsageError("--data and --record check recorded vectors; they do not combine "
+                         "with --impl")
     _report_path(args.report)
+    options = _runner_options(args)
     spec, preset = _load(args)
     if args.examples:
         _needs_hypothesis()
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     report = verify_implementation(spec, preset, dtypes, args.examples,
                                    progress=lambda it: progress(it, "verify"), identify=True,
-                                   on_update=report_writer(args.report),
-                                   **_runner_options(args))
+                                   on_update=report_writer(args.report), **options)
     counts = report.counts()
     print(f"{args.impl} against preset {preset!r}")
     print(_table([_row(c) for c in report.comparisons],
@@ -285,9 +299,10 @@ def _needs_hypothesis() -> None:
 def _identify(args: argparse.Namespace) -> int:
     from .conformance import identify
 
+    options = _runner_options(args)
     spec, language = _load(args)
     matches = identify(spec, language, args.dtype or "float64",
-                       progress=lambda it: progress(it, "identify"), **_runner_options(args))
+                       progress=lambda it: progress(it, "identify"), **options)
     for i, c in enumerate(matches.errors):
         _print_failure(c, full=i == 0)
     print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
@@ -418,7 +433,7 @@ def _size(text: str) -> int:
 def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     from .conformance import DEFAULT_TIMEOUT
 
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                         help="time limit of one case of the implementation (default "
                              f"{DEFAULT_TIMEOUT:g})")
     parser.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE",

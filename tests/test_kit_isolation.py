@@ -215,3 +215,17 @@ def test_a_report_path_that_is_a_directory_is_refused_first(
     assert status == 2
     assert "is a directory" in captured.err
     assert captured.out == ""
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["verify", "--report", "r.json"], "--report check a live implementation: add --impl"),
+    (["verify", "--timeout", "5"], "--timeout check a live implementation"),
+    (["verify", "--impl", "tests.ports:optax_port", "--in-process", "--timeout", "5"],
+     "--in-process has none"),
+    (["verify", "--impl", "tests.ports:optax_port", "--data", "."],
+     "do not combine with --impl"),
+])
+def test_switches_a_combination_would_ignore_are_refused(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -28,16 +28,17 @@ def provenance(framework_version: str, versions: Mapping[str, str], command: str
                **extra: Any) -> dict[str, Any]:
     """The provenance block of one written record.
 
-    ``versions`` are the recording packages' versions; NumPy's and Python's are added
-    (a version the caller gives wins), as are the platform and the time; ``extra``
-    keys (``case_sha256``, ``notes``...) follow.
+    ``versions`` are the recording packages' versions; this process's NumPy and Python
+    versions are added unless given. The platform, machine and time are this process's
+    (``recorded_at`` now) unless ``extra`` gives them (a recording made elsewhere);
+    other ``extra`` keys (``case_sha256``, ``notes``...) follow.
 
     >>> block = provenance("1.0", {"optax": "1.0"}, "novograd-ref record optax")
     >>> sorted(block)[:4]
     ['command', 'framework_version', 'machine', 'platform']
     """
     return {"framework_version": framework_version,
-            "versions": {"numpy": np.__version__, **versions,
-                         "python": platform.python_version()},
+            "versions": {"numpy": np.__version__, "python": platform.python_version(),
+                         **versions},
             "platform": platform.platform(), "machine": platform.machine(),
             "command": command, "recorded_at": utc_timestamp(), **extra}

@@ -221,6 +221,10 @@ class IsolatedRunner:
         if reply.get("ready") is not True:
             return self._protocol(f"unexpected reply {reply!r} to loading")
         self.memory_limited = bool(reply.get("memory_limited"))
+        if self.memory_limit and not self.memory_limited:
+            self._stop()
+            raise ImplementationError("--memory-limit: this system does not let the kit "
+                                      "limit the address space (RLIMIT_AS)")
         return None
 
     def _stop(self) -> None:
