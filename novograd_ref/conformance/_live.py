@@ -38,7 +38,11 @@ class Matches(list[str]):
 
 
 def standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
-    """The standard cases ``preset`` can express, with its keywords for each."""
+    """The standard cases ``preset`` can express, with its keywords for each.
+
+    >>> [case.name for case, kwargs in standard_cases("optax")][:2]
+    ['const_lr', 'schedule_lr']
+    """
     out = []
     for entry in vectors.case_entries():
         kwargs = preset_kwargs_for(preset, entry["hyper"])

@@ -141,6 +141,11 @@ def out_directory(out: PathLike) -> Path:
 
     Nothing is created. An empty name is refused (it would mean the current
     directory without saying so).
+
+    >>> out_directory("")
+    Traceback (most recent call last):
+    ...
+    ValueError: --out: an empty directory name is refused; name a directory
     """
     if not os.fspath(out):
         raise ValueError("--out: an empty directory name is refused; name a directory")
