@@ -208,7 +208,7 @@ def test_malformed_entries_are_named_one_line_each(
 
 def test_preset_keywords_the_oracle_refuses_are_named(
         data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    edit_manifest(data, lambda m: record_of(m)["preset_kwargs"].update(b1="fast"))
+    edit_manifest(data, lambda m: record_of(m)["preset_kwargs"].update(betas=5))
     edit_manifest(data, lambda m: record_of(m, OTHER).update(preset="nonesuch"))
     status, _, err = verify(data, capsys)
     assert status == 2
@@ -259,3 +259,21 @@ def test_export_refuses_a_linked_folder_and_an_empty_name(
     assert "empty directory name" in capsys.readouterr().err
     assert cli.main(["record", "optax", "--out", ""]) == 2
     assert "empty directory name" in capsys.readouterr().err
+
+
+def test_record_never_writes_through_a_planted_link(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("optax")
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    victim.write_text("precious")
+    (out / "records").mkdir(parents=True)
+    (out / "records/optax__const_lr__float64.npz").symlink_to(victim)
+    argv = ["record", "optax", "--cases", "const_lr", "--dtypes", "float64", "--out",
+            str(out), "-q"]
+    assert cli.main(argv) == 0
+    assert victim.read_text() == "precious"
+    assert not (out / "records/optax__const_lr__float64.npz").is_symlink()
+    capsys.readouterr()
+    status, output, _ = verify(out, capsys)
+    assert status == 0
+    assert "2 passed, 0 failed (2 recorded trajectories)" in output  # jit and nojit
