@@ -20,7 +20,7 @@ from ._adapter import Failure
 from ._keywords import preset_kwargs_for, presets_with_keywords
 from ._oracle import Implementation, PresetAdapter
 from ._report import Report
-from ._runner import DEFAULT_TIMEOUT, Problem, Run, Runner, Skipped, open_runner
+from ._runner import DEFAULT_TIMEOUT, Problem, Run, Skipped, open_runner
 from ._verify import Comparison, compare, replay, run_trajectory
 
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
@@ -106,21 +106,6 @@ def judge(outcome: Run | Skipped | Failure, spec: str, preset: str, problem: Pro
     return compare(label, problem.name, dtype, outcome.params, want,
                    tolerance(oracle, dtype),
                    reproducer(spec, preset, kwargs, oracle, dtype, case, inline))
-
-
-def check_case(impl: Implementation, preset: str, case: vectors.Case,
-               kwargs: Mapping[str, Any], dtype: str, runner: Runner | None = None
-               ) -> Comparison:
-    """Run the implementation on a standard case (with ``runner``, default in this
-    process) and compare it with the oracle replaying its gradients."""
-    problem = Problem.from_case(case, dtype)
-    if runner is None:
-        from ._runner import InProcessRunner
-
-        runner = InProcessRunner(impl)
-    outcome = runner.run(kwargs, dtype, problem)
-    return judge(outcome, impl.spec, preset, problem, kwargs, dtype,
-                 f"{impl.spec} / {case.name} / {dtype}")
 
 
 def verify_implementation(impl: Implementation | str, preset: str,

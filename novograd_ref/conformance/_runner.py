@@ -246,7 +246,6 @@ class IsolatedRunner:
     # -- one run
     def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome:
         """Run one problem in the child; restart the child first if it is gone."""
-        deadline = time.monotonic() + self.timeout
         if self._broken is not None:
             return self._broken
         self._jobs += 1
@@ -255,9 +254,10 @@ class IsolatedRunner:
             if failure is not None:
                 self._broken = dataclasses.replace(failure, output=_tail(self._log_path, 0))
                 return self._broken
-            deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self.timeout
         log, start = self._log_path, self._log_path.stat().st_size
-        job, result = self._folder / f"job-{self._jobs}.npz", self._folder / f"result-{self._jobs}.npz"
+        job = self._folder / f"job-{self._jobs}.npz"
+        result = self._folder / f"result-{self._jobs}.npz"
         job.write_bytes(vectors.npz_bytes(problem.arrays()))
         self._send({"op": "run", "kwargs": encode(dict(kwargs)), "dtype": dtype,
                     "name": problem.name, "steps": problem.steps, "job": str(job),
