@@ -1,8 +1,10 @@
 """The ``novograd-ref`` command line.
 
-- ``novograd-ref verify``: every preset against the bundled golden vectors (a table);
+- ``novograd-ref verify [--data DIR]``: every preset against the bundled golden vectors
+  (or those of DIR, checked entry by entry first), as a table;
 - ``novograd-ref verify --impl NAME|module:factory [--preset P] [--examples N]
-  [--report out.json]``: a live implementation next to the oracle;
+  [--report out.json] [--timeout S] [--memory-limit SIZE]``: a live implementation,
+  run in a child process, next to the oracle;
 - ``novograd-ref identify --impl ...``: which presets it reproduces;
 - ``novograd-ref export --preset P --out DIR``: the oracle's vectors for a port;
 - ``novograd-ref diff A B``: the smallest input on which two presets differ;

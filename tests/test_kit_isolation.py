@@ -45,7 +45,7 @@ GALLERY = [
     ("exit0", [], "exit", "update() called sys.exit(0)", "SystemExit: 0"),
     ("os_exit", [], "exit", "the child process exited with status 0", ""),
     ("exit_message", [], "exit", "update() called sys.exit('bye')", "SystemExit: bye"),
-    ("sleep", ["--timeout", "1"], "timeout", "no answer within 1 s", ""),
+    ("sleep", ["--timeout", "2"], "timeout", "no answer within 2 s", ""),
     ("segfault", [], "signal", "the child process was killed by SIGSEGV",
      "Fatal Python error: Segmentation fault"),
     ("allocate", ["--memory-limit", "1G"], "memory", "update() raised MemoryError", "np.ones"),
