@@ -470,7 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "bundled ones (for example made with record)")
     _add_runner_arguments(verify)
     verify.set_defaults(run=_verify)
-    ident = sub.add_parser("identify", help="say which presets an implementation matches")
+    ident = sub.add_parser("identify", help="say which presets an implementation matches",
+                           epilog="exit status: 0 some preset matches, 1 none does, 2 usage "
+                                  "error, 3 the implementation failed on some case (left "
+                                  "out), 5 internal error")
     ident.add_argument("--impl", required=True)
     ident.add_argument("--preset", help="the preset whose keywords the implementation takes")
     ident.add_argument("--dtype", choices=["float64", "float32"])
