@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -109,6 +110,19 @@ def test_a_symlinked_record_is_refused(target: str, data: Path, tmp_path: Path,
     assert problem_lines(err) == [(f"novograd-ref: record {ENTRY!r}: {path}: is a symbolic "
                                   "link (refused)")]
     assert hashlib.sha256(source.read_bytes()).hexdigest() not in err
+
+
+def test_a_fifo_or_a_folder_in_place_of_a_record_is_refused(
+        data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (data / ENTRY).unlink()
+    os.mkfifo(data / ENTRY)  # opening it for reading must not wait for a writer
+    (data / OTHER).unlink()
+    (data / OTHER).mkdir()
+    status, _, err = verify(data, capsys)
+    assert status == 2
+    assert problem_lines(err) == [
+        f"novograd-ref: record {name!r}: {data / name}: not a regular file (refused)"
+        for name in (OTHER, ENTRY)]
 
 
 def test_a_symlinked_manifest_or_folder_is_refused(

@@ -40,6 +40,7 @@ class UnsafePath(ValueError):
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _MAX_READ = 1 << 32  # 4 GiB: no vector file comes near this
 
 
@@ -90,7 +91,8 @@ def read_inside(root: PathLike, relative: str) -> bytes:
     folder = _open_dir(root, parts[:-1], create=False)
     try:
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW, dir_fd=folder)
+            # non-blocking: opening a planted FIFO must not wait for a writer
+            fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | _NONBLOCK, dir_fd=folder)
         except FileNotFoundError:
             raise ValueError(f"{where}: vector file not found") from None
         except OSError as exc:
@@ -99,10 +101,11 @@ def read_inside(root: PathLike, relative: str) -> bytes:
             raise ValueError(f"{where}: cannot be read ({exc.strerror})") from None
     finally:
         os.close(folder)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UnsafePath(f"{where}: not a regular file (refused)")
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafePath(f"{where}: not a regular file (refused)")
         if info.st_size > _MAX_READ:
             raise ValueError(f"{where}: {info.st_size} bytes is too large for a vector file")
         return fh.read()
