@@ -207,6 +207,8 @@ class Gallery:
             ctypes.string_at(0)
         elif chosen and self.mode == "allocate":
             np.ones(1 << 31)  # 16 GiB
+        elif chosen and self.mode == "order":
+            raise RuntimeError(f"leaves {list(grads)}")
         elif chosen and self.mode == "mutate":
             for g in grads.values():
                 g *= 2
@@ -223,9 +225,10 @@ def _gallery(mode: str) -> Any:
     return factory
 
 
-GALLERY = ("exit0", "os_exit", "exit_message", "sleep", "segfault", "allocate", "mutate",
-           "nan", "noise")
+GALLERY = ("exit0", "os_exit", "exit_message", "sleep", "segfault", "allocate", "order",
+           "mutate", "nan", "noise")
 (gallery_exit0, gallery_os_exit, gallery_exit_message, gallery_sleep, gallery_segfault,
- gallery_allocate, gallery_mutate, gallery_nan, gallery_noise) = (_gallery(m) for m in GALLERY)
+ gallery_allocate, gallery_order, gallery_mutate, gallery_nan, gallery_noise) = (
+    _gallery(m) for m in GALLERY)
 
 

@@ -49,6 +49,8 @@ GALLERY = [
     ("segfault", [], "signal", "the child process was killed by SIGSEGV",
      "Fatal Python error: Segmentation fault"),
     ("allocate", ["--memory-limit", "1G"], "memory", "update() raised MemoryError", "np.ones"),
+    ("order", [], "raised", "RuntimeError: leaves ['late', 'gap', 'always']",
+     "tests/ports.py"),  # the leaves arrive in the case's order, not sorted
     ("mutate", [], "protocol", "the implementation modified grads[", ""),
 ]
 

@@ -7,9 +7,9 @@ the address space (``RLIMIT_AS``) before anything else is imported. Commands:
 
 - ``{"op": "load", "spec": S}``: load the implementation; answers ``{"ready": true,
   "memory_limited": bool}``, ``{"usage": message}`` or ``{"failure": {...}}``;
-- ``{"op": "run", "kwargs", "dtype", "name", "steps", "job", "result"}``: run the
-  problem stored in the ``job`` file; reports ``{"progress": call, "step": k}`` before
-  each call, then answers ``{"oracle_kwargs": {...}}`` (trajectory written to
+- ``{"op": "run", "kwargs", "dtype", "name", "steps", "leaves", "job", "result"}``:
+  run the problem stored in the ``job`` file (its leaves in the order ``leaves``);
+  reports ``{"progress": call, "step": k}`` before each call, then answers ``{"oracle_kwargs": {...}}`` (trajectory written to
   ``result``), ``{"skip": reason}`` or ``{"failure": {...}, "exiting": bool}``.
 
 After the implementation calls ``sys.exit`` the child reports it and exits. See
@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
     for line in commands:
         job = json.loads(line)
         arrays = vectors.read_npz(job["job"])
-        problem = Problem.from_arrays(job["name"], arrays, int(job["steps"]))
+        problem = Problem.from_arrays(job["name"], arrays, int(job["steps"]), job["leaves"])
         outcome = run_once(impl, decode(job["kwargs"]), job["dtype"], problem,
                            lambda call, step: send({"progress": call, "step": step}))
         if isinstance(outcome, Skipped):

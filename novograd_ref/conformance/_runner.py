@@ -91,11 +91,12 @@ class Problem:
         return out
 
     @classmethod
-    def from_arrays(cls, name: str, arrays: Mapping[str, np.ndarray], steps: int) -> Problem:
-        """The problem :meth:`arrays` wrote (leaf order kept)."""
+    def from_arrays(cls, name: str, arrays: Mapping[str, np.ndarray], steps: int,
+                    leaves: list[str]) -> Problem:
+        """The problem :meth:`arrays` wrote, its leaves in the order ``leaves``."""
         def part(prefix: str) -> dict[str, np.ndarray] | None:
-            found = {k.split("__", 1)[1]: v for k, v in arrays.items()
-                     if k.startswith(prefix + "__")}
+            found = {leaf: arrays[f"{prefix}__{leaf}"] for leaf in leaves
+                     if f"{prefix}__{leaf}" in arrays}
             return found or None
 
         lr = arrays["lr"]
@@ -260,7 +261,8 @@ class IsolatedRunner:
         result = self._folder / f"result-{self._jobs}.npz"
         job.write_bytes(vectors.npz_bytes(problem.arrays()))
         self._send({"op": "run", "kwargs": encode(dict(kwargs)), "dtype": dtype,
-                    "name": problem.name, "steps": problem.steps, "job": str(job),
+                    "name": problem.name, "steps": problem.steps,
+                    "leaves": list(problem.params0), "job": str(job),
                     "result": str(result)})
         where: list[Any] = ["factory", 0]
         reply, failure = self._receive(deadline, where)
