@@ -208,8 +208,11 @@ def record(
             continue
         kwargs = _jsonable(kwargs)
         case = vectors.load_case(entry, root)
+        schedule_only = getattr(module, "SCHEDULE_ONLY_TAGS", ())
         for dtype in dtypes:
             for tag, settings in module.recording_variants(dtype):
+                if tag in schedule_only and entry["lr_kind"] != "schedule":
+                    continue
                 settings = _jsonable(settings)
                 new_entries.append(
                     _record_one(

@@ -76,7 +76,10 @@ standard library, NumPy and ``novograd_ref`` itself; the framework is imported i
 
 Optional names: ``ENV: str`` (the ``scripts/make_env.sh`` environment that provides the
 framework, named in the recorder's error when it is missing), ``NOTES: str`` (a
-paragraph on the framework's numerics, copied into each record's provenance).
+paragraph on the framework's numerics, copied into each record's provenance),
+``SCHEDULE_ONLY_TAGS: tuple[str, ...]`` (tags of variants that differ from the ordinary
+run only in how a learning-rate *schedule* is fed, such as TFA's Keras callback; they
+are recorded only on cases whose ``lr_kind`` is ``"schedule"``).
 
 Optional adapter method: ``state_arrays(state) -> dict[str, numpy.ndarray]``; when an
 adapter has it, the recorder calls it after every step and stores each array, stacked
