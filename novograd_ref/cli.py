@@ -144,10 +144,12 @@ def _checked_records(manifest: dict[str, Any], entries: list[dict[str, Any]],
             except ValueError as exc:
                 problems.append(f"case {entry['name']!r}: {exc}")
     for entry in entries:
-        problem = oracle_problem(entry)
+        if entry["case"] not in cases:
+            continue  # its case is malformed, and reported
+        problem = oracle_problem(entry, cases[entry["case"]])
         if problem:
             problems.append(problem)
-        elif entry["case"] in cases:
+        else:
             try:
                 records.append(vectors.load_record(entry, root, case=cases[entry["case"]]))
             except ValueError as exc:

@@ -206,15 +206,16 @@ def verify_record(entry: Mapping[str, Any] | vectors.Record, adapter: Adapter | 
                    rtol(run_dtype(entry), "framework"), repro)
 
 
-def oracle_problem(entry: Mapping[str, Any]) -> str:
+def oracle_problem(entry: Mapping[str, Any], case: vectors.Case) -> str:
     """Why the oracle cannot be built from a record entry's ``preset`` and
-    ``preset_kwargs`` (one line naming the entry and field), or ``""``."""
+    ``preset_kwargs`` for its ``case`` (one line naming the entry and field), or ``""``.
+    The oracle is started exactly as :func:`verify_record` starts it."""
     where = f"record {entry['file']!r}"
     if entry["preset"] not in presets.names():
         return f"{where}: key 'preset': unknown preset {entry['preset']!r}"
     try:
-        keyword = presets.LEARNING_RATE_KEYWORD[entry["preset"]]
-        presets.get(entry["preset"])(**{keyword: 0.1}, **entry["preset_kwargs"])
+        adapter = PresetAdapter(entry["preset"], **entry["preset_kwargs"])
+        adapter.init(case.params0_as(entry["dtype"]), case.learning_rate())
     except Exception as exc:  # noqa: BLE001 (any refusal of the keywords is reported)
         return f"{where}: key 'preset_kwargs': {type(exc).__name__}: {exc}"
     return ""
