@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from novograd_ref import vectors
+from novograd_ref._docs import docs_url
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._adapter import Adapter
 from novograd_ref.conformance._provenance import provenance
@@ -184,7 +185,8 @@ def record(
     module = frameworks.load(framework)
     if not module.available():
         env = getattr(module, "ENV", None)
-        hint = f"; create its environment with scripts/make_env.sh {env}" if env else ""
+        hint = (f"; its environment ({env!r}) is described at "
+                f"{docs_url('vectors.html#adding-vectors')}" if env else "")
         raise FrameworkUnavailableError(
             f"framework {framework!r} is not importable in this Python ({sys.executable}){hint}"
         )
