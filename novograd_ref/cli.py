@@ -131,7 +131,7 @@ def _verify_bundled(args: argparse.Namespace) -> int:
                                                    "memory_limit", "in_process")
              if getattr(args, k)]
     if given:
-        raise UsageError(f"{', '.join(given)} check a live implementation: add --impl")
+        raise UsageError(f"{given[0]} needs --impl (it concerns a live implementation)")
     root = _data_dir(args.data)
     manifest = vectors.load_manifest(root)
     entries = manifest["records"]
@@ -328,8 +328,8 @@ def _verify_impl(args: argparse.Namespace) -> int:
     from .conformance import verify_implementation
 
     if args.data is not None or args.record is not None:
-        raise UsageError("--data and --record check recorded vectors; they do not combine "
-                         "with --impl")
+        raise UsageError("--record selects a bundled record and --data a vectors "
+                         "directory; they do not apply with --impl")
     _report_path(args.report)
     options = _runner_options(args)
     spec, preset = _load(args)

@@ -218,12 +218,12 @@ def test_a_report_path_that_is_a_directory_is_refused_first(
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["verify", "--report", "r.json"], "--report check a live implementation: add --impl"),
-    (["verify", "--timeout", "5"], "--timeout check a live implementation"),
+    (["verify", "--report", "r.json"], "--report needs --impl"),
+    (["verify", "--timeout", "5"], "--timeout needs --impl"),
     (["verify", "--impl", "tests.ports:optax_port", "--in-process", "--timeout", "5"],
      "--in-process has none"),
     (["verify", "--impl", "tests.ports:optax_port", "--data", "."],
-     "do not combine with --impl"),
+     "they do not apply with --impl"),
 ])
 def test_switches_a_combination_would_ignore_are_refused(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
