@@ -6,6 +6,8 @@
   [--report out.json] [--timeout S] [--memory-limit SIZE]``: a live implementation,
   run in a child process, next to the oracle;
 - ``novograd-ref identify --impl ...``: which presets it reproduces;
+- ``novograd-ref explain --impl ... [--preset P] [--json FILE]``: what it does
+  differently, found by experiment (docs/explain.md);
 - ``novograd-ref export --preset P --out DIR``: the oracle's vectors for a port;
 - ``novograd-ref diff A B``: the smallest input on which two presets differ;
 - ``novograd-ref record FRAMEWORK``: record golden vectors from a real framework;
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import sys
@@ -400,6 +403,35 @@ def _identify(args: argparse.Namespace) -> int:
     return 0 if matches else 1
 
 
+def _explain(args: argparse.Namespace) -> int:
+    """Diagnose a port: the summary, then the details; exit 0 when a preset or a
+    configuration reproduces it, 1 when nothing does, 4 when no run completed."""
+    from .conformance import explain
+
+    folder = Path(args.json).parent if args.json else None
+    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        raise UsageError(f"--json {args.json}: folder {str(folder)!r} is not a writable "
+                         "folder")
+    from .conformance import ImplementationError, implementation
+
+    spec, language = _load(args)
+    try:
+        impl = implementation(spec)  # explain runs the implementation in this process
+    except ImplementationError as exc:
+        raise UsageError(str(exc)) from None
+
+    def note(message: str) -> None:
+        print(f"explain: {message}", file=sys.stderr, flush=True)
+
+    found = explain(impl, language, progress=note)
+    if args.json:
+        Path(args.json).write_text(json.dumps(found.to_json(), indent=1, allow_nan=False))
+    print(found.summary())
+    print()
+    print(found.details())
+    return {"matches": 0, "reproduced": 0, "differs": 1}.get(found.verdict, 4)
+
+
 def _verify(args: argparse.Namespace) -> int:
     return _verify_impl(args) if args.impl else _verify_bundled(args)
 
@@ -611,6 +643,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the parameter dtype to check (default: float64)")
     _add_runner_arguments(ident)
     ident.set_defaults(run=_identify)
+    expl = sub.add_parser("explain", help="say what an implementation does differently, "
+                                          "by experiment (probes and a switch search)",
+                          formatter_class=_Formatter,
+                          description="Run the implementation on the standard cases and "
+                                      "on designed probes, then search\nthe switches of "
+                                      "Config for what reproduces it "
+                                      f"({docs_url('explain.html')}).")
+    expl.add_argument("--impl", required=True, help=impl_help)
+    expl.add_argument("--preset",
+                      help="the preset whose keywords the factory takes (default: the "
+                           "framework's own preset, else optax)")
+    expl.add_argument("--json", metavar="FILE",
+                      help="also write the explanation here (schema in docs/explain.md)")
+    expl.set_defaults(run=_explain)
     export = sub.add_parser("export", help="write the oracle's vectors for a port",
                             formatter_class=_Formatter,
                             description="Write the oracle's trajectories of every standard "

@@ -6,6 +6,7 @@ frameworks (``frameworks``), or a port given as ``module:factory``
 (:func:`load_implementation`). The same adapters record the bundled golden vectors,
 replay them (:func:`verify_bundled`), verify a live implementation
 (:func:`verify_implementation`), say which presets it reproduces (:func:`identify`),
+explain by experiment what it does differently (:func:`explain`),
 export the oracle's vectors (:func:`export_preset`) and find the smallest input on
 which two presets differ (:func:`find_difference`). The ``novograd-ref`` command line
 exposes all of it.
@@ -25,6 +26,8 @@ True
 """
 
 from ._adapter import Adapter, Failure, ImplementationFailed, Unsupported
+from ._explain import explain
+from ._explanation import ANOMALIES, Explanation
 from ._export import export_preset
 from ._generated import find_difference, generated_check
 from ._keywords import preset_kwargs_for, presets_with_keywords
@@ -48,10 +51,12 @@ from ._verify import (
 )
 
 __all__ = (
+    "ANOMALIES",
     "DEFAULT_TIMEOUT",
     "VERDICTS",
     "Adapter",
     "Comparison",
+    "Explanation",
     "Failure",
     "Implementation",
     "ImplementationError",
@@ -61,6 +66,7 @@ __all__ = (
     "Report",
     "Unsupported",
     "compare",
+    "explain",
     "export_preset",
     "find_difference",
     "generated_check",

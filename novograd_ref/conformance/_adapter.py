@@ -102,6 +102,14 @@ class ImplementationFailed(Exception):
         super().__init__(message)
         self.message, self.call, self.step, self.traceback = message, call, step, traceback
         self.cause = cause
+        self.case = ""  # filled in by whoever knows them
+        self.dtype = ""
+
+    def where(self) -> str:
+        """Where it happened, e.g. ``case const_lr, float32, step 3, in update()``."""
+        parts = [f"case {self.case}" if self.case else "", self.dtype,
+                 f"step {self.step}" if self.step else "", f"in {self.call}"]
+        return ", ".join(p for p in parts if p)
 
     def failure(self) -> Failure:
         """The same facts as a :class:`Failure` record."""
