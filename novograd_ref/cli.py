@@ -243,7 +243,7 @@ def _load(args: argparse.Namespace) -> tuple[str, str]:
         language = "optax"
     _known_preset(language)
     check_spec(spec)
-    if args.in_process:
+    if getattr(args, "in_process", False):
         from .conformance import implementation
 
         implementation(spec)
