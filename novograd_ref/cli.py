@@ -1,8 +1,10 @@
 """The ``novograd-ref`` command line.
 
-- ``novograd-ref verify``: every preset against the bundled golden vectors (a table);
+- ``novograd-ref verify [--data DIR]``: every preset against the bundled golden vectors
+  (or those of DIR, checked entry by entry first), as a table;
 - ``novograd-ref verify --impl NAME|module:factory [--preset P] [--examples N]
-  [--report out.json]``: a live implementation next to the oracle;
+  [--report out.json] [--timeout S] [--memory-limit SIZE]``: a live implementation,
+  run in a child process, next to the oracle;
 - ``novograd-ref identify --impl ...``: which presets it reproduces;
 - ``novograd-ref explain --impl ... [--preset P] [--json FILE]``: what it does
   differently, found by experiment (docs/explain.md);
@@ -35,13 +37,20 @@ T = TypeVar("T")
 
 EXIT_STATUSES = """\
 exit status:
-  0  everything checked matches
+  0  everything checked matches (verdict pass)
   1  a mismatch (an error beyond the tolerance)
-  2  a usage error of the command line (one line on stderr)
-  3  the implementation raised, or broke the adapter protocol (wrong output, modified
-     input); the case, dtype, step and its traceback are printed on stderr
+  2  a usage error of the command line, or malformed vector data (one line per
+     problem on stderr)
+  3  the implementation raised, exited, crashed, hung past --timeout, ran out of
+     memory, or broke the adapter protocol (wrong output, modified input) on some
+     case; the case, dtype, step, cause and its traceback or output are on stderr
   4  nothing was checked: every case was skipped, or the preset has no standard case
+  5  an internal error of novograd-ref itself (its traceback is printed; please
+     report it)
 """
+
+EXIT_STATUS = {"pass": 0, "mismatch": 1, "error": 3, "nothing_checked": 4}
+INTERNAL_ERROR = 5
 
 
 class UsageError(Exception):
@@ -119,14 +128,19 @@ def _bundled_legend(entries: list[dict[str, Any]]) -> str:
 
 def _verify_bundled(args: argparse.Namespace) -> int:
     from . import vectors
-    from .conformance import verify_bundled
+    from .conformance import Report, verify_bundled
 
-    for option, value, why in (
-            ("--examples", args.examples, "generated cases run a live implementation"),
-            ("--report", args.report, "the report describes a live implementation")):
-        if value:
-            raise UsageError(f"{option} needs --impl ({why})")
-    entries = vectors.record_entries()
+    given = [f"--{k.replace('_', '-')}" for k in ("report", "examples", "timeout",
+                                                   "memory_limit", "in_process")
+             if getattr(args, k)]
+    if given:
+        raise UsageError(f"{given[0]} needs --impl (it concerns a live implementation)")
+    root = _data_dir(args.data)
+    manifest = vectors.load_manifest(root)
+    entries = manifest["records"]
+    if not entries:
+        print(f"nothing was checked: {root or 'the bundled data'} holds no records")
+        return EXIT_STATUS["nothing_checked"]
     if args.preset:
         _known_preset(args.preset)
         entries = [e for e in entries if e["preset"] == args.preset]
@@ -143,7 +157,8 @@ def _verify_bundled(args: argparse.Namespace) -> int:
         entries = [e for e in entries if e["dtype"] == args.dtype]
         if not entries:
             raise UsageError(f"no bundled record of the selection is {args.dtype}")
-    results = verify_bundled(entries, progress=lambda it: progress(it, "verify"))
+    records = _checked_records(manifest, entries, root)
+    results = verify_bundled(records, progress=lambda it: progress(it, "verify"), root=root)
     groups: dict[tuple[str, str, str], list[Any]] = {}
     for entry, result in zip(entries, results):
         tag = f" [{entry['tag']}]" if entry.get("tag") else ""
@@ -165,13 +180,55 @@ def _verify_bundled(args: argparse.Namespace) -> int:
     for r in failed[:1]:
         print(f"\nfirst mismatch: {r.label}, leaf {r.leaf}, step {r.step}: relative error "
               f"{r.error:.3g} > {r.tolerance:.3g} ({r.ulps:.3g} ulps)\nreproduce: {r.reproducer}")
-    return 1 if failed else 0
+    return EXIT_STATUS[Report("the oracle", args.preset or "every preset", results).verdict]
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, str]:
-    """The implementation and the preset whose keywords it takes."""
+def _data_dir(data: str | None) -> Path | None:
+    """``--data DIR``: an existing directory (None: the bundled vectors)."""
+    if data is None:
+        return None
+    if not data or not Path(data).is_dir():
+        raise UsageError(f"--data {data!r}: not a directory")
+    return Path(data)
+
+
+def _checked_records(manifest: dict[str, Any], entries: list[dict[str, Any]],
+                     root: Path | None) -> list[Any]:
+    """Every selected record loaded and checked against its case, or
+    :class:`~novograd_ref.vectors.MalformedData` listing each malformed entry."""
+    from . import vectors
+    from .conformance._verify import oracle_problem
+
+    problems, cases, records = [], {}, []
+    wanted = {e["case"] for e in entries}
+    for entry in manifest["cases"]:
+        if entry["name"] in wanted:
+            try:
+                cases[entry["name"]] = vectors.load_case(entry, root)
+            except ValueError as exc:
+                problems.append(f"case {entry['name']!r}: {exc}")
+    for entry in entries:
+        if entry["case"] not in cases:
+            continue  # its case is malformed, and reported
+        problem = oracle_problem(entry, cases[entry["case"]])
+        if problem:
+            problems.append(problem)
+        else:
+            try:
+                records.append(vectors.load_record(entry, root, case=cases[entry["case"]]))
+            except ValueError as exc:
+                problems.append(f"record {entry['file']!r}: {exc}")
+    if problems:
+        raise vectors.MalformedData(problems)
+    return records
+
+
+def _load(args: argparse.Namespace) -> tuple[str, str]:
+    """The implementation's spec (checked, not imported here) and the preset whose
+    keywords it takes."""
     from . import presets
-    from .conformance import ImplementationError, frameworks, implementation
+    from .conformance import frameworks
+    from .conformance._oracle import check_spec
 
     _import_from_the_current_directory()
     spec = args.impl
@@ -185,10 +242,12 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
     else:
         language = "optax"
     _known_preset(language)
-    try:
-        return implementation(spec), language
-    except ImplementationError as exc:
-        raise UsageError(str(exc)) from None
+    check_spec(spec)
+    if getattr(args, "in_process", False):
+        from .conformance import implementation
+
+        implementation(spec)
+    return spec, language
 
 
 def _import_from_the_current_directory() -> None:
@@ -216,76 +275,131 @@ def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
 
 
 def _report_path(path: str | None) -> None:
-    """Refuse, before any work, a ``--report`` path whose folder is missing or read-only."""
+    """Refuse, before any work, a ``--report`` path that is a directory or whose folder
+    is missing or read-only."""
     if path is None:
         return
+    if not path:
+        raise UsageError("--report: an empty file name is refused")
     folder = Path(path).parent
     if not folder.is_dir():
         raise UsageError(f"--report {path}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"--report {path}: folder {str(folder)!r} is not writable")
+    if Path(path).is_dir():
+        raise UsageError(f"--report {path}: is a directory")
+
+
+def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
+    from .conformance import DEFAULT_TIMEOUT
+
+    if args.in_process and (args.timeout is not None or args.memory_limit is not None):
+        raise UsageError("--timeout and --memory-limit limit the child process; "
+                         "--in-process has none")
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    return {"timeout": timeout, "memory_limit": args.memory_limit,
+            "in_process": args.in_process}
+
+
+def _print_failure(c: Any, full: bool) -> None:
+    """One errored case on stderr: where, cause, message; with ``full``, the
+    implementation's traceback and the tail of its output."""
+    f = c.failure
+    where = ", ".join(p for p in (f"case {c.case}", c.dtype, f.where()) if p)
+    print(f"novograd-ref: the implementation failed ({where}) [{f.cause}]: {f.message}",
+          file=sys.stderr)
+    if full and f.traceback:
+        print(f"\ntraceback of the implementation:\n{f.traceback}", end="", file=sys.stderr)
+    if full and f.output.strip():
+        print(f"\noutput of the implementation (last lines):\n{f.output.rstrip()}",
+              file=sys.stderr)
 
 
 def _row(c: Any) -> list[str]:
-    """One table row; a skipped row shows no numbers, a non-finite error no ulps."""
-    result = "skip" if c.skipped else "pass" if c.passed else "FAIL"
-    if c.skipped:
-        return [c.case, c.dtype, "-", "-", f"{c.tolerance:.1e}", "-", "-", result]
+    """One table row; a skipped or errored row shows no numbers, a non-finite error no
+    ulps."""
+    result = {"skip": "skip", "error": "ERROR", "pass": "pass", "mismatch": "FAIL"}[c.status]
+    if c.status in ("skip", "error"):
+        step = str(c.step) if c.status == "error" and c.step else "-"
+        return [c.case, c.dtype, "-", "-", f"{c.tolerance:.1e}", "-", step, result]
     ulps = f"{c.ulps:.3g}" if math.isfinite(c.error) else "-"
     return [c.case, c.dtype, f"{c.error:.2e}", ulps, f"{c.tolerance:.1e}", c.leaf,
             str(c.step), result]
 
 
 def _verify_impl(args: argparse.Namespace) -> int:
-    from .conformance import identify, verify_implementation
+    from .conformance import verify_implementation
 
-    if args.record:
-        raise UsageError("--record selects a bundled record; it does not apply with --impl")
+    if args.data is not None or args.record is not None:
+        raise UsageError("--record selects a bundled record and --data a vectors "
+                         "directory; they do not apply with --impl")
     _report_path(args.report)
-    impl, preset = _load(args)
+    options = _runner_options(args)
+    spec, preset = _load(args)
+    if args.examples:
+        _needs_hypothesis()
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    report = verify_implementation(impl, preset, dtypes, args.examples,
-                                   progress=lambda it: progress(it, "verify"))
-    failed = [c for c in report.comparisons if not c.passed]
-    skipped = [c for c in report.comparisons if c.skipped]
-    ran = len(report.comparisons) - len(skipped)
-    if ran:
-        report.matches = identify(impl, preset,
-                                  progress=lambda it: progress(it, "identify"))
+    report = verify_implementation(spec, preset, dtypes, args.examples,
+                                   progress=lambda it: progress(it, "verify"), identify=True,
+                                   on_update=report_writer(args.report), **options)
+    counts = report.counts()
     print(f"{args.impl} against preset {preset!r}")
     print(_table([_row(c) for c in report.comparisons],
                  ["case", "dtype", "worst rel err", "ulps", "tolerance", "leaf", "step",
                   "result"]))
-    print(f"\n{ran - len(failed)} passed, {len(failed)} failed, {len(skipped)} skipped")
+    print(f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} "
+          f"errors, {counts['skipped']} skipped")
     reasons: dict[str, int] = {}
-    for c in skipped:
-        reasons[c.skipped] = reasons.get(c.skipped, 0) + 1
+    for c in report.comparisons:
+        if c.status == "skip":
+            reasons[c.skipped] = reasons.get(c.skipped, 0) + 1
     for reason, count in reasons.items():
         print(f"skipped {count}: {reason}")
-    if args.report:
-        Path(args.report).write_text(json.dumps(report.to_json(), indent=1, default=str,
-                                                allow_nan=False))
-    if not ran:
-        why = ("every case was skipped" if skipped else
+    errors = [c for c in report.comparisons if c.status == "error"]
+    for i, c in enumerate(errors):
+        _print_failure(c, full=i == 0)
+    if report.verdict == "nothing_checked":
+        why = ("every case was skipped" if counts["skipped"] else
                f"preset {preset!r} has no standard case to check")
         print(f"\nnothing was checked: {why}")
-        return 4
-    print("matches presets: " + (", ".join(report.matches) or "none"))
-    if failed:
-        first = failed[0]
+    elif counts["passed"] + counts["failed"]:
+        print("matches presets: " + (", ".join(report.matches) or "none"))
+    mismatches = [c for c in report.comparisons if c.status == "mismatch"]
+    if mismatches:
+        first = mismatches[0]
         print(f"\nfirst mismatch: {first.label}, leaf {first.leaf}, step {first.step}: "
               f"relative error {first.error:.3g} > {first.tolerance:.3g} "
               f"({first.ulps:.3g} ulps). Reproducer:\n\n{first.reproducer}")
-    return 1 if failed else 0
+    print(f"\nverdict: {report.verdict}")
+    return EXIT_STATUS[report.verdict]
+
+
+def report_writer(path: str | None) -> Callable[[Any], None] | None:
+    """``--report``: rewrite the JSON report atomically after every case."""
+    if path is None:
+        return None
+    return lambda report: report.write(path)
+
+
+def _needs_hypothesis() -> None:
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise UsageError("--examples needs hypothesis (pip install hypothesis)") from None
 
 
 def _identify(args: argparse.Namespace) -> int:
     from .conformance import identify
 
-    impl, language = _load(args)
-    matches = identify(impl, language, args.dtype or "float64",
-                       progress=lambda it: progress(it, "identify"))
+    options = _runner_options(args)
+    spec, language = _load(args)
+    matches = identify(spec, language, args.dtype or "float64",
+                       progress=lambda it: progress(it, "identify"), **options)
+    for i, c in enumerate(matches.errors):
+        _print_failure(c, full=i == 0)
     print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
+    if matches.errors:
+        return EXIT_STATUS["error"]
     return 0 if matches else 1
 
 
@@ -298,7 +412,13 @@ def _explain(args: argparse.Namespace) -> int:
     if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
         raise UsageError(f"--json {args.json}: folder {str(folder)!r} is not a writable "
                          "folder")
-    impl, language = _load(args)
+    from .conformance import ImplementationError, implementation
+
+    spec, language = _load(args)
+    try:
+        impl = implementation(spec)  # explain runs the implementation in this process
+    except ImplementationError as exc:
+        raise UsageError(str(exc)) from None
 
     def note(message: str) -> None:
         print(f"explain: {message}", file=sys.stderr, flush=True)
@@ -317,11 +437,19 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from . import vectors
     from .conformance import export_preset
 
     _known_preset(args.preset)
-    count = export_preset(args.preset, Path(args.out),
-                          progress=lambda it: progress(it, "export"))
+    try:
+        vectors.out_directory(args.out)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        count = export_preset(args.preset, args.out,
+                              progress=lambda it: progress(it, "export"))
+    except vectors.UnsafePath as exc:
+        raise UsageError(f"--out {args.out}: {exc}") from None
     if not count:
         raise UsageError(f"preset {args.preset!r} has no keywords for the standard cases")
     print(f"wrote {count} trajectories of preset {args.preset!r} to {args.out} "
@@ -395,6 +523,45 @@ def _count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _size(text: str) -> int:
+    """An argparse type: a byte count, with an optional K, M or G suffix (powers of 1024)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units \
+        else (text, 1)
+    try:
+        value = int(number) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 2G") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    from .conformance import DEFAULT_TIMEOUT
+
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help="time limit of one case of the implementation (default "
+                             f"{DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE",
+                        help="address-space limit of the implementation's process, e.g. "
+                             "4G (where the OS allows; default none)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the implementation in this process (for debugging: no "
+                             "time or memory limit, its crash ends the run)")
+
+
 def _known_preset(name: str) -> str:
     """``name`` if it names a preset; else a usage error that lists the presets."""
     from . import presets
@@ -452,19 +619,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="hypothesis-generated cases per dtype, with --impl")
     verify.add_argument("--dtype", choices=["float64", "float32"], help=dtype_help)
     verify.add_argument("--report", metavar="FILE",
-                        help="with --impl: write the run as JSON to FILE (default: none)")
+                        help="with --impl: write the run as JSON to FILE, rewritten after "
+                             "every case (default: none)")
     verify.add_argument("--record", metavar="FILE",
-                        help="without --impl: only this bundled record file, e.g. "
+                        help="without --impl: only this record file, e.g. "
                              "timm__const_lr__float64.npz (default: all)")
+    verify.add_argument("--data", metavar="DIR",
+                        help="without --impl: check the records of this vectors directory "
+                             "(for example made with record or export), each entry checked "
+                             "first (default: the bundled vectors)")
+    _add_runner_arguments(verify)
     verify.set_defaults(run=_verify)
     ident = sub.add_parser("identify", help="say which presets an implementation matches",
-                           formatter_class=_Formatter)
+                           formatter_class=_Formatter,
+                           epilog="exit status: 0 some preset matches, 1 none does, 2 usage "
+                                  "error, 3 the implementation failed on some case (left "
+                                  "out), 5 internal error")
     ident.add_argument("--impl", required=True, help=impl_help)
     ident.add_argument("--preset",
                        help="the preset whose keywords the factory takes (default: the "
                             "framework's own preset, else optax)")
     ident.add_argument("--dtype", choices=["float64", "float32"],
                        help="the parameter dtype to check (default: float64)")
+    _add_runner_arguments(ident)
     ident.set_defaults(run=_identify)
     expl = sub.add_parser("explain", help="say what an implementation does differently, "
                                           "by experiment (probes and a switch search)",
@@ -509,7 +686,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse ``argv`` and run the sub-command (default: ``verify``)."""
+    """Entry point: parse ``argv`` and run the sub-command (default: ``verify``).
+
+    Returns the exit status (see :data:`EXIT_STATUSES`); a bug of novograd-ref itself
+    prints its traceback and returns :data:`INTERNAL_ERROR`.
+    """
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = next(a.choices for a in parser._actions
@@ -517,24 +698,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
         argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
-    from .conformance import ImplementationFailed
+    from .conformance import ImplementationError
+    from .vectors import MalformedData
 
     try:
         with _hypothesis_storage_outside_the_working_directory():
             return int(args.run(args))
-    except ImplementationFailed as exc:
-        print(f"novograd-ref: the implementation failed ({exc.where()}): {exc.message}",
-              file=sys.stderr)
-        if exc.traceback:
-            print(f"\ntraceback of the implementation:\n{exc.traceback}", end="",
-                  file=sys.stderr)
-        return 3
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, RuntimeError) as exc:  # malformed vector files, missing extras
-        print(f"novograd-ref: {exc}", file=sys.stderr)
+    except (ImplementationError, MalformedData) as exc:
+        for line in str(exc).splitlines():
+            print(f"novograd-ref: {line}", file=sys.stderr)
         return 2
+    except Exception:  # noqa: BLE001 (a bug of the kit: say so, with its traceback)
+        import traceback
+
+        traceback.print_exc()
+        print("novograd-ref: internal error (a bug of novograd-ref, not of what it checks); "
+              f"exit status {INTERNAL_ERROR}", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

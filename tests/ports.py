@@ -6,10 +6,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from novograd_ref.conformance import Unsupported
 
 FLAWS = ("eps_inside", "extra_one_minus_b1", "missing_one_minus_b1", "lr_inside",
          "v_from_zero", "float32_norm")
@@ -61,7 +67,7 @@ def optax_port(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-6, eps_root: f
                weight_decay: float = 0.0, flaw: str | None = None) -> NumpyPort:
     """A port taking ``optax.novograd``'s keywords (``eps_root`` must be 0)."""
     if eps_root:
-        raise ValueError("this port has no eps_root")
+        raise Unsupported("this port has no eps_root")
     return NumpyPort(b1, b2, eps, weight_decay, False, False, flaw)
 
 
@@ -70,7 +76,7 @@ def torch_port(betas: Any = (0.95, 0.0), eps: float = 1e-8, weight_decay: float 
                flaw: str | None = None) -> NumpyPort:
     """A port taking torch-optimizer's keywords (no amsgrad)."""
     if amsgrad:
-        raise ValueError("this port has no amsgrad")
+        raise Unsupported("this port has no amsgrad")
     return NumpyPort(float(betas[0]), float(betas[1]), eps, weight_decay, grad_averaging, True,
                      flaw)
 
@@ -144,8 +150,18 @@ init_raises, update_raises = _misbehaving("init_raises"), _misbehaving("update_r
 
 
 def factory_raises_value(**kwargs: Any) -> Any:
-    """Rejects every keyword set."""
+    """A factory that fails on every keyword set (an error, not a skip)."""
     raise ValueError("not implemented yet")
+
+
+def factory_unsupported(**kwargs: Any) -> Any:
+    """Says "I do not have this option" for every keyword set."""
+    raise Unsupported("not implemented yet")
+
+
+def factory_not_implemented(**kwargs: Any) -> Any:
+    """Says it with the built-in exception."""
+    raise NotImplementedError("no such option")
 
 
 def factory_raises_key(**kwargs: Any) -> Any:
@@ -156,3 +172,63 @@ def factory_raises_key(**kwargs: Any) -> Any:
 def returns_none(**kwargs: Any) -> Any:
     """Forgets to return the adapter."""
     return None
+
+
+# ------------------------------------------------------------- misbehaving ports
+# The faithful optax port, misbehaving on one case only: the one with a leaf named
+# "late" (zero_first_grads), at step 2. The kit must report that case as an error and
+# go on with the others.
+
+
+class Gallery:
+    """``mode``: what ``update()`` does on step 2 of the selected case."""
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        self.port, self.mode, self.name = optax_port(**kwargs), mode, f"gallery[{mode}]"
+
+    def init(self, params: Mapping[str, np.ndarray], learning_rate: Any) -> Any:
+        return self.port.init(params, learning_rate)
+
+    def update(self, grads: Mapping[str, np.ndarray], state: Any) -> Any:
+        chosen = "late" in grads and state["k"] == 1
+        if self.mode == "noise":
+            print('{"oracle_kwargs": {}}\nnoise on stdout', flush=True)
+            os.write(1, b"noise on fd 1\n")
+            print("noise on stderr", file=sys.stderr)
+        elif chosen and self.mode == "exit0":
+            sys.exit(0)
+        elif chosen and self.mode == "os_exit":
+            os._exit(0)
+        elif chosen and self.mode == "exit_message":
+            sys.exit("bye")
+        elif chosen and self.mode == "sleep":
+            time.sleep(3600)
+        elif chosen and self.mode == "segfault":
+            ctypes.string_at(0)
+        elif chosen and self.mode == "allocate":
+            np.ones(1 << 31)  # 16 GiB
+        elif chosen and self.mode == "order":
+            raise RuntimeError(f"leaves {list(grads)}")
+        elif chosen and self.mode == "mutate":
+            for g in grads.values():
+                g *= 2
+        params, state = self.port.update(grads, state)
+        if chosen and self.mode == "nan":
+            params = {k: np.full_like(v, np.nan) for k, v in params.items()}
+        return params, state
+
+
+def _gallery(mode: str) -> Any:
+    def factory(**kwargs: Any) -> Gallery:
+        return Gallery(mode, **kwargs)
+
+    return factory
+
+
+GALLERY = ("exit0", "os_exit", "exit_message", "sleep", "segfault", "allocate", "order",
+           "mutate", "nan", "noise")
+(gallery_exit0, gallery_os_exit, gallery_exit_message, gallery_sleep, gallery_segfault,
+ gallery_allocate, gallery_order, gallery_mutate, gallery_nan, gallery_noise) = (
+    _gallery(m) for m in GALLERY)
+
+

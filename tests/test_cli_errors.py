@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from novograd_ref import cli
-from novograd_ref.conformance import ImplementationFailed, implementation, verify_implementation
+from novograd_ref.conformance import implementation, verify_implementation
 
 ONE_CASE = ["--preset", "optax", "--dtype", "float64"]
 
@@ -22,22 +22,23 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_nothing_checked_is_not_a_pass(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(["verify", "--impl", "tests.ports:factory_raises_value", *ONE_CASE],
+    status, out, _ = run(["verify", "--impl", "tests.ports:factory_unsupported", *ONE_CASE],
                          capsys)
     assert status == 4
     assert "nothing was checked" in out
     assert "0 passed" in out
+    assert "verdict: nothing_checked" in out
 
 
 def test_skip_reasons_are_printed(capsys: pytest.CaptureFixture[str]) -> None:
-    _status, out, _ = run(["verify", "--impl", "tests.ports:factory_raises_value", *ONE_CASE],
+    _status, out, _ = run(["verify", "--impl", "tests.ports:factory_unsupported", *ONE_CASE],
                          capsys)
-    assert "ValueError: not implemented yet" in out
+    assert "skipped 16: Unsupported: not implemented yet" in out
 
 
 def test_generated_row_is_not_a_pass_when_no_example_ran(
         capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(["verify", "--impl", "tests.ports:factory_raises_value",
+    status, out, _ = run(["verify", "--impl", "tests.ports:factory_unsupported",
                           *ONE_CASE, "--examples", "3"], capsys)
     assert status == 4
     generated = [line for line in out.splitlines() if line.startswith("generated")]
@@ -73,6 +74,7 @@ def test_0d_gradients_are_handed_over_as_ndarrays() -> None:
     ("init_raises", "in init()", "KeyError: 'no such slot'"),
     ("update_raises", "step 3, in update()", "RuntimeError: update exploded"),
     ("factory_raises_key", "in factory", "KeyError: 'b1'"),
+    ("factory_raises_value", "in factory", "ValueError: not implemented yet"),
 ])
 def test_exceptions_of_the_implementation_are_reported_with_traceback(
         spec: str, where: str, trace: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,7 +93,8 @@ def test_exit_statuses_are_documented(capsys: pytest.CaptureFixture[str]) -> Non
         cli.main(["verify", "--help"])
     out = capsys.readouterr().out
     assert "exit status:" in out
-    assert "3  the implementation raised" in out
+    assert "3  the implementation raised, exited, crashed" in out
+    assert "5  an internal error of novograd-ref" in out
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -102,9 +105,13 @@ def test_exit_statuses_are_documented(capsys: pytest.CaptureFixture[str]) -> Non
     ("none_state", "update() returned None as state"),
 ])
 def test_malformed_outputs_are_named(spec: str, message: str) -> None:
-    with pytest.raises(ImplementationFailed) as info:
-        verify_implementation(implementation(f"tests.ports:{spec}"), "optax", ["float64"])
-    assert message in str(info.value)
+    report = verify_implementation(implementation(f"tests.ports:{spec}"), "optax", ["float64"],
+                                   in_process=True)
+    assert report.verdict == "error"
+    failures = [c.failure for c in report.comparisons if c.failure is not None]
+    assert failures
+    assert all(f.cause == "protocol" for f in failures)
+    assert any(message in f.message for f in failures)
 
 
 @pytest.mark.parametrize("argv", [

@@ -84,7 +84,7 @@ def test_every_value_array_is_small() -> None:
         (lambda m: m["cases"][0].update(lr_kind="cyclic"), "lr_kind"),
         (lambda m: m["cases"][0].update(sha256="xyz"), "sha256"),
         (lambda m: m["records"][0].update(case="no_such_case"), "unknown case"),
-        (lambda m: m["records"][0].update(file="records/elsewhere.npz"), "file must be"),
+        (lambda m: m["records"][0].update(file="records/elsewhere.npz"), "'file' must be"),
         (lambda m: m["records"].append(copy.deepcopy(m["records"][0])), "duplicate record"),
         (lambda m: m["records"][0]["provenance"].pop("command"), "provenance"),
     ],
@@ -233,7 +233,8 @@ def test_shape_mismatch_is_rejected(root_copy: Path) -> None:
     arrays = vectors.read_npz(path)
     arrays["lr"] = arrays["lr"][:-1]
     vectors.write_npz(path, arrays)
-    with pytest.raises(ValueError, match=r"'lr' must be"):
+    with pytest.raises(ValueError, match=r"member 'lr' declares float64\[9\], expected "
+                                         r"float64\[10\]"):
         vectors.load_case(entry, root_copy, verify=False)
 
 

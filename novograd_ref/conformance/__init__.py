@@ -11,6 +11,13 @@ export the oracle's vectors (:func:`export_preset`) and find the smallest input 
 which two presets differ (:func:`find_difference`). The ``novograd-ref`` command line
 exposes all of it.
 
+The implementation under test runs in a child process (one per run, restarted after
+it dies) with a per-case time limit: its exit, crash, hang or protocol violation is an
+error of that case, and the other cases go on. A port says "I do not have this
+option" by raising :class:`Unsupported` (or ``NotImplementedError``) from its factory:
+that case is skipped. :class:`Report` holds the verdict (``pass``, ``mismatch``,
+``error``, ``nothing_checked``).
+
 >>> from novograd_ref.conformance import PresetAdapter, verify_record
 >>> from novograd_ref import vectors
 >>> entry = vectors.record_entries(framework="optax", case="const_lr", dtype="float64")[0]
@@ -18,19 +25,13 @@ exposes all of it.
 True
 """
 
-from ._adapter import Adapter, ImplementationFailed
+from ._adapter import Adapter, Failure, ImplementationFailed, Unsupported
 from ._explain import explain
 from ._explanation import ANOMALIES, Explanation
-from ._live import (
-    Report,
-    export_preset,
-    find_difference,
-    generated_check,
-    identify,
-    preset_kwargs_for,
-    presets_with_keywords,
-    verify_implementation,
-)
+from ._export import export_preset
+from ._generated import find_difference, generated_check
+from ._keywords import preset_kwargs_for, presets_with_keywords
+from ._live import Matches, identify, verify_implementation
 from ._oracle import (
     Implementation,
     ImplementationError,
@@ -38,6 +39,8 @@ from ._oracle import (
     implementation,
     load_implementation,
 )
+from ._report import VERDICTS, Report
+from ._runner import DEFAULT_TIMEOUT
 from ._verify import (
     Comparison,
     compare,
@@ -49,14 +52,19 @@ from ._verify import (
 
 __all__ = (
     "ANOMALIES",
+    "DEFAULT_TIMEOUT",
+    "VERDICTS",
     "Adapter",
     "Comparison",
     "Explanation",
+    "Failure",
     "Implementation",
     "ImplementationError",
     "ImplementationFailed",
+    "Matches",
     "PresetAdapter",
     "Report",
+    "Unsupported",
     "compare",
     "explain",
     "export_preset",

@@ -11,6 +11,7 @@ leaf name to an array; every array of one run has the same floating dtype.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol, Union, runtime_checkable
 
@@ -44,20 +45,64 @@ class Adapter(Protocol):
     def update(self, grads: Leaves, state: Any) -> tuple[dict[str, np.ndarray], Any]: ...
 
 
+class Unsupported(NotImplementedError):
+    """Raised by a port's factory to say "I do not have this option".
+
+    It (like any ``NotImplementedError``) makes the kit skip that case, with the message
+    as the reason. Any other exception of the factory is an error of the
+    implementation.
+
+    >>> def make(amsgrad=False, **kwargs):
+    ...     if amsgrad:
+    ...         raise Unsupported("no amsgrad")
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why one run of the implementation under test produced no trajectory.
+
+    ``cause`` is one of :data:`CAUSES`: ``raised`` (an exception), ``protocol`` (a
+    broken adapter protocol: wrong output, modified input, unreadable reply), ``exit``
+    (``sys.exit`` or the process exited), ``signal`` (killed by a signal, e.g. a
+    segmentation fault), ``timeout``, ``memory`` (``MemoryError`` or the memory
+    limit). ``call`` is what was running (``import``, ``factory``, ``init()``,
+    ``update()``), ``step`` the 1-based step (0 for ``init()``); ``traceback`` the
+    implementation's own traceback and ``output`` the tail of what it printed.
+    """
+
+    cause: str
+    message: str
+    call: str = ""
+    step: int | None = None
+    traceback: str = ""
+    output: str = ""
+
+    def where(self) -> str:
+        """Where it happened, e.g. ``step 3, in update()``."""
+        parts = [f"step {self.step}" if self.step else "", f"in {self.call}" if self.call
+                 else ""]
+        return ", ".join(p for p in parts if p)
+
+
+CAUSES = ("raised", "protocol", "exit", "signal", "timeout", "memory")
+
+
 class ImplementationFailed(Exception):
     """The implementation under test raised, or broke the adapter protocol.
 
     ``call`` is what was running (``"factory"``, ``"init()"``, ``"update()"``), ``step``
-    the 1-based step (0 for ``init``, ``None`` for the factory); ``case`` and ``dtype``
-    are filled in by whoever knows them. ``traceback`` holds the implementation's own
-    traceback when it raised, and is empty for a protocol violation.
+    the 1-based step (0 for ``init``, ``None`` for the factory); ``cause`` one of
+    :data:`CAUSES`. ``traceback`` holds the implementation's own traceback when it
+    raised, and is empty for a protocol violation.
     """
 
     def __init__(self, message: str, call: str, step: int | None = None,
-                 traceback: str = "") -> None:
+                 traceback: str = "", cause: str = "protocol") -> None:
         super().__init__(message)
         self.message, self.call, self.step, self.traceback = message, call, step, traceback
-        self.case = ""
+        self.cause = cause
+        self.case = ""  # filled in by whoever knows them
         self.dtype = ""
 
     def where(self) -> str:
@@ -66,10 +111,15 @@ class ImplementationFailed(Exception):
                  f"step {self.step}" if self.step else "", f"in {self.call}"]
         return ", ".join(p for p in parts if p)
 
+    def failure(self) -> Failure:
+        """The same facts as a :class:`Failure` record."""
+        return Failure(self.cause, self.message, self.call, self.step, self.traceback)
+
 
 def raised(exc: BaseException, call: str, step: int | None = None) -> ImplementationFailed:
     """Wrap an exception the implementation raised, keeping its traceback from the first
-    frame outside this package (the kit's own calling frames are dropped)."""
+    frame outside this package (the kit's own calling frames are dropped).
+    ``SystemExit`` is cause ``exit``, ``MemoryError`` cause ``memory``."""
     import os
     import traceback
 
@@ -79,8 +129,12 @@ def raised(exc: BaseException, call: str, step: int | None = None) -> Implementa
             os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(package + os.sep):
         tb = tb.tb_next
     text = "".join(traceback.format_exception(type(exc), exc, tb))
+    if isinstance(exc, SystemExit):
+        return ImplementationFailed(f"{call} called sys.exit({exc.code!r})", call, step, text,
+                                    "exit")
+    cause = "memory" if isinstance(exc, MemoryError) else "raised"
     return ImplementationFailed(f"{call} raised {type(exc).__name__}: {exc}", call, step,
-                                text)
+                                text, cause)
 
 
 def check_leaves(got: Any, expected: Leaves, what: str, call: str, step: int) -> None:

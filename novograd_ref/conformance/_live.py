@@ -1,145 +1,48 @@
-"""Live checks of an implementation: verify, identify, export and diff.
+"""Live checks of an implementation: verify it against a preset, say which presets it is.
 
-An implementation is stepped through the standard cases (and, with hypothesis,
-generated ones) with its own constructor keywords; the oracle preset then replays the
-very gradients the implementation was fed, so the comparison isolates the optimizer.
-Keywords for a case come from :func:`preset_kwargs_for`: a case's canonical
-hyperparameters written in one preset's (that is, one framework's) own keywords.
+An implementation is built with a preset's own constructor keywords for each standard
+case it can express (:func:`~novograd_ref.conformance.preset_kwargs_for`) and stepped
+through the case by a runner (a child process by default, see
+:mod:`novograd_ref.conformance._runner`); the oracle preset then replays the very
+gradients the implementation was fed, so the comparison isolates the optimizer. A case
+the implementation cannot run is a skip, one it fails on is an error of that case, and
+the run goes on.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import platform
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .. import __version__, presets, vectors
+from .. import vectors
 from ..testing import rtol
-from . import frameworks
-from ._adapter import Adapter, ImplementationFailed, raised
-from ._oracle import Implementation, ImplementationError, PresetAdapter
-from ._record import check_out_dir, ensure_root, merge_entries
+from ._adapter import Failure
+from ._keywords import preset_kwargs_for, presets_with_keywords
+from ._oracle import Implementation, PresetAdapter
+from ._report import Report
+from ._runner import DEFAULT_TIMEOUT, Problem, Run, Skipped, open_runner
 from ._verify import Comparison, compare, replay, run_trajectory
 
-# presets that take another preset's keywords (same constructor signature)
-_SAME_KEYWORDS = {"dle": "torch_optimizer", "monai": "torch_optimizer", "clara": "openseq2seq"}
+Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
 
-def preset_kwargs_for(preset: str, hyper: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A case's canonical hyperparameters in ``preset``'s keywords (no learning rate).
+class Matches(list[str]):
+    """The presets an implementation reproduces (a list), with ``errors``: the
+    comparisons of the cases on which it failed, which :func:`identify` left out."""
 
-    ``None`` when the preset cannot express the case (a weight-decay mode or flag it
-    lacks). Presets of the real frameworks use the frameworks' own translation.
+    errors: list[Comparison]
 
-    >>> preset_kwargs_for("torch_optimizer", {"b1": 0.9, "b2": 0.98, "eps": 1e-8,
-    ...     "eps_root": 0.0, "weight_decay": 0.0, "weight_decay_mode": "inside",
-    ...     "grad_averaging": False, "amsgrad": False})["betas"]
-    (0.9, 0.98)
+    def __init__(self, names: Iterable[str] = (), errors: Iterable[Comparison] = ()) -> None:
+        super().__init__(names)
+        self.errors = list(errors)
+
+
+def standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
+    """The standard cases ``preset`` can express, with its keywords for each.
+
+    >>> [case.name for case, kwargs in standard_cases("optax")][:2]
+    ['const_lr', 'schedule_lr']
     """
-    source = _SAME_KEYWORDS.get(preset, preset)
-    if source in _OWN_KEYWORDS:
-        return _OWN_KEYWORDS[source](frameworks.canonical_hyper(dict(hyper)))
-    if source == "paper":
-        kwargs = preset_kwargs_for("optax", hyper)
-        if kwargs is None or kwargs.pop("eps_root"):
-            return None
-        return kwargs
-    if source not in frameworks.FRAMEWORKS:
-        return None
-    kwargs = frameworks.load(source).kwargs_for(dict(hyper))
-    if kwargs is not None and "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
-    return kwargs
-
-
-def _apex_kwargs(h: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Apex ``FusedNovoGrad`` keywords: the moment takes the normalised gradient
-    (``reg_inside_moment``) and there is no bias correction, as in the canonical
-    update; no amsgrad, eps_root, decoupled decay or optional flag."""
-    if frameworks.flags_on(dict(h)) or h["eps_root"] != 0:
-        return None
-    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
-        return None
-    return {"betas": (float(h["b1"]), float(h["b2"])), "eps": float(h["eps"]),
-            "weight_decay": float(h["weight_decay"]),
-            "grad_averaging": bool(h["grad_averaging"]), "reg_inside_moment": True,
-            "bias_correction": False}
-
-
-def _flashlight_kwargs(h: Mapping[str, Any]) -> dict[str, Any] | None:
-    """flashlight ``NovogradOptimizer`` keywords: it always averages (``1 - b1``), so
-    only cases with ``grad_averaging``; no amsgrad, eps_root, decoupled decay or flag."""
-    if frameworks.flags_on(dict(h)) or h["eps_root"] != 0 or not h["grad_averaging"]:
-        return None
-    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
-        return None
-    return {"beta1": float(h["b1"]), "beta2": float(h["b2"]), "epsilon": float(h["eps"]),
-            "weightDecay": float(h["weight_decay"])}
-
-
-# presets without a framework module: their own translation of a case
-_OWN_KEYWORDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any] | None]] = {
-    "apex": _apex_kwargs, "flashlight": _flashlight_kwargs}
-
-
-def presets_with_keywords() -> list[str]:
-    """The presets :func:`preset_kwargs_for` can translate cases for."""
-    return [p for p in presets.names()
-            if _SAME_KEYWORDS.get(p, p) in (*frameworks.FRAMEWORKS, *_OWN_KEYWORDS, "paper")]
-
-
-def framework_preset_kwargs(preset: str, kwargs: Mapping[str, Any],
-                            dtype: str) -> dict[str, Any]:
-    """The keywords that model ``preset``'s framework on a ``dtype`` run, as its adapter
-    and its bundled records use them (e.g. TFA's ``hyper_dtype="float32"`` for float64):
-    the framework module's ``preset_kwargs`` for its ordinary (first) recording variant.
-    ``kwargs`` unchanged when no framework has ``preset`` as its preset."""
-    for name in frameworks.FRAMEWORKS:
-        module = frameworks.load(name)
-        if preset == module.PRESET:
-            variants = module.recording_variants(dtype)
-            settings = dict(variants[0][1]) if variants else {}
-            out = module.preset_kwargs(_jsonable(kwargs), dtype, settings)
-            if "betas" in out:
-                out["betas"] = tuple(out["betas"])
-            return dict(out)
-    return dict(kwargs)
-
-
-@dataclasses.dataclass
-class Report:
-    """The outcome of checking one implementation."""
-
-    implementation: str
-    preset: str
-    comparisons: list[Comparison]
-    matches: list[str] = dataclasses.field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """True when every comparison passed."""
-        return all(c.passed for c in self.comparisons)
-
-    def to_json(self) -> dict[str, Any]:
-        """A strictly JSON-serializable summary (the ``--report`` file): a NaN or
-        infinite error or ulps is written as ``null`` with ``"nonfinite": true``."""
-        rows = []
-        for c in self.comparisons:
-            row = {**dataclasses.asdict(c), "passed": c.passed, "nonfinite": False}
-            for key in ("error", "ulps"):
-                if not np.isfinite(row[key]):
-                    row[key], row["nonfinite"] = None, True
-            rows.append(row)
-        return {"implementation": self.implementation, "preset": self.preset,
-                "passed": self.passed, "matches": self.matches, "comparisons": rows}
-
-
-def _standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
     out = []
     for entry in vectors.case_entries():
         kwargs = preset_kwargs_for(preset, entry["hyper"])
@@ -148,10 +51,10 @@ def _standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
     return out
 
 
-def _reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
-                oracle_kwargs: Mapping[str, Any], dtype: str, case: str | None,
-                inline: Mapping[str, Any] | None = None) -> str:
-    """A runnable Python snippet that shows one mismatch."""
+def reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
+               oracle_kwargs: Mapping[str, Any], dtype: str, case: str | None,
+               inline: Mapping[str, Any] | None = None) -> str:
+    """A runnable Python snippet that shows one mismatch (in this process)."""
     lines = ["import numpy as np",
              "from novograd_ref import vectors",
              ("from novograd_ref.conformance import PresetAdapter, load_implementation, "
@@ -181,306 +84,122 @@ def _reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
     return "\n".join(lines)
 
 
-def check_case(impl: Implementation, preset: str, case: vectors.Case,
-               kwargs: Mapping[str, Any], dtype: str) -> Comparison:
-    """Run the implementation on a standard case and replay it through the oracle.
-
-    An implementation that rejects the case's keywords (``ValueError``, ``TypeError``,
-    ``NotImplementedError`` from its factory) skips the case, with the reason.
-    """
-    label = f"{impl.spec} / {case.name} / {dtype}"
-    built = _build(impl, kwargs, dtype, case.name)
-    if isinstance(built, str):
-        return Comparison(label, case.name, dtype, 0.0, 0.0, rtol(dtype, "framework"), "",
-                          0, skipped=built)
-    adapter, oracle_kwargs = built
-    got, fed = _run_case(adapter, case, dtype)
-    want, _ = run_trajectory(PresetAdapter(preset, **oracle_kwargs), case.params0_as(dtype),
-                             case.learning_rate(), replay(fed), case.T)
-    return compare(label, case.name, dtype, got, want, _tolerance(oracle_kwargs, dtype),
-                   _reproducer(impl.spec, preset, kwargs, oracle_kwargs, dtype, case.name))
-
-
-def _build(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, case: str
-           ) -> tuple[Adapter, dict[str, Any]] | str:
-    """The adapter and oracle keywords for one run, or why the implementation rejected
-    the keywords (``ValueError``, ``TypeError``, ``NotImplementedError`` from its
-    factory). A factory that returns no adapter or raises anything else raises
-    :class:`ImplementationFailed`."""
-    try:
-        return impl.build(dict(kwargs), dtype), impl.oracle_kwargs(dict(kwargs), dtype)
-    except ImplementationError as exc:  # the loader's own check of what came back
-        failed = ImplementationFailed(str(exc), "factory")
-    except (ValueError, TypeError, NotImplementedError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # noqa: BLE001 (any error of the user's factory is reported)
-        failed = raised(exc, "factory")
-    failed.case, failed.dtype = case, dtype
-    raise failed
-
-
-def _run_case(adapter: Adapter, case: vectors.Case, dtype: str
-              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Run the implementation on a standard case, naming the case in its failures."""
-    try:
-        return run_trajectory(adapter, case.params0_as(dtype), case.learning_rate(),
-                              case.grads_at, case.T)
-    except ImplementationFailed as exc:
-        exc.case, exc.dtype = case.name, dtype
-        raise
-
-
-def _tolerance(oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
+def tolerance(oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
+    """The framework tolerance of a run: float32 when the oracle keeps float32 state."""
     narrow = "float32" if oracle_kwargs.get("state_dtype") == "float32" else dtype
     return rtol(narrow, "framework")
 
 
-def verify_implementation(impl: Implementation, preset: str,
+def judge(outcome: Run | Skipped | Failure, spec: str, preset: str, problem: Problem,
+          kwargs: Mapping[str, Any], dtype: str, label: str,
+          inline: Mapping[str, Any] | None = None) -> Comparison:
+    """The comparison of one outcome with the oracle ``preset`` replaying its gradients:
+    a skip, an error, or the worst error with a reproducer."""
+    if isinstance(outcome, Skipped):
+        return Comparison.skip(label, problem.name, dtype, outcome.reason)
+    if isinstance(outcome, Failure):
+        return Comparison.errored(label, problem.name, dtype, outcome)
+    oracle = outcome.oracle_kwargs
+    want, _ = run_trajectory(PresetAdapter(preset, **oracle), problem.params0,
+                             problem.learning_rate, replay(outcome.grads), problem.steps)
+    case = None if inline is not None else problem.name
+    return compare(label, problem.name, dtype, outcome.params, want,
+                   tolerance(oracle, dtype),
+                   reproducer(spec, preset, kwargs, oracle, dtype, case, inline))
+
+
+def verify_implementation(impl: Implementation | str, preset: str,
                           dtypes: Iterable[str] = ("float64", "float32"), examples: int = 0,
-                          progress: Callable[[Iterable[Any]], Iterable[Any]] = iter
-                          ) -> Report:
+                          progress: Progress = iter, *, identify: bool = False,
+                          timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
+                          in_process: bool = False,
+                          on_update: Callable[[Report], None] | None = None) -> Report:
     """Check an implementation against ``preset`` on every standard case it can express,
-    then on ``examples`` hypothesis-generated cases (shrunk to a smallest failure)."""
-    jobs = [(case, kwargs, dtype) for case, kwargs in _standard_cases(preset)
+    then on ``examples`` hypothesis-generated cases per dtype (shrunk to a smallest
+    failure).
+
+    The implementation runs in a child process rebuilt from its spec (``impl.spec``),
+    with ``timeout`` seconds per case and an optional ``memory_limit`` in bytes; with
+    ``in_process`` it runs here. ``on_update(report)`` is called after every
+    comparison and once at the end (``report.complete``). With ``identify``, the
+    report's ``matches`` are the presets the runs of the first dtype reproduce.
+    """
+    from ._generated import generated_check
+
+    spec = impl if isinstance(impl, str) else impl.spec
+    dtypes = list(dtypes)
+    report = Report(spec, preset, [], complete=False)
+    tell = on_update or (lambda report: None)
+    jobs = [(case, kwargs, dtype) for case, kwargs in standard_cases(preset)
             for dtype in dtypes]
-    comparisons = [check_case(impl, preset, case, kwargs, dtype)
-                   for case, kwargs, dtype in progress(jobs)]
-    for dtype in dtypes if examples else ():
-        comparisons.append(generated_check(impl, preset, dtype, examples))
-    return Report(impl.spec, preset, comparisons)
+    runs: list[tuple[Problem, dict[str, Any], Run]] = []
+    with open_runner(impl, in_process=in_process, timeout=timeout,
+                     memory_limit=memory_limit) as runner:
+        for case, kwargs, dtype in progress(jobs):
+            problem = Problem.from_case(case, dtype)
+            outcome = runner.run(kwargs, dtype, problem)
+            report.comparisons.append(judge(outcome, spec, preset, problem, kwargs, dtype,
+                                            f"{spec} / {case.name} / {dtype}"))
+            if isinstance(outcome, Run) and dtype == dtypes[0]:
+                runs.append((problem, kwargs, outcome))
+            tell(report)
+        for dtype in dtypes if examples else ():
+            report.comparisons.append(generated_check(spec, preset, dtype, examples,
+                                                      runner=runner))
+            tell(report)
+    if identify and runs:
+        report.matches = matching_presets(runs, preset, dtypes[0])
+    report.complete = True
+    tell(report)
+    return report
 
 
-def identify(impl: Implementation, language: str, dtype: str = "float64",
-             candidates: Iterable[str] | None = None,
-             progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> list[str]:
-    """The presets whose trajectories the implementation reproduces on every standard
-    case both can express, provided that is at least half of the cases the
-    implementation ran (so a preset is not named on the strength of one or two cases).
-    The implementation is built with ``language``'s keywords."""
+def matching_presets(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
+                     dtype: str, candidates: Iterable[str] | None = None) -> list[str]:
+    """The presets whose trajectories reproduce every run both can express, provided
+    that is at least half of the runs (so a preset is not named on the strength of one
+    or two cases). ``runs`` were built with ``language``'s keywords."""
     names = list(candidates) if candidates is not None else presets_with_keywords()
+    runs = list(runs)
     alive = set(names)
     compared = dict.fromkeys(names, 0)
-    ran = 0
-    for case, kwargs in progress(_standard_cases(language)):
-        built = _build(impl, kwargs, dtype, case.name)
-        if isinstance(built, str):
-            continue  # the implementation cannot express this case
-        adapter, oracle_kwargs = built
-        extra = {k: v for k, v in oracle_kwargs.items() if k not in kwargs}
-        got, fed = _run_case(adapter, case, dtype)
-        ran += 1
+    hyper = {e["name"]: e["hyper"] for e in vectors.case_entries()}
+    for problem, kwargs, run in runs:
+        extra = {k: v for k, v in run.oracle_kwargs.items() if k not in kwargs}
         for preset in sorted(alive):
-            their = preset_kwargs_for(preset, case.hyper)
+            their = preset_kwargs_for(preset, hyper[problem.name])
             if their is None:
                 continue
             compared[preset] += 1
             if preset == language:
                 their |= extra
-            want, _ = run_trajectory(PresetAdapter(preset, **their), case.params0_as(dtype),
-                                     case.learning_rate(), replay(fed), case.T)
-            if not compare("", case.name, dtype, got, want, _tolerance(their, dtype)).passed:
+            want, _ = run_trajectory(PresetAdapter(preset, **their), problem.params0,
+                                     problem.learning_rate, replay(run.grads), problem.steps)
+            if not compare("", problem.name, dtype, run.params, want,
+                           tolerance(their, dtype)).passed:
                 alive.discard(preset)
-    return [p for p in names if p in alive and ran and 2 * compared[p] >= ran]
+    return [p for p in names if p in alive and runs and 2 * compared[p] >= len(runs)]
 
 
-# ------------------------------------------------------------------ generated cases
-
-
-def _problem_strategy(dtype: str) -> Any:
-    from hypothesis import strategies as st
-
-    values = st.sampled_from([0.0, 1.0, -1.0, 0.5, 2.0, -3.0, 1e-3, 10.0])
-    shapes = st.lists(st.sampled_from([(1,), (2,), (3,), (2, 2)]), min_size=1, max_size=2)
-
-    @st.composite
-    def problem(draw: Any) -> dict[str, Any]:
-        leaf_shapes = draw(shapes)
-        steps = draw(st.integers(1, 6))
-
-        def tree() -> dict[str, Any]:
-            return {f"l{i}": np.array(draw(st.lists(values, min_size=int(np.prod(s)),
-                                                    max_size=int(np.prod(s))))).reshape(s)
-                    for i, s in enumerate(leaf_shapes)}
-
-        lr: Any = draw(st.sampled_from([0.01, 0.1]))
-        if draw(st.booleans()):
-            lr = [lr * draw(st.sampled_from([1.0, 0.5, 2.0])) for _ in range(steps)]
-        return {"params0": {k: v.tolist() for k, v in tree().items()},
-                "grads": [{k: v.tolist() for k, v in tree().items()} for _ in range(steps)],
-                "lr": lr}
-
-    return problem()
-
-
-def _hyper_strategy() -> Any:
-    from hypothesis import strategies as st
-
-    return st.fixed_dictionaries({
-        "b1": st.sampled_from([0.9, 0.95, 0.0]), "b2": st.sampled_from([0.98, 0.25, 0.0]),
-        "eps": st.sampled_from([1e-8, 1e-6]), "eps_root": st.just(0.0),
-        "weight_decay": st.sampled_from([0.0, 1e-3]), "weight_decay_mode": st.just("inside"),
-        "grad_averaging": st.booleans(), "amsgrad": st.booleans()})
-
-
-def _run_problem(adapter: Adapter, problem: Mapping[str, Any], dtype: str,
-                 fed: Mapping[str, np.ndarray] | None = None
-                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    params0 = {k: np.array(v, dtype=dtype) for k, v in problem["params0"].items()}
-    grads = [{k: np.array(v, dtype=dtype) for k, v in g.items()} for g in problem["grads"]]
-    lr = problem["lr"]
-    lr = np.array(lr, dtype=np.float64) if isinstance(lr, list) else float(lr)
-    if fed is not None:
-        return run_trajectory(adapter, params0, lr, replay(fed), len(grads))
-    return run_trajectory(adapter, params0, lr, lambda k, _p: grads[k], len(grads))
-
-
-def generated_check(impl: Implementation, preset: str, dtype: str,
-                    examples: int) -> Comparison:
-    """``examples`` hypothesis-drawn problems; on a mismatch, hypothesis shrinks it and
-    the smallest one is reported with an inline reproducer."""
-    try:
-        from hypothesis import HealthCheck, given, settings
-    except ImportError as exc:  # pragma: no cover - hypothesis is in the test extra
-        raise RuntimeError("--examples needs hypothesis (pip install hypothesis)") from exc
-    failures: list[Comparison] = []
-    checked = [0]
-    reasons: dict[str, None] = {}
-
-    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), print_blob=False)
-    @given(problem=_problem_strategy(dtype), hyper=_hyper_strategy())
-    def check(problem: dict[str, Any], hyper: dict[str, Any]) -> None:
-        kwargs = preset_kwargs_for(preset, hyper)
-        if kwargs is None:
-            reasons[f"preset {preset!r} cannot express the drawn hyperparameters"] = None
-            return
-        built = _build(impl, kwargs, dtype, "generated")
-        if isinstance(built, str):
-            reasons[built] = None
-            return
-        adapter, oracle_kwargs = built
-        checked[0] += 1
-        try:
-            got, fed = _run_problem(adapter, problem, dtype)
-        except ImplementationFailed as exc:
-            exc.case, exc.dtype = "generated", dtype
-            raise
-        want, _ = _run_problem(PresetAdapter(preset, **oracle_kwargs), problem, dtype, fed)
-        result = compare(f"{impl.spec} / generated / {dtype}", "generated", dtype, got, want,
-                         _tolerance(oracle_kwargs, dtype),
-                         _reproducer(impl.spec, preset, kwargs, oracle_kwargs, dtype, None,
-                                     problem))
-        if not result.passed:
-            failures.append(result)
-            raise AssertionError(result.label)
-
-    try:
-        check()
-    except AssertionError:
-        return failures[-1]  # the last failure hypothesis saw is the shrunk one
-    if not checked[0]:
-        return Comparison(f"{impl.spec} / 0 generated / {dtype}", "generated", dtype, 0.0,
-                          0.0, rtol(dtype, "framework"), "", 0,
-                          skipped=f"none of {examples} generated examples ran: "
-                                  + "; ".join(reasons))
-    return Comparison(f"{impl.spec} / {checked[0]} generated / {dtype}", "generated", dtype,
-                      0.0, 0.0, rtol(dtype, "framework"), "", 0)
-
-
-def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
-                    max_examples: int = 400) -> dict[str, Any] | None:
-    """The smallest problem (by hypothesis shrinking) on which two presets, given the
-    same canonical hyperparameters, differ beyond the tolerance; ``None`` if none found.
-    """
-    from hypothesis import HealthCheck, find, settings
-    from hypothesis import strategies as st
-
-    tol = rtol(dtype, "framework")
-    hyper = {"b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0,
-             "weight_decay_mode": "inside", "grad_averaging": False, "amsgrad": False}
-    kwargs_a, kwargs_b = preset_kwargs_for(preset_a, hyper), preset_kwargs_for(preset_b,
-                                                                               hyper)
-    if kwargs_a is None or kwargs_b is None:
-        raise ValueError(f"no common canonical configuration for {preset_a} and {preset_b}")
-
-    def trajectories(problem: Mapping[str, Any]) -> tuple[Any, Any]:
-        with np.errstate(all="ignore"):
-            a, _ = _run_problem(PresetAdapter(preset_a, **kwargs_a), problem, dtype)
-            b, _ = _run_problem(PresetAdapter(preset_b, **kwargs_b), problem, dtype)
-        return a, b
-
-    def differs(problem: Mapping[str, Any]) -> bool:
-        a, b = trajectories(problem)
-        return not compare("", "", dtype, a, b, tol).passed
-
-    try:
-        found = find(_problem_strategy(dtype), differs,
-                     settings=settings(max_examples=max_examples, derandomize=True,
-                                       database=None, deadline=None,
-                                       suppress_health_check=list(HealthCheck)))
-    except Exception as exc:
-        if type(exc).__name__ == "NoSuchExample":
-            return None
-        raise
-    del st
-    a, b = trajectories(found)
-    return {"problem": found, "hyper": hyper, preset_a: a, preset_b: b,
-            "kwargs": {preset_a: kwargs_a, preset_b: kwargs_b}}
-
-
-def export_preset(preset: str, out: Path, dtypes: Iterable[str] = ("float64", "float32"),
-                  progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> int:
-    """Write the oracle's trajectories of ``preset`` on the standard cases to ``out`` in
-    the bundled vector format and return the record count.
-
-    Records are ``novograd_ref`` runs tagged with the preset name
-    (``records/novograd_ref__<case>__<dtype>__<preset>.npz``), merged into ``out``'s
-    manifest as ``record`` merges (a new directory first gets the bundled cases). A
-    preset modelling a framework runs with that framework's preset keywords (TFA's
-    float32 hyperparameters...), as its bundled records do. Nothing is created when
-    ``out`` is not a writable directory (``ValueError``) or no case can be expressed (0).
-    """
-    out = check_out_dir(out)
-    jobs = [(case, kwargs, dtype) for case, kwargs in _standard_cases(preset)
-            for dtype in dtypes]
-    if not jobs:
-        return 0
-    runs = []
-    for case, kwargs, dtype in progress(jobs):
-        model = framework_preset_kwargs(preset, kwargs, dtype)
-        with np.errstate(all="ignore"):
-            params, grads = run_trajectory(PresetAdapter(preset, **model),
-                                           case.params0_as(dtype), case.learning_rate(),
-                                           case.grads_at, case.T)
-        arrays = {f"params__{k}": v for k, v in params.items()}
-        arrays |= {f"grads__{k}": v for k, v in grads.items()}
-        arrays["lr"] = np.asarray(case.lr, dtype=np.float64)
-        file = "records/" + vectors.record_filename("novograd_ref", case.name, dtype, preset)
-        runs.append((file, arrays, {
-            "framework": "novograd_ref", "preset": preset, "case": case.name,
-            "dtype": dtype, "tag": preset, "file": file,
-            "constructor_kwargs": _jsonable(kwargs),
-            "learning_rate_keyword": presets.LEARNING_RATE_KEYWORD[preset],
-            "preset_kwargs": _jsonable(model), "settings": {},
-            "provenance": {"framework_version": __version__,
-                           "versions": {"novograd_ref": __version__,
-                                        "numpy": np.__version__,
-                                        "python": platform.python_version()},
-                           "platform": platform.platform(),
-                           "command": " ".join(["novograd-ref", *sys.argv[1:]]),
-                           "recorded_at": _now()}}))
-    ensure_root(out)
-    entries = [{**entry, "sha256": vectors.write_npz(out / file, arrays)}
-               for file, arrays, entry in runs]
-    merge_entries(out, entries)
-    return len(entries)
-
-
-def _jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
-
-
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def identify(impl: Implementation | str, language: str, dtype: str = "float64",
+             candidates: Iterable[str] | None = None, progress: Progress = iter, *,
+             timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
+             in_process: bool = False) -> Matches:
+    """The presets whose trajectories the implementation reproduces on every standard
+    case both can express, provided that is at least half of the cases the
+    implementation ran. The implementation is built with ``language``'s keywords and
+    run as :func:`verify_implementation` runs it; the cases it failed on are left out
+    and listed in the result's ``errors``."""
+    spec = impl if isinstance(impl, str) else impl.spec
+    runs, errors = [], []
+    with open_runner(impl, in_process=in_process, timeout=timeout,
+                     memory_limit=memory_limit) as runner:
+        for case, kwargs in progress(standard_cases(language)):
+            problem = Problem.from_case(case, dtype)
+            outcome = runner.run(kwargs, dtype, problem)
+            if isinstance(outcome, Run):
+                runs.append((problem, kwargs, outcome))
+            elif isinstance(outcome, Failure):
+                errors.append(Comparison.errored(f"{spec} / {case.name} / {dtype}",
+                                                 case.name, dtype, outcome))
+    return Matches(matching_presets(runs, language, dtype, candidates), errors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 from .. import presets
 from .._docs import docs_url
 from .._optimizer import apply_updates
-from ._adapter import Adapter, LearningRate
+from ._adapter import Adapter, LearningRate, Unsupported
 
 
 class ImplementationError(ValueError):
@@ -87,7 +88,8 @@ def implementation(spec: str) -> Implementation:
     framework name (``framework:NAME`` to insist), or ``module:factory``.
 
     ``module:factory``: ``factory(**kwargs)`` must return an object with the adapter's
-    ``init`` and ``update``. A framework runs as its ordinary recording does for the
+    ``init`` and ``update``; it raises :class:`~novograd_ref.conformance.Unsupported`
+    (or ``NotImplementedError``) for keywords it does not have. A framework runs as its ordinary recording does for the
     dtype (e.g. torch's default dtype set to the parameters' dtype). Raises
     :class:`ImplementationError` with one clear line when ``spec`` names nothing usable.
 
@@ -114,6 +116,34 @@ def implementation(spec: str) -> Implementation:
             f"unknown implementation {spec!r}: not a preset ({', '.join(presets.names())}), "
             f"a framework ({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
     return _framework_implementation(spec, name)
+
+
+def check_spec(spec: str) -> None:
+    """Raise :class:`ImplementationError` (one line) unless ``spec`` names something
+    :func:`implementation` can load; a ``module:factory`` module is looked up without
+    being imported (its parent packages are imported).
+
+    >>> check_spec("preset:optax")
+    """
+    if ":" in spec and not spec.startswith(("preset:", "framework:")):
+        module_name, _, factory_name = spec.partition(":")
+        if not module_name or not factory_name.isidentifier():
+            raise ImplementationError(f"{spec!r} is not module:factory")
+        try:
+            found = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError) as exc:
+            raise ImplementationError(f"cannot import {module_name!r}: {exc}") from None
+        if found is None:
+            raise ImplementationError(f"cannot import {module_name!r}: no module named "
+                                      f"{module_name!r}")
+        return
+    name = spec.removeprefix("preset:").removeprefix("framework:")
+    if spec.startswith("preset:") or (name in presets.names() and not _is_framework(name)):
+        if name not in presets.names():
+            raise ImplementationError(f"unknown preset {name!r}; known: "
+                                      f"{', '.join(presets.names())}")
+        return
+    _framework_implementation(spec, name) if _is_framework(name) else implementation(spec)
 
 
 def declared_oracle_kwargs(spec: str, factory: Any
@@ -168,7 +198,7 @@ def _framework_implementation(spec: str, name: str) -> Implementation:
     def settings(dtype: str) -> dict[str, Any]:
         variants = module.recording_variants(dtype)
         if not variants:
-            raise ValueError(f"{name} does not run {dtype}")
+            raise Unsupported(f"{name} does not run {dtype}")
         return dict(variants[0][1])
 
     return Implementation(

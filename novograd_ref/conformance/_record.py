@@ -9,12 +9,10 @@ manifest entry. The command-line entry point is :mod:`novograd_ref.conformance.r
 from __future__ import annotations
 
 import contextlib
-import datetime
+import hashlib
 import json
 import os
-import platform
 import shlex
-import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,6 +25,7 @@ from novograd_ref import vectors
 from novograd_ref._docs import docs_url
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._adapter import Adapter
+from novograd_ref.conformance._provenance import provenance
 
 __all__ = ["FrameworkUnavailableError", "record", "run_case"]
 
@@ -48,25 +47,15 @@ def default_command() -> str:
     return shlex.join(argv)
 
 
-def provenance(module: ModuleType, case: vectors.Case, command: str) -> dict[str, Any]:
-    """The provenance block of a record entry."""
+def record_provenance(module: ModuleType, case: vectors.Case, command: str) -> dict[str, Any]:
+    """The provenance block of a record entry made by running ``module``'s framework."""
     versions = dict(module.versions())
     framework_version = next(iter(versions.values()), "unknown")
-    versions.setdefault("numpy", np.__version__)
-    versions["python"] = platform.python_version()
-    out: dict[str, Any] = {
-        "framework_version": framework_version,
-        "versions": versions,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "command": command,
-        "recorded_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "case_sha256": case.entry["sha256"],
-    }
+    extra: dict[str, Any] = {"case_sha256": case.entry["sha256"]}
     notes = getattr(module, "NOTES", None)
     if notes:
-        out["notes"] = notes
-    return out
+        extra["notes"] = notes
+    return provenance(framework_version, versions, command, **extra)
 
 
 def _check_params(
@@ -126,21 +115,9 @@ def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
     """``out_dir`` as a path we may create or write, else ``ValueError`` (one line).
 
     Nothing is created: an existing path must be a writable directory; a new one must
-    have a writable existing ancestor directory.
+    have a writable existing ancestor directory; an empty name is refused.
     """
-    path = Path(out_dir)
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"{path}: exists and is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ValueError(f"{path}: directory is not writable")
-        return path
-    parent = path.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{path}: cannot be created ({parent} is not a writable directory)")
-    return path
+    return vectors.out_directory(out_dir)
 
 
 def check_dtypes(module: ModuleType, dtypes: Sequence[str]) -> None:
@@ -163,14 +140,17 @@ def merge_entries(root: Path, new_entries: Sequence[dict[str, Any]]) -> None:
 
 
 def ensure_root(out_dir: Path) -> None:
-    """Make ``out_dir`` a vectors root: copy the bundled cases there if it has none."""
+    """Make ``out_dir`` a vectors root: copy the bundled cases there if it has none.
+
+    Files are written as :func:`novograd_ref.vectors.write_inside` writes (inside
+    ``out_dir``, never through a link, atomically)."""
     if (out_dir / "manifest.json").is_file():
         return
     bundled = vectors.data_root()
     manifest = vectors.load_manifest(bundled)
-    (out_dir / "cases").mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for entry in manifest["cases"]:
-        shutil.copyfile(bundled / entry["file"], out_dir / entry["file"])
+        vectors.write_inside(out_dir, entry["file"], vectors.read_inside(bundled, entry["file"]))
     vectors.write_manifest(out_dir, {**manifest, "records": []})
 
 
@@ -277,7 +257,9 @@ def _record_one(
     adapter = module.make(dict(settings), **kwargs)
     arrays = run_case(adapter, case, dtype)
     file = "records/" + vectors.record_filename(framework, case.name, dtype, tag)
-    sha = vectors.write_npz(root / file, arrays)
+    data = vectors.npz_bytes(arrays, os.fspath(root / file))
+    vectors.write_inside(root, file, data)
+    sha = hashlib.sha256(data).hexdigest()
     return {
         "framework": framework,
         "preset": module.PRESET,
@@ -290,5 +272,5 @@ def _record_one(
         "learning_rate_keyword": module.LEARNING_RATE_KEYWORD,
         "preset_kwargs": _jsonable(module.preset_kwargs(dict(kwargs), dtype, dict(settings))),
         "settings": settings,
-        "provenance": provenance(module, case, command),
+        "provenance": record_provenance(module, case, command),
     }

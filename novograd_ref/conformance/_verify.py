@@ -12,15 +12,17 @@ table for the narrowest dtype the run computes in.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from .. import vectors
+from .. import presets, vectors
 from ..testing import relative_error, rtol, ulp_error
 from ._adapter import (
     Adapter,
+    Failure,
     ImplementationFailed,
     check_leaves,
     check_unchanged,
@@ -31,7 +33,16 @@ from ._oracle import PresetAdapter
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """How one adapter's trajectory compares with a reference on one case and dtype."""
+    """How one adapter's trajectory compares with a reference on one case and dtype.
+
+    Its :attr:`status` is ``pass`` (worst error within the tolerance), ``mismatch``,
+    ``skip`` (the implementation does not have the case's options: :attr:`skipped` says
+    why) or ``error`` (the implementation failed: :attr:`failure` says how). Skipped
+    and errored comparisons carry no error figures (NaN).
+
+    >>> Comparison.skip("port / const_lr / float64", "const_lr", "float64", "no amsgrad").status
+    'skip'
+    """
 
     label: str  # e.g. "timm / wd_decoupled / float64"
     case: str
@@ -43,34 +54,63 @@ class Comparison:
     step: int  # the step (1-based) with the worst error
     reproducer: str = ""
     skipped: str = ""  # why the implementation could not run this case, if it could not
+    failure: Failure | None = None  # how the implementation failed on this case, if it did
+
+    @classmethod
+    def skip(cls, label: str, case: str, dtype: str, reason: str) -> Comparison:
+        """A comparison that did not run because the implementation lacks an option."""
+        return cls(label, case, dtype, math.nan, math.nan, rtol(dtype, "framework"), "", 0,
+                   skipped=reason)
+
+    @classmethod
+    def errored(cls, label: str, case: str, dtype: str, failure: Failure) -> Comparison:
+        """A comparison that did not run because the implementation failed."""
+        return cls(label, case, dtype, math.nan, math.nan, rtol(dtype, "framework"), "",
+                   failure.step or 0, failure=failure)
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``mismatch``, ``skip`` or ``error`` (NaN/inf must sit alike)."""
+        if self.failure is not None:
+            return "error"
+        if self.skipped:
+            return "skip"
+        return "pass" if self.error <= self.tolerance else "mismatch"
 
     @property
     def passed(self) -> bool:
-        """Whether the worst error is within the tolerance (NaN/inf must sit alike)."""
-        return bool(self.skipped) or self.error <= self.tolerance
+        """Whether the comparison ran and the worst error is within the tolerance."""
+        return self.status == "pass"
+
+
+Watch = Callable[[str, int], None]
 
 
 def run_trajectory(adapter: Adapter, params0: Mapping[str, np.ndarray],
                    learning_rate: float | np.ndarray,
                    grads_at: Callable[[int, dict[str, np.ndarray]], dict[str, np.ndarray]],
-                   steps: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                   steps: int, watch: Watch | None = None
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Step ``adapter``; returns the parameter and gradient trajectories per leaf.
 
     ``grads_at(k, params)`` gives the gradients of step ``k + 1`` from the parameters
     before it. Parameters come back as ``(steps + 1, *shape)`` arrays (row 0 initial).
     The adapter is handed copies (always ``numpy.ndarray``, 0-d included) while the kit
     keeps its own; what it returns is checked against the protocol. An exception it
-    raises, an output of the wrong kind, shape or dtype, or a change to an array it was
-    handed raises :class:`ImplementationFailed` naming the call, step and leaf.
+    raises (``sys.exit`` included), an output of the wrong kind, shape or dtype, or a
+    change to an array it was handed raises :class:`ImplementationFailed` naming the
+    call, step and leaf. ``watch(call, step)``, if given, is told before each call.
     """
+    tell = watch or (lambda call, step: None)
     params = {k: np.array(v, copy=True) for k, v in params0.items()}
     rows: dict[str, list[np.ndarray]] = {k: [v] for k, v in params.items()}
     fed: dict[str, list[np.ndarray]] = {k: [] for k in params}
     initial, handed_params = params, _copies(params)
     with np.errstate(all="ignore"):  # overflow to inf / NaN is part of some cases
+        tell("init()", 0)
         try:
             state = adapter.init(handed_params, learning_rate)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise raised(exc, "init()", 0) from exc
         if state is None:
             raise ImplementationFailed("init() returned None as state", "init()", 0)
@@ -78,9 +118,10 @@ def run_trajectory(adapter: Adapter, params0: Mapping[str, np.ndarray],
         for k in range(steps):
             grads = _copies(grads_at(k, params))
             handed = _copies(grads)
+            tell("update()", k + 1)
             try:
                 result = adapter.update(handed, state)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise raised(exc, "update()", k + 1) from exc
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise ImplementationFailed(
@@ -149,25 +190,47 @@ def run_dtype(entry: Mapping[str, Any]) -> str:
     return "float32" if "float32" in (state_dtype, entry["dtype"]) else str(entry["dtype"])
 
 
-def verify_record(entry: Mapping[str, Any], adapter: Adapter | None = None) -> Comparison:
-    """Replay one bundled record through ``adapter`` (default: its oracle preset)."""
-    record = vectors.load_record(entry)
-    case = vectors.load_case(entry["case"])
+def verify_record(entry: Mapping[str, Any] | vectors.Record, adapter: Adapter | None = None,
+                  root: vectors.PathLike | None = None) -> Comparison:
+    """Replay one record (a manifest entry of ``root``, default the bundled vectors, or
+    a loaded :class:`~novograd_ref.vectors.Record`) through ``adapter`` (default: its
+    oracle preset). The record is checked against its case first; the run starts from
+    the case's parameters."""
+    record = entry if isinstance(entry, vectors.Record) else vectors.load_record(entry, root)
+    entry = record.entry
+    case = vectors.load_case(entry["case"], root)
     if adapter is None:
         adapter = PresetAdapter(entry["preset"], **entry["preset_kwargs"])
-    params0 = {name: record.params[name][0] for name, _ in case.leaves}
-    lr = case.learning_rate()
-    actual, _ = run_trajectory(adapter, params0, lr, replay(record.grads), case.T)
+    params0 = case.params0_as(entry["dtype"])
+    actual, _ = run_trajectory(adapter, params0, case.learning_rate(), replay(record.grads),
+                               case.T)
     tag = f" [{entry['tag']}]" if entry.get("tag") else ""
     label = f"{entry['framework']}{tag} / {entry['case']} / {entry['dtype']}"
-    repro = (f"novograd-ref verify --record {entry['file'].removeprefix('records/')}")
+    where = f" --data {root}" if root is not None else ""
+    repro = f"novograd-ref verify{where} --record {entry['file'].removeprefix('records/')}"
     return compare(label, entry["case"], entry["dtype"], actual, record.params,
                    rtol(run_dtype(entry), "framework"), repro, ulp_dtype=run_dtype(entry))
 
 
-def verify_bundled(entries: Iterable[Mapping[str, Any]] | None = None,
-                   progress: Callable[[Iterable[Any]], Iterable[Any]] = iter
-                   ) -> list[Comparison]:
-    """Check every bundled record (or ``entries``) against its oracle preset."""
-    chosen = list(entries) if entries is not None else vectors.record_entries()
-    return [verify_record(e) for e in progress(chosen)]
+def oracle_problem(entry: Mapping[str, Any], case: vectors.Case) -> str:
+    """Why the oracle cannot be built from a record entry's ``preset`` and
+    ``preset_kwargs`` for its ``case`` (one line naming the entry and field), or ``""``.
+    The oracle is started exactly as :func:`verify_record` starts it."""
+    where = f"record {entry['file']!r}"
+    if entry["preset"] not in presets.names():
+        return f"{where}: key 'preset': unknown preset {entry['preset']!r}"
+    try:
+        adapter = PresetAdapter(entry["preset"], **entry["preset_kwargs"])
+        adapter.init(case.params0_as(entry["dtype"]), case.learning_rate())
+    except Exception as exc:  # noqa: BLE001 (any refusal of the keywords is reported)
+        return f"{where}: key 'preset_kwargs': {type(exc).__name__}: {exc}"
+    return ""
+
+
+def verify_bundled(entries: Iterable[Mapping[str, Any] | vectors.Record] | None = None,
+                   progress: Callable[[Iterable[Any]], Iterable[Any]] = iter,
+                   root: vectors.PathLike | None = None) -> list[Comparison]:
+    """Check every record of ``root`` (default: the bundled vectors), or ``entries``,
+    against its oracle preset."""
+    chosen = list(entries) if entries is not None else vectors.record_entries(root)
+    return [verify_record(e, root=root) for e in progress(chosen)]

@@ -8,8 +8,8 @@ Examples::
 
 Run it in the framework's environment (``scripts/make_env.sh jax|tf|torch``). Exit
 status: 0 on success, 2 when the framework is unknown or not importable, a dtype is not
-one it records or ``--out`` cannot be a directory (one line on standard error), 1 on
-any other error.
+one it records, ``--out`` cannot be a directory or a write would leave it (a symbolic
+link; one line on standard error), 1 on any other error.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from novograd_ref import vectors
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._record import (
     FrameworkUnavailableError,
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         entries = record(args.framework, args.out, args.cases, tuple(args.dtypes), log=log)
-    except FrameworkUnavailableError as exc:
+    except (FrameworkUnavailableError, vectors.UnsafePath) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:

@@ -34,13 +34,17 @@ from typing import Any
 
 import numpy as np
 
+from ._files import UnsafePath, out_directory, read_inside, write_inside
 from ._manifest import (
     DTYPES,
     GRAD_KINDS,
     LR_KINDS,
+    RECORD_DTYPES,
     SCHEMA_VERSION,
     WEIGHT_DECAY_MODES,
+    MalformedData,
     case_filename,
+    manifest_problems,
     merge_records,
     read_manifest,
     record_filename,
@@ -48,16 +52,19 @@ from ._manifest import (
     validate_manifest,
     write_manifest,
 )
-from ._npz import PathLike, content_sha256, read_npz, sha256_file, write_npz
+from ._npz import PathLike, content_sha256, npz_bytes, parse_npz, read_npz, sha256_file, write_npz
 
 __all__ = [
     "DTYPES",
     "GRAD_KINDS",
     "LR_KINDS",
+    "RECORD_DTYPES",
     "SCHEMA_VERSION",
     "WEIGHT_DECAY_MODES",
     "Case",
+    "MalformedData",
     "Record",
+    "UnsafePath",
     "case_entries",
     "case_entry",
     "case_filename",
@@ -66,8 +73,13 @@ __all__ = [
     "load_case",
     "load_manifest",
     "load_record",
+    "manifest_problems",
     "merge_records",
+    "npz_bytes",
+    "out_directory",
+    "parse_npz",
     "quadratic_grad",
+    "read_inside",
     "read_npz",
     "record_entries",
     "record_filename",
@@ -75,6 +87,7 @@ __all__ = [
     "sha256_file",
     "validate_manifest",
     "verify_files",
+    "write_inside",
     "write_manifest",
     "write_npz",
 ]
@@ -246,25 +259,9 @@ def _split(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def _check_leaves(
-    path: str,
-    got: Mapping[str, np.ndarray],
-    leaves: list[tuple[str, tuple[int, ...]]],
-    lead: tuple[int, ...],
-    what: str,
-    dtype: str | None = None,
-) -> None:
-    names = [n for n, _ in leaves]
-    if sorted(got) != sorted(names):
-        raise ValueError(f"{path}: {what} leaves {sorted(got)} != case leaves {sorted(names)}")
-    for name, shape in leaves:
-        arr = got[name]
-        if arr.shape != lead + shape:
-            raise ValueError(
-                f"{path}: {what}__{name} has shape {arr.shape}, expected {lead + shape}"
-            )
-        if dtype is not None and arr.dtype != np.dtype(dtype):
-            raise ValueError(f"{path}: {what}__{name} has dtype {arr.dtype}, expected {dtype}")
+def _shapes(leaves: list[tuple[str, tuple[int, ...]]], prefix: str, lead: tuple[int, ...],
+            dtype: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {f"{prefix}__{name}": (lead + shape, dtype) for name, shape in leaves}
 
 
 def load_case(
@@ -272,46 +269,57 @@ def load_case(
 ) -> Case:
     """Load the inputs of a case, given its name or manifest entry.
 
+    The file is read inside ``root`` without following links, and every member's
+    declared shape is checked against the entry before anything is allocated.
+
     Raises:
         ValueError: the file is missing, malformed, fails its checksum, or its arrays do
             not match the entry.
     """
     entry = dict(case) if isinstance(case, Mapping) else case_entry(case, root)
-    path = _root(root) / entry["file"]
-    arrays = read_npz(path, entry["sha256"] if verify else None)
-    where = os.fspath(path)
+    where = os.fspath(_root(root) / entry["file"])
     leaves = [(n, tuple(s)) for n, s in entry["leaves"]]
     T = int(entry["T"])
-    lr = arrays.get("lr")
-    if lr is None or lr.shape != (T,) or lr.dtype != np.float64:
-        raise ValueError(f"{where}: 'lr' must be a float64 array of shape ({T},)")
+    shapes = {"lr": ((T,), "float64"), **_shapes(leaves, "params0", (), "float64")}
+    if entry["grad_kind"] == "fixed":
+        shapes |= _shapes(leaves, "grads", (T,), "float64")
+    else:
+        shapes |= _shapes(leaves, "target", (), "float64")
+        shapes |= _shapes(leaves, "curvature", (), "float64")
+    arrays = parse_npz(where, read_inside(_root(root), entry["file"]),
+                       entry["sha256"] if verify else None, shapes=shapes)
+    lr = arrays["lr"]
     if entry["lr_kind"] == "constant" and not np.all(lr == lr[0]):
         raise ValueError(f"{where}: lr_kind is constant but 'lr' varies")
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        raise ValueError(f"{where}: case inputs must be finite")
     params0 = _split(arrays, "params0__")
-    _check_leaves(where, params0, leaves, (), "params0", "float64")
     if entry["grad_kind"] == "fixed":
-        grads = _split(arrays, "grads__")
-        _check_leaves(where, grads, leaves, (T,), "grads", "float64")
-        return Case(entry["name"], entry, lr, params0, grads=grads)
+        return Case(entry["name"], entry, lr, params0, grads=_split(arrays, "grads__"))
     target = _split(arrays, "target__")
     curvature = _split(arrays, "curvature__")
-    _check_leaves(where, target, leaves, (), "target", "float64")
-    _check_leaves(where, curvature, leaves, (), "curvature", "float64")
     if not all(np.all(c > 0) for c in curvature.values()):
         raise ValueError(f"{where}: curvature must be positive")
     return Case(entry["name"], entry, lr, params0, target=target, curvature=curvature)
 
 
 def load_record(
-    record: str | Mapping[str, Any], root: PathLike | None = None, *, verify: bool = True
+    record: str | Mapping[str, Any], root: PathLike | None = None, *, verify: bool = True,
+    case: Case | None = None,
 ) -> Record:
-    """Load a recorded trajectory, given its manifest entry or its file name.
+    """Load a recorded trajectory, given its manifest entry or its file name, and check
+    it against its case before it is trusted.
 
-    The file name may be given with or without the ``records/`` prefix.
+    The file name may be given with or without the ``records/`` prefix. The file is read
+    inside ``root`` without following links; member shapes are checked against the case
+    before anything is allocated; the starting parameters (row 0), the learning rates
+    and the gradients fed must equal the case's (rounded to the run dtype; quadratic
+    gradients recomputed from the recorded parameters). ``case``: the record's case,
+    already loaded from ``root``.
 
     Raises:
         ValueError: unknown record, or the file is missing, malformed, fails its
-            checksum, or does not match its case.
+            checksum, or does not match its case (the message names file and member).
     """
     if isinstance(record, Mapping):
         entry = dict(record)
@@ -321,20 +329,45 @@ def load_record(
         if not found:
             raise ValueError(f"unknown record {record!r}")
         entry = copy.deepcopy(found[0])
-    path = _root(root) / entry["file"]
-    where = os.fspath(path)
-    arrays = read_npz(path, entry["sha256"] if verify else None)
-    case = case_entry(entry["case"], root)
-    leaves = [(n, tuple(s)) for n, s in case["leaves"]]
-    T = int(case["T"])
-    params = _split(arrays, "params__")
-    grads = _split(arrays, "grads__")
-    _check_leaves(where, params, leaves, (T + 1,), "params", entry["dtype"])
-    _check_leaves(where, grads, leaves, (T,), "grads", entry["dtype"])
-    lr = arrays.get("lr")
-    if lr is None or lr.shape != (T,) or lr.dtype != np.float64:
-        raise ValueError(f"{where}: 'lr' must be a float64 array of shape ({T},)")
-    return Record(entry, params, grads, lr, _split(arrays, "state__"))
+    where = os.fspath(_root(root) / entry["file"])
+    if case is None or case.name != entry["case"]:
+        case = load_case(entry["case"], root)
+    T, dtype = case.T, str(entry["dtype"])
+    shapes = {"lr": ((T,), "float64"), **_shapes(case.leaves, "params", (T + 1,), dtype),
+              **_shapes(case.leaves, "grads", (T,), dtype)}
+    arrays = parse_npz(where, read_inside(_root(root), entry["file"]),
+                       entry["sha256"] if verify else None, shapes=shapes,
+                       extra_prefix="state__")
+    params, grads = _split(arrays, "params__"), _split(arrays, "grads__")
+    _check_against_case(where, case, dtype, params, grads, arrays["lr"])
+    return Record(entry, params, grads, arrays["lr"], _split(arrays, "state__"))
+
+
+def _check_against_case(where: str, case: Case, dtype: str, params: dict[str, np.ndarray],
+                        grads: dict[str, np.ndarray], lr: np.ndarray) -> None:
+    """Refuse a record whose inputs are not its case's: what it starts from, the
+    learning rates and the gradients it was fed."""
+    if not np.array_equal(lr, case.lr):
+        raise ValueError(f"{where}: member 'lr' differs from case {case.name!r}")
+    start = case.params0_as(dtype)
+    with np.errstate(all="ignore"):
+        for name, _ in case.leaves:
+            if not np.array_equal(params[name][0], start[name]):
+                raise ValueError(f"{where}: member 'params__{name}' row 0 differs from the "
+                                 f"starting parameters of case {case.name!r}")
+            if case.grads is not None:
+                fed = case.grads[name].astype(dtype)
+                if not np.array_equal(grads[name], fed, equal_nan=True):
+                    raise ValueError(f"{where}: member 'grads__{name}' differs from the "
+                                     f"gradients of case {case.name!r}")
+        if case.grads is None:
+            for step in range(case.T):
+                before = {n: params[n][step] for n, _ in case.leaves}
+                for name, g in case.grads_at(step, before).items():
+                    if not np.array_equal(grads[name][step], g, equal_nan=True):
+                        raise ValueError(
+                            f"{where}: member 'grads__{name}' step {step + 1} is not the "
+                            f"gradient of case {case.name!r} at the recorded parameters")
 
 
 def verify_files(root: PathLike | None = None) -> list[str]:
@@ -345,14 +378,16 @@ def verify_files(root: PathLike | None = None) -> list[str]:
     """
     manifest = _manifest(root)
     problems = []
+    cases = {}
     for entry in manifest["cases"]:
         try:
-            load_case(entry, root)
+            cases[entry["name"]] = load_case(entry, root)
         except ValueError as exc:
             problems.append(str(exc))
     for entry in manifest["records"]:
         try:
-            load_record(entry, root)
+            if entry["case"] in cases:
+                load_record(entry, root, case=cases[entry["case"]])
         except ValueError as exc:
             problems.append(str(exc))
     return problems

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -13,11 +14,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._files import read_inside, write_inside
 from ._npz import PathLike
 
 SCHEMA_VERSION = 1
 
 DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+# the run dtypes a record may hold: NumPy has no bfloat16
+RECORD_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
+# bounds a manifest may declare, checked before any array is allocated
+MAX_STEPS = 100_000
+MAX_ELEMENTS = 1 << 26
 LR_KINDS: tuple[str, ...] = ("constant", "schedule")
 GRAD_KINDS: tuple[str, ...] = ("fixed", "quadratic")
 WEIGHT_DECAY_MODES: tuple[str, ...] = ("inside", "decoupled", "fixed", "corrected")
@@ -98,7 +105,18 @@ def record_key(entry: dict[str, Any]) -> tuple[str, str, str, str]:
     return (entry["framework"], entry["case"], entry["dtype"], entry.get("tag", ""))
 
 
-def _check_types(where: str, obj: dict[str, Any], spec: dict[str, Any]) -> None:
+class MalformedData(ValueError):
+    """A vectors directory with malformed entries: one line per entry in ``problems``,
+    each naming the entry and the field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+def _check_types(where: str, obj: Any, spec: dict[str, Any]) -> None:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: not a JSON object")  # noqa: TRY004
     for key, typ in spec.items():
         if key not in obj:
             raise ValueError(f"{where}: missing key {key!r}")
@@ -126,23 +144,28 @@ def validate_hyper(where: str, hyper: dict[str, Any]) -> None:
             raise ValueError(f"{where}.hyper: {key} must be finite and >= 0")
 
 
+def _check_name(where: str, key: str, value: str) -> None:
+    if not _NAME.match(value):
+        raise ValueError(f"{where}: key {key!r} must match {_NAME.pattern}, got {value!r}")
+
+
 def validate_case_entry(entry: dict[str, Any]) -> None:
     """Check one case entry of the manifest (structure only, no file access)."""
-    where = f"case {entry.get('name', '?')!r}"
+    name = entry.get("name", "?") if isinstance(entry, dict) else "?"
+    where = f"case {name!r}"
     _check_types(where, entry, CASE_KEYS)
-    if not _NAME.match(entry["name"]):
-        raise ValueError(f"{where}: name must match {_NAME.pattern}")
+    _check_name(where, "name", entry["name"])
     if entry["file"] != case_filename(entry["name"]):
-        raise ValueError(f"{where}: file must be {case_filename(entry['name'])!r}")
+        raise ValueError(f"{where}: key 'file' must be {case_filename(entry['name'])!r}")
     for key in ("sha256", "content_sha256"):
         if not _SHA.match(entry[key]):
-            raise ValueError(f"{where}: {key} must be 64 lowercase hex digits")
-    if entry["T"] < 1:
-        raise ValueError(f"{where}: T must be >= 1")
+            raise ValueError(f"{where}: key {key!r} must be 64 lowercase hex digits")
+    if not 1 <= entry["T"] <= MAX_STEPS:
+        raise ValueError(f"{where}: key 'T' must be between 1 and {MAX_STEPS}")
     if entry["lr_kind"] not in LR_KINDS:
-        raise ValueError(f"{where}: lr_kind must be one of {LR_KINDS}")
+        raise ValueError(f"{where}: key 'lr_kind' must be one of {LR_KINDS}")
     if entry["grad_kind"] not in GRAD_KINDS:
-        raise ValueError(f"{where}: grad_kind must be one of {GRAD_KINDS}")
+        raise ValueError(f"{where}: key 'grad_kind' must be one of {GRAD_KINDS}")
     names = []
     for leaf in entry["leaves"]:
         ok = (
@@ -150,94 +173,134 @@ def validate_case_entry(entry: dict[str, Any]) -> None:
             and len(leaf) == 2
             and isinstance(leaf[0], str)
             and isinstance(leaf[1], list)
-            and all(isinstance(d, int) and d >= 0 for d in leaf[1])
+            and len(leaf[1]) <= 8
+            and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_ELEMENTS
+                    for d in leaf[1])
+            and math.prod(leaf[1]) <= MAX_ELEMENTS
         )
         if not ok or not _NAME.match(leaf[0]):
-            raise ValueError(f"{where}: bad leaf {leaf!r} (expected [name, [dims...]])")
+            raise ValueError(f"{where}: key 'leaves' has a bad leaf {leaf!r} (expected "
+                             f"[name, [dims...]], at most {MAX_ELEMENTS} elements)")
         names.append(leaf[0])
     if not names or len(set(names)) != len(names):
-        raise ValueError(f"{where}: leaf names must be non-empty and unique")
+        raise ValueError(f"{where}: key 'leaves': leaf names must be non-empty and unique")
     if not all(isinstance(t, str) for t in entry["tags"]):
-        raise ValueError(f"{where}: tags must be strings")
+        raise ValueError(f"{where}: key 'tags' must hold strings")
     validate_hyper(where, entry["hyper"])
 
 
 def validate_record_entry(entry: dict[str, Any], case_names: Iterable[str]) -> None:
     """Check one record entry of the manifest (structure only, no file access)."""
-    where = f"record {entry.get('file', '?')!r}"
+    file = entry.get("file", "?") if isinstance(entry, dict) else "?"
+    where = f"record {file!r}"
     _check_types(where, entry, RECORD_KEYS)
+    for key in ("framework", "preset", "case"):
+        _check_name(where, key, entry[key])
+    if entry["tag"]:
+        _check_name(where, "tag", entry["tag"])
     if entry["case"] not in set(case_names):
-        raise ValueError(f"{where}: unknown case {entry['case']!r}")
-    if entry["dtype"] not in DTYPES:
-        raise ValueError(f"{where}: dtype must be one of {DTYPES}")
-    if entry["tag"] and not _NAME.match(entry["tag"]):
-        raise ValueError(f"{where}: tag must match {_NAME.pattern}")
+        raise ValueError(f"{where}: key 'case': unknown case {entry['case']!r}")
+    if entry["dtype"] not in RECORD_DTYPES:
+        raise ValueError(f"{where}: key 'dtype' must be one of {RECORD_DTYPES}, "
+                         f"got {entry['dtype']!r}")
     expected = "records/" + record_filename(
         entry["framework"], entry["case"], entry["dtype"], entry["tag"]
     )
     if entry["file"] != expected:
-        raise ValueError(f"{where}: file must be {expected!r}")
+        raise ValueError(f"{where}: key 'file' must be {expected!r}")
     if not _SHA.match(entry["sha256"]):
-        raise ValueError(f"{where}: sha256 must be 64 lowercase hex digits")
+        raise ValueError(f"{where}: key 'sha256' must be 64 lowercase hex digits")
     lr_kw = entry["learning_rate_keyword"]
     if lr_kw in entry["constructor_kwargs"] or lr_kw in entry["preset_kwargs"]:
-        raise ValueError(f"{where}: the learning rate must not be in the kwargs")
+        raise ValueError(f"{where}: key 'preset_kwargs': the learning rate must not be in "
+                         "the kwargs")
     missing = [k for k in PROVENANCE_KEYS if k not in entry["provenance"]]
     if missing:
-        raise ValueError(f"{where}: provenance is missing {missing}")
+        raise ValueError(f"{where}: key 'provenance' is missing {missing}")
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """Every problem of a manifest's structure, one line per malformed entry (naming
+    the entry and the field); empty when it is well formed."""
+    if not isinstance(manifest, dict):
+        return ["manifest: not a JSON object"]
+    version = manifest.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        return [(f"manifest: schema_version {version!r} is not supported (this version "
+                f"reads {SCHEMA_VERSION})")]
+    if not isinstance(manifest.get("cases"), list) or not isinstance(manifest.get("records"),
+                                                                     list):
+        return ["manifest: 'cases' and 'records' must be lists"]
+    problems = []
+    names: list[str] = []
+    for i, entry in enumerate(manifest["cases"]):
+        try:
+            validate_case_entry(entry)
+        except ValueError as exc:
+            problems.append(f"cases[{i}]: {exc}")
+        else:
+            if entry["name"] in names:
+                problems.append(f"cases[{i}]: case {entry['name']!r}: key 'name' is a "
+                                "duplicate")
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            names.append(entry["name"])  # its records are not also reported
+    keys = set()
+    for i, entry in enumerate(manifest["records"]):
+        try:
+            validate_record_entry(entry, names)
+        except ValueError as exc:
+            problems.append(f"records[{i}]: {exc}")
+            continue
+        key = record_key(entry)
+        if key in keys:
+            problems.append(f"records[{i}]: record {entry['file']!r}: duplicate record {key}")
+        keys.add(key)
+    return problems
 
 
 def validate_manifest(manifest: Any) -> None:
-    """Check a whole manifest's structure; raise ``ValueError`` on the first problem."""
-    if not isinstance(manifest, dict):
-        raise ValueError("manifest: not a JSON object")  # noqa: TRY004
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(
-            f"manifest: schema_version {manifest.get('schema_version')!r} is not supported "
-            f"(this version reads {SCHEMA_VERSION})"
-        )
-    if not isinstance(manifest.get("cases"), list) or not isinstance(manifest.get("records"), list):
-        raise ValueError("manifest: 'cases' and 'records' must be lists")  # noqa: TRY004
-    for entry in manifest["cases"]:
-        validate_case_entry(entry)
-    names = [c["name"] for c in manifest["cases"]]
-    if len(set(names)) != len(names):
-        raise ValueError("manifest: duplicate case names")
-    keys = set()
-    for entry in manifest["records"]:
-        validate_record_entry(entry, names)
-        key = record_key(entry)
-        if key in keys:
-            raise ValueError(f"manifest: duplicate record {key}")
-        keys.add(key)
+    """Check a whole manifest's structure; raise :class:`MalformedData` (a
+    ``ValueError``) listing every malformed entry."""
+    problems = manifest_problems(manifest)
+    if problems:
+        raise MalformedData(problems)
 
 
 def read_manifest(root: PathLike) -> dict[str, Any]:
-    """Read and validate ``<root>/manifest.json``."""
-    path = Path(root) / "manifest.json"
+    """Read and validate ``<root>/manifest.json`` (a regular file, not a link)."""
+    where = os.fspath(Path(root) / "manifest.json")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{os.fspath(path)}: manifest not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{os.fspath(path)}: not valid JSON ({exc})") from exc
-    try:
-        validate_manifest(manifest)
+        data = read_inside(root, "manifest.json")
     except ValueError as exc:
-        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
+        message = str(exc).replace("vector file not found", "manifest not found")
+        raise MalformedData([message]) from None
+    except OSError as exc:
+        raise MalformedData([f"{os.fspath(root)}: cannot open ({exc.strerror})"]) from None
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedData([f"{where}: not valid JSON ({exc})"]) from None
+    digest = hashlib.sha256(data).digest()
+    if digest not in _WELL_FORMED:
+        problems = manifest_problems(manifest)
+        if problems:
+            raise MalformedData([f"{where}: {p}" for p in problems])
+        _WELL_FORMED.add(digest)
     return manifest
 
 
+_WELL_FORMED: set[bytes] = set()  # digests of manifests already found well formed
+
+
 def write_manifest(root: PathLike, manifest: dict[str, Any]) -> None:
-    """Validate and write ``<root>/manifest.json`` (stable order, one trailing newline)."""
+    """Validate and atomically write ``<root>/manifest.json`` (stable order, one
+    trailing newline), never through a link."""
     records = sorted(manifest["records"], key=record_key)
     out = {"schema_version": SCHEMA_VERSION, "cases": manifest["cases"], "records": records}
     validate_manifest(out)
-    path = Path(root) / "manifest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    text = json.dumps(out, indent=1, allow_nan=False) + "\n"
+    write_inside(root, "manifest.json", text.encode("utf-8"))
 
 
 def merge_records(

@@ -22,7 +22,6 @@ them exactly all the same.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 
 from novograd_ref import vectors
 from novograd_ref.conformance._adapter import Adapter
+from novograd_ref.conformance._provenance import provenance, utc_timestamp
 from novograd_ref.conformance.frameworks import canonical_hyper, flags_on
 
 PRESET = "openseq2seq"
@@ -151,37 +151,36 @@ def _entry(
         "learning_rate_keyword": LEARNING_RATE_KEYWORD,
         "preset_kwargs": preset_kwargs(kwargs, sidecar["dtype"], settings),
         "settings": settings,
-        "provenance": {
-            "framework_version": sidecar["framework_version"],
-            "versions": {
+        "provenance": provenance(
+            sidecar["framework_version"],
+            {
                 "tensorflow-cpu": sidecar["tensorflow_version"],
                 "numpy": sidecar["numpy"],
                 "python": sidecar["python"],
             },
-            "platform": "not recorded",
-            "command": "not recorded (bundled recording; see notes)",
-            "recorded_at": "not recorded (before bundling)",
-            "bundled_at": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
-            "bundle_command": f"python -m novograd_ref.conformance.frameworks.openseq2seq {src}",
-            "bundled_from": {
+            "not recorded (bundled recording; see notes)",
+            platform="not recorded",
+            machine="not recorded",
+            recorded_at="not recorded (before bundling)",
+            bundled_at=utc_timestamp(),
+            bundle_command=f"python -m novograd_ref.conformance.frameworks.openseq2seq {src}",
+            bundled_from={
                 "npz": npz_path.name,
                 "npz_sha256": _sha256(npz_path),
                 "sidecar": sidecar_path.name,
                 "sidecar_sha256": _sha256(sidecar_path),
             },
-            "source": sidecar["source"],
-            "case_sha256": case.entry["sha256"],
-            "lr_mechanism": sidecar.get("lr_mechanism"),
-            "notes": [
+            source=sidecar["source"],
+            case_sha256=case.entry["sha256"],
+            lr_mechanism=sidecar.get("lr_mechanism"),
+            notes=[
                 (
                     "bundled from a recording of the original OpenSeq2Seq file kept in the "
                     "project's shared data; grads__* are the case gradients cast to float32"
                 ),
                 *sidecar.get("notes", []),
             ],
-        },
+        ),
     }
 
 

@@ -1,0 +1,176 @@
+"""Generated checks: hypothesis-drawn problems, and the smallest input two presets differ on.
+
+:func:`generated_check` runs an implementation on drawn problems (small trees, a few
+steps, constant or per-step rates, drawn canonical hyperparameters) and shrinks a
+mismatch to a smallest one, reported with an inline reproducer.
+:func:`find_difference` searches the same space for an input on which two presets,
+given the same canonical hyperparameters, differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..testing import rtol
+from ._adapter import Adapter, Failure
+from ._keywords import preset_kwargs_for
+from ._live import judge
+from ._oracle import Implementation, PresetAdapter
+from ._runner import InProcessRunner, Problem, Runner, Skipped
+from ._verify import Comparison, compare, run_trajectory
+
+
+def _problem_strategy(dtype: str) -> Any:
+    from hypothesis import strategies as st
+
+    values = st.sampled_from([0.0, 1.0, -1.0, 0.5, 2.0, -3.0, 1e-3, 10.0])
+    shapes = st.lists(st.sampled_from([(1,), (2,), (3,), (2, 2)]), min_size=1, max_size=2)
+
+    @st.composite
+    def problem(draw: Any) -> dict[str, Any]:
+        leaf_shapes = draw(shapes)
+        steps = draw(st.integers(1, 6))
+
+        def tree() -> dict[str, Any]:
+            return {f"l{i}": np.array(draw(st.lists(values, min_size=int(np.prod(s)),
+                                                    max_size=int(np.prod(s))))).reshape(s)
+                    for i, s in enumerate(leaf_shapes)}
+
+        lr: Any = draw(st.sampled_from([0.01, 0.1]))
+        if draw(st.booleans()):
+            lr = [lr * draw(st.sampled_from([1.0, 0.5, 2.0])) for _ in range(steps)]
+        return {"params0": {k: v.tolist() for k, v in tree().items()},
+                "grads": [{k: v.tolist() for k, v in tree().items()} for _ in range(steps)],
+                "lr": lr}
+
+    return problem()
+
+
+def _hyper_strategy() -> Any:
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries({
+        "b1": st.sampled_from([0.9, 0.95, 0.0]), "b2": st.sampled_from([0.98, 0.25, 0.0]),
+        "eps": st.sampled_from([1e-8, 1e-6]), "eps_root": st.just(0.0),
+        "weight_decay": st.sampled_from([0.0, 1e-3]), "weight_decay_mode": st.just("inside"),
+        "grad_averaging": st.booleans(), "amsgrad": st.booleans()})
+
+
+def drawn_problem(problem: Mapping[str, Any], dtype: str) -> Problem:
+    """A drawn problem (JSON-like: ``params0``, per-step ``grads``, ``lr``) in ``dtype``."""
+    params0 = {k: np.array(v, dtype=dtype) for k, v in problem["params0"].items()}
+    grads = {k: np.stack([np.array(g[k], dtype=dtype) for g in problem["grads"]])
+             for k in params0}
+    lr = problem["lr"]
+    rate = np.array(lr, dtype=np.float64) if isinstance(lr, list) else float(lr)
+    return Problem("generated", params0, rate, len(problem["grads"]), grads=grads)
+
+
+def _run_oracle(adapter: Adapter, problem: Problem) -> dict[str, np.ndarray]:
+    params, _ = run_trajectory(adapter, problem.params0, problem.learning_rate,
+                               problem.grads_at, problem.steps)
+    return params
+
+
+def generated_check(impl: Implementation | str, preset: str, dtype: str, examples: int, *,
+                    runner: Runner | None = None) -> Comparison:
+    """``examples`` hypothesis-drawn problems run by ``runner`` (default: ``impl`` in
+    this process); on a mismatch, hypothesis shrinks it and the smallest one is
+    reported with an inline reproducer. The first failure of the implementation ends
+    the search and is reported as an error."""
+    try:
+        from hypothesis import HealthCheck, given, settings
+    except ImportError as exc:  # pragma: no cover - hypothesis is in the test extra
+        raise RuntimeError("--examples needs hypothesis (pip install hypothesis)") from exc
+    if runner is None:
+        if isinstance(impl, str):
+            from ._oracle import implementation
+
+            impl = implementation(impl)
+        runner = InProcessRunner(impl)
+    spec = runner.spec
+    failures: list[Comparison] = []
+    errors: list[Comparison] = []
+    checked = [0]
+    reasons: dict[str, None] = {}
+
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), print_blob=False)
+    @given(problem=_problem_strategy(dtype), hyper=_hyper_strategy())
+    def check(problem: dict[str, Any], hyper: dict[str, Any]) -> None:
+        if errors:
+            return  # the implementation failed: no more runs
+        kwargs = preset_kwargs_for(preset, hyper)
+        if kwargs is None:
+            reasons[f"preset {preset!r} cannot express the drawn hyperparameters"] = None
+            return
+        drawn = drawn_problem(problem, dtype)
+        outcome = runner.run(kwargs, dtype, drawn)
+        if isinstance(outcome, Skipped):
+            reasons[outcome.reason] = None
+            return
+        label = f"{spec} / generated / {dtype}"
+        result = judge(outcome, spec, preset, drawn, kwargs, dtype, label, problem)
+        if isinstance(outcome, Failure):
+            errors.append(result)
+            return
+        checked[0] += 1
+        if not result.passed:
+            failures.append(result)
+            raise AssertionError(result.label)
+
+    try:
+        check()
+    except AssertionError:
+        return failures[-1]  # the last failure hypothesis saw is the shrunk one
+    if errors:
+        return errors[0]
+    if not checked[0]:
+        return Comparison.skip(f"{spec} / 0 generated / {dtype}", "generated", dtype,
+                               f"none of {examples} generated examples ran: "
+                               + "; ".join(reasons))
+    return Comparison(f"{spec} / {checked[0]} generated / {dtype}", "generated", dtype, 0.0,
+                      0.0, rtol(dtype, "framework"), "", 0)
+
+
+def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
+                    max_examples: int = 400) -> dict[str, Any] | None:
+    """The smallest problem (by hypothesis shrinking) on which two presets, given the
+    same canonical hyperparameters, differ beyond the tolerance; ``None`` if none found.
+    """
+    from hypothesis import HealthCheck, find, settings
+
+    tol = rtol(dtype, "framework")
+    hyper = {"b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0,
+             "weight_decay_mode": "inside", "grad_averaging": False, "amsgrad": False}
+    kwargs_a, kwargs_b = preset_kwargs_for(preset_a, hyper), preset_kwargs_for(preset_b,
+                                                                               hyper)
+    if kwargs_a is None or kwargs_b is None:
+        raise ValueError(f"no common canonical configuration for {preset_a} and {preset_b}")
+
+    def trajectories(problem: Mapping[str, Any]) -> tuple[Any, Any]:
+        drawn = drawn_problem(problem, dtype)
+        with np.errstate(all="ignore"):
+            a = _run_oracle(PresetAdapter(preset_a, **kwargs_a), drawn)
+            b = _run_oracle(PresetAdapter(preset_b, **kwargs_b), drawn)
+        return a, b
+
+    def differs(problem: Mapping[str, Any]) -> bool:
+        a, b = trajectories(problem)
+        return not compare("", "", dtype, a, b, tol).passed
+
+    try:
+        found = find(_problem_strategy(dtype), differs,
+                     settings=settings(max_examples=max_examples, derandomize=True,
+                                       database=None, deadline=None,
+                                       suppress_health_check=list(HealthCheck)))
+    except Exception as exc:
+        if type(exc).__name__ == "NoSuchExample":
+            return None
+        raise
+    a, b = trajectories(found)
+    return {"problem": found, "hyper": hyper, preset_a: a, preset_b: b,
+            "kwargs": {preset_a: kwargs_a, preset_b: kwargs_b}}
