@@ -655,7 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the preset whose keywords the factory takes (default: the "
                            "framework's own preset, else optax)")
     expl.add_argument("--json", metavar="FILE",
-                      help="also write the explanation here (schema in docs/explain.md)")
+                      help="also write the explanation here as JSON (schema: "
+                           f"{docs_url('explain.html')}; default: none)")
     expl.set_defaults(run=_explain)
     export = sub.add_parser("export", help="write the oracle's vectors for a port",
                             formatter_class=_Formatter,
