@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, presets, vectors
+from .. import __version__, _hyper, presets, vectors
 from ..testing import rtol
 from . import frameworks
 from ._adapter import Adapter, ImplementationFailed, raised
@@ -26,71 +26,25 @@ from ._oracle import Implementation, ImplementationError, PresetAdapter
 from ._record import check_out_dir, ensure_root, merge_entries
 from ._verify import Comparison, compare, replay, run_trajectory
 
-# presets that take another preset's keywords (same constructor signature)
-_SAME_KEYWORDS = {"dle": "torch_optimizer", "monai": "torch_optimizer", "clara": "openseq2seq"}
-
 
 def preset_kwargs_for(preset: str, hyper: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A case's canonical hyperparameters in ``preset``'s keywords (no learning rate).
+    """A case's canonical hyperparameters in ``preset``'s keywords (no learning rate):
+    :meth:`novograd_ref.presets.PresetSpec.case_keywords`.
 
     ``None`` when the preset cannot express the case (a weight-decay mode or flag it
-    lacks). Presets of the real frameworks use the frameworks' own translation.
+    lacks).
 
     >>> preset_kwargs_for("torch_optimizer", {"b1": 0.9, "b2": 0.98, "eps": 1e-8,
     ...     "eps_root": 0.0, "weight_decay": 0.0, "weight_decay_mode": "inside",
     ...     "grad_averaging": False, "amsgrad": False})["betas"]
     (0.9, 0.98)
     """
-    source = _SAME_KEYWORDS.get(preset, preset)
-    if source in _OWN_KEYWORDS:
-        return _OWN_KEYWORDS[source](frameworks.canonical_hyper(dict(hyper)))
-    if source == "paper":
-        kwargs = preset_kwargs_for("optax", hyper)
-        if kwargs is None or kwargs.pop("eps_root"):
-            return None
-        return kwargs
-    if source not in frameworks.FRAMEWORKS:
-        return None
-    kwargs = frameworks.load(source).kwargs_for(dict(hyper))
-    if kwargs is not None and "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
-    return kwargs
-
-
-def _apex_kwargs(h: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Apex ``FusedNovoGrad`` keywords: the moment takes the normalised gradient
-    (``reg_inside_moment``) and there is no bias correction, as in the canonical
-    update; no amsgrad, eps_root, decoupled decay or optional flag."""
-    if frameworks.flags_on(dict(h)) or h["eps_root"] != 0:
-        return None
-    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
-        return None
-    return {"betas": (float(h["b1"]), float(h["b2"])), "eps": float(h["eps"]),
-            "weight_decay": float(h["weight_decay"]),
-            "grad_averaging": bool(h["grad_averaging"]), "reg_inside_moment": True,
-            "bias_correction": False}
-
-
-def _flashlight_kwargs(h: Mapping[str, Any]) -> dict[str, Any] | None:
-    """flashlight ``NovogradOptimizer`` keywords: it always averages (``1 - b1``), so
-    only cases with ``grad_averaging``; no amsgrad, eps_root, decoupled decay or flag."""
-    if frameworks.flags_on(dict(h)) or h["eps_root"] != 0 or not h["grad_averaging"]:
-        return None
-    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
-        return None
-    return {"beta1": float(h["b1"]), "beta2": float(h["b2"]), "epsilon": float(h["eps"]),
-            "weightDecay": float(h["weight_decay"])}
-
-
-# presets without a framework module: their own translation of a case
-_OWN_KEYWORDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any] | None]] = {
-    "apex": _apex_kwargs, "flashlight": _flashlight_kwargs}
+    return presets.spec(preset).case_keywords(hyper)
 
 
 def presets_with_keywords() -> list[str]:
-    """The presets :func:`preset_kwargs_for` can translate cases for."""
-    return [p for p in presets.names()
-            if _SAME_KEYWORDS.get(p, p) in (*frameworks.FRAMEWORKS, *_OWN_KEYWORDS, "paper")]
+    """The presets :func:`preset_kwargs_for` can translate cases for: every preset."""
+    return presets.names()
 
 
 def framework_preset_kwargs(preset: str, kwargs: Mapping[str, Any],
@@ -99,16 +53,16 @@ def framework_preset_kwargs(preset: str, kwargs: Mapping[str, Any],
     and its bundled records use them (e.g. TFA's ``hyper_dtype="float32"`` for float64):
     the framework module's ``preset_kwargs`` for its ordinary (first) recording variant.
     ``kwargs`` unchanged when no framework has ``preset`` as its preset."""
-    for name in frameworks.FRAMEWORKS:
-        module = frameworks.load(name)
-        if preset == module.PRESET:
-            variants = module.recording_variants(dtype)
-            settings = dict(variants[0][1]) if variants else {}
-            out = module.preset_kwargs(_jsonable(kwargs), dtype, settings)
-            if "betas" in out:
-                out["betas"] = tuple(out["betas"])
-            return dict(out)
-    return dict(kwargs)
+    name = presets.spec(preset).framework
+    if name is None:
+        return dict(kwargs)
+    module = frameworks.load(name)
+    variants = module.recording_variants(dtype)
+    settings = dict(variants[0][1]) if variants else {}
+    out = module.preset_kwargs(_jsonable(kwargs), dtype, settings)
+    if "betas" in out:
+        out["betas"] = tuple(out["betas"])
+    return dict(out)
 
 
 @dataclasses.dataclass
@@ -317,9 +271,9 @@ def _hyper_strategy() -> Any:
 
     return st.fixed_dictionaries({
         "b1": st.sampled_from([0.9, 0.95, 0.0]), "b2": st.sampled_from([0.98, 0.25, 0.0]),
-        "eps": st.sampled_from([1e-8, 1e-6]), "eps_root": st.just(0.0),
-        "weight_decay": st.sampled_from([0.0, 1e-3]), "weight_decay_mode": st.just("inside"),
-        "grad_averaging": st.booleans(), "amsgrad": st.booleans()})
+        "eps": st.sampled_from([1e-8, 1e-6]), "weight_decay": st.sampled_from([0.0, 1e-3]),
+        "grad_averaging": st.booleans(), "amsgrad": st.booleans(),
+    }).map(lambda drawn: _hyper.base(**drawn))
 
 
 def _run_problem(adapter: Adapter, problem: Mapping[str, Any], dtype: str,
@@ -396,8 +350,7 @@ def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
     from hypothesis import strategies as st
 
     tol = rtol(dtype, "framework")
-    hyper = {"b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0,
-             "weight_decay_mode": "inside", "grad_averaging": False, "amsgrad": False}
+    hyper = _hyper.base(b1=0.9)
     kwargs_a, kwargs_b = preset_kwargs_for(preset_a, hyper), preset_kwargs_for(preset_b,
                                                                                hyper)
     if kwargs_a is None or kwargs_b is None:
@@ -460,7 +413,7 @@ def export_preset(preset: str, out: Path, dtypes: Iterable[str] = ("float64", "f
             "framework": "novograd_ref", "preset": preset, "case": case.name,
             "dtype": dtype, "tag": preset, "file": file,
             "constructor_kwargs": _jsonable(kwargs),
-            "learning_rate_keyword": presets.LEARNING_RATE_KEYWORD[preset],
+            "learning_rate_keyword": presets.spec(preset).learning_rate_keyword,
             "preset_kwargs": _jsonable(model), "settings": {},
             "provenance": {"framework_version": __version__,
                            "versions": {"novograd_ref": __version__,

@@ -51,8 +51,7 @@ class PresetAdapter:
                 kwargs["max_lr"] = max(table)
         else:
             rate = float(learning_rate)
-        keyword = presets.LEARNING_RATE_KEYWORD[self.preset]
-        opt = presets.get(self.preset)(**{keyword: rate}, **kwargs)
+        opt = presets.build(self.preset, rate, **presets.spec(self.preset).canonical(**kwargs))
         params = {k: np.array(v, copy=True) for k, v in params.items()}
         return opt, params, opt.init(params)
 
@@ -122,21 +121,21 @@ def _is_framework(name: str) -> bool:
 def _framework_implementation(spec: str, name: str) -> Implementation:
     from . import frameworks
 
-    module = frameworks.load(name)
-    if not module.available():
+    plugin = frameworks.load(name)
+    if not plugin.available():
         raise ImplementationError(f"framework {name!r} is not installed here; see "
                                   "scripts/make_env.sh")
 
     def settings(dtype: str) -> dict[str, Any]:
-        variants = module.recording_variants(dtype)
+        variants = plugin.recording_variants(dtype)
         if not variants:
             raise ValueError(f"{name} does not run {dtype}")
         return dict(variants[0][1])
 
     return Implementation(
         spec,
-        lambda kwargs, dtype: module.make(settings(dtype), **kwargs),
-        lambda kwargs, dtype: module.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
+        lambda kwargs, dtype: plugin.make(settings(dtype), **kwargs),
+        lambda kwargs, dtype: plugin.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
 
 
 def _factory(spec: str) -> Callable[..., Any]:
