@@ -24,8 +24,8 @@ Optional keys (:data:`OPTIONAL`, with their defaults): the feature flags ``luc``
 
 >>> base(b1=0.9)["b1"], base()["weight_decay_mode"]
 (0.9, 'inside')
->>> sorted(flags_on(base(amsgrad=True, luc=True)))
-['amsgrad', 'luc']
+>>> sorted(complete(base(luc=True)))[:4]
+['adam_debias', 'amsgrad', 'b1', 'b2']
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["BASE", "FLAGS", "NUMERIC", "OPTIONAL", "REQUIRED", "SAMPLE_VALUES",
-           "WEIGHT_DECAY_MODES", "base", "complete", "flags_on", "validate"]
+           "WEIGHT_DECAY_MODES", "base", "complete", "validate"]
 
 _NUMBER = (int, float)
 
@@ -137,11 +137,3 @@ def complete(hyper: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown weight_decay_mode {hyper['weight_decay_mode']!r}")
     return {**{k: default for k, (_, default) in OPTIONAL.items()}, **hyper}
 
-
-def flags_on(hyper: Mapping[str, Any]) -> set[str]:
-    """The feature flags of :data:`FLAGS` that ``hyper`` switches on.
-
-    >>> flags_on(base())
-    set()
-    """
-    return {k for k in FLAGS if hyper.get(k)}

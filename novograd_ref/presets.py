@@ -13,7 +13,16 @@ no grad averaging, no amsgrad and a non-zero first gradient, ``paper``, ``optax`
 grad_averaging=False)`` are one algorithm. ``openseq2seq`` (graph mode ignores ``beta2``),
 ``apex`` defaults and ``flashlight`` are different algorithms.
 
+Beside each function, its :class:`PresetSpec` (``spec(name)``) holds everything else
+known about it: its learning-rate keyword, how it spells the canonical hyperparameters
+(:mod:`novograd_ref._hyper`) and back, the switches it has, a hypothesis strategy of
+valid keywords, the framework plug-in that records the real implementation, and other
+names it goes by. No other module keeps a table of preset keywords: callers configure
+a preset in canonical names with :func:`build`.
+
 >>> import novograd_ref as ngr
+>>> ngr.presets.build("tfa", 0.01, b1=0.9, amsgrad=True).config.amsgrad
+True
 >>> ngr.presets.names()[:4]
 ['apex', 'clara', 'dle', 'flashlight']
 >>> ngr.presets.get("timm")(lr=0.01).config
