@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from novograd_ref import _hyper, presets, vectors
@@ -83,14 +83,16 @@ def test_strategy_draws_every_switch_value(name: str) -> None:
     """Each switch of the preset, canonical or its own, takes each of its values in
     some draw of its strategy (so the properties exercise all of them)."""
     spec = presets.spec(name)
-    quick = settings(max_examples=2000, deadline=None, database=None,
-                     suppress_health_check=list(HealthCheck))
-    for switch, values in spec.space().items():
-        for value in values:
-            found = find(spec.strategy(),
-                         lambda kw, s=switch, v=value: spec.canonical(**kw)[s] == v,
-                         settings=quick)
-            assert spec.canonical(**found)[switch] == value
+    seen: set[tuple[str, Any]] = set()
+
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
+    @given(kw=spec.strategy())
+    def draw(kw: dict[str, Any]) -> None:
+        hyper = spec.canonical(**kw)
+        seen.update((switch, hyper[switch]) for switch in spec.space())
+
+    draw()
+    assert {(s, v) for s, values in spec.space().items() for v in values} <= seen
 
 
 def test_every_switch_and_setting_value_is_one_the_preset_accepts() -> None:
