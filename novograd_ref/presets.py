@@ -50,7 +50,7 @@ class Vocabulary:
 
     - ``names``: canonical name -> the preset's keyword, for every canonical
       hyperparameter it takes under its own name (``{"b1": "beta_1", ...}``), including
-      ``state_dtype`` / ``hyper_dtype`` and ``max_learning_rate`` where it has them.
+      ``max_learning_rate`` where it has one (timm's ``max_lr``).
     - ``betas``: ``b1`` and ``b2`` travel as the pair ``betas`` (the PyTorch family).
     - ``modes``: each weight-decay mode it has -> the keywords that select it.
     - ``fixed``: canonical keys whose value the preset cannot change, with that value.
@@ -176,7 +176,12 @@ class PresetSpec:
     def strategy(self) -> Any:
         """A hypothesis strategy of valid keyword dictionaries (rate excluded): numbers
         from :data:`novograd_ref._hyper.SAMPLE_VALUES`, every switch of :meth:`space`
-        and every setting drawn, translated by :meth:`keywords`."""
+        and every setting drawn, translated by :meth:`keywords`.
+
+        >>> from hypothesis import find
+        >>> sorted(find(spec("paper").strategy(), lambda kw: True))
+        ['b1', 'b2', 'eps', 'weight_decay']
+        """
         from hypothesis import strategies as st
 
         drawn = {k: st.sampled_from(_hyper.SAMPLE_VALUES[k]) for k in self.numeric()}
@@ -308,7 +313,11 @@ def spec(name: str) -> PresetSpec:
 
 
 def specs() -> list[PresetSpec]:
-    """Every preset's :class:`PresetSpec`, sorted by name."""
+    """Every preset's :class:`PresetSpec`, sorted by name.
+
+    >>> [s.name for s in specs() if s.framework == "torch_optimizer"]
+    ['torch_optimizer']
+    """
     return [_SPECS[n] for n in names()]
 
 

@@ -140,6 +140,14 @@ class Framework:
 
     An adapter may also have ``state_arrays(state) -> dict[str, numpy.ndarray]``; the
     recorder then stores each array after every step, stacked, as ``state__<key>``.
+
+    >>> timm = load("timm")
+    >>> timm.learning_rate_keyword, [tag for tag, _ in timm.recording_variants("float64")]
+    ('lr', ['', 'f32state'])
+    >>> timm.kwargs_for({"b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0,
+    ...     "weight_decay": 0.1, "weight_decay_mode": "corrected",
+    ...     "grad_averaging": False, "amsgrad": False})["corrected_weight_decay"]
+    True
     """
 
     name: str
@@ -176,6 +184,9 @@ def load(name: str) -> Framework:
     Raises:
         ValueError: ``name`` is not a registered framework.
         TypeError: its module defines no ``FRAMEWORK``.
+
+    >>> load("optax").preset
+    'optax'
     """
     try:
         path = FRAMEWORKS[name]
