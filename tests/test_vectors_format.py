@@ -429,7 +429,8 @@ class _SgdAdapter:
 
 
 def _fake_framework() -> Any:
-    """A framework module (as the recorder sees it) wrapping :class:`_SgdAdapter`."""
+    """A framework module (as :func:`frameworks.load` imports it) whose plug-in wraps
+    :class:`_SgdAdapter`."""
     import types
 
     return types.SimpleNamespace(FRAMEWORK=frameworks.Framework(
@@ -482,6 +483,16 @@ def test_recorder_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert len(quad) == 1
     assert quad[0]["provenance"]["command"] == "again"
     assert vectors.verify_files(tmp_path) == []
+
+
+def test_a_module_without_a_framework_object_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "no_plugin_framework", types.SimpleNamespace(PRESET="x"))
+    monkeypatch.setitem(frameworks.FRAMEWORKS, "bare", "no_plugin_framework")
+    with pytest.raises(TypeError, match="no_plugin_framework defines no FRAMEWORK"):
+        frameworks.load("bare")
 
 
 def test_recorder_rejects_unknown_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,15 +51,16 @@ def framework_preset_kwargs(preset: str, kwargs: Mapping[str, Any],
                             dtype: str) -> dict[str, Any]:
     """The keywords that model ``preset``'s framework on a ``dtype`` run, as its adapter
     and its bundled records use them (e.g. TFA's ``hyper_dtype="float32"`` for float64):
-    the framework module's ``preset_kwargs`` for its ordinary (first) recording variant.
-    ``kwargs`` unchanged when no framework has ``preset`` as its preset."""
+    the ``preset_kwargs`` of the framework plug-in the preset is bound to
+    (:attr:`~novograd_ref.presets.PresetSpec.framework`), for its ordinary (first)
+    recording variant. ``kwargs`` unchanged for a preset bound to no framework."""
     name = presets.spec(preset).framework
     if name is None:
         return dict(kwargs)
-    module = frameworks.load(name)
-    variants = module.recording_variants(dtype)
+    plugin = frameworks.load(name)
+    variants = plugin.recording_variants(dtype)
     settings = dict(variants[0][1]) if variants else {}
-    out = module.preset_kwargs(_jsonable(kwargs), dtype, settings)
+    out = plugin.preset_kwargs(_jsonable(kwargs), dtype, settings)
     if "betas" in out:
         out["betas"] = tuple(out["betas"])
     return dict(out)

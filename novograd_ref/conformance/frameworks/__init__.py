@@ -6,7 +6,7 @@ Each supported framework has one module in this package that defines one
 it by name through :data:`FRAMEWORKS` and :func:`load`; nothing here imports a
 framework at ``novograd_ref`` import time.
 
-A framework module's level code imports nothing heavier than the standard library,
+A framework module's top-level code imports nothing heavier than the standard library,
 NumPy and ``novograd_ref`` itself; the framework is imported inside ``make`` (and
 ``versions``), never at module level. What the framework's constructor is called with
 for a case is not the module's business: the oracle preset it names
