@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _hyper
-from ._config import LearningRate
+from ._config import LearningRate, round_to
+from ._namespace import namespace
 from ._optimizer import NovoGrad, novograd
 
 #: Keywords some constructors take without numerical meaning; no canonical name.
@@ -65,7 +67,7 @@ class Vocabulary:
       :meth:`PresetSpec.case_keywords` passes explicitly.
     - ``settings``: keywords about precision, execution or the rate's schedule, not
       hyperparameters (``state_dtype``, ``hyper_dtype``, OpenSeq2Seq's ``mode``, TFA's
-      legacy ``decay``), passed through under their own names, with the values
+      ``schedule_dtype`` and legacy ``decay``), passed through under their own names, with the values
       :meth:`PresetSpec.strategy` draws (a float32 state is not drawn: the properties
       compare float64 trajectories).
     """
@@ -488,12 +490,13 @@ _KERAS_REJECTED = ("clipnorm", "clipvalue", "global_clipnorm")
 @_preset("learning_rate", Vocabulary(
     {"b1": "beta_1", "b2": "beta_2", "eps": "epsilon", "weight_decay": "weight_decay",
      "grad_averaging": "grad_averaging", "amsgrad": "amsgrad"},
-    nonzero=frozenset({"eps"}), settings={"hyper_dtype": (None,), "decay": (0.0,)}),
+    nonzero=frozenset({"eps"}),
+    settings={"hyper_dtype": (None,), "schedule_dtype": (None,), "decay": (0.0,)}),
     framework="tfa", aliases=("tensorflow-addons",))
 def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, weight_decay: float = 0.0, grad_averaging: bool = False,
         amsgrad: bool = False, name: str = "NovoGrad", *, hyper_dtype: str | None = None,
-        **kwargs: Any) -> NovoGrad:
+        schedule_dtype: str | None = None, **kwargs: Any) -> NovoGrad:
     r"""TensorFlow Addons ``tfa.optimizers.NovoGrad`` (Keras legacy OptimizerV2).
 
     ``v = |g|^2`` on global iteration 0, else ``b2 v + (1-b2) |g|^2``;
@@ -501,13 +504,33 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
     except on iteration 0; Keras momentum puts the rate inside the accumulator:
     ``accum = beta_1 accum - lr_t g'``, ``var += accum``. ``epsilon`` 0 means 1e-7.
     ``amsgrad`` normalizes by the running maximum of ``v``. The legacy keyword
-    ``decay`` gives ``lr_t = lr(k) / (1 + decay k)``.
+    ``decay`` gives ``lr_t = lr(k) / (1 + decay k)`` (Keras: in the variable dtype).
 
-    ``hyper_dtype="float32"`` reproduces Keras keeping Python-float hyperparameters in
-    float32 variables, cast to the variable dtype (float64 models).
+    How the rate is rounded in a float64 model (Keras 2, ``OptimizerV2._decayed_lr``):
+
+    - ``hyper_dtype="float32"``: Python-float hyperparameters (``beta_1``, ``beta_2``,
+      ``weight_decay`` and a constant ``learning_rate``) live in float32 variables, cast
+      to the variable dtype. ``epsilon`` and ``decay`` stay Python floats (exact).
+    - ``schedule_dtype="float32"``: each value of a callable ``learning_rate`` is
+      rounded to float32, ``lr(k) -> float32(lr(k))``, before the legacy ``decay``
+      divides it. This is what the two usual Keras paths deliver: the
+      ``LearningRateScheduler`` callback assigns its value into the optimizer's float32
+      learning-rate variable, and the built-in ``tf.keras.optimizers.schedules`` compute
+      in float32 (exactly ``float32(lr(k))`` for ``PiecewiseConstantDecay``; the float32
+      arithmetic of, e.g., ``CosineDecay`` is reproduced only by a callable that returns
+      Keras's float32 values). ``None`` (default) uses the value as it comes: a custom
+      ``LearningRateSchedule`` returning float64 is cast exactly. A constant
+      ``learning_rate`` is refused here (``hyper_dtype`` rounds it).
+
+    In a float32 model every rate is a float32 value anyway, so ``schedule_dtype``
+    changes nothing there; ``hyper_dtype="float32"`` still matters a little, since Keras
+    derives ``1 - beta`` from the float32 beta.
 
     >>> tfa(0.1).config.learning_rate_placement
     'inside'
+    >>> opt = tfa(lambda k: 0.1, schedule_dtype="float32")
+    >>> opt.config.learning_rate(0)
+    0.10000000149011612
     """
     del name
     decay = float(kwargs.pop("decay", 0.0))
@@ -519,12 +542,41 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
         raise TypeError(f"tfa: unexpected keyword arguments {sorted(kwargs)}")
     if weight_decay < 0:
         raise ValueError(f"Weight decay rate cannot be negative, got {weight_decay!r}")
-    rate = _keras_decay(learning_rate, decay) if decay else learning_rate
+    rate = learning_rate
+    if schedule_dtype is not None:
+        rate = _through_float32(learning_rate, schedule_dtype)
+    if decay:  # Keras divides the rate after reading it from its float32 variable
+        if hyper_dtype is not None and not callable(rate):
+            rate = round_to(float(rate), hyper_dtype)
+        rate = _keras_decay(rate, decay)
     return novograd(rate, b1=beta_1, b2=beta_2, eps=epsilon or 1e-7,
                     weight_decay=weight_decay,
                     grad_averaging="after_first_step" if grad_averaging else "off",
                     amsgrad=amsgrad, learning_rate_placement="inside",
                     hyper_dtype=hyper_dtype)
+
+
+def _through_float32(learning_rate: LearningRate, schedule_dtype: str
+                     ) -> Callable[[Any], Any]:
+    """``k -> float32(learning_rate(k))``, widened back; eager values are Python floats,
+    lazy ones (a traced or Dask step count) 0-d arrays cast in their own namespace."""
+    if schedule_dtype != "float32":
+        raise ValueError(f"tfa: schedule_dtype must be None or 'float32', got "
+                         f"{schedule_dtype!r}")
+    if not callable(learning_rate):
+        raise ValueError(  # noqa: TRY004 (a combination, not a type)
+            f"tfa: schedule_dtype rounds the values of a callable learning_rate; got the "
+            f"constant {learning_rate!r}, which hyper_dtype rounds")
+
+    def rounded(step: Any) -> Any:
+        value: Any = learning_rate(step)
+        if isinstance(value, numbers.Real):
+            return round_to(float(value), "float32")
+        xp = namespace(value)
+        return xp.astype(xp.astype(value, xp.float32), value.dtype)
+
+    rounded.__name__ = f"float32({getattr(learning_rate, '__name__', 'schedule')})"
+    return rounded
 
 
 def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], Any]:

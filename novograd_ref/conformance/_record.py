@@ -228,6 +228,8 @@ def record(
         case = vectors.load_case(entry, root)
         for dtype in dtypes:
             for tag, settings in plugin.recording_variants(dtype):
+                if tag in plugin.schedule_only_tags and entry["lr_kind"] != "schedule":
+                    continue
                 settings = _jsonable(settings)
                 new_entries.append(
                     _record_one(

@@ -12,6 +12,7 @@ Regenerate the files with ``python scripts/write_cases.py [DATA_DIR]``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,51 @@ def warmup_poly_decay(T: int, peak: float, floor: float, warmup: int) -> np.ndar
 def step_decay(T: int, lr: float, every: int, factor: float) -> np.ndarray:
     """Piecewise constant: ``lr * factor**(k // every)``."""
     return np.array([lr * factor ** (k // every) for k in range(T)], dtype=np.float64)
+
+
+def piecewise_constant(T: int, boundaries: Sequence[int], values: Sequence[float]) -> np.ndarray:
+    """Keras's ``PiecewiseConstantDecay``: entry ``k`` is ``values[i]`` where ``i`` counts
+    the boundaries below ``k`` (``values[0]`` while ``k <= boundaries[0]``).
+
+    >>> piecewise_constant(5, [1, 3], [0.3, 0.2, 0.1]).tolist()
+    [0.3, 0.3, 0.2, 0.2, 0.1]
+    """
+    return np.array([values[sum(k > b for b in boundaries)] for k in range(T)],
+                    dtype=np.float64)
+
+
+def cosine_series(x: float) -> float:
+    """``cos(x)`` for ``|x| <= pi`` by its Taylor series to 30 terms (within 1e-15),
+    in elementary arithmetic so that the result is the same on every platform (a libm
+    ``cos`` may differ in the last bit).
+
+    >>> abs(cosine_series(3.141592653589793) + 1.0) < 1e-15
+    True
+    """
+    term, total = 1.0, 1.0
+    for n in range(1, 31):
+        term = -term * x * x / ((2 * n - 1) * (2 * n))
+        total += term
+    return total
+
+
+def warmup_cosine(T: int, initial: float, peak: float, warmup: int, alpha: float) -> np.ndarray:
+    """Keras's ``CosineDecay(initial, T - warmup, alpha, warmup_target=peak,
+    warmup_steps=warmup)`` in float64: ``initial + (peak - initial) k / warmup`` while
+    ``k < warmup``, then ``peak ((1 - alpha) (1 + cos(pi x)) / 2 + alpha)`` with
+    ``x = (k - warmup) / (T - warmup)`` (``cos`` by :func:`cosine_series`).
+
+    >>> [round(x, 4) for x in warmup_cosine(5, 0.0, 1.0, 2, 0.0).tolist()]
+    [0.0, 0.5, 1.0, 0.75, 0.25]
+    """
+    out = np.empty(T, dtype=np.float64)
+    for k in range(T):
+        if k < warmup:
+            out[k] = (peak - initial) * (k / warmup) + initial
+        else:
+            cosine = 0.5 * (1.0 + cosine_series(math.pi * ((k - warmup) / (T - warmup))))
+            out[k] = peak * ((1.0 - alpha) * cosine + alpha)
+    return out
 
 
 # ---------------------------------------------------------------- array helpers
@@ -476,6 +522,39 @@ def specs() -> list[CaseSpec]:
             seed=121,
             lr=lambda T: constant_lr(T, 0.01),
             build=fixed(),
+        ),
+        CaseSpec(
+            name="keras_warmup_cosine",
+            description=(
+                "A Keras-style run: b1 0.9, b2 0.999, eps 1e-7, inside weight decay 0.001, "
+                "grad_averaging; linear warm-up from 0.001 to 0.05 over 5 steps, then cosine "
+                "decay to 0.001 (CosineDecay's formula in float64, alpha 0.02), T=30."
+            ),
+            leaves=MIXED,
+            T=30,
+            hyper=_hyper.base(b1=0.9, b2=0.999, eps=1e-07, weight_decay=0.001,
+                              grad_averaging=True),
+            tags=["schedule", "keras", "weight_decay", "grad_averaging"],
+            seed=122,
+            lr=lambda T: warmup_cosine(T, 0.001, 0.05, 5, 0.02),
+            build=fixed(grad_scales={"scalar": 3.0, "mat": 0.2}),
+            lr_kind="schedule",
+        ),
+        CaseSpec(
+            name="keras_piecewise_amsgrad",
+            description=(
+                "Piecewise-constant rate (PiecewiseConstantDecay [7, 15] -> [0.03, 0.01, "
+                "0.003]) with amsgrad and inside weight decay 0.01; large gradients for 4 "
+                "steps, small ones, then a burst. T=24."
+            ),
+            leaves=TREE4,
+            T=24,
+            hyper=_hyper.base(weight_decay=0.01, amsgrad=True),
+            tags=["schedule", "keras", "amsgrad", "weight_decay"],
+            seed=123,
+            lr=lambda T: piecewise_constant(T, [7, 15], [0.03, 0.01, 0.003]),
+            build=fixed(edit=_amsgrad_profile),
+            lr_kind="schedule",
         ),
     ]
 

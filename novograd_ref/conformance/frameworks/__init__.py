@@ -135,6 +135,9 @@ class Framework:
       rate) that reproduce a run of ``make``: the constructor keywords plus
       ``state_dtype`` / ``hyper_dtype`` / ``mode`` where the framework keeps its state or
       hyperparameters in another dtype.
+    - ``schedule_only_tags``: tags of variants that differ from the ordinary run only in
+      how a learning-rate *schedule* is fed (TFA's Keras callback); they are recorded
+      only on cases whose ``lr_kind`` is ``"schedule"``.
     - ``env``: the ``scripts/make_env.sh`` environment that provides it; ``notes``: a
       paragraph on its numerics, copied into each record's provenance.
 
@@ -157,6 +160,7 @@ class Framework:
     make: MakeAdapter
     recording_variants: Callable[[str], list[tuple[str, Settings]]] = one_variant
     preset_kwargs: Callable[[Mapping[str, Any], str, Settings], dict[str, Any]] = same_kwargs
+    schedule_only_tags: tuple[str, ...] = ()
     env: str | None = None
     notes: str = ""
 
