@@ -60,10 +60,7 @@ def framework_preset_kwargs(preset: str, kwargs: Mapping[str, Any],
     plugin = frameworks.load(name)
     variants = plugin.recording_variants(dtype)
     settings = dict(variants[0][1]) if variants else {}
-    out = plugin.preset_kwargs(_jsonable(kwargs), dtype, settings)
-    if "betas" in out:
-        out["betas"] = tuple(out["betas"])
-    return dict(out)
+    return plugin.preset_kwargs(_jsonable(kwargs), dtype, settings)
 
 
 @dataclasses.dataclass
