@@ -128,17 +128,10 @@ class Config:
     hyper_dtype: Literal["float32", "float64"] | None = None
 
     def __post_init__(self) -> None:
-        _validate(self)
-        for name in _REAL_FIELDS:  # NumPy scalars and ints become Python floats
-            value = getattr(self, name)
-            if value is not None and not callable(value):
-                object.__setattr__(self, name, float(value))
-        if self.hyper_dtype is not None:
-            for name in ("b1", "b2", "weight_decay"):
-                object.__setattr__(self, name, round_to(getattr(self, name), self.hyper_dtype))
-            if not callable(self.learning_rate):
-                rounded = round_to(float(self.learning_rate), self.hyper_dtype)
-                object.__setattr__(self, "learning_rate", rounded)
+        # Types first, then Python floats and hyper_dtype rounding, then the ranges: a
+        # value is judged as it will be used (1e39 rounds to an infinite float32 rate).
+        given = _normalize(self)
+        _validate(self, given)
 
     def __repr__(self) -> str:
         """One line: the learning rate and every field that differs from its default."""
@@ -172,33 +165,80 @@ def _show(value: object, rounded_to: str | None = None) -> str:
 def round_to(value: float, dtype_name: str) -> float:
     """Round a Python float through a floating dtype (``float32``: binary32).
 
+    Values past the largest float32 round to infinity, as the C cast does.
+
     >>> round_to(0.9, "float32")
     0.8999999761581421
+    >>> round_to(1e39, "float32")
+    inf
     """
     if dtype_name == "float64":
         return float(value)
-    return struct.unpack("f", struct.pack("f", value))[0]
+    try:
+        return float(struct.unpack("f", struct.pack("f", value))[0])
+    except OverflowError:  # rounds past the largest float32
+        return math.copysign(math.inf, value)
 
 
-def _validate(cfg: Config) -> None:
-    _check_learning_rate(cfg.learning_rate)
-    _check_range("b1", cfg.b1, 0.0, 1.0, upper_open=True)
-    _check_range("b2", cfg.b2, 0.0, 1.0, upper_open=True)
-    for name in ("eps", "eps_root", "weight_decay", "luc_trust", "luc_eps"):
-        _check_range(name, getattr(cfg, name), 0.0, math.inf)
-    for name, choices in _SWITCHES.items():
+def _normalize(cfg: Config) -> dict[str, object]:
+    """Check the types of the real fields, store them as Python floats and round them
+    through ``hyper_dtype``; return the values as given of those rounding changed."""
+    _check_choice("hyper_dtype", cfg.hyper_dtype, (None, "float32", "float64"))
+    for name in _REAL_FIELDS:
         value = getattr(cfg, name)
-        if value not in get_args(choices):
-            raise ValueError(f"{name} must be one of {get_args(choices)}, got {value!r}")
+        if name == "learning_rate":
+            _check_learning_rate(value)
+        if (value is None and name == "max_learning_rate") or (
+                name == "learning_rate" and callable(value)):
+            continue
+        object.__setattr__(cfg, name, real_number(name, value))
+    given: dict[str, object] = {}
+    if cfg.hyper_dtype is not None:
+        for name in _ROUNDED:
+            value = getattr(cfg, name)
+            if callable(value):
+                continue
+            rounded = round_to(value, cfg.hyper_dtype)
+            if math.isfinite(value) and rounded != value:
+                given[name] = value
+            object.__setattr__(cfg, name, rounded)
+    return given
+
+
+def _validate(cfg: Config, given: dict[str, object]) -> None:
+    """Ranges of the (rounded) hyperparameters, then switches, flags and dtypes."""
+    def check(name: str, low: float, high: float, upper_open: bool = False) -> None:
+        value = getattr(cfg, name)
+        if callable(value):
+            return
+        if name in given:
+            how = f"{given[name]!r} rounded to {cfg.hyper_dtype} by hyper_dtype"
+            _check_range(name, value, low, high, upper_open, how=how)
+        else:
+            _check_range(name, value, low, high, upper_open)
+
+    check("learning_rate", 0.0, math.inf)
+    check("b1", 0.0, 1.0, upper_open=True)
+    check("b2", 0.0, 1.0, upper_open=True)
+    for name in ("eps", "eps_root", "weight_decay", "luc_trust", "luc_eps"):
+        check(name, 0.0, math.inf)
+    for name, choices in _SWITCHES.items():
+        _check_choice(name, getattr(cfg, name), get_args(choices))
     for name in ("amsgrad", "nesterov", "maximize"):
         if not isinstance(getattr(cfg, name), bool):
-            raise TypeError(f"{name} must be a bool, got {getattr(cfg, name)!r}")
-    for name in ("state_dtype", "mu_dtype", "hyper_dtype"):
-        value = getattr(cfg, name)
-        allowed = ("float32", "float64") if name == "hyper_dtype" else get_args(FloatDtypeName)
-        if value is not None and value not in allowed:
-            raise ValueError(f"{name} must be None or one of {allowed}, got {value!r}")
+            raise TypeError(f"{name} must be a bool, got {_given(getattr(cfg, name))}")
+    for name in ("state_dtype", "mu_dtype"):
+        _check_choice(name, getattr(cfg, name), (None, *get_args(FloatDtypeName)))
     _check_combinations(cfg)
+
+
+def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    """``value`` is one of ``choices`` (strings or None), compared without ``==`` on
+    anything else (an array's ``==`` has no single truth value)."""
+    if not (value is None or isinstance(value, str)) or value not in choices:
+        shown = tuple(c for c in choices if c is not None)
+        prefix = "None or one of" if None in choices else "one of"
+        raise ValueError(f"{name} must be {prefix} {shown}, got {_given(value)}")
 
 
 def _check_combinations(cfg: Config) -> None:
@@ -221,23 +261,53 @@ def _check_combinations(cfg: Config) -> None:
 
 
 def _check_learning_rate(lr: object) -> None:
-    if callable(lr):
-        return
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+    """A callable ``step -> rate`` or a real number (its range is checked after
+    rounding)."""
+    if not callable(lr) and (isinstance(lr, bool) or not isinstance(lr, numbers.Real)):
         raise TypeError(f"learning_rate must be a number or a callable step -> rate, "
-                        f"got {type(lr).__name__}")
-    _check_range("learning_rate", lr, 0.0, math.inf)
+                        f"got {_given(lr)}")
+
+
+def real_number(name: str, value: object) -> float:
+    """``value`` as a Python float if it is a real number (Python or NumPy, not bool)
+    that a float can hold; else a TypeError or ValueError naming ``name``.
+
+    >>> real_number("b1", 1)
+    1.0
+    >>> real_number("b1", "0.9")
+    Traceback (most recent call last):
+    ...
+    TypeError: b1 must be a real number, got '0.9' (str)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_given(value)}")
+    try:
+        return float(value)
+    except (OverflowError, ValueError, TypeError):  # 10**400; exotic Real types
+        raise ValueError(f"{name} must be a real number a float can hold, got "
+                         f"{_given(value)}") from None
 
 
 def _check_range(name: str, value: object, low: float, high: float,
-                 upper_open: bool = False) -> None:
+                 upper_open: bool = False, how: str | None = None) -> None:
     """A real number (Python or NumPy, not bool) in ``[low, high]`` or ``[low, high)``;
-    never NaN or infinite (an infinite ``high`` is open)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    never NaN or infinite (an infinite ``high`` is open). ``how`` says where the value
+    came from when it is not the value given (a rounding)."""
+    x = real_number(name, value)
     upper_open = upper_open or high == math.inf
-    x = float(value)
     ok = low <= x < high if upper_open else low <= x <= high
     if not ok or not math.isfinite(x):
         bracket = ")" if upper_open else "]"
-        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+        origin = f" ({how})" if how else ""
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}{origin}")
+
+
+def _given(value: object, limit: int = 60) -> str:
+    """A short description of a bad value: its repr (cut at ``limit`` characters) and
+    its type, unless it is None or a Python bool, int or float."""
+    text = repr(value)
+    if len(text) > limit:
+        text = f"{text[:limit - 15]}...({len(text)} chars)"
+    if value is None or isinstance(value, (bool, float, int)):
+        return text
+    return f"{text} ({type(value).__name__})"

@@ -43,16 +43,15 @@ class StepScalars(NamedTuple):
     casts: bool  # whether dtypes may differ (state/mu dtypes set, or lazy scalars)
 
 
-def step_scalars(cfg: Config, count: Array, lazy: bool) -> StepScalars:
+def step_scalars(cfg: Config, count: Array, lazy: bool, lr: Scalar) -> StepScalars:
     """Evaluate the step-dependent scalars once per update (see module docstring).
 
-    A schedule's rate is used as it comes (Keras, too, only casts a schedule's value to
-    the parameter dtype; ``hyper_dtype`` rounds constant hyperparameters only).
+    ``lr`` is this step's learning rate, a schedule's value already evaluated and checked
+    by the caller. A schedule's rate is used as it comes (Keras, too, only casts a
+    schedule's value to the parameter dtype; ``hyper_dtype`` rounds constant
+    hyperparameters only).
     """
     k = count if lazy else int(count)
-    lr = cfg.learning_rate(k) if callable(cfg.learning_rate) else cfg.learning_rate
-    if not lazy:
-        lr = float(lr)  # type: ignore[arg-type]
     casts = lazy or cfg.state_dtype is not None or cfg.mu_dtype is not None
     return StepScalars(first=k == 0, lr=lr, t=k + 1, casts=casts)
 

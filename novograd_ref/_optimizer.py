@@ -7,13 +7,16 @@ layer to :func:`novograd_ref._core.leaf_step`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
+import numbers
 from typing import Any, NamedTuple
 
 import array_api_compat
 
 from . import _core
-from ._config import Config, LearningRate
+from ._config import Config, LearningRate, _given
 from ._namespace import namespace
 from ._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 
@@ -24,7 +27,10 @@ Tree = Any
 class NovoGradState(NamedTuple):
     """Optimizer state: one moment per parameter plus one scalar per layer.
 
-    - ``count``: 0-d int32 array, the number of updates already applied.
+    - ``count``: 0-d integer array, the number of updates already applied: the
+      library's default integer dtype (int64; int32 in JAX without ``jax_enable_x64``).
+      It never wraps silently: a concrete count at its dtype's maximum is refused by
+      ``update``, and under ``jax.jit`` an int32 count past it turns the updates NaN.
     - ``mu``: a tree like the parameters, the first moment of each layer.
     - ``nu``: a tree like the parameters with a 0-d array per layer: the second moment
       (Apex conventions: the blended gradient norm).
@@ -45,7 +51,7 @@ class NovoGrad:
 
     def init(self, params: Tree) -> NovoGradState:
         """Zero state for ``params`` (first moments, per-layer scalars, step count 0)."""
-        leaves, treedef = flatten(params)
+        leaves, treedef = flatten(params, "params")
         xp = _namespace(leaves, treedef, "params")
         _check_float_leaves(xp, leaves, treedef, "params")
         device = array_api_compat.device(leaves[0]) if leaves else None
@@ -53,7 +59,7 @@ class NovoGrad:
               for p in leaves]
         nu = [xp.zeros((), dtype=_dtype(xp, self.config.state_dtype, p), device=device)
               for p in leaves]
-        count = xp.zeros((), dtype=xp.int32, device=device)
+        count = xp.zeros((), dtype=_count_dtype(xp), device=device)
         nu_max = unflatten(treedef, list(nu)) if self.config.amsgrad else None
         return NovoGradState(count, unflatten(treedef, mu), unflatten(treedef, nu), nu_max)
 
@@ -66,13 +72,15 @@ class NovoGrad:
         and may be omitted (as in optax). No input is modified.
         """
         cfg = self.config
-        g_leaves, treedef = flatten(grads)
+        g_leaves, treedef = flatten(grads, "grads")
         xp = _namespace(g_leaves, treedef, "grads")
         p_leaves = self._params_leaves(params, treedef, len(g_leaves))
         m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
-        _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves)
+        _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves)
         lazy = array_api_compat.is_lazy_array(state.count)
-        sc = _core.step_scalars(cfg, state.count, lazy)
+        count = _checked_count(xp, state.count, g_leaves[0] if g_leaves else None, lazy)
+        lr = _learning_rate(xp, cfg.learning_rate, count, lazy)
+        sc = _core.step_scalars(cfg, count, lazy, lr)
         updates, mus, nus, nu_maxes = [], [], [], []
         for i, g in enumerate(g_leaves):
             vmax = vmax_leaves[i] if vmax_leaves is not None else None
@@ -83,7 +91,7 @@ class NovoGrad:
             nus.append(v)
             nu_maxes.append(vmax)
         new_state = NovoGradState(
-            state.count + 1,
+            count + 1,
             unflatten(treedef, mus),
             unflatten(treedef, nus),
             unflatten(treedef, nu_maxes) if cfg.amsgrad else None,
@@ -97,7 +105,7 @@ class NovoGrad:
         if params is None:
             raise ValueError(f"update() needs params with {cfg!r}: weight decay or "
                              "update clipping reads the parameters")
-        leaves, p_def = flatten(params)
+        leaves, p_def = flatten(params, "params")
         mismatch = structure_mismatch(p_def, treedef)
         if mismatch:
             raise ValueError(f"grads differ from params in structure {mismatch}")
@@ -127,7 +135,12 @@ def novograd(learning_rate: LearningRate, *, b1: float = 0.95, b2: float = 0.98,
 
     Args:
       learning_rate: a number, or a callable ``step -> rate`` where ``step`` is the
-        number of updates already applied (0 on the first update).
+        number of updates already applied (0 on the first update). The schedule's value
+        is checked at every update: a Python real number or a 0-d array of a real
+        floating dtype, finite and >= 0, or ``update`` raises an error naming the step.
+        Under ``jax.jit`` the step is traced: shape and dtype are checked when tracing,
+        the value cannot be. Under Dask shape and dtype are checked at once and the
+        value when the graph is computed.
       b1, b2, eps, eps_root, weight_decay: hyperparameters (validated here).
       **switches: convention switches, see :class:`novograd_ref.Config`.
 
@@ -162,8 +175,8 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
     >>> apply_updates({"w": np.array([1.0])}, {"w": np.array([-0.5])})
     {'w': array([0.5])}
     """
-    p_leaves, treedef = flatten(params)
-    u_leaves, u_def = flatten(updates)
+    p_leaves, treedef = flatten(params, "params")
+    u_leaves, u_def = flatten(updates, "updates")
     mismatch = structure_mismatch(treedef, u_def)
     if mismatch:
         raise ValueError(f"params and updates differ in structure {mismatch}")
@@ -205,8 +218,8 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
                             f"{type(leaf).__name__}") from exc
         if spaces[i] is not spaces[0]:
             raise TypeError(f"{what}{_path(treedef, i)}: expected an array of "
-                            f"{spaces[0].__name__} like the first leaf, got "
-                            f"{spaces[i].__name__}")
+                            f"{spaces[0].__name__} like the first leaf "
+                            f"{what}{_path(treedef, 0)}, got {spaces[i].__name__}")
     return spaces[0]
 
 
@@ -216,7 +229,11 @@ def _same_library(leaf: Array, other: Array, what: str, other_what: str) -> None
         mine = namespace(leaf)
     except TypeError as exc:
         raise TypeError(f"{what}: expected an array, got {type(leaf).__name__}") from exc
-    theirs = namespace(other)
+    try:
+        theirs = namespace(other)
+    except TypeError as exc:
+        raise TypeError(f"{other_what}: expected an array, got {type(other).__name__}"
+                        ) from exc
     if mine is not theirs:
         raise TypeError(f"{what}: expected an array of {theirs.__name__} like {other_what}, "
                         f"got {mine.__name__}")
@@ -259,7 +276,7 @@ def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
                          f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
     out: list[list[Array]] = []
     for name in ("mu", "nu", "nu_max") if cfg.amsgrad else ("mu", "nu"):
-        leaves, s_def = flatten(getattr(state, name))
+        leaves, s_def = flatten(getattr(state, name), f"state.{name}")
         mismatch = structure_mismatch(s_def, treedef)
         if mismatch:
             raise ValueError(f"grads differ from state.{name} in structure {mismatch}")
@@ -268,7 +285,8 @@ def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
 
 
 def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
-                  params: list[Array] | None, mus: list[Array], nus: list[Array]) -> None:
+                  params: list[Array] | None, mus: list[Array], nus: list[Array],
+                  nu_maxes: list[Array] | None) -> None:
     """Gradients agree with the parameters (when read) and the state: shape, dtype,
     library. Cheap attribute comparisons; messages are built only on failure."""
     floats: set[Any] = set()
@@ -278,12 +296,14 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
         if params is not None:
             p = params[i]
             if type(p) is not type(g):
+                _check_array(p, f"params{_path(treedef, i)}")
                 _same_library(g, p, f"grads{_path(treedef, i)}", "its parameter")
             if p.shape != shape or p.dtype != dtype:
                 path = _path(treedef, i)
                 raise ValueError(f"grads{path} and params{path} must have one shape and "
                                  f"dtype, got {shape} {dtype} and {p.shape} {p.dtype}")
         if type(m) is not type(g):
+            _check_array(m, f"state.mu{_path(treedef, i)}")
             _same_library(g, m, f"grads{_path(treedef, i)}", "the state from init()")
         if m.shape != shape:
             raise ValueError(f"grads{_path(treedef, i)}: expected shape {m.shape} like the "
@@ -293,7 +313,8 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
                 raise TypeError(f"grads{_path(treedef, i)}: expected a real floating dtype, "
                                 f"got {dtype}")
             floats.add(dtype)
-        if same_state and m.dtype == dtype and v.dtype == dtype and v.shape == ():
+        if (same_state and nu_maxes is None and m.dtype == dtype
+                and getattr(v, "shape", None) == () and v.dtype == dtype):
             continue
         if same_state and m.dtype != dtype:
             raise TypeError(f"grads{_path(treedef, i)}: expected dtype {m.dtype} like the "
@@ -303,7 +324,168 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
             raise TypeError(f"state.mu{_path(treedef, i)}: expected dtype {mu_dtype}, got "
                             f"{m.dtype} (a state from another configuration or dtype?)")
         nu_dtype = _dtype(xp, cfg.state_dtype, g)
-        if v.dtype != nu_dtype or v.shape != ():
-            raise TypeError(f"state.nu{_path(treedef, i)}: expected a 0-d {nu_dtype} array, "
-                            f"got shape {v.shape} {v.dtype} (a state from another "
-                            "configuration?)")
+        _check_layer_scalar(v, nu_dtype, f"state.nu{_path(treedef, i)}")
+        if nu_maxes is not None:
+            _check_layer_scalar(nu_maxes[i], nu_dtype, f"state.nu_max{_path(treedef, i)}")
+
+
+def _check_layer_scalar(v: Any, dtype: Any, what: str) -> None:
+    # shape first: NumPy's ``dtype == None`` is true (None means float64 there)
+    if getattr(v, "shape", None) != () or v.dtype != dtype:
+        raise TypeError(f"{what}: expected a 0-d {dtype} array, got {_describe(v)} (a state "
+                        "from another configuration?)")
+
+
+def _check_array(x: Any, what: str) -> None:
+    """``x`` is an array of a known library, or a TypeError names ``what``."""
+    try:
+        namespace(x)
+    except TypeError as exc:
+        raise TypeError(f"{what}: expected an array, got {_given(x)}") from exc
+
+
+def _count_dtype(xp: Any) -> Any:
+    """The step count's dtype: the library's default integer dtype (int64, or int32 in
+    JAX without ``jax_enable_x64``)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        return info().default_dtypes()["integral"]
+    return xp.int64
+
+
+def _is_concrete(x: Array) -> bool:
+    """Whether ``x``'s value can be read now: not lazy, or an eager (untraced) JAX array."""
+    if not array_api_compat.is_lazy_array(x):
+        return True
+    if array_api_compat.is_jax_array(x):
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    return False
+
+
+#: Checks already passed, kept so that each update repeats none of them: pairs of
+#: (count type, gradient type) of one library, and the largest value of each integer
+#: count dtype, keyed by (count type, dtype): dtypes of two libraries must never be
+#: compared (array-api-strict warns).
+_COUNT_LIBRARY_OK: set[tuple[type, type]] = set()
+_COUNT_TOP: dict[tuple[type, Any], int] = {}
+
+
+def _checked_count(xp: Any, count: Any, like: Array | None, lazy: bool) -> Array:
+    """``state.count``, checked: a 0-d integer array of the gradients' library that the
+    next update does not wrap. A concrete count is checked now; a Dask count is returned
+    with the same check in its graph (it raises when computed); a count traced by
+    ``jax.jit`` cannot be checked (see :func:`_learning_rate`)."""
+    types = (type(count), type(like))
+    if like is not None and types[0] is not types[1] and types not in _COUNT_LIBRARY_OK:
+        _same_library(count, like, "state.count", "the gradients")
+        _COUNT_LIBRARY_OK.add(types)
+    top = _count_top(xp, count)
+    if not lazy or _is_concrete(count):
+        _check_count_value(count, top)
+    elif hasattr(count, "map_blocks"):  # Dask
+        return count.map_blocks(_check_count_value, top, dtype=count.dtype)
+    return count
+
+
+def _count_top(xp: Any, count: Any) -> int:
+    """The largest value of ``count``'s integer dtype, or a TypeError if it is not a
+    0-d integer array."""
+    if getattr(count, "shape", None) == ():
+        try:
+            return _COUNT_TOP[type(count), count.dtype]
+        except (KeyError, TypeError):  # not seen yet, or not hashable
+            pass
+    try:
+        ok = count.shape == () and xp.isdtype(count.dtype, "integral")
+    except (AttributeError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TypeError(f"state.count: expected a 0-d integer array from init(), got "
+                        f"{_describe(count)}")
+    top = int(xp.iinfo(count.dtype).max)
+    with contextlib.suppress(TypeError):
+        _COUNT_TOP[type(count), count.dtype] = top
+    return top
+
+
+def _check_count_value(count: Any, top: int) -> Any:
+    k = int(count)
+    if not 0 <= k < top:
+        raise ValueError(f"state.count: expected 0 <= count < {top} (its {count.dtype} "
+                         f"maximum, where the next update would wrap it), got {k}")
+    return count
+
+
+def _describe(x: Any) -> str:
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is None or dtype is None:
+        return _given(x)
+    return f"a {type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
+
+
+def _learning_rate(xp: Any, rate: LearningRate, count: Array, lazy: bool) -> Any:
+    """This step's learning rate: the constant, or the schedule's value at ``count``
+    checked to be a real, finite, non-negative scalar (see :func:`_scheduled_rate`).
+
+    A lazy int32 count (JAX without x64, under ``jax.jit``) cannot be read: one at its
+    maximum makes the rate NaN, so the update that would wrap it, and every later one,
+    is NaN instead of silently restarting the schedule and bias corrections.
+    """
+    if not callable(rate):
+        lr: Any = rate
+    else:
+        lr = _scheduled_rate(rate, count if lazy else int(count))
+    if lazy and not _is_concrete(count) and xp.iinfo(count.dtype).max < 2**62:
+        top = xp.iinfo(count.dtype).max
+        lr = xp.where((count >= 0) & (count < top), lr, math.nan)
+    return lr
+
+
+def _scheduled_rate(schedule: Any, step: Any) -> Any:
+    """Call ``schedule(step)`` and check its value: a Python (or NumPy) real number, or
+    a 0-d array of a real floating dtype, finite and >= 0; the error names the step.
+
+    A concrete value is returned as a Python float. A lazy one keeps its laziness: its
+    shape and dtype are checked now (at trace time under ``jax.jit``); a Dask value is
+    checked when it is computed (the error is raised then); a value traced by
+    ``jax.jit`` cannot be checked at all.
+    """
+    value = schedule(step)
+    where = f"at step {int(step)}" if _is_concrete(step) else "(lazy step count)"
+    expected = ("expected a real number or a 0-d array of a real floating dtype, finite "
+                "and >= 0")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return _checked_rate(value, where)
+    try:
+        xp = array_api_compat.array_namespace(value)
+    except TypeError:
+        raise TypeError(f"learning_rate schedule returned {_given(value)} {where}: "
+                        f"{expected}") from None
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape != () or dtype is None or not xp.isdtype(dtype, "real floating"):
+        raise TypeError(f"learning_rate schedule returned {_describe(value)} {where}: "
+                        f"{expected}")
+    if _is_concrete(value):
+        return _checked_rate(value, where)
+    if hasattr(value, "map_blocks"):  # Dask: checked when computed, step included
+        return value.map_blocks(_check_rate_block, step, dtype=value.dtype)
+    return value
+
+
+def _checked_rate(value: Any, where: str) -> float:
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"learning_rate schedule returned {_given(value)} {where}: "
+                         "expected a finite number >= 0")
+    return x
+
+
+def _check_rate_block(value: Any, step: Any) -> Any:
+    """A Dask block check: the schedule's value, once computed."""
+    _checked_rate(value, f"at step {int(step)}")
+    return value

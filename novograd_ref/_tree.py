@@ -23,14 +23,59 @@ def _is_namedtuple(node: object) -> bool:
     return isinstance(node, tuple) and hasattr(node, "_fields")
 
 
-def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+#: Containers nested deeper than this are refused (a tree is a few levels deep; this
+#: keeps every recursive walk far from Python's recursion limit).
+MAX_DEPTH = 100
+
+
+def flatten(tree: Any, name: str = "tree") -> tuple[list[Any], TreeDef]:
     """Return the leaves of ``tree`` in order, and the structure that rebuilds it.
+
+    A container that contains itself, or containers nested deeper than ``MAX_DEPTH``,
+    raise a ValueError naming the path in the tree called ``name``.
 
     >>> flatten({"b": [1, None], "a": 2})
     ([2, 1], ('dict', ('a', 'b'), (('leaf',), ('list', (('leaf',), ('none',))))))
+    >>> loop = [1]
+    >>> loop.append(loop)
+    >>> flatten(loop, "params")
+    Traceback (most recent call last):
+    ...
+    ValueError: params[1]: a list that contains itself (a cycle), not a tree
     """
     leaves: list[Any] = []
-    return leaves, _flatten_into(tree, leaves)
+    try:
+        return leaves, _flatten_into(tree, leaves, 0)
+    except _TooDeep as bad:
+        raise ValueError(bad.describe(tree, name)) from None
+
+
+class _TooDeep(Exception):
+    """Containers nested past ``MAX_DEPTH``. While it unwinds, each container appends
+    the subscript of the child it was in, innermost first; the root is left out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[tuple[Any, str]] = []  # (container, subscript into it)
+
+    def describe(self, root: Any, name: str) -> str:
+        """Name the first container met twice on the way down (a cycle), or the depth."""
+        steps = self.steps[::-1]
+        seen = {id(root)}
+        for depth, (container, _) in enumerate(steps):
+            if id(container) in seen:
+                path = _short_path([s for _, s in steps[:depth + 1]])
+                return (f"{name}{path}: a {type(container).__name__} that contains itself "
+                        "(a cycle), not a tree")
+            seen.add(id(container))
+        return (f"{name}{_short_path([s for _, s in steps])}: containers nested more than "
+                f"{MAX_DEPTH} deep")
+
+
+def _short_path(parts: list[str], keep: int = 4) -> str:
+    if len(parts) <= 2 * keep:
+        return "".join(parts)
+    return f"{''.join(parts[:keep])}...({len(parts) - 2 * keep} more)...{''.join(parts[-keep:])}"
 
 
 _KIND_OF_TYPE: dict[type, str] = {dict: "dict", list: "list", tuple: "tuple",
@@ -54,32 +99,47 @@ def _kind(node: Any) -> str:
     return kind
 
 
-def _flatten_into(node: Any, leaves: list[Any]) -> TreeDef:
+def _flatten_into(node: Any, leaves: list[Any], depth: int) -> TreeDef:
+    """Flatten ``node``, a container ``depth`` containers deep (a cycle is found as a
+    nesting past ``MAX_DEPTH``; only then is the path looked at)."""
     kind = _kind(node)
     if kind == "leaf":
         leaves.append(node)
         return _LEAF
-    if kind == "dict":
-        keys = _sorted_keys(node)
-        return ("dict", keys, _flatten_children([node[k] for k in keys], leaves))
     if kind == "none":
         return _NONE
-    children = _flatten_children(node, leaves)
+    if depth >= MAX_DEPTH:
+        raise _TooDeep
+    if kind == "dict":
+        keys = _sorted_keys(node)
+        return ("dict", keys, _flatten_children([node[k] for k in keys], leaves, depth + 1,
+                                                node, keys))
+    children = _flatten_children(node, leaves, depth + 1, node, None)
     if kind == "namedtuple":
         return ("namedtuple", type(node), children)
     return (kind, children)
 
 
-def _flatten_children(children: Any, leaves: list[Any]) -> tuple[TreeDef, ...]:
-    """Flatten each child; a child of a type already known to be a leaf is appended
-    directly (most children of a parameter tree are arrays)."""
+def _flatten_children(children: Any, leaves: list[Any], depth: int, node: Any,
+                      keys: tuple[Any, ...] | None) -> tuple[TreeDef, ...]:
+    """Flatten each child of ``node`` (``keys``: its sorted keys if a dict); a child of a
+    type already known to be a leaf is appended directly (most children of a parameter
+    tree are arrays)."""
     defs = []
-    for child in children:
+    for i, child in enumerate(children):
         if _KIND_OF_TYPE.get(type(child)) == "leaf":
             leaves.append(child)
             defs.append(_LEAF)
-        else:
-            defs.append(_flatten_into(child, leaves))
+            continue
+        try:
+            defs.append(_flatten_into(child, leaves, depth))
+        except _TooDeep as bad:
+            if keys is not None:
+                bad.steps.append((child, f"[{keys[i]!r}]"))
+            else:
+                field = f".{node._fields[i]}" if _is_namedtuple(node) else f"[{i}]"
+                bad.steps.append((child, field))
+            raise
     return tuple(defs)
 
 

@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _hyper
-from ._config import LearningRate, round_to
+from ._config import LearningRate, _check_range, _given, real_number, round_to
 from ._namespace import namespace
-from ._optimizer import NovoGrad, novograd
+from ._optimizer import NovoGrad, _scheduled_rate, novograd
 
 #: Keywords some constructors take without numerical meaning; no canonical name.
 _BOOKKEEPING = frozenset({"name", "use_locking", "set_grad_none", "foreach"})
@@ -360,15 +361,35 @@ _TORCH_OPTIMIZER = Vocabulary(_TORCH_NAMES, betas=True, settings=_FULL_STATE)
 
 
 def _betas(betas: tuple[float, float]) -> tuple[float, float]:
+    """A pair ``(beta1, beta2)`` of numbers in [0, 1), the PyTorch constructors' check."""
+    if not isinstance(betas, (tuple, list)):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {_given(betas)}")
     if len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {_given(betas)}")
+    for i, beta in enumerate(betas):
+        _check_range(f"betas[{i}]", beta, 0.0, 1.0, upper_open=True)
     return float(betas[0]), float(betas[1])
 
 
 def _check_lr(lr: LearningRate, *, zero_ok: bool) -> None:
     """The PyTorch constructors' own check: ``lr > 0``, or ``lr >= 0`` (``zero_ok``)."""
-    if not callable(lr) and not (lr >= 0 if zero_ok else lr > 0):
+    if callable(lr):
+        return
+    x = real_number("lr", lr)
+    if not (x >= 0 if zero_ok else x > 0):
         raise ValueError(f"lr must be {'>=' if zero_ok else '>'} 0 here, got {lr!r}")
+
+
+def _check_non_negative(name: str, value: object) -> None:
+    """A constructor's own ``value >= 0`` check (finite, too), naming its keyword."""
+    _check_range(name, value, 0.0, math.inf)
+
+
+def _flags(**flags: object) -> None:
+    """Each boolean keyword is ``True`` or ``False`` (not a truthy stand-in)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {_given(value)}")
 
 
 @_preset("learning_rate", Vocabulary(_SAME_NAMES))
@@ -424,8 +445,9 @@ def optax(learning_rate: LearningRate, b1: float = 0.9, b2: float = 0.25, eps: f
 def _openseq2seq_config(learning_rate: LearningRate, beta1: float, beta2: float,
                         epsilon: float, weight_decay: float, grad_averaging: bool,
                         mode: str, nesterov: bool, state_dtype: str | None) -> NovoGrad:
-    if mode not in ("graph", "eager"):
-        raise ValueError(f"mode must be 'graph' or 'eager', got {mode!r}")
+    if not isinstance(mode, str) or mode not in ("graph", "eager"):
+        raise ValueError(f"mode must be 'graph' or 'eager', got {_given(mode)}")
+    _flags(grad_averaging=grad_averaging)
     return novograd(
         learning_rate, b1=beta1, b2=beta2, eps=0.0, eps_root=epsilon,
         weight_decay=weight_decay, second_moment_init="when_zero",
@@ -479,6 +501,7 @@ def clara(learning_rate: LearningRate = 1.0, beta1: float = 0.95, beta2: float =
     True
     """
     del use_locking, name
+    _flags(use_nesterov=use_nesterov)
     return _openseq2seq_config(learning_rate, beta1, beta2, epsilon, weight_decay,
                                grad_averaging, mode, use_nesterov, state_dtype)
 
@@ -533,23 +556,27 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
     0.10000000149011612
     """
     del name
-    decay = float(kwargs.pop("decay", 0.0))
+    decay = kwargs.pop("decay", 0.0)
+    _check_non_negative("decay", decay)  # Keras: "decay" must be >= 0
     for key in _KERAS_REJECTED:
         if kwargs.pop(key, None) is not None:
             raise ValueError(f"tfa: {key} (gradient clipping) is not reproduced by the "
                              "reference; clip the gradients before update()")
     if kwargs:
         raise TypeError(f"tfa: unexpected keyword arguments {sorted(kwargs)}")
-    if weight_decay < 0:
-        raise ValueError(f"Weight decay rate cannot be negative, got {weight_decay!r}")
+    if real_number("weight_decay", weight_decay) < 0:
+        raise ValueError(f"weight_decay: Weight decay rate cannot be negative, got "
+                         f"{weight_decay!r}")
+    _flags(grad_averaging=grad_averaging, amsgrad=amsgrad)
     rate = learning_rate
     if schedule_dtype is not None:
         rate = _through_float32(learning_rate, schedule_dtype)
     if decay:  # Keras divides the rate after reading it from its float32 variable
         if hyper_dtype is not None and not callable(rate):
-            rate = round_to(float(rate), hyper_dtype)
+            rate = round_to(real_number("learning_rate", rate), hyper_dtype)
         rate = _keras_decay(rate, decay)
-    return novograd(rate, b1=beta_1, b2=beta_2, eps=epsilon or 1e-7,
+    return novograd(rate, b1=beta_1, b2=beta_2,
+                    eps=epsilon if real_number("epsilon", epsilon) else 1e-7,
                     weight_decay=weight_decay,
                     grad_averaging="after_first_step" if grad_averaging else "off",
                     amsgrad=amsgrad, learning_rate_placement="inside",
@@ -560,18 +587,18 @@ def _through_float32(learning_rate: LearningRate, schedule_dtype: str
                      ) -> Callable[[Any], Any]:
     """``k -> float32(learning_rate(k))``, widened back; eager values are Python floats,
     lazy ones (a traced or Dask step count) 0-d arrays cast in their own namespace."""
-    if schedule_dtype != "float32":
+    if not isinstance(schedule_dtype, str) or schedule_dtype != "float32":
         raise ValueError(f"tfa: schedule_dtype must be None or 'float32', got "
-                         f"{schedule_dtype!r}")
+                         f"{_given(schedule_dtype)}")
     if not callable(learning_rate):
         raise ValueError(  # noqa: TRY004 (a combination, not a type)
             f"tfa: schedule_dtype rounds the values of a callable learning_rate; got the "
             f"constant {learning_rate!r}, which hyper_dtype rounds")
 
     def rounded(step: Any) -> Any:
-        value: Any = learning_rate(step)
-        if isinstance(value, numbers.Real):
-            return round_to(float(value), "float32")
+        value: Any = _scheduled_rate(learning_rate, step)  # checked: a float, or 0-d
+        if isinstance(value, float):
+            return round_to(value, "float32")
         xp = namespace(value)
         return xp.astype(xp.astype(value, xp.float32), value.dtype)
 
@@ -580,8 +607,13 @@ def _through_float32(learning_rate: LearningRate, schedule_dtype: str
 
 
 def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], Any]:
+    """``lr(step) / (1 + decay step)``; a constant rate is checked here, a schedule's
+    value at each step before it is divided."""
+    if not callable(learning_rate):
+        _check_non_negative("learning_rate", learning_rate)
+
     def decayed(step: Any) -> Any:
-        base = learning_rate(step) if callable(learning_rate) else learning_rate
+        base = _scheduled_rate(learning_rate, step) if callable(learning_rate) else learning_rate
         return base / (1.0 + decay * step)
 
     return decayed
@@ -621,11 +653,15 @@ def apex(lr: float = 1e-3, bias_correction: bool = True,
     'apex_l2'
     """
     del set_grad_none
-    if amsgrad:
-        raise RuntimeError("FusedNovoGrad does not support the AMSGrad variant.")
-    if norm_type not in (0, 2):
-        raise RuntimeError(f"FusedNovoGrad only supports norm_type 0 (inf) and 2 (L2), "
-                           f"got {norm_type!r}")
+    _flags(bias_correction=bias_correction, amsgrad=amsgrad,
+           reg_inside_moment=reg_inside_moment, grad_averaging=grad_averaging,
+           init_zero=init_zero)
+    if amsgrad:  # FusedNovoGrad raises RuntimeError; a bad argument is a ValueError here
+        raise ValueError("amsgrad: FusedNovoGrad does not support the AMSGrad variant.")
+    if (isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real)
+            or norm_type not in (0, 2)):
+        raise ValueError(f"norm_type: FusedNovoGrad only supports norm_type 0 (inf) and "
+                         f"2 (L2), got {_given(norm_type)}")
     b1, b2 = _betas(betas)
     return novograd(
         lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
@@ -643,6 +679,7 @@ def _pytorch_family(lr: LearningRate, betas: tuple[float, float], eps: float,
                     weight_decay: float, grad_averaging: bool, amsgrad: bool,
                     state_dtype: str | None, **switches: Any) -> NovoGrad:
     b1, b2 = _betas(betas)
+    _flags(grad_averaging=grad_averaging)
     return novograd(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
                     second_moment_init="when_zero", amsgrad=amsgrad,
                     grad_averaging="always" if grad_averaging else "off",
@@ -667,6 +704,7 @@ def nemo(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
     >>> nemo(luc=True).config.update_clipping
     'luc'
     """
+    _flags(luc=luc)
     return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
                            state_dtype, update_clipping="luc" if luc else "none",
                            luc_trust=luc_trust, luc_eps=luc_eps)
@@ -693,6 +731,7 @@ def timm(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
     >>> timm(decoupled_decay=True, weight_decay=0.1).config.weight_decay_mode
     'decoupled'
     """
+    _flags(decoupled_decay=decoupled_decay, corrected_weight_decay=corrected_weight_decay)
     mode = "inside"
     if decoupled_decay:
         mode = "corrected" if corrected_weight_decay else "decoupled"
@@ -712,8 +751,8 @@ def _torch_optimizer_family(lr: float, betas: tuple[float, float], eps: float,
     """torch-optimizer's math; its constructor refuses ``lr <= 0``, DLE's and MONAI's
     (``zero_lr``) only ``lr < 0``."""
     _check_lr(lr, zero_ok=zero_lr)
-    if eps < 0:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    if real_number("eps", eps) < 0:
+        raise ValueError(f"eps: Invalid epsilon value: {eps}")
     return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad, state_dtype)
 
 
@@ -790,6 +829,8 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
     if kwargs:
         raise TypeError(f"pytorch_optimizer: unexpected keyword arguments {sorted(kwargs)}")
     b1, b2 = _betas(betas)
+    _flags(weight_decouple=weight_decouple, fixed_decay=fixed_decay,
+           grad_averaging=grad_averaging, adam_debias=adam_debias)
     mode = "inside"
     if weight_decouple:
         mode = "fixed" if fixed_decay else "decoupled"
