@@ -16,6 +16,9 @@ from . import presets
 from ._config import Config
 from ._optimizer import NovoGrad, NovoGradState, apply_updates, novograd
 
+# installed from backends/ by setuptools' package-dir, which mypy does not follow
+from . import backends  # type: ignore[attr-defined]  # isort: skip
+
 __version__ = "0.1.0"
 
 __all__ = (
@@ -24,6 +27,7 @@ __all__ = (
     "NovoGradState",
     "__version__",
     "apply_updates",
+    "backends",
     "novograd",
     "presets",
 )

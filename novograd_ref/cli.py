@@ -15,13 +15,18 @@ Exit status: see :data:`EXIT_STATUSES`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import tempfile
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+from ._docs import docs_url
 
 T = TypeVar("T")
 
@@ -64,17 +69,78 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+#: What the tags of the bundled records mean (the legend of the ``verify`` table).
+RECORD_TAGS = {
+    "f32state": "float64 parameters with the framework's float32 second moment (the "
+                "PyTorch default dtype), held to float32 precision",
+    "nojit": "optax stepped eagerly, without jax.jit",
+    "eager": "OpenSeq2Seq under TF eager execution (beta2 applies), not TF1 graph mode",
+    "callback": "TFA with the learning rate set each step by Keras' LearningRateScheduler "
+                "callback (a float32 variable)",
+    "keras_schedule": "TFA with a built-in Keras schedule (PiecewiseConstantDecay, float32 "
+                      "values)",
+}
+
+#: Why a preset has no bundled record: no framework of it could be run and recorded.
+NOT_RECORDED = {
+    "apex": "FusedNovoGrad needs a CUDA build of Apex",
+    "clara": "Clara Train 3.1 is not distributed",
+    "dle": "DeepLearningExamples' Novograd computes torch_optimizer's math",
+    "flashlight": "flashlight is C++",
+    "monai": "MONAI's Novograd computes torch_optimizer's math",
+    "paper": "the paper's algorithm is the optax recurrence with the paper's defaults",
+}
+
+
+def _bundled_legend(entries: list[dict[str, Any]]) -> str:
+    """What the columns, the tags shown and the missing presets of the table mean."""
+    from . import presets
+
+    lines = [("columns: cases = recorded trajectories compared; worst rel err = the largest "
+              "max|oracle - framework| / max|framework| over their leaves and steps; ulps = "
+              "that difference in units of the last place of the precision the run is held "
+              "to; tolerance = the framework tolerance of that precision; result = pass when "
+              "every case is within it.")]
+    tags = sorted({e["tag"] for e in entries if e.get("tag")})
+    for tag in tags:
+        lines.append(f"[{tag}]: {RECORD_TAGS.get(tag, 'see the record provenance')}.")
+    recorded = {e["preset"] for e in entries}
+    missing = [n for n in presets.names() if n not in recorded]
+    if missing:
+        lines.append("no bundled records (checked by the equivalence tests and hand-derived "
+                     "vectors instead): " + "; ".join(
+                         f"{n} ({NOT_RECORDED.get(n, 'not recorded')})" for n in missing)
+                     + ".")
+    return "\n" + "\n".join(textwrap.fill(line, 90, subsequent_indent="  ")
+                             for line in lines)
+
+
 def _verify_bundled(args: argparse.Namespace) -> int:
     from . import vectors
     from .conformance import verify_bundled
 
+    for option, value, why in (
+            ("--examples", args.examples, "generated cases run a live implementation"),
+            ("--report", args.report, "the report describes a live implementation")):
+        if value:
+            raise UsageError(f"{option} needs --impl ({why})")
     entries = vectors.record_entries()
     if args.preset:
+        _known_preset(args.preset)
         entries = [e for e in entries if e["preset"] == args.preset]
+        if not entries:
+            why = NOT_RECORDED.get(args.preset, "not recorded")
+            raise UsageError(f"preset {args.preset!r} has no bundled records ({why}); "
+                             f"check it live with --impl preset:{args.preset}")
     if args.record:
         entries = [e for e in entries if e["file"] == f"records/{args.record}"]
-    if not entries:
-        raise UsageError("no bundled record matches the selection")
+        if not entries:
+            raise UsageError(f"unknown bundled record {args.record!r}"
+                             + (f" of preset {args.preset!r}" if args.preset else ""))
+    if args.dtype:
+        entries = [e for e in entries if e["dtype"] == args.dtype]
+        if not entries:
+            raise UsageError(f"no bundled record of the selection is {args.dtype}")
     results = verify_bundled(entries, progress=lambda it: progress(it, "verify"))
     groups: dict[tuple[str, str, str], list[Any]] = {}
     for entry, result in zip(entries, results):
@@ -90,6 +156,8 @@ def _verify_bundled(args: argparse.Namespace) -> int:
     print(_table(rows, ["preset", "framework", "dtype", "cases", "worst rel err",
                         "ulps", "tolerance", "result"]))
     failed = [r for r in results if not r.passed]
+    print(_bundled_legend(entries if args.preset or args.record or args.dtype
+                          else vectors.record_entries()))
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
           f"({len(results)} recorded trajectories)")
     for r in failed[:1]:
@@ -103,6 +171,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
     from . import presets
     from .conformance import ImplementationError, frameworks, implementation
 
+    _import_from_the_current_directory()
     spec = args.impl
     name = spec.removeprefix("framework:").removeprefix("preset:")
     if args.preset:
@@ -113,12 +182,35 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
         language = name
     else:
         language = "optax"
-    if language not in presets.names():
-        raise UsageError(f"unknown preset {language!r}; known: {', '.join(presets.names())}")
+    _known_preset(language)
     try:
         return implementation(spec), language
     except ImplementationError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _import_from_the_current_directory() -> None:
+    """Find ``--impl module:factory`` in the current directory first, as ``python -m``
+    does (an installed ``novograd-ref`` script does not put it on ``sys.path``)."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+@contextlib.contextmanager
+def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
+    """Hypothesis keeps a ``.hypothesis/`` folder in the current directory; a command
+    run by a user leaves nothing there, so it goes to a temporary folder instead."""
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="novograd-ref-hypothesis-") as folder:
+        set_hypothesis_home_dir(folder)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
 
 
 def _report_path(path: str | None) -> None:
@@ -145,6 +237,8 @@ def _row(c: Any) -> list[str]:
 def _verify_impl(args: argparse.Namespace) -> int:
     from .conformance import identify, verify_implementation
 
+    if args.record:
+        raise UsageError("--record selects a bundled record; it does not apply with --impl")
     _report_path(args.report)
     impl, preset = _load(args)
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
@@ -198,29 +292,25 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from . import presets
     from .conformance import export_preset
 
-    if args.preset not in presets.names():
-        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(presets.names())}")
+    _known_preset(args.preset)
     count = export_preset(args.preset, Path(args.out),
                           progress=lambda it: progress(it, "export"))
     if not count:
         raise UsageError(f"preset {args.preset!r} has no keywords for the standard cases")
     print(f"wrote {count} trajectories of preset {args.preset!r} to {args.out} "
-          "(format: docs/vectors.md)")
+          f"(format: {docs_url('vectors.html')})")
     return 0
 
 
 def _diff(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import presets
     from .conformance import find_difference
 
     for name in (args.a, args.b):
-        if name not in presets.names():
-            raise UsageError(f"unknown preset {name!r}; known: {', '.join(presets.names())}")
+        _known_preset(name)
     try:
         found = find_difference(args.a, args.b, max_examples=args.examples)
     except ValueError as exc:
@@ -280,45 +370,101 @@ def _count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _known_preset(name: str) -> str:
+    """``name`` if it names a preset; else a usage error that lists the presets."""
+    from . import presets
+
+    if name not in presets.names():
+        raise UsageError(f"unknown preset {name!r}; known: {', '.join(presets.names())}")
+    return name
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout and adds ``(default: ...)`` to every option whose
+    default is a value (an option whose default is "none given" says so in its help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" not in text and action.option_strings
+                and default not in (None, argparse.SUPPRESS)
+                and not isinstance(default, bool)):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``novograd-ref`` (one sub-command per job)."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
-        prog="novograd-ref",
-        description="Reference NovoGrad: verify implementations against the oracle.")
-    sub = parser.add_subparsers(dest="command")
+        prog="novograd-ref", formatter_class=_Formatter,
+        description="Reference NovoGrad: verify implementations against the oracle.\n"
+                    "Without a sub-command, runs verify (with the options given).",
+        epilog=f"documentation: {docs_url()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", title="sub-commands")
+    impl_help = ("the implementation to check: preset:NAME, a framework name (optax, tfa, "
+                 "timm, ...), or MODULE:FACTORY, where FACTORY(**keywords of --preset, "
+                 "without the learning rate) returns an adapter; MODULE is looked up in the "
+                 "current directory first")
+    dtype_help = "check this parameter dtype only (default: float64 and float32)"
     verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
                                            "a live implementation with --impl",
-                            epilog=EXIT_STATUSES,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    verify.add_argument("--impl", help="preset:NAME, a framework name, or module:factory")
-    verify.add_argument("--preset", help="the preset to compare with (its keywords are "
-                                         "passed to the implementation)")
+                            description="Without --impl: replay every bundled golden record "
+                                        "through its preset.\nWith --impl: step the "
+                                        "implementation through the standard cases next to "
+                                        "the oracle.",
+                            epilog=EXIT_STATUSES, formatter_class=_Formatter)
+    verify.add_argument("--impl", help=impl_help + " (default: none, check the presets "
+                                                   "against the bundled records)")
+    verify.add_argument("--preset", 
+                        help="with --impl: the preset to compare with, whose keywords the "
+                             "factory takes (default: the framework's own preset, else "
+                             "optax); without: only this preset's bundled records "
+                             "(default: all)")
     verify.add_argument("--examples", type=_count(0), default=0,
-                        help="hypothesis-generated cases per dtype (with --impl)")
-    verify.add_argument("--dtype", choices=["float64", "float32"])
-    verify.add_argument("--report", help="write a JSON report here")
-    verify.add_argument("--record", help="only this bundled record file")
+                        help="hypothesis-generated cases per dtype, with --impl")
+    verify.add_argument("--dtype", choices=["float64", "float32"], help=dtype_help)
+    verify.add_argument("--report", metavar="FILE",
+                        help="with --impl: write the run as JSON to FILE (default: none)")
+    verify.add_argument("--record", metavar="FILE",
+                        help="without --impl: only this bundled record file, e.g. "
+                             "timm__const_lr__float64.npz (default: all)")
     verify.set_defaults(run=_verify)
-    ident = sub.add_parser("identify", help="say which presets an implementation matches")
-    ident.add_argument("--impl", required=True)
-    ident.add_argument("--preset", help="the preset whose keywords the implementation takes")
-    ident.add_argument("--dtype", choices=["float64", "float32"])
+    ident = sub.add_parser("identify", help="say which presets an implementation matches",
+                           formatter_class=_Formatter)
+    ident.add_argument("--impl", required=True, help=impl_help)
+    ident.add_argument("--preset",
+                       help="the preset whose keywords the factory takes (default: the "
+                            "framework's own preset, else optax)")
+    ident.add_argument("--dtype", choices=["float64", "float32"],
+                       help="the parameter dtype to check (default: float64)")
     ident.set_defaults(run=_identify)
-    export = sub.add_parser("export", help="write the oracle's vectors for a port")
-    export.add_argument("--preset", required=True)
-    export.add_argument("--out", required=True)
+    export = sub.add_parser("export", help="write the oracle's vectors for a port",
+                            formatter_class=_Formatter,
+                            description="Write the oracle's trajectories of every standard "
+                                        "case the preset can express,\nin the golden-vector "
+                                        f"format ({docs_url('vectors.html')}).")
+    export.add_argument("--preset", required=True, help="the preset to run")
+    export.add_argument("--out", required=True, metavar="DIR",
+                        help="the vectors folder to write (its manifest.json is merged into)")
     export.set_defaults(run=_export)
-    diff = sub.add_parser("diff", help="smallest input on which two presets differ")
-    diff.add_argument("a")
-    diff.add_argument("b")
-    diff.add_argument("--examples", type=_count(1), default=400)
+    diff = sub.add_parser("diff", help="smallest input on which two presets differ",
+                          formatter_class=_Formatter)
+    diff.add_argument("a", help="a preset")
+    diff.add_argument("b", help="another preset")
+    diff.add_argument("--examples", type=_count(1), default=400,
+                      help="inputs to search (hypothesis examples)")
     diff.set_defaults(run=_diff)
-    record = sub.add_parser("record", help="record golden vectors from a real framework")
+    record = sub.add_parser("record", help="record golden vectors from a real framework",
+                            formatter_class=_Formatter)
     from .conformance.record import add_arguments
 
     add_arguments(record)
     record.set_defaults(run=_record)
-    demo = sub.add_parser("demo", help="print the optax docstring example, reproduced")
+    demo = sub.add_parser("demo", help="print the optax docstring example, reproduced",
+                          formatter_class=_Formatter)
     demo.set_defaults(run=_demo)
     return parser
 
@@ -326,13 +472,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the sub-command (default: ``verify``)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
+        argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["verify", *(argv or [])])
     from .conformance import ImplementationFailed
 
     try:
-        return int(args.run(args))
+        with _hypothesis_storage_outside_the_working_directory():
+            return int(args.run(args))
     except ImplementationFailed as exc:
         print(f"novograd-ref: the implementation failed ({exc.where()}): {exc.message}",
               file=sys.stderr)

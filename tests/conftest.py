@@ -6,9 +6,12 @@ by default; ``NOVOGRAD_REF_HYPOTHESIS_PROFILE`` selects ``dev`` or ``nightly``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +36,11 @@ settings.register_profile("nightly", max_examples=1000, deadline=None, print_blo
 settings.load_profile(os.environ.get("NOVOGRAD_REF_HYPOTHESIS_PROFILE", "ci"))
 
 
+# Backends whose cases are ``slow`` (JAX compiles, Dask builds graphs): the fast lane,
+# ``pytest -m "not slow"``, runs every property on NumPy, array-api-strict and PyTorch.
+SLOW_BACKENDS = ("jax", "dask")
+
+
 def _selected_backends() -> list[Any]:
     wanted = os.environ.get("NOVOGRAD_REF_BACKENDS")
     chosen = json.loads(wanted) if wanted else backends.names()
@@ -40,7 +48,8 @@ def _selected_backends() -> list[Any]:
     for name in chosen:
         try:
             backends.get(name)
-            params.append(pytest.param(name, id=name))
+            marks = [pytest.mark.slow] if name in SLOW_BACKENDS else []
+            params.append(pytest.param(name, id=name, marks=marks))
         except ImportError as exc:
             params.append(pytest.param(name, id=name, marks=pytest.mark.skip(
                 reason=f"backend {name} unavailable: {exc}")))
@@ -96,3 +105,28 @@ def backend_dtype(backend: backends.Backend) -> Any:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"novograd-ref backends installed: {', '.join(backends.available())}"
+
+
+# What building the documentation site needs (the ``docs`` extra).
+DOCS_MISSING = [m for m in ("sphinx", "myst_nb", "furo", "matplotlib")
+                if importlib.util.find_spec(m) is None]
+
+
+def build_site(out: Path) -> subprocess.CompletedProcess[str]:
+    """``sphinx-build -W`` of docs/ into ``out`` (every warning is an error)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(out / ".doctrees"), str(Path(__file__).resolve().parents[1] / "docs"),
+        str(out)],
+        capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built site (once per test session)."""
+    if DOCS_MISSING:
+        pytest.skip(f"the docs extra is not installed (missing: {', '.join(DOCS_MISSING)})")
+    out = tmp_path_factory.mktemp("site")
+    result = build_site(out)
+    assert result.returncode == 0, f"sphinx-build -W failed:\n{result.stderr[-4000:]}"
+    return out

@@ -218,7 +218,10 @@ def test_every_novograd_keyword_is_checked_or_works(kwargs: dict[str, Any]) -> N
 
 # ----------------------------------------------------------------- init/update fuzz
 
-LIBRARIES = ["numpy", "array_api_strict", "torch", "dask", "jax"]
+# JAX and Dask cases are in the slow lane, as the backend fixture's are (conftest).
+LIBRARIES = ["numpy", "array_api_strict", "torch",
+             pytest.param("dask", marks=pytest.mark.slow),
+             pytest.param("jax", marks=pytest.mark.slow)]
 
 
 def _backend(name: str) -> backends.Backend:
@@ -560,7 +563,9 @@ def test_schedule_values_are_checked_with_the_step(value: Any, error: type,
         opt.update(W, state)
 
 
-@pytest.mark.parametrize("library", ["torch", "array_api_strict", "jax", "dask"])
+@pytest.mark.parametrize("library", ["torch", "array_api_strict",
+                                     pytest.param("jax", marks=pytest.mark.slow),
+                                     pytest.param("dask", marks=pytest.mark.slow)])
 def test_schedule_of_the_wrong_shape_is_refused_on_every_library(library: str) -> None:
     backend = _backend(library)
     xp = backend.xp

@@ -25,6 +25,7 @@ def run_script(name: str, *args: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_cpu_step_benchmark_runs() -> None:
     """``step_cpu.py`` times the reference core on both trees, against the floor, and
     the same NumPy calls into preallocated buffers (checked against the core first)."""
@@ -36,6 +37,7 @@ def test_cpu_step_benchmark_runs() -> None:
     assert out.rstrip().endswith(" us")
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_smoke_mode_runs_on_cpu(tmp_path: Path) -> None:
     """``gpu_step.py --device cpu --small`` runs and checks its first steps."""
     pytest.importorskip("torch")

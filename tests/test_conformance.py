@@ -137,7 +137,7 @@ def test_diff_command_prints_both_trajectories(capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["verify", "--preset", "nonesuch"], "no bundled record matches"),
+    (["verify", "--preset", "nonesuch"], "unknown preset 'nonesuch'"),
     (["verify", "--impl", "no_such_module:make"], "cannot import 'no_such_module'"),
     (["verify", "--impl", "tests.ports:nothing"], "has no callable 'nothing'"),
     (["verify", "--impl", "frobnicate"], "unknown implementation 'frobnicate'"),

@@ -29,6 +29,9 @@ da = pytest.importorskip("dask.array", reason="dask[array] is not installed")
 STEPS = 3
 CHUNK_ROWS = 16
 
+# A local cluster per module and an out-of-core run: the slow lane.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:

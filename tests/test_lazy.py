@@ -31,6 +31,9 @@ from .test_backends import (
     tree_map,
 )
 
+# JAX compiles and Dask graphs: the whole module is in the slow lane.
+pytestmark = pytest.mark.slow
+
 #: The presets' defaults, and the variants whose lazy path differs: a schedule (also
 #: rounded through float32), Apex's and pytorch_optimizer's bias corrections, grad
 #: averaging after the first step, amsgrad, update clipping.

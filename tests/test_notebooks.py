@@ -56,6 +56,7 @@ def test_committed_notebook_matches_its_source(source: Path) -> None:
     assert problem is None, f"{problem}; run: python notebooks/execute.py {source.stem[:2]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
 def test_notebook_runs_from_a_clean_kernel(source: Path) -> None:
     _require(*NEEDED)

@@ -136,6 +136,7 @@ def test_leaves_are_independent(data: Any) -> None:
         np.testing.assert_array_equal(a["l0"], b["l0"])
 
 
+@pytest.mark.slow  # every preset, 30 examples each
 @pytest.mark.parametrize("preset", PRESETS)
 @given(data=st.data())
 def test_float32_tracks_float64(preset: str, data: Any) -> None:
@@ -155,6 +156,7 @@ def test_float32_tracks_float64(preset: str, data: Any) -> None:
             assert err <= rtol("float32", "float32_vs_float64", step), (name, step, err)
 
 
+@pytest.mark.slow  # every preset and dtype, 30 examples each
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @given(data=st.data())

@@ -379,6 +379,7 @@ def _importorskip(name: str) -> None:
         pytest.importorskip(name)
 
 
+@pytest.mark.slow  # JAX compiles optax's update
 @pytest.mark.filterwarnings("ignore")
 def test_optax_records_live(tmp_path: Path) -> None:
     _importorskip("optax")

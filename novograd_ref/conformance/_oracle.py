@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import presets
+from .._docs import docs_url
 from .._optimizer import apply_updates
 from ._adapter import Adapter, LearningRate
 
@@ -125,8 +126,9 @@ def _framework_implementation(spec: str, name: str) -> Implementation:
 
     plugin = frameworks.load(name)
     if not plugin.available():
-        raise ImplementationError(f"framework {name!r} is not installed here; see "
-                                  "scripts/make_env.sh")
+        raise ImplementationError(
+            f"framework {name!r} is not installed here; the versions recorded and how to "
+            f"set up their environments: {docs_url('vectors.html#adding-vectors')}")
 
     def settings(dtype: str) -> dict[str, Any]:
         variants = plugin.recording_variants(dtype)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from novograd_ref import vectors
+from novograd_ref._docs import docs_url
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._adapter import Adapter
 
@@ -202,7 +203,8 @@ def record(
     plugin = frameworks.load(framework)
     if not plugin.available():
         env = plugin.env
-        hint = f"; create its environment with scripts/make_env.sh {env}" if env else ""
+        hint = (f"; its environment ({env!r}) is described at "
+                f"{docs_url('vectors.html#adding-vectors')}" if env else "")
         raise FrameworkUnavailableError(
             f"framework {framework!r} is not importable in this Python ({sys.executable}){hint}"
         )

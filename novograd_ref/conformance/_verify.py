@@ -113,12 +113,14 @@ def replay(fed: Mapping[str, np.ndarray]
 
 def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
             desired: Mapping[str, np.ndarray], tolerance: float,
-            reproducer: str = "") -> Comparison:
+            reproducer: str = "", ulp_dtype: str | None = None) -> Comparison:
     """Worst per-leaf error of ``actual`` against ``desired`` trajectories.
 
     A leaf's error is the largest difference over all steps divided by the largest
     magnitude of the desired trajectory, so a leaf converging towards 0 is not judged
-    by its smallest values. The step reported is where the difference peaks.
+    by its smallest values. The step reported is where the difference peaks; its ulps
+    are those of ``ulp_dtype``, the precision the run is held to (default: the dtype of
+    ``desired``).
     """
     worst = (-1.0, 0.0, "", 0)
     for name, want in desired.items():
@@ -128,7 +130,7 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
             diff = np.abs(got[1:].astype(np.float64) - want[1:])
             diff = np.where(np.isnan(diff), np.inf, diff).reshape(diff.shape[0], -1)
             step = int(np.argmax(diff.max(axis=1))) + 1 if diff.size else 1
-            worst = (err, ulp_error(got[step], want[step]), name, step)
+            worst = (err, ulp_error(got[step], want[step], ulp_dtype), name, step)
     return Comparison(label, case, dtype, worst[0], worst[1], tolerance, worst[2], worst[3],
                       reproducer)
 
@@ -156,7 +158,7 @@ def verify_record(entry: Mapping[str, Any], adapter: Adapter | None = None) -> C
     label = f"{entry['framework']}{tag} / {entry['case']} / {entry['dtype']}"
     repro = (f"novograd-ref verify --record {entry['file'].removeprefix('records/')}")
     return compare(label, entry["case"], entry["dtype"], actual, record.params,
-                   rtol(run_dtype(entry), "framework"), repro)
+                   rtol(run_dtype(entry), "framework"), repro, ulp_dtype=run_dtype(entry))
 
 
 def verify_bundled(entries: Iterable[Mapping[str, Any]] | None = None,

@@ -108,20 +108,25 @@ def relative_error(actual: Any, desired: Any) -> float:
     return diff / scale if scale else diff
 
 
-def ulp_error(actual: Any, desired: Any) -> float:
-    """Largest elementwise difference in units of the last place of ``desired``.
+def ulp_error(actual: Any, desired: Any, dtype: Any = None) -> float:
+    """Largest elementwise difference in units of the last place of ``desired``, in
+    ``dtype`` (default: the dtype of ``desired``): a float64 run held to float32
+    precision (float32 state) is measured in float32 ulps.
 
     >>> import numpy as np
     >>> ulp_error(np.array([1.0]), np.array([np.nextafter(1.0, 2.0)]))
+    1.0
+    >>> ulp_error(np.array([1.0 + 2.0**-23]), np.array([1.0]), dtype="float32")
     1.0
     """
     import numpy as np
 
     a = np.asarray(actual)
     d = np.asarray(desired)
+    unit = d.dtype if dtype is None else np.dtype(dtype_name(dtype))
     finite = np.isfinite(d) & np.isfinite(a)
     if not finite.any():
         return 0.0
-    spacing = np.spacing(np.abs(d[finite]).astype(d.dtype))
-    spacing = np.where(spacing > 0, spacing, np.finfo(d.dtype).smallest_subnormal)
+    spacing = np.spacing(np.abs(d[finite]).astype(unit)).astype(np.float64)
+    spacing = np.where(spacing > 0, spacing, float(np.finfo(unit).smallest_subnormal))
     return float(np.max(np.abs(a[finite].astype(np.float64) - d[finite]) / spacing))

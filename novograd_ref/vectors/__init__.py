@@ -23,6 +23,8 @@ Example::
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.resources
 import os
 from collections.abc import Mapping
@@ -88,25 +90,50 @@ def _root(root: PathLike | None) -> Path:
     return data_root() if root is None else Path(root)
 
 
+@functools.lru_cache(maxsize=8)
+def _read_manifest_once(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """The validated manifest of the folder ``path``, read once per modification time and
+    size (the arguments after ``path`` only key the cache). Never handed out as is:
+    callers get copies, so nobody can change the cached one."""
+    return read_manifest(path)
+
+
+def _manifest(root: PathLike | None) -> dict[str, Any]:
+    """The cached, validated manifest of ``root``: read only (see :func:`load_manifest`)."""
+    folder = _root(root)
+    try:
+        stat = (folder / "manifest.json").stat()
+    except OSError:
+        return read_manifest(folder)  # raises the usual "manifest not found" error
+    return _read_manifest_once(os.fspath(folder.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
 def load_manifest(root: PathLike | None = None) -> dict[str, Any]:
-    """Read and validate the manifest of ``root`` (default: the bundled vectors)."""
-    return read_manifest(_root(root))
+    """Read and validate the manifest of ``root`` (default: the bundled vectors).
+
+    The file is parsed and validated once per path and modification time; each call
+    returns a fresh copy, which the caller may change.
+
+    >>> load_manifest()["schema_version"]
+    1
+    """
+    return copy.deepcopy(_manifest(root))
 
 
 def case_entries(root: PathLike | None = None) -> list[dict[str, Any]]:
-    """All case entries of the manifest, in manifest order."""
-    return list(load_manifest(root)["cases"])
+    """All case entries of the manifest, in manifest order (copies)."""
+    return copy.deepcopy(_manifest(root)["cases"])
 
 
 def case_entry(name: str, root: PathLike | None = None) -> dict[str, Any]:
-    """The manifest entry of case ``name``.
+    """The manifest entry of case ``name`` (a copy).
 
     Raises:
         ValueError: there is no such case.
     """
-    for entry in case_entries(root):
+    for entry in _manifest(root)["cases"]:
         if entry["name"] == name:
-            return entry
+            return copy.deepcopy(entry)
     raise ValueError(f"unknown case {name!r}")
 
 
@@ -119,13 +146,13 @@ def record_entries(
     preset: str | None = None,
     tag: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The record entries of the manifest matching every filter that is given."""
+    """The record entries of the manifest matching every filter that is given (copies)."""
     wanted = {"framework": framework, "case": case, "dtype": dtype, "preset": preset, "tag": tag}
-    return [
+    return copy.deepcopy([
         e
-        for e in load_manifest(root)["records"]
+        for e in _manifest(root)["records"]
         if all(v is None or e.get(k) == v for k, v in wanted.items())
-    ]
+    ])
 
 
 def quadratic_grad(
@@ -290,10 +317,10 @@ def load_record(
         entry = dict(record)
     else:
         file = record if record.startswith("records/") else f"records/{record}"
-        found = [e for e in load_manifest(root)["records"] if e["file"] == file]
+        found = [e for e in _manifest(root)["records"] if e["file"] == file]
         if not found:
             raise ValueError(f"unknown record {record!r}")
-        entry = found[0]
+        entry = copy.deepcopy(found[0])
     path = _root(root) / entry["file"]
     where = os.fspath(path)
     arrays = read_npz(path, entry["sha256"] if verify else None)
@@ -316,7 +343,7 @@ def verify_files(root: PathLike | None = None) -> list[str]:
     Returns:
         One message per problem; empty when everything is in order.
     """
-    manifest = load_manifest(root)
+    manifest = _manifest(root)
     problems = []
     for entry in manifest["cases"]:
         try:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from novograd_ref._docs import docs_url
 from novograd_ref.conformance.frameworks import spec_exists
 from novograd_ref.conformance.frameworks._torch import (
     load_module_from_file,
@@ -72,7 +73,8 @@ def load_novograd() -> Any:
     """NeMo's ``Novograd`` class, executed from the extracted file."""
     path = module_dir() / "novograd.py"
     if not path.is_file():
-        raise ImportError(f"{path} not found; run scripts/make_env.sh torch")
+        raise ImportError(f"{path} not found; NeMo's environment is described at "
+                          f"{docs_url('vectors.html#adding-vectors')}")
     return load_module_from_file(_MODULE, str(path)).Novograd
 
 

@@ -1,0 +1,197 @@
+"""The built documentation site, opened in headless Chromium: the index, the API
+reference and a notebook page load with no console error and no failed request, show
+their content, and are saved as screenshots (in ``NOVOGRAD_REF_SCREENSHOTS`` if set).
+
+Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``),
+so no Python package beyond the standard library is needed. Skipped, with the reason,
+where Chromium or the docs extra is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import DOCS_MISSING as MISSING
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+PAGES = {
+    "index": ("index.html", "novograd-ref"),
+    "api": ("api.html", "novograd_ref.novograd"),
+    "notebook": ("_generated/notebooks/03_porting_novograd.html", "Porting NovoGrad"),
+}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (apt-get install chromium)"),
+    pytest.mark.skipif(shutil.which("bash") is None, reason="no bash here to start Chromium"),
+    pytest.mark.skipif(bool(MISSING), reason=f"the docs extra is not installed: {MISSING}"),
+]
+
+
+def _high(fd: int) -> int:
+    """``fd`` moved to a number above 9, clear of the descriptors the shell remaps."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
+class Browser:
+    """Headless Chromium and one page, over the DevTools protocol on fds 3 and 4."""
+
+    def __init__(self, executable: str, profile: str) -> None:
+        self.log = open(Path(profile) / "chromium.log", "wb")  # noqa: SIM115 (closed in close)
+        to_chrome_r, self._to_chrome = (_high(fd) for fd in os.pipe())
+        self._from_chrome, from_chrome_w = (_high(fd) for fd in os.pipe())
+        # bash (which reads descriptors above 9, unlike dash) puts the pipes on the protocol's fixed descriptors 3 and 4
+        remap = f'exec "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
+        self.process = subprocess.Popen(
+            ["bash", "-c", remap, "bash", executable, "--headless", "--no-sandbox",
+             "--disable-gpu", "--remote-debugging-pipe", f"--user-data-dir={profile}",
+             "--no-first-run", "--window-size=1280,1000", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
+            pass_fds=(to_chrome_r, from_chrome_w))
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._next_id = 0
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            self.session = self.call("Target.attachToTarget", targetId=target,
+                                     flatten=True)["sessionId"]
+            for domain in ("Page", "Runtime", "Log"):
+                self.call(f"{domain}.enable", session=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self) -> None:
+        buffer = b""
+        while chunk := os.read(self._from_chrome, 1 << 16):
+            buffer += chunk
+            *messages, buffer = buffer.split(b"\0")
+            for raw in messages:
+                message = json.loads(raw)
+                if "id" in message:
+                    self._replies[message["id"]] = message
+                else:
+                    self.events.put(message)
+
+    def call(self, method: str, session: bool = False, timeout: float = 60,
+             **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = self.session
+        try:
+            os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        except OSError as exc:
+            self.log.flush()
+            log = Path(self.log.name).read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"Chromium (exit status {self.process.poll()}) stopped "
+                               f"reading its pipe: {exc}\n{log}") from exc
+        deadline = time.monotonic() + timeout
+        while self._next_id not in self._replies:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Chromium did not answer {method}")
+            time.sleep(0.01)
+        reply = self._replies.pop(self._next_id)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return dict(reply.get("result", {}))
+
+    def open(self, url: str, timeout: float = 60) -> list[str]:
+        """Load ``url``; the console errors, exceptions and failed loads it caused."""
+        while not self.events.empty():
+            self.events.get()
+        self.call("Page.navigate", session=True, url=url)
+        problems: list[str] = []
+        deadline, loaded = time.monotonic() + timeout, None
+        while loaded is None or time.monotonic() < loaded + 1.0:  # 1 s for late errors
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not finish loading")
+            try:
+                event = self.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Page.loadEventFired" and loaded is None:
+                loaded = time.monotonic()
+            elif method == "Runtime.exceptionThrown":
+                problems.append(f"exception: {params['exceptionDetails'].get('text')}")
+            elif method == "Runtime.consoleAPICalled" and params["type"] in ("error",
+                                                                               "assert"):
+                problems.append("console.error: " + " ".join(
+                    str(a.get("value", a.get("description"))) for a in params["args"]))
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                entry = params["entry"]
+                problems.append(f"{entry['source']}: {entry['text']} {entry.get('url', '')}")
+        return problems
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", session=True, expression=expression,
+                           returnByValue=True)
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        data = self.call("Page.captureScreenshot", session=True, format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError, TimeoutError, RuntimeError):
+                self.call("Browser.close", timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self._to_chrome)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory() as profile:
+        opened = Browser(CHROMIUM, profile)
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_page_loads_cleanly_in_chromium(page: str, site: Path, browser: Browser,
+                                        tmp_path: Path) -> None:
+    file, expected = PAGES[page]
+    problems = browser.open((site / file).as_uri())
+    assert problems == [], f"{file}: {problems}"
+    assert expected in browser.evaluate("document.body.innerText")
+    # the theme's stylesheet applied: the sidebar is laid out beside the content
+    assert browser.evaluate("document.querySelector('.sidebar-drawer') !== null && "
+                            "document.querySelector('.sidebar-drawer').offsetWidth > 100")
+    assert browser.evaluate("document.querySelectorAll('img').length === "
+                            "[...document.querySelectorAll('img')].filter("
+                            "i => i.complete && i.naturalWidth > 0).length")
+    out = Path(os.environ.get("NOVOGRAD_REF_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(out / f"{page}.png")
+    assert (out / f"{page}.png").stat().st_size > 10_000
