@@ -12,8 +12,9 @@
 #   conformance kit's `Adapter` protocol, in a module of its own.
 # - Check it from Python (`verify_implementation`, `identify`) and from the command line
 #   (`novograd-ref verify --impl module:factory --preset optax`).
-# - Introduce two classic porting bugs ($\epsilon$ inside the square root; the second
-#   moment starting from zero) and read the reproducers the checker prints.
+# - Introduce three classic porting bugs ($\epsilon$ inside the square root; the second
+#   moment starting from zero; normalizing per element) and ask `explain` what each
+#   broken port does differently, instead of reading tables by eye.
 #
 # **What you will learn**
 #
@@ -23,6 +24,9 @@
 # - How the checker isolates the optimizer (it replays the exact gradients your port
 #   was fed) and how it reports the case, leaf and step where the trajectories are
 #   furthest apart.
+# - How `explain` diagnoses a port by experiment: probes that each isolate one
+#   convention, and a search over the switches of `Config` for the configuration that
+#   reproduces the port, or the nearest one and what lies outside the switch space.
 #
 # **What you will need**
 #
@@ -46,7 +50,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import novograd_ref as ngr
-from novograd_ref.conformance import Adapter, identify, implementation, verify_implementation
+from novograd_ref.conformance import (
+    Adapter,
+    explain,
+    identify,
+    implementation,
+    verify_implementation,
+)
 from novograd_ref.testing import rtol
 
 # %% [markdown]
@@ -304,6 +314,27 @@ def reproducer_of(report, case, dtype="float64"):
 gap_eps = relative_gap(*run_reproducer(reproducer_of(report, "const_lr")))
 
 # %% [markdown]
+# ### Asking `explain` what is wrong
+#
+# The table says *that* the port is wrong and where the error peaks; it does not say
+# *what* is wrong. `explain` answers that by experiment: it runs the port on the
+# standard cases and on small designed probes, then searches the switches of `Config`
+# (starting from every preset) for a configuration that reproduces the port on all of
+# them. Its first lines are the answer; the details (every probe's reading with its
+# evidence, every run) follow.
+
+# %%
+found = explain(implementation("port_eps_inside:make"), "optax")
+print(found.summary())
+assert found.verdict == "reproduced"
+assert {d["switch"] for d in found.differences} == {"eps", "eps_root"}
+
+# %% [markdown]
+# The port is not optax, but it *is* a NovoGrad: optax's configuration with `eps` moved
+# inside the square root (`eps=0.0, eps_root=1e-08`), the convention OpenSeq2Seq uses
+# on purpose. The `ngr.novograd(...)` line is exact: the reference reproduces the
+# broken port with it, so the bug is located to the one line that adds `eps`.
+#
 # ### Bug 2: the second moment starting from zero
 
 # %%
@@ -338,8 +369,43 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The command line says the same, lists every case, prints the reproducer of the first
-# mismatch, and exits with status 1, which is what fails a CI job.
+# `explain` names this one too, in the porter's terms:
+
+# %%
+found = explain(implementation("port_v_from_zero:make"), "optax")
+print(found.summary())
+assert [(d["switch"], d["port"]) for d in found.differences] == [("second_moment_init", "zero")]
+
+# %% [markdown]
+# ### Bug 3: normalizing per element
+#
+# A port that writes `s = g * g` where `np.sum(g * g)` belongs keeps one second moment
+# per *element*: every element is divided by its own magnitude, which is Adam applied
+# to $g / \lvert g \rvert$, not NovoGrad. No switch of `Config` describes it, so
+# `explain` reports it as an anomaly, with the evidence of the probe that isolates it
+# (constant gradients: a per-layer NovoGrad moves a layer along its gradient; this port
+# moves every element by the same amount), and still names the nearest preset.
+
+# %%
+good, bad = "s = np.sum(g * g)                            # one number per layer", \
+    "s = g * g                                    # one number per element"
+assert PORT.count(good) == 1
+(workdir / "port_per_element.py").write_text(PORT.replace(good, bad))
+found = explain(implementation("port_per_element:make"), "optax")
+print(found.summary())
+normalization = next(p for p in found.probes if p["convention"] == "normalization scope")
+for item in normalization["evidence"]:
+    print(f"  evidence: {item['run']}, step {item['step']}, leaf {item['leaf']}: "
+          f"{item['note']}")
+assert [a["code"] for a in found.anomalies] == ["elementwise_normalization"]
+assert found.nearest == "optax"
+
+# %% [markdown]
+# The command line gives the same diagnosis (`novograd-ref explain --impl
+# port_v_from_zero:make --preset optax`, with `--json FILE` for a machine-readable copy,
+# schema in `docs/explain.md`). For CI, `verify` remains the check: it lists every case,
+# prints the reproducer of the first mismatch, and exits with status 1, which is what
+# fails a CI job.
 
 # %%
 status, output = novograd_ref_cli("verify", "--impl", "port_v_from_zero:make", "--preset",

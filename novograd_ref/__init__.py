@@ -21,6 +21,15 @@ from . import backends  # type: ignore[attr-defined]  # isort: skip
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``novograd_ref.fused`` is imported on first use (it needs numba)."""
+    if name == "fused":
+        import importlib
+
+        return importlib.import_module(".fused", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = (
     "Config",
     "NovoGrad",

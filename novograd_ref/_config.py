@@ -12,7 +12,7 @@ import dataclasses
 import math
 import numbers
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal, Union, get_args
 
 Schedule = Callable[..., object]
@@ -48,57 +48,97 @@ _SWITCHES: dict[str, object] = {
 class Config:
     r"""Hyperparameters and convention switches of one NovoGrad variant.
 
+    Notation (shared/reference/variants.md): per layer (one leaf), ``g_t`` the gradient
+    of step ``t`` (1-based), ``S_t = sum(g_t**2)``, ``N_t = sqrt(S_t)``, ``v`` the scalar
+    second moment, ``m`` the first moment (``m_0 = 0``), ``p_t`` the parameters before
+    the step, ``lr_t`` the learning rate of the step, ``b1, b2, wd`` as below.
+
     Hyperparameters (canonical names):
 
     - ``learning_rate``: a number >= 0, or a callable ``step -> rate`` where ``step`` is
-      the number of updates already applied (0 on the first update).
+      the number of updates already applied (0 on the first update): ``lr_t``.
     - ``b1`` (momentum), ``b2`` (second-moment decay), both in [0, 1).
-    - ``eps`` added outside the square root, ``eps_root`` inside it:
-      ``den = sqrt(v + eps_root) + eps``.
-    - ``weight_decay`` >= 0, applied as ``weight_decay_mode`` says.
+    - ``eps`` added outside the square root, ``eps_root`` inside it (``l2_squared``
+      norm only).
+    - ``weight_decay`` (``wd``) >= 0, applied as ``weight_decay_mode`` says.
+    - ``luc_trust``, ``luc_eps``: update clipping's trust ratio and its epsilon.
+    - ``max_learning_rate``: the ``max_lr`` of ``weight_decay_mode='corrected'``.
 
-    Switches (first value = the paper and optax):
+    One step, in order; the defaults (first value of each switch) are the paper's and
+    optax's recurrence, and every switch value replaces one line:
 
-    - ``second_moment_init``: ``first_step`` (``v_1 = S_1``, keyed on the step count),
-      ``when_zero`` (``v = S`` whenever the stored ``v`` is exactly 0: the PyTorch
-      family, OpenSeq2Seq), ``zero`` (``v_0 = 0``, blended from step 1: flashlight, Apex
-      ``init_zero``), ``first_step_blend`` (``v_0 = S_1``, then blended on step 1 too:
-      Apex).
-    - ``second_moment_update``: ``ema`` (``b2 v + (1-b2) S``), ``lerp`` (torch's
-      ``v.lerp(S, 1-b2)``: ``v + w (S - v)`` if ``w < 0.5`` else ``S - (S - v)(1 - w)``;
-      pytorch_optimizer 4, where an infinite ``v`` turns into NaN) or ``none`` (the
-      stored moment is never written back, so every step sees its initial 0:
-      OpenSeq2Seq as TF1 graphs execute it).
-    - ``norm``: ``l2_squared`` (``v`` is the EMA of ``S = sum(g**2)``), ``apex_l2``
-      (the state is the norm ``n = sqrt(b2 n**2 + (1-b2) S)``), ``apex_inf``
-      (``n = b2 n + (1-b2) max|g|``).
-    - ``normalization``: ``divide`` (``g / den``) or ``reciprocal`` (``g * (1/den)``).
-    - ``weight_decay_mode``: ``inside`` (``+ wd * p`` on the normalized gradient, so it
-      enters the moment), ``decoupled`` (``p *= 1 - lr*wd``), ``fixed``
-      (``p *= 1 - wd``), ``corrected`` (``p *= 1 - lr**2/max_learning_rate * wd``),
-      ``apex`` (``p -= lr * (m_hat/den + wd*p)``, AdamW style).
-    - ``momentum_input``: ``normalized`` gradient, or ``raw`` gradient (Apex default,
-      normalized after the momentum).
-    - ``grad_averaging``: ``off``, ``always`` (``(1 - b1)`` on every step),
-      ``after_first_step`` (not on the first step: TFA, pytorch_optimizer 4).
-    - ``learning_rate_placement``: ``outside`` (``p -= lr_t m_t``) or ``inside`` the
-      accumulator (``m_t = b1 m - lr_t u_t``; Keras momentum, TFA).
-    - ``bias_correction``: ``none``; ``apex`` (``m / (1 - b1**t)`` and
-      ``n / sqrt(1 - b2**t)``); ``adam`` (step size ``lr sqrt(1-b2**t)/(1-b1**t)``);
-      ``debias`` (step size ``lr sqrt(1-b2**t)``).
-    - ``amsgrad``: normalize by the running maximum of ``v``.
-    - ``nesterov``: TF momentum's Nesterov form.
-    - ``update_clipping``: ``none`` or ``luc`` (NeMo: the step is
-      ``min(luc_trust * |p| / (|m| + luc_eps), lr)``).
-    - ``maximize``: ascend (negate the gradient first).
-    - ``state_dtype``: dtype of the per-layer second moment (default: the parameter
-      dtype; ``"float32"`` as the PyTorch family, Apex and OpenSeq2Seq keep it).
-    - ``mu_dtype``: dtype of the first moment (default: the parameter dtype).
-    - ``hyper_dtype``: round ``learning_rate, b1, b2, weight_decay`` through this dtype
-      (``"float32"``: Keras keeps Python-float hyperparameters in float32 variables).
+    1. ``maximize``: ``g_t = -g_t`` (ascend) if True.
+    2. Second moment, the statistic ``s_t`` set by ``norm``:
+
+       - ``l2_squared``: ``s_t = S_t``, ``v`` is the blend of ``S``;
+       - ``apex_l2``: the state is Apex's norm ``n``, blended as
+         ``n_t = sqrt(b2 n_{t-1}**2 + (1-b2) S_t)`` (the squares summed in float32
+         or wider, as Apex's kernel does);
+       - ``apex_inf``: ``n_t = b2 n_{t-1} + (1-b2) max|g_t|``.
+
+       ``second_moment_update`` says what the blend is and whether it is stored:
+       ``ema``: ``blend(v, s) = b2 v + (1-b2) s``; ``lerp``: torch's
+       ``v.lerp(s, w)`` with ``w = 1-b2``, i.e. ``v + w (s - v)`` if ``w < 0.5`` else
+       ``s - (s - v)(1 - w)`` (pytorch_optimizer 4; an infinite ``v`` turns into NaN);
+       ``none``: the blend is used but never stored, so every step blends from the
+       initial 0 (OpenSeq2Seq as TF1 graphs execute it).
+
+       ``second_moment_init`` says how ``v`` (or ``n``) starts:
+       ``first_step``: ``v_1 = s_1``, keyed on the step count (optax, TFA, paper);
+       ``when_zero``: ``v_t = s_t`` whenever the stored ``v`` is exactly 0 (the PyTorch
+       family, OpenSeq2Seq); ``zero``: ``v_0 = 0``, blended from step 1 (flashlight,
+       Apex ``init_zero``); ``first_step_blend`` (Apex norms): ``n_0 = N_1`` or
+       ``max|g_1|``, then blended on step 1 too, ``n_1 = sqrt(b2 N_1**2 + (1-b2) S_1)``
+       or ``b2 max|g_1| + (1-b2) max|g_1|``.
+    3. ``amsgrad``: ``vhat_t = max(vhat_{t-1}, v_t)`` replaces ``v_t`` below.
+    4. Denominator ``den = sqrt(v_t + eps_root) + eps`` (Apex norms: ``n_t + eps``);
+       with ``bias_correction='apex'`` ``v_t / (1 - b2**t)`` replaces ``v_t``
+       (``n_t / sqrt(1 - b2**t)`` replaces ``n_t``).
+    5. Moment input ``u_t``, set by ``momentum_input``: ``normalized``:
+       ``u_t = g_t / den``; ``raw``: ``u_t = g_t`` (Apex's default, normalized after
+       the moment, step 8). ``normalization``: ``divide`` (``x / den``) or
+       ``reciprocal`` (``x * (1 / den)``, OpenSeq2Seq) wherever ``den`` divides.
+       ``weight_decay_mode='inside'`` adds ``wd p_t`` to the normalized ``u_t``.
+    6. ``grad_averaging``: ``off``; ``always``: ``u_t *= 1 - b1`` (NeMo, OpenSeq2Seq,
+       Apex ``beta3``); ``after_first_step``: from step 2 on (TFA, pytorch_optimizer 4).
+    7. Moment and direction ``d_t``, set by ``learning_rate_placement``:
+       ``outside``: ``m_t = b1 m_{t-1} + u_t``, ``d_t = m_t``;
+       ``inside`` (Keras momentum, TFA): ``m_t = b1 m_{t-1} - lr_t u_t``,
+       ``d_t = m_t`` (the rate is already in ``d_t``).
+       ``nesterov`` (TF momentum's Nesterov form, Clara's ``use_nesterov``):
+       ``d_t = b1 m_t + u_t`` (``inside``: ``b1 m_t - lr_t u_t``).
+    8. Direction: ``bias_correction='apex'``: ``d_t /= 1 - b1**t``;
+       ``momentum_input='raw'``: ``d_t`` is normalized by ``den`` (step 5);
+       ``weight_decay_mode='apex'`` (AdamW style): ``d_t += wd p_t``
+       (``inside``: ``d_t -= lr_t wd p_t``).
+    9. Step size ``eta_t = lr_t f_t`` with ``f_t`` from ``bias_correction``:
+       ``none`` and ``apex``: 1; ``adam``: ``sqrt(1 - b2**t) / (1 - b1**t)``;
+       ``debias``: ``sqrt(1 - b2**t)`` (pytorch_optimizer ``adam_debias``).
+       ``update_clipping='luc'`` (NeMo's layer-wise update clipping):
+       ``eta_t = min(luc_trust |p_t| / (|d_t| + luc_eps), eta_t)``.
+       Update ``p_{t+1} = p_t - eta_t d_t`` (``inside``: ``p_t + f_t d_t``).
+    10. Decoupled weight decay, ``p_{t+1} -= c_t p_t`` by ``weight_decay_mode``:
+        ``decoupled``: ``c_t = lr_t wd``; ``fixed``: ``c_t = wd``; ``corrected``
+        (timm): ``c_t = lr_t**2 / max_learning_rate * wd``. (``inside`` and ``apex``
+        decay in steps 5 and 8.)
+
+    Dtypes: ``state_dtype`` is the dtype of ``v`` (default: the parameter dtype;
+    ``"float32"`` as the PyTorch family, Apex and OpenSeq2Seq keep it), ``mu_dtype``
+    the dtype of ``m`` (default: the parameter dtype), ``hyper_dtype`` rounds
+    ``learning_rate, b1, b2, weight_decay`` through this dtype (``"float32"``: Keras
+    variables, C ``float`` arguments); a schedule's values are used as given.
+
+    Switch compatibility (``COMPATIBILITY``, enforced at construction; every other
+    combination is computed as the steps above say):
+
+    {compatibility}
 
     >>> Config(learning_rate=0.1, b1=0.9)
     Config(learning_rate=0.1, b1=0.9, b2=0.98, eps=1e-08)
+    >>> Config(learning_rate=0.1, norm="apex_l2")
+    Traceback (most recent call last):
+    ...
+    ValueError: norm='apex_l2' requires second_moment_init in ('zero', 'first_step_blend'), got second_moment_init='first_step': Apex's norm state is blended from step 1
     """
 
     learning_rate: LearningRate
@@ -232,6 +272,81 @@ def _validate(cfg: Config, given: dict[str, object]) -> None:
     _check_combinations(cfg)
 
 
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """When ``switch`` takes one of ``values``, ``other`` must (``requires``) or must not
+    (``excludes``) take one of ``other_values``; ``why`` says what would be ignored."""
+
+    switch: str
+    values: tuple[object, ...]
+    kind: Literal["requires", "excludes"]
+    other: str
+    other_values: tuple[object, ...]
+    why: str
+
+    def violated_by(self, cfg: Config) -> bool:
+        """Whether ``cfg`` breaks this rule."""
+        return self.violated_by_values(
+            {self.switch: getattr(cfg, self.switch), self.other: getattr(cfg, self.other)})
+
+    def violated_by_values(self, switches: Mapping[str, object]) -> bool:
+        """Whether switch values (a mapping that names both switches) break this rule.
+
+        >>> COMPATIBILITY[0].violated_by_values({"amsgrad": True, "norm": "apex_l2"})
+        True
+        """
+        if switches[self.switch] not in self.values:
+            return False
+        inside = switches[self.other] in self.other_values
+        return not inside if self.kind == "requires" else inside
+
+    def message(self, cfg: Config) -> str:
+        """The error naming both switches, the allowed values and what was given."""
+        relation = "in" if self.kind == "requires" else "not in"
+        return (f"{self.switch}={getattr(cfg, self.switch)!r} {self.kind} {self.other} "
+                f"{relation} {self.other_values}, got {self.other}="
+                f"{getattr(cfg, self.other)!r}: {self.why}")
+
+
+_APEX_NORMS = ("apex_l2", "apex_inf")
+
+#: Which values of which switches require or exclude which others: the only
+#: combinations :class:`Config` refuses (see its docstring for the equations).
+COMPATIBILITY: tuple[Rule, ...] = (
+    Rule("amsgrad", (True,), "requires", "norm", ("l2_squared",),
+         "the running maximum is taken of the second moment v of S"),
+    Rule("norm", _APEX_NORMS, "requires", "second_moment_init", ("zero", "first_step_blend"),
+         "Apex's norm state is blended from step 1"),
+    Rule("second_moment_init", ("first_step_blend",), "requires", "norm", _APEX_NORMS,
+         "on the squared norm the blend of v_0 = S_1 with S_1 is S_1 itself: first_step"),
+    Rule("norm", _APEX_NORMS, "requires", "second_moment_update", ("ema",),
+         "Apex stores its norm blended by the EMA (lerp is torch's blend of v; unstored, "
+         "the norm would be the squared norm's first step)"),
+    Rule("update_clipping", ("luc",), "requires", "learning_rate_placement", ("outside",),
+         "update clipping bounds the step size, which 'inside' folds into the moment"),
+    Rule("momentum_input", ("raw",), "excludes", "weight_decay_mode", ("inside",),
+         "weight decay inside the moment is added to the normalized gradient; use "
+         "weight_decay_mode='apex' or a decoupled mode"),
+)
+
+
+def _compatibility_text() -> str:
+    """The table as docstring lines: one rule a line."""
+    lines = []
+    for rule in COMPATIBILITY:
+        relation = "in" if rule.kind == "requires" else "not in"
+        values = " or ".join(repr(v) for v in rule.values)
+        lines.append(f"- ``{rule.switch}={values}`` {rule.kind} ``{rule.other} {relation} "
+                     f"{rule.other_values}`` ({rule.why}).")
+    lines.append("- ``eps_root > 0`` requires ``norm='l2_squared'`` (it sits under the "
+                 "square root of v); ``weight_decay_mode='corrected'`` requires "
+                 "``max_learning_rate > 0``.")
+    return "\n    ".join(lines)
+
+
+Config.__doc__ = (Config.__doc__ or "").replace("{compatibility}", _compatibility_text())
+
+
 def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
     """``value`` is one of ``choices`` (strings or None), compared without ``==`` on
     anything else (an array's ``==`` has no single truth value)."""
@@ -242,22 +357,18 @@ def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None
 
 
 def _check_combinations(cfg: Config) -> None:
+    """Refuse what :data:`COMPATIBILITY` refuses, and the hyperparameters a switch needs."""
+    for rule in COMPATIBILITY:
+        if rule.violated_by(cfg):
+            raise ValueError(rule.message(cfg))
     if cfg.max_learning_rate is not None:
         _check_range("max_learning_rate", cfg.max_learning_rate, 0.0, math.inf)
     if cfg.weight_decay_mode == "corrected" and not (cfg.max_learning_rate or 0) > 0:
         raise ValueError("weight_decay_mode='corrected' needs max_learning_rate > 0, "
                          f"got {cfg.max_learning_rate!r}")
-    if cfg.norm != "l2_squared":
-        if cfg.amsgrad:
-            raise ValueError(f"amsgrad is not defined with norm={cfg.norm!r}")
-        if cfg.second_moment_init not in ("zero", "first_step_blend"):
-            raise ValueError(f"norm={cfg.norm!r} takes second_moment_init 'zero' or "
-                             f"'first_step_blend', got {cfg.second_moment_init!r}")
-    if cfg.learning_rate_placement == "inside" and cfg.update_clipping != "none":
-        raise ValueError("update_clipping needs learning_rate_placement='outside'")
-    if cfg.momentum_input == "raw" and cfg.weight_decay_mode == "inside":
-        raise ValueError("momentum_input='raw' takes weight decay outside the moment; "
-                         "use weight_decay_mode='apex' or a decoupled mode")
+    if cfg.eps_root and cfg.norm != "l2_squared":
+        raise ValueError(f"eps_root > 0 requires norm='l2_squared' (it sits under the square "
+                         f"root of v), got eps_root={cfg.eps_root!r} with norm={cfg.norm!r}")
 
 
 def _check_learning_rate(lr: object) -> None:

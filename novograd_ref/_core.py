@@ -60,33 +60,41 @@ def leaf_step(
     cfg: Config, xp: Any, sc: StepScalars, g: Array, p: Array, m: Array, v: Array,
     v_max: Array | None,
 ) -> tuple[Array, Array, Array, Array | None]:
-    """One layer's step: returns ``(update, m_new, v_new, v_max_new)``.
+    r"""One layer's step: returns ``(update, m_new, v_new, v_max_new)``.
 
+    In the order of :class:`~novograd_ref.Config`'s equations: the second moment and
+    its denominator, the moment input ``u`` (averaged), the moment, then the update
+    from the direction ``d`` (the moment, or its Nesterov look-ahead) through bias
+    correction, the raw-momentum normalization, Apex weight decay and the step size.
     ``update`` is in the parameter (gradient) dtype, ``m_new`` in ``m``'s dtype and
     ``v_new`` / ``v_max_new`` in ``v``'s dtype. No array passed in is modified; the
     only in-place operation accumulates into a new array this function created.
     """
     if cfg.maximize:
         g = -g
+    wide = xp.result_type(g.dtype, m.dtype, v.dtype) if sc.casts else None
     v_used, v_new = _second_moment(cfg, xp, sc, g, v)
     if cfg.amsgrad:
         v_max = xp.maximum(v_max, v_used)
         v_used = v_max
-    den = _denominator(cfg, xp, sc, v_used)
+    den = _denominator(cfg, xp, sc, v_used, wide)
     u = _average(cfg, xp, sc, _momentum_input(cfg, xp, g, p, den))
     lr, m_in = sc.lr, m
     if sc.casts:
         lr, m_in = _cast(xp, lr, u.dtype), _cast(xp, m, u.dtype)
-    if cfg.learning_rate_placement == "inside":
+    inside = cfg.learning_rate_placement == "inside"
+    if inside:  # Keras momentum: the rate enters each moment input
         m_new = cfg.b1 * m_in - lr * u
-        update = cfg.b1 * m_new - lr * u if cfg.nesterov else m_new
     else:
         m_new = cfg.b1 * m_in
         if sc.casts:
             m_new = m_new + u  # dtypes may differ: the sum may widen
         else:
             m_new += u  # a new array of ours, same dtype: no second leaf-sized copy
-        update = _outside_update(cfg, xp, sc, u, m_new, p, den, lr)
+    direction = m_new
+    if cfg.nesterov:  # TF momentum's look-ahead: the moment input once more
+        direction = cfg.b1 * m_new + (-lr * u if inside else u)
+    update = _update(cfg, xp, sc, direction, p, den, lr, inside, wide)
     if cfg.weight_decay and cfg.weight_decay_mode not in ("inside", "apex"):
         update = _decoupled_decay(cfg, update, p, lr)
     # Each output in its own dtype: also under NumPy 1.x, where a 0-d result is a NumPy
@@ -113,16 +121,23 @@ def _cast(xp: Any, x: Any, dtype: Any) -> Any:
 
 def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
                    ) -> tuple[Array, Array]:
-    """Return (moment used at this step, moment stored for the next step)."""
+    """Return (moment used at this step, moment stored for the next step).
+
+    Apex's initial norm ``n_0`` is stored before the blend reads it (in the state
+    dtype, as Apex's ``exp_avg_sq``), so both branches of the first-step selection
+    have one dtype, eager or lazy.
+    """
     b2 = cfg.b2
     if cfg.norm == "apex_inf":
         stat = xp.max(xp.abs(g))
-        prior = v if cfg.second_moment_init == "zero" else _select(xp, sc.first, stat, v)
+        prior = v if cfg.second_moment_init == "zero" else _select(
+            xp, sc.first, _cast(xp, stat, v.dtype), v)
         used = _cast(xp, b2 * prior + (1 - b2) * stat, v.dtype)
     elif cfg.norm == "apex_l2":  # the kernel squares and sums in float32 (or wider)
         wide = _cast(xp, g, xp.result_type(g.dtype, v.dtype))
         s = xp.sum(wide * wide)
-        prior = v if cfg.second_moment_init == "zero" else _select(xp, sc.first, xp.sqrt(s), v)
+        prior = v if cfg.second_moment_init == "zero" else _select(
+            xp, sc.first, _cast(xp, xp.sqrt(s), v.dtype), v)
         used = _cast(xp, xp.sqrt(b2 * prior * prior + (1 - b2) * s), v.dtype)
     else:
         s = xp.sum(g * g)
@@ -136,10 +151,8 @@ def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
             used = _select(xp, sc.first, s, blend)
         elif init == "when_zero":
             used = xp.where(v == 0, s, blend)
-        elif init == "zero":
+        else:  # zero
             used = blend
-        else:  # first_step_blend: v_0 = S_1, then the blend runs on step 1 too
-            used = _select(xp, sc.first, _cast(xp, b2 * s + (1 - b2) * s, v.dtype), blend)
     stored = v if cfg.second_moment_update == "none" else used
     return used, stored
 
@@ -152,22 +165,31 @@ def _blend(cfg: Config, v: Array, s: Array) -> Array:
     return v + w * (s - v) if w < 0.5 else s - (s - v) * (1 - w)
 
 
-def _denominator(cfg: Config, xp: Any, sc: StepScalars, v: Array) -> Array:
-    """``sqrt(v + eps_root) + eps``, or Apex's ``n / sqrt(1 - b2**t) + eps``."""
+def _denominator(cfg: Config, xp: Any, sc: StepScalars, v: Array, wide: Any) -> Array:
+    """``sqrt(v + eps_root) + eps`` or ``n + eps`` (Apex norms), ``v`` / ``n`` divided
+    by ``1 - b2**t`` / ``sqrt(1 - b2**t)`` under Apex bias correction."""
+    apex = cfg.bias_correction == "apex"
     if cfg.norm == "l2_squared":
+        if apex:
+            v = v / _one_minus_pow(xp, cfg.b2, sc.t, wide, v.dtype)
         den = xp.sqrt(v + cfg.eps_root) if cfg.eps_root else xp.sqrt(v)
-    elif cfg.bias_correction == "apex":
-        den = v / _sqrt(xp, _one_minus_pow(xp, cfg.b2, sc.t, v.dtype))
+    elif apex:
+        den = v / _one_minus_pow(xp, cfg.b2, sc.t, wide, v.dtype, root=True)
     else:
         den = v
     return den + cfg.eps if cfg.eps else den
+
+
+def _normalize(cfg: Config, x: Array, den: Array) -> Array:
+    """``x / den``, or ``x * (1 / den)`` (OpenSeq2Seq's reciprocal)."""
+    return x * (1.0 / den) if cfg.normalization == "reciprocal" else x / den
 
 
 def _momentum_input(cfg: Config, xp: Any, g: Array, p: Array, den: Array) -> Array:
     """What enters the moment: the normalized gradient (+ wd p inside), or the raw one."""
     if cfg.momentum_input == "raw":
         return g
-    u = g * (1.0 / den) if cfg.normalization == "reciprocal" else g / den
+    u = _normalize(cfg, g, den)
     if cfg.weight_decay_mode == "inside" and cfg.weight_decay:
         u = u + cfg.weight_decay * p
     return u
@@ -182,34 +204,35 @@ def _average(cfg: Config, xp: Any, sc: StepScalars, u: Array) -> Array:
     return _select(xp, sc.first, u, (1 - cfg.b1) * u)
 
 
-def _outside_update(cfg: Config, xp: Any, sc: StepScalars, u: Array, m: Array,
-                    p: Array, den: Array, lr: Scalar) -> Array:
-    """``-lr_eff * direction`` for a learning rate applied outside the moment."""
-    direction = m
+def _update(cfg: Config, xp: Any, sc: StepScalars, d: Array, p: Array, den: Array,
+            lr: Scalar, inside: bool, wide: Any) -> Array:
+    """The update from the direction ``d`` (which carries ``-lr`` when ``inside``)."""
     if cfg.bias_correction == "apex":
-        direction = m / _one_minus_pow(xp, cfg.b1, sc.t, m.dtype)
+        d = d / _one_minus_pow(xp, cfg.b1, sc.t, wide, d.dtype)
     if cfg.momentum_input == "raw":
-        direction = direction / den
+        d = _normalize(cfg, d, den)
     if cfg.weight_decay_mode == "apex" and cfg.weight_decay:
-        direction = direction + cfg.weight_decay * p
-    if cfg.nesterov:
-        return -(u * lr + (m * cfg.b1) * lr)
+        d = d - lr * (cfg.weight_decay * p) if inside else d + cfg.weight_decay * p
+    factor = _step_factor(cfg, xp, sc, wide, d.dtype)
+    if inside:
+        return d if factor is None else factor * d
+    step = lr if factor is None else lr * factor
     if cfg.update_clipping == "luc":
         p_norm = xp.sqrt(xp.sum(p * p))
-        m_norm = xp.sqrt(xp.sum(m * m))
-        ratio = cfg.luc_trust * p_norm / (m_norm + cfg.luc_eps)
-        return -xp.clip(ratio, max=lr) * direction
-    return (-_step_size(cfg, xp, sc, lr, m.dtype)) * direction
+        d_norm = xp.sqrt(xp.sum(d * d))
+        step = xp.clip(cfg.luc_trust * p_norm / (d_norm + cfg.luc_eps), max=step)
+    return -step * d
 
 
-def _step_size(cfg: Config, xp: Any, sc: StepScalars, lr: Scalar, dtype: Any) -> Scalar:
-    """The learning rate, times pytorch_optimizer's Adam-style factors if so set."""
+def _step_factor(cfg: Config, xp: Any, sc: StepScalars, wide: Any, dtype: Any
+                 ) -> Scalar | None:
+    """pytorch_optimizer's step-size factors, ``None`` for none."""
     if cfg.bias_correction == "adam":
-        return lr * _sqrt(xp, _one_minus_pow(xp, cfg.b2, sc.t, dtype)) / (
-            _one_minus_pow(xp, cfg.b1, sc.t, dtype))
+        bc2 = _one_minus_pow(xp, cfg.b2, sc.t, wide, None, root=True)
+        return _cast(xp, bc2 / _one_minus_pow(xp, cfg.b1, sc.t, wide, None), dtype)
     if cfg.bias_correction == "debias":
-        return lr * _sqrt(xp, _one_minus_pow(xp, cfg.b2, sc.t, dtype))
-    return lr
+        return _one_minus_pow(xp, cfg.b2, sc.t, wide, dtype, root=True)
+    return None
 
 
 def _decoupled_decay(cfg: Config, update: Array, p: Array, lr: Scalar) -> Array:
@@ -224,23 +247,26 @@ def _decoupled_decay(cfg: Config, update: Array, p: Array, lr: Scalar) -> Array:
     return update - factor * p
 
 
-def _one_minus_pow(xp: Any, base: float, t: Scalar, dtype: Any) -> Scalar:
-    """``1 - base ** t``: a Python float, or a 0-d array of ``dtype`` when lazy.
+def _one_minus_pow(xp: Any, base: float, t: Scalar, wide: Any, dtype: Any,
+                   root: bool = False) -> Scalar:
+    """``1 - base ** t`` (``sqrt`` of it if ``root``): a Python float, or when lazy a
+    0-d array computed in ``wide`` and cast to ``dtype`` (``None``: left in ``wide``).
 
-    Eagerly this is the frameworks' own Python-float expression. Lazily, ``dtype`` is
-    the only precision at hand: in float64 the same expression is used; in narrower
-    dtypes ``1 - base ** t`` would cancel (``1 - 0.999**2`` loses 9 bits in float32),
-    so it is computed as ``-expm1(t log(base))``, within 2 ulps of the eager value.
+    Eagerly this is the frameworks' own Python-float expression, which a ``dtype``
+    array then meets as a weak scalar. Lazily it is computed in the widest dtype of
+    the layer (``wide``): in float64 by the same expression, so it equals the eager
+    value; in narrower dtypes (JAX without x64) ``1 - base ** t`` would cancel
+    (``1 - 0.999**2`` loses 9 bits in float32), so it is ``-expm1(t log(base))``,
+    within 2 ulps of the eager value. The cast to ``dtype`` is then the eager
+    rounding of the Python float.
     """
     if type(t) is int:
-        return 1 - base**t
-    t = xp.astype(t, dtype)
-    if dtype == xp.float64:
-        return 1 - base**t
-    if base == 0.0:
-        return 1.0
-    return -xp.expm1(t * math.log(base))
-
-
-def _sqrt(xp: Any, x: Scalar) -> Scalar:
-    return xp.sqrt(x) if hasattr(x, "dtype") else math.sqrt(x)
+        value = 1 - base**t
+        return math.sqrt(value) if root else value
+    if wide == xp.float64 or base == 0.0:  # no cancellation to fear
+        value = 1 - base ** xp.astype(t, wide)
+    else:
+        value = -xp.expm1(xp.astype(t, wide) * math.log(base))
+    if root:
+        value = xp.sqrt(value)
+    return value if dtype is None else _cast(xp, value, dtype)

@@ -4,6 +4,8 @@
 - ``novograd-ref verify --impl NAME|module:factory [--preset P] [--examples N]
   [--report out.json]``: a live implementation next to the oracle;
 - ``novograd-ref identify --impl ...``: which presets it reproduces;
+- ``novograd-ref explain --impl ... [--preset P] [--json FILE]``: what it does
+  differently, found by experiment (docs/explain.md);
 - ``novograd-ref export --preset P --out DIR``: the oracle's vectors for a port;
 - ``novograd-ref diff A B``: the smallest input on which two presets differ;
 - ``novograd-ref record FRAMEWORK``: record golden vectors from a real framework;
@@ -287,6 +289,29 @@ def _identify(args: argparse.Namespace) -> int:
     return 0 if matches else 1
 
 
+def _explain(args: argparse.Namespace) -> int:
+    """Diagnose a port: the summary, then the details; exit 0 when a preset or a
+    configuration reproduces it, 1 when nothing does, 4 when no run completed."""
+    from .conformance import explain
+
+    folder = Path(args.json).parent if args.json else None
+    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        raise UsageError(f"--json {args.json}: folder {str(folder)!r} is not a writable "
+                         "folder")
+    impl, language = _load(args)
+
+    def note(message: str) -> None:
+        print(f"explain: {message}", file=sys.stderr, flush=True)
+
+    found = explain(impl, language, progress=note)
+    if args.json:
+        Path(args.json).write_text(json.dumps(found.to_json(), indent=1, allow_nan=False))
+    print(found.summary())
+    print()
+    print(found.details())
+    return {"matches": 0, "reproduced": 0, "differs": 1}.get(found.verdict, 4)
+
+
 def _verify(args: argparse.Namespace) -> int:
     return _verify_impl(args) if args.impl else _verify_bundled(args)
 
@@ -441,6 +466,20 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--dtype", choices=["float64", "float32"],
                        help="the parameter dtype to check (default: float64)")
     ident.set_defaults(run=_identify)
+    expl = sub.add_parser("explain", help="say what an implementation does differently, "
+                                          "by experiment (probes and a switch search)",
+                          formatter_class=_Formatter,
+                          description="Run the implementation on the standard cases and "
+                                      "on designed probes, then search\nthe switches of "
+                                      "Config for what reproduces it "
+                                      f"({docs_url('explain.html')}).")
+    expl.add_argument("--impl", required=True, help=impl_help)
+    expl.add_argument("--preset",
+                      help="the preset whose keywords the factory takes (default: the "
+                           "framework's own preset, else optax)")
+    expl.add_argument("--json", metavar="FILE",
+                      help="also write the explanation here (schema in docs/explain.md)")
+    expl.set_defaults(run=_explain)
     export = sub.add_parser("export", help="write the oracle's vectors for a port",
                             formatter_class=_Formatter,
                             description="Write the oracle's trajectories of every standard "

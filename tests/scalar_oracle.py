@@ -85,8 +85,12 @@ def tfa(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float, b2:
 
 def openseq2seq(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
                 b2: float, epsilon: float, wd: float = 0.0, grad_averaging: bool = False,
-                graph: bool = True) -> list[Vec]:
-    """OpenSeq2Seq: eps inside the root, reciprocal; graph mode never stores the EMA."""
+                graph: bool = True, nesterov: bool = False) -> list[Vec]:
+    """OpenSeq2Seq: eps inside the root, reciprocal; graph mode never stores the EMA.
+
+    ``nesterov`` (Clara's documented ``use_nesterov``): TF's ApplyMomentum kernel then
+    steps ``var -= lr g' + lr b1 accum`` with the new ``accum``.
+    """
     accum, ema, out = [0.0] * len(p), 0.0, []
     for k, g in enumerate(grads):
         s = _sq(g)
@@ -98,7 +102,10 @@ def openseq2seq(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: fl
         if grad_averaging:
             u = [ui * (1 - b1) for ui in u]
         accum = [ai * b1 + ui for ai, ui in zip(accum, u)]
-        p = [pi - lr(k) * ai for pi, ai in zip(p, accum)]
+        if nesterov:
+            p = [pi - (lr(k) * ui + lr(k) * b1 * ai) for pi, ui, ai in zip(p, u, accum)]
+        else:
+            p = [pi - lr(k) * ai for pi, ai in zip(p, accum)]
         out.append(p)
     return out
 
@@ -168,5 +175,74 @@ def flashlight(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: flo
         den = math.sqrt(v) + eps
         m = [b1 * mi + (1 - b1) * (gi / den + wd * pi) for mi, gi, pi in zip(m, g, p)]
         p = [pi - lr(k) * mi for pi, mi in zip(p, m)]
+        out.append(p)
+    return out
+
+
+def switches(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], c: dict) -> list[Vec]:
+    """Any accepted configuration ``c`` (the fields of ``Config``), step by step as the
+    ten steps of ``Config``'s docstring write it (no dtypes: Python floats)."""
+    b1, b2, eps, wd = c["b1"], c["b2"], c["eps"], c["weight_decay"]
+    inside, raw = c["learning_rate_placement"] == "inside", c["momentum_input"] == "raw"
+    bc, mode, init = c["bias_correction"], c["weight_decay_mode"], c["second_moment_init"]
+    m, v, v_max, out = [0.0] * len(p), 0.0, 0.0, []
+    for k, g in enumerate(grads):
+        t, first, rate = k + 1, k == 0, lr(k)
+        if c["maximize"]:
+            g = [-x for x in g]
+        s = _sq(g)
+        if c["norm"] == "l2_squared":
+            w = 1 - b2
+            if c["second_moment_update"] == "lerp":
+                blend = v + w * (s - v) if w < 0.5 else s - (s - v) * (1 - w)
+            else:
+                blend = b2 * v + (1 - b2) * s
+            used = {"first_step": s if first else blend, "when_zero": s if v == 0 else blend,
+                    "zero": blend}[init]
+        else:
+            stat = math.sqrt(s) if c["norm"] == "apex_l2" else max(abs(x) for x in g)
+            prior = stat if first and init == "first_step_blend" else v
+            used = (math.sqrt(b2 * prior * prior + (1 - b2) * s) if c["norm"] == "apex_l2"
+                    else b2 * prior + (1 - b2) * stat)
+        stored = v if c["second_moment_update"] == "none" else used
+        if c["amsgrad"]:
+            v_max = max(v_max, used)
+            used = v_max
+        bc2 = 1 - b2**t
+        if c["norm"] == "l2_squared":
+            den = math.sqrt((used / bc2 if bc == "apex" else used) + c["eps_root"]) + eps
+        else:
+            den = (used / math.sqrt(bc2) if bc == "apex" else used) + eps
+
+        def normalize(x: float, den: float = den) -> float:
+            return x * (1 / den) if c["normalization"] == "reciprocal" else x / den
+
+        u = list(g) if raw else [normalize(x) + (wd * pi if mode == "inside" else 0.0)
+                                 for x, pi in zip(g, p)]
+        if c["grad_averaging"] == "always" or (c["grad_averaging"] == "after_first_step"
+                                               and not first):
+            u = [(1 - b1) * x for x in u]
+        step_in = [-rate * x for x in u] if inside else u
+        m = [b1 * mi + si for mi, si in zip(m, step_in)]
+        d = [b1 * mi + si for mi, si in zip(m, step_in)] if c["nesterov"] else list(m)
+        if bc == "apex":
+            d = [x / (1 - b1**t) for x in d]
+        if raw:
+            d = [normalize(x) for x in d]
+        if mode == "apex":
+            d = [x - rate * wd * pi if inside else x + wd * pi for x, pi in zip(d, p)]
+        f = {"adam": math.sqrt(bc2) / (1 - b1**t), "debias": math.sqrt(bc2)}.get(bc, 1.0)
+        if inside:
+            update = [f * x for x in d]
+        else:
+            size = rate * f
+            if c["update_clipping"] == "luc":
+                ratio = c["luc_trust"] * math.sqrt(_sq(p)) / (math.sqrt(_sq(d)) + c["luc_eps"])
+                size = min(ratio, size)
+            update = [-size * x for x in d]
+        decay = {"decoupled": rate * wd, "fixed": wd,
+                 "corrected": rate * rate / (c["max_learning_rate"] or 1.0) * wd}.get(mode, 0.0)
+        p = [pi + ui - decay * pi for pi, ui in zip(p, update)]
+        v = stored
         out.append(p)
     return out

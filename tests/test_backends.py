@@ -79,27 +79,53 @@ def lr_schedule(step: Any) -> Any:
     return LR / (1 + step)
 
 
+#: Every preset with each of its flags that changes the math set to a non-default
+#: value at least once, with weight decay, and with a learning-rate schedule.
 _VARIANTS: list[tuple[str, dict[str, Any]]] = [
-    ("paper", {"weight_decay": 0.01}),
+    ("paper", {"learning_rate": lr_schedule, "weight_decay": 0.01}),
     ("optax", {"eps_root": 1e-8, "weight_decay": 0.01}),
-    ("optax", {"learning_rate": lr_schedule}),
+    ("optax", {"learning_rate": lr_schedule, "weight_decay": 0.01}),
     ("openseq2seq", {"mode": "eager", "grad_averaging": True, "weight_decay": 0.01}),
+    ("openseq2seq", {"learning_rate": lr_schedule, "weight_decay": 0.01, "state_dtype": None}),
     ("clara", {"use_nesterov": True}),
+    ("clara", {"use_nesterov": True, "mode": "eager", "grad_averaging": True,
+               "weight_decay": 0.01, "learning_rate": lr_schedule, "state_dtype": None}),
     ("tfa", {"amsgrad": True, "grad_averaging": True, "weight_decay": 0.01}),
     ("tfa", {"decay": 0.1, "hyper_dtype": "float32"}),
-    ("apex", {"norm_type": 0}),
+    ("tfa", {"learning_rate": lr_schedule, "grad_averaging": True, "weight_decay": 0.01,
+             "hyper_dtype": "float32"}),
+    ("apex", {"weight_decay": 1e-3}),
+    ("apex", {"norm_type": 0, "weight_decay": 0.01, "lr": lr_schedule}),
     ("apex", {"init_zero": True, "reg_inside_moment": True, "weight_decay": 0.01}),
-    ("apex", {"bias_correction": False, "grad_averaging": False, "weight_decay": 0.01}),
+    ("apex", {"bias_correction": False, "grad_averaging": False, "weight_decay": 0.01,
+              "lr": lr_schedule}),
+    ("apex", {"norm_type": 0, "init_zero": True, "weight_decay": 0.01, "state_dtype": None,
+              "hyper_dtype": None}),
+    ("apex", {"weight_decay": 1e-3, "lr": lr_schedule, "state_dtype": None}),
     ("nemo", {"state_dtype": "float32"}),
+    ("nemo", {"amsgrad": True, "weight_decay": 0.01, "lr": lr_schedule}),
     ("nemo", {"luc": True, "weight_decay": 0.01, "grad_averaging": True}),
+    ("nemo", {"luc": True, "luc_trust": 0.05, "luc_eps": 1e-6, "lr": lr_schedule}),
     ("timm", {"decoupled_decay": True, "weight_decay": 0.01, "state_dtype": "float32"}),
     ("timm", {"decoupled_decay": True, "corrected_weight_decay": True, "weight_decay": 0.01}),
+    ("timm", {"decoupled_decay": True, "corrected_weight_decay": True, "max_lr": 0.02,
+              "weight_decay": 0.01, "grad_averaging": True, "amsgrad": True,
+              "lr": lr_schedule}),
     ("torch_optimizer", {"amsgrad": True}),
+    ("torch_optimizer", {"grad_averaging": True, "weight_decay": 0.01, "lr": lr_schedule,
+                         "state_dtype": "float32"}),
+    ("dle", {"amsgrad": True, "grad_averaging": True, "weight_decay": 0.01,
+             "lr": lr_schedule}),
+    ("monai", {"amsgrad": True, "grad_averaging": True, "weight_decay": 0.01,
+               "lr": lr_schedule, "state_dtype": "float32"}),
     ("pytorch_optimizer", {"weight_decouple": True, "fixed_decay": True,
                            "adam_debias": True, "maximize": True, "weight_decay": 0.01}),
     ("pytorch_optimizer", {"weight_decouple": True, "grad_averaging": True,
-                           "weight_decay": 0.01}),
+                           "weight_decay": 0.01, "lr": lr_schedule}),
+    ("pytorch_optimizer", {"betas": (0.9, 0.3), "weight_decay": 0.01, "adam_debias": True,
+                           "lr": lr_schedule}),  # the other branch of torch's lerp
     ("flashlight", {"weightDecay": 0.01}),
+    ("flashlight", {"weightDecay": 0.01, "learningRate": lr_schedule, "hyper_dtype": None}),
 ]
 
 #: Every preset with its defaults, then the variants above (flags that change the math).
@@ -201,11 +227,13 @@ def inputs(seed: int) -> tuple[Tree, list[Tree]]:
 
 def check_against_numpy(backend: backends.Backend, opt: ngr.NovoGrad, dtype: Any,
                         dtype_name: str, params: Tree, grads: list[Tree],
-                        device: Any = None) -> ngr.NovoGradState:
+                        device: Any = None, same_config: bool = False
+                        ) -> ngr.NovoGradState:
     """Run ``opt`` on ``backend`` in ``dtype`` and compare every output with NumPy float64.
 
-    The reference runs :func:`full_precision` of ``opt`` on the backend's rounded
-    inputs, so only the arithmetic differs. Returns the backend's final state.
+    The reference runs :func:`full_precision` of ``opt`` (``same_config``: ``opt``
+    itself, state dtypes included) on the backend's rounded inputs, so only the
+    arithmetic differs. Returns the backend's final state.
     """
     b_params = to_backend(backend, params, dtype, device)
     b_grads = [to_backend(backend, g, dtype, device) for g in grads]
@@ -214,7 +242,8 @@ def check_against_numpy(backend: backends.Backend, opt: ngr.NovoGrad, dtype: Any
     got = to_numpy64(backend, (out_params, state.mu, state.nu, state.nu_max, updates))
     ref_params = to_numpy64(backend, b_params)
     ref_grads = [to_numpy64(backend, g) for g in b_grads]
-    r_params, r_state, r_updates = run(full_precision(opt), ref_params, ref_grads)
+    r_params, r_state, r_updates = run(opt if same_config else full_precision(opt),
+                                       ref_params, ref_grads)
     for k in range(STEPS):
         assert_trees_close(got[4][k], r_updates[k], dtype_name, f"updates of step {k + 1}",
                            steps=k + 1)
@@ -282,15 +311,17 @@ def test_backend_round_trip(backend: backends.Backend, backend_dtype: DtypeOf) -
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_presets_float64_match_numpy(backend: backends.Backend, backend_dtype: DtypeOf,
                                      case: tuple[str, dict[str, Any]]) -> None:
-    """Float64 everywhere (state too): the backends agree within a few ulps."""
+    """Float64 parameters, the preset as configured (a float32 state included): every
+    backend, eager or lazy, agrees with NumPy within 16 float64 eps a step."""
     if "float64" not in backend.float_dtypes:
         pytest.skip(f"{backend.name} has no float64")
-    opt = full_precision(make(*case))
+    opt = make(*case)
     params, grads = inputs(seed=CASES.index(case))
     state = check_against_numpy(backend, opt, backend_dtype("float64"), "float64", params,
-                                grads)
-    assert_like(backend.xp, state.nu, backend_dtype("float64"),
-                array_api_compat.device(state.count), "state.nu")
+                                grads, same_config=True)
+    nu_dtype = backend_dtype(opt.config.state_dtype or "float64")
+    assert_like(backend.xp, state.nu, nu_dtype, array_api_compat.device(state.count),
+                "state.nu")
 
 
 @pytest.mark.parametrize("case", CASE_PARAMS)

@@ -20,7 +20,7 @@ def run_script(name: str, *args: str) -> str:
     """Run ``benchmarks/<name>`` with ``args``; its standard output, after exit status 0."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, str(BENCHMARKS / name), *args],
-                          capture_output=True, text=True, timeout=300, env=env, check=False)
+                          capture_output=True, text=True, timeout=600, env=env, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -50,3 +50,43 @@ def test_gpu_benchmark_smoke_mode_runs_on_cpu(tmp_path: Path) -> None:
     assert data["small"] is True
     assert [tree["tree"] for tree in data["trees"]] == ["transformer"]
     assert "reference core, torch" in data["trees"][0]["check_errors"]
+
+
+def test_fused_cpu_benchmark_quick_mode_runs(tmp_path: Path) -> None:
+    """``fused_cpu.py --quick``: every group in its own process, every contender's first
+    step checked against the reference, interleaved rounds, first-call times and the
+    targets as ratios of the run."""
+    pytest.importorskip("numba")
+    report = tmp_path / "fused.json"
+    out = run_script("fused_cpu.py", "--quick", "--json", str(report))
+    data = json.loads(report.read_text())
+    assert list(data["groups"]) == ["resnet50", "200x100", "10x16"]
+    big = data["groups"]["resnet50"]
+    labels = [(r["label"], r["threads"]) for r in big["results"]]
+    assert ("floor: 5 arrays at np.add bandwidth", 1) in labels
+    assert ("reference (nemo), update + apply_updates", 1) in labels
+    assert ("fused (nemo)", 1) in labels
+    assert ("fused (nemo)", 2) in labels
+    for r in big["results"]:
+        assert 0 < r["min_s"] <= r["median_s"] <= r["max_s"]
+    assert set(data["first_call"]) == {"compiled into an empty cache",
+                                       "loaded from the disk cache"}
+    assert [t[0] for t in data["targets"]][:2] == [
+        "fused <= 1.3x the floor (ResNet-50 tree, 1 thread)",
+        "fused >= 1.5x faster than the fastest peer (ResNet-50 tree)"]
+    assert "timings mean nothing" in out
+    assert "targets (ratios within this run):" in out
+
+
+def test_fused_sweep_quick_mode_writes_a_plot(tmp_path: Path) -> None:
+    """``fused_sweep.py --quick``: both sweeps, one process per point, a PNG and the
+    numbers behind it."""
+    pytest.importorskip("numba")
+    pytest.importorskip("matplotlib")
+    run_script("fused_sweep.py", "--quick", "--out", str(tmp_path / "sweep"))
+    data = json.loads((tmp_path / "sweep.json").read_text())
+    assert [p["n"] for p in data["size"]] == [1_000, 10_000]
+    assert [p["n"] for p in data["leaves"]] == [10, 30]
+    assert "fused (nemo)" in data["leaves"][0]["times"]
+    assert "floor: 5 arrays at np.add bandwidth" in data["size"][0]["times"]
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -32,7 +32,7 @@ def grads_like(params: Any) -> Any:
     ({"state_dtype": "int8"}, "state_dtype must be None or one of"),
     ({"amsgrad": 1}, "amsgrad must be a bool"),
     ({"weight_decay_mode": "corrected", "weight_decay": 0.1}, "needs max_learning_rate"),
-    ({"norm": "apex_l2"}, "norm='apex_l2' takes second_moment_init"),
+    ({"norm": "apex_l2"}, "norm='apex_l2' requires second_moment_init"),
 ])
 def test_hyperparameters_are_validated_at_construction(kwargs: dict[str, Any],
                                                        message: str) -> None:

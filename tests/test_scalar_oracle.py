@@ -7,18 +7,22 @@ learning-rate schedule; agreement is required to ``rtol("float64", "scalar", ste
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import novograd_ref as ngr
 from novograd_ref import presets as P
+from novograd_ref._config import Config
 from novograd_ref.testing import hyperparameters, relative_error, rtol, trajectory
 
 from . import scalar_oracle as S
+from .test_switches import PROBE_HYPER, accepted_switches
 
 STEPS = 6
 SHAPES = st.lists(st.sampled_from([(), (1,), (3,), (2, 2)]), min_size=1, max_size=3)
@@ -110,6 +114,28 @@ def test_openseq2seq(problem: Any, kw: dict[str, Any]) -> None:
           grad_averaging=kw["grad_averaging"], graph=kw["mode"] == "graph")
 
 
+@given(problems(), hyperparameters("openseq2seq"))
+def test_clara_nesterov(problem: Any, kw: dict[str, Any]) -> None:
+    """Clara's ``use_nesterov``: ``var -= lr g' + lr b1 accum`` (the ``b1`` factor and
+    the sign of the look-ahead are pinned by the independent loop)."""
+    check(P.clara(schedule, use_nesterov=True, **kw), S.openseq2seq, problem,
+          b1=kw["beta1"], b2=kw["beta2"], epsilon=kw["epsilon"], wd=kw["weight_decay"],
+          grad_averaging=kw["grad_averaging"], graph=kw["mode"] == "graph", nesterov=True)
+
+
+@given(problems(), hyperparameters("timm"), st.sampled_from([0.02, 0.1, 0.5]))
+def test_timm_corrected_weight_decay_with_max_lr(problem: Any, kw: dict[str, Any],
+                                                 max_lr: float) -> None:
+    """timm's ``corrected_weight_decay``: ``p *= 1 - lr_t**2 / max_lr * wd`` with a
+    schedule and a ``max_lr`` unlike every rate (the factor is not ``lr_t * wd``)."""
+    (b1, b2) = kw["betas"]
+    kw = {**kw, "decoupled_decay": True, "corrected_weight_decay": True,
+          "weight_decay": max(kw["weight_decay"], 0.05)}
+    check(P.timm(lr=schedule, max_lr=max_lr, **kw), S.pytorch_family, problem, b1=b1, b2=b2,
+          eps=kw["eps"], wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
+          amsgrad=kw["amsgrad"], decoupled="corrected", max_lr=max_lr)
+
+
 @given(problems(), hyperparameters("apex"))
 def test_apex(problem: Any, kw: dict[str, Any]) -> None:
     (b1, b2) = kw["betas"]
@@ -136,3 +162,38 @@ def test_flashlight(problem: Any, kw: dict[str, Any]) -> None:
     check(P.flashlight(schedule, kw["b1"], kw["b2"], kw["eps"], kw["weight_decay"]),
           S.flashlight, problem, b1=float32(kw["b1"]), b2=float32(kw["b2"]), eps=kw["eps"],
           wd=float32(kw["weight_decay"]))
+
+
+@given(problems(), accepted_switches(), st.sampled_from([0.8, 0.3]))
+def test_every_accepted_configuration(problem: Any, switches: dict[str, Any],
+                                      b2: float) -> None:
+    """Every accepted combination of switches, against the plain-Python loop of
+    ``Config``'s ten steps (non-zero weight decay, ``max_learning_rate`` unlike the
+    rates, a trust ratio that clips, a schedule)."""
+    hyper = {**PROBE_HYPER, "learning_rate": schedule, "b2": b2}
+    cfg = Config(**hyper, **switches)
+    check(ngr.NovoGrad(cfg), S.switches, problem, c=dataclasses.asdict(cfg))
+
+
+FIXED = ({"a": np.array([0.5, -1.5, 2.0]), "b": np.array([[1.0, -0.25], [0.75, 3.0]])},
+         [{"a": np.array([s, -2 * s, 0.5]), "b": np.array([[s, 1.0], [-0.5, 2 * s]])}
+          for s in (3.0, 0.5, 2.0, 0.2, 1.0, 0.1)])
+
+
+@pytest.mark.parametrize("switches", [
+    {"bias_correction": "apex", "nesterov": True},
+    {"bias_correction": "apex", "amsgrad": True, "momentum_input": "raw",
+     "weight_decay_mode": "apex"},
+    {"learning_rate_placement": "inside", "weight_decay_mode": "apex",
+     "bias_correction": "adam", "nesterov": True},
+    {"learning_rate_placement": "inside", "momentum_input": "raw",
+     "weight_decay_mode": "decoupled", "normalization": "reciprocal"},
+    {"momentum_input": "raw", "weight_decay_mode": "corrected", "update_clipping": "luc",
+     "bias_correction": "debias", "grad_averaging": "after_first_step"},
+    {"norm": "apex_inf", "second_moment_init": "zero", "bias_correction": "apex",
+     "learning_rate_placement": "inside", "maximize": True},
+], ids=lambda s: "-".join(f"{v}" for v in s.values()))
+def test_combinations_the_presets_do_not_use(switches: dict[str, Any]) -> None:
+    """The combinations no framework has, on a fixed problem, against the loop."""
+    cfg = Config(**{**PROBE_HYPER, "learning_rate": schedule, "b2": 0.8}, **switches)
+    check(ngr.NovoGrad(cfg), S.switches, FIXED, c=dataclasses.asdict(cfg))

@@ -6,6 +6,7 @@ frameworks (``frameworks``), or a port given as ``module:factory``
 (:func:`load_implementation`). The same adapters record the bundled golden vectors,
 replay them (:func:`verify_bundled`), verify a live implementation
 (:func:`verify_implementation`), say which presets it reproduces (:func:`identify`),
+explain by experiment what it does differently (:func:`explain`),
 export the oracle's vectors (:func:`export_preset`) and find the smallest input on
 which two presets differ (:func:`find_difference`). The ``novograd-ref`` command line
 exposes all of it.
@@ -18,6 +19,8 @@ True
 """
 
 from ._adapter import Adapter, ImplementationFailed
+from ._explain import explain
+from ._explanation import ANOMALIES, Explanation
 from ._live import (
     Report,
     export_preset,
@@ -45,14 +48,17 @@ from ._verify import (
 )
 
 __all__ = (
+    "ANOMALIES",
     "Adapter",
     "Comparison",
+    "Explanation",
     "Implementation",
     "ImplementationError",
     "ImplementationFailed",
     "PresetAdapter",
     "Report",
     "compare",
+    "explain",
     "export_preset",
     "find_difference",
     "generated_check",

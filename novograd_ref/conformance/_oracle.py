@@ -91,6 +91,12 @@ def implementation(spec: str) -> Implementation:
     ``init`` and ``update``. A framework runs as its ordinary recording does for the
     dtype (e.g. torch's default dtype set to the parameters' dtype). Raises
     :class:`ImplementationError` with one clear line when ``spec`` names nothing usable.
+
+    A factory may declare oracle keywords: an attribute ``oracle_kwargs`` holding a dict
+    of preset keywords added to every comparison (``make.oracle_kwargs =
+    {"state_dtype": "float32"}`` for a port that keeps its second moment in float32),
+    or a callable ``(kwargs, dtype) -> dict`` of them; see
+    :func:`declared_oracle_kwargs`.
     """
     if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
                                       and not _is_framework(spec)):
@@ -99,7 +105,8 @@ def implementation(spec: str) -> Implementation:
         return Implementation(spec, lambda kwargs, dtype: PresetAdapter(name, **kwargs))
     if ":" in spec and not spec.startswith("framework:"):
         factory = _factory(spec)
-        return Implementation(spec, lambda kwargs, dtype: _checked(spec, factory(**kwargs)))
+        return Implementation(spec, lambda kwargs, dtype: _checked(spec, factory(**kwargs)),
+                              declared_oracle_kwargs(spec, factory))
     name = spec.removeprefix("framework:")
     if not _is_framework(name):
         from . import frameworks
@@ -108,6 +115,35 @@ def implementation(spec: str) -> Implementation:
             f"unknown implementation {spec!r}: not a preset ({', '.join(presets.names())}), "
             f"a framework ({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
     return _framework_implementation(spec, name)
+
+
+def declared_oracle_kwargs(spec: str, factory: Any
+                           ) -> Callable[[dict[str, Any], str], dict[str, Any]]:
+    """The oracle keywords of a ``module:factory`` run: its constructor keywords plus
+    what the factory declares in its ``oracle_kwargs`` attribute (a dict, or a callable
+    ``(kwargs, dtype) -> dict``), which win over them.
+
+    >>> def make(**kwargs): ...
+    >>> make.oracle_kwargs = {"state_dtype": "float32"}
+    >>> declared_oracle_kwargs("port:make", make)({"b1": 0.9}, "float64")
+    {'b1': 0.9, 'state_dtype': 'float32'}
+    """
+    declared = getattr(factory, "oracle_kwargs", None)
+    if declared is None:
+        return lambda kwargs, dtype: dict(kwargs)
+    if not (isinstance(declared, Mapping) or callable(declared)):
+        raise ImplementationError(f"{spec}: oracle_kwargs must be a dict of preset keywords "
+                                  f"or a callable (kwargs, dtype) -> dict, got "
+                                  f"{type(declared).__name__}")
+
+    def oracle_kwargs(kwargs: dict[str, Any], dtype: str) -> dict[str, Any]:
+        extra = declared(dict(kwargs), dtype) if callable(declared) else declared
+        if not isinstance(extra, Mapping):
+            raise ImplementationError(f"{spec}: oracle_kwargs returned "
+                                      f"{type(extra).__name__}, expected a dict")
+        return {**kwargs, **extra}
+
+    return oracle_kwargs
 
 
 def load_implementation(spec: str, dtype: str = "float64", **kwargs: Any) -> Adapter:

@@ -1,0 +1,316 @@
+r"""``explain``: what a NovoGrad port does differently, found by experiment.
+
+:func:`explain` runs the port (an :class:`~novograd_ref.conformance.Implementation`
+taking one preset's constructor keywords) on the standard cases and on designed probes
+(:mod:`._probes`), reads the conventions the probes isolate, and searches the switch
+space of :class:`~novograd_ref.Config` (:mod:`._search`) for a configuration that
+reproduces it. The answer, in this order: the presets it reproduces; else an exact
+``ngr.novograd(...)`` call that does; else the nearest preset and the switch
+differences; and always the behaviour no switch expresses, in a porter's words.
+
+The answer is an :class:`~novograd_ref.conformance._explanation.Explanation`; its JSON
+schema (``novograd-ref/explain/1``) and the anomaly codes are documented there and in
+``docs/explain.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._divergence import first_divergence
+from ._explanation import INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
+from ._live import preset_kwargs_for
+from ._oracle import Implementation
+from ._probes import Finding, probe_runs, read_probes
+from ._runs import Observation, Quirks, Run, case_runs, observe, simulate, tolerance
+from ._search import Candidate, Move, Outcome, Search, differences, moves
+
+
+def explain(impl: Implementation, language: str,
+            progress: Callable[[str], None] = lambda _msg: None) -> Explanation:
+    """Diagnose ``impl`` (built with preset ``language``'s keywords) by experiment.
+
+    >>> from novograd_ref.conformance import implementation
+    >>> found = explain(implementation("preset:paper"), "paper")
+    >>> found.verdict, "paper" in found.matches
+    ('matches', True)
+    """
+    start = time.perf_counter()
+    runs = [*case_runs(), *(r for r in case_runs("float32")
+                            if r.name.split()[1] in ("const_lr", "tree_mixed")), *probe_runs()]
+    observations: list[Observation] = []
+    progress(f"running the port on up to {len(runs)} runs (standard cases and probes)")
+    for i, run in enumerate(runs, start=1):
+        run, kwargs = _expressed(language, run)
+        if kwargs is None:
+            observations.append(Observation(run, skipped=INEXPRESSIBLE))
+            continue
+        if i % 10 == 0:
+            progress(f"running the port: {i}/{len(runs)} runs")
+        observations.append(observe(impl, kwargs, run))
+    observed = {o.run.name: o for o in observations}
+    findings, quirks = read_probes(observed)
+    search = Search(observations, quirks, language, progress)
+    enough = sum(o.ok for o in observations) >= MIN_RUNS
+    base, best = search.run() if enough else ([], None)
+    result = _assemble(impl.spec, language, observations, findings, quirks, search, base,
+                       best)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _expressed(language: str, run: Run) -> tuple[Run, dict[str, Any] | None]:
+    """The run and ``language``'s keywords for it; a preset that only takes eps inside
+    the square root (OpenSeq2Seq) gets the run with ``eps`` moved to ``eps_root``."""
+    kwargs = preset_kwargs_for(language, run.hyper)
+    if kwargs is None and run.hyper.get("eps"):
+        hyper = {**run.hyper, "eps": 0.0, "eps_root": run.hyper["eps"] + run.hyper["eps_root"]}
+        kwargs = preset_kwargs_for(language, hyper)
+        if kwargs is not None:
+            run = dataclasses.replace(run, hyper=hyper)
+    return run, kwargs
+
+
+def _assemble(spec: str, language: str, observations: list[Observation],
+              findings: list[Finding], quirks: Quirks, search: Search, base: list[Outcome],
+              best: Outcome | None) -> Explanation:
+    ran = [o for o in observations if o.ok]
+    anomalies: list[dict[str, Any]] = [
+        {"code": f.anomaly, "message": f.finding, "evidence": f.evidence}
+        for f in findings if f.anomaly]
+    errors = [{"run": o.run.name, "where": o.failure.where(), "message": o.failure.message}
+              for o in observations if o.failure is not None]
+    if errors:
+        crash = _crash(observations, errors)
+        if len(ran) >= MIN_RUNS:
+            crash["message"] += "; explained from the runs that completed"
+        anomalies.append(crash)
+    reproducing = [o for o in base if not o.failed and 2 * len(o.configs) >= len(ran)]
+    matches = [o.candidate.preset for o in reproducing] if not quirks.changed() else []
+    if best is not None:
+        anomalies += _outside_moves(best, search)
+    reproduces = best is not None and not best.failed and 2 * len(best.configs) >= len(ran)
+    outside = best is not None and any(m.outside for m in best.candidate.moves)
+    if matches:
+        verdict = "matches"
+    elif reproduces and not outside and not quirks.changed():
+        verdict = "reproduced"
+    else:
+        verdict = "differs" if len(ran) >= MIN_RUNS else "not_run"
+    if verdict == "differs" and best is not None and best.failed:
+        anomalies.append({"code": "unexplained", "message": (
+            f"{len(best.failed)} runs are not reproduced by the nearest candidate "
+            f"({best.candidate.describe()}), even with the anomalies found"),
+            "evidence": [{"run": name, "step": None, "leaf": None,
+                          "expected": "within the tolerance",
+                          "measured": f"relative error {err:.3g}", "note": ""}
+                         for name, err in sorted(best.failed.items())[:5]]})
+    chosen = best
+    if matches:
+        chosen = next(o for o in reproducing if o.candidate.preset == matches[0])
+    reference = _reference_run(chosen)
+    reproduced_by = call = None
+    if verdict == "reproduced" and chosen is not None and reference:
+        cfg = chosen.configs[reference]
+        reproduced_by = repr(cfg)
+        call = "ngr.novograd(" + reproduced_by.removeprefix("Config(")
+    diffs = []
+    if chosen is not None and not matches:
+        diffs = differences(chosen.candidate, search.configs, reference or "")
+        for d in diffs:
+            d["meaning"] = meaning(d, diffs)
+            d["evidence"] = _difference_evidence(chosen, search, d["switch"])
+    if chosen is not None:
+        findings = findings + _conventions(chosen, search)
+    return Explanation(
+        spec, language, verdict, matches, reproduced_by, call, reference,
+        chosen.candidate.preset if chosen else None, diffs, anomalies,
+        [f.to_json() for f in findings], _run_rows(observations, chosen, search),
+        _divergence(chosen, search, quirks) if chosen is not None else None, errors)
+
+
+def _crash(observations: list[Observation], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The crash anomaly: which runs, the distinct messages, and what the crashed runs
+    share (a 0-d leaf) when the completed ones do not."""
+    crashed = [o for o in observations if o.failure is not None]
+    messages = sorted({e["message"] for e in errors})
+    def scalar(o: Observation) -> bool:
+        return any(p.ndim == 0 for p in o.run.params0.values())
+    common = ""
+    if all(scalar(o) for o in crashed) and not any(scalar(o) for o in observations if o.ok):
+        common = "; exactly the runs with a 0-d (scalar) leaf"
+    return {"code": "crash", "message": (
+        f"the port failed on {len(errors)} of {len(observations)} runs "
+        f"({', '.join(e['run'] for e in errors[:4])}{', ...' if len(errors) > 4 else ''})"
+        f"{common}: {'; '.join(messages[:2])}"),
+        "evidence": [{"run": e["run"], "step": None, "leaf": None,
+                      "expected": "a completed run", "measured": e["message"],
+                      "note": e["where"]} for e in errors]}
+
+
+def _move(name: str) -> Move | None:
+    return next((m for m in moves() if m.name == name), None)
+
+
+#: The switch readings: (convention, the probe run that isolates it, alternatives).
+#: An alternative is a move's name, or ``""`` for "as the preset builds it".
+CONVENTIONS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("second-moment start", "probe zero_first_gradient",
+     ("second_moment_init='first_step'", "second_moment_init='when_zero'",
+      "second_moment_init='zero'")),
+    ("which beta drives which average", "probe betas",
+     ("", "second moment blended with b1", "momentum blended with b2", "betas swapped")),
+    ("eps placement", "probe eps_dominated",
+     ("eps outside the square root", "eps inside the square root")),
+    ("grad averaging", "probe grad_averaging",
+     ("grad_averaging='off'", "grad_averaging='always'",
+      "grad_averaging='after_first_step'")),
+    ("learning-rate placement", "probe schedule",
+     ("learning_rate_placement='outside'", "learning_rate_placement='inside'")),
+    ("weight decay mode", "probe weight_decay_on",
+     ("weight_decay_mode='inside'", "weight_decay_mode='decoupled'",
+      "weight_decay_mode='fixed'")),
+    ("bias correction", "probe betas",
+     ("bias_correction='none'", "bias_correction='adam'", "bias_correction='debias'")),
+    ("amsgrad", "probe amsgrad", ("amsgrad=False", "amsgrad=True")),
+    ("momentum input", "probe betas",
+     ("momentum_input='normalized', weight_decay_mode='inside'",
+      "momentum_input='raw', weight_decay_mode='apex'")),
+    ("second-moment dtype", "case const_lr", ("state_dtype=None", "state_dtype='float32'")),
+]
+
+
+def _conventions(chosen: Outcome, search: Search) -> list[Finding]:
+    """For each switch, which settings the port's run of its probe is consistent with,
+    the rest of ``chosen`` held fixed; a ruled-out setting shows where it diverges."""
+    observed = {o.run.name: o for o in search.observations}
+    out = []
+    for convention, run_name, names in CONVENTIONS:
+        obs = observed.get(run_name)
+        if obs is None:
+            continue
+        consistent, evidence = [], []
+        for name in names:
+            move = _move(name) if name else None
+            fields = set(move.fields) if move else {"b1", "b2"}
+            kept = tuple(m for m in chosen.candidate.moves if not fields & set(m.fields))
+            cand = Candidate(chosen.candidate.preset, (*kept, move) if move else kept)
+            configs = search.configs(cand)
+            if not configs or run_name not in configs:
+                continue
+            label = name or "as the preset builds it"
+            if search.error(obs, configs[run_name]) <= 1.0:
+                consistent.append(label)
+            else:
+                evidence += [{**e, "note": f"ruled out: {label}"}
+                             for e in _evidence(cand, search, run_name)]
+        if consistent:
+            out.append(Finding(run_name.removeprefix("probe "), convention,
+                               "consistent with " + " or ".join(consistent), evidence))
+    return out
+
+
+def _reference_run(outcome: Outcome | None) -> str | None:
+    if outcome is None:
+        return None
+    for name in ("case const_lr", *outcome.configs):
+        if name in outcome.configs:
+            return name
+    return None
+
+
+_OUTSIDE_PROBE = {"second_moment_wrong_beta": "probe betas", "momentum_wrong_beta":
+                  "probe betas", "betas_swapped": "probe betas",
+                  "grad_averaging_inverted": "probe grad_averaging"}
+_OUTSIDE_WORDS = {
+    "second_moment_wrong_beta": "the second moment is blended with b1, not b2",
+    "momentum_wrong_beta": "the momentum is blended with b2, not b1",
+    "betas_swapped": "the betas are swapped: b1 drives the second moment, b2 the momentum",
+    "grad_averaging_inverted": "the grad_averaging keyword is inverted: (1 - b1) scales the "
+                               "normalized gradient when it is off, and not when it is on"}
+
+
+def _difference_evidence(chosen: Outcome, search: Search, switch: str
+                         ) -> list[dict[str, Any]]:
+    """Where the port leaves the candidate without the move that set ``switch``: the
+    first divergence on the smallest run that candidate fails."""
+    move = next((m for m in chosen.candidate.moves if switch in m.fields), None)
+    if move is None:
+        return []
+    without = Candidate(chosen.candidate.preset,
+                        tuple(m for m in chosen.candidate.moves if m is not move))
+    configs = search.configs(without) or {}
+    failing = [o for o in search.observations if o.run.name in configs
+               and search.error(o, configs[o.run.name]) > 1.0]
+    if not failing:
+        return []
+    smallest = min(failing, key=lambda o: search._size[o.run.name])
+    return _evidence(without, search, smallest.run.name)
+
+
+def _outside_moves(best: Outcome, search: Search) -> list[dict[str, Any]]:
+    out = []
+    for move in best.candidate.moves:
+        if move.outside:
+            without = Candidate(best.candidate.preset,
+                                tuple(m for m in best.candidate.moves if m is not move))
+            probe = _OUTSIDE_PROBE[move.outside]
+            out.append({"code": move.outside, "message": _OUTSIDE_WORDS[move.outside],
+                        "evidence": _evidence(without, search, probe)})
+    return out
+
+
+def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, Any]]:
+    """Where the port first leaves ``cand`` on one run."""
+    configs = search.configs(cand)
+    obs = next((o for o in search.observations if o.run.name == run_name), None)
+    if not configs or obs is None or run_name not in configs:
+        return []
+    assert obs.fed is not None
+    assert obs.params is not None
+    cfg = configs[run_name]
+    want = simulate(cfg, search.quirks, obs.run, obs.fed)
+    found = first_divergence(obs.params, want, tolerance(cfg, search.quirks, obs.run.dtype))
+    if found is None:
+        return []
+    leaf = found.leaf + "".join(f"[{i}]" for i in found.element)
+    return [{"run": run_name, "step": found.step, "leaf": leaf,
+             "expected": found.expected, "measured": found.measured,
+             "note": f"expected from {cand.describe()}"}]
+
+
+def _run_rows(observations: list[Observation], chosen: Outcome | None, search: Search
+              ) -> list[dict[str, Any]]:
+    rows = []
+    for o in observations:
+        status = "ok" if o.ok else "crash" if o.failure is not None else "skipped"
+        err = None
+        if o.ok and chosen is not None and o.run.name in chosen.configs:
+            err = search.error(o, chosen.configs[o.run.name])
+        rows.append({"run": o.run.name, "kind": o.run.kind, "dtype": o.run.dtype,
+                     "status": status, "error": err,
+                     "passed": None if err is None else err <= 1.0,
+                     "skipped": o.skipped})
+    return rows
+
+
+def _divergence(chosen: Outcome, search: Search, quirks: Quirks) -> dict[str, Any] | None:
+    """The earliest step, leaf and element where the port leaves ``chosen``: over the
+    failing runs, the one diverging first (fewest steps in, then smallest run)."""
+    found = []
+    for obs in search.observations:
+        name = obs.run.name
+        if name not in chosen.failed:
+            continue
+        assert obs.fed is not None
+        assert obs.params is not None
+        cfg = chosen.configs[name]
+        want = simulate(cfg, quirks, obs.run, obs.fed)
+        where = first_divergence(obs.params, want, tolerance(cfg, quirks, obs.run.dtype))
+        if where is not None:
+            found.append((where.step, search._size[name],
+                          {"run": name, **dataclasses.asdict(where)}))
+    return min(found, key=lambda f: f[:2])[2] if found else None

@@ -1,0 +1,243 @@
+"""The diagnosis ``explain`` returns, its words and its JSON.
+
+The JSON form (:meth:`Explanation.to_json`, ``novograd-ref explain --json FILE``),
+schema ``novograd-ref/explain/1``:
+
+- ``implementation`` (str), ``language`` (the preset whose keywords the port took);
+- ``verdict``: ``"matches"`` (reproduces presets), ``"reproduced"`` (by a
+  configuration that is no preset), ``"differs"`` (nothing reproduces it),
+  ``"not_run"`` (fewer than :data:`MIN_RUNS` runs completed);
+- ``matches``: preset names it reproduces (empty unless the verdict is ``matches``);
+- ``reproduced_by``: the ``Config`` repr of the reproducing configuration on the
+  reference run's hyperparameters, or ``null``; ``call``: the same as an
+  ``ngr.novograd(...)`` call; ``reference_run``: the run whose hyperparameters those are;
+- ``nearest``: the preset the closest candidate starts from (``null`` if none);
+- ``differences``: ``[{switch, port, preset, meaning, evidence}]``, ``Config`` field
+  names and values (the port's, the nearest preset's), ``meaning`` in words,
+  ``evidence`` where the port leaves the answer without that difference;
+- ``anomalies``: ``[{code, message, evidence}]`` with ``code`` from :data:`ANOMALIES`;
+- ``probes``: ``[{probe, convention, finding, evidence, anomaly}]``;
+- ``runs``: ``[{run, kind, dtype, status, error, passed}]``: every run, ``status``
+  ``ok``/``crash``/``skipped``, ``error`` the relative error against the best
+  candidate in units of its tolerance (``null`` if not run or not expressible);
+- ``first_divergence``: ``{run, step, leaf, element, expected, measured}`` of the
+  nearest candidate, earliest step first, or ``null``;
+- ``errors``: ``[{run, where, message}]``, one per run the port crashed on.
+
+Every ``evidence`` item is ``{run, step, leaf, expected, measured, note}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "novograd-ref/explain/1"
+MIN_RUNS = 4  # completed runs below which nothing is concluded
+INEXPRESSIBLE = "the keywords cannot express these hyperparameters"  # a run's skip reason
+
+#: The anomaly codes and what each means.
+ANOMALIES: dict[str, str] = {
+    "elementwise_normalization": "every element is normalized by its own magnitude "
+                                 "(Adam on g/|g|), not each layer by its norm",
+    "global_normalization": "one norm for the whole parameter tree instead of one per layer",
+    "second_moment_wrong_beta": "the second moment is blended with b1 instead of b2",
+    "momentum_wrong_beta": "the momentum is blended with b2 instead of b1",
+    "betas_swapped": "b1 drives the second moment and b2 the momentum",
+    "grad_averaging_inverted": "grad averaging is applied exactly when it is not asked for",
+    "first_step_without_eps": "the first step divides by sqrt(v) without eps",
+    "no_first_step_update": "the parameters do not move on the first step",
+    "no_update": "the parameters never move",
+    "weight_decay_sign": "weight decay pushes parameters away from 0",
+    "float32_arithmetic": "the update is computed in float32 under wider parameters",
+    "crash": "the port raised or broke the adapter protocol on some runs",
+    "unexplained": "no configuration, even with the anomalies found, reproduces the port",
+}
+
+#: A switch value in a porter's words (what the port does).
+_MEANING: dict[tuple[str, Any], str] = {
+    ("second_moment_init", "zero"): "the second moment starts at zero and is blended from "
+                                    "step 1 (the first step is 1/sqrt(1-b2) times too large)",
+    ("second_moment_init", "first_step"): "the second moment is |g|^2 on the first step "
+                                          "(keyed on the step count)",
+    ("second_moment_init", "when_zero"): "the second moment is set to |g|^2 whenever it is "
+                                         "still exactly 0 (a zero first gradient delays it)",
+    ("second_moment_init", "first_step_blend"): "the second moment starts at |g_1| and is "
+                                                "blended on step 1 too (Apex)",
+    ("second_moment_update", "none"): "the second moment is never written back (beta2 has "
+                                      "no effect)",
+    ("second_moment_update", "lerp"): "the second moment is updated with torch's lerp",
+    ("grad_averaging", "always"): "the normalized gradient is scaled by (1 - b1) on every "
+                                  "step",
+    ("grad_averaging", "off"): "no (1 - b1) scaling of the normalized gradient",
+    ("grad_averaging", "after_first_step"): "the (1 - b1) scaling is skipped on the first "
+                                            "step",
+    ("learning_rate_placement", "inside"): "the learning rate is folded into the momentum "
+                                           "(m = b1 m - lr u), so a changing rate lags",
+    ("learning_rate_placement", "outside"): "the learning rate multiplies the momentum",
+    ("bias_correction", "adam"): "Adam-style bias correction: the step is "
+                                 "lr sqrt(1-b2^t)/(1-b1^t)",
+    ("bias_correction", "debias"): "the step is lr sqrt(1-b2^t)",
+    ("bias_correction", "apex"): "Apex bias correction of m and of the norm",
+    ("bias_correction", "none"): "no bias correction",
+    ("momentum_input", "raw"): "the momentum takes the raw gradient, normalized after",
+    ("weight_decay_mode", "inside"): "weight decay is added to the normalized gradient, "
+                                     "inside the momentum",
+    ("weight_decay_mode", "decoupled"): "decoupled weight decay: p *= 1 - lr wd",
+    ("weight_decay_mode", "fixed"): "decoupled weight decay without the rate: p *= 1 - wd",
+    ("weight_decay_mode", "apex"): "weight decay is added after normalization, outside the "
+                                   "momentum: p -= lr (m / den + wd p)",
+    ("weight_decay_mode", "corrected"): "decoupled weight decay scaled by lr / max_lr",
+    ("norm", "apex_l2"): "the state is the blended gradient norm, not its square (Apex)",
+    ("norm", "apex_inf"): "the state is the blended max-norm of the gradient (Apex)",
+    ("norm", "l2_squared"): "the state is the blended squared gradient norm",
+    ("second_moment_update", "ema"): "the second moment is an exponential moving average",
+    ("normalization", "divide"): "the gradient is divided by the denominator",
+    ("nesterov", False): "no Nesterov momentum",
+    ("maximize", False): "descent",
+    ("update_clipping", "none"): "no update clipping",
+    ("state_dtype", None): "the second moment is kept in the parameters' dtype",
+    ("mu_dtype", None): "the first moment is kept in the parameters' dtype",
+    ("hyper_dtype", None): "the hyperparameters are used as given",
+    ("momentum_input", "normalized"): "the momentum takes the normalized gradient",
+    ("state_dtype", "float32"): "the second moment is kept in float32",
+    ("mu_dtype", "float32"): "the first moment is kept in float32",
+    ("hyper_dtype", "float32"): "lr, b1, b2 and weight decay are rounded to float32",
+    ("amsgrad", True): "amsgrad: normalized by the running maximum of the second moment",
+    ("amsgrad", False): "amsgrad is ignored",
+    ("normalization", "reciprocal"): "the gradient is multiplied by 1/den",
+    ("maximize", True): "the gradient is negated (ascent)",
+    ("nesterov", True): "Nesterov momentum",
+    ("update_clipping", "luc"): "layer-wise update clipping (NeMo luc)",
+}
+
+
+@dataclasses.dataclass
+class Explanation:
+    """The diagnosis of one implementation; see the module docstring for the JSON."""
+
+    implementation: str
+    language: str
+    verdict: str
+    matches: list[str]
+    reproduced_by: str | None
+    call: str | None
+    reference_run: str | None
+    nearest: str | None
+    differences: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    probes: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    first_divergence: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A strictly JSON-serializable dict (non-finite numbers become strings)."""
+        return jsonable({"schema": SCHEMA, **dataclasses.asdict(self)})
+
+    def summary(self) -> str:
+        """The human summary: the answer first, then differences and anomalies."""
+        lines = [f"{self.implementation} (keywords of preset {self.language!r}): "
+                 + self._headline()]
+        if self.call and self.verdict == "reproduced":
+            lines.append(f"  {self.call}")
+            lines.append(f"  (hyperparameters of {self.reference_run})")
+        if self.differences:
+            lines.append(f"differences from {self.nearest}:")
+            lines += [f"  {d['switch']}: port {d['port']!r}, {self.nearest} {d['preset']!r}"
+                      f" - {d['meaning']}" for d in self.differences]
+        if self.anomalies:
+            lines.append("outside the switch space:")
+            for a in self.anomalies:
+                lines.append(f"  [{a['code']}] {a['message']}")
+        if self.first_divergence and self.verdict == "differs":
+            d = self.first_divergence
+            lines.append(f"first divergence from the nearest configuration: {d['run']}, "
+                         f"step {d['step']}, leaf {d['leaf']}"
+                         f"{''.join(f'[{i}]' for i in d['element'])}: expected "
+                         f"{d['expected']:.6g}, measured {d['measured']:.6g}")
+        return "\n".join(lines)
+
+    def _headline(self) -> str:
+        ran = sum(r["status"] == "ok" for r in self.runs)
+        if self.verdict == "matches":
+            return f"reproduces {', '.join(self.matches)} ({ran} runs)"
+        if self.verdict == "reproduced":
+            changed = ", ".join(f"{d['switch']}={d['port']!r}" for d in self.differences)
+            return f"no preset as it is; it is {self.nearest} with {changed} ({ran} runs)"
+        if self.verdict == "not_run":
+            reasons = sorted({r["skipped"] for r in self.runs
+                              if r["skipped"] and r["skipped"] != INEXPRESSIBLE})
+            why = f"; the port refused: {'; '.join(reasons[:2])}" if reasons else ""
+            return (f"{ran} runs completed, too few to explain (at least {MIN_RUNS} are "
+                    f"needed){why}")
+        return (f"nothing in the switch space reproduces it; nearest preset: "
+                f"{self.nearest} ({ran} runs)")
+
+    def details(self) -> str:
+        """Below the summary: every probe's finding and every run's standing."""
+        lines = []
+        for d in self.differences:
+            for e in d.get("evidence", []):
+                lines.append(f"{d['switch']}: {e['run']}, step {e['step']}, leaf {e['leaf']}: "
+                             f"expected {e['expected']:.10g} ({e['note']}), measured "
+                             f"{e['measured']:.10g}")
+        lines.append("probes:")
+        for p in self.probes:
+            lines.append(f"  {p['convention']}: {p['finding']}")
+            for e in p["evidence"]:
+                lines.append(f"    {e['run']}, step {e['step']}, leaf {e['leaf']}: expected "
+                             f"{e['expected']}, measured {e['measured']} ({e['note']})")
+        lines.append(f"runs against {self._against()}:")
+        for r in self.runs:
+            err = "-" if r["error"] is None else f"{r['error']:.3g} tol"
+            lines.append(f"  {r['run']:<36} {r['dtype']:<8} {r['status']:<8} {err:<12} "
+                         + ("" if r["passed"] is None else "pass" if r["passed"] else "FAIL"))
+        for e in self.errors:
+            lines.append(f"error: {e['run']} ({e['where']}): {e['message']}")
+        return "\n".join(lines)
+
+    def _against(self) -> str:
+        if self.matches:
+            return self.matches[0]
+        return self.reproduced_by or (self.nearest or "nothing")
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with NumPy scalars as Python values, tuples as lists, non-finite floats as
+    strings and anything else unknown as its repr: strict JSON.
+
+    >>> jsonable({"e": float("inf"), "k": (1, np.float64(0.5))})
+    {'e': 'inf', 'k': [1, 0.5]}
+    """
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return jsonable(x.item())
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return repr(x)
+
+
+def meaning(diff: dict[str, Any], diffs: list[dict[str, Any]]) -> str:
+    """One difference in words (eps and eps_root moving together read as placement).
+
+    >>> meaning({"switch": "state_dtype", "port": "float32", "preset": None}, [])
+    'the second moment is kept in float32'
+    """
+    switches = {d["switch"]: d for d in diffs}
+    if diff["switch"] in ("eps", "eps_root") and {"eps", "eps_root"} <= set(switches):
+        if switches["eps"]["port"] == 0:
+            return "eps is added inside the square root: sqrt(v + eps), not sqrt(v) + eps"
+        return "eps is added outside the square root: sqrt(v) + eps, not sqrt(v + eps)"
+    return _MEANING.get((diff["switch"], diff["port"]),
+                        f"{diff['switch']} is {diff['port']!r} where the preset has "
+                        f"{diff['preset']!r}")

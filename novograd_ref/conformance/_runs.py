@@ -1,0 +1,253 @@
+"""The experiments ``explain`` runs: standard cases and designed probe runs, the port's
+measured trajectories, and the oracle's simulation of a candidate on the same gradients.
+
+A :class:`Run` is one input (initial parameters, a gradient sequence, a learning rate or
+rate table, canonical hyperparameters, a dtype). The port runs it once through the
+adapter protocol (:func:`observe`); every candidate configuration is then replayed on the
+very gradients the port was fed (:func:`simulate`), so only the optimizer is compared.
+
+:class:`Quirks` are behaviours no :class:`~novograd_ref.Config` has (per-element or
+whole-tree normalization, no eps or no update on the first step, weight decay with the
+opposite sign, float32 arithmetic under wider parameters, ``b1`` in the second moment).
+The simulation computes them with the oracle's own per-layer step
+(:func:`novograd_ref._core.leaf_step`), only changing what it is handed, so a port with a
+quirk can still be compared with every switch setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _core, vectors
+from .._config import Config
+from .._namespace import namespace
+from ..testing import relative_error, rtol
+from ._adapter import ImplementationFailed, raised
+from ._oracle import Implementation, ImplementationError
+from ._verify import run_trajectory
+
+Leaves = dict[str, np.ndarray]
+GradsAt = Callable[[int, Leaves], Leaves]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One experiment: ``steps`` updates from ``params0`` with canonical ``hyper``.
+
+    ``kind`` is ``"case"`` (a standard case) or ``"probe"``; ``probe`` names the probe a
+    designed run belongs to. ``lr`` is a constant or a ``(steps,)`` float64 table.
+    """
+
+    name: str
+    kind: str
+    hyper: Mapping[str, Any]
+    params0: Leaves
+    lr: float | np.ndarray
+    grads_at: GradsAt
+    steps: int
+    dtype: str
+    probe: str = ""
+
+    @property
+    def rate(self) -> Any:
+        """The learning rate as a preset takes it: a float, or a schedule ``k -> lr``."""
+        if isinstance(self.lr, np.ndarray):
+            return _Table(tuple(float(x) for x in self.lr))
+        return float(self.lr)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Table:
+    """A learning-rate table as a schedule (equal tables compare equal, for caching)."""
+
+    values: tuple[float, ...]
+
+    def __call__(self, step: Any) -> float:
+        return self.values[int(step)]
+
+    @property
+    def __name__(self) -> str:  # Config prints a schedule by its name
+        return "schedule"
+
+
+@dataclasses.dataclass
+class Observation:
+    """What the port did on one run: its trajectory (``(steps + 1, *shape)`` per leaf)
+    and the gradients it was fed, or why it did not run (``skipped``: the port refused
+    the keywords; ``failure``: it raised or broke the adapter protocol)."""
+
+    run: Run
+    params: Leaves | None = None
+    fed: Leaves | None = None
+    skipped: str = ""
+    failure: ImplementationFailed | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the port ran the whole run."""
+        return self.params is not None
+
+
+def case_runs(dtype: str = "float64") -> list[Run]:
+    """Every standard case as a :class:`Run` in ``dtype``."""
+    out = []
+    for entry in vectors.case_entries():
+        case = vectors.load_case(entry)
+        out.append(Run(f"case {case.name}" + ("" if dtype == "float64" else f" [{dtype}]"),
+                       "case", dict(case.hyper), case.params0_as(dtype), case.learning_rate(),
+                       case.grads_at, case.T, dtype))
+    return out
+
+
+def fixed_run(name: str, probe: str, hyper: Mapping[str, Any], params0: Mapping[str, Any],
+              grads: Sequence[Mapping[str, Any]], lr: float | list[float],
+              dtype: str = "float64") -> Run:
+    """A designed run with fixed gradients (``grads[k]`` is step ``k + 1``'s)."""
+    p0 = {k: np.asarray(v, dtype=dtype) for k, v in params0.items()}
+    table = [{k: np.asarray(v, dtype=dtype) for k, v in g.items()} for g in grads]
+    rate = np.asarray(lr, dtype=np.float64) if isinstance(lr, list) else float(lr)
+    return Run(name, "probe", dict(hyper), p0, rate, lambda k, _p: dict(table[k]),
+               len(table), dtype, probe)
+
+
+def observe(impl: Implementation, kwargs: Mapping[str, Any], run: Run) -> Observation:
+    """Run the port on ``run`` with constructor keywords ``kwargs``; a failure of the
+    port is recorded (with the run named), never raised. A factory refusing the keywords
+    (``ValueError``, ``TypeError``, ``NotImplementedError``) skips the run, as in
+    ``verify``."""
+    try:
+        try:
+            adapter = impl.build(dict(kwargs), run.dtype)
+        except ImplementationError as exc:  # the loader's check of what the factory made
+            raise ImplementationFailed(str(exc), "factory") from exc
+        except (ValueError, TypeError, NotImplementedError) as exc:  # keywords it lacks
+            return Observation(run, skipped=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            raise raised(exc, "factory") from exc
+        params, fed = run_trajectory(adapter, run.params0, run.lr, run.grads_at, run.steps)
+    except ImplementationFailed as exc:
+        exc.case, exc.dtype = run.name.removeprefix("case "), run.dtype
+        return Observation(run, failure=exc)
+    return Observation(run, params, fed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Quirks:
+    """Behaviours outside the switch space of :class:`~novograd_ref.Config`.
+
+    - ``scope``: what one second moment normalizes: ``"layer"`` (NovoGrad), ``"element"``
+      (every element its own moment: Adam on ``g/|g|``), ``"tree"`` (one norm for all
+      leaves).
+    - ``first_step_eps``: ``False`` when the first step divides by ``sqrt(v)`` alone.
+    - ``first_step_update``: ``False`` when the first step moves nothing (the state
+      still advances).
+    - ``weight_decay_sign``: ``-1`` when weight decay pushes parameters away from 0.
+    - ``arithmetic``: a dtype all the math runs in (``"float32"``) whatever the
+      parameters' dtype; ``None``: the parameters' dtype.
+    - ``b2_from_b1``: the second moment is blended with ``b1`` instead of ``b2``.
+    """
+
+    scope: str = "layer"
+    first_step_eps: bool = True
+    first_step_update: bool = True
+    weight_decay_sign: int = 1
+    arithmetic: str | None = None
+    b2_from_b1: bool = False
+
+    def changed(self) -> dict[str, Any]:
+        """The fields that differ from NovoGrad's behaviour."""
+        default = Quirks()
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
+
+
+def _elementwise_namespace(xp: Any) -> Any:
+    """``xp`` whose ``sum`` and ``max`` reduce nothing: every element is its own layer."""
+    out = types.SimpleNamespace(**vars(xp))
+    out.sum = lambda x, **_kw: x
+    out.max = lambda x, **_kw: x
+    return out
+
+
+def _negated_decay(cfg: Config) -> Config:
+    """A private copy of ``cfg`` whose weight decay coefficient is negated: a value
+    :class:`Config` refuses, used only to compute the wrong-sign hypothesis."""
+    copy = dataclasses.replace(cfg)
+    object.__setattr__(copy, "weight_decay", -cfg.weight_decay)
+    return copy
+
+
+def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray]
+             ) -> Leaves:
+    """The oracle's trajectory of ``cfg`` (with ``quirks``) on the gradients ``fed``.
+
+    Each step calls :func:`novograd_ref._core.leaf_step` per layer, as
+    :meth:`novograd_ref.NovoGrad.update` does, without the public layer's checks (the
+    inputs are the kit's own). Returns ``(steps + 1, *shape)`` arrays in the run's dtype.
+    """
+    if quirks.b2_from_b1:
+        cfg = dataclasses.replace(cfg, b2=cfg.b1)
+    if quirks.weight_decay_sign < 0 and cfg.weight_decay:
+        cfg = _negated_decay(cfg)
+    first_cfg = cfg if quirks.first_step_eps else dataclasses.replace(cfg, eps=0.0)
+    dtype = np.dtype(quirks.arithmetic or run.dtype)
+    names = list(run.params0)
+    params = {n: run.params0[n].astype(dtype) for n in names}
+    grads = {n: np.asarray(fed[n]).astype(dtype) for n in names}
+    if quirks.scope == "tree":
+        params = {"tree": np.concatenate([params[n].reshape(-1) for n in names])}
+        grads = {"tree": np.concatenate([grads[n].reshape(run.steps, -1) for n in names],
+                                        axis=1)}
+    xp = namespace(np.zeros(1))
+    if quirks.scope == "element":
+        xp = _elementwise_namespace(xp)
+    rows = {n: [p] for n, p in params.items()}
+    state = {n: _zero_state(cfg, p, quirks.scope == "element") for n, p in params.items()}
+    with np.errstate(all="ignore"):
+        for k in range(run.steps):
+            step_cfg = first_cfg if k == 0 else cfg
+            rate = cfg.learning_rate
+            lr = float(rate(k)) if callable(rate) else float(rate)  # type: ignore[arg-type]
+            sc = _core.step_scalars(step_cfg, k, False, lr)
+            for n, p in params.items():
+                m, v, vmax = state[n]
+                u, m, v, vmax = _core.leaf_step(step_cfg, xp, sc, grads[n][k], p, m, v, vmax)
+                state[n] = (m, v, vmax)
+                if k or quirks.first_step_update:
+                    p = (p + u).astype(dtype)
+                params[n] = p
+                rows[n].append(p)
+    out = {n: np.stack(r) for n, r in rows.items()}
+    if quirks.scope == "tree":
+        flat, out, start = out["tree"], {}, 0
+        for n in names:
+            size = run.params0[n].size
+            out[n] = flat[:, start:start + size].reshape(run.steps + 1, *run.params0[n].shape)
+            start += size
+    return {n: a.astype(run.dtype) for n, a in out.items()}
+
+
+def _zero_state(cfg: Config, p: np.ndarray, elementwise: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """First moment, second moment (per layer, or per element) and its running max."""
+    mu = np.zeros(p.shape, dtype=cfg.mu_dtype or p.dtype)
+    nu = np.zeros(p.shape if elementwise else (), dtype=cfg.state_dtype or p.dtype)
+    return mu, nu, (nu.copy() if cfg.amsgrad else None)
+
+
+def tolerance(cfg: Config, quirks: Quirks, dtype: str) -> float:
+    """The ``"framework"`` tolerance for the narrowest dtype the candidate computes in."""
+    narrow = {dtype, cfg.state_dtype, cfg.mu_dtype, quirks.arithmetic} & {"float32"}
+    return rtol("float32" if narrow else dtype, "framework")
+
+
+def run_error(measured: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]
+              ) -> float:
+    """The worst relative error over leaves (NaN and infinities must sit alike)."""
+    return max((relative_error(np.asarray(measured[n][1:]), expected[n][1:])
+                for n in expected), default=0.0)

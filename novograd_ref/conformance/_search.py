@@ -1,0 +1,409 @@
+"""The search over the switch space of :class:`~novograd_ref.Config`.
+
+A candidate is a preset plus a few *moves*: each move sets one switch of the
+configuration the preset builds for a run (``second_moment_init='zero'``,
+``state_dtype='float32'``...), or a few switches that only make sense together
+(``momentum_input='raw'`` with ``weight_decay_mode='apex'``), or rewires where eps goes
+(``eps`` moved inside the root). A few moves lie outside the switch space and are
+reported as anomalies, never as a configuration: the betas mixed up (the second moment
+blended with ``b1``, the momentum with ``b2``, or both swapped) and the
+``grad_averaging`` keyword inverted.
+
+The configuration of a candidate for a run is the preset's own configuration for the
+run's canonical hyperparameters (:func:`~novograd_ref.conformance.preset_kwargs_for`)
+with the moves applied; a combination :class:`Config` refuses is skipped. A candidate
+*reproduces* the port when its simulated trajectory is within the tolerance on every
+run it can express, and it can express at least half of the runs the port completed.
+
+Search: every preset first (all runs), then a beam of the best candidates gains one
+move at a time (at most three). A child is tried first on its parent's smallest failing
+runs and kept only when it passes one of them or brings them closer (so moves that are
+only right together can still be found one by one), and then fails no more runs than its
+parent overall, with fewer failures or a smaller excess. A useless move costs a few
+small runs. When that leaves runs failing, the best candidates with at most one move
+try every pair of moves (moves that only help together).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, get_args
+
+from .. import presets
+from .._config import _ROUNDED, _SWITCHES, Config, round_to
+from ._live import preset_kwargs_for, presets_with_keywords
+from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
+
+BEAM = 6
+PER_PRESET = 2
+DEPTH = 3
+PATIENCE = 5  # a move is tried on its parent's 5 smallest failing runs first
+MIN_GAIN = 1.0  # decades closer on those runs, in all, for a move that fixes none
+PAIR_PARENTS = 3  # candidates given pairs of moves when single moves leave failures
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """One change to a configuration; ``outside`` when no Config switch expresses it."""
+
+    name: str
+    apply: Callable[[Config, Mapping[str, Any]], Config]  # (config, run's hyper)
+    fields: tuple[str, ...]
+    outside: str = ""  # the anomaly code of a move no switch expresses
+
+
+def _set(**fields: Any) -> Move:
+    name = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+    return Move(name, lambda cfg, _hyper: dataclasses.replace(cfg, **fields), tuple(fields))
+
+
+def _eps_inside(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, eps=0.0, eps_root=cfg.eps_root + cfg.eps)
+
+
+def _eps_outside(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, eps=cfg.eps + cfg.eps_root, eps_root=0.0)
+
+
+def _b2_from_b1(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, b2=cfg.b1)
+
+
+def _b1_from_b2(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, b1=cfg.b2)
+
+
+def _betas_swapped(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, b1=cfg.b2, b2=cfg.b1)
+
+
+def _averaging_inverted(cfg: Config, hyper: Mapping[str, Any]) -> Config:
+    return dataclasses.replace(cfg, grad_averaging="off" if hyper.get("grad_averaging")
+                               else "always")
+
+
+def moves() -> list[Move]:
+    """Every move the search tries: each value of each switch, the dtypes, the pairs
+    Config requires together, eps placement, mixed-up betas and an inverted
+    ``grad_averaging`` keyword."""
+    out = [_set(**{name: value}) for name, kind in _SWITCHES.items()
+           for value in get_args(kind)]
+    out += [_set(**{name: flag}) for name in ("amsgrad", "nesterov", "maximize")
+            for flag in (False, True)]
+    out += [_set(**{name: dtype}) for name in ("state_dtype", "mu_dtype", "hyper_dtype")
+            for dtype in (None, "float32")]
+    out += [_set(momentum_input="raw", weight_decay_mode="apex"),
+            _set(momentum_input="normalized", weight_decay_mode="inside"),
+            _set(norm="apex_l2", second_moment_init="first_step_blend"),
+            _set(norm="apex_l2", second_moment_init="zero"),
+            _set(norm="apex_inf", second_moment_init="first_step_blend"),
+            _set(norm="l2_squared", second_moment_init="first_step"),
+            Move("eps inside the square root", _eps_inside, ("eps", "eps_root")),
+            Move("eps outside the square root", _eps_outside, ("eps", "eps_root")),
+            Move("second moment blended with b1", _b2_from_b1, ("b2",),
+                 outside="second_moment_wrong_beta"),
+            Move("momentum blended with b2", _b1_from_b2, ("b1",),
+                 outside="momentum_wrong_beta"),
+            Move("betas swapped", _betas_swapped, ("b1", "b2"), outside="betas_swapped"),
+            Move("grad_averaging keyword inverted", _averaging_inverted, ("grad_averaging",),
+                 outside="grad_averaging_inverted")]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A preset and the moves applied to its configurations."""
+
+    preset: str
+    moves: tuple[Move, ...] = ()
+
+    def describe(self) -> str:
+        """``optax`` or ``optax + second_moment_init='zero'``."""
+        return " + ".join([self.preset, *(m.name for m in self.moves)])
+
+
+@dataclasses.dataclass
+class Outcome:
+    """A candidate's standing: runs failed (with errors), runs it cannot express."""
+
+    candidate: Candidate
+    configs: dict[str, Config]
+    failed: dict[str, float]  # run name -> relative error (above the tolerance)
+    uncovered: int
+    total: float  # the sum of every covered run's relative error
+
+    @property
+    def score(self) -> tuple[int, int, float]:
+        """Fewer failing or inexpressible runs, fewer switches moved, then the excess: the
+        failing runs' relative errors in decades above 1e-16, summed (independent of
+        the tolerance, so a float32 state does not look closer by loosening it)."""
+        excess = sum(_decades(e) for e in self.failed.values())
+        changed = sum(len(m.fields) for m in self.candidate.moves)
+        return (len(self.failed) + self.uncovered, changed, excess)
+
+
+def _decades(error: float) -> float:
+    """``log10(error / 1e-16)``, between 0 and 32 (infinite errors included)."""
+    return min(32.0, max(0.0, math.log10(error) + 16.0)) if error > 0 else 0.0
+
+
+class Search:
+    """Candidates evaluated against the port's observations, with a shared cache."""
+
+    def __init__(self, observations: Sequence[Observation], quirks: Quirks,
+                 language: str, progress: Callable[[str], None] = lambda _msg: None
+                 ) -> None:
+        self.observations = [o for o in observations if o.ok]
+        self.quirks, self.language, self.progress = quirks, language, progress
+        self.names = presets_with_keywords()
+        self._base: dict[tuple[str, str], Config | None] = {}
+        self._cache: dict[tuple[str, Config], tuple[float, float]] = {}
+        self._size = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
+                      for o in self.observations}
+
+    # --------------------------------------------------------------- configurations
+
+    def base_config(self, preset: str, run: Run) -> Config | None:
+        """``preset``'s configuration for the run's hyperparameters (None: it cannot)."""
+        key = (preset, run.name)
+        if key not in self._base:
+            kwargs = preset_kwargs_for(preset, run.hyper)
+            cfg = None
+            if kwargs is not None:
+                rate = run.rate
+                try:
+                    hyper = presets.spec(preset).canonical(**kwargs)
+                    if hyper["weight_decay_mode"] == "corrected" and callable(rate):
+                        hyper["max_learning_rate"] = max(rate.values)
+                    cfg = presets.build(preset, rate, **hyper).config
+                except (ValueError, TypeError, RuntimeError):
+                    cfg = None
+            self._base[key] = cfg
+        return self._base[key]
+
+    def configs(self, cand: Candidate) -> dict[str, Config] | None:
+        """The candidate's configuration for every run it covers; ``None`` when Config
+        refuses the combination on some run."""
+        out = {}
+        for obs in self.observations:
+            cfg = self.base_config(cand.preset, obs.run)
+            if cfg is None:
+                continue
+            try:
+                for move in cand.moves:
+                    cfg = move.apply(cfg, obs.run.hyper)
+            except (ValueError, TypeError):
+                return None
+            out[obs.run.name] = cfg
+        return out
+
+    def error(self, obs: Observation, cfg: Config) -> float:
+        """The port's relative error against ``cfg`` on one run, in units of the
+        tolerance (<= 1 passes)."""
+        raw, tol = self._measure(obs, cfg)
+        return raw / tol
+
+    def raw_error(self, obs: Observation, cfg: Config) -> float:
+        """The port's relative error against ``cfg`` on one run (NaN counts as inf)."""
+        return self._measure(obs, cfg)[0]
+
+    def _measure(self, obs: Observation, cfg: Config) -> tuple[float, float]:
+        key = (obs.run.name, cfg)
+        if key not in self._cache:
+            assert obs.fed is not None
+            assert obs.params is not None
+            want = simulate(cfg, self.quirks, obs.run, obs.fed)
+            err = run_error(obs.params, want)
+            self._cache[key] = (math.inf if math.isnan(err) else err,
+                                tolerance(cfg, self.quirks, obs.run.dtype))
+        return self._cache[key]
+
+    # --------------------------------------------------------------- evaluation
+
+    def evaluate(self, cand: Candidate, parent: Outcome | None = None) -> Outcome | None:
+        """All runs (no parent); or, against ``parent``, ``None`` unless the candidate
+        is promising (it passes one of the parent's :data:`PATIENCE` smallest failing
+        runs, or brings them :data:`MIN_GAIN` decades closer in all) and then no worse
+        overall (no more failing runs, and fewer or a smaller excess). ``None`` too when
+        Config refuses the candidate."""
+        configs = self.configs(cand)
+        if not configs:
+            return None
+        if parent is not None and all(parent.configs.get(k) == v for k, v in configs.items()):
+            return None  # the moves change nothing on these runs
+        uncovered = len(self.observations) - len(configs)
+        ranked = sorted(self.observations, key=lambda o: self._size[o.run.name])
+        if parent is not None:
+            probe = [o for o in ranked if o.run.name in parent.failed][:PATIENCE]
+            passed = [self.error(o, configs[o.run.name]) <= 1.0 for o in probe]
+            gain = sum(_decades(parent.failed[o.run.name]) -
+                       _decades(self.raw_error(o, configs[o.run.name])) for o in probe)
+            if not any(passed) and gain < MIN_GAIN:
+                return None
+            ranked = probe + [o for o in ranked if o not in probe]
+        failed: dict[str, float] = {}
+        total = 0.0
+        for obs in ranked:
+            cfg = configs.get(obs.run.name)
+            if cfg is None:
+                continue
+            raw = self.raw_error(obs, cfg)
+            total += min(raw, 1e30)
+            if self.error(obs, cfg) > 1.0:
+                failed[obs.run.name] = raw
+            if parent is not None and \
+                    len(failed) + uncovered > len(parent.failed) + parent.uncovered:
+                return None
+        outcome = Outcome(cand, configs, failed, uncovered, total)
+        if parent is not None and outcome.score[0] == parent.score[0] and \
+                outcome.score[2] >= parent.score[2]:
+            return None
+        return outcome
+
+    def covers_enough(self, outcome: Outcome) -> bool:
+        """Whether the candidate expresses at least half of the completed runs."""
+        return 2 * len(outcome.configs) >= len(self.observations)
+
+    def run(self) -> tuple[list[Outcome], Outcome | None]:
+        """Evaluate every preset, then search; returns the presets' outcomes and the
+        best outcome found among candidates expressing at least half of the runs (the
+        fewest failing runs, then the fewest moves, then the smallest excess)."""
+        self.progress(f"search: {len(self.names)} presets on {len(self.observations)} runs")
+        base = [o for o in (self.evaluate(Candidate(p)) for p in self.names) if o]
+        ranked = sorted((o for o in base if self.covers_enough(o)), key=self._rank)
+        if not ranked:
+            return base, None
+        best = ranked[0]
+        frontier = _frontier(ranked)
+        shallow = list(frontier)  # candidates that can still take a pair of moves
+        all_moves = moves()
+        for depth in range(1, DEPTH + 1):
+            if not best.failed:
+                break
+            self.progress(f"search: depth {depth}, {len(frontier)} candidates x "
+                          f"{len(all_moves)} moves")
+            children = []
+            for parent in frontier:
+                taken = {f for m in parent.candidate.moves for f in m.fields}
+                for move in all_moves:
+                    if taken & set(move.fields):
+                        continue
+                    child = self.evaluate(
+                        Candidate(parent.candidate.preset, (*parent.candidate.moves, move)),
+                        parent)
+                    if child is not None:
+                        children.append(child)
+            if not children:
+                break
+            frontier = _frontier(sorted(children, key=self._rank))
+            if depth <= DEPTH - 2:
+                shallow += frontier
+            if self._rank(frontier[0])[:1] < self._rank(best)[:1]:
+                best = frontier[0]
+        if best.failed:
+            best = self._pairs(sorted(shallow, key=self._rank)[:PAIR_PARENTS], all_moves, best)
+        return base, best
+
+    def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome
+               ) -> Outcome:
+        """Two moves at once on the best shallow candidates: for moves that are only
+        right together (each alone moves the port further away, as a zero start and
+        ``sqrt(1 - b2^t)`` debiasing do)."""
+        self.progress(f"search: pairs of moves on {len(parents)} candidates")
+        for parent in parents:
+            taken = {f for m in parent.candidate.moves for f in m.fields}
+            free = [m for m in all_moves if not taken & set(m.fields)]
+            for i, first in enumerate(free):
+                for second in free[i + 1:]:
+                    if set(first.fields) & set(second.fields):
+                        continue
+                    child = self.evaluate(Candidate(parent.candidate.preset,
+                                                    (*parent.candidate.moves, first, second)),
+                                          parent)
+                    if child is not None and self._rank(child) < self._rank(best):
+                        best = child
+        return best
+
+    def _rank(self, outcome: Outcome) -> tuple[Any, ...]:
+        score = outcome.score
+        preset = outcome.candidate.preset
+        return (score[0], score[1], preset != self.language, score[2], outcome.total,
+                self.names.index(preset))
+
+
+def _frontier(ranked: Iterable[Outcome]) -> list[Outcome]:
+    """The beam: the best :data:`BEAM` distinct outcomes, at most :data:`PER_PRESET`
+    from one preset (so one preset's near misses do not crowd out the others)."""
+    out: list[Outcome] = []
+    for o in _distinct(ranked):
+        if sum(x.candidate.preset == o.candidate.preset for x in out) < PER_PRESET:
+            out.append(o)
+        if len(out) == BEAM:
+            break
+    return out
+
+
+def _distinct(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """Drop outcomes whose configurations equal an earlier one's on every run."""
+    seen, out = [], []
+    for o in outcomes:
+        key = tuple(sorted((k, repr(v)) for k, v in o.configs.items()))
+        if key not in seen:
+            seen.append(key)
+            out.append(o)
+    return out
+
+
+def _only_rounded(name: str, port: Config, preset_value: Any) -> bool:
+    """Whether a hyperparameter differs only by the port's ``hyper_dtype`` rounding
+    (reported once, as ``hyper_dtype``)."""
+    return (name in _ROUNDED and port.hyper_dtype is not None
+            and isinstance(preset_value, float)
+            and round_to(preset_value, port.hyper_dtype) == getattr(port, name))
+
+
+def differences(cand: Candidate, configs_of: Callable[[Candidate], dict[str, Config] | None],
+                first: str) -> list[dict[str, Any]]:
+    """``{switch, port, preset}`` for every Config field the candidate's switch moves
+    change (not its outside moves), read on run ``first`` and then on the others."""
+    inside = Candidate(cand.preset, tuple(m for m in cand.moves if not m.outside))
+    mine, theirs = configs_of(inside), configs_of(Candidate(cand.preset))
+    if not mine or not theirs:
+        return []
+    order = sorted(mine, key=lambda name: name != first)
+    out: dict[str, dict[str, Any]] = {}
+    for name in order:
+        for field in dataclasses.fields(Config):
+            if field.name in out or field.name == "learning_rate":
+                continue
+            port, preset = getattr(mine[name], field.name), getattr(theirs[name], field.name)
+            if port != preset and not _only_rounded(field.name, mine[name], preset):
+                out[field.name] = {"switch": field.name, "port": port, "preset": preset}
+    return list(out.values())
+
+
+def float32_variants(observations: Sequence[Observation], language: str) -> list[str]:
+    """The presets a port reproduces only in a float32 variant, described: with a
+    float32 second moment (``"timm with state_dtype='float32'"``) or with all its
+    arithmetic in float32 (``"optax computed in float32"``), whichever is closer when
+    both are within the float32 tolerance. A preset the port reproduces as it is, or
+    that expresses fewer than half of the runs, is not listed.
+    """
+    plain = Search(observations, Quirks(), language)
+    narrow = Search(observations, Quirks(arithmetic="float32"), language)
+    state = _set(state_dtype="float32")
+    out = []
+    for preset in plain.names:
+        base = plain.evaluate(Candidate(preset))
+        if base is None or not base.failed or 2 * len(base.configs) < len(plain.observations):
+            continue
+        stored = plain.evaluate(Candidate(preset, (state,)))
+        computed = narrow.evaluate(Candidate(preset))
+        found = [(o.total, text) for o, text in (
+            (stored, f"{preset} with state_dtype='float32'"),
+            (computed, f"{preset} computed in float32")) if o is not None and not o.failed]
+        if found:  # both pass at the float32 tolerance: the closer one is the port
+            out.append(min(found)[1])
+    return out

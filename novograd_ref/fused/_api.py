@@ -1,0 +1,353 @@
+"""``from_optimizer`` and the in-place step: checks every buffer, then runs the kernels."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import numpy as np
+
+from .._config import Config
+from .._optimizer import NovoGrad, NovoGradState
+from .._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
+from . import _plan
+
+Tree = Any
+
+_FLOATS = tuple(np.dtype(name) for name in ("float16", "float32", "float64"))
+
+
+@dataclasses.dataclass(frozen=True)
+class FusedNovoGrad:
+    """The fused, in-place NovoGrad step of one configuration.
+
+    ``threads``: on the CPU, how many of numba's threads a large layer (at least
+    ``2**16`` values) is split over; smaller layers always run on one. The blocks of
+    the norm's sum do not depend on it, so neither does the result.
+    """
+
+    config: Config
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or \
+                self.threads < 1:
+            raise ValueError(f"threads must be an int >= 1, got {self.threads!r}")
+        from . import _cpu
+
+        if self.threads > _cpu.max_threads():
+            raise ValueError(f"threads must be at most {_cpu.max_threads()} (numba's "
+                             f"NUMBA_NUM_THREADS here), got {self.threads}")
+        object.__setattr__(self, "_flags", np.array(_plan.flags(self.config),
+                                                    dtype=np.int64))
+
+    def init(self, params: Tree) -> NovoGradState:
+        """Zero state for ``params``: exactly ``opt.init(params)`` of the reference.
+
+        >>> import numpy as np
+        >>> import novograd_ref as ngr
+        >>> fast = ngr.fused.from_optimizer(ngr.presets.nemo())
+        >>> fast.init({"w": np.zeros(2, dtype=np.float32)}).mu["w"]
+        array([0., 0.], dtype=float32)
+        """
+        state = NovoGrad(self.config).init(params)
+        if state.nu_max is None:
+            return state
+        # the reference's nu_max starts as the very arrays of nu; in place they must differ
+        leaves, treedef = flatten(state.nu_max)
+        return state._replace(nu_max=unflatten(treedef, [_copy(x) for x in leaves]))
+
+    def step_(self, params: Tree, grads: Tree, state: NovoGradState) -> None:
+        """One NovoGrad step, in place: ``params``, ``state.mu``, ``state.nu``,
+        ``state.nu_max`` and ``state.count`` are overwritten with their new values
+        (``params`` as ``apply_updates(params, updates)`` of the reference would be);
+        ``grads`` is only read.
+
+        Every buffer is checked before any is written: a TypeError or ValueError names
+        the first offending leaf, and then nothing has changed.
+
+        >>> import numpy as np
+        >>> import novograd_ref as ngr
+        >>> fast = ngr.fused.from_optimizer(ngr.novograd(0.5, weight_decay=0.1))
+        >>> params = {"w": np.array([3.0, 4.0])}
+        >>> state = fast.init(params)
+        >>> fast.step_(params, {"w": np.array([3.0, 4.0])}, state)
+        >>> params["w"], float(state.nu["w"])
+        (array([2.55, 3.4 ]), 25.0)
+        """
+        cfg = self.config
+        if not isinstance(state, NovoGradState):
+            raise TypeError(f"state: expected a NovoGradState from init(), got "
+                            f"{type(state).__name__}")
+        if (state.nu_max is not None) != cfg.amsgrad:
+            raise ValueError(f"state: made by an optimizer with amsgrad="
+                             f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
+        flat = _flat_dicts(grads, params, state.mu, state.nu)
+        if flat is not None and not cfg.amsgrad:
+            treedef, (g_leaves, p_leaves, m_leaves, v_leaves) = flat
+            vmax_leaves = None
+        else:
+            g_leaves, treedef = flatten(grads)
+            p_leaves = _leaves_like(params, treedef, "params")
+            m_leaves = _leaves_like(state.mu, treedef, "state.mu")
+            v_leaves = _leaves_like(state.nu, treedef, "state.nu")
+            vmax_leaves = _leaves_like(state.nu_max, treedef, "state.nu_max") \
+                if cfg.amsgrad else None
+        if _is_cupy(g_leaves[0] if g_leaves else state.count):
+            from . import _gpu
+
+            _gpu.step_(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves, vmax_leaves,
+                       state.count)
+            return
+        count = _count(state.count)
+        calls = _numpy_calls(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves,
+                             vmax_leaves)
+        from . import _cpu
+
+        coefficients = np.array(_plan.coefficients(cfg, count), dtype=np.float64)
+        flags = self._flags  # type: ignore[attr-defined]
+        kernel, parallel = _cpu.leaf_step, _cpu.leaf_step_parallel
+        if self.threads > 1:
+            _cpu.set_threads(self.threads)
+        for g, p, m, v, vmax in calls:
+            run = parallel if self.threads > 1 and g.size >= _cpu.PARALLEL_MIN else kernel
+            run(g, p, m, v, vmax, coefficients, flags)
+        state.count[()] = count + 1
+
+
+def from_optimizer(opt: NovoGrad | Config, threads: int = 1) -> FusedNovoGrad:
+    """The fused step of ``opt`` (from :func:`novograd_ref.novograd` or any preset), or
+    of a :class:`~novograd_ref.Config`.
+
+    >>> import novograd_ref as ngr
+    >>> ngr.fused.from_optimizer(ngr.presets.timm(lr=0.01)).config.second_moment_init
+    'when_zero'
+    """
+    config = opt.config if isinstance(opt, NovoGrad) else opt
+    if not isinstance(config, Config):
+        raise TypeError(f"opt: expected a NovoGrad optimizer (ngr.novograd(...) or a "
+                        f"preset) or a Config, got {type(opt).__name__}")
+    return FusedNovoGrad(config, threads)
+
+
+# ------------------------------------------------------------------------- checks
+
+
+def _copy(x: Any) -> Any:
+    return x.copy()
+
+
+def _is_cupy(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def _flat_dicts(*trees: Tree) -> tuple[TreeDef, list[list[Any]]] | None:
+    """The usual trees, dicts of arrays with the same keys, without the general walk:
+    the structure and leaves ``flatten`` would give (keys sorted), or ``None`` for any
+    other tree (which then takes the general path)."""
+    first = trees[0]
+    if type(first) is not dict or not first:
+        return None
+    keys = first.keys()
+    for tree in trees[1:]:
+        if type(tree) is not dict or tree.keys() != keys:
+            return None
+    try:
+        order = tuple(sorted(first))
+    except TypeError:
+        return None
+    leaf_type = type(first[order[0]])
+    if leaf_type not in _ARRAY_TYPES and leaf_type.__module__.split(".")[0] != "cupy":
+        return None
+    leaves = [[tree[k] for k in order] for tree in trees]
+    for tree_leaves in leaves:
+        for leaf in tree_leaves:
+            if type(leaf) is not leaf_type:
+                return None
+    return ("dict", order, (_LEAF,) * len(order)), leaves
+
+
+_ARRAY_TYPES = (np.ndarray,)
+_LEAF: TreeDef = ("leaf",)
+
+
+def _leaves_like(tree: Tree, treedef: TreeDef, what: str) -> list[Any]:
+    leaves, tree_def = flatten(tree)
+    mismatch = structure_mismatch(treedef, tree_def)
+    if mismatch:
+        raise ValueError(f"{what} differs from grads in structure {mismatch}")
+    return leaves
+
+
+def _path(treedef: TreeDef, i: int) -> str:
+    path = leaf_paths(treedef)[i]
+    return "" if path == "<root>" else path
+
+
+def _count(count: Any) -> int:
+    if not (isinstance(count, np.ndarray) and count.shape == () and count.dtype.kind in "iu"
+            and count.flags.writeable):
+        raise TypeError(f"state.count: expected a writeable 0-d integer NumPy array (the "
+                        f"state from init()), got {_describe(count)}")
+    return int(count)
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        flags = "" if x.flags.writeable else "read-only "
+        return f"a {flags}{x.dtype} array of shape {x.shape}"
+    return type(x).__module__ + "." + type(x).__name__
+
+
+def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
+                   mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None,
+                   array_type: Any) -> list[tuple[Any, ...]]:
+    """Check every leaf (NumPy or CuPy arrays, ``array_type``) and return
+    ``(g, p, m, v, v_max)`` per leaf (``v`` again for ``v_max`` without amsgrad).
+
+    The usual case (dtypes as ``init`` made them, contiguous, writeable) is settled by
+    identity and flag tests; anything else goes through :func:`_check_leaf`, which
+    names what is wrong or lets an unusual but valid leaf through.
+    """
+    expected = _expected_dtypes(cfg.mu_dtype, cfg.state_dtype)
+    numpy = array_type is np.ndarray  # CuPy arrays have no read-only flag
+    out = []
+    for i, g in enumerate(grads):
+        p, m, v = params[i], mus[i], nus[i]
+        if nu_maxes is None and type(g) is type(p) is type(m) is type(v) is array_type:
+            dtype = p.dtype
+            want = expected.get(dtype)
+            if want is not None and g.dtype is dtype and m.dtype is want[0] and \
+                    v.dtype is want[1] and g.shape == p.shape == m.shape and not v.shape:
+                pf, mf = p.flags, m.flags
+                if g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous and (
+                        not numpy or (pf.writeable and mf.writeable and v.flags.writeable)):
+                    out.append((g, p, m, v, v))
+                    continue
+        vmax = nu_maxes[i] if nu_maxes is not None else v
+        _check_leaf(cfg, treedef, i, array_type, g, p, m, v, vmax, nu_maxes is not None)
+        out.append((g, p, m, v, vmax))
+    return out
+
+
+def _check_leaf(cfg: Config, treedef: TreeDef, i: int, array_type: type, g: Any, p: Any,
+                m: Any, v: Any, vmax: Any, amsgrad: bool) -> None:
+    """Raise the error that names what is wrong with leaf ``i``, if anything is."""
+    if not (type(g) is type(p) is type(m) is type(v) is type(vmax) is array_type):
+        _refuse_type(treedef, i, array_type, g, p, m, v, vmax)
+    dtype = p.dtype
+    if not (dtype in _FLOATS and g.dtype == dtype and g.shape == p.shape == m.shape
+            and m.dtype == _state_dtype(cfg.mu_dtype, dtype)
+            and v.dtype == vmax.dtype == _state_dtype(cfg.state_dtype, dtype)
+            and v.shape == vmax.shape == ()):
+        _refuse_dtype_or_shape(cfg, treedef, i, g, p, m, v, vmax)
+    pf, mf, vf, vmf = p.flags, m.flags, v.flags, vmax.flags
+    if not (g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous
+            and _writeable(pf) and _writeable(mf) and _writeable(vf) and _writeable(vmf)):
+        _refuse_layout(treedef, i, g, p, m, v, vmax)
+    if amsgrad and _shares_memory(v, vmax):
+        raise ValueError(f"state.nu_max{_path(treedef, i)}: shares its buffer with "
+                         f"state.nu{_path(treedef, i)}; the fused step needs separate "
+                         "ones (use the state from this object's init())")
+
+
+def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
+                 mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None
+                 ) -> list[tuple[Any, ...]]:
+    """The CPU kernels' arguments: 1-D views of ``g, p, m`` (float16 as uint16) and the
+    0-d ``v``, ``v_max``. Nothing is copied."""
+    out = []
+    for g, p, m, v, vmax in checked_leaves(cfg, treedef, params, grads, mus, nus, nu_maxes,
+                                           np.ndarray):
+        if g.ndim == 1 and g.itemsize != 2 and m.itemsize != 2 and v.itemsize != 2:
+            out.append((g, p, m, v, vmax))  # the usual leaf: nothing to view
+        else:
+            out.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
+    return out
+
+
+@functools.cache
+def _expected_dtypes(mu_dtype: str | None, state_dtype: str | None
+                     ) -> dict[np.dtype, tuple[np.dtype, np.dtype]]:
+    """Parameter dtype -> (moment dtype, second-moment dtype) that ``init`` gives."""
+    return {dtype: (_state_dtype(mu_dtype, dtype), _state_dtype(state_dtype, dtype))
+            for dtype in _FLOATS}
+
+
+def _writeable(flags: Any) -> bool:
+    return getattr(flags, "writeable", True)  # CuPy arrays are always writeable
+
+
+def _shares_memory(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray):
+        return bool(np.may_share_memory(a, b))
+    return bool(a.data.ptr == b.data.ptr)
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    if a.ndim != 1:
+        a = a.reshape(-1)  # a view: the array is C-contiguous
+    return a.view(np.uint16) if a.itemsize == 2 else a  # float16, the one 2-byte dtype
+
+
+def _half_view(a: np.ndarray) -> np.ndarray:
+    return a.view(np.uint16) if a.itemsize == 2 else a  # float16, the one 2-byte dtype
+
+
+def _state_dtype(name: str | None, param_dtype: np.dtype) -> np.dtype:
+    return param_dtype if name is None else np.dtype(name)
+
+
+def _refuse_type(treedef: TreeDef, i: int, array_type: type, *arrays: Any) -> None:
+    path = _path(treedef, i)
+    library = "a NumPy" if array_type is np.ndarray else "a CuPy"
+    for what, a in zip(("grads", "params", "state.mu", "state.nu", "state.nu_max"), arrays):
+        if type(a) is not array_type:
+            raise TypeError(f"{what}{path}: expected {library} array (one array "
+                            f"library per step), got {_describe(a)}")
+
+
+def _refuse_dtype_or_shape(cfg: Config, treedef: TreeDef, i: int, g: Any, p: Any, m: Any,
+                           v: Any, vmax: Any) -> None:
+    path = _path(treedef, i)
+    dtype = p.dtype
+    if dtype not in _FLOATS:
+        extra = (" (bfloat16: neither NumPy nor numba computes in it; use float32 "
+                 "parameters, or the reference core on JAX or PyTorch)"
+                 if "bfloat16" in str(dtype) else "")
+        raise TypeError(f"params{path}: expected float16, float32 or float64, got "
+                        f"{dtype}{extra}")
+    if g.dtype != dtype:
+        raise TypeError(f"grads{path}: expected dtype {dtype} like params{path}, got "
+                        f"{g.dtype} (mixed dtypes are refused, not converted)")
+    if g.shape != p.shape:
+        raise ValueError(f"grads{path}: expected shape {p.shape} like params{path}, got "
+                         f"{g.shape}")
+    if m.shape != p.shape:
+        raise ValueError(f"state.mu{path}: expected shape {p.shape} like params{path}, got "
+                         f"{m.shape}")
+    want = _state_dtype(cfg.mu_dtype, dtype)
+    if m.dtype != want:
+        raise TypeError(f"state.mu{path}: expected dtype {want}, got {m.dtype} (a state "
+                        "from another configuration or dtype?)")
+    want = _state_dtype(cfg.state_dtype, dtype)
+    for what, a in (("state.nu", v), ("state.nu_max", vmax)):
+        if a.dtype != want or a.shape != ():
+            raise TypeError(f"{what}{path}: expected a 0-d {want} array, got "
+                            f"{_describe(a)} (a state from another configuration?)")
+
+
+def _refuse_layout(treedef: TreeDef, i: int, g: Any, p: Any, m: Any, v: Any,
+                   vmax: Any) -> None:
+    path = _path(treedef, i)
+    for what, a, written in (("grads", g, False), ("params", p, True),
+                             ("state.mu", m, True), ("state.nu", v, True),
+                             ("state.nu_max", vmax, True)):
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{what}{path}: expected a C-contiguous array, got strides "
+                             f"{a.strides} for shape {a.shape} (the fused step works on "
+                             "the caller's buffers and does not copy)")
+        if written and not _writeable(a.flags):
+            raise ValueError(f"{what}{path}: expected a writeable array, got a read-only "
+                             "one (the fused step updates it in place)")

@@ -1,0 +1,565 @@
+r"""numba kernels of the fused step on NumPy arrays: one layer per call, in place.
+
+A layer's step is two passes over memory (three with update clipping), as the
+per-layer norm demands:
+
+1. a reduction over the gradient: :math:`S = \sum_i g_i^2` in float64, summed in
+   blocks of :data:`BLOCK` values (each block with several accumulators) and the block
+   sums added with Neumaier's compensation, so the norm is as accurate as a pairwise
+   sum or better and does not depend on the thread count; ``max |g_i|`` for Apex's
+   inf-norm, :math:`\sum p_i^2` for NeMo's update clipping;
+2. the per-layer scalars (second moment, denominator), each operation in the dtype
+   NumPy gives it in the reference (mostly the state dtype), then one fused pass that
+   reads ``g, p, m`` once and writes ``m`` and ``p`` once, with every operation in the
+   order of :func:`novograd_ref._core.leaf_step`, in its compute dtype: NumPy's result
+   type of the gradient and state dtypes (that of ``g / den``; float32 for float16
+   data), the moment cast to it as the reference casts it.
+
+The update loop has one variant per family of switches (PyTorch family and optax,
+Apex's raw-gradient moment, the rate inside the moment) and a generic one for the
+rest: a loop that branches on every switch does not vectorize.
+
+float16 arrays come as ``uint16`` views (numba has no float16): loads and stores
+convert exactly (round to nearest even). Compiled code is cached on disk
+(``cache=True``), so a new process does not compile again.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from . import _plan as P
+
+BLOCK = 4096  # values per block of the norm's sum (and per parallel work item)
+PARALLEL_MIN = 1 << 16  # smaller layers run on one thread even when more are allowed
+
+_F_NORM, _F_INIT, _F_UPDATE = P.F_NORM, P.F_INIT, P.F_UPDATE
+_F_RECIPROCAL, _F_RAW, _F_WD_INSIDE, _F_WD_APEX = (P.F_RECIPROCAL, P.F_RAW,
+                                                  P.F_WD_INSIDE, P.F_WD_APEX)
+_F_DECOUPLED, _F_LR_INSIDE, _F_NESTEROV = P.F_DECOUPLED, P.F_LR_INSIDE, P.F_NESTEROV
+_F_AMSGRAD, _F_LUC, _F_APEX_BIAS = P.F_AMSGRAD, P.F_LUC, P.F_APEX_BIAS
+
+
+# ------------------------------------------------------------------ float16 as uint16
+
+
+@njit(cache=True, error_model="numpy")
+def half_to_float(h: Any) -> Any:
+    """The float32 value of IEEE binary16 bits ``h`` (exact)."""
+    bits = np.int64(h)
+    exponent = (bits >> 10) & 0x1F
+    mantissa = bits & 0x3FF
+    if exponent == 0:
+        value = math.ldexp(float(mantissa), -24)
+    elif exponent == 31:
+        value = np.inf if mantissa == 0 else np.nan
+    else:
+        value = math.ldexp(float(1024 + mantissa), int(exponent) - 25)
+    return np.float32(-value if bits & 0x8000 else value)
+
+
+@njit(cache=True, error_model="numpy")
+def float_to_half(x: Any) -> Any:
+    """IEEE binary16 bits of ``x`` rounded to nearest even (as NumPy's cast)."""
+    x = np.float64(x)
+    if math.isnan(x):
+        return np.uint16(0xFE00 if math.copysign(1.0, x) < 0 else 0x7E00)
+    sign = 0x8000 if math.copysign(1.0, x) < 0 else 0
+    a = abs(x)
+    if a >= 65520.0:  # rounds to infinity
+        bits = 0x7C00
+    elif a < 6.103515625e-05:  # below 2**-14: subnormal, in units of 2**-24
+        bits = int(np.rint(a * 16777216.0))
+    else:
+        fraction, exponent = math.frexp(a)  # a = fraction * 2**exponent, [0.5, 1)
+        q = int(np.rint(fraction * 2048.0))  # 1024..2048; 2048 carries into the exponent
+        bits = ((exponent + 14) << 10) + (q - 1024)
+    return np.uint16(sign | bits)
+
+
+def load(a, i):  # pragma: no cover - numba replaces it
+    """``a[i]`` as a float (a float16 stored as uint16 comes back as float32)."""
+    raise NotImplementedError
+
+
+def store(a, i, x):  # pragma: no cover - numba replaces it
+    """``a[i] = x`` rounded to ``a``'s dtype."""
+    raise NotImplementedError
+
+
+def rounded(a, x):  # pragma: no cover - numba replaces it
+    """``x`` rounded to ``a``'s dtype, returned in ``x``'s type."""
+    raise NotImplementedError
+
+
+def compute_zero(g, v):  # pragma: no cover - numba replaces it
+    """0 in the compute dtype: NumPy's result type of the gradient and state dtypes
+    (float32 for float16 data)."""
+    raise NotImplementedError
+
+
+def native_zero(a):  # pragma: no cover - numba replaces it
+    """0 in the dtype ``a``'s values are computed in (float32 for float16)."""
+    raise NotImplementedError
+
+
+def like(z, x):  # pragma: no cover - numba replaces it
+    """``x`` converted to the type of ``z``."""
+    raise NotImplementedError
+
+
+def _is_half(a: Any) -> bool:
+    return isinstance(a, types.Array) and a.dtype == types.uint16
+
+
+@overload(load)
+def _load(a, i):
+    if _is_half(a):
+        return lambda a, i: half_to_float(a[i])
+    return lambda a, i: a[i]
+
+
+@overload(store)
+def _store(a, i, x):
+    if _is_half(a):
+        def impl(a, i, x):
+            a[i] = float_to_half(x)
+    else:
+        def impl(a, i, x):
+            a[i] = x
+    return impl
+
+
+@overload(rounded)
+def _rounded(a, x):
+    if _is_half(a):
+        if x == types.float64:
+            return lambda a, x: np.float64(half_to_float(float_to_half(x)))
+        return lambda a, x: np.float32(half_to_float(float_to_half(x)))
+    if a.dtype == types.float32 and x == types.float64:
+        return lambda a, x: np.float64(np.float32(x))
+    return lambda a, x: x
+
+
+@overload(compute_zero)
+def _compute_zero(g, v):
+    if types.float64 in (g.dtype, v.dtype):
+        return lambda g, v: np.float64(0.0)
+    return lambda g, v: np.float32(0.0)
+
+
+@overload(native_zero)
+def _native_zero(a):
+    if a.dtype == types.float64:
+        return lambda a: np.float64(0.0)
+    return lambda a: np.float32(0.0)
+
+
+@overload(like)
+def _like(z, x):
+    if z == types.float32:
+        return lambda z, x: np.float32(x)
+    return lambda z, x: np.float64(x)
+
+
+# ------------------------------------------------------------------------ pass 1
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _block_square_sum(a: Any, lo: int, hi: int) -> float:
+    """``sum(a[lo:hi]**2)`` in float64 (the compiler may keep several partial sums)."""
+    a = a[lo:hi]  # a loop from 0 lets the compiler drop negative-index handling
+    s = 0.0
+    for i in range(a.size):
+        x = np.float64(load(a, i))
+        s += x * x
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def _block_max_abs(a: Any, lo: int, hi: int) -> float:
+    """``max |a[lo:hi]|`` (NaN is handled by the caller through the square sum)."""
+    a = a[lo:hi]
+    mx = 0.0
+    for i in range(a.size):
+        x = abs(np.float64(load(a, i)))
+        mx = max(mx, x)
+    return mx
+
+
+@njit(cache=True, error_model="numpy")
+def _compensated_total(parts: Any) -> float:
+    """Neumaier's compensated sum of the block sums, in block order."""
+    total, carry = 0.0, 0.0
+    for x in parts:
+        t = total + x
+        if abs(total) >= abs(x):
+            carry += (total - t) + x
+        else:
+            carry += (x - t) + total
+        total = t
+    return total + carry
+
+
+@njit(cache=True, error_model="numpy")
+def _nblocks(n: int) -> int:
+    return max(1, (n + BLOCK - 1) // BLOCK)
+
+
+@njit(cache=True, error_model="numpy")
+def _square_sum(a: Any) -> float:
+    """The blocks' sums added as :func:`_compensated_total` adds them, without an array."""
+    total, carry = 0.0, 0.0
+    for b in range(_nblocks(a.size)):
+        x = _block_square_sum(a, b * BLOCK, min(a.size, (b + 1) * BLOCK))
+        t = total + x
+        if abs(total) >= abs(x):
+            carry += (total - t) + x
+        else:
+            carry += (x - t) + total
+        total = t
+    return total + carry
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _square_sum_parallel(a: Any) -> float:
+    nb = _nblocks(a.size)
+    parts = np.empty(nb)
+    for b in prange(nb):
+        parts[b] = _block_square_sum(a, b * BLOCK, min(a.size, (b + 1) * BLOCK))
+    return _compensated_total(parts)
+
+
+@njit(cache=True, error_model="numpy")
+def _max_abs(a: Any) -> float:
+    mx = 0.0
+    for b in range(_nblocks(a.size)):
+        mx = max(mx, _block_max_abs(a, b * BLOCK, min(a.size, (b + 1) * BLOCK)))
+    return mx
+
+
+# ------------------------------------------------------------ per-layer scalars
+# The reference computes these on 0-d arrays, each operation in the dtype NumPy gives it
+# (a Python float takes the array's dtype first): in the state dtype ``v``, the
+# gradient dtype ``g`` or the wider of the two. They are computed here the same way,
+# operation by operation (``native_zero`` types, ``rounded`` for float16 storage).
+
+
+@njit(cache=True, error_model="numpy")
+def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
+                   ) -> tuple[Any, Any]:
+    """(moment used at this step, moment stored), in the state dtype, as
+    ``_core._second_moment``."""
+    vz, gz, cz = native_zero(v), native_zero(g), compute_zero(g, v)
+    first = c[P.C_FIRST] != 0.0
+    norm, init = f[_F_NORM], f[_F_INIT]
+    vv = like(vz, load(v, ()))
+    b2, one_minus_b2 = c[P.C_B2], c[P.C_ONE_MINUS_B2]
+    if norm == 2:  # apex_inf: b2 prior + (1 - b2) max|g|, n_0 = max|g_1| stored first
+        stat = like(gz, max_abs)
+        prior = vv if init == 2 or not first else rounded(v, like(vz, stat))
+        x = like(cz, rounded(v, like(vz, b2) * prior)) + like(
+            cz, rounded(g, like(gz, one_minus_b2) * stat))
+        used = rounded(v, like(vz, x))
+    elif norm == 1:  # apex_l2: sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
+        s = like(cz, s_sum)
+        prior = vv if init == 2 or not first else rounded(v, like(vz, np.sqrt(s)))
+        x = like(cz, rounded(v, rounded(v, like(vz, b2) * prior) * prior))
+        used = rounded(v, like(vz, np.sqrt(x + like(cz, one_minus_b2) * s)))
+    else:
+        s = rounded(v, like(vz, rounded(g, like(gz, s_sum))))
+        if f[_F_UPDATE] == 1:  # torch's lerp and its two branches
+            w = 1.0 - b2
+            if w < 0.5:
+                blend = rounded(v, vv + rounded(v, like(vz, w) * rounded(v, s - vv)))
+            else:
+                blend = rounded(v, s - rounded(v, rounded(v, s - vv) * like(vz, 1.0 - w)))
+        else:
+            blend = rounded(v, rounded(v, like(vz, b2) * vv)
+                            + rounded(v, like(vz, one_minus_b2) * s))
+        if init == 0:
+            used = s if first else blend
+        elif init == 1:
+            used = s if vv == 0 else blend
+        else:  # zero (first_step_blend is for the Apex norms only)
+            used = blend
+    stored = vv if f[_F_UPDATE] == 2 else used
+    return used, stored
+
+
+@njit(cache=True, error_model="numpy")
+def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
+    """``sqrt(v + eps_root) + eps`` or ``n + eps`` (Apex norms), ``v`` divided by
+    ``1 - b2**t`` (``n`` by its root) under Apex bias correction; in the state dtype,
+    as ``_core._denominator``."""
+    vz = native_zero(v)
+    if f[_F_NORM] == 0:
+        if f[_F_APEX_BIAS]:
+            used = rounded(v, used / like(vz, c[P.C_BC2_POW]))
+        den = rounded(v, np.sqrt(rounded(v, used + like(vz, c[P.C_EPS_ROOT]))))
+    elif f[_F_APEX_BIAS]:
+        den = rounded(v, used / like(vz, c[P.C_BC2]))
+    else:
+        den = used
+    return rounded(v, den + like(vz, c[P.C_EPS]))
+
+
+# -------------------------------------------------------------------- pass 2 (3)
+
+
+@njit(cache=True, error_model="numpy")
+def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
+    """One value's ``(m_new, d)`` (the new moment and the direction), all in the
+    compute dtype, as ``_core.leaf_step`` up to ``_core._update``'s step size.
+
+    ``k``: (sign, den, 1/den, wd, average, b1, lr, 1 - b1**t, -step, decay, clip,
+    factor), the scalars already in the compute dtype.
+    """
+    sign, den, rden, wd, average, b1, lr, bc1 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+    g = sign * gi
+    if f[_F_RAW]:
+        u = g
+    else:
+        u = g * rden if f[_F_RECIPROCAL] else g / den
+        if f[_F_WD_INSIDE]:
+            u = u + wd * pi
+    u = average * u
+    inside = f[_F_LR_INSIDE] != 0
+    m_new = b1 * mi - lr * u if inside else b1 * mi + u
+    d = m_new
+    if f[_F_NESTEROV]:  # TF momentum's look-ahead: the moment input once more
+        d = b1 * m_new + (-(lr * u) if inside else u)
+    if f[_F_APEX_BIAS]:
+        d = d / bc1
+    if f[_F_RAW]:
+        d = d * rden if f[_F_RECIPROCAL] else d / den
+    if f[_F_WD_APEX]:
+        d = d - lr * (wd * pi) if inside else d + wd * pi
+    return m_new, d
+
+
+@njit(cache=True, error_model="numpy")
+def _update(d: Any, pi: Any, k: Any, f: Any) -> Any:
+    """The update from the direction ``d``: ``factor d`` (rate inside), ``-step d`` or
+    NeMo's ``-clip d``; then decoupled weight decay."""
+    if f[_F_LR_INSIDE]:
+        update = k[11] * d
+    elif f[_F_LUC]:
+        update = (-k[10]) * d
+    else:
+        update = k[8] * d
+    if f[_F_DECOUPLED]:
+        update = update - k[9] * pi
+    return update
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: Any) -> None:
+    """Write ``m_new`` and ``p + update`` (update rounded to the parameter dtype first,
+    as ``apply_updates`` adds it) for values ``lo..hi``.
+
+    A loop that branches on every switch does not vectorize, so the common families
+    have loops of their own, each :func:`_element` with its other switches fixed:
+    the PyTorch family and optax (:func:`_apply_plain`), Apex's raw-gradient moment
+    (:func:`_apply_raw`), Keras' rate inside the moment (:func:`_apply_inside`).
+    """
+    outside = not (f[_F_LR_INSIDE] or f[_F_NESTEROV] or f[_F_LUC])
+    if outside and not (f[_F_RAW] or f[_F_APEX_BIAS] or f[_F_WD_APEX]):
+        _apply_plain(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
+                     f[_F_DECOUPLED] != 0, z)
+    elif outside and f[_F_RAW]:
+        _apply_raw(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_APEX_BIAS] != 0,
+                   f[_F_WD_APEX] != 0, f[_F_DECOUPLED] != 0, z)
+    elif f[_F_LR_INSIDE] and not (f[_F_RAW] or f[_F_APEX_BIAS] or f[_F_WD_APEX]):
+        _apply_inside(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
+                      f[_F_NESTEROV] != 0, f[_F_DECOUPLED] != 0, z)
+    else:
+        g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+        for i in range(g.size):
+            pi = like(z, load(p, i))
+            m_new, d = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f)
+            store(m, i, m_new)
+            store(p, i, pi + rounded(p, _update(d, pi, k, f)))
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_plain(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+                 wd_inside: bool, decoupled: bool, z: Any) -> None:
+    """:func:`_element` for a normalized gradient, the rate outside, no Nesterov,
+    clipping or Apex bias correction."""
+    sign, den, rden, wd, average, b1, step, decay = k[0], k[1], k[2], k[3], k[4], k[5], k[8], k[9]
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
+        gi = sign * like(z, load(g, i))
+        pi = like(z, load(p, i))
+        u = gi * rden if reciprocal else gi / den
+        if wd_inside:
+            u = u + wd * pi
+        u = average * u
+        m_new = b1 * like(z, load(m, i)) + u
+        update = step * m_new
+        if decoupled:
+            update = update - decay * pi
+        store(m, i, m_new)
+        store(p, i, pi + rounded(p, update))
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_raw(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+               apex_bias: bool, wd_apex: bool, decoupled: bool, z: Any) -> None:
+    """:func:`_element` for Apex's raw-gradient moment (normalized after it), the rate
+    outside, no Nesterov or clipping."""
+    sign, den, rden, wd, average, b1, bc1, step, decay = (k[0], k[1], k[2], k[3], k[4],
+                                                          k[5], k[7], k[8], k[9])
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
+        u = average * (sign * like(z, load(g, i)))
+        pi = like(z, load(p, i))
+        m_new = b1 * like(z, load(m, i)) + u
+        d = m_new / bc1 if apex_bias else m_new
+        d = d * rden if reciprocal else d / den
+        if wd_apex:
+            d = d + wd * pi
+        update = step * d
+        if decoupled:
+            update = update - decay * pi
+        store(m, i, m_new)
+        store(p, i, pi + rounded(p, update))
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+                  wd_inside: bool, nesterov: bool, decoupled: bool, z: Any) -> None:
+    """:func:`_element` for a normalized gradient and the rate inside the moment, no
+    Apex bias correction or weight decay."""
+    sign, den, rden, wd, average, b1, lr, decay, factor = (k[0], k[1], k[2], k[3], k[4],
+                                                           k[5], k[6], k[9], k[11])
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
+        gi = sign * like(z, load(g, i))
+        pi = like(z, load(p, i))
+        u = gi * rden if reciprocal else gi / den
+        if wd_inside:
+            u = u + wd * pi
+        u = average * u
+        m_new = b1 * like(z, load(m, i)) - lr * u
+        d = b1 * m_new + (-(lr * u)) if nesterov else m_new
+        update = factor * d
+        if decoupled:
+            update = update - decay * pi
+        store(m, i, m_new)
+        store(p, i, pi + rounded(p, update))
+
+
+@njit(cache=True, error_model="numpy")
+def _direction_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
+                          z: Any) -> float:
+    """``sum(d**2)`` of the direction over ``lo..hi`` in float64, writing nothing
+    (update clipping needs its norm before any parameter moves)."""
+    s = 0.0
+    g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
+    for i in range(g.size):
+        _, d = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)), k, f)
+        x = np.float64(d)
+        s += x * x
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any:
+    """Second moment (stored into ``v``, ``vmax``) and the compute-dtype scalars
+    (the clip of update clipping starts as the step size; :func:`_clipped` sets it)."""
+    max_abs = 0.0
+    if f[_F_NORM] == 2:
+        max_abs = np.nan if math.isnan(s) else _max_abs(g)
+    used, stored = _second_moment(s, max_abs, v, g, c, f)
+    if f[_F_AMSGRAD]:  # xp.maximum: NaN wins
+        old = like(used, load(vmax, ()))
+        used = old if old > used or math.isnan(old) else used
+        store(vmax, (), used)
+    store(v, (), stored)
+    den = _denominator(used, v, c, f)
+    return (like(z, c[P.C_SIGN]), like(z, den), like(z, rounded(v, like(den, 1.0) / den)),
+            like(z, c[P.C_WD]), like(z, c[P.C_AVERAGE]), like(z, c[P.C_B1]),
+            like(z, c[P.C_LR]), like(z, c[P.C_BC1]), like(z, -c[P.C_STEP]),
+            like(z, c[P.C_DECAY]), like(z, c[P.C_STEP]), like(z, c[P.C_FACTOR]))
+
+
+@njit(cache=True, error_model="numpy")
+def _clipped(k: Any, z: Any, g: Any, p2: float, d2: float, c: Any) -> Any:
+    """``k`` with NeMo's clip ``min(trust |p| / (|d| + luc_eps), step)`` (NaN kept);
+    ``|p|`` in the parameter dtype, ``|d|`` in the compute dtype, as the reference."""
+    gz = native_zero(g)
+    p_norm = rounded(g, np.sqrt(rounded(g, like(gz, p2))))
+    d_norm = np.sqrt(like(z, d2))
+    ratio = like(z, rounded(g, like(gz, c[P.C_LUC_TRUST]) * p_norm)) / (
+        d_norm + like(z, c[P.C_LUC_EPS]))
+    step = k[10]
+    clip = ratio if ratio < step or math.isnan(ratio) else step
+    return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], clip, k[11])
+
+
+@njit(cache=True, error_model="numpy")
+def _flag_values(f: Any) -> Any:
+    """The flags as a tuple of values: constants to the compiler inside the loops (an
+    array's entries would be reloaded after every store to ``m`` or ``p``)."""
+    return (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11],
+            f[12])
+
+
+@njit(cache=True, error_model="numpy")
+def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None:
+    """One layer's step on one thread: ``p``, ``m``, ``v`` (``vmax``) in place.
+
+    ``g, p, m`` are 1-D and C-contiguous; ``v`` and ``vmax`` 0-d; ``c`` the step's
+    coefficients and ``f`` the configuration's flags (``_plan``).
+    """
+    z = compute_zero(g, v)
+    f = _flag_values(f)
+    s = _square_sum(g)
+    p2 = _square_sum(p) if f[_F_LUC] else 0.0
+    k = _scalars(g, v, vmax, c, f, z, s)
+    if f[_F_LUC]:
+        nb = _nblocks(g.size)
+        parts = np.empty(nb)
+        for b in range(nb):
+            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+                                          k, f, z)
+        k = _clipped(k, z, g, p2, _compensated_total(parts), c)
+    _apply_range(g, p, m, 0, g.size, k, f, z)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None:
+    """:func:`leaf_step` with its passes split into blocks over numba's threads (the
+    same blocks, hence the same sums, as on one thread)."""
+    z = compute_zero(g, v)
+    f = _flag_values(f)
+    s = _square_sum_parallel(g)
+    p2 = _square_sum_parallel(p) if f[_F_LUC] else 0.0
+    k = _scalars(g, v, vmax, c, f, z, s)
+    nb = _nblocks(g.size)
+    if f[_F_LUC]:
+        parts = np.empty(nb)
+        for b in prange(nb):
+            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+                                          k, f, z)
+        k = _clipped(k, z, g, p2, _compensated_total(parts), c)
+    for b in prange(nb):
+        _apply_range(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
+
+
+def set_threads(threads: int) -> None:
+    """Let numba's parallel kernels use ``threads`` threads."""
+    numba.set_num_threads(threads)
+
+
+def max_threads() -> int:
+    """The most threads numba can run here (``NUMBA_NUM_THREADS``)."""
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]

@@ -1,0 +1,255 @@
+r"""CuPy kernels of the fused step on CuPy arrays: the CPU kernels' math in CUDA C++.
+
+Per layer, everything stays on the device: a ``ReductionKernel`` sums :math:`g_i^2`
+in double precision (and ``max |g_i|`` for Apex's inf-norm), a one-thread
+``ElementwiseKernel`` computes the second moment and denominator in the state dtype,
+operation by operation as NumPy does in the reference (``float16`` arithmetic through
+CuPy's ``float16`` type), and one ``ElementwiseKernel`` reads ``g, p, m`` once and
+writes ``m`` and ``p`` once. NeMo's update clipping adds a reduction over the
+direction (computed into a scratch array) before anything is stored.
+Kernels are compiled with ``--fmad=false``: NumPy never fuses a multiply and an add,
+so neither may the kernels. The flags and the coefficients are those of ``_plan``; the
+step count is read once per step.
+
+Not yet run on a GPU: ``tests/test_fused.py`` checks these kernels against the
+reference for every switch value where CuPy and a CUDA device are present. Where there
+is none, it compiles the device functions below for the host (``tests/gpu_math_host.cpp``)
+and checks their math against the reference; the CuPy plumbing (kernel signatures,
+launches) is only exercised on a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._config import Config
+from .._tree import TreeDef
+from . import _plan as P
+
+_DEFINES = "\n".join(f"#define {name} {getattr(P, name)}" for name in dir(P)
+                     if name.startswith(("F_", "C_")) and not name.startswith("N_"))
+
+_PREAMBLE = _DEFINES + r"""
+template <typename X> __device__ X from_d(double x) { return X(x); }
+template <> __device__ float16 from_d<float16>(double x) { return float16((float)x); }
+__device__ double vsqrt(double x) { return sqrt(x); }
+__device__ float vsqrt(float x) { return sqrtf(x); }
+__device__ float16 vsqrt(float16 x) { return float16(sqrtf((float)x)); }
+__device__ double to_d(double x) { return x; }
+__device__ double to_d(float x) { return (double)x; }
+__device__ double to_d(float16 x) { return (double)(float)x; }
+template <typename X> __device__ bool is_nan(X x) { return isnan(to_d(x)); }
+// a value of one dtype as another, through double (exact for every widening)
+template <typename X, typename Y> __device__ X cvt(Y y) { return from_d<X>(to_d(y)); }
+
+// _cpu._second_moment / _denominator / _scalars: G gradient, V state, C compute dtype.
+template <typename G, typename V, typename C>
+__device__ void layer_scalars(double s_sum, double max_abs, const double* c,
+                              const long long* f, V* v, V* vmax, C* k) {
+    bool first = c[C_FIRST] != 0.0;
+    V vv = v[0];
+    double b2 = c[C_B2], omb2 = c[C_ONE_MINUS_B2];
+    V used;
+    if (f[F_NORM] == 2) {  // n_0 = max|g_1| is stored (state dtype) before the blend
+        G stat = from_d<G>(isnan(s_sum) ? s_sum : max_abs);
+        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(stat);
+        C x = cvt<C>(from_d<V>(b2) * prior) + cvt<C>(from_d<G>(omb2) * stat);
+        used = cvt<V>(x);
+    } else if (f[F_NORM] == 1) {
+        C s = from_d<C>(s_sum);
+        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(vsqrt(s));
+        C x = cvt<C>(from_d<V>(b2) * prior * prior);
+        used = cvt<V>(vsqrt(x + from_d<C>(omb2) * s));
+    } else {
+        V s = cvt<V>(from_d<G>(s_sum));
+        V blend;
+        if (f[F_UPDATE] == 1) {
+            double w = 1.0 - b2;
+            if (w < 0.5) {
+                blend = vv + from_d<V>(w) * (s - vv);
+            } else {
+                blend = s - (s - vv) * from_d<V>(1.0 - w);
+            }
+        } else {
+            blend = from_d<V>(b2) * vv + from_d<V>(omb2) * s;
+        }
+        int init = (int)f[F_INIT];
+        if (init == 0) {
+            used = first ? s : blend;
+        } else if (init == 1) {
+            used = (to_d(vv) == 0.0) ? s : blend;
+        } else {  // zero (first_step_blend is for the Apex norms only)
+            used = blend;
+        }
+    }
+    V stored = (f[F_UPDATE] == 2) ? vv : used;
+    if (f[F_AMSGRAD]) {
+        V old = vmax[0];
+        used = (to_d(old) > to_d(used) || is_nan(old)) ? old : used;
+        vmax[0] = used;
+    }
+    v[0] = stored;
+    V den;
+    if (f[F_NORM] == 0) {
+        if (f[F_APEX_BIAS]) used = used / from_d<V>(c[C_BC2_POW]);
+        den = vsqrt(V(used + from_d<V>(c[C_EPS_ROOT])));
+    } else if (f[F_APEX_BIAS]) {
+        den = used / from_d<V>(c[C_BC2]);
+    } else {
+        den = used;
+    }
+    den = den + from_d<V>(c[C_EPS]);
+    k[0] = from_d<C>(c[C_SIGN]);
+    k[1] = cvt<C>(den);
+    k[2] = cvt<C>(V(from_d<V>(1.0) / den));
+    k[3] = from_d<C>(c[C_WD]);
+    k[4] = from_d<C>(c[C_AVERAGE]);
+    k[5] = from_d<C>(c[C_B1]);
+    k[6] = from_d<C>(c[C_LR]);
+    k[7] = from_d<C>(c[C_BC1]);
+    k[8] = from_d<C>(-c[C_STEP]);
+    k[9] = from_d<C>(c[C_DECAY]);
+    k[10] = from_d<C>(c[C_STEP]);
+    k[11] = from_d<C>(c[C_FACTOR]);
+}
+
+// _cpu._element: one value's (m_new, d), the new moment and the direction.
+template <typename C>
+__device__ void element(C gi, C pi, C mi, const C* k, const long long* f,
+                        C& m_new, C& d) {
+    C g = k[0] * gi;
+    C u;
+    if (f[F_RAW]) {
+        u = g;
+    } else {
+        u = f[F_RECIPROCAL] ? C(g * k[2]) : C(g / k[1]);
+        if (f[F_WD_INSIDE]) u = u + k[3] * pi;
+    }
+    u = k[4] * u;
+    C b1 = k[5], lr = k[6];
+    bool inside = f[F_LR_INSIDE] != 0;
+    m_new = inside ? C(b1 * mi - lr * u) : C(b1 * mi + u);
+    d = m_new;
+    if (f[F_NESTEROV]) d = b1 * m_new + (inside ? C(-(lr * u)) : u);
+    if (f[F_APEX_BIAS]) d = d / k[7];
+    if (f[F_RAW]) d = f[F_RECIPROCAL] ? C(d * k[2]) : C(d / k[1]);
+    if (f[F_WD_APEX]) d = inside ? C(d - lr * (k[3] * pi)) : C(d + k[3] * pi);
+}
+
+// _cpu._update: the update from the direction, then decoupled weight decay.
+template <typename C>
+__device__ C update_of(C d, C pi, const C* k, const long long* f) {
+    C update;
+    if (f[F_LR_INSIDE]) {
+        update = k[11] * d;
+    } else if (f[F_LUC]) {
+        update = (-k[10]) * d;
+    } else {
+        update = k[8] * d;
+    }
+    if (f[F_DECOUPLED]) update = update - k[9] * pi;
+    return update;
+}
+
+// _cpu._clipped: NeMo's clip min(trust |p| / (|d| + luc_eps), step), NaN kept.
+template <typename G, typename C>
+__device__ void clip(double p2, double d2, const double* c, C* k) {
+    G p_norm = vsqrt(from_d<G>(p2));
+    C d_norm = vsqrt(from_d<C>(d2));
+    C ratio = cvt<C>(G(from_d<G>(c[C_LUC_TRUST]) * p_norm)) / (d_norm + from_d<C>(c[C_LUC_EPS]));
+    k[10] = (to_d(ratio) < to_d(k[10]) || is_nan(ratio)) ? ratio : k[10];
+}
+"""
+
+_OPTIONS = ("--fmad=false",)
+_kernels: dict[str, Any] = {}
+
+
+def _kernel(name: str) -> Any:
+    """The CuPy kernel ``name``, built on first use (CuPy caches the binaries)."""
+    if name in _kernels:
+        return _kernels[name]
+    import cupy
+
+    if name == "square_sum":
+        kernel = cupy.ReductionKernel(
+            "T x", "float64 y", "to_d(x) * to_d(x)", "a + b", "y = a", "0",
+            "novograd_square_sum", preamble=_PREAMBLE, options=_OPTIONS)
+    elif name == "max_abs":
+        kernel = cupy.ReductionKernel(
+            "T x", "float64 y", "fabs(to_d(x))", "max(a, b)", "y = a", "0",
+            "novograd_max_abs", preamble=_PREAMBLE, options=_OPTIONS)
+    elif name == "scalars":
+        kernel = cupy.ElementwiseKernel(
+            "raw float64 sums, raw T g, raw float64 c, raw int64 f", "raw V v, raw V vmax, "
+            "raw C k", "layer_scalars<T, V, C>(sums[0], sums[1], &c[0], &f[0], &v[0], "
+            "&vmax[0], &k[0])", "novograd_scalars", preamble=_PREAMBLE, options=_OPTIONS)
+    elif name == "direction":
+        kernel = cupy.ElementwiseKernel(
+            "T g, T p, M m, raw C k, raw int64 f", "C out",
+            "C m_new; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, out);",
+            "novograd_direction", preamble=_PREAMBLE, options=_OPTIONS)
+    elif name == "clip":
+        kernel = cupy.ElementwiseKernel(
+            "raw float64 sums, raw T g, raw float64 c", "raw C k",
+            "clip<T, C>(sums[2], sums[3], &c[0], &k[0])", "novograd_clip",
+            preamble=_PREAMBLE, options=_OPTIONS)
+    else:
+        kernel = cupy.ElementwiseKernel(
+            "T g, raw C k, raw int64 f", "T p, M m",
+            "C m_new, d; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, d); "
+            "C update = update_of<C>(d, cvt<C>(p), &k[0], &f[0]); "
+            "m = cvt<M>(m_new); p = cvt<T>(cvt<C>(p) + cvt<C>(cvt<T>(update)));",
+            "novograd_apply", preamble=_PREAMBLE, options=_OPTIONS)
+    _kernels[name] = kernel
+    return kernel
+
+
+def step_(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
+          mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None, count: Any) -> None:
+    """The fused step on CuPy arrays (see :meth:`FusedNovoGrad.step_`)."""
+    import cupy
+
+    from ._api import checked_leaves
+
+    leaves = checked_leaves(cfg, treedef, params, grads, mus, nus, nu_maxes, cupy.ndarray)
+    if not (isinstance(count, cupy.ndarray) and count.shape == ()
+            and count.dtype.kind in "iu"):
+        raise TypeError(f"state.count: expected a 0-d integer CuPy array (the state from "
+                        f"init()), got {type(count).__name__}")
+    k_count = int(count)  # the step-dependent scalars are computed on the host
+    c = cupy.asarray(np.array(P.coefficients(cfg, k_count), dtype=np.float64))
+    f = cupy.asarray(np.array(P.flags(cfg), dtype=np.int64))
+    luc = cfg.update_clipping == "luc"
+    for g, p, m, v, vmax in leaves:
+        with g.device:
+            v1 = v.reshape(1)
+            # without amsgrad the kernel writes v_max to scratch, not over v
+            vmax1 = vmax.reshape(1) if nu_maxes is not None else cupy.empty_like(v1)
+            _layer(g.reshape(-1), p.reshape(-1), m.reshape(-1), v1, vmax1, c, f,
+                   cfg.norm == "apex_inf", luc)
+    count[...] = k_count + 1
+
+
+def _layer(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any, inf_norm: bool,
+           luc: bool) -> None:
+    import cupy
+
+    compute = np.result_type(g.dtype, v.dtype)
+    if compute == np.float16:
+        compute = np.dtype(np.float32)
+    sums = cupy.zeros(4, dtype=np.float64)
+    _kernel("square_sum")(g, out=sums[0])
+    if inf_norm:
+        _kernel("max_abs")(g, out=sums[1])
+    k = cupy.empty(12, dtype=compute)
+    _kernel("scalars")(sums, g, c, f, v, vmax, k, size=1)
+    if luc:
+        _kernel("square_sum")(p, out=sums[2])
+        d = cupy.empty(g.shape, dtype=compute)  # the direction; nothing stored yet
+        _kernel("direction")(g, p, m, k, f, d)
+        _kernel("square_sum")(d, out=sums[3])
+        _kernel("clip")(sums, g, c, k, size=1)
+    _kernel("apply")(g, k, f, p, m)

@@ -1,0 +1,158 @@
+"""What the fused kernels are told: a configuration as integer flags, a step as numbers.
+
+The kernels (``_cpu`` for NumPy, ``_gpu`` for CuPy) implement the switches of
+:class:`~novograd_ref.Config` exactly as :func:`novograd_ref._core.leaf_step` does.
+This module is the one place that turns a ``Config`` into the flags they branch on
+(fixed for a configuration) and a step count into the coefficients they multiply by
+(Python floats, evaluated once per step with the reference's own expressions).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from .._config import Config
+
+# ------------------------------------------------------------------ flags (int64 array)
+F_NORM = 0  # 0 l2_squared, 1 apex_l2, 2 apex_inf
+F_INIT = 1  # 0 first_step, 1 when_zero, 2 zero, 3 first_step_blend
+F_UPDATE = 2  # 0 ema, 1 lerp, 2 none
+F_RECIPROCAL = 3  # normalization="reciprocal"
+F_RAW = 4  # momentum_input="raw"
+F_WD_INSIDE = 5  # + wd p on the normalized gradient
+F_WD_APEX = 6  # + wd p on the direction (AdamW style)
+F_DECOUPLED = 7  # update -= factor p (decoupled, fixed, corrected)
+F_LR_INSIDE = 8  # learning_rate_placement="inside"
+F_NESTEROV = 9
+F_AMSGRAD = 10
+F_LUC = 11  # update_clipping="luc"
+F_APEX_BIAS = 12  # bias_correction="apex"
+N_FLAGS = 13
+
+# ------------------------------------------------------- coefficients (float64 array)
+C_B1 = 0
+C_B2 = 1
+C_ONE_MINUS_B2 = 2  # (1 - b2), as the reference writes it
+C_EPS = 3
+C_EPS_ROOT = 4
+C_WD = 5
+C_LR = 6  # this step's learning rate
+C_FIRST = 7  # 1.0 on the first update, else 0.0
+C_AVERAGE = 8  # the factor on the moment input: 1, or (1 - b1)
+C_BC1 = 9  # 1 - b1**t (Apex bias correction of the moment)
+C_BC2 = 10  # sqrt(1 - b2**t) (Apex bias correction of the norm)
+C_STEP = 11  # the step size outside the moment (lr, times the factor)
+C_DECAY = 12  # the decoupled weight-decay factor
+C_LUC_TRUST = 13
+C_LUC_EPS = 14
+C_SIGN = 15  # -1.0 with maximize, else 1.0
+C_FACTOR = 16  # the bias-correction factor of the step size (1.0 for none)
+C_BC2_POW = 17  # 1 - b2**t (Apex bias correction of the squared norm)
+N_COEFFICIENTS = 18
+
+_NORMS = ("l2_squared", "apex_l2", "apex_inf")
+_INITS = ("first_step", "when_zero", "zero", "first_step_blend")
+_UPDATES = ("ema", "lerp", "none")
+
+
+def flags(cfg: Config) -> list[int]:
+    """The switches of ``cfg`` as the kernels' integer flags.
+
+    >>> import novograd_ref as ngr
+    >>> flags(ngr.presets.apex().config)[F_NORM]
+    1
+    """
+    out = [0] * N_FLAGS
+    out[F_NORM] = _NORMS.index(cfg.norm)
+    out[F_INIT] = _INITS.index(cfg.second_moment_init)
+    out[F_UPDATE] = _UPDATES.index(cfg.second_moment_update)
+    out[F_RECIPROCAL] = cfg.normalization == "reciprocal"
+    out[F_RAW] = cfg.momentum_input == "raw"
+    decay = cfg.weight_decay > 0
+    out[F_WD_INSIDE] = decay and cfg.weight_decay_mode == "inside"
+    out[F_WD_APEX] = decay and cfg.weight_decay_mode == "apex"
+    out[F_DECOUPLED] = decay and cfg.weight_decay_mode not in ("inside", "apex")
+    out[F_LR_INSIDE] = cfg.learning_rate_placement == "inside"
+    out[F_NESTEROV] = cfg.nesterov
+    out[F_AMSGRAD] = cfg.amsgrad
+    out[F_LUC] = cfg.update_clipping == "luc"
+    out[F_APEX_BIAS] = cfg.bias_correction == "apex"
+    return [int(x) for x in out]
+
+
+def coefficients(cfg: Config, count: int) -> list[float]:
+    """The numbers of one step, ``count`` updates already applied.
+
+    Each is the reference's own Python-float expression (the rate as
+    :func:`learning_rate` gives it, ``1 - base**t`` for the bias corrections,
+    ``lr * factor`` for the step size), so the kernels see what ``leaf_step`` sees.
+
+    >>> import novograd_ref as ngr
+    >>> coefficients(ngr.novograd(0.1).config, 0)[C_LR]
+    0.1
+    """
+    lr, t, first = learning_rate(cfg, count), count + 1, count == 0
+    out = [0.0] * N_COEFFICIENTS
+    out[C_B1], out[C_B2], out[C_ONE_MINUS_B2] = cfg.b1, cfg.b2, 1 - cfg.b2
+    out[C_EPS], out[C_EPS_ROOT], out[C_WD] = cfg.eps, cfg.eps_root, cfg.weight_decay
+    out[C_LR], out[C_FIRST] = lr, float(first)
+    averaging = cfg.grad_averaging == "always" or (
+        cfg.grad_averaging == "after_first_step" and not first)
+    out[C_AVERAGE] = 1 - cfg.b1 if averaging else 1.0
+    out[C_BC1] = 1 - cfg.b1**t
+    out[C_BC2_POW] = 1 - cfg.b2**t
+    out[C_BC2] = math.sqrt(1 - cfg.b2**t)
+    factor = _step_factor(cfg, t)
+    out[C_FACTOR] = 1.0 if factor is None else factor
+    out[C_STEP] = lr if factor is None else lr * factor
+    out[C_DECAY] = _decay_factor(cfg, lr)
+    out[C_LUC_TRUST], out[C_LUC_EPS] = cfg.luc_trust, cfg.luc_eps
+    out[C_SIGN] = -1.0 if cfg.maximize else 1.0
+    return out
+
+
+def learning_rate(cfg: Config, count: int) -> float:
+    """This step's rate: the constant, or the schedule called with ``count`` (the
+    updates already applied), which must give a finite real number >= 0.
+
+    >>> import novograd_ref as ngr
+    >>> learning_rate(ngr.novograd(lambda k: 0.1 / (1 + k)).config, 4)
+    0.02
+    """
+    if not callable(cfg.learning_rate):
+        return float(cfg.learning_rate)
+    value: Any = cfg.learning_rate(count)
+    real = isinstance(value, numbers.Real) or getattr(value, "shape", None) == ()
+    if isinstance(value, bool) or not real:
+        raise TypeError(f"learning_rate schedule returned {value!r} at step {count}: "
+                        "expected a real number")
+    rate = float(value)
+    if not (math.isfinite(rate) and rate >= 0):
+        raise ValueError(f"learning_rate schedule returned {value!r} at step {count}: "
+                         "expected a finite number >= 0")
+    return rate
+
+
+def _step_factor(cfg: Config, t: int) -> float | None:
+    """``_core._step_factor`` on Python floats: pytorch_optimizer's factors of the
+    step size, ``None`` for none."""
+    if cfg.bias_correction == "adam":
+        return math.sqrt(1 - cfg.b2**t) / (1 - cfg.b1**t)
+    if cfg.bias_correction == "debias":
+        return math.sqrt(1 - cfg.b2**t)
+    return None
+
+
+def _decay_factor(cfg: Config, lr: float) -> float:
+    """``_core._decoupled_decay``'s factor: ``update -= factor * p``."""
+    wd = cfg.weight_decay
+    if cfg.weight_decay_mode == "decoupled":
+        return lr * wd
+    if cfg.weight_decay_mode == "fixed":
+        return wd
+    if cfg.weight_decay_mode == "corrected":
+        assert cfg.max_learning_rate is not None  # Config requires it
+        return lr * lr / cfg.max_learning_rate * wd
+    return 0.0

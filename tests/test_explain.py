@@ -1,0 +1,255 @@
+"""``explain`` on a gallery of ports: each porting mistake or variant is named.
+
+Every port is explained from scratch (its runs, the probes, the switch search); the
+tests assert the presets it reproduces, the switch differences (Config field names and
+values) and the exact set of anomaly codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from novograd_ref import cli
+from novograd_ref.conformance import ANOMALIES, explain, implementation
+from novograd_ref.conformance._live import presets_with_keywords
+
+PYTORCH_FAMILY = {"torch_optimizer", "timm", "nemo", "dle", "monai"}
+
+# (port, keywords it takes, presets it must reproduce, differences, anomaly codes)
+GALLERY: list[tuple[str, str, set[str], set[tuple[str, Any, Any]], set[str]]] = [
+    # the suite's deliberately wrong NumPy ports (tests/ports.py)
+    ("tests.ports:optax_port", "optax", {"optax", "paper"}, set(), set()),
+    ("tests.ports:torch_port", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
+    ("tests.ports:eps_inside", "optax", set(),
+     {("eps", 0.0, 1e-8), ("eps_root", 1e-8, 0.0)}, set()),
+    ("tests.ports:extra_one_minus_b1", "optax", set(),
+     {("grad_averaging", "always", "off")}, set()),
+    ("tests.ports:lr_inside", "optax", {"tfa"}, set(), set()),
+    ("tests.ports:v_from_zero", "optax", set(),
+     {("second_moment_init", "zero", "first_step")}, set()),
+    ("tests.ports:float32_norm", "optax", set(), {("state_dtype", "float32", None)}, set()),
+    ("tests.ports:missing_one_minus_b1", "torch_optimizer", set(), set(),
+     {"grad_averaging_inverted"}),
+    # NumPy ports (tests/gallery.py)
+    ("tests.gallery:wrong_beta", "optax", set(), set(), {"second_moment_wrong_beta"}),
+    ("tests.gallery:swapped_betas", "optax", set(), set(), {"betas_swapped"}),
+    ("tests.gallery:no_eps_first_step", "optax", set(), set(), {"first_step_without_eps"}),
+    ("tests.gallery:global_norm", "optax", set(), set(), {"global_normalization"}),
+    ("tests.gallery:float32_math", "optax", set(), set(), {"float32_arithmetic"}),
+    ("tests.gallery:crash_0d", "optax", {"optax", "paper"}, set(), {"crash"}),
+    ("tests.gallery:weight_decay_sign", "torch_optimizer", set(), set(),
+     {"weight_decay_sign"}),
+    ("tests.gallery:three_flaws", "torch_optimizer", set(), set(),
+     {"second_moment_wrong_beta", "no_first_step_update", "weight_decay_sign"}),
+    # published variants behind another setting's keywords (tests/gallery.py)
+    ("tests.gallery:apex_raw_momentum", "apex", set(),
+     {("momentum_input", "raw", "normalized"), ("weight_decay_mode", "apex", "inside")},
+     set()),
+    ("tests.gallery:apex_bias_correction", "apex", set(),
+     {("bias_correction", "apex", "none")}, set()),
+    ("tests.gallery:nemo_with_luc", "nemo", set(), {("update_clipping", "luc", "none")},
+     set()),
+    ("tests.gallery:tfa_float32_hyper", "tfa", set(), {("hyper_dtype", "float32", None)},
+     set()),
+    ("tests.gallery:pytorch_optimizer_debias", "pytorch_optimizer", set(),
+     {("bias_correction", "debias", "none")}, set()),
+    ("tests.gallery:timm_with_optax_keywords", "optax", PYTORCH_FAMILY, set(), set()),
+    # the reference with several switches set (tests/gallery.py)
+    ("tests.gallery:zero_debias_late_averaging", "optax", set(),
+     {("second_moment_init", "zero", "first_step"), ("bias_correction", "debias", "none"),
+      ("grad_averaging", "after_first_step", "off")}, set()),
+    ("tests.gallery:when_zero_always_averaging", "optax", set(),
+     {("second_moment_init", "when_zero", "first_step"),
+      ("grad_averaging", "always", "off")}, set()),
+    # PyTorch ports (tests/gallery.py)
+    ("tests.gallery:torch_faithful", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
+    ("tests.gallery:torch_v_from_zero", "torch_optimizer", set(),
+     {("second_moment_init", "zero", "when_zero")}, set()),
+    ("tests.gallery:torch_elementwise", "torch_optimizer", set(), set(),
+     {"elementwise_normalization"}),
+    ("tests.gallery:torch_no_first_step_update", "torch_optimizer", set(), set(),
+     {"no_first_step_update"}),
+    ("tests.gallery:torch_float32_state", "torch_optimizer", set(),
+     {("state_dtype", "float32", None)}, set()),
+    ("tests.gallery:torch_adam_bias_correction", "torch_optimizer", set(),
+     {("bias_correction", "adam", "none")}, set()),
+]
+
+
+def _needs_torch(spec: str) -> None:
+    if ":torch_" in spec:
+        pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize(("spec", "language", "matches", "diffs", "codes"), GALLERY,
+                         ids=[g[0].split(":")[1] for g in GALLERY])
+def test_each_port_is_explained(spec: str, language: str, matches: set[str],
+                                diffs: set[tuple[str, Any, Any]], codes: set[str]) -> None:
+    _needs_torch(spec)
+    found = explain(implementation(spec), language).to_json()
+    assert json.loads(json.dumps(found, allow_nan=False)) == found
+    assert matches <= set(found["matches"])
+    assert (bool(matches) == bool(found["matches"]))
+    got = {(d["switch"], d["port"], d["preset"]) for d in found["differences"]}
+    assert got == diffs, found["differences"]
+    assert {a["code"] for a in found["anomalies"]} == codes, found["anomalies"]
+    assert codes <= set(ANOMALIES)
+    if diffs and not codes:  # inside the switch space: an exact configuration
+        assert found["verdict"] == "reproduced"
+        assert found["call"].startswith("ngr.novograd(")
+        assert found["nearest"] == language
+    elif codes - {"crash"}:
+        assert found["verdict"] == "differs"
+        assert found["reproduced_by"] is None
+        assert all(a["evidence"] for a in found["anomalies"])
+    else:
+        assert found["verdict"] == "matches"
+
+
+def test_the_call_printed_reproduces_the_port() -> None:
+    """The ``ngr.novograd(...)`` line, evaluated, rebuilds the configuration."""
+    import novograd_ref as ngr
+
+    found = explain(implementation("tests.ports:v_from_zero"), "optax")
+    assert found.call is not None
+    assert found.reproduced_by is not None
+    rebuilt = eval(found.call, {"ngr": ngr})  # our own printed line
+    assert repr(rebuilt.config) == found.reproduced_by
+
+
+def test_crash_keeps_explaining_from_the_other_runs() -> None:
+    found = explain(implementation("tests.gallery:crash_0d"), "optax")
+    crash = next(a for a in found.anomalies if a["code"] == "crash")
+    assert "0-d" in crash["message"]
+    assert "len() of unsized object" in crash["message"]
+    crashed = {e["run"] for e in found.errors}
+    assert "case tree_mixed" in crashed
+    assert "case const_lr" not in crashed
+    assert all(r["status"] == "crash" for r in found.runs if r["run"] in crashed)
+    assert any(r["passed"] for r in found.runs)
+
+
+def test_evidence_names_probe_step_and_leaf() -> None:
+    found = explain(implementation("tests.gallery:wrong_beta"), "optax")
+    beta = next(a for a in found.anomalies if a["code"] == "second_moment_wrong_beta")
+    item = beta["evidence"][0]
+    assert item["run"] == "probe betas"
+    assert item["step"] >= 1
+    assert item["leaf"]
+    assert item["expected"] != item["measured"]
+    probes = {p["convention"]: p for p in found.probes}
+    assert probes["normalization scope"]["finding"].startswith("per layer")
+    assert "first_divergence" in found.to_json()
+
+
+@pytest.mark.parametrize("preset", presets_with_keywords())
+def test_every_preset_explained_as_itself_in_one_line(preset: str) -> None:
+    found = explain(implementation(f"preset:{preset}"), preset)
+    assert preset in found.matches
+    assert not found.anomalies
+    assert len(found.summary().splitlines()) == 1
+    assert found.seconds < 30
+
+
+def test_cli_explain_writes_json_and_exits_by_verdict(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "e.json"
+    assert cli.main(["explain", "--impl", "tests.gallery:global_norm", "--preset", "optax",
+                     "--json", str(out)]) == 1
+    text = capsys.readouterr()
+    summary = text.out.split("\n\n")[0].splitlines()
+    assert len(summary) <= 25
+    assert any("global_normalization" in line for line in summary)
+    assert "explain:" in text.err  # progress on stderr
+    data = json.loads(out.read_text())
+    for key in ("matches", "reproduced_by", "nearest", "differences", "anomalies", "probes",
+                "errors"):
+        assert key in data
+    assert data["schema"] == "novograd-ref/explain/1"
+    assert cli.main(["explain", "--impl", "tests.ports:optax_port"]) == 0
+    assert cli.main(["explain", "--impl", "tests.ports:optax_port", "--json",
+                     str(tmp_path / "missing" / "e.json")]) == 2
+
+
+def test_too_few_runs_conclude_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """A port that refuses every keyword set, or crashes on nearly every run, is not
+    said to reproduce anything; the command exits 4 with the reason."""
+    refused = explain(implementation("tests.ports:factory_raises_value"), "optax")
+    assert refused.verdict == "not_run"
+    assert not refused.matches
+    assert "not implemented yet" in refused.summary()
+    crashing = explain(implementation("tests.ports:update_raises"), "optax")
+    assert crashing.verdict == "not_run"
+    assert not crashing.matches
+    assert [a["code"] for a in crashing.anomalies] == ["crash"]
+    assert cli.main(["explain", "--impl", "tests.ports:update_raises"]) == 4
+    assert "too few to explain" in capsys.readouterr().out
+
+
+def test_a_factory_declares_its_oracle_keywords() -> None:
+    """A float32 second moment fails float64 verification unless the factory declares
+    ``state_dtype='float32'`` (the keyword explain names for it)."""
+    pytest.importorskip("torch")
+    from novograd_ref.conformance import verify_implementation
+
+    plain = verify_implementation(implementation("tests.gallery:torch_float32_state"),
+                                  "torch_optimizer", ["float64"])
+    declared = verify_implementation(
+        implementation("tests.gallery:torch_float32_state_declared"), "torch_optimizer",
+        ["float64"])
+    assert not plain.passed
+    assert declared.passed
+
+
+def test_declared_oracle_keywords_are_checked() -> None:
+    from novograd_ref.conformance import ImplementationError
+    from novograd_ref.conformance._oracle import declared_oracle_kwargs
+
+    def make(**kwargs: Any) -> None: ...
+
+    make.oracle_kwargs = ["state_dtype"]  # type: ignore[attr-defined]
+    with pytest.raises(ImplementationError, match="oracle_kwargs must be a dict"):
+        declared_oracle_kwargs("port:make", make)
+    make.oracle_kwargs = lambda kwargs, dtype: {"state_dtype": "float32"} if (  # type: ignore[attr-defined]
+        dtype == "float64") else {}
+    assert declared_oracle_kwargs("port:make", make)({}, "float64") == {"state_dtype": "float32"}
+    assert declared_oracle_kwargs("port:make", make)({}, "float32") == {}
+
+
+def test_the_json_schema_and_codes_are_documented() -> None:
+    """Every top-level key of the JSON and every anomaly code is in docs/explain.md."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
+    found = explain(implementation("preset:optax"), "optax").to_json()
+    for key in found:
+        assert f'"{key}"' in doc, key
+    for code in ANOMALIES:
+        assert f"`{code}`" in doc, code
+
+
+@pytest.mark.parametrize(("spec", "language", "variant"), [
+    ("tests.gallery:torch_float32_state", "torch_optimizer",
+     "torch_optimizer with state_dtype='float32'"),
+    ("tests.gallery:float32_math", "optax", "optax computed in float32"),
+])
+def test_float32_variants_are_found(spec: str, language: str, variant: str) -> None:
+    """What identify adds: a preset reproduced with a float32 second moment, or with
+    float32 arithmetic, under float64 parameters."""
+    from novograd_ref.conformance._live import preset_kwargs_for
+    from novograd_ref.conformance._runs import case_runs, observe
+    from novograd_ref.conformance._search import float32_variants
+
+    _needs_torch(spec)
+    impl = implementation(spec)
+    observations = []
+    for run in case_runs():
+        kwargs = preset_kwargs_for(language, run.hyper)
+        if kwargs is not None:
+            observations.append(observe(impl, kwargs, run))
+    found = float32_variants(observations, language)
+    assert variant in found
+    assert not float32_variants(
+        [observe(implementation("tests.ports:optax_port"), kw, run) for run in case_runs()
+         if (kw := preset_kwargs_for("optax", run.hyper)) is not None], "optax")
