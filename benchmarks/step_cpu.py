@@ -76,8 +76,7 @@ def bandwidth_floor(n_values: int, repeat: int) -> float:
 def reference_step(preset: str, params: Any, grads: Any) -> Callable[[], Any]:
     """One step as a training loop takes it: ``updates, state = opt.update(grads,
     state, params)``, the previous step's outputs alive until the new ones exist."""
-    fn = ngr.presets.get(preset)
-    opt = fn(**{ngr.presets.LEARNING_RATE_KEYWORD[preset]: 1e-3})
+    opt = ngr.presets.build(preset, 1e-3)
     held = [opt.update(grads, opt.init(params), params)]  # past the first step
 
     def step() -> None:

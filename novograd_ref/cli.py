@@ -236,7 +236,7 @@ def _load(args: argparse.Namespace) -> tuple[str, str]:
     if args.preset:
         language = args.preset
     elif name in frameworks.FRAMEWORKS and not spec.startswith("preset:"):
-        language = frameworks.load(name).PRESET
+        language = frameworks.load(name).preset
     elif name in presets.names():
         language = name
     else:

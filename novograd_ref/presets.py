@@ -13,7 +13,16 @@ no grad averaging, no amsgrad and a non-zero first gradient, ``paper``, ``optax`
 grad_averaging=False)`` are one algorithm. ``openseq2seq`` (graph mode ignores ``beta2``),
 ``apex`` defaults and ``flashlight`` are different algorithms.
 
+Beside each function, its :class:`PresetSpec` (``spec(name)``) holds everything else
+known about it: its learning-rate keyword, how it spells the canonical hyperparameters
+(:mod:`novograd_ref._hyper`) and back, the switches it has, a hypothesis strategy of
+valid keywords, the framework plug-in that records the real implementation, and other
+names it goes by. No other module keeps a table of preset keywords: callers configure
+a preset in canonical names with :func:`build`.
+
 >>> import novograd_ref as ngr
+>>> ngr.presets.build("tfa", 0.01, b1=0.9, amsgrad=True).config.amsgrad
+True
 >>> ngr.presets.names()[:4]
 ['apex', 'clara', 'dle', 'flashlight']
 >>> ngr.presets.get("timm")(lr=0.01).config
@@ -22,23 +31,264 @@ Config(learning_rate=0.01, b1=0.95, b2=0.98, eps=1e-08, second_moment_init='when
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import _hyper
 from ._config import LearningRate, _check_range, _given, real_number, round_to
 from ._namespace import namespace
 from ._optimizer import NovoGrad, _scheduled_rate, novograd
 
-_PRESETS: dict[str, Callable[..., NovoGrad]] = {}
-LEARNING_RATE_KEYWORD: dict[str, str] = {}
+#: Keywords some constructors take without numerical meaning; no canonical name.
+_BOOKKEEPING = frozenset({"name", "use_locking", "set_grad_none", "foreach"})
 
 
-def _register(lr_keyword: str) -> Callable[[Callable[..., NovoGrad]], Callable[..., NovoGrad]]:
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    r"""How one preset spells the canonical hyperparameters (:mod:`novograd_ref._hyper`).
+
+    - ``names``: canonical name -> the preset's keyword, for every canonical
+      hyperparameter it takes under its own name (``{"b1": "beta_1", ...}``), including
+      ``max_learning_rate`` where it has one (timm's ``max_lr``).
+    - ``betas``: ``b1`` and ``b2`` travel as the pair ``betas`` (the PyTorch family).
+    - ``modes``: each weight-decay mode it has -> the keywords that select it.
+    - ``fixed``: canonical keys whose value the preset cannot change, with that value.
+      A canonical key it has no keyword for is fixed at ``0.0`` (numbers) or ``False``
+      (switches) unless listed here (flashlight always averages: ``grad_averaging``
+      ``True``); ``luc_trust``/``luc_eps`` only matter with ``luc``.
+    - ``nonzero``: canonical keys the preset cannot take as 0 (TFA turns ``epsilon=0``
+      into 1e-7).
+    - ``flags``: the preset's own switches that have no canonical name (Apex's
+      ``reg_inside_moment``...), with their values; the first is the value that makes
+      the preset run a standard case (the canonical recurrence), which
+      :meth:`PresetSpec.case_keywords` passes explicitly.
+    - ``settings``: keywords about precision, execution or the rate's schedule, not
+      hyperparameters (``state_dtype``, ``hyper_dtype``, OpenSeq2Seq's ``mode``, TFA's
+      ``schedule_dtype`` and legacy ``decay``), passed through under their own names, with the values
+      :meth:`PresetSpec.strategy` draws (a float32 state is not drawn: the properties
+      compare float64 trajectories).
+    """
+
+    names: Mapping[str, str]
+    betas: bool = False
+    modes: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=lambda: {"inside": {}})
+    fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    nonzero: frozenset[str] = frozenset()
+    flags: Mapping[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+    settings: Mapping[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetSpec:
+    r"""Everything known about one preset besides its function.
+
+    ``name`` and ``function`` (the preset itself, with its framework's signature);
+    ``learning_rate_keyword`` (its name for the rate: ``"lr"``, ``"learningRate"``...);
+    ``vocabulary`` (how it spells the canonical hyperparameters, see
+    :class:`Vocabulary`); ``framework``: the key of
+    :data:`novograd_ref.conformance.frameworks.FRAMEWORKS` whose module records the real
+    implementation and runs it live, or ``None``; ``aliases``: other names of the same
+    implementation (its distribution or class name) that :func:`spec`, :func:`get`
+    and :func:`build` accept.
+
+    The mapping both ways, for searches over configurations:
+
+    - :meth:`keywords` turns canonical hyperparameters (``learning_rate``, ``b1``,
+      ``b2``, ``eps``, ``eps_root``, ``weight_decay``, ``weight_decay_mode``,
+      ``grad_averaging``, ``amsgrad``, ``luc``, ``luc_trust``, ``luc_eps``,
+      ``adam_debias``, ``maximize``, ``max_learning_rate``), the preset's own
+      ``flags`` and its ``settings`` into its keywords. Only the keys given are
+      translated (the rest keep the preset's defaults); a value the preset cannot
+      express raises ``ValueError`` naming the preset, the key and the value.
+    - :meth:`case_keywords` translates a whole case (every canonical key, see
+      :func:`novograd_ref._hyper.complete`) explicitly, own flags at their standard
+      values, or gives ``None`` when the preset cannot express it.
+    - :meth:`canonical` is the inverse: the canonical hyperparameters, flags and
+      settings of a call with the given keywords, the preset's defaults filled in
+      (``learning_rate`` only when its keyword is given).
+      For any keywords ``kw`` the preset accepts,
+      ``function(**keywords(canonical(**kw)))`` has the configuration of
+      ``function(**kw)``; for any case ``h`` the preset can express,
+      ``canonical(**case_keywords(h))`` holds ``h`` (weight decay's mode only where
+      weight decay is on).
+    - :meth:`space` lists every switch with its values, :meth:`strategy` draws valid
+      keywords (hypothesis).
+
+    >>> s = spec("timm")
+    >>> s.keywords(b1=0.9, b2=0.99, weight_decay_mode="decoupled")
+    {'betas': (0.9, 0.99), 'decoupled_decay': True, 'corrected_weight_decay': False}
+    >>> s.canonical(lr=0.1, decoupled_decay=True)["weight_decay_mode"]
+    'decoupled'
+    """
+
+    name: str
+    function: Callable[..., NovoGrad]
+    learning_rate_keyword: str
+    vocabulary: Vocabulary
+    framework: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def keywords(self, **hyper: Any) -> dict[str, Any]:
+        """The preset's keywords for canonical hyperparameters (see the class)."""
+        return _to_keywords(self, hyper)
+
+    def case_keywords(self, hyper: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A case's hyperparameters in the preset's keywords (no learning rate), every
+        one explicit, or ``None`` when the preset cannot express the case.
+
+        >>> spec("optax").case_keywords(_hyper.base(grad_averaging=True)) is None
+        True
+        """
+        standard = {flag: values[0] for flag, values in self.vocabulary.flags.items()}
+        try:
+            return _to_keywords(self, {**standard, **_hyper.complete(hyper)})
+        except ValueError:
+            return None
+
+    def canonical(self, **keywords: Any) -> dict[str, Any]:
+        """The canonical hyperparameters of a call with ``keywords`` (see the class)."""
+        return _to_canonical(self, keywords)
+
+    def space(self) -> dict[str, tuple[Any, ...]]:
+        """Every switch the preset has, canonical or its own, with its values.
+
+        >>> spec("nemo").space()
+        {'weight_decay_mode': ('inside',), 'grad_averaging': (False, True), \
+'amsgrad': (False, True), 'luc': (False, True)}
+        """
+        v = self.vocabulary
+        switches = [k for k in ("grad_averaging", *_hyper.FLAGS) if k in v.names]
+        return {"weight_decay_mode": tuple(v.modes),
+                **dict.fromkeys(switches, (False, True)), **v.flags}
+
+    def numeric(self) -> tuple[str, ...]:
+        """The numeric canonical hyperparameters the preset can set.
+
+        >>> spec("openseq2seq").numeric()
+        ('b1', 'b2', 'eps_root', 'weight_decay')
+        """
+        v = self.vocabulary
+        return tuple(k for k in _hyper.NUMERIC
+                     if k in v.names or (v.betas and k in ("b1", "b2")))
+
+    def strategy(self) -> Any:
+        """A hypothesis strategy of valid keyword dictionaries (rate excluded): numbers
+        from :data:`novograd_ref._hyper.SAMPLE_VALUES`, every switch of :meth:`space`
+        and every setting drawn, translated by :meth:`keywords`.
+
+        >>> from hypothesis import find
+        >>> sorted(find(spec("paper").strategy(), lambda kw: True))
+        ['b1', 'b2', 'eps', 'weight_decay']
+        """
+        from hypothesis import strategies as st
+
+        drawn = {k: st.sampled_from(_hyper.SAMPLE_VALUES[k]) for k in self.numeric()}
+        drawn |= {k: st.sampled_from(values) for k, values in self.space().items()}
+        drawn |= {k: st.sampled_from(values)
+                  for k, values in self.vocabulary.settings.items()}
+        return st.fixed_dictionaries(drawn).map(_try(self)).filter(
+            lambda kw: kw is not None)
+
+
+def _try(preset: PresetSpec) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    def translate(hyper: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return _to_keywords(preset, hyper)
+        except ValueError:
+            return None
+
+    return translate
+
+
+def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    return {k: p.default for k, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _fixed_value(vocabulary: Vocabulary, key: str) -> Any:
+    if key in vocabulary.fixed:
+        return vocabulary.fixed[key]
+    return False if key in ("grad_averaging", *_hyper.FLAGS) else 0.0
+
+
+def _to_keywords(preset: PresetSpec, hyper: Mapping[str, Any]) -> dict[str, Any]:
+    v, name = preset.vocabulary, preset.name
+    defaults = _defaults(preset.function)
+    out: dict[str, Any] = {}
+    for key, value in hyper.items():
+        if key == "learning_rate":
+            out[preset.learning_rate_keyword] = value
+        elif key in v.names:
+            if key in v.nonzero and value == 0:
+                raise ValueError(f"{name}: {key} cannot be 0 here")
+            out[v.names[key]] = value
+        elif key in v.flags or key in v.settings:
+            out[key] = value
+        elif v.betas and key in ("b1", "b2"):
+            b1, b2 = defaults["betas"]
+            out["betas"] = (hyper.get("b1", b1), hyper.get("b2", b2))
+        elif key == "weight_decay_mode":
+            wd = hyper.get("weight_decay", defaults.get(v.names.get("weight_decay", ""), 0))
+            if value not in v.modes and wd != 0:
+                raise ValueError(f"{name}: has no weight_decay_mode {value!r} "
+                                 f"(it has {', '.join(v.modes)})")
+            out.update(v.modes.get(value, v.modes.get("inside", {})))
+        elif key in ("luc_trust", "luc_eps"):
+            continue  # they only matter with luc, which the preset does not have
+        elif key in (*_hyper.REQUIRED, *_hyper.OPTIONAL):
+            if value != _fixed_value(v, key):
+                raise ValueError(f"{name}: cannot set {key}={value!r} (it has "
+                                 f"{_fixed_value(v, key)!r} only)")
+        else:
+            raise ValueError(f"{name}: unknown canonical hyperparameter {key!r}")
+    return out
+
+
+def _to_canonical(preset: PresetSpec, keywords: Mapping[str, Any]) -> dict[str, Any]:
+    v, name = preset.vocabulary, preset.name
+    mode_keys = {k for selected in v.modes.values() for k in selected}
+    inverse = {o: c for c, o in v.names.items()}
+    known = {*inverse, *v.flags, *v.settings, *mode_keys, "betas" if v.betas else ""}
+    own = {**{k: d for k, d in _defaults(preset.function).items() if k in known},
+           **keywords}
+    out: dict[str, Any] = {k: _fixed_value(v, k) for k in (*_hyper.REQUIRED, *_hyper.FLAGS)}
+    for key, value in own.items():
+        if key == preset.learning_rate_keyword:
+            out["learning_rate"] = value
+        elif key in inverse:
+            out[inverse[key]] = value
+        elif v.betas and key == "betas":
+            out["b1"], out["b2"] = value
+        elif key in v.flags or key in v.settings:
+            out[key] = value
+        elif key not in mode_keys and key not in _BOOKKEEPING:
+            raise ValueError(f"{name}: keyword {key!r} has no canonical name")
+    modes = [m for m, selected in v.modes.items()
+             if all(own.get(k) == want for k, want in selected.items())]
+    if not modes:
+        chosen = {k: own.get(k) for k in mode_keys}
+        raise ValueError(f"{name}: {chosen} select no weight-decay mode")
+    out["weight_decay_mode"] = modes[0]
+    return out
+
+
+_SPECS: dict[str, PresetSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _preset(learning_rate_keyword: str, vocabulary: Vocabulary, framework: str | None = None,
+            aliases: tuple[str, ...] = ()
+            ) -> Callable[[Callable[..., NovoGrad]], Callable[..., NovoGrad]]:
+    """Register the decorated preset function with its :class:`PresetSpec`."""
     def register(fn: Callable[..., NovoGrad]) -> Callable[..., NovoGrad]:
-        _PRESETS[fn.__name__] = fn
-        LEARNING_RATE_KEYWORD[fn.__name__] = lr_keyword
+        _SPECS[fn.__name__] = PresetSpec(fn.__name__, fn, learning_rate_keyword, vocabulary,
+                                         framework, aliases)
+        _ALIASES.update(dict.fromkeys(aliases, fn.__name__))
         return fn
 
     return register
@@ -50,7 +300,28 @@ def names() -> list[str]:
     >>> "optax" in names()
     True
     """
-    return sorted(_PRESETS)
+    return sorted(_SPECS)
+
+
+def spec(name: str) -> PresetSpec:
+    """The :class:`PresetSpec` of preset ``name`` (or of one of its aliases).
+
+    >>> spec("NvNovoGrad").name, spec("timm").learning_rate_keyword
+    ('timm', 'lr')
+    """
+    found = _SPECS.get(_ALIASES.get(name, name))
+    if found is None:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(names())}")
+    return found
+
+
+def specs() -> list[PresetSpec]:
+    """Every preset's :class:`PresetSpec`, sorted by name.
+
+    >>> [s.name for s in specs() if s.framework == "torch_optimizer"]
+    ['torch_optimizer']
+    """
+    return [_SPECS[n] for n in names()]
 
 
 def get(name: str) -> Callable[..., NovoGrad]:
@@ -59,10 +330,34 @@ def get(name: str) -> Callable[..., NovoGrad]:
     >>> get("optax")(0.003).config.b2
     0.25
     """
-    try:
-        return _PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(names())}") from None
+    return spec(name).function
+
+
+def build(name: str, learning_rate: LearningRate, **hyper: Any) -> NovoGrad:
+    """Preset ``name`` configured in canonical names: the preset function called with
+    :meth:`PresetSpec.keywords` of ``learning_rate`` and ``hyper`` (its own flags and
+    settings under their own names); unnamed keywords keep the preset's defaults.
+
+    >>> build("nemo", 0.01, b1=0.9, grad_averaging=True).config.b1
+    0.9
+    >>> build("optax", 0.01, amsgrad=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: optax: cannot set amsgrad=True (it has False only)
+    """
+    preset = spec(name)
+    return preset.function(**preset.keywords(learning_rate=learning_rate, **hyper))
+
+
+_SAME_NAMES = {k: k for k in ("b1", "b2", "eps", "weight_decay")}
+_TORCH_NAMES = {"eps": "eps", "weight_decay": "weight_decay",
+                "grad_averaging": "grad_averaging", "amsgrad": "amsgrad"}
+_FULL_STATE: dict[str, tuple[Any, ...]] = {"state_dtype": (None,)}
+_OPENSEQ2SEQ = Vocabulary(
+    {"b1": "beta1", "b2": "beta2", "eps_root": "epsilon", "weight_decay": "weight_decay",
+     "grad_averaging": "grad_averaging"},
+    settings={"mode": ("graph", "eager"), **_FULL_STATE})
+_TORCH_OPTIMIZER = Vocabulary(_TORCH_NAMES, betas=True, settings=_FULL_STATE)
 
 
 def _betas(betas: tuple[float, float]) -> tuple[float, float]:
@@ -97,7 +392,7 @@ def _flags(**flags: object) -> None:
             raise TypeError(f"{name} must be True or False, got {_given(value)}")
 
 
-@_register("learning_rate")
+@_preset("learning_rate", Vocabulary(_SAME_NAMES))
 def paper(learning_rate: LearningRate, b1: float = 0.95, b2: float = 0.98,
           eps: float = 1e-8, weight_decay: float = 0.0) -> NovoGrad:
     r"""The recurrence of Ginsburg et al. 2019 (arXiv 1905.11286), Algorithm 1.
@@ -114,7 +409,8 @@ def paper(learning_rate: LearningRate, b1: float = 0.95, b2: float = 0.98,
     return novograd(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
 
 
-@_register("learning_rate")
+@_preset("learning_rate", Vocabulary({**_SAME_NAMES, "eps_root": "eps_root"}),
+         framework="optax")
 def optax(learning_rate: LearningRate, b1: float = 0.9, b2: float = 0.25, eps: float = 1e-6,
           eps_root: float = 0.0, weight_decay: float = 0.0) -> NovoGrad:
     r"""``optax.novograd`` (optax 0.2.x): first step keyed on the step count.
@@ -161,7 +457,7 @@ def _openseq2seq_config(learning_rate: LearningRate, beta1: float, beta2: float,
     )
 
 
-@_register("learning_rate")
+@_preset("learning_rate", _OPENSEQ2SEQ, framework="openseq2seq")
 def openseq2seq(learning_rate: LearningRate = 1.0, beta1: float = 0.95, beta2: float = 0.98,
                 epsilon: float = 1e-8, weight_decay: float = 0.0, grad_averaging: bool = False,
                 use_locking: bool = False, name: str = "NovoGrad", *,
@@ -188,7 +484,8 @@ def openseq2seq(learning_rate: LearningRate = 1.0, beta1: float = 0.95, beta2: f
                                grad_averaging, mode, False, state_dtype)
 
 
-@_register("learning_rate")
+@_preset("learning_rate", dataclasses.replace(_OPENSEQ2SEQ, flags={"use_nesterov": (False, True)}),
+         aliases=("ai4med",))
 def clara(learning_rate: LearningRate = 1.0, beta1: float = 0.95, beta2: float = 0.98,
           epsilon: float = 1e-8, weight_decay: float = 0.0, grad_averaging: bool = False,
           use_locking: bool = False, name: str = "NovoGrad", use_nesterov: bool = False, *,
@@ -213,7 +510,12 @@ _KERAS_IGNORED = ("name",)
 _KERAS_REJECTED = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
-@_register("learning_rate")
+@_preset("learning_rate", Vocabulary(
+    {"b1": "beta_1", "b2": "beta_2", "eps": "epsilon", "weight_decay": "weight_decay",
+     "grad_averaging": "grad_averaging", "amsgrad": "amsgrad"},
+    nonzero=frozenset({"eps"}),
+    settings={"hyper_dtype": (None,), "schedule_dtype": (None,), "decay": (0.0,)}),
+    framework="tfa", aliases=("tensorflow-addons",))
 def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, weight_decay: float = 0.0, grad_averaging: bool = False,
         amsgrad: bool = False, name: str = "NovoGrad", *, hyper_dtype: str | None = None,
@@ -317,7 +619,13 @@ def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], A
     return decayed
 
 
-@_register("lr")
+@_preset("lr", Vocabulary(
+    {"eps": "eps", "weight_decay": "weight_decay", "grad_averaging": "grad_averaging"},
+    betas=True,
+    flags={"reg_inside_moment": (True, False), "bias_correction": (False, True),
+           "norm_type": (2, 0), "init_zero": (False, True)},
+    settings={"state_dtype": (None,), "hyper_dtype": ("float32", None)}),
+    aliases=("FusedNovoGrad",))
 def apex(lr: float = 1e-3, bias_correction: bool = True,
          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
          weight_decay: float = 0.0, amsgrad: bool = False, reg_inside_moment: bool = False,
@@ -378,7 +686,9 @@ def _pytorch_family(lr: LearningRate, betas: tuple[float, float], eps: float,
                     state_dtype=state_dtype, **switches)
 
 
-@_register("lr")
+@_preset("lr", Vocabulary(
+    {**_TORCH_NAMES, "luc": "luc", "luc_trust": "luc_trust", "luc_eps": "luc_eps"},
+    betas=True, settings=_FULL_STATE), framework="nemo", aliases=("nemo-toolkit",))
 def nemo(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float = 1e-8,
          weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False,
          luc: bool = False, luc_trust: float = 1e-3, luc_eps: float = 1e-8, *,
@@ -400,7 +710,12 @@ def nemo(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
                            luc_trust=luc_trust, luc_eps=luc_eps)
 
 
-@_register("lr")
+@_preset("lr", Vocabulary(
+    {**_TORCH_NAMES, "max_learning_rate": "max_lr"}, betas=True,
+    modes={"inside": {"decoupled_decay": False, "corrected_weight_decay": False},
+           "decoupled": {"decoupled_decay": True, "corrected_weight_decay": False},
+           "corrected": {"decoupled_decay": True, "corrected_weight_decay": True}},
+    settings=_FULL_STATE), framework="timm", aliases=("NvNovoGrad",))
 def timm(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float = 1e-8,
          weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False,
          decoupled_decay: bool = False, corrected_weight_decay: bool = False, *,
@@ -441,7 +756,8 @@ def _torch_optimizer_family(lr: float, betas: tuple[float, float], eps: float,
     return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad, state_dtype)
 
 
-@_register("lr")
+@_preset("lr", _TORCH_OPTIMIZER, framework="torch_optimizer",
+         aliases=("torch-optimizer",))
 def torch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0),
                     eps: float = 1e-8, weight_decay: float = 0, grad_averaging: bool = False,
                     amsgrad: bool = False, *, state_dtype: str | None = None) -> NovoGrad:
@@ -458,7 +774,7 @@ def torch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0),
                                    state_dtype)
 
 
-@_register("lr")
+@_preset("lr", _TORCH_OPTIMIZER)
 def dle(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0), eps: float = 1e-8,
         weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False, *,
         state_dtype: str | None = None) -> NovoGrad:
@@ -471,7 +787,7 @@ def dle(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0), eps: float = 1
                                    state_dtype, zero_lr=True)
 
 
-@_register("lr")
+@_preset("lr", _TORCH_OPTIMIZER)
 def monai(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98), eps: float = 1e-8,
           weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False, *,
           state_dtype: str | None = None) -> NovoGrad:
@@ -484,7 +800,13 @@ def monai(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98), eps: float
                                    state_dtype, zero_lr=True)
 
 
-@_register("lr")
+@_preset("lr", Vocabulary(
+    {"eps": "eps", "weight_decay": "weight_decay", "grad_averaging": "grad_averaging",
+     "adam_debias": "adam_debias", "maximize": "maximize"}, betas=True,
+    modes={"inside": {"weight_decouple": False, "fixed_decay": False},
+           "decoupled": {"weight_decouple": True, "fixed_decay": False},
+           "fixed": {"weight_decouple": True, "fixed_decay": True}},
+    settings=_FULL_STATE), framework="pytorch_optimizer", aliases=("pytorch-optimizer",))
 def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98),
                       weight_decay: float = 0.0, weight_decouple: bool = False,
                       fixed_decay: bool = False, grad_averaging: bool = False,
@@ -519,7 +841,10 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
                     second_moment_update="lerp", maximize=maximize, state_dtype=state_dtype)
 
 
-@_register("learningRate")
+@_preset("learningRate", Vocabulary(
+    {"b1": "beta1", "b2": "beta2", "eps": "epsilon", "weight_decay": "weightDecay"},
+    fixed={"grad_averaging": True}, settings={"hyper_dtype": ("float32", None)}),
+    aliases=("NovogradOptimizer",))
 def flashlight(learningRate: float, beta1: float = 0.95, beta2: float = 0.98,
                epsilon: float = 1e-8, weightDecay: float = 0.0, *,
                hyper_dtype: str | None = "float32") -> NovoGrad:

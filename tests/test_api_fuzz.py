@@ -304,16 +304,9 @@ def update_cases(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def make_optimizer(case: dict[str, Any], xp: Any) -> ngr.NovoGrad:
-    name = case["preset"]
-    fn = P.get(name)
-    lr_keyword = P.LEARNING_RATE_KEYWORD[name]
-    kwargs: dict[str, Any] = {}
     rate = case["rate"]
-    kwargs[lr_keyword] = 0.01 if rate is None else (lambda step: rate.make(xp))
-    if case["weight_decay"]:
-        wd = {"flashlight": "weightDecay"}.get(name, "weight_decay")
-        kwargs[wd] = 0.01
-    return fn(**kwargs)
+    lr = 0.01 if rate is None else (lambda step: rate.make(xp))
+    return P.build(case["preset"], lr, **({"weight_decay": 0.01} if case["weight_decay"] else {}))
 
 
 def snapshot(backend: backends.Backend, tree: Any) -> list[np.ndarray]:

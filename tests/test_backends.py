@@ -149,8 +149,8 @@ HALF_PARAMS = [pytest.param(c, id=case_id(c)) for c in HALF_CASES]
 
 def make(name: str, kwargs: dict[str, Any]) -> ngr.NovoGrad:
     """The preset ``name`` with learning rate ``LR`` (unless given) and ``kwargs``."""
-    lr_keyword = ngr.presets.LEARNING_RATE_KEYWORD[name]
-    return ngr.presets.get(name)(**{lr_keyword: LR, **kwargs})
+    hyper = ngr.presets.spec(name).canonical(**kwargs)
+    return ngr.presets.build(name, **{"learning_rate": LR, **hyper})
 
 
 def full_precision(opt: ngr.NovoGrad) -> ngr.NovoGrad:

@@ -61,8 +61,7 @@ def _persist(client: Any, tree: Any) -> Any:
 @pytest.mark.parametrize("preset", ["nemo", "apex", "optax"])
 def test_steps_on_a_two_worker_cluster(client: Any, preset: str) -> None:
     """Three steps on the cluster, state persisted between them, equal NumPy's."""
-    lr_keyword = ngr.presets.LEARNING_RATE_KEYWORD[preset]
-    opt = full_precision(ngr.presets.get(preset)(**{lr_keyword: 0.01, "weight_decay": 0.01}))
+    opt = full_precision(ngr.presets.build(preset, 0.01, weight_decay=0.01))
     rng = np.random.default_rng(7)
     params = _tree(rng)
     grads = [_tree(rng) for _ in range(STEPS)]

@@ -35,7 +35,8 @@ RATE = {"optax": 0.01, "paper": 0.01, "tfa": 0.01, "openseq2seq": 0.01}
 
 
 def make(preset: str, kw: dict[str, Any], lr: Any = 0.01) -> ngr.NovoGrad:
-    return P.get(preset)(**{P.LEARNING_RATE_KEYWORD[preset]: lr}, **kw)
+    """``preset`` with its own keywords ``kw``, built from their canonical names."""
+    return P.build(preset, lr, **P.spec(preset).canonical(**kw))
 
 
 def on(backend: Backend, tree: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import novograd_ref as ngr
-from novograd_ref import vectors
+from novograd_ref import presets, vectors
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._oracle import PresetAdapter
 from novograd_ref.conformance._verify import replay, run_trajectory, verify_record
@@ -206,15 +206,20 @@ def test_recorder_records_schedule_only_tags_on_scheduled_cases_only(
             new = {k: p - p.dtype.type(0.01) * grads[k] for k, p in state.items()}
             return new, new
 
-    module = types.SimpleNamespace(
-        PRESET="sgd", LEARNING_RATE_KEYWORD="lr", SCHEDULE_ONLY_TAGS=("sched",),
+    def sgd(lr: float = 0.01, b1: float = 0.0, b2: float = 0.0, eps: float = 0.0,
+            weight_decay: float = 0.0) -> Any:
+        raise AssertionError("the recorder never builds the preset")
+
+    numbers = {k: k for k in ("b1", "b2", "eps", "weight_decay")}
+    module = types.SimpleNamespace(FRAMEWORK=frameworks.Framework(
+        name="sgd", preset="sgd", schedule_only_tags=("sched",),
         available=lambda: True, versions=lambda: {"sgd": "1.0"},
-        kwargs_for=lambda hyper: {},
         recording_variants=lambda dtype: [("", {}), ("sched", {"via": "x"})],
-        make=lambda settings=None, **kw: Sgd(),
-        preset_kwargs=lambda kw, dtype, settings: dict(kw))
+        make=lambda settings=None, **kw: Sgd()))
     monkeypatch.setitem(sys.modules, "fake_sched_framework", module)
     monkeypatch.setitem(frameworks.FRAMEWORKS, "sgd", "fake_sched_framework")
+    monkeypatch.setitem(presets._SPECS, "sgd",
+                        presets.PresetSpec("sgd", sgd, "lr", presets.Vocabulary(numbers)))
     entries = record("sgd", tmp_path, cases=["const_lr", "schedule_lr"], dtypes=("float32",),
                      command="cmd")
     assert sorted((e["case"], e["tag"]) for e in entries) == [

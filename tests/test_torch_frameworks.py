@@ -45,7 +45,7 @@ B_OBJECTIVES = np.array(
 
 
 def framework(name: str) -> Any:
-    """The framework module, skipping the test where the framework is missing."""
+    """The framework plug-in, skipping the test where the framework is missing."""
     module = load(name)
     if not module.available():
         pytest.skip(f"{name} is not installed here")

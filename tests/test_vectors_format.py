@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from novograd_ref import vectors
+from novograd_ref import presets, vectors
 from novograd_ref.conformance import frameworks
 from novograd_ref.vectors import _cases
 
@@ -320,36 +320,48 @@ def test_registry_is_lazy_and_complete() -> None:
         frameworks.load("no_such_framework")
 
 
-@pytest.mark.parametrize("name", ["optax", "tfa", "openseq2seq"])
-def test_framework_module_interface(name: str) -> None:
-    module = frameworks.load(name)
-    for attr in ("PRESET", "LEARNING_RATE_KEYWORD"):
-        assert isinstance(getattr(module, attr), str)
-    for fn in (
-        "available",
-        "versions",
-        "kwargs_for",
-        "recording_variants",
-        "make",
-        "preset_kwargs",
-    ):
-        assert callable(getattr(module, fn))
+@pytest.mark.parametrize("name", frameworks.names())
+def test_framework_plugin_asks_the_preset_registry(name: str) -> None:
+    plugin = frameworks.load(name)
+    assert isinstance(plugin, frameworks.Framework)
+    assert plugin.name == name
+    spec = presets.spec(plugin.preset)
+    assert spec.framework == name
+    assert plugin.learning_rate_keyword == spec.learning_rate_keyword
+    expressed = 0
     for case in CASES:
-        kwargs = module.kwargs_for(case["hyper"])
-        assert kwargs is None or module.LEARNING_RATE_KEYWORD not in kwargs
+        kwargs = plugin.kwargs_for(case["hyper"])
+        if kwargs is not None:
+            expressed += 1
+            assert plugin.learning_rate_keyword not in kwargs
+            assert kwargs == json.loads(json.dumps(spec.case_keywords(case["hyper"])))
+    assert expressed  # every framework expresses some standard case
 
 
-def test_recorded_kwargs_agree_with_kwargs_for() -> None:
+def test_every_framework_binding_names_a_plugin_of_that_preset() -> None:
+    bound = {s.name: s.framework for s in presets.specs() if s.framework is not None}
+    assert set(bound.values()) == set(frameworks.names())
+    for preset, name in bound.items():
+        assert frameworks.load(name).preset == preset
+
+
+def test_recorded_kwargs_agree_with_the_registry() -> None:
+    """Every bundled record of a recorder-made framework was constructed with exactly
+    the keywords the registry gives for its case, and modelled with exactly the preset
+    keywords its plugin gives for its run."""
+    checked = set()
     for entry in RECORDS:
-        if entry["framework"] not in ("optax", "tfa"):
+        if entry["framework"] not in frameworks.names() or entry["framework"] == "openseq2seq":
             continue
-        module = frameworks.load(entry["framework"])
+        plugin = frameworks.load(entry["framework"])
         case = vectors.case_entry(entry["case"])
-        assert module.kwargs_for(case["hyper"]) == entry["constructor_kwargs"]
+        assert plugin.kwargs_for(case["hyper"]) == entry["constructor_kwargs"], entry["file"]
         assert (
-            module.preset_kwargs(entry["constructor_kwargs"], entry["dtype"], entry["settings"])
+            plugin.preset_kwargs(entry["constructor_kwargs"], entry["dtype"], entry["settings"])
             == entry["preset_kwargs"]
-        )
+        ), entry["file"]
+        checked.add(entry["framework"])
+    assert checked == set(frameworks.names()) - {"openseq2seq"}
 
 
 def test_record_cli_missing_framework_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -419,19 +431,28 @@ class _SgdAdapter:
 
 
 def _fake_framework() -> Any:
-    """A framework module (as the recorder sees it) wrapping :class:`_SgdAdapter`."""
+    """A framework module (as :func:`frameworks.load` imports it) whose plug-in wraps
+    :class:`_SgdAdapter`."""
     import types
 
-    return types.SimpleNamespace(
-        PRESET="sgd",
-        LEARNING_RATE_KEYWORD="lr",
+    return types.SimpleNamespace(FRAMEWORK=frameworks.Framework(
+        name="sgd",
+        preset="sgd",
         available=lambda: True,
         versions=lambda: {"sgd": "1.0"},
-        kwargs_for=lambda hyper: None if frameworks.flags_on(hyper) else {"momentum": 0.0},
-        recording_variants=lambda dtype: [("", {})],
         make=lambda settings=None, **kw: _SgdAdapter(),
-        preset_kwargs=lambda kw, dtype, settings: dict(kw),
-    )
+    ))
+
+
+def _fake_preset() -> presets.PresetSpec:
+    """A preset spec for the fake framework: the numbers, no switch (so amsgrad cases
+    are refused)."""
+    def sgd(lr: float = 0.1, b1: float = 0.0, b2: float = 0.0, eps: float = 0.0,
+            eps_root: float = 0.0, weight_decay: float = 0.0) -> Any:
+        raise AssertionError("the recorder never builds the preset")
+
+    numbers = {k: k for k in ("b1", "b2", "eps", "eps_root", "weight_decay")}
+    return presets.PresetSpec("sgd", sgd, "lr", presets.Vocabulary(numbers))
 
 
 def test_recorder_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -441,6 +462,7 @@ def test_recorder_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setitem(sys.modules, "fake_sgd_framework", _fake_framework())
     monkeypatch.setitem(frameworks.FRAMEWORKS, "sgd", "fake_sgd_framework")
+    monkeypatch.setitem(presets._SPECS, "sgd", _fake_preset())
     cases = ["quadratic", "schedule_lr", "amsgrad"]
     entries = record("sgd", tmp_path, cases=cases, dtypes=("float32",), command="cmd")
     assert {e["case"] for e in entries} == {"quadratic", "schedule_lr"}  # amsgrad refused
@@ -465,6 +487,16 @@ def test_recorder_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert vectors.verify_files(tmp_path) == []
 
 
+def test_a_module_without_a_framework_object_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "no_plugin_framework", types.SimpleNamespace(PRESET="x"))
+    monkeypatch.setitem(frameworks.FRAMEWORKS, "bare", "no_plugin_framework")
+    with pytest.raises(TypeError, match="no_plugin_framework defines no FRAMEWORK"):
+        frameworks.load("bare")
+
+
 def test_recorder_rejects_unknown_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
@@ -472,5 +504,6 @@ def test_recorder_rejects_unknown_case(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setitem(sys.modules, "fake_sgd_framework", _fake_framework())
     monkeypatch.setitem(frameworks.FRAMEWORKS, "sgd", "fake_sgd_framework")
+    monkeypatch.setitem(presets._SPECS, "sgd", _fake_preset())
     with pytest.raises(ValueError, match="unknown cases: nope"):
         record("sgd", tmp_path, cases=["nope"])

@@ -47,12 +47,12 @@ def _preset_call(name: str, extra: dict[str, Any] | None = None) -> Any:
     signature has no default)."""
     from novograd_ref import presets
 
-    fn = presets.get(name)
-    keyword = presets.LEARNING_RATE_KEYWORD[name]
+    spec = presets.spec(name)
+    keyword = spec.learning_rate_keyword
     kwargs = dict(extra or {})
-    if inspect.signature(fn).parameters[keyword].default is inspect.Parameter.empty:
+    if inspect.signature(spec.function).parameters[keyword].default is inspect.Parameter.empty:
         kwargs[keyword] = 0.01
-    return fn(**kwargs)
+    return spec.function(**kwargs)
 
 
 def _show(config: Any, field: str) -> str:
@@ -106,7 +106,9 @@ def preset_reference() -> str:
             "none bundled: checked through the equivalences and hand-derived vectors")
         out += [f"## `{name}`", "", summary, "",
                 f"- signature: `{name}{inspect.signature(fn)}`".replace(" -> 'NovoGrad'", ""),
-                f"- learning-rate keyword: `{presets.LEARNING_RATE_KEYWORD[name]}`",
+                f"- learning-rate keyword: `{presets.spec(name).learning_rate_keyword}`",
+                (f"- switches (`presets.spec({name!r}).space()`): "
+                 f"`{presets.spec(name).space()}`"),
                 f"- resolved at its defaults: `{_preset_call(name).config!r}`",
                 f"- golden records from: {frameworks}", ""]
     return "\n".join(out)

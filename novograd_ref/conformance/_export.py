@@ -60,7 +60,7 @@ def export_preset(preset: str, out: str | os.PathLike[str],
             "framework": "novograd_ref", "preset": preset, "case": case.name,
             "dtype": dtype, "tag": preset, "file": file,
             "constructor_kwargs": jsonable(kwargs),
-            "learning_rate_keyword": presets.LEARNING_RATE_KEYWORD[preset],
+            "learning_rate_keyword": presets.spec(preset).learning_rate_keyword,
             "preset_kwargs": jsonable(model), "settings": {},
             "provenance": provenance(__version__, {"novograd_ref": __version__}, command,
                                      case_sha256=case.entry["sha256"])}))

@@ -25,8 +25,11 @@ class PresetAdapter:
 
     ``kwargs`` are the preset's own keywords without the learning rate (the same
     keywords the framework's constructor takes). A learning-rate table becomes a
-    schedule ``k -> table[k]``; a preset that keeps its constructor rate (timm's
-    ``max_lr``) gets the table's peak, as the framework adapters construct with it.
+    schedule ``k -> table[k]``; corrected weight decay, which divides by the
+    constructor's rate (``max_learning_rate``, timm's ``max_lr``), gets the table's
+    peak, as the framework adapters construct with it. The keywords reach the preset
+    through their canonical names (:meth:`~novograd_ref.presets.PresetSpec.canonical`,
+    :func:`~novograd_ref.presets.build`).
 
     >>> import numpy as np
     >>> adapter = PresetAdapter("optax", b1=0.9)
@@ -39,22 +42,20 @@ class PresetAdapter:
     def __init__(self, preset: str, **kwargs: Any) -> None:
         self.preset = preset
         self.kwargs = dict(kwargs)
-        if "betas" in self.kwargs:
-            self.kwargs["betas"] = tuple(self.kwargs["betas"])
         self.name = f"preset:{preset}"
-        presets.get(preset)  # fail early on an unknown name
+        presets.spec(preset)  # fail early on an unknown name
 
     def init(self, params: Mapping[str, np.ndarray], learning_rate: LearningRate) -> Any:
-        kwargs = dict(self.kwargs)
+        hyper = presets.spec(self.preset).canonical(**self.kwargs)
         if isinstance(learning_rate, np.ndarray):
             table = [float(x) for x in learning_rate]
             rate: Any = lambda k: table[int(k)]
-            if kwargs.get("corrected_weight_decay") and "max_lr" not in kwargs:
-                kwargs["max_lr"] = max(table)
+            if (hyper["weight_decay_mode"] == "corrected"
+                    and hyper.get("max_learning_rate") is None):
+                hyper["max_learning_rate"] = max(table)
         else:
             rate = float(learning_rate)
-        keyword = presets.LEARNING_RATE_KEYWORD[self.preset]
-        opt = presets.get(self.preset)(**{keyword: rate}, **kwargs)
+        opt = presets.build(self.preset, rate, **hyper)
         params = {k: np.array(v, copy=True) for k, v in params.items()}
         return opt, params, opt.init(params)
 
@@ -189,22 +190,22 @@ def _is_framework(name: str) -> bool:
 def _framework_implementation(spec: str, name: str) -> Implementation:
     from . import frameworks
 
-    module = frameworks.load(name)
-    if not module.available():
+    plugin = frameworks.load(name)
+    if not plugin.available():
         raise ImplementationError(
             f"framework {name!r} is not installed here; the versions recorded and how to "
             f"set up their environments: {docs_url('vectors.html#adding-vectors')}")
 
     def settings(dtype: str) -> dict[str, Any]:
-        variants = module.recording_variants(dtype)
+        variants = plugin.recording_variants(dtype)
         if not variants:
             raise Unsupported(f"{name} does not run {dtype}")
         return dict(variants[0][1])
 
     return Implementation(
         spec,
-        lambda kwargs, dtype: module.make(settings(dtype), **kwargs),
-        lambda kwargs, dtype: module.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
+        lambda kwargs, dtype: plugin.make(settings(dtype), **kwargs),
+        lambda kwargs, dtype: plugin.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
 
 
 def _factory(spec: str) -> Callable[..., Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..vectors._cases import base_hyper
+from .. import _hyper
 from ._runs import Observation, Quirks, Run, fixed_run
 
 _A = [0.3, -1.2, 2.0, -0.4, 0.8]  # one layer's gradient: magnitudes spread 1:7
@@ -51,7 +51,7 @@ def probe_runs() -> list[Run]:
     - ``grad_averaging``, ``amsgrad``: those options asked for.
     - ``precision``: parameters starting at 0, so the step is read exactly.
     """
-    hyper = base_hyper(b1=0.9)
+    hyper = _hyper.base(b1=0.9)
     varying = [{"a": _scaled(_A, s), "b": _scaled(_B, t)}
                for s, t in ((1.0, 0.5), (3.0, 0.2), (0.2, 2.0), (2.0, 1.0), (0.5, 4.0))]
     shrinking = [{"a": _scaled(_A, s), "b": _scaled(_B, s)} for s in (4.0, 1.0, 0.1, 0.05)]
@@ -63,19 +63,19 @@ def probe_runs() -> list[Run]:
                   _const({"a": _scaled(_A, 100.0), "b": _B}, 3), 0.05),
         fixed_run("probe zero_first_gradient", "second_moment_start", hyper, _P,
                   [{"a": [0.0] * 5, "b": _B}, *varying[:3]], 0.05),
-        fixed_run("probe eps_dominated", "eps", base_hyper(b1=0.9, eps=1e-4),
+        fixed_run("probe eps_dominated", "eps", _hyper.base(b1=0.9, eps=1e-4),
                   {"a": [0.5, -0.2, 0.1]}, _const({"a": tiny}, 3), 0.05),
-        fixed_run("probe eps_reference", "eps", base_hyper(b1=0.9, eps=1e-4),
+        fixed_run("probe eps_reference", "eps", _hyper.base(b1=0.9, eps=1e-4),
                   {"a": [0.5, -0.2, 0.1]}, _const({"a": _scaled(tiny, 1e6)}, 3), 0.05),
         fixed_run("probe weight_decay_off", "weight_decay", hyper, _P, varying[:3], 0.1),
-        fixed_run("probe weight_decay_on", "weight_decay", base_hyper(b1=0.9,
+        fixed_run("probe weight_decay_on", "weight_decay", _hyper.base(b1=0.9,
                   weight_decay=0.1), _P, varying[:3], 0.1),
-        fixed_run("probe betas", "betas", base_hyper(b1=0.5, b2=0.9), _P, varying[:4], 0.05),
+        fixed_run("probe betas", "betas", _hyper.base(b1=0.5, b2=0.9), _P, varying[:4], 0.05),
         fixed_run("probe schedule", "learning_rate", hyper, _P, varying,
                   [0.1, 0.01, 0.2, 0.05, 0.1]),
         fixed_run("probe grad_averaging", "grad_averaging",
-                  base_hyper(b1=0.9, grad_averaging=True), _P, varying[:3], 0.05),
-        fixed_run("probe amsgrad", "amsgrad", base_hyper(b1=0.9, amsgrad=True), _P,
+                  _hyper.base(b1=0.9, grad_averaging=True), _P, varying[:3], 0.05),
+        fixed_run("probe amsgrad", "amsgrad", _hyper.base(b1=0.9, amsgrad=True), _P,
                   shrinking, 0.05),
         fixed_run("probe precision", "precision", hyper,
                   {"a": [0.0] * 9, "b": [0.0] * 4},

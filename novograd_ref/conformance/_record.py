@@ -1,6 +1,6 @@
 """Record golden vectors by stepping a real framework through the standard cases.
 
-:func:`record` drives a framework module (see
+:func:`record` drives a :class:`~novograd_ref.conformance.frameworks.Framework` (see
 :mod:`novograd_ref.conformance.frameworks`) through every case it can express, in every
 requested dtype and recording variant, and writes one record file per run plus its
 manifest entry. The command-line entry point is :mod:`novograd_ref.conformance.record`.
@@ -16,7 +16,6 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -47,14 +46,14 @@ def default_command() -> str:
     return shlex.join(argv)
 
 
-def record_provenance(module: ModuleType, case: vectors.Case, command: str) -> dict[str, Any]:
-    """The provenance block of a record entry made by running ``module``'s framework."""
-    versions = dict(module.versions())
+def record_provenance(framework: frameworks.Framework, case: vectors.Case,
+                      command: str) -> dict[str, Any]:
+    """The provenance block of a record entry made by running ``framework``."""
+    versions = dict(framework.versions())
     framework_version = next(iter(versions.values()), "unknown")
     extra: dict[str, Any] = {"case_sha256": case.entry["sha256"]}
-    notes = getattr(module, "NOTES", None)
-    if notes:
-        extra["notes"] = notes
+    if framework.notes:
+        extra["notes"] = framework.notes
     return provenance(framework_version, versions, command, **extra)
 
 
@@ -120,15 +119,14 @@ def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
     return vectors.out_directory(out_dir)
 
 
-def check_dtypes(module: ModuleType, dtypes: Sequence[str]) -> None:
-    """``ValueError`` for a dtype outside the schema's, or if ``module`` records none of
+def check_dtypes(framework: frameworks.Framework, dtypes: Sequence[str]) -> None:
+    """``ValueError`` for a dtype outside the schema's, or if ``framework`` records none of
     ``dtypes`` (a dtype it does not record is otherwise left out)."""
     unknown = [d for d in dtypes if d not in vectors.DTYPES]
     if unknown:
         raise ValueError(f"unknown dtype {unknown[0]!r} (known: {', '.join(vectors.DTYPES)})")
-    if not any(module.recording_variants(d) for d in dtypes):
-        name = module.__name__.rsplit(".", 1)[-1]
-        raise ValueError(f"{name} records none of the dtypes {', '.join(dtypes)}")
+    if not any(framework.recording_variants(d) for d in dtypes):
+        raise ValueError(f"{framework.name} records none of the dtypes {', '.join(dtypes)}")
 
 
 def merge_entries(root: Path, new_entries: Sequence[dict[str, Any]]) -> None:
@@ -182,9 +180,9 @@ def record(
         ValueError: unknown framework or case.
         FrameworkUnavailableError: the framework is not importable here.
     """
-    module = frameworks.load(framework)
-    if not module.available():
-        env = getattr(module, "ENV", None)
+    plugin = frameworks.load(framework)
+    if not plugin.available():
+        env = plugin.env
         hint = (f"; its environment ({env!r}) is described at "
                 f"{docs_url('vectors.html#adding-vectors')}" if env else "")
         raise FrameworkUnavailableError(
@@ -192,7 +190,7 @@ def record(
         )
     say = log or (lambda line: None)
     root = check_out_dir(out_dir) if out_dir is not None else vectors.data_root()
-    check_dtypes(module, dtypes)
+    check_dtypes(plugin, dtypes)
     has_manifest = (root / "manifest.json").is_file()
     entries = vectors.case_entries(root if has_manifest else None)
     known = {e["name"] for e in entries}
@@ -204,21 +202,20 @@ def record(
     ensure_root(root)
     new_entries = []
     for entry in selected:
-        kwargs = module.kwargs_for(dict(entry["hyper"]))
+        kwargs = plugin.kwargs_for(dict(entry["hyper"]))
         if kwargs is None:
             say(f"skip   {framework} {entry['name']}: not expressible")
             continue
         kwargs = _jsonable(kwargs)
         case = vectors.load_case(entry, root)
-        schedule_only = getattr(module, "SCHEDULE_ONLY_TAGS", ())
         for dtype in dtypes:
-            for tag, settings in module.recording_variants(dtype):
-                if tag in schedule_only and entry["lr_kind"] != "schedule":
+            for tag, settings in plugin.recording_variants(dtype):
+                if tag in plugin.schedule_only_tags and entry["lr_kind"] != "schedule":
                     continue
                 settings = _jsonable(settings)
                 new_entries.append(
                     _record_one(
-                        module, framework, case, dtype, tag, settings, kwargs, root, command
+                        plugin, framework, case, dtype, tag, settings, kwargs, root, command
                     )
                 )
                 suffix = f" [{tag}]" if tag else ""
@@ -244,7 +241,7 @@ def _manifest_lock(root: Path) -> Iterator[None]:
 
 
 def _record_one(
-    module: ModuleType,
+    plugin: frameworks.Framework,
     framework: str,
     case: vectors.Case,
     dtype: str,
@@ -254,7 +251,7 @@ def _record_one(
     root: Path,
     command: str,
 ) -> dict[str, Any]:
-    adapter = module.make(dict(settings), **kwargs)
+    adapter = plugin.make(dict(settings), **kwargs)
     arrays = run_case(adapter, case, dtype)
     file = "records/" + vectors.record_filename(framework, case.name, dtype, tag)
     data = vectors.npz_bytes(arrays, os.fspath(root / file))
@@ -262,15 +259,15 @@ def _record_one(
     sha = hashlib.sha256(data).hexdigest()
     return {
         "framework": framework,
-        "preset": module.PRESET,
+        "preset": plugin.preset,
         "case": case.name,
         "dtype": dtype,
         "tag": tag,
         "file": file,
         "sha256": sha,
         "constructor_kwargs": kwargs,
-        "learning_rate_keyword": module.LEARNING_RATE_KEYWORD,
-        "preset_kwargs": _jsonable(module.preset_kwargs(dict(kwargs), dtype, dict(settings))),
+        "learning_rate_keyword": plugin.learning_rate_keyword,
+        "preset_kwargs": _jsonable(plugin.preset_kwargs(dict(kwargs), dtype, dict(settings))),
         "settings": settings,
-        "provenance": record_provenance(module, case, command),
+        "provenance": record_provenance(plugin, case, command),
     }

@@ -172,12 +172,12 @@ class Search:
             kwargs = preset_kwargs_for(preset, run.hyper)
             cfg = None
             if kwargs is not None:
-                keyword = presets.LEARNING_RATE_KEYWORD[preset]
                 rate = run.rate
-                if kwargs.get("corrected_weight_decay") and callable(rate):
-                    kwargs["max_lr"] = max(rate.values)
                 try:
-                    cfg = presets.get(preset)(**{keyword: rate}, **kwargs).config
+                    hyper = presets.spec(preset).canonical(**kwargs)
+                    if hyper["weight_decay_mode"] == "corrected" and callable(rate):
+                        hyper["max_learning_rate"] = max(rate.values)
+                    cfg = presets.build(preset, rate, **hyper).config
                 except (ValueError, TypeError, RuntimeError):
                     cfg = None
             self._base[key] = cfg

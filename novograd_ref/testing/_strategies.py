@@ -14,6 +14,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from .. import presets
+
 _MAX = {"float16": 65504.0, "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
 _TINY = {"float16": 6.103515625e-05, "float32": 1.1754943508222875e-38,
          "float64": 2.2250738585072014e-308}
@@ -63,67 +65,22 @@ def gradient_sequences(shapes: dict[str, tuple[int, ...]], steps: int,
     return st.lists(nonzero_tree(), min_size=steps, max_size=steps)
 
 
-_PRESET_HYPER: dict[str, Any] = {
-    # preset -> strategy of keyword arguments valid for it (rate excluded)
-    "paper": lambda: st.fixed_dictionaries({"b1": _beta(), "b2": _beta(), "eps": _eps(),
-                                            "weight_decay": _wd()}),
-    "optax": lambda: st.fixed_dictionaries({"b1": _beta(), "b2": _beta(), "eps": _eps(),
-                                            "eps_root": _eps(), "weight_decay": _wd()}),
-    "tfa": lambda: st.fixed_dictionaries({
-        "beta_1": _beta(), "beta_2": _beta(), "epsilon": _eps(positive=True),
-        "weight_decay": _wd(), "grad_averaging": st.booleans(), "amsgrad": st.booleans()}),
-    "openseq2seq": lambda: st.fixed_dictionaries({
-        "beta1": _beta(), "beta2": _beta(), "epsilon": _eps(), "weight_decay": _wd(),
-        "grad_averaging": st.booleans(), "mode": st.sampled_from(["graph", "eager"]),
-        "state_dtype": st.just(None)}),
-    "apex": lambda: st.fixed_dictionaries({
-        "betas": st.tuples(_beta(), _beta()), "eps": _eps(positive=True),
-        "weight_decay": _wd(), "bias_correction": st.booleans(),
-        "reg_inside_moment": st.booleans(), "grad_averaging": st.booleans(),
-        "norm_type": st.sampled_from([0, 2]), "init_zero": st.booleans(),
-        "state_dtype": st.just(None)}),
-    "nemo": lambda: st.fixed_dictionaries({
-        "betas": st.tuples(_beta(), _beta()), "eps": _eps(), "weight_decay": _wd(),
-        "grad_averaging": st.booleans(), "amsgrad": st.booleans(), "luc": st.booleans()}),
-    "timm": lambda: st.fixed_dictionaries({
-        "betas": st.tuples(_beta(), _beta()), "eps": _eps(), "weight_decay": _wd(),
-        "grad_averaging": st.booleans(), "amsgrad": st.booleans(),
-        "decoupled_decay": st.booleans(), "corrected_weight_decay": st.booleans()}),
-    "torch_optimizer": lambda: st.fixed_dictionaries({
-        "betas": st.tuples(_beta(), _beta()), "eps": _eps(), "weight_decay": _wd(),
-        "grad_averaging": st.booleans(), "amsgrad": st.booleans()}),
-    "pytorch_optimizer": lambda: st.fixed_dictionaries({
-        "betas": st.tuples(_beta(), _beta()), "eps": _eps(), "weight_decay": _wd(),
-        "weight_decouple": st.booleans(), "fixed_decay": st.booleans(),
-        "grad_averaging": st.booleans(), "adam_debias": st.booleans(),
-        "maximize": st.booleans()}),
-}
-
-
-def _beta() -> st.SearchStrategy[float]:
-    return st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.98, 0.999])
-
-
-def _eps(positive: bool = False) -> st.SearchStrategy[float]:
-    return st.sampled_from([1e-8, 1e-6, 1e-3] if positive else [0.0, 1e-8, 1e-6, 1e-3])
-
-
-def _wd() -> st.SearchStrategy[float]:
-    return st.sampled_from([0.0, 1e-3, 0.1])
-
-
 def hyperparameters(preset: str) -> st.SearchStrategy[dict[str, Any]]:
-    """Keyword arguments (without the learning rate) valid for ``preset``."""
-    if preset in ("clara",):
-        preset = "openseq2seq"
-    if preset in ("dle", "monai"):
-        preset = "torch_optimizer"
-    if preset not in _PRESET_HYPER:
-        raise ValueError(f"no hyperparameter strategy for preset {preset!r}")
-    strategy: st.SearchStrategy[dict[str, Any]] = _PRESET_HYPER[preset]()
+    """Keyword arguments (without the learning rate) valid for ``preset``: its
+    :meth:`~novograd_ref.presets.PresetSpec.strategy`, which draws every switch it has.
+
+    >>> from hypothesis import find
+    >>> sorted(find(hyperparameters("flashlight"), lambda kw: True))
+    ['beta1', 'beta2', 'epsilon', 'hyper_dtype', 'weightDecay']
+    """
+    strategy: st.SearchStrategy[dict[str, Any]] = presets.spec(preset).strategy()
     return strategy
 
 
 def preset_names_with_strategies() -> list[str]:
-    """Presets :func:`hyperparameters` can draw for."""
-    return sorted(_PRESET_HYPER)
+    """Presets :func:`hyperparameters` can draw for: every preset.
+
+    >>> "flashlight" in preset_names_with_strategies()
+    True
+    """
+    return presets.names()

@@ -7,24 +7,21 @@ other cases are generated here from fixed seeds with NumPy's ``Generator`` (PCG6
 using only uniform draws and elementary arithmetic, so the arrays (and, through
 :func:`novograd_ref.vectors.write_npz`, the files) are bit-identical on every platform.
 
-Regenerate with ``python -m novograd_ref.vectors._cases [DATA_DIR]``.
+Regenerate the files with ``python scripts/write_cases.py [DATA_DIR]``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._manifest import SCHEMA_VERSION, case_filename, read_manifest, write_manifest
-from ._npz import PathLike, content_sha256, read_npz, sha256_file, write_npz
+from .. import _hyper
+from ._manifest import case_filename
+from ._npz import content_sha256
 
 Shape = tuple[int, ...]
 Leaves = list[tuple[str, Shape]]
@@ -42,22 +39,6 @@ OPENSEQ2SEQ_CASES: tuple[str, ...] = (
     "b2_zero",
     "eps_root",
 )
-
-
-def base_hyper(**overrides: Any) -> dict[str, Any]:
-    """Canonical hyperparameters: NovoGrad's usual b1 0.95, b2 0.98, eps 1e-8, no extras."""
-    hyper: dict[str, Any] = {
-        "b1": 0.95,
-        "b2": 0.98,
-        "eps": 1e-8,
-        "eps_root": 0.0,
-        "weight_decay": 0.0,
-        "weight_decay_mode": "inside",
-        "grad_averaging": False,
-        "amsgrad": False,
-    }
-    hyper.update(overrides)
-    return hyper
 
 
 # ---------------------------------------------------------------- learning-rate tables
@@ -259,7 +240,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=30,
-            hyper=base_hyper(),
+            hyper=_hyper.base(),
             tags=["basic", "tree"],
             seed=101,
             lr=lambda T: constant_lr(T, 0.01),
@@ -270,7 +251,7 @@ def specs() -> list[CaseSpec]:
             description="Linear warm-up (5 steps to 0.05) then quadratic decay to 0.001 over T=30.",
             leaves=MIXED,
             T=30,
-            hyper=base_hyper(),
+            hyper=_hyper.base(),
             tags=["schedule", "tree"],
             seed=102,
             lr=_wpd,
@@ -285,7 +266,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=TREE4,
             T=25,
-            hyper=base_hyper(b1=0.9, b2=0.25, eps=1e-06),
+            hyper=_hyper.base(b1=0.9, b2=0.25, eps=1e-06),
             tags=["schedule"],
             seed=103,
             lr=lambda T: step_decay(T, 0.02, 8, 0.5),
@@ -300,7 +281,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=25,
-            hyper=base_hyper(weight_decay=0.01),
+            hyper=_hyper.base(weight_decay=0.01),
             tags=["weight_decay"],
             seed=104,
             lr=_wpd,
@@ -314,7 +295,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=20,
-            hyper=base_hyper(weight_decay=0.1, weight_decay_mode="decoupled"),
+            hyper=_hyper.base(weight_decay=0.1, weight_decay_mode="decoupled"),
             tags=["weight_decay"],
             seed=105,
             lr=lambda T: constant_lr(T, 0.05),
@@ -325,7 +306,7 @@ def specs() -> list[CaseSpec]:
             description="Decoupled weight decay 0.1 under a warm-up/decay schedule, T=25.",
             leaves=MIXED,
             T=25,
-            hyper=base_hyper(weight_decay=0.1, weight_decay_mode="decoupled"),
+            hyper=_hyper.base(weight_decay=0.1, weight_decay_mode="decoupled"),
             tags=["weight_decay", "schedule"],
             seed=106,
             lr=_wpd,
@@ -340,7 +321,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=20,
-            hyper=base_hyper(weight_decay=0.002, weight_decay_mode="fixed"),
+            hyper=_hyper.base(weight_decay=0.002, weight_decay_mode="fixed"),
             tags=["weight_decay"],
             seed=107,
             lr=lambda T: constant_lr(T, 0.02),
@@ -354,7 +335,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=25,
-            hyper=base_hyper(weight_decay=0.1, weight_decay_mode="corrected"),
+            hyper=_hyper.base(weight_decay=0.1, weight_decay_mode="corrected"),
             tags=["weight_decay", "schedule"],
             seed=108,
             lr=_wpd,
@@ -369,7 +350,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=TREE4,
             T=25,
-            hyper=base_hyper(b1=0.9, weight_decay=0.001, grad_averaging=True),
+            hyper=_hyper.base(b1=0.9, weight_decay=0.001, grad_averaging=True),
             tags=["grad_averaging", "schedule", "weight_decay"],
             seed=109,
             lr=_wpd,
@@ -384,7 +365,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=25,
-            hyper=base_hyper(amsgrad=True),
+            hyper=_hyper.base(amsgrad=True),
             tags=["amsgrad"],
             seed=110,
             lr=lambda T: constant_lr(T, 0.01),
@@ -398,7 +379,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=zero_leaves,
             T=15,
-            hyper=base_hyper(),
+            hyper=_hyper.base(),
             tags=["edge", "zero_grad"],
             seed=111,
             lr=lambda T: constant_lr(T, 0.01),
@@ -413,7 +394,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=10,
-            hyper=base_hyper(),
+            hyper=_hyper.base(),
             tags=["edge", "tiny"],
             seed=112,
             lr=lambda T: constant_lr(T, 0.01),
@@ -424,7 +405,7 @@ def specs() -> list[CaseSpec]:
             description="Gradients of order 1e15 (squared norm 1e30, finite in float32). T=10.",
             leaves=MIXED,
             T=10,
-            hyper=base_hyper(),
+            hyper=_hyper.base(),
             tags=["edge", "huge"],
             seed=113,
             lr=lambda T: constant_lr(T, 0.01),
@@ -438,7 +419,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=[("big", (8,)), ("vec", (5,)), ("mat", (2, 3))],
             T=10,
-            hyper=base_hyper(),
+            hyper=_hyper.base(),
             tags=["edge", "overflow"],
             seed=114,
             lr=lambda T: constant_lr(T, 0.01),
@@ -452,7 +433,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=TREE4,
             T=20,
-            hyper=base_hyper(eps=0.001),
+            hyper=_hyper.base(eps=0.001),
             tags=["eps"],
             seed=115,
             lr=lambda T: constant_lr(T, 0.01),
@@ -466,7 +447,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=TREE4,
             T=20,
-            hyper=base_hyper(eps=0.0001, eps_root=1e-06),
+            hyper=_hyper.base(eps=0.0001, eps_root=1e-06),
             tags=["eps", "eps_root"],
             seed=116,
             lr=lambda T: constant_lr(T, 0.01),
@@ -480,7 +461,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=40,
-            hyper=base_hyper(),
+            hyper=_hyper.base(),
             tags=["quadratic"],
             seed=117,
             lr=lambda T: constant_lr(T, 0.05),
@@ -495,7 +476,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=30,
-            hyper=base_hyper(b1=0.9, weight_decay=0.01, grad_averaging=True),
+            hyper=_hyper.base(b1=0.9, weight_decay=0.01, grad_averaging=True),
             tags=["quadratic", "schedule", "weight_decay", "grad_averaging"],
             seed=118,
             lr=_wpd,
@@ -512,7 +493,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=[("small", (6,)), ("unit", (3, 4)), ("large", (2, 2, 3))],
             T=20,
-            hyper=base_hyper(luc=True, luc_trust=0.001, luc_eps=1e-08),
+            hyper=_hyper.base(luc=True, luc_trust=0.001, luc_eps=1e-08),
             tags=["luc", "nemo"],
             seed=119,
             lr=lambda T: constant_lr(T, 0.002),
@@ -523,7 +504,7 @@ def specs() -> list[CaseSpec]:
             description="pytorch_optimizer's adam_debias: step size lr*sqrt(1 - b2**t). T=15.",
             leaves=MIXED,
             T=15,
-            hyper=base_hyper(adam_debias=True),
+            hyper=_hyper.base(adam_debias=True),
             tags=["adam_debias", "pytorch_optimizer"],
             seed=120,
             lr=lambda T: constant_lr(T, 0.01),
@@ -536,7 +517,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=12,
-            hyper=base_hyper(maximize=True),
+            hyper=_hyper.base(maximize=True),
             tags=["maximize", "pytorch_optimizer"],
             seed=121,
             lr=lambda T: constant_lr(T, 0.01),
@@ -551,8 +532,8 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=MIXED,
             T=30,
-            hyper=base_hyper(b1=0.9, b2=0.999, eps=1e-07, weight_decay=0.001,
-                             grad_averaging=True),
+            hyper=_hyper.base(b1=0.9, b2=0.999, eps=1e-07, weight_decay=0.001,
+                              grad_averaging=True),
             tags=["schedule", "keras", "weight_decay", "grad_averaging"],
             seed=122,
             lr=lambda T: warmup_cosine(T, 0.001, 0.05, 5, 0.02),
@@ -568,7 +549,7 @@ def specs() -> list[CaseSpec]:
             ),
             leaves=TREE4,
             T=24,
-            hyper=base_hyper(weight_decay=0.01, amsgrad=True),
+            hyper=_hyper.base(weight_decay=0.01, amsgrad=True),
             tags=["schedule", "keras", "amsgrad", "weight_decay"],
             seed=123,
             lr=lambda T: piecewise_constant(T, [7, 15], [0.03, 0.01, 0.003]),
@@ -610,98 +591,3 @@ def build_case(spec: CaseSpec) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def generate(names: Sequence[str] | None = None) -> list[tuple[dict[str, Any], dict]]:
     """Build the generated cases (all, or those named), in suite order."""
     return [build_case(s) for s in specs() if names is None or s.name in names]
-
-
-# ---------------------------------------------------------------- OpenSeq2Seq import
-
-
-def _canonical_from_openseq2seq(hyper: dict[str, Any]) -> dict[str, Any]:
-    if hyper.get("nesterov"):
-        raise ValueError("nesterov cases are not part of schema 1")
-    out = base_hyper(
-        **{k: hyper[k] for k in ("b1", "b2", "eps", "eps_root", "weight_decay")},
-        grad_averaging=bool(hyper["grad_averaging"]),
-        amsgrad=bool(hyper["amsgrad"]),
-    )
-    out["weight_decay_mode"] = "decoupled" if hyper["decoupled_weight_decay"] else "inside"
-    return out
-
-
-def import_openseq2seq(src: PathLike, dest: PathLike) -> list[dict[str, Any]]:
-    """Copy the OpenSeq2Seq cases' input files byte for byte and return their entries.
-
-    ``src`` is the directory holding ``index.json`` and ``<case>.npz``. The original
-    ``sha256`` of the index (an array-content checksum) is kept as ``content_sha256``.
-    """
-    src = Path(src)
-    index = json.loads((src / "index.json").read_text(encoding="utf-8"))
-    entries = []
-    for item in index["cases"]:
-        name = item["name"]
-        target = Path(dest) / case_filename(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src / f"{name}.npz", target)
-        arrays = read_npz(target)
-        if content_sha256(arrays) != item["sha256"]:
-            raise ValueError(f"{src / (name + '.npz')}: content checksum differs from index")
-        entries.append(
-            {
-                "name": name,
-                "description": item["description"],
-                "leaves": item["leaves"],
-                "T": item["T"],
-                "lr_kind": item["lr_kind"],
-                "hyper": _canonical_from_openseq2seq(item["hyper"]),
-                "grad_kind": item["grad_kind"],
-                "tags": [*item["tags"], "openseq2seq"],
-                "file": case_filename(name),
-                "sha256": sha256_file(target),
-                "content_sha256": item["sha256"],
-            }
-        )
-    return entries
-
-
-def write_cases(dest: PathLike, openseq2seq_src: PathLike | None = None) -> list[dict[str, Any]]:
-    """Write every case file into ``dest/cases`` and the cases into ``dest/manifest.json``.
-
-    Existing records of the manifest are kept. The OpenSeq2Seq cases are imported from
-    ``openseq2seq_src`` when given, else kept as they are in ``dest``.
-    """
-    dest = Path(dest)
-    try:
-        manifest = read_manifest(dest)
-    except ValueError:
-        manifest = {"schema_version": SCHEMA_VERSION, "cases": [], "records": []}
-    old = {c["name"]: c for c in manifest["cases"]}
-    if openseq2seq_src is not None:
-        imported = import_openseq2seq(openseq2seq_src, dest)
-    else:
-        imported = [old[n] for n in OPENSEQ2SEQ_CASES]
-    entries = list(imported)
-    for entry, arrays in generate():
-        entry["sha256"] = write_npz(dest / entry["file"], arrays)
-        entries.append(entry)
-    manifest = {**manifest, "cases": entries}
-    write_manifest(dest, manifest)
-    return entries
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m novograd_ref.vectors._cases [DATA_DIR] [--openseq2seq DIR]``."""
-    import argparse
-
-    from . import data_root
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", default=None)
-    parser.add_argument("--openseq2seq", default=None, help="directory of the OpenSeq2Seq cases")
-    args = parser.parse_args(argv)
-    dest = Path(args.data_dir) if args.data_dir else data_root()
-    entries = write_cases(dest, args.openseq2seq)
-    print(f"wrote {len(entries)} cases to {dest}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .. import _hyper
 from ._files import read_inside, write_inside
 from ._npz import PathLike
 
@@ -27,7 +28,7 @@ MAX_STEPS = 100_000
 MAX_ELEMENTS = 1 << 26
 LR_KINDS: tuple[str, ...] = ("constant", "schedule")
 GRAD_KINDS: tuple[str, ...] = ("fixed", "quadratic")
-WEIGHT_DECAY_MODES: tuple[str, ...] = ("inside", "decoupled", "fixed", "corrected")
+WEIGHT_DECAY_MODES: tuple[str, ...] = _hyper.WEIGHT_DECAY_MODES
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -59,25 +60,6 @@ RECORD_KEYS: dict[str, type | tuple[type, ...]] = {
     "preset_kwargs": dict,
     "settings": dict,
     "provenance": dict,
-}
-
-HYPER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "b1": (int, float),
-    "b2": (int, float),
-    "eps": (int, float),
-    "eps_root": (int, float),
-    "weight_decay": (int, float),
-    "weight_decay_mode": str,
-    "grad_averaging": bool,
-    "amsgrad": bool,
-}
-
-OPTIONAL_HYPER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "luc": bool,
-    "luc_trust": (int, float),
-    "luc_eps": (int, float),
-    "adam_debias": bool,
-    "maximize": bool,
 }
 
 PROVENANCE_KEYS: tuple[str, ...] = (
@@ -129,19 +111,8 @@ def _check_types(where: str, obj: Any, spec: dict[str, Any]) -> None:
 
 
 def validate_hyper(where: str, hyper: dict[str, Any]) -> None:
-    """Check a case's canonical ``hyper`` mapping."""
-    _check_types(where + ".hyper", hyper, HYPER_TYPES)
-    for key, typ in OPTIONAL_HYPER_TYPES.items():
-        if key in hyper:
-            _check_types(where + ".hyper", {key: hyper[key]}, {key: typ})
-    unknown = set(hyper) - set(HYPER_TYPES) - set(OPTIONAL_HYPER_TYPES)
-    if unknown:
-        raise ValueError(f"{where}.hyper: unknown keys {sorted(unknown)}")
-    if hyper["weight_decay_mode"] not in WEIGHT_DECAY_MODES:
-        raise ValueError(f"{where}.hyper: unknown weight_decay_mode {hyper['weight_decay_mode']!r}")
-    for key in ("b1", "b2", "eps", "eps_root", "weight_decay"):
-        if not math.isfinite(hyper[key]) or hyper[key] < 0:
-            raise ValueError(f"{where}.hyper: {key} must be finite and >= 0")
+    """Check a case's canonical ``hyper`` mapping (see :mod:`novograd_ref._hyper`)."""
+    _hyper.validate(hyper, where + ".hyper")
 
 
 def _check_name(where: str, key: str, value: str) -> None:

@@ -21,33 +21,27 @@ import contextlib
 import importlib.util
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from novograd_ref.conformance._adapter import LearningRate, Leaves
-from novograd_ref.conformance.frameworks import (
-    canonical_hyper,
-    dist_versions,
-    flags_on,
-    spec_exists,
-)
+from novograd_ref.conformance.frameworks import Framework, dist_versions, spec_exists
 
 __all__ = [
     "DEFAULT_DTYPE_KEY",
     "STATE_NAMES",
     "OptimizerFactory",
+    "SecondMomentDtype",
     "TorchAdapter",
     "TorchRun",
-    "base_kwargs",
     "constructor_lr",
     "default_dtype",
     "default_dtype_name",
     "load_module_from_file",
     "rate_for_step",
-    "recording_variants_for",
-    "state_dtype_kwargs",
     "torch_available",
+    "torch_framework",
     "torch_versions",
 ]
 
@@ -66,6 +60,11 @@ STATE_NAMES: dict[str, str] = {
 
 #: A ``torch.optim.Optimizer`` subclass: ``cls(params, lr=..., **constructor_kwargs)``.
 OptimizerFactory = Callable[..., Any]
+
+#: Where an optimizer creates its second moment: ``torch.zeros([])`` in torch's
+#: default dtype (torch-optimizer, timm, NeMo), or in the parameter dtype
+#: (pytorch_optimizer's ``grad.pow(2).sum()``).
+SecondMomentDtype = Literal["torch_default", "parameters"]
 
 
 def torch_available() -> bool:
@@ -242,58 +241,44 @@ class TorchAdapter:
         return out
 
 
-def base_kwargs(hyper: Mapping[str, Any], allowed_flags: set[str]) -> dict[str, Any] | None:
-    """The keywords the four share (``betas``, ``eps``, ``weight_decay``), or ``None``.
+def torch_framework(*, name: str, preset: str, optimizer: Callable[[], OptimizerFactory],
+                    available: Callable[[], bool], versions: Callable[[], dict[str, str]],
+                    second_moment: SecondMomentDtype, notes: str) -> Framework:
+    """The :class:`~novograd_ref.conformance.frameworks.Framework` of a ``torch.optim``
+    NovoGrad: :class:`TorchAdapter` over ``optimizer()`` (imported when a run starts),
+    recorded in the ``torch`` environment.
 
-    ``None`` when the case switches on a flag outside ``allowed_flags`` (``amsgrad``
-    counts as a flag) or puts ``eps_root`` under the square root, which none of the
-    PyTorch family can express.
+    Each dtype runs with the default dtype equal to the parameters'. Where the second
+    moment follows torch's default dtype (``second_moment="torch_default"``), float64
+    parameters are also recorded under torch's stock float32 default (tag
+    ``"f32state"``), as most users run it, and the preset is then told
+    ``state_dtype="float32"``.
     """
-    h = canonical_hyper(dict(hyper))
-    if flags_on(h) - allowed_flags or h["eps_root"] != 0:
-        return None
-    return {
-        "betas": [float(h["b1"]), float(h["b2"])],
-        "eps": float(h["eps"]),
-        "weight_decay": float(h["weight_decay"]),
-    }
+    follows_default = second_moment == "torch_default"
 
+    def make(settings: dict[str, Any] | None = None, /, **constructor_kwargs: Any
+             ) -> TorchAdapter:
+        return TorchAdapter(name, optimizer(), constructor_kwargs, settings)
 
-def recording_variants_for(
-    dtype: str, state_in_default_dtype: bool
-) -> list[tuple[str, dict[str, Any]]]:
-    """The runs to record for parameters of ``dtype``.
+    def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
+        if dtype not in ("float32", "float64"):
+            return []
+        variants: list[tuple[str, dict[str, Any]]] = [("", {DEFAULT_DTYPE_KEY: dtype})]
+        if dtype == "float64" and follows_default:
+            variants.append(("f32state", {DEFAULT_DTYPE_KEY: "float32"}))
+        return variants
 
-    Parameters run with the default dtype equal to their own. For float64 parameters of
-    an optimizer whose second moment follows the default dtype, a second run (tag
-    ``"f32state"``) keeps torch's stock float32 default, as most users run it.
-    """
-    if dtype not in ("float32", "float64"):
-        return []
-    variants: list[tuple[str, dict[str, Any]]] = [("", {DEFAULT_DTYPE_KEY: dtype})]
-    if dtype == "float64" and state_in_default_dtype:
-        variants.append(("f32state", {DEFAULT_DTYPE_KEY: "float32"}))
-    return variants
-
-
-def state_dtype_kwargs(
-    constructor_kwargs: Mapping[str, Any],
-    dtype: str,
-    settings: Mapping[str, Any] | None,
-    state_in_default_dtype: bool,
-) -> dict[str, Any]:
-    """``constructor_kwargs`` plus ``state_dtype`` when the second moment's dtype differs.
-
-    Optimizers that create the second moment with ``torch.zeros([])`` keep it in the
-    run's default dtype; when that differs from the parameter dtype the preset is told
-    with ``state_dtype``.
-    """
-    kw = dict(constructor_kwargs)
-    if state_in_default_dtype:
+    def preset_kwargs(constructor_kwargs: Mapping[str, Any], dtype: str,
+                      settings: dict[str, Any]) -> dict[str, Any]:
+        kw = dict(constructor_kwargs)
         state = (settings or {}).get(DEFAULT_DTYPE_KEY) or "float32"
-        if state != dtype:
+        if follows_default and state != dtype:
             kw["state_dtype"] = state
-    return kw
+        return kw
+
+    return Framework(name=name, preset=preset, available=available, versions=versions,
+                     make=make, recording_variants=recording_variants,
+                     preset_kwargs=preset_kwargs, env="torch", notes=notes)
 
 
 def load_module_from_file(module_name: str, path: str, package_dir: str | None = None) -> Any:

@@ -18,21 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from novograd_ref._docs import docs_url
-from novograd_ref.conformance._adapter import Adapter
-from novograd_ref.conformance.frameworks import canonical_hyper, spec_exists
+from novograd_ref.conformance.frameworks import spec_exists
 from novograd_ref.conformance.frameworks._torch import (
-    TorchAdapter,
-    base_kwargs,
     load_module_from_file,
-    recording_variants_for,
-    state_dtype_kwargs,
+    torch_framework,
     torch_versions,
 )
 
-PRESET = "nemo"
-LEARNING_RATE_KEYWORD = "lr"
-#: The environment ``scripts/make_env.sh`` creates for this framework.
-ENV = "torch"
 NOTES = (
     "nemo.core.optim.novograd.Novograd.step: S = grad.norm().pow(2) (a rounded square "
     "root, squared); second moment torch.zeros([]) in the torch default dtype, set to S "
@@ -44,7 +36,6 @@ NOTES = (
     "betas outside [0, 1); weight_decay is not checked."
 )
 
-_STATE_IN_DEFAULT_DTYPE = True
 _DIR_ENV = "NOVOGRAD_REF_NEMO_DIR"
 _MODULE = "_novograd_ref_nemo_novograd"
 
@@ -78,27 +69,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def kwargs_for(hyper: dict[str, Any]) -> dict[str, Any] | None:
-    """Constructor keywords; weight decay ``inside`` only; amsgrad and luc supported."""
-    kw = base_kwargs(hyper, {"amsgrad", "luc"})
-    h = canonical_hyper(hyper)
-    if kw is None or h["weight_decay_mode"] != "inside":
-        return None
-    return {
-        **kw,
-        "grad_averaging": bool(h["grad_averaging"]),
-        "amsgrad": bool(h["amsgrad"]),
-        "luc": bool(h["luc"]),
-        "luc_trust": float(h["luc_trust"]),
-        "luc_eps": float(h["luc_eps"]),
-    }
-
-
-def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
-    """The parameter dtype as default dtype; for float64 also a float32-state run."""
-    return recording_variants_for(dtype, _STATE_IN_DEFAULT_DTYPE)
-
-
 def load_novograd() -> Any:
     """NeMo's ``Novograd`` class, executed from the extracted file."""
     path = module_dir() / "novograd.py"
@@ -108,13 +78,6 @@ def load_novograd() -> Any:
     return load_module_from_file(_MODULE, str(path)).Novograd
 
 
-def make(settings: dict[str, Any] | None = None, **constructor_kwargs: Any) -> Adapter:
-    """An adapter over NeMo's ``Novograd`` built with ``constructor_kwargs``."""
-    return TorchAdapter(PRESET, load_novograd(), constructor_kwargs, settings)
-
-
-def preset_kwargs(
-    constructor_kwargs: dict[str, Any], dtype: str, settings: dict[str, Any]
-) -> dict[str, Any]:
-    """Constructor keywords plus ``state_dtype`` when the default dtype differs."""
-    return state_dtype_kwargs(constructor_kwargs, dtype, settings, _STATE_IN_DEFAULT_DTYPE)
+FRAMEWORK = torch_framework(
+    name="nemo", preset="nemo", optimizer=load_novograd, available=available,
+    versions=versions, second_moment="torch_default", notes=NOTES)

@@ -42,22 +42,13 @@ from typing import Any
 import numpy as np
 
 from novograd_ref.conformance._adapter import LearningRate, Leaves
-from novograd_ref.conformance.frameworks import (
-    canonical_hyper,
-    dist_versions,
-    flags_on,
-    spec_exists,
-)
+from novograd_ref.conformance.frameworks import Framework, dist_versions, spec_exists
 
-PRESET = "optax"
-LEARNING_RATE_KEYWORD = "learning_rate"
-ENV = "jax"
 NOTES = (
     "optax.novograd on the JAX CPU backend with jax_enable_x64; constant rate passed as a "
     "Python float, schedules as a callable indexing a float64 table with optax's 0-based "
     "count; tag '' jits update+apply_updates together, tag 'nojit' runs them eagerly."
 )
-
 
 
 def available() -> bool:
@@ -70,38 +61,11 @@ def versions() -> dict[str, str]:
     return dist_versions("optax", "jax", "jaxlib", "ml_dtypes", "numpy")
 
 
-def kwargs_for(hyper: dict[str, Any]) -> dict[str, Any] | None:
-    """``optax.novograd`` keywords for a canonical case, or ``None``.
-
-    optax has no grad averaging, amsgrad, decoupled weight decay or framework flags.
-    """
-    h = canonical_hyper(hyper)
-    if flags_on(h) or h["grad_averaging"]:
-        return None
-    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
-        return None
-    return {
-        "b1": h["b1"],
-        "b2": h["b2"],
-        "eps": h["eps"],
-        "eps_root": h["eps_root"],
-        "weight_decay": h["weight_decay"],
-    }
-
-
 def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
     """Jitted (the usual way) and eager runs, for float32 and float64."""
     if dtype not in ("float32", "float64"):
         return []
     return [("", {"jit": True}), ("nojit", {"jit": False})]
-
-
-def preset_kwargs(
-    constructor_kwargs: dict[str, Any], dtype: str, settings: dict[str, Any]
-) -> dict[str, Any]:
-    """optax keeps state and hyperparameters in the parameter dtype: same keywords."""
-    del dtype, settings
-    return dict(constructor_kwargs)
 
 
 @dataclass
@@ -181,3 +145,8 @@ def _table_schedule(table: Any) -> Callable[[Any], Any]:
 def make(settings: dict[str, Any] | None = None, **constructor_kwargs: Any) -> OptaxAdapter:
     """An adapter for ``optax.novograd(**constructor_kwargs)``."""
     return OptaxAdapter(settings or {}, constructor_kwargs)
+
+
+FRAMEWORK = Framework(
+    name="optax", preset="optax", available=available, versions=versions, make=make,
+    recording_variants=recording_variants, env="jax", notes=NOTES)

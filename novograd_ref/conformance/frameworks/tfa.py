@@ -67,6 +67,7 @@ and ``keras/src/optimizers/legacy/optimizer_v2.py``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -74,16 +75,8 @@ from typing import Any
 import numpy as np
 
 from novograd_ref.conformance._adapter import LearningRate, Leaves
-from novograd_ref.conformance.frameworks import (
-    canonical_hyper,
-    dist_versions,
-    flags_on,
-    spec_exists,
-)
+from novograd_ref.conformance.frameworks import Framework, dist_versions, spec_exists
 
-PRESET = "tfa"
-LEARNING_RATE_KEYWORD = "learning_rate"
-ENV = "tf"
 NOTES = (
     "tensorflow_addons.optimizers.NovoGrad (Keras legacy OptimizerV2), eager CPU. Python-"
     "number hyperparameters (beta_1, beta_2, weight_decay, a constant learning_rate) are "
@@ -102,7 +95,6 @@ _VIA = "learning_rate_via"
 _VIA_BY_TAG = {"callback": "callback", "keras_schedule": "piecewise_constant_decay"}
 
 
-
 def available() -> bool:
     """Whether tensorflow and tensorflow_addons are importable."""
     return spec_exists("tensorflow") and spec_exists("tensorflow_addons")
@@ -111,28 +103,6 @@ def available() -> bool:
 def versions() -> dict[str, str]:
     """tensorflow-addons first, then the packages that decide its numerics."""
     return dist_versions("tensorflow-addons", "tensorflow-cpu", "keras", "typeguard", "numpy")
-
-
-def kwargs_for(hyper: dict[str, Any]) -> dict[str, Any] | None:
-    """``NovoGrad`` keywords for a canonical case, or ``None``.
-
-    TFA has no eps_root, no decoupled weight decay, and replaces ``epsilon=0`` by 1e-7.
-    """
-    h = canonical_hyper(hyper)
-    if flags_on(h) - {"amsgrad"}:
-        return None
-    if h["eps_root"] != 0 or h["eps"] == 0:
-        return None
-    if h["weight_decay"] != 0 and h["weight_decay_mode"] != "inside":
-        return None
-    return {
-        "beta_1": h["b1"],
-        "beta_2": h["b2"],
-        "epsilon": h["eps"],
-        "weight_decay": h["weight_decay"],
-        "grad_averaging": h["grad_averaging"],
-        "amsgrad": h["amsgrad"],
-    }
 
 
 def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
@@ -149,7 +119,7 @@ def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def preset_kwargs(
-    constructor_kwargs: dict[str, Any], dtype: str, settings: dict[str, Any]
+    constructor_kwargs: Mapping[str, Any], dtype: str, settings: dict[str, Any]
 ) -> dict[str, Any]:
     """Same keywords plus ``hyper_dtype="float32"`` (Keras's hyper variables) and, in
     float64 runs whose rate comes through the callback or a built-in schedule,
@@ -311,3 +281,9 @@ def _scheduler_callback(table: np.ndarray) -> Any:
 def make(settings: dict[str, Any] | None = None, **constructor_kwargs: Any) -> TfaAdapter:
     """An adapter for ``tfa.optimizers.NovoGrad(**constructor_kwargs)``."""
     return TfaAdapter(settings or {}, constructor_kwargs)
+
+
+FRAMEWORK = Framework(
+    name="tfa", preset="tfa", available=available, versions=versions, make=make,
+    recording_variants=recording_variants, preset_kwargs=preset_kwargs,
+    schedule_only_tags=SCHEDULE_ONLY_TAGS, env="tf", notes=NOTES)

@@ -14,21 +14,13 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
-from novograd_ref.conformance._adapter import Adapter
-from novograd_ref.conformance.frameworks import canonical_hyper, spec_exists
+from novograd_ref.conformance.frameworks import spec_exists
 from novograd_ref.conformance.frameworks._torch import (
-    TorchAdapter,
-    base_kwargs,
     load_module_from_file,
-    recording_variants_for,
-    state_dtype_kwargs,
+    torch_framework,
     torch_versions,
 )
 
-PRESET = "timm"
-LEARNING_RATE_KEYWORD = "lr"
-#: The environment ``scripts/make_env.sh`` creates for this framework.
-ENV = "torch"
 NOTES = (
     "timm.optim.nvnovograd.NvNovoGrad.step (timm 1.0.31): S = torch.sum(torch.pow(g, 2)); "
     "second moment torch.zeros([]) in the torch default dtype, set to S while it equals 0, "
@@ -40,7 +32,6 @@ NOTES = (
     "constructs with the largest rate of the learning-rate table (timm's peak lr)."
 )
 
-_STATE_IN_DEFAULT_DTYPE = True
 _PACKAGE = "_novograd_ref_timm_optim"
 _FILE = "timm/optim/nvnovograd.py"
 
@@ -63,32 +54,6 @@ def available() -> bool:
     return spec_exists("torch") and _source_file() is not None
 
 
-def versions() -> dict[str, str]:
-    """The versions that decide the numerics."""
-    return torch_versions("timm")
-
-
-def kwargs_for(hyper: dict[str, Any]) -> dict[str, Any] | None:
-    """Constructor keywords; weight decay ``inside``, ``decoupled`` or ``corrected``."""
-    kw = base_kwargs(hyper, {"amsgrad"})
-    h = canonical_hyper(hyper)
-    mode = h["weight_decay_mode"]
-    if kw is None or mode == "fixed":
-        return None
-    return {
-        **kw,
-        "grad_averaging": bool(h["grad_averaging"]),
-        "amsgrad": bool(h["amsgrad"]),
-        "decoupled_decay": mode in ("decoupled", "corrected"),
-        "corrected_weight_decay": mode == "corrected",
-    }
-
-
-def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
-    """The parameter dtype as default dtype; for float64 also a float32-state run."""
-    return recording_variants_for(dtype, _STATE_IN_DEFAULT_DTYPE)
-
-
 def load_nvnovograd() -> Any:
     """The ``NvNovoGrad`` class, loaded from the installed file without importing timm."""
     path = _source_file()
@@ -98,13 +63,6 @@ def load_nvnovograd() -> Any:
     return module.NvNovoGrad
 
 
-def make(settings: dict[str, Any] | None = None, **constructor_kwargs: Any) -> Adapter:
-    """An adapter over timm's ``NvNovoGrad`` built with ``constructor_kwargs``."""
-    return TorchAdapter(PRESET, load_nvnovograd(), constructor_kwargs, settings)
-
-
-def preset_kwargs(
-    constructor_kwargs: dict[str, Any], dtype: str, settings: dict[str, Any]
-) -> dict[str, Any]:
-    """Constructor keywords plus ``state_dtype`` when the default dtype differs."""
-    return state_dtype_kwargs(constructor_kwargs, dtype, settings, _STATE_IN_DEFAULT_DTYPE)
+FRAMEWORK = torch_framework(
+    name="timm", preset="timm", optimizer=load_nvnovograd, available=available,
+    versions=lambda: torch_versions("timm"), second_moment="torch_default", notes=NOTES)
