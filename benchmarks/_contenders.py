@@ -58,11 +58,7 @@ def copy_tree(tree: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def preset_optimizer(preset: str) -> ngr.NovoGrad:
     """``preset`` with the benchmark's hyperparameters, in the preset's own keywords."""
-    keyword = ngr.presets.LEARNING_RATE_KEYWORD[preset]
-    kwargs: dict[str, Any] = {"betas": (B1, B2), "eps": EPS}
-    if preset in ("optax", "paper"):
-        kwargs = {"b1": B1, "b2": B2, "eps": EPS}
-    return ngr.presets.get(preset)(**{keyword: LR}, **kwargs)
+    return ngr.presets.build(preset, LR, b1=B1, b2=B2, eps=EPS)
 
 
 def floor(n_values: int) -> Contender:

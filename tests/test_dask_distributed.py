@@ -33,12 +33,13 @@ CHUNK_ROWS = 16
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client() -> Iterator[Any]:
     """A two-worker local cluster (threads, no dashboard) and a client bound to it."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
+        client.wait_for_workers(2, timeout=60)
         yield client
 
 

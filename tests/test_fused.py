@@ -201,8 +201,8 @@ def test_drawn_configurations_match_the_reference(data: st.DataObject) -> None:
 ])
 def test_float16_parameters_match_the_reference(preset: str, kwargs: dict[str, Any]) -> None:
     """float16 parameters, with float16 or float32 state (Apex keeps float32)."""
-    opt = ngr.presets.get(preset)(**{ngr.presets.LEARNING_RATE_KEYWORD[preset]: 0.01},
-                                   **kwargs)
+    keyword = ngr.presets.spec(preset).learning_rate_keyword
+    opt = ngr.presets.get(preset)(**{keyword: 0.01}, **kwargs)
     _assert_same_run(opt.config, "float16")
     mixed = dataclasses.replace(opt.config, state_dtype="float32", mu_dtype="float32")
     _assert_same_run(mixed, "float16")
