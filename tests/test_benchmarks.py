@@ -52,6 +52,7 @@ def test_gpu_benchmark_smoke_mode_runs_on_cpu(tmp_path: Path) -> None:
     assert "reference core, torch" in data["trees"][0]["check_errors"]
 
 
+@pytest.mark.slow
 def test_fused_cpu_benchmark_quick_mode_runs(tmp_path: Path) -> None:
     """``fused_cpu.py --quick``: every group in its own process, every contender's first
     step checked against the reference, interleaved rounds, first-call times and the
@@ -78,6 +79,7 @@ def test_fused_cpu_benchmark_quick_mode_runs(tmp_path: Path) -> None:
     assert "targets (ratios within this run):" in out
 
 
+@pytest.mark.slow
 def test_fused_sweep_quick_mode_writes_a_plot(tmp_path: Path) -> None:
     """``fused_sweep.py --quick``: both sweeps, one process per point, a PNG and the
     numbers behind it."""

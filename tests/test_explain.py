@@ -16,6 +16,8 @@ from novograd_ref import cli
 from novograd_ref.conformance import ANOMALIES, explain, implementation
 from novograd_ref.conformance._live import presets_with_keywords
 
+pytestmark = pytest.mark.slow  # child processes and whole-gallery searches: the full suite
+
 PYTORCH_FAMILY = {"torch_optimizer", "timm", "nemo", "dle", "monai"}
 
 # (port, keywords it takes, presets it must reproduce, differences, anomaly codes)

@@ -37,6 +37,7 @@ STEPS = 4
 # ------------------------------------------------------------------ the kit, as a port
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ngr.presets.names())
 def test_kit_passes_the_fused_port_of_every_preset(preset: str) -> None:
     """Every standard case the preset can express, float64 and float32, and a batch of
@@ -50,6 +51,7 @@ def test_kit_passes_the_fused_port_of_every_preset(preset: str) -> None:
     assert not failed
 
 
+@pytest.mark.slow
 def test_verify_command_passes_the_fused_port(capsys: pytest.CaptureFixture[str]) -> None:
     status = cli.main(["verify", "--impl", "novograd_ref.fused.ports:nemo", "--preset", "nemo",
                        "--examples", "5"])

@@ -22,6 +22,8 @@ import pytest
 from novograd_ref import cli
 from novograd_ref.conformance import Report, implementation, verify_implementation
 
+pytestmark = pytest.mark.slow  # child processes and whole-gallery searches: the full suite
+
 ONE_DTYPE = ["--preset", "optax", "--dtype", "float64"]
 OTHERS = {"passed": 13, "skipped": 2}  # the cases where the gallery ports behave
 
