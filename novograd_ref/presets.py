@@ -32,6 +32,7 @@ Config(learning_rate=0.01, b1=0.95, b2=0.98, eps=1e-08, second_moment_init='when
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import numbers
@@ -286,12 +287,35 @@ def _preset(learning_rate_keyword: str, vocabulary: Vocabulary, framework: str |
             ) -> Callable[[Callable[..., NovoGrad]], Callable[..., NovoGrad]]:
     """Register the decorated preset function with its :class:`PresetSpec`."""
     def register(fn: Callable[..., NovoGrad]) -> Callable[..., NovoGrad]:
-        _SPECS[fn.__name__] = PresetSpec(fn.__name__, fn, learning_rate_keyword, vocabulary,
-                                         framework, aliases)
+        own = {"learning_rate": learning_rate_keyword, **vocabulary.names}
+        if vocabulary.betas:
+            own |= {"b1": "betas[0]", "b2": "betas[1]"}
+
+        @functools.wraps(fn)
+        def preset(*args: Any, **kwargs: Any) -> NovoGrad:
+            try:
+                return fn(*args, **kwargs)
+            except (TypeError, ValueError) as exc:
+                raise _in_own_words(exc, fn.__name__, own) from None
+
+        _SPECS[fn.__name__] = PresetSpec(fn.__name__, preset, learning_rate_keyword,
+                                         vocabulary, framework, aliases)
         _ALIASES.update(dict.fromkeys(aliases, fn.__name__))
-        return fn
+        return preset
 
     return register
+
+
+def _in_own_words(exc: Exception, preset: str, own: Mapping[str, str]) -> Exception:
+    """``exc`` again, its message naming the preset's own keyword where it speaks of a
+    canonical field under another name (``clara(epsilon=None)``: "eps_root must be a real
+    number, got None (clara's keyword 'epsilon')")."""
+    message = str(exc)
+    field = message.split(" ", 1)[0]
+    keyword = own.get(field)
+    if keyword is None or keyword == field or keyword in message:
+        return exc
+    return type(exc)(f"{message} ({preset}'s keyword {keyword!r})")
 
 
 def names() -> list[str]:

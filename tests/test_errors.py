@@ -192,3 +192,15 @@ def test_errors_leave_inputs_and_state_untouched() -> None:
         opt.update(bad, state, PARAMS)
     np.testing.assert_array_equal(state.mu["dense"]["w"], before[0])
     np.testing.assert_array_equal(PARAMS["dense"]["w"], before[1])
+
+
+@pytest.mark.parametrize(("call", "keyword"), [
+    (lambda: ngr.presets.clara(epsilon=None), "'epsilon'"),
+    (lambda: ngr.presets.flashlight(learningRate=float("nan")), "'learningRate'"),
+    (lambda: ngr.presets.openseq2seq(0.1, beta1=1.5), "'beta1'"),
+    (lambda: ngr.presets.tfa(0.1, beta_2=-0.5), "'beta_2'"),
+])
+def test_preset_errors_name_the_presets_own_keyword(call: Any, keyword: str) -> None:
+    """A value refused by the configuration is named as the user wrote it."""
+    with pytest.raises((TypeError, ValueError), match=keyword):
+        call()
