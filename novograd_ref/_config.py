@@ -13,7 +13,7 @@ import math
 import numbers
 import struct
 from collections.abc import Callable, Mapping
-from typing import Literal, Union, get_args
+from typing import Final, Literal, Union, get_args
 
 Schedule = Callable[..., object]
 LearningRate = Union[float, Schedule]  # noqa: UP007 (a runtime alias on Python 3.10)
@@ -61,8 +61,11 @@ class Config:
     - ``eps`` added outside the square root, ``eps_root`` inside it (``l2_squared``
       norm only).
     - ``weight_decay`` (``wd``) >= 0, applied as ``weight_decay_mode`` says.
-    - ``luc_trust``, ``luc_eps``: update clipping's trust ratio and its epsilon.
-    - ``max_learning_rate``: the ``max_lr`` of ``weight_decay_mode='corrected'``.
+    - ``luc_trust``, ``luc_eps``: update clipping's trust ratio and its epsilon
+      (other than their defaults only with ``update_clipping='luc'``, which alone
+      reads them).
+    - ``max_learning_rate``: the ``max_lr`` of ``weight_decay_mode='corrected'``, set
+      with that mode and only with it.
 
     One step, in order; the defaults (first value of each switch) are the paper's and
     optax's recurrence, and every switch value replaces one line:
@@ -126,7 +129,20 @@ class Config:
     ``"float32"`` as the PyTorch family, Apex and OpenSeq2Seq keep it), ``mu_dtype``
     the dtype of ``m`` (default: the parameter dtype), ``hyper_dtype`` rounds
     ``learning_rate, b1, b2, weight_decay`` through this dtype (``"float32"``: Keras
-    variables, C ``float`` arguments); a schedule's values are used as given.
+    variables, C ``float`` arguments); a schedule's values are used as given. Which
+    values are one configuration:
+
+    - ``state_dtype=None`` and ``mu_dtype=None`` mean "the parameter dtype": on
+      float64 parameters ``None`` and ``"float64"`` compute the same bits, on float32
+      parameters ``None`` and ``"float32"``.
+    - ``mu_dtype`` is the dtype ``m`` is stored in; the moment is accumulated in the
+      dtype of the moment input ``u_t`` (the parameters' dtype, or a wider
+      ``state_dtype`` when ``u_t`` is divided by the denominator, ``momentum_input=
+      'normalized'``), so a ``mu_dtype`` narrower than that rounds ``m`` and every
+      ``mu_dtype`` at least that wide stores the same values (float32 parameters with
+      a float32 state: ``None``, ``"float32"`` and ``"float64"`` are one configuration).
+    - ``hyper_dtype=None`` uses the hyperparameters as given, Python floats: it is
+      ``"float64"``.
 
     Switch compatibility (``COMPATIBILITY``, enforced at construction; every other
     combination is computed as the steps above say):
@@ -269,19 +285,32 @@ def _validate(cfg: Config, given: dict[str, object]) -> None:
             raise TypeError(f"{name} must be a bool, got {_given(getattr(cfg, name))}")
     for name in ("state_dtype", "mu_dtype"):
         _check_choice(name, getattr(cfg, name), (None, *get_args(FloatDtypeName)))
+    if cfg.max_learning_rate is not None:
+        check("max_learning_rate", 0.0, math.inf)
+        if cfg.max_learning_rate == 0:
+            raise ValueError("max_learning_rate must be > 0 (the corrected decay divides "
+                             "by it), got 0.0")
     _check_combinations(cfg)
+
+
+#: A :class:`Rule`'s values that stand for "any value but the field's default": a
+#: hyperparameter that is set (``luc_trust``, ``max_learning_rate``...).
+SET: Final = "set"
 
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
     """When ``switch`` takes one of ``values``, ``other`` must (``requires``) or must not
-    (``excludes``) take one of ``other_values``; ``why`` says what would be ignored."""
+    (``excludes``) take one of ``other_values``; ``why`` says what would be ignored.
+
+    Either side may be :data:`SET` instead of a tuple: any value but the field's default
+    (a hyperparameter given a value, which only one switch value reads)."""
 
     switch: str
-    values: tuple[object, ...]
+    values: tuple[object, ...] | Literal["set"]
     kind: Literal["requires", "excludes"]
     other: str
-    other_values: tuple[object, ...]
+    other_values: tuple[object, ...] | Literal["set"]
     why: str
 
     def violated_by(self, cfg: Config) -> bool:
@@ -294,24 +323,46 @@ class Rule:
 
         >>> COMPATIBILITY[0].violated_by_values({"amsgrad": True, "norm": "apex_l2"})
         True
+        >>> rule = next(r for r in COMPATIBILITY if r.switch == "luc_trust")
+        >>> rule.violated_by_values({"luc_trust": 0.5, "update_clipping": "none"})
+        True
+        >>> rule.violated_by_values({"luc_trust": 1e-3, "update_clipping": "none"})
+        False
         """
-        if switches[self.switch] not in self.values:
+        if not _takes(self.switch, switches[self.switch], self.values):
             return False
-        inside = switches[self.other] in self.other_values
+        inside = _takes(self.other, switches[self.other], self.other_values)
         return not inside if self.kind == "requires" else inside
 
     def message(self, cfg: Config) -> str:
         """The error naming both switches, the allowed values and what was given."""
-        relation = "in" if self.kind == "requires" else "not in"
-        return (f"{self.switch}={getattr(cfg, self.switch)!r} {self.kind} {self.other} "
-                f"{relation} {self.other_values}, got {self.other}="
-                f"{getattr(cfg, self.other)!r}: {self.why}")
+        return (f"{self.switch}={getattr(cfg, self.switch)!r} {self.kind} "
+                f"{_condition(self.other, self.other_values)}, got "
+                f"{self.other}={getattr(cfg, self.other)!r}: {self.why}")
 
 
+def _takes(name: str, value: object, values: tuple[object, ...] | str) -> bool:
+    """Whether field ``name``'s ``value`` is one of ``values`` (:data:`SET`: is not the
+    field's default)."""
+    if values == SET:
+        return value != _DEFAULTS[name]
+    return value in values
+
+
+def _condition(name: str, values: tuple[object, ...] | str) -> str:
+    """``norm in ('l2_squared',)``, or ``max_learning_rate set (not None)``."""
+    if values == SET:
+        return f"{name} set (not {_DEFAULTS[name]!r})"
+    return f"{name} in {values}"
+
+
+_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
 _APEX_NORMS = ("apex_l2", "apex_inf")
 
 #: Which values of which switches require or exclude which others: the only
 #: combinations :class:`Config` refuses (see its docstring for the equations).
+#: A hyperparameter that only one switch value reads is a switch too: set to anything
+#: but its default under another value, it would be silently ignored.
 COMPATIBILITY: tuple[Rule, ...] = (
     Rule("amsgrad", (True,), "requires", "norm", ("l2_squared",),
          "the running maximum is taken of the second moment v of S"),
@@ -327,6 +378,16 @@ COMPATIBILITY: tuple[Rule, ...] = (
     Rule("momentum_input", ("raw",), "excludes", "weight_decay_mode", ("inside",),
          "weight decay inside the moment is added to the normalized gradient; use "
          "weight_decay_mode='apex' or a decoupled mode"),
+    Rule("eps_root", SET, "requires", "norm", ("l2_squared",),
+         "eps_root sits under the square root of v; Apex's norm n has no square root"),
+    Rule("luc_trust", SET, "requires", "update_clipping", ("luc",),
+         "the trust ratio only bounds update clipping's step size"),
+    Rule("luc_eps", SET, "requires", "update_clipping", ("luc",),
+         "luc_eps only guards update clipping's trust ratio"),
+    Rule("max_learning_rate", SET, "requires", "weight_decay_mode", ("corrected",),
+         "only the corrected decay lr_t**2 / max_learning_rate * wd reads it"),
+    Rule("weight_decay_mode", ("corrected",), "requires", "max_learning_rate", SET,
+         "the corrected decay is lr_t**2 / max_learning_rate * wd"),
 )
 
 
@@ -334,13 +395,14 @@ def _compatibility_text() -> str:
     """The table as docstring lines: one rule a line."""
     lines = []
     for rule in COMPATIBILITY:
-        relation = "in" if rule.kind == "requires" else "not in"
-        values = " or ".join(repr(v) for v in rule.values)
-        lines.append(f"- ``{rule.switch}={values}`` {rule.kind} ``{rule.other} {relation} "
-                     f"{rule.other_values}`` ({rule.why}).")
-    lines.append("- ``eps_root > 0`` requires ``norm='l2_squared'`` (it sits under the "
-                 "square root of v); ``weight_decay_mode='corrected'`` requires "
-                 "``max_learning_rate > 0``.")
+        if rule.values == SET:
+            when = f"``{rule.switch}`` set (not ``{_DEFAULTS[rule.switch]!r}``)"
+        else:
+            when = f"``{rule.switch}={' or '.join(repr(v) for v in rule.values)}``"
+        lines.append(f"- {when} {rule.kind} "
+                     f"``{_condition(rule.other, rule.other_values)}`` "
+                     f"({rule.why}).")
+    lines.append("- ``max_learning_rate``, when set, is > 0.")
     return "\n    ".join(lines)
 
 
@@ -357,18 +419,10 @@ def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None
 
 
 def _check_combinations(cfg: Config) -> None:
-    """Refuse what :data:`COMPATIBILITY` refuses, and the hyperparameters a switch needs."""
+    """Refuse what :data:`COMPATIBILITY` refuses."""
     for rule in COMPATIBILITY:
         if rule.violated_by(cfg):
             raise ValueError(rule.message(cfg))
-    if cfg.max_learning_rate is not None:
-        _check_range("max_learning_rate", cfg.max_learning_rate, 0.0, math.inf)
-    if cfg.weight_decay_mode == "corrected" and not (cfg.max_learning_rate or 0) > 0:
-        raise ValueError("weight_decay_mode='corrected' needs max_learning_rate > 0, "
-                         f"got {cfg.max_learning_rate!r}")
-    if cfg.eps_root and cfg.norm != "l2_squared":
-        raise ValueError(f"eps_root > 0 requires norm='l2_squared' (it sits under the square "
-                         f"root of v), got eps_root={cfg.eps_root!r} with norm={cfg.norm!r}")
 
 
 def _check_learning_rate(lr: object) -> None:

@@ -250,23 +250,38 @@ def _decoupled_decay(cfg: Config, update: Array, p: Array, lr: Scalar) -> Array:
 def _one_minus_pow(xp: Any, base: float, t: Scalar, wide: Any, dtype: Any,
                    root: bool = False) -> Scalar:
     """``1 - base ** t`` (``sqrt`` of it if ``root``): a Python float, or when lazy a
-    0-d array computed in ``wide`` and cast to ``dtype`` (``None``: left in ``wide``).
+    0-d array cast to ``dtype`` (``None``: left in the dtype it was computed in).
 
     Eagerly this is the frameworks' own Python-float expression, which a ``dtype``
-    array then meets as a weak scalar. Lazily it is computed in the widest dtype of
-    the layer (``wide``): in float64 by the same expression, so it equals the eager
-    value; in narrower dtypes (JAX without x64) ``1 - base ** t`` would cancel
-    (``1 - 0.999**2`` loses 9 bits in float32), so it is ``-expm1(t log(base))``,
-    within 2 ulps of the eager value. The cast to ``dtype`` is then the eager
-    rounding of the Python float.
+    array then meets as a weak scalar. Lazily it is the same expression in float64
+    whenever the namespace has float64 (whatever the layer's dtypes), so it has the
+    eager value's bits and the cast to ``dtype`` is the eager rounding: lazy and eager
+    agree bit for bit. Only a namespace without float64 (JAX without x64) computes it
+    in the layer's widest dtype ``wide``, where ``1 - base ** t`` would cancel
+    (``1 - 0.999**2`` loses 9 bits in float32); there it is ``-expm1(t log(base))``,
+    within 2 ulps of the eager value.
+
+    >>> import numpy as np
+    >>> _one_minus_pow(np, 0.5, 2, None, None)
+    0.75
+    >>> lazy = _one_minus_pow(np, 0.999, np.asarray(2), np.float32, np.float32)
+    >>> lazy.dtype, float(lazy) == float(np.float32(1 - 0.999**2))
+    (dtype('float32'), True)
     """
     if type(t) is int:
         value = 1 - base**t
         return math.sqrt(value) if root else value
-    if wide == xp.float64 or base == 0.0:  # no cancellation to fear
-        value = 1 - base ** xp.astype(t, wide)
+    exact = _float64(xp)
+    if exact is not None or base == 0.0:  # no cancellation to fear
+        value = 1 - base ** xp.astype(t, exact if exact is not None else wide)
     else:
         value = -xp.expm1(xp.astype(t, wide) * math.log(base))
     if root:
         value = xp.sqrt(value)
     return value if dtype is None else _cast(xp, value, dtype)
+
+
+def _float64(xp: Any) -> Any:
+    """The namespace's float64 dtype, or ``None`` where it has none (JAX without x64)."""
+    info = xp.__array_namespace_info__()
+    return xp.float64 if "float64" in info.dtypes(kind="real floating") else None

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _hyper
-from ._config import LearningRate, _check_range, _given, real_number, round_to
+from ._config import _DEFAULTS, LearningRate, _check_range, _given, real_number, round_to
 from ._namespace import namespace
 from ._optimizer import NovoGrad, _scheduled_rate, novograd
 
@@ -409,6 +409,19 @@ def _check_non_negative(name: str, value: object) -> None:
     _check_range(name, value, 0.0, math.inf)
 
 
+def _requires(switch: bool, name: str, preset: str, why: str, **dependent: object) -> None:
+    """Refuse a keyword that only ``name=True`` reads when ``name`` is False: set to
+    anything but its default (``False``, ``None`` or the configuration's default), it
+    would be silently ignored. The error names both keywords and says ``why``."""
+    if switch:
+        return
+    for keyword, value in dependent.items():
+        unset = value is None or value is False or (
+            keyword in _DEFAULTS and value == _DEFAULTS[keyword])
+        if not unset:
+            raise ValueError(f"{preset}: {keyword}={value!r} requires {name}=True ({why})")
+
+
 def _flags(**flags: object) -> None:
     """Each boolean keyword is ``True`` or ``False`` (not a truthy stand-in)."""
     for name, value in flags.items():
@@ -725,10 +738,19 @@ def nemo(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
     ``p -= min(luc_trust |p| / (|m| + luc_eps), lr) m``. ``state_dtype="float32"``
     reproduces torch's default dtype for ``v`` next to float64 parameters.
 
+    ``luc_trust`` and ``luc_eps`` other than their defaults require ``luc=True`` (NeMo
+    reads them only for update clipping; set without it they would be ignored).
+
     >>> nemo(luc=True).config.update_clipping
     'luc'
+    >>> nemo(luc_trust=0.01)
+    Traceback (most recent call last):
+    ...
+    ValueError: nemo: luc_trust=0.01 requires luc=True (only update clipping reads it)
     """
     _flags(luc=luc)
+    _requires(luc, "luc", "nemo", "only update clipping reads it",
+              luc_trust=luc_trust, luc_eps=luc_eps)
     return _pytorch_family(lr, betas, eps, weight_decay, grad_averaging, amsgrad,
                            state_dtype, update_clipping="luc" if luc else "none",
                            luc_trust=luc_trust, luc_eps=luc_eps)
@@ -752,10 +774,23 @@ def timm(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float
     When ``lr`` is a schedule, ``max_lr`` gives the rate timm was constructed with
     (it then reads ``group["lr"]`` each step); default: ``lr`` itself.
 
+    ``corrected_weight_decay=True`` requires ``decoupled_decay=True``: timm corrects only
+    the decoupled decay, and with the decay in the moment ignores the flag; ``max_lr``
+    requires ``corrected_weight_decay=True``, the only rule that reads it.
+
     >>> timm(decoupled_decay=True, weight_decay=0.1).config.weight_decay_mode
     'decoupled'
+    >>> timm(corrected_weight_decay=True, weight_decay=0.1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: timm: corrected_weight_decay=True requires decoupled_decay=True (...)
     """
     _flags(decoupled_decay=decoupled_decay, corrected_weight_decay=corrected_weight_decay)
+    _requires(decoupled_decay, "decoupled_decay", "timm",
+              "timm corrects only the decoupled decay p *= 1 - lr**2 / max_lr * wd",
+              corrected_weight_decay=corrected_weight_decay)
+    _requires(corrected_weight_decay, "corrected_weight_decay", "timm",
+              "only the corrected decay lr**2 / max_lr * wd reads it", max_lr=max_lr)
     mode = "inside"
     if decoupled_decay:
         mode = "corrected" if corrected_weight_decay else "decoupled"
@@ -845,8 +880,15 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
     ``1 - wd`` with ``fixed_decay``) instead of ``+ wd p``. Step size ``lr`` (times
     ``sqrt(1 - b2^t)`` with ``adam_debias``). ``maximize`` ascends.
 
+    ``fixed_decay=True`` requires ``weight_decouple=True``: pytorch_optimizer reads it
+    only for the decoupled decay, and with the decay in the moment ignores it.
+
     >>> pytorch_optimizer(grad_averaging=True).config.grad_averaging
     'after_first_step'
+    >>> pytorch_optimizer(fixed_decay=True, weight_decay=0.1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: pytorch_optimizer: fixed_decay=True requires weight_decouple=True (...)
     """
     del foreach
     state_dtype = kwargs.pop("state_dtype", None)
@@ -855,6 +897,8 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
     b1, b2 = _betas(betas)
     _flags(weight_decouple=weight_decouple, fixed_decay=fixed_decay,
            grad_averaging=grad_averaging, adam_debias=adam_debias)
+    _requires(weight_decouple, "weight_decouple", "pytorch_optimizer",
+              "only the decoupled decay p *= 1 - wd reads it", fixed_decay=fixed_decay)
     mode = "inside"
     if weight_decouple:
         mode = "fixed" if fixed_decay else "decoupled"

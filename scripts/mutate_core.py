@@ -302,10 +302,12 @@ def battery() -> list[tuple[str, bytes]]:
                 return dask_lib.compute(*flatten((trail, state))[0], scheduler="synchronous")
             record(f"{B.case_id(case)} dask", lazy)
     rng = random.Random(1)
+    values = {**W.SWITCH_VALUES, **W.DTYPE_VALUES}
     for k in range(80):
-        switches = {n: rng.choice(v) for n, v in W.SWITCH_VALUES.items()}
+        switches = W.repair({n: rng.choice(v) for n, v in values.items()},
+                            lambda choices: rng.choice(list(choices)), values)
         b2 = rng.choice([0.8, 0.3])
-        record(f"probe {k}", lambda s=switches, b2=b2: W.run(Config(
+        record(f"probe {k}", lambda s=switches, b2=b2: W.run_all(Config(
             b2=b2, **W.PROBE_HYPER, **s)))
     bad: list[dict[str, Any]] = [
         {"b1": 1.0}, {"b1": -0.0}, {"b2": 0.9999}, {"eps": -1e-9}, {"eps_root": 1e-3,

@@ -31,7 +31,8 @@ def grads_like(params: Any) -> Any:
     ({"grad_averaging": "sometimes"}, "grad_averaging must be one of"),
     ({"state_dtype": "int8"}, "state_dtype must be None or one of"),
     ({"amsgrad": 1}, "amsgrad must be a bool"),
-    ({"weight_decay_mode": "corrected", "weight_decay": 0.1}, "needs max_learning_rate"),
+    ({"weight_decay_mode": "corrected", "weight_decay": 0.1},
+         "weight_decay_mode=.corrected. requires max_learning_rate set"),
     ({"norm": "apex_l2"}, "norm='apex_l2' requires second_moment_init"),
 ])
 def test_hyperparameters_are_validated_at_construction(kwargs: dict[str, Any],

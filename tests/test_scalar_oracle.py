@@ -189,8 +189,9 @@ FIXED = ({"a": np.array([0.5, -1.5, 2.0]), "b": np.array([[1.0, -0.25], [0.75, 3
      "bias_correction": "adam", "nesterov": True},
     {"learning_rate_placement": "inside", "momentum_input": "raw",
      "weight_decay_mode": "decoupled", "normalization": "reciprocal"},
-    {"momentum_input": "raw", "weight_decay_mode": "corrected", "update_clipping": "luc",
-     "bias_correction": "debias", "grad_averaging": "after_first_step"},
+    {"momentum_input": "raw", "weight_decay_mode": "corrected", "max_learning_rate": 0.1,
+     "update_clipping": "luc", "luc_trust": 1e-2, "bias_correction": "debias",
+     "grad_averaging": "after_first_step"},
     {"norm": "apex_inf", "second_moment_init": "zero", "bias_correction": "apex",
      "learning_rate_placement": "inside", "maximize": True},
 ], ids=lambda s: "-".join(f"{v}" for v in s.values()))

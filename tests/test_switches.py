@@ -7,25 +7,59 @@ trajectory on a probing input built to exercise every switch: a changing learnin
 rate, non-zero weight decay with ``max_learning_rate`` != the rate, a layer whose
 first gradient is zero, gradient norms that rise and fall (amsgrad), a trust ratio
 that clips some layers and not others (update clipping), eight steps.
+
+The switches are the convention switches and flags, the hyperparameters that only one
+switch value reads (``eps_root``, ``luc_trust``, ``luc_eps``, ``max_learning_rate``:
+their default against a probe value), and the dtype switches (``state_dtype``,
+``mu_dtype``, ``hyper_dtype``). The probe runs on float64 and on float32 parameters,
+and a flip must change the trajectory on one of the two. Two values of a dtype switch
+are one configuration, and must give the same bits on every probe, exactly where the
+docstring of ``Config`` says so:
+
+- ``state_dtype=None`` / ``mu_dtype=None`` mean "the parameter dtype": on float64
+  parameters ``None`` and ``"float64"`` are one configuration, on float32 parameters
+  ``None`` and ``"float32"`` (on the other parameter dtype they differ);
+- ``mu_dtype`` is the dtype ``m`` is stored in; the moment is accumulated in the dtype
+  of the moment input (the parameters' dtype, or a wider ``state_dtype`` when the
+  input is divided by the state's denominator), so every ``mu_dtype`` at least that
+  wide stores the same values: one configuration (on float32 parameters with a
+  float32 state, ``None``, ``"float32"`` and ``"float64"``);
+- ``hyper_dtype=None`` means "as given": the hyperparameters are Python floats, so
+  ``None`` and ``"float64"`` are one configuration on any parameters.
+
+``"bfloat16"`` is not a NumPy dtype (NumPy refuses it at ``init``): its flips are
+checked on PyTorch by :func:`test_bfloat16_state_and_moment_change_the_trajectory`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any, get_args
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import novograd_ref as ngr
-from novograd_ref._config import _SWITCHES, COMPATIBILITY, Config
+from novograd_ref._config import _SWITCHES, COMPATIBILITY, SET, Config, Rule, _takes
 
-#: Every switch and its values (the boolean switches too).
+#: Every switch and its values (the boolean switches too), the default first.
 SWITCH_VALUES: dict[str, tuple[Any, ...]] = {
     **{name: get_args(kind) for name, kind in _SWITCHES.items()},
     "amsgrad": (False, True), "nesterov": (False, True), "maximize": (False, True),
+    # Hyperparameters only one switch value reads: the default and a probe value
+    # (a trust ratio that clips the smaller layers, a max_lr unlike every rate).
+    "eps_root": (0.0, 1e-3), "luc_trust": (1e-3, 1e-2), "luc_eps": (1e-8, 1e-2),
+    "max_learning_rate": (None, 0.1),
+}
+
+#: The dtype switches and the values NumPy has (see the module docstring).
+DTYPE_VALUES: dict[str, tuple[Any, ...]] = {
+    "state_dtype": (None, "float16", "float32", "float64"),
+    "mu_dtype": (None, "float16", "float32", "float64"),
+    "hyper_dtype": (None, "float32", "float64"),
 }
 
 RATES = (0.05, 0.02, 0.08, 0.03, 0.06, 0.01, 0.04, 0.07)
@@ -36,11 +70,9 @@ def probe_rate(step: int) -> float:
     return RATES[step]
 
 
-#: Hyperparameters of the probe: all non-zero, ``max_learning_rate`` unlike every
-#: rate, a trust ratio that clips the smaller layers.
+#: Hyperparameters of the probe that every configuration reads: all non-zero.
 PROBE_HYPER: dict[str, Any] = {
-    "learning_rate": probe_rate, "b1": 0.9, "eps": 1e-3, "weight_decay": 0.1,
-    "max_learning_rate": 0.1, "luc_trust": 1e-2, "luc_eps": 1e-8,
+    "learning_rate": probe_rate, "b1": 0.9, "eps": 1e-3, "weight_decay": 0.01,
 }
 
 
@@ -61,21 +93,50 @@ def probe() -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
 
 
 PARAMS, GRADS = probe()
+PROBE_DTYPES = (np.float64, np.float32)
 
 
-def run(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """Under ``cfg``, the probe's parameters after each step, and the updates and
-    state moments of each step, flattened (steps x values)."""
-    opt, params = ngr.NovoGrad(cfg), PARAMS
+def run(cfg: Config, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Under ``cfg``, on the probe in ``dtype``, the parameters after each step, and
+    the updates and state moments of each step, flattened (steps x values)."""
+    opt = ngr.NovoGrad(cfg)
+    params = {k: v.astype(dtype) for k, v in PARAMS.items()}
     state, steps, outputs = opt.init(params), [], []
-    with np.errstate(all="raise"):
+    with np.errstate(all="raise", under="ignore"):  # float16 state: underflow rounds
         for g in GRADS:
+            g = {k: v.astype(dtype) for k, v in g.items()}
             updates, state = opt.update(g, state, params)
             params = ngr.apply_updates(params, updates)
             steps.append(np.concatenate([params[k].ravel() for k in sorted(params)]))
-            outputs.append(np.concatenate([np.ravel(tree[k]) for tree in (
+            outputs.append(np.concatenate([np.ravel(tree[k]).astype(np.float64) for tree in (
                 updates, state.mu, state.nu) for k in sorted(params)]))
     return np.stack(steps), np.stack(outputs)
+
+
+def run_all(cfg: Config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`run` on each of :data:`PROBE_DTYPES`."""
+    return [run(cfg, dtype) for dtype in PROBE_DTYPES]
+
+
+def same_configuration(name: str, a: Any, b: Any, dtype: Any,
+                       switches: dict[str, Any]) -> bool:
+    """Whether two values of a dtype switch name one configuration on parameters of
+    ``dtype`` under ``switches`` (the module docstring's definitions)."""
+    if name == "hyper_dtype":
+        return {a, b} == {None, "float64"}
+    if name == "state_dtype":
+        return {a, b} == {None, np.dtype(dtype).name}
+    if name == "mu_dtype":
+        state = np.dtype(switches["state_dtype"] or dtype)
+        raw = switches["momentum_input"] == "raw"  # u = g: not divided by the state
+        accumulated = np.dtype(dtype) if raw else np.result_type(dtype, state)
+
+        def stored(value: Any) -> Any:  # a dtype that holds the accumulated m exactly
+            kept = np.dtype(value or dtype)
+            return "exact" if kept.itemsize >= accumulated.itemsize else kept
+
+        return stored(a) == stored(b)
+    return False
 
 
 def rounding_only(name: str, a: Any, b: Any, cfg: Config) -> bool:
@@ -84,7 +145,10 @@ def rounding_only(name: str, a: Any, b: Any, cfg: Config) -> bool:
     norm ``n`` against ``v = n**2`` (the state differs), Apex's weight decay
     against decoupled decay when the step size is the plain rate. The parameters
     rarely see rounding (a step is much smaller than a parameter, ``v`` passes a
-    square root), so these are judged by the updates and the state."""
+    square root), so these are judged by the updates and the state; so are the dtype
+    switches, which only round."""
+    if name in DTYPE_VALUES:
+        return True
     pair = frozenset({a, b})
     if name == "weight_decay_mode" and pair == {"decoupled", "apex"}:
         return cfg.bias_correction in ("none", "apex") and cfg.update_clipping == "none"
@@ -110,71 +174,123 @@ def build(b2: float, switches: dict[str, Any]) -> Config | None:
         return None
     return Config(b2=b2, **PROBE_HYPER, **switches)
 
-configurations = st.fixed_dictionaries(
-    {name: st.sampled_from(values) for name, values in SWITCH_VALUES.items()})
 
-
-@st.composite
-def accepted_switches(draw: Any) -> dict[str, Any]:
-    """Switch values the table accepts: drawn freely, then each broken rule repaired,
-    by drawing again either its other switch among the values the rule allows, or
-    its own switch among the values the rule does not constrain."""
-    switches = draw(configurations)
+def repair(switches: dict[str, Any], choose: Callable[[Sequence[Any]], Any],
+           values: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+    """``switches`` with each broken rule repaired, by choosing again either its other
+    switch among the values the rule allows, or its own switch among the values the
+    rule does not constrain (``choose`` picks from a list: hypothesis or a seeded
+    generator)."""
+    switches = dict(switches)
     for _ in range(4 * len(COMPATIBILITY)):
         broken = [r for r in COMPATIBILITY if r.violated_by_values(switches)]
         if not broken:
             return switches
-        rule = broken[0]
-        if draw(st.booleans()):
-            allowed = [v for v in SWITCH_VALUES[rule.other]
-                       if (v in rule.other_values) == (rule.kind == "requires")]
-            switches[rule.other] = draw(st.sampled_from(allowed))
+        rule: Rule = broken[0]
+        if choose([True, False]):
+            allowed = [v for v in values[rule.other]
+                       if _takes(rule.other, v, rule.other_values) == (
+                           rule.kind == "requires")]
+            switches[rule.other] = choose(allowed)
         else:
-            free = [v for v in SWITCH_VALUES[rule.switch] if v not in rule.values]
-            switches[rule.switch] = draw(st.sampled_from(free))
+            free = [v for v in values[rule.switch] if not _takes(rule.switch, v, rule.values)]
+            switches[rule.switch] = choose(free)
     raise AssertionError(f"the table cannot be satisfied from {switches}")
 
 
-@given(switches=configurations, b2=st.sampled_from([0.8, 0.3]))
+@st.composite
+def accepted_switches(draw: Any, dtypes: bool = False) -> dict[str, Any]:
+    """Switch values the table accepts (the dtype switches too if ``dtypes``): drawn
+    freely, then repaired (:func:`repair`)."""
+    values = {**SWITCH_VALUES, **(DTYPE_VALUES if dtypes else {})}
+    switches = draw(st.fixed_dictionaries(
+        {name: st.sampled_from(choices) for name, choices in values.items()}))
+    return repair(switches, lambda choices: draw(st.sampled_from(list(choices))), values)
+
+
+@given(switches=accepted_switches(dtypes=True), b2=st.sampled_from([0.8, 0.3]))
 def test_every_switch_flip_is_refused_or_changes_the_trajectory(
         switches: dict[str, Any], b2: float) -> None:
-    """``b2`` 0.8 and 0.3 take both branches of torch's ``lerp``."""
+    """``b2`` 0.8 and 0.3 take both branches of torch's ``lerp``. A flip must change
+    the trajectory on the float64 or the float32 probe; two values that name one
+    configuration (see the module docstring) must give the same bits there."""
     cfg = build(b2, switches)
-    assume(cfg is not None)
     assert cfg is not None
-    base = run(cfg)
-    for name, values in SWITCH_VALUES.items():
+    base = run_all(cfg)
+    for name, values in {**SWITCH_VALUES, **DTYPE_VALUES}.items():
         for value in values:
-            if value == switches[name]:
+            if value == switches[name] and type(value) is type(switches[name]):
                 continue
             flipped = build(b2, {**switches, name: value})
             if flipped is None:
                 continue
-            assert changed(name, switches[name], value, cfg, base, run(flipped)), (
+            flipped_runs = run_all(flipped)
+            same = [same_configuration(name, switches[name], value, d, switches)
+                    for d in PROBE_DTYPES]
+            for is_same, b, f, dtype in zip(same, base, flipped_runs, PROBE_DTYPES):
+                if is_same:
+                    assert all(np.array_equal(x, y) for x, y in zip(b, f)), (
+                        f"{name}: {switches[name]!r} and {value!r} are one configuration "
+                        f"on {np.dtype(dtype).name} parameters but differ for {cfg!r}")
+            if all(same):  # one configuration on every probe
+                continue
+            assert any(changed(name, switches[name], value, cfg, b, f)
+                       for is_same, b, f in zip(same, base, flipped_runs) if not is_same), (
                 f"{name}: {switches[name]!r} -> {value!r} changes nothing for {cfg!r}")
 
 
+def test_bfloat16_state_and_moment_change_the_trajectory() -> None:
+    """``"bfloat16"`` (a PyTorch dtype NumPy lacks) against every other value of
+    ``state_dtype`` and ``mu_dtype``, on the probe in float32 on PyTorch."""
+    torch = pytest.importorskip("torch")
+
+    def trajectory(**dtypes: Any) -> np.ndarray:
+        opt = ngr.NovoGrad(Config(b2=0.8, **PROBE_HYPER, **dtypes))
+        params = {k: torch.asarray(v, dtype=torch.float32) for k, v in PARAMS.items()}
+        state, trail = opt.init(params), []
+        for g in GRADS:
+            updates, state = opt.update(
+                {k: torch.asarray(v, dtype=torch.float32) for k, v in g.items()},
+                state, params)
+            params = ngr.apply_updates(params, updates)
+            trail.append(np.concatenate([params[k].numpy().ravel() for k in sorted(params)]))
+        return np.stack(trail)
+
+    for name in ("state_dtype", "mu_dtype"):
+        bf16 = trajectory(**{name: "bfloat16"})
+        for other in DTYPE_VALUES[name]:
+            assert not np.array_equal(bf16, trajectory(**{name: other})), (name, other)
+
+
+def _given_value(name: str, values: tuple[Any, ...] | str, inside: bool) -> Any:
+    """A value of switch ``name`` that is (``inside``) or is not among ``values``."""
+    return next(v for v in SWITCH_VALUES[name] if _takes(name, v, values) == inside)
+
+
 @pytest.mark.parametrize("rule", COMPATIBILITY, ids=lambda r: f"{r.switch}-{r.other}")
-def test_each_rule_refuses_with_both_switches_named(rule: Any) -> None:
+def test_each_rule_refuses_with_both_switches_named(rule: Rule) -> None:
     """Every row of the table refuses a combination, naming both switches."""
-    other_values = SWITCH_VALUES[rule.other]
-    bad = rule.other_values[0] if rule.kind == "excludes" else next(
-        v for v in other_values if v not in rule.other_values)
-    switches = {rule.switch: rule.values[0], rule.other: bad}
-    if rule.switch == "norm" and rule.other != "second_moment_init":
-        switches["second_moment_init"] = "zero"
+    value = _given_value(rule.switch, rule.values, True)
+    bad = _given_value(rule.other, rule.other_values, rule.kind == "excludes")
+    switches = {rule.switch: value, rule.other: bad}
+    if switches.get("norm", "l2_squared") != "l2_squared" and (
+            rule.other != "second_moment_init"):
+        switches["second_moment_init"] = "zero"  # Apex's norms need it
     with pytest.raises(ValueError, match=rule.other) as info:
         Config(learning_rate=0.1, **switches)
     message = str(info.value)
-    assert message.startswith(f"{rule.switch}={rule.values[0]!r} {rule.kind} {rule.other}")
+    assert message.startswith(f"{rule.switch}={value!r} {rule.kind} {rule.other}")
     assert f"got {rule.other}={bad!r}" in message
 
 
 def test_help_shows_the_table() -> None:
     doc = Config.__doc__ or ""
     for rule in COMPATIBILITY:
-        assert f"``{rule.switch}=" in doc
+        assert f"``{rule.switch}" in doc
         assert f"{rule.kind} ``{rule.other} " in doc
+        assert rule.why in doc
+        if rule.values == SET:
+            assert f"``{rule.switch}`` set (not" in doc
     assert "{compatibility}" not in doc
 
 
@@ -193,9 +309,10 @@ def test_config_defaults_are_the_papers_and_the_line_shows_what_differs() -> Non
     assert repr(ngr.presets.nemo(lr=0.1, luc=True).config) == (
         "Config(learning_rate=0.1, b1=0.95, b2=0.98, eps=1e-08, "
         "second_moment_init='when_zero', update_clipping='luc')")
-    assert repr(Config(learning_rate=0.1, eps_root=1e-3, luc_trust=0.5)) == (
+    assert repr(Config(learning_rate=0.1, eps_root=1e-3, update_clipping="luc",
+                       luc_trust=0.5)) == (
         "Config(learning_rate=0.1, b1=0.95, b2=0.98, eps=1e-08, eps_root=0.001, "
-        "luc_trust=0.5)")
+        "update_clipping='luc', luc_trust=0.5)")
 
 
 def test_hyper_dtype_rounds_and_prints_the_given_decimals() -> None:
