@@ -254,12 +254,14 @@ def _one_minus_pow(xp: Any, base: float, t: Scalar, wide: Any, dtype: Any,
 
     Eagerly this is the frameworks' own Python-float expression, which a ``dtype``
     array then meets as a weak scalar. Lazily it is the same expression in float64
-    whenever the namespace has float64 (whatever the layer's dtypes), so it has the
-    eager value's bits and the cast to ``dtype`` is the eager rounding: lazy and eager
-    agree bit for bit. Only a namespace without float64 (JAX without x64) computes it
-    in the layer's widest dtype ``wide``, where ``1 - base ** t`` would cancel
-    (``1 - 0.999**2`` loses 9 bits in float32); there it is ``-expm1(t log(base))``,
-    within 2 ulps of the eager value.
+    whenever the namespace has float64 (whatever the layer's dtypes): within an ulp
+    of the eager float64 value (a library's ``power`` need not be the C library's
+    ``pow``), so the cast to a float32 ``dtype`` is the eager rounding (unless that
+    ulp straddles a float32 rounding boundary). Only a
+    namespace without float64 (JAX without x64) computes it in the layer's widest
+    dtype ``wide``, where ``1 - base ** t`` would cancel (``1 - 0.999**2`` loses 9
+    bits in float32); there it is ``-expm1(t log(base))``, within 2 ulps of the
+    eager value.
 
     >>> import numpy as np
     >>> _one_minus_pow(np, 0.5, 2, None, None)

@@ -416,8 +416,9 @@ def _requires(switch: bool, name: str, preset: str, why: str, **dependent: objec
     if switch:
         return
     for keyword, value in dependent.items():
-        unset = value is None or value is False or (
-            keyword in _DEFAULTS and value == _DEFAULTS[keyword])
+        if not isinstance(value, numbers.Real):  # None, or a type the checks refuse
+            continue
+        unset = value is False or (keyword in _DEFAULTS and value == _DEFAULTS[keyword])
         if not unset:
             raise ValueError(f"{preset}: {keyword}={value!r} requires {name}=True ({why})")
 

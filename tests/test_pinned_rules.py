@@ -162,9 +162,9 @@ def test_division_or_reciprocal_to_the_bit(preset: str) -> None:
 
 @pytest.mark.parametrize("betas", [(0.0, 0.5), (0.9, 0.0), (0.9, 0.999)])
 def test_lazy_float32_bias_correction(betas: tuple[float, float]) -> None:
-    """Float32 throughout (no float64 at hand): Dask computes Apex's ``1 - b**t`` as
-    ``-expm1(t log b)`` (``b = 0``: 1), within the backend tolerance of NumPy's
-    Python-float value."""
+    """Float32 parameters and state on Dask: Apex's bias corrections are the eager
+    float64 values (see the next test); the float32 sums of squares may round
+    otherwise than NumPy's, so the updates agree to the backend tolerance."""
     dask = pytest.importorskip("dask")
     from novograd_ref import backends
     from novograd_ref.testing import relative_error, rtol
@@ -185,3 +185,22 @@ def test_lazy_float32_bias_correction(betas: tuple[float, float]) -> None:
         (got,) = dask.compute(u_da["w"], scheduler="synchronous")
         assert got.dtype == np.float32
         assert relative_error(got, u_np["w"]) <= rtol("float32", "backend", step)
+
+
+@pytest.mark.parametrize("root", [False, True])
+def test_lazy_bias_correction_is_the_eager_float(root: bool) -> None:
+    """Lazily (a 0-d step count) on float32 layers, ``1 - b**t`` and its square root
+    are computed in float64, as the eager Python float is, and rounded to the layer's
+    dtype as a float32 array meets that Python float: the same float32 bits at every
+    step. (In float64 NumPy's ``power`` may differ from the C library's ``pow`` by an
+    ulp; ``-expm1(t log b)`` in float32, the path of a namespace without float64, is
+    within 2 float32 ulps and differs here.)"""
+    from novograd_ref._core import _one_minus_pow
+
+    for base in (0.0, 0.5, 0.9, 0.98, 0.999, float(np.float32(0.999))):
+        for t in (*range(1, 40), 1000):
+            eager = _one_minus_pow(np, base, t, None, None, root=root)
+            lazy = _one_minus_pow(np, base, np.asarray(t), np.float32, np.float32,
+                                  root=root)
+            assert lazy.dtype == np.float32
+            assert lazy == np.float32(eager), (base, t, float(lazy), eager)

@@ -50,8 +50,9 @@ SWITCH_VALUES: dict[str, tuple[Any, ...]] = {
     **{name: get_args(kind) for name, kind in _SWITCHES.items()},
     "amsgrad": (False, True), "nesterov": (False, True), "maximize": (False, True),
     # Hyperparameters only one switch value reads: the default and a probe value
-    # (a trust ratio that clips the smaller layers, a max_lr unlike every rate).
-    "eps_root": (0.0, 1e-3), "luc_trust": (1e-3, 1e-2), "luc_eps": (1e-8, 1e-2),
+    # (a trust ratio that clips the smaller layers, a max_lr unlike every rate, an
+    # eps_root no float16 rounding of v absorbs).
+    "eps_root": (0.0, 0.5), "luc_trust": (1e-3, 1e-2), "luc_eps": (1e-8, 1e-2),
     "max_learning_rate": (None, 0.1),
 }
 
