@@ -343,3 +343,13 @@ def test_config_is_frozen_and_checks_bounds_and_types() -> None:
         Config(learning_rate=0.1, b2=1.0)
     with pytest.raises(TypeError, match="eps must be a real number, got True"):
         Config(learning_rate=0.1, eps=True)
+
+
+def test_max_learning_rate_is_positive_and_a_choice_error_lists_the_choices() -> None:
+    """The corrected decay divides by ``max_learning_rate``: 0 is refused; a dtype
+    that is not one of the choices is refused with every choice listed."""
+    with pytest.raises(ValueError, match=r"max_learning_rate must be > 0 .*got 0.0"):
+        Config(learning_rate=0.1, weight_decay_mode="corrected", max_learning_rate=0.0)
+    with pytest.raises(ValueError, match=r"state_dtype must be None or one of \('float16', "
+                       r"'bfloat16', 'float32', 'float64'\), got 'int8'"):
+        Config(learning_rate=0.1, state_dtype="int8")
