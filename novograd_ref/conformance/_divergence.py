@@ -47,6 +47,20 @@ class Divergence:
         index = f"[{', '.join(map(str, self.element))}]" if self.element else ""
         return f"step {self.step}, leaf {self.leaf}{index}"
 
+    def describe(self) -> str:
+        """``step 1, leaf 'w', element [3]: expected 0.5, measured 0.7``.
+
+        >>> Divergence(1, "w", (3,), 0.5, 0.7).describe()
+        "step 1, leaf 'w', element [3]: expected 0.5, measured 0.7"
+        """
+        return (f"{self.place()}: expected {self.expected:.10g}, measured "
+                f"{self.measured:.10g}")
+
+    def place(self) -> str:
+        """``step 1, leaf 'w', element [3]``."""
+        element = f", element [{', '.join(map(str, self.element))}]" if self.element else ""
+        return f"step {self.step}, leaf {self.leaf!r}{element}"
+
 
 def _differs(actual: np.ndarray, desired: np.ndarray, bound: float) -> np.ndarray:
     a = np.asarray(actual, dtype=np.float64)
