@@ -386,8 +386,8 @@ def _print_mismatch(report: Any) -> None:
     print(f"peak: {peak.label}, step {peak.step}, leaf {peak.leaf!r}, relative error "
           f"{peak.error:.3g} > {peak.tolerance:.3g}" + ("" if ulps == "-" else
                                                         f" ({ulps} ulps)"))
-    print(f"\nsmallest failing input: {smallest.label} ({smallest.input_size} parameter "
-          f"elements x steps); {smallest.first_and_peak()}")
+    print(f"\nsmallest failing input: {smallest.label} (size {smallest.input_size}: "
+          f"parameter elements x steps)\n{smallest.first_and_peak()}")
     if smallest.one_element_layers:
         print("(every leaf of it has one element, where per-element and per-layer "
               "normalization coincide: the only kind of input that fails)")
