@@ -272,14 +272,19 @@ def _dtype(xp: Any, name: str | None, like: Array) -> Any:
     return dtype
 
 
-def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
-                  ) -> tuple[list[Array], list[Array], list[Array] | None]:
+def check_state_kind(cfg: Config, state: Any) -> None:
+    """``state`` is a :class:`NovoGradState` made for ``cfg``'s amsgrad setting."""
     if not isinstance(state, NovoGradState):
         raise TypeError(f"state: expected a NovoGradState from init(), got "
                         f"{type(state).__name__}")
     if (state.nu_max is not None) != cfg.amsgrad:
         raise ValueError(f"state: made by an optimizer with amsgrad="
                          f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
+
+
+def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
+                  ) -> tuple[list[Array], list[Array], list[Array] | None]:
+    check_state_kind(cfg, state)
     out: list[list[Array]] = []
     for name in ("mu", "nu", "nu_max") if cfg.amsgrad else ("mu", "nu"):
         leaves, s_def = flatten(getattr(state, name), f"state.{name}")
