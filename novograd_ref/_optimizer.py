@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import math
 import numbers
+import operator
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -182,15 +183,18 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
         raise ValueError(f"params and updates differ in structure {mismatch}")
     xp = _namespace(p_leaves, treedef, "params")
     _check_float_leaves(xp, p_leaves, treedef, "params")
-    out = []
-    for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
-        if type(u) is not type(p):
-            _same_library(u, p, f"updates{_path(treedef, i)}", "its parameter")
-        if p.shape != u.shape:
-            raise ValueError(f"updates{_path(treedef, i)}: expected shape {p.shape} like the "
-                             f"parameter, got {u.shape}")
-        out.append(_core._cast(xp, p + u, p.dtype))
-    return unflatten(treedef, out)
+    if len(set(map(type, u_leaves)) | set(map(type, p_leaves))) > 1:
+        for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+            if type(u) is not type(p):
+                _same_library(u, p, f"updates{_path(treedef, i)}", "its parameter")
+    if list(map(_SHAPE_OF, p_leaves)) != list(map(_SHAPE_OF, u_leaves)):
+        for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+            if p.shape != u.shape:
+                raise ValueError(f"updates{_path(treedef, i)}: expected shape {p.shape} like "
+                                 f"the parameter, got {u.shape}")
+    sums = [p + u for p, u in zip(p_leaves, u_leaves)]
+    return unflatten(treedef, [s if s.dtype == p.dtype else xp.astype(s, p.dtype)
+                               for s, p in zip(sums, p_leaves)])
 
 
 # ----------------------------------------------------------------------------- checks
@@ -203,7 +207,7 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
 
         return namespace(numpy.zeros(0))
     first_type = type(leaves[0])
-    if all(type(leaf) is first_type for leaf in leaves):
+    if len(set(map(type, leaves))) == 1:
         try:
             return namespace(leaves[0])
         except TypeError as exc:
@@ -247,14 +251,16 @@ def _path(treedef: TreeDef | None, index: int) -> str:
 
 
 def _check_float_leaves(xp: Any, leaves: list[Array], treedef: TreeDef, what: str) -> None:
-    seen: set[Any] = set()
-    for i, leaf in enumerate(leaves):
-        if leaf.dtype in seen:
-            continue
-        if not xp.isdtype(leaf.dtype, "real floating"):
+    """Every leaf has a real floating dtype (each distinct dtype is checked once)."""
+    for dtype in set(map(_DTYPE_OF, leaves)):
+        if not xp.isdtype(dtype, "real floating"):
+            i = next(i for i, leaf in enumerate(leaves) if leaf.dtype == dtype)
             raise TypeError(f"{what}{_path(treedef, i)}: expected a real floating dtype, "
-                            f"got {leaf.dtype}")
-        seen.add(leaf.dtype)
+                            f"got {dtype}")
+
+
+_DTYPE_OF = operator.attrgetter("dtype")
+_SHAPE_OF = operator.attrgetter("shape")
 
 
 def _dtype(xp: Any, name: str | None, like: Array) -> Any:
@@ -266,14 +272,19 @@ def _dtype(xp: Any, name: str | None, like: Array) -> Any:
     return dtype
 
 
-def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
-                  ) -> tuple[list[Array], list[Array], list[Array] | None]:
+def check_state_kind(cfg: Config, state: Any) -> None:
+    """``state`` is a :class:`NovoGradState` made for ``cfg``'s amsgrad setting."""
     if not isinstance(state, NovoGradState):
         raise TypeError(f"state: expected a NovoGradState from init(), got "
                         f"{type(state).__name__}")
     if (state.nu_max is not None) != cfg.amsgrad:
         raise ValueError(f"state: made by an optimizer with amsgrad="
                          f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
+
+
+def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
+                  ) -> tuple[list[Array], list[Array], list[Array] | None]:
+    check_state_kind(cfg, state)
     out: list[list[Array]] = []
     for name in ("mu", "nu", "nu_max") if cfg.amsgrad else ("mu", "nu"):
         leaves, s_def = flatten(getattr(state, name), f"state.{name}")
