@@ -3,11 +3,14 @@
 - ``novograd-ref verify [--data DIR]``: every preset against the bundled golden vectors
   (or those of DIR, checked entry by entry first), as a table;
 - ``novograd-ref verify --impl NAME|module:factory [--preset P] [--examples N]
-  [--report out.json] [--timeout S] [--memory-limit SIZE]``: a live implementation,
-  run in a child process, next to the oracle;
-- ``novograd-ref identify --impl ...``: which presets it reproduces;
+  [--report out.json] [--full] [--timeout S] [--memory-limit SIZE]``: a live
+  implementation, run in a child process, next to the oracle; a mismatch is reported
+  where it starts and where it peaks, with the smallest failing input marked;
+- ``novograd-ref identify --impl ... [--json FILE]``: which presets it reproduces, as
+  it is or in a float32 variant, and where each preset parts from it;
 - ``novograd-ref explain --impl ... [--preset P] [--json FILE]``: what it does
-  differently, found by experiment (docs/explain.md);
+  differently, found by experiment, the port also in a child process
+  (docs/explain.md);
 - ``novograd-ref export --preset P --out DIR``: the oracle's vectors for a port;
 - ``novograd-ref diff A B``: the smallest input on which two presets differ;
 - ``novograd-ref record FRAMEWORK``: record golden vectors from a real framework;
