@@ -186,7 +186,7 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
     if len(set(map(type, u_leaves)) | set(map(type, p_leaves))) > 1:
         for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
             if type(u) is not type(p):
-                _same_library(u, p, f"updates{_path(treedef, i)}", "its parameter")
+                _same_library(u, p, _LeafName("updates", treedef, i), "its parameter")
     if list(map(_SHAPE_OF, p_leaves)) != list(map(_SHAPE_OF, u_leaves)):
         for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
             if p.shape != u.shape:
@@ -227,7 +227,7 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
     return spaces[0]
 
 
-def _same_library(leaf: Array, other: Array, what: str, other_what: str) -> None:
+def _same_library(leaf: Array, other: Array, what: object, other_what: str) -> None:
     """``leaf`` belongs to ``other``'s array library, or a TypeError names both."""
     try:
         mine = namespace(leaf)
@@ -241,6 +241,19 @@ def _same_library(leaf: Array, other: Array, what: str, other_what: str) -> None
     if mine is not theirs:
         raise TypeError(f"{what}: expected an array of {theirs.__name__} like {other_what}, "
                         f"got {mine.__name__}")
+
+
+class _LeafName:
+    """``prefix`` and the path of leaf ``index``, e.g. ``state.nu['w']``, written out
+    only when a message is: finding one leaf's path walks the whole structure."""
+
+    __slots__ = ("index", "prefix", "treedef")
+
+    def __init__(self, prefix: str, treedef: TreeDef | None, index: int) -> None:
+        self.prefix, self.treedef, self.index = prefix, treedef, index
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{_path(self.treedef, self.index)}"
 
 
 def _path(treedef: TreeDef | None, index: int) -> str:
@@ -301,21 +314,22 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
     """Gradients agree with the parameters (when read) and the state: shape, dtype,
     library. Cheap attribute comparisons; messages are built only on failure."""
     floats: set[Any] = set()
+    state_dtypes: dict[Any, tuple[Any, Any]] = {}  # gradient dtype -> (mu, nu dtypes)
     same_state = cfg.mu_dtype is None and cfg.state_dtype is None
     for i, g in enumerate(grads):
         dtype, shape, m, v = g.dtype, g.shape, mus[i], nus[i]
         if params is not None:
             p = params[i]
             if type(p) is not type(g):
-                _check_array(p, f"params{_path(treedef, i)}")
-                _same_library(g, p, f"grads{_path(treedef, i)}", "its parameter")
+                _check_array(p, _LeafName("params", treedef, i))
+                _same_library(g, p, _LeafName("grads", treedef, i), "its parameter")
             if p.shape != shape or p.dtype != dtype:
                 path = _path(treedef, i)
                 raise ValueError(f"grads{path} and params{path} must have one shape and "
                                  f"dtype, got {shape} {dtype} and {p.shape} {p.dtype}")
         if type(m) is not type(g):
-            _check_array(m, f"state.mu{_path(treedef, i)}")
-            _same_library(g, m, f"grads{_path(treedef, i)}", "the state from init()")
+            _check_array(m, _LeafName("state.mu", treedef, i))
+            _same_library(g, m, _LeafName("grads", treedef, i), "the state from init()")
         if m.shape != shape:
             raise ValueError(f"grads{_path(treedef, i)}: expected shape {m.shape} like the "
                              f"state from init(), got {shape}")
@@ -330,24 +344,29 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
         if same_state and m.dtype != dtype:
             raise TypeError(f"grads{_path(treedef, i)}: expected dtype {m.dtype} like the "
                             f"state from init(), got {dtype}")
-        mu_dtype = _dtype(xp, cfg.mu_dtype, g)
+        wanted = state_dtypes.get(dtype)
+        if wanted is None:
+            wanted = state_dtypes[dtype] = (_dtype(xp, cfg.mu_dtype, g),
+                                            _dtype(xp, cfg.state_dtype, g))
+        mu_dtype, nu_dtype = wanted
         if m.dtype != mu_dtype:
             raise TypeError(f"state.mu{_path(treedef, i)}: expected dtype {mu_dtype}, got "
                             f"{m.dtype} (a state from another configuration or dtype?)")
-        nu_dtype = _dtype(xp, cfg.state_dtype, g)
-        _check_layer_scalar(v, nu_dtype, f"state.nu{_path(treedef, i)}")
+        if nu_maxes is None and getattr(v, "shape", None) == () and v.dtype == nu_dtype:
+            continue
+        _check_layer_scalar(v, nu_dtype, _LeafName("state.nu", treedef, i))
         if nu_maxes is not None:
-            _check_layer_scalar(nu_maxes[i], nu_dtype, f"state.nu_max{_path(treedef, i)}")
+            _check_layer_scalar(nu_maxes[i], nu_dtype, _LeafName("state.nu_max", treedef, i))
 
 
-def _check_layer_scalar(v: Any, dtype: Any, what: str) -> None:
+def _check_layer_scalar(v: Any, dtype: Any, what: object) -> None:
     # shape first: NumPy's ``dtype == None`` is true (None means float64 there)
     if getattr(v, "shape", None) != () or v.dtype != dtype:
         raise TypeError(f"{what}: expected a 0-d {dtype} array, got {_describe(v)} (a state "
                         "from another configuration?)")
 
 
-def _check_array(x: Any, what: str) -> None:
+def _check_array(x: Any, what: object) -> None:
     """``x`` is an array of a known library, or a TypeError names ``what``."""
     try:
         namespace(x)
