@@ -306,6 +306,21 @@ def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
             "in_process": args.in_process}
 
 
+def _print_failures(errors: list[Any]) -> None:
+    """Each distinct failure (cause and message) once, on stderr, the first with the
+    implementation's traceback; the cases that failed the same way are counted."""
+    seen: dict[tuple[str, str], list[Any]] = {}
+    for c in errors:
+        seen.setdefault((c.failure.cause, c.failure.message), []).append(c)
+    for i, same in enumerate(seen.values()):
+        _print_failure(same[0], full=i == 0)
+        if len(same) > 1:
+            cases = ", ".join(f"{c.case} {c.dtype}".strip() for c in same[1:6])
+            more = f" and {len(same) - 6} more" if len(same) > 6 else ""
+            print(f"novograd-ref: the same failure in {len(same) - 1} more case"
+                  f"{'s' if len(same) > 2 else ''}: {cases}{more}", file=sys.stderr)
+
+
 def _print_failure(c: Any, full: bool) -> None:
     """One errored case on stderr: where, cause, message; with ``full``, the
     implementation's traceback and the tail of its output."""
@@ -361,9 +376,7 @@ def _verify_impl(args: argparse.Namespace) -> int:
             reasons[c.skipped] = reasons.get(c.skipped, 0) + 1
     for reason, count in reasons.items():
         print(f"skipped {count}: {reason}")
-    errors = [c for c in report.comparisons if c.status == "error"]
-    for i, c in enumerate(errors):
-        _print_failure(c, full=i == 0)
+    _print_failures([c for c in report.comparisons if c.status == "error"])
     if report.verdict == "nothing_checked":
         why = ("every case was skipped" if counts["skipped"] else
                f"preset {preset!r} has no standard case to check")
@@ -422,8 +435,7 @@ def _identify(args: argparse.Namespace) -> int:
     dtype = args.dtype or "float64"
     matches = identify(spec, language, dtype,
                        progress=lambda it: progress(it, "identify"), **options)
-    for i, c in enumerate(matches.errors):
-        _print_failure(c, full=i == 0)
+    _print_failures(list(matches.errors))
     print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
     if matches.variants:
         print("in a float32 variant, it reproduces: " + ", ".join(matches.variants))
