@@ -26,8 +26,8 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sys
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -271,12 +271,15 @@ def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
     except ImportError:
         yield
         return
-    with tempfile.TemporaryDirectory(prefix="novograd-ref-hypothesis-") as folder:
-        set_hypothesis_home_dir(folder)
-        try:
-            yield
-        finally:
-            set_hypothesis_home_dir(None)
+    from .conformance._runner import private_folder
+
+    folder = private_folder("hypothesis")
+    set_hypothesis_home_dir(str(folder))
+    try:
+        yield
+    finally:
+        set_hypothesis_home_dir(None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _report_path(path: str | None) -> None:
