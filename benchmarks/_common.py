@@ -10,7 +10,7 @@ import (``scripts/make_env.sh torch`` provides them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -73,3 +73,25 @@ TORCH_NOVOGRADS: list[tuple[str, Callable[[], Any]]] = [
     ("torch-optimizer NovoGrad", _torch_optimizer),
     ("pytorch_optimizer NovoGrad", _pytorch_optimizer),
 ]
+
+
+def torch_novograds(params: Mapping[str, Any], grads: Mapping[str, Any], **hyper: Any
+                    ) -> Iterator[tuple[str, Any, list[Any], Any]]:
+    """Each importable PyTorch NovoGrad of :data:`TORCH_NOVOGRADS` over its own copy of
+    ``params`` (NumPy arrays), each parameter's ``.grad`` set once from ``grads``:
+    ``(label, optimizer, torch parameters, torch)``, built with ``**hyper`` (``lr``,
+    ``betas``, ...). What is not importable here is skipped.
+    """
+    try:
+        import torch
+    except ImportError:
+        return
+    for label, load in TORCH_NOVOGRADS:
+        try:
+            cls = load()
+        except ImportError:
+            continue
+        tp = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in params.values()]
+        for p, g in zip(tp, grads.values()):
+            p.grad = torch.from_numpy(g.copy())
+        yield label, cls(tp, **hyper), tp, torch

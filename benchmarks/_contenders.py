@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from _common import TORCH_NOVOGRADS, Shape
+from _common import Shape, torch_novograds
 
 import novograd_ref as ngr
 from novograd_ref.testing import assert_trees_close
@@ -98,25 +98,13 @@ def torch_peers(params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
                 threads: list[int]) -> Iterator[Contender]:
     """Each importable PyTorch NovoGrad on its own copy (``.grad`` set once), one
     contender per thread count; the thread count is set before each step."""
-    try:
-        import torch
-    except ImportError:
-        return
-    for label, load in TORCH_NOVOGRADS:
-        try:
-            cls = load()
-        except ImportError:
-            continue
-        tp = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in params.values()]
-        for p, g in zip(tp, grads.values()):
-            p.grad = torch.from_numpy(g.copy())
-        opt = cls(tp, lr=LR, betas=(B1, B2), eps=EPS)
-
+    for label, opt, tp, torch in torch_novograds(params, grads, lr=LR, betas=(B1, B2),
+                                                 eps=EPS):
         def first(tp: list[Any] = tp) -> dict[str, np.ndarray]:
             return {k: p.detach().numpy() for k, p in zip(params, tp)}
 
         for n in threads:
-            def step(opt: Any = opt, n: int = n) -> None:
+            def step(opt: Any = opt, n: int = n, torch: Any = torch) -> None:
                 torch.set_num_threads(n)
                 opt.step()
 

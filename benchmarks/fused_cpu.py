@@ -230,6 +230,61 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"  {name:62s} {value:>12s}  {verdict}")
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The report as the Markdown tables of ``benchmarks/RESULTS.md``: the ResNet-50
+    tree (time and x floor), the small trees (us per leaf), first calls, targets."""
+    groups = report["groups"]
+
+    def rows(group: str) -> dict[tuple[str, Any], dict[str, Any]]:
+        return {(r["label"], r["threads"]): r for r in groups.get(group, {}).get("results", [])}
+
+    def threads(t: Any) -> str:
+        return "XLA's" if t is None else str(t)
+
+    lines = [f"Measured: {report['machine']}.", ""]
+    big = groups.get("resnet50")
+    if big:
+        floor = next(r["median_s"] for r in big["results"] if r["label"].startswith("floor"))
+        title = (f"### ResNet-50 tree ({big['leaves']} leaves, {big['values']:,} values), "
+                 f"median of {big['rounds']} interleaved rounds")
+        lines += [title, "",
+                  "| contender | threads | time, median (range) | x floor, median (range) |",
+                  "|---|---|---|---|"]
+        for r in big["results"]:
+            lines.append(f"| {r['label']} | {threads(r['threads'])} | "
+                         f"{r['median_s'] * 1e3:.1f} ms ({r['min_s'] * 1e3:.1f}-"
+                         f"{r['max_s'] * 1e3:.1f}) | {r['median_s'] / floor:.2f} "
+                         f"({r['min_s'] / floor:.2f}-{r['max_s'] / floor:.2f}) |")
+        lines.append("")
+    small = [g for g in ("200x100", "10x16") if g in groups]
+    if small:
+        heads = [f"{groups[g]['leaves']} leaves x {groups[g]['values'] // groups[g]['leaves']}"
+                 " values" for g in small]
+        lines += ["### Small trees, microseconds per leaf, median (range)", "",
+                  "| contender | threads | " + " | ".join(heads) + " |",
+                  "|---|---|" + "---|" * len(small)]
+        for key in rows(small[0]):
+            cells = []
+            for g in small:
+                r, n = rows(g).get(key), groups[g]["leaves"]
+                cells.append("" if r is None else f"{r['median_s'] / n * 1e6:.2f} "
+                             f"({r['min_s'] / n * 1e6:.2f}-{r['max_s'] / n * 1e6:.2f})")
+            lines.append(f"| {key[0]} | {threads(key[1])} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["### First call, seconds", "", "| | 1 thread | 2 threads |", "|---|---|---|"]
+    for phase, times in report["first_call"].items():
+        lines.append(f"| fused, {phase} | {times['1 thread']:.2f} | {times['2 threads']:.2f} |")
+    if big and big.get("optax_first_call_s") is not None:
+        lines.append(f"| optax, first `jax.jit` call on the ResNet-50 tree (trace, compile, "
+                     f"one step) | {big['optax_first_call_s']:.2f} | |")
+    lines += ["", "### Targets, as ratios within this run", "",
+              "| target | measured | verdict |", "|---|---|---|"]
+    for name, value, met in report["targets"]:
+        verdict = {True: "met", False: "**not met**", None: "not measured"}[met]
+        lines.append(f"| {name} | {value} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="nemo",
@@ -238,10 +293,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="small ResNet-shaped tree, two rounds: checks the script")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--markdown", type=Path,
+                        help="also write the report's tables here, as Markdown")
+    parser.add_argument("--from-json", type=Path, metavar="REPORT",
+                        help="measure nothing: print (and --markdown) a saved report")
     parser.add_argument("--group", choices=GROUPS, help=argparse.SUPPRESS)
     parser.add_argument("--first-call", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        print_report(report)
+        if args.markdown:
+            args.markdown.write_text(markdown(report))
+        return 0
     if args.group:
         print(json.dumps(run_group(args.group, args.preset, rounds, args.quick)))
         return 0
@@ -266,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
     return 0
 
 

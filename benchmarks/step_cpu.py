@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from _common import TORCH_NOVOGRADS, Shape, resnet50_shapes
+from _common import Shape, resnet50_shapes, torch_novograds
 
 import novograd_ref as ngr
 from novograd_ref.testing import assert_trees_close
@@ -121,19 +121,7 @@ def torch_peers(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]
     Each steps its own copy of the tree in place (``.grad`` set once), past its first
     step; what is not importable is skipped.
     """
-    try:
-        import torch
-    except ImportError:
-        return
-    for label, load in TORCH_NOVOGRADS:
-        try:
-            cls = load()
-        except ImportError:
-            continue
-        tp = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in params.values()]
-        for p, g in zip(tp, grads.values()):
-            p.grad = torch.from_numpy(g.copy())
-        opt = cls(tp, lr=1e-3, betas=(0.95, 0.98))
+    for label, opt, tp, torch in torch_novograds(params, grads, lr=1e-3, betas=(0.95, 0.98)):
         opt.step()
         yield label, opt.step, torch
         del opt, tp

@@ -167,10 +167,10 @@ for _ in range(5):
 def show(report):
     print(f"{'case':24s} {'dtype':8s} {'rel. error':>10s} {'ulps':>8s} {'tolerance':>9s}  result")
     for c in report.comparisons:
-        result = (f"FAIL (leaf {c.leaf}, step {c.step})" if c.status == "mismatch"
-                  else c.status)
-        print(f"{c.case:24s} {c.dtype:8s} {c.error:10.2e} {c.ulps:8.3g} {c.tolerance:9.1e}  "
-              f"{result}")
+        result = (f"FAIL (from step {c.divergence.step}, peak: leaf {c.leaf}, step {c.step})"
+                  if c.status == "mismatch" else c.status)
+        print(f"{c.case:24s} {c.dtype:8s} {c.error:10.2e} {c.shown_ulps:>8s} "
+              f"{c.tolerance:9.1e}  {result}")
     summary = report.summary()
     print(f"\n{summary['passed']} passed, {summary['failed']} failed, "
           f"{summary['skipped']} skipped: {summary['verdict']}")
@@ -267,14 +267,17 @@ print("identify: the broken port reproduces",
 # largest errors, in both dtypes, are in the cases built to make $\epsilon$ matter (a
 # large $\epsilon$, tiny gradients): that is where to look first.
 #
-# Every failure carries a **reproducer**, a self-contained Python snippet that rebuilds
-# the implementation and the oracle with the case's keywords, runs both on the case, and
-# prints both trajectories. Here is the reproducer of the largest failure.
+# Every failure says where it starts (its first divergence: the earliest step, leaf and
+# element beyond the tolerance) apart from where it peaks, shows that step of that leaf
+# with the differing elements marked, and carries a **reproducer**, a self-contained
+# Python snippet that rebuilds the implementation and the oracle with the case's
+# keywords, runs both on the case, and prints the same excerpt. Here is the largest
+# failure.
 
 # %%
 worst = failed[0]
-print(f"{worst.label}: leaf {worst.leaf!r}, largest difference at step {worst.step}, "
-      f"relative error {worst.error:.3g} > tolerance {worst.tolerance:.3g}\n")
+print(f"{worst.label}: {worst.first_and_peak()}\n")
+print(worst.excerpt, end="\n\n")
 print(worst.reproducer)
 
 
@@ -404,9 +407,9 @@ assert found.nearest == "optax"
 # %% [markdown]
 # The command line gives the same diagnosis (`novograd-ref explain --impl
 # port_v_from_zero:make --preset optax`, with `--json FILE` for a machine-readable copy,
-# schema in `docs/explain.md`). For CI, `verify` remains the check: it lists every case,
-# prints the reproducer of the first mismatch, and exits with status 1, which is what
-# fails a CI job.
+# schema in `docs/explain.md`). For CI, `verify` remains the check: it lists every case
+# with where it first diverges and where it peaks, prints the smallest failing input
+# marked with its reproducer, and exits with status 1, which is what fails a CI job.
 
 # %%
 status, output = novograd_ref_cli("verify", "--impl", "port_v_from_zero:make", "--preset",

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import math
 import numbers
+import operator
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -182,15 +183,18 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
         raise ValueError(f"params and updates differ in structure {mismatch}")
     xp = _namespace(p_leaves, treedef, "params")
     _check_float_leaves(xp, p_leaves, treedef, "params")
-    out = []
-    for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
-        if type(u) is not type(p):
-            _same_library(u, p, f"updates{_path(treedef, i)}", "its parameter")
-        if p.shape != u.shape:
-            raise ValueError(f"updates{_path(treedef, i)}: expected shape {p.shape} like the "
-                             f"parameter, got {u.shape}")
-        out.append(_core._cast(xp, p + u, p.dtype))
-    return unflatten(treedef, out)
+    if len(set(map(type, u_leaves)) | set(map(type, p_leaves))) > 1:
+        for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+            if type(u) is not type(p):
+                _same_library(u, p, _LeafName("updates", treedef, i), "its parameter")
+    if list(map(_SHAPE_OF, p_leaves)) != list(map(_SHAPE_OF, u_leaves)):
+        for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+            if p.shape != u.shape:
+                raise ValueError(f"updates{_path(treedef, i)}: expected shape {p.shape} like "
+                                 f"the parameter, got {u.shape}")
+    sums = [p + u for p, u in zip(p_leaves, u_leaves)]
+    return unflatten(treedef, [s if s.dtype == p.dtype else xp.astype(s, p.dtype)
+                               for s, p in zip(sums, p_leaves)])
 
 
 # ----------------------------------------------------------------------------- checks
@@ -203,7 +207,7 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
 
         return namespace(numpy.zeros(0))
     first_type = type(leaves[0])
-    if all(type(leaf) is first_type for leaf in leaves):
+    if len(set(map(type, leaves))) == 1:
         try:
             return namespace(leaves[0])
         except TypeError as exc:
@@ -223,7 +227,7 @@ def _namespace(leaves: list[Array], treedef: TreeDef | None, what: str) -> Any:
     return spaces[0]
 
 
-def _same_library(leaf: Array, other: Array, what: str, other_what: str) -> None:
+def _same_library(leaf: Array, other: Array, what: object, other_what: str) -> None:
     """``leaf`` belongs to ``other``'s array library, or a TypeError names both."""
     try:
         mine = namespace(leaf)
@@ -239,6 +243,19 @@ def _same_library(leaf: Array, other: Array, what: str, other_what: str) -> None
                         f"got {mine.__name__}")
 
 
+class _LeafName:
+    """``prefix`` and the path of leaf ``index``, e.g. ``state.nu['w']``, written out
+    only when a message is: finding one leaf's path walks the whole structure."""
+
+    __slots__ = ("index", "prefix", "treedef")
+
+    def __init__(self, prefix: str, treedef: TreeDef | None, index: int) -> None:
+        self.prefix, self.treedef, self.index = prefix, treedef, index
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{_path(self.treedef, self.index)}"
+
+
 def _path(treedef: TreeDef | None, index: int) -> str:
     if treedef is None:
         return f" leaf {index}"
@@ -247,14 +264,16 @@ def _path(treedef: TreeDef | None, index: int) -> str:
 
 
 def _check_float_leaves(xp: Any, leaves: list[Array], treedef: TreeDef, what: str) -> None:
-    seen: set[Any] = set()
-    for i, leaf in enumerate(leaves):
-        if leaf.dtype in seen:
-            continue
-        if not xp.isdtype(leaf.dtype, "real floating"):
+    """Every leaf has a real floating dtype (each distinct dtype is checked once)."""
+    for dtype in set(map(_DTYPE_OF, leaves)):
+        if not xp.isdtype(dtype, "real floating"):
+            i = next(i for i, leaf in enumerate(leaves) if leaf.dtype == dtype)
             raise TypeError(f"{what}{_path(treedef, i)}: expected a real floating dtype, "
-                            f"got {leaf.dtype}")
-        seen.add(leaf.dtype)
+                            f"got {dtype}")
+
+
+_DTYPE_OF = operator.attrgetter("dtype")
+_SHAPE_OF = operator.attrgetter("shape")
 
 
 def _dtype(xp: Any, name: str | None, like: Array) -> Any:
@@ -266,14 +285,19 @@ def _dtype(xp: Any, name: str | None, like: Array) -> Any:
     return dtype
 
 
-def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
-                  ) -> tuple[list[Array], list[Array], list[Array] | None]:
+def check_state_kind(cfg: Config, state: Any) -> None:
+    """``state`` is a :class:`NovoGradState` made for ``cfg``'s amsgrad setting."""
     if not isinstance(state, NovoGradState):
         raise TypeError(f"state: expected a NovoGradState from init(), got "
                         f"{type(state).__name__}")
     if (state.nu_max is not None) != cfg.amsgrad:
         raise ValueError(f"state: made by an optimizer with amsgrad="
                          f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
+
+
+def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
+                  ) -> tuple[list[Array], list[Array], list[Array] | None]:
+    check_state_kind(cfg, state)
     out: list[list[Array]] = []
     for name in ("mu", "nu", "nu_max") if cfg.amsgrad else ("mu", "nu"):
         leaves, s_def = flatten(getattr(state, name), f"state.{name}")
@@ -290,21 +314,22 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
     """Gradients agree with the parameters (when read) and the state: shape, dtype,
     library. Cheap attribute comparisons; messages are built only on failure."""
     floats: set[Any] = set()
+    state_dtypes: dict[Any, tuple[Any, Any]] = {}  # gradient dtype -> (mu, nu dtypes)
     same_state = cfg.mu_dtype is None and cfg.state_dtype is None
     for i, g in enumerate(grads):
         dtype, shape, m, v = g.dtype, g.shape, mus[i], nus[i]
         if params is not None:
             p = params[i]
             if type(p) is not type(g):
-                _check_array(p, f"params{_path(treedef, i)}")
-                _same_library(g, p, f"grads{_path(treedef, i)}", "its parameter")
+                _check_array(p, _LeafName("params", treedef, i))
+                _same_library(g, p, _LeafName("grads", treedef, i), "its parameter")
             if p.shape != shape or p.dtype != dtype:
                 path = _path(treedef, i)
                 raise ValueError(f"grads{path} and params{path} must have one shape and "
                                  f"dtype, got {shape} {dtype} and {p.shape} {p.dtype}")
         if type(m) is not type(g):
-            _check_array(m, f"state.mu{_path(treedef, i)}")
-            _same_library(g, m, f"grads{_path(treedef, i)}", "the state from init()")
+            _check_array(m, _LeafName("state.mu", treedef, i))
+            _same_library(g, m, _LeafName("grads", treedef, i), "the state from init()")
         if m.shape != shape:
             raise ValueError(f"grads{_path(treedef, i)}: expected shape {m.shape} like the "
                              f"state from init(), got {shape}")
@@ -319,24 +344,29 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
         if same_state and m.dtype != dtype:
             raise TypeError(f"grads{_path(treedef, i)}: expected dtype {m.dtype} like the "
                             f"state from init(), got {dtype}")
-        mu_dtype = _dtype(xp, cfg.mu_dtype, g)
+        wanted = state_dtypes.get(dtype)
+        if wanted is None:
+            wanted = state_dtypes[dtype] = (_dtype(xp, cfg.mu_dtype, g),
+                                            _dtype(xp, cfg.state_dtype, g))
+        mu_dtype, nu_dtype = wanted
         if m.dtype != mu_dtype:
             raise TypeError(f"state.mu{_path(treedef, i)}: expected dtype {mu_dtype}, got "
                             f"{m.dtype} (a state from another configuration or dtype?)")
-        nu_dtype = _dtype(xp, cfg.state_dtype, g)
-        _check_layer_scalar(v, nu_dtype, f"state.nu{_path(treedef, i)}")
+        if nu_maxes is None and getattr(v, "shape", None) == () and v.dtype == nu_dtype:
+            continue
+        _check_layer_scalar(v, nu_dtype, _LeafName("state.nu", treedef, i))
         if nu_maxes is not None:
-            _check_layer_scalar(nu_maxes[i], nu_dtype, f"state.nu_max{_path(treedef, i)}")
+            _check_layer_scalar(nu_maxes[i], nu_dtype, _LeafName("state.nu_max", treedef, i))
 
 
-def _check_layer_scalar(v: Any, dtype: Any, what: str) -> None:
+def _check_layer_scalar(v: Any, dtype: Any, what: object) -> None:
     # shape first: NumPy's ``dtype == None`` is true (None means float64 there)
     if getattr(v, "shape", None) != () or v.dtype != dtype:
         raise TypeError(f"{what}: expected a 0-d {dtype} array, got {_describe(v)} (a state "
                         "from another configuration?)")
 
 
-def _check_array(x: Any, what: str) -> None:
+def _check_array(x: Any, what: object) -> None:
     """``x`` is an array of a known library, or a TypeError names ``what``."""
     try:
         namespace(x)

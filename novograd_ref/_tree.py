@@ -125,6 +125,10 @@ def _flatten_children(children: Any, leaves: list[Any], depth: int, node: Any,
     """Flatten each child of ``node`` (``keys``: its sorted keys if a dict); a child of a
     type already known to be a leaf is appended directly (most children of a parameter
     tree are arrays)."""
+    kinds = [_KIND_OF_TYPE.get(type(child)) for child in children]
+    if kinds.count("leaf") == len(kinds):  # a layer of arrays: the common case
+        leaves.extend(children)
+        return (_LEAF,) * len(kinds)
     defs = []
     for i, child in enumerate(children):
         if _KIND_OF_TYPE.get(type(child)) == "leaf":
@@ -168,6 +172,14 @@ def _build(treedef: TreeDef, it: Iterator[Any]) -> Any:
         return next(it)
     if kind == "none":
         return None
+    children = treedef[-1]
+    if children.count(_LEAF) == len(children):  # a layer of arrays: the common case
+        if kind == "dict":
+            return dict(zip(treedef[1], it))  # zip stops at the last key
+        leaves = [next(it) for _ in children]
+        if kind == "namedtuple":
+            return treedef[1](*leaves)
+        return leaves if kind == "list" else tuple(leaves)
     if kind == "dict":
         return {k: _build(c, it) for k, c in zip(treedef[1], treedef[2])}
     if kind == "namedtuple":

@@ -3,11 +3,14 @@
 - ``novograd-ref verify [--data DIR]``: every preset against the bundled golden vectors
   (or those of DIR, checked entry by entry first), as a table;
 - ``novograd-ref verify --impl NAME|module:factory [--preset P] [--examples N]
-  [--report out.json] [--timeout S] [--memory-limit SIZE]``: a live implementation,
-  run in a child process, next to the oracle;
-- ``novograd-ref identify --impl ...``: which presets it reproduces;
+  [--report out.json] [--full] [--timeout S] [--memory-limit SIZE]``: a live
+  implementation, run in a child process, next to the oracle; a mismatch is reported
+  where it starts and where it peaks, with the smallest failing input marked;
+- ``novograd-ref identify --impl ... [--json FILE]``: which presets it reproduces, as
+  it is or in a float32 variant, and where each preset parts from it;
 - ``novograd-ref explain --impl ... [--preset P] [--json FILE]``: what it does
-  differently, found by experiment (docs/explain.md);
+  differently, found by experiment, the port also in a child process
+  (docs/explain.md);
 - ``novograd-ref export --preset P --out DIR``: the oracle's vectors for a port;
 - ``novograd-ref diff A B``: the smallest input on which two presets differ;
 - ``novograd-ref record FRAMEWORK``: record golden vectors from a real framework;
@@ -23,8 +26,8 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sys
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -110,7 +113,7 @@ def _bundled_legend(entries: list[dict[str, Any]]) -> str:
     lines = [("columns: cases = recorded trajectories compared; worst rel err = the largest "
               "max|oracle - framework| / max|framework| over their leaves and steps; ulps = "
               "that difference in units of the last place of the precision the run is held "
-              "to; tolerance = the framework tolerance of that precision; result = pass when "
+              "to ('-' next to an error above 1e-3, where they mean nothing); tolerance = the framework tolerance of that precision; result = pass when "
               "every case is within it.")]
     tags = sorted({e["tag"] for e in entries if e.get("tag")})
     for tag in tags:
@@ -131,7 +134,7 @@ def _verify_bundled(args: argparse.Namespace) -> int:
     from .conformance import Report, verify_bundled
 
     given = [f"--{k.replace('_', '-')}" for k in ("report", "examples", "timeout",
-                                                   "memory_limit", "in_process")
+                                                   "memory_limit", "in_process", "full")
              if getattr(args, k)]
     if given:
         raise UsageError(f"{given[0]} needs --impl (it concerns a live implementation)")
@@ -169,7 +172,7 @@ def _verify_bundled(args: argparse.Namespace) -> int:
         worst = max(group, key=lambda r: r.error)
         ok = all(r.passed for r in group)
         rows.append([preset, framework, dtype, str(len(group)), f"{worst.error:.2e}",
-                     f"{worst.ulps:.3g}", f"{worst.tolerance:.1e}", "pass" if ok else "FAIL"])
+                     worst.shown_ulps, f"{worst.tolerance:.1e}", "pass" if ok else "FAIL"])
     print(_table(rows, ["preset", "framework", "dtype", "cases", "worst rel err",
                         "ulps", "tolerance", "result"]))
     failed = [r for r in results if not r.passed]
@@ -178,8 +181,10 @@ def _verify_bundled(args: argparse.Namespace) -> int:
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
           f"({len(results)} recorded trajectories)")
     for r in failed[:1]:
-        print(f"\nfirst mismatch: {r.label}, leaf {r.leaf}, step {r.step}: relative error "
-              f"{r.error:.3g} > {r.tolerance:.3g} ({r.ulps:.3g} ulps)\nreproduce: {r.reproducer}")
+        print(f"\nfirst failing record: {r.label}; {r.first_and_peak()}")
+        if r.excerpt:
+            print(r.excerpt)
+        print(f"reproduce: {r.reproducer}")
     return EXIT_STATUS[Report("the oracle", args.preset or "every preset", results).verdict]
 
 
@@ -266,12 +271,15 @@ def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
     except ImportError:
         yield
         return
-    with tempfile.TemporaryDirectory(prefix="novograd-ref-hypothesis-") as folder:
-        set_hypothesis_home_dir(folder)
-        try:
-            yield
-        finally:
-            set_hypothesis_home_dir(None)
+    from .conformance._runner import private_folder
+
+    folder = private_folder("hypothesis")
+    set_hypothesis_home_dir(str(folder))
+    try:
+        yield
+    finally:
+        set_hypothesis_home_dir(None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _report_path(path: str | None) -> None:
@@ -301,6 +309,21 @@ def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
             "in_process": args.in_process}
 
 
+def _print_failures(errors: list[Any]) -> None:
+    """Each distinct failure (cause and message) once, on stderr, the first with the
+    implementation's traceback; the cases that failed the same way are counted."""
+    seen: dict[tuple[str, str], list[Any]] = {}
+    for c in errors:
+        seen.setdefault((c.failure.cause, c.failure.message), []).append(c)
+    for i, same in enumerate(seen.values()):
+        _print_failure(same[0], full=i == 0)
+        if len(same) > 1:
+            cases = ", ".join(f"{c.case} {c.dtype}".strip() for c in same[1:6])
+            more = f" and {len(same) - 6} more" if len(same) > 6 else ""
+            print(f"novograd-ref: the same failure in {len(same) - 1} more case"
+                  f"{'s' if len(same) > 2 else ''}: {cases}{more}", file=sys.stderr)
+
+
 def _print_failure(c: Any, full: bool) -> None:
     """One errored case on stderr: where, cause, message; with ``full``, the
     implementation's traceback and the tail of its output."""
@@ -316,15 +339,15 @@ def _print_failure(c: Any, full: bool) -> None:
 
 
 def _row(c: Any) -> list[str]:
-    """One table row; a skipped or errored row shows no numbers, a non-finite error no
-    ulps."""
+    """One table row: where a mismatch first diverges, then its peak; a skipped or
+    errored row shows no numbers, a gross or non-finite error no ulps."""
     result = {"skip": "skip", "error": "ERROR", "pass": "pass", "mismatch": "FAIL"}[c.status]
     if c.status in ("skip", "error"):
-        step = str(c.step) if c.status == "error" and c.step else "-"
-        return [c.case, c.dtype, "-", "-", f"{c.tolerance:.1e}", "-", step, result]
-    ulps = f"{c.ulps:.3g}" if math.isfinite(c.error) else "-"
-    return [c.case, c.dtype, f"{c.error:.2e}", ulps, f"{c.tolerance:.1e}", c.leaf,
-            str(c.step), result]
+        step = f"step {c.step}" if c.status == "error" and c.step else "-"
+        return [c.case, c.dtype, "-", "-", "-", f"{c.tolerance:.1e}", step, result]
+    first = c.divergence.where() if c.divergence is not None else "-"
+    return [c.case, c.dtype, first, f"{c.error:.2e}", c.shown_ulps, f"{c.tolerance:.1e}",
+            f"step {c.step}, {c.leaf}", result]
 
 
 def _verify_impl(args: argparse.Namespace) -> int:
@@ -341,12 +364,13 @@ def _verify_impl(args: argparse.Namespace) -> int:
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     report = verify_implementation(spec, preset, dtypes, args.examples,
                                    progress=lambda it: progress(it, "verify"), identify=True,
-                                   on_update=report_writer(args.report), **options)
+                                   full=args.full, on_update=report_writer(args.report),
+                                   **options)
     counts = report.counts()
     print(f"{args.impl} against preset {preset!r}")
     print(_table([_row(c) for c in report.comparisons],
-                 ["case", "dtype", "worst rel err", "ulps", "tolerance", "leaf", "step",
-                  "result"]))
+                 ["case", "dtype", "first divergence", "peak rel err", "ulps", "tolerance",
+                  "peak at", "result"]))
     print(f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} "
           f"errors, {counts['skipped']} skipped")
     reasons: dict[str, int] = {}
@@ -355,23 +379,40 @@ def _verify_impl(args: argparse.Namespace) -> int:
             reasons[c.skipped] = reasons.get(c.skipped, 0) + 1
     for reason, count in reasons.items():
         print(f"skipped {count}: {reason}")
-    errors = [c for c in report.comparisons if c.status == "error"]
-    for i, c in enumerate(errors):
-        _print_failure(c, full=i == 0)
+    _print_failures([c for c in report.comparisons if c.status == "error"])
     if report.verdict == "nothing_checked":
         why = ("every case was skipped" if counts["skipped"] else
                f"preset {preset!r} has no standard case to check")
         print(f"\nnothing was checked: {why}")
     elif counts["passed"] + counts["failed"]:
         print("matches presets: " + (", ".join(report.matches) or "none"))
-    mismatches = [c for c in report.comparisons if c.status == "mismatch"]
-    if mismatches:
-        first = mismatches[0]
-        print(f"\nfirst mismatch: {first.label}, leaf {first.leaf}, step {first.step}: "
-              f"relative error {first.error:.3g} > {first.tolerance:.3g} "
-              f"({first.ulps:.3g} ulps). Reproducer:\n\n{first.reproducer}")
+        if report.variants:
+            print("in a float32 variant: " + ", ".join(report.variants))
+    _print_mismatch(report)
     print(f"\nverdict: {report.verdict}")
     return EXIT_STATUS[report.verdict]
+
+
+def _print_mismatch(report: Any) -> None:
+    """Where the implementation starts to go wrong, where it is most wrong, and the
+    smallest failing input: its excerpt and a runnable reproducer."""
+    first, peak, smallest = report.first_divergence(), report.peak(), report.smallest_failure()
+    if smallest is None:
+        return
+    if first is not None:
+        print(f"\nfirst divergence: {first.label}, {first.divergence.describe()}")
+    ulps = peak.shown_ulps
+    print(f"peak: {peak.label}, step {peak.step}, leaf {peak.leaf!r}, relative error "
+          f"{peak.error:.3g} > {peak.tolerance:.3g}" + ("" if ulps == "-" else
+                                                        f" ({ulps} ulps)"))
+    print(f"\nsmallest failing input: {smallest.label} (size {smallest.input_size}: "
+          f"parameter elements x steps)\n{smallest.first_and_peak()}")
+    if smallest.one_element_layers:
+        print("(every leaf of it has one element, where per-element and per-layer "
+              "normalization coincide: the only kind of input that fails)")
+    if smallest.excerpt:
+        print(smallest.excerpt)
+    print(f"\nreproducer (Python; prints the same excerpt):\n\n{smallest.reproducer}")
 
 
 def report_writer(path: str | None) -> Callable[[Any], None] | None:
@@ -391,16 +432,42 @@ def _needs_hypothesis() -> None:
 def _identify(args: argparse.Namespace) -> int:
     from .conformance import identify
 
+    _json_path(args.json)
     options = _runner_options(args)
     spec, language = _load(args)
-    matches = identify(spec, language, args.dtype or "float64",
+    dtype = args.dtype or "float64"
+    matches = identify(spec, language, dtype,
                        progress=lambda it: progress(it, "identify"), **options)
-    for i, c in enumerate(matches.errors):
-        _print_failure(c, full=i == 0)
+    _print_failures(list(matches.errors))
     print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
+    if matches.variants:
+        print("in a float32 variant, it reproduces: " + ", ".join(matches.variants))
+    print(f"\neach preset on the standard cases its keywords express ({dtype}):")
+    for standing in matches.standings:
+        print(f"  {standing.line()}")
+    if args.json:
+        _write_json(args.json, {
+            "implementation": spec, "language": language, "dtype": dtype,
+            "matches": list(matches), "variants": matches.variants,
+            "presets": [s.to_json() for s in matches.standings],
+            "errors": [{"case": c.case, "cause": f.cause, "where": f.where(),
+                        "message": f.message} for c in matches.errors
+                       if (f := c.failure) is not None]})
     if matches.errors:
         return EXIT_STATUS["error"]
-    return 0 if matches else 1
+    return 0 if matches or matches.variants else 1
+
+
+def _json_path(path: str | None) -> None:
+    """Refuse, before any work, a ``--json`` file in a folder that is not writable."""
+    folder = Path(path).parent if path else None
+    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        raise UsageError(f"--json {path}: folder {str(folder)!r} is not a writable folder")
+
+
+def _write_json(path: str, data: Any) -> None:
+    Path(path).write_text(json.dumps(data, indent=1, allow_nan=False) + "\n",
+                          encoding="utf-8")
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -408,24 +475,16 @@ def _explain(args: argparse.Namespace) -> int:
     configuration reproduces it, 1 when nothing does, 4 when no run completed."""
     from .conformance import explain
 
-    folder = Path(args.json).parent if args.json else None
-    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
-        raise UsageError(f"--json {args.json}: folder {str(folder)!r} is not a writable "
-                         "folder")
-    from .conformance import ImplementationError, implementation
-
+    _json_path(args.json)
+    options = _runner_options(args)
     spec, language = _load(args)
-    try:
-        impl = implementation(spec)  # explain runs the implementation in this process
-    except ImplementationError as exc:
-        raise UsageError(str(exc)) from None
 
     def note(message: str) -> None:
         print(f"explain: {message}", file=sys.stderr, flush=True)
 
-    found = explain(impl, language, progress=note)
+    found = explain(spec, language, progress=note, **options)
     if args.json:
-        Path(args.json).write_text(json.dumps(found.to_json(), indent=1, allow_nan=False))
+        _write_json(args.json, found.to_json())
     print(found.summary())
     print()
     print(found.details())
@@ -621,6 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--report", metavar="FILE",
                         help="with --impl: write the run as JSON to FILE, rewritten after "
                              "every case (default: none)")
+    verify.add_argument("--full", action="store_true",
+                        help="with --impl: print every element of the leaf where a mismatch "
+                             "starts (default: off, only the differing elements and their "
+                             "neighbours, marked *)")
     verify.add_argument("--record", metavar="FILE",
                         help="without --impl: only this record file, e.g. "
                              "timm__const_lr__float64.npz (default: all)")
@@ -632,15 +695,22 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_verify)
     ident = sub.add_parser("identify", help="say which presets an implementation matches",
                            formatter_class=_Formatter,
-                           epilog="exit status: 0 some preset matches, 1 none does, 2 usage "
-                                  "error, 3 the implementation failed on some case (left "
-                                  "out), 5 internal error")
+                           description="Step the implementation through the standard "
+                                       "cases and compare it with every preset;\nthen with "
+                                       "their float32-state and float32-arithmetic variants.",
+                           epilog="exit status: 0 some preset matches (as it is or in a "
+                                  "float32 variant), 1 none does, 2 usage error, 3 the "
+                                  "implementation failed on some case (left out), 5 internal "
+                                  "error")
     ident.add_argument("--impl", required=True, help=impl_help)
     ident.add_argument("--preset",
                        help="the preset whose keywords the factory takes (default: the "
                             "framework's own preset, else optax)")
     ident.add_argument("--dtype", choices=["float64", "float32"],
                        help="the parameter dtype to check (default: float64)")
+    ident.add_argument("--json", metavar="FILE",
+                       help="also write the result as JSON here: matches, variants, each "
+                            "preset's first divergence and peak, errors (default: none)")
     _add_runner_arguments(ident)
     ident.set_defaults(run=_identify)
     expl = sub.add_parser("explain", help="say what an implementation does differently, "
@@ -657,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     expl.add_argument("--json", metavar="FILE",
                       help="also write the explanation here as JSON (schema: "
                            f"{docs_url('explain.html')}; default: none)")
+    _add_runner_arguments(expl)
     expl.set_defaults(run=_explain)
     export = sub.add_parser("export", help="write the oracle's vectors for a port",
                             formatter_class=_Formatter,

@@ -3,7 +3,9 @@ plain NumPy and in PyTorch: the material ``explain`` is tested on.
 
 NumPy ports take ``optax.novograd``'s keywords (``numpy_optax``) or torch-optimizer's
 (``numpy_torch``); PyTorch ports take torch-optimizer's (``torch_port``). Each factory
-below fixes one ``flaw``; ``None`` is a faithful port.
+below fixes one ``flaw``; ``None`` is a faithful port. A factory asked for an option
+its port does not have raises :class:`~novograd_ref.conformance.Unsupported` (the run
+is skipped); anything else it raises is an error of the port.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from novograd_ref.conformance import Unsupported
 
 
 class NumpyNovoGrad:
@@ -84,7 +88,7 @@ def numpy_optax(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-6, eps_root: 
                 weight_decay: float = 0.0, flaw: str | None = None) -> NumpyNovoGrad:
     """A NumPy port with ``optax.novograd``'s keywords (no ``eps_root``)."""
     if eps_root:
-        raise ValueError("this port has no eps_root")
+        raise Unsupported("this port has no eps_root")
     return NumpyNovoGrad(b1, b2, eps, weight_decay, False, False, flaw)
 
 
@@ -93,7 +97,7 @@ def numpy_torch(betas: Any = (0.95, 0.0), eps: float = 1e-8, weight_decay: float
                 flaw: str | None = None) -> NumpyNovoGrad:
     """A NumPy port with torch-optimizer's keywords (no amsgrad)."""
     if amsgrad:
-        raise ValueError("this port has no amsgrad")
+        raise Unsupported("this port has no amsgrad")
     return NumpyNovoGrad(float(betas[0]), float(betas[1]), eps, weight_decay, grad_averaging,
                          True, flaw)
 
@@ -236,7 +240,7 @@ def timm_with_optax_keywords(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-
     from novograd_ref.conformance import PresetAdapter
 
     if eps_root:
-        raise ValueError("timm has no eps_root")
+        raise Unsupported("timm has no eps_root")
     return PresetAdapter("timm", betas=(b1, b2), eps=eps, weight_decay=weight_decay)
 
 

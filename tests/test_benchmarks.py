@@ -59,7 +59,9 @@ def test_fused_cpu_benchmark_quick_mode_runs(tmp_path: Path) -> None:
     targets as ratios of the run."""
     pytest.importorskip("numba")
     report = tmp_path / "fused.json"
-    out = run_script("fused_cpu.py", "--quick", "--json", str(report))
+    tables = tmp_path / "fused.md"
+    out = run_script("fused_cpu.py", "--quick", "--json", str(report), "--markdown",
+                     str(tables))
     data = json.loads(report.read_text())
     assert list(data["groups"]) == ["resnet50", "200x100", "10x16"]
     big = data["groups"]["resnet50"]
@@ -77,6 +79,14 @@ def test_fused_cpu_benchmark_quick_mode_runs(tmp_path: Path) -> None:
         "fused >= 1.5x faster than the fastest peer (ResNet-50 tree)"]
     assert "timings mean nothing" in out
     assert "targets (ratios within this run):" in out
+    md = tables.read_text()
+    assert md.count("| reference (nemo), update + apply_updates | 1 |") == 2  # both tables
+    assert "| fused, loaded from the disk cache |" in md
+    for name, value, _ in data["targets"]:
+        assert f"| {name} | {value} |" in md
+    again = tmp_path / "again.md"  # --from-json renders a saved report, measuring nothing
+    run_script("fused_cpu.py", "--from-json", str(report), "--markdown", str(again))
+    assert again.read_text() == md
 
 
 @pytest.mark.slow

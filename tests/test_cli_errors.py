@@ -88,6 +88,19 @@ def test_exceptions_of_the_implementation_are_reported_with_traceback(
     assert "tests/ports.py" in err
 
 
+def test_a_failure_repeated_on_every_case_is_printed_once_with_its_count(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A factory that refuses the preset's keywords fails every case the same way: one
+    message and one traceback, then the count of the cases that failed alike."""
+    status, _, err = run(["verify", "--impl", "tests.ports:factory_raises_key"], capsys)
+    assert status == 3
+    assert err.count("the implementation failed (case ") == 1
+    assert err.count("traceback of the implementation") == 1
+    assert "the same failure in " in err
+    count = int(err.split("the same failure in ")[1].split()[0])
+    assert count >= 10  # every standard case of the preset, in both dtypes
+
+
 def test_exit_statuses_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["verify", "--help"])

@@ -59,7 +59,7 @@ def test_excerpt_marks_the_differing_elements_and_cuts_the_rest() -> None:
     assert found is not None
     text = excerpt(got, want, found, 1e-12)
     marked = [line for line in text.splitlines() if line.startswith("  [") and " * " in line]
-    assert marked == ["  [17] * expected 0            measured 1"]
+    assert marked == ["  [17] * expected 0                 measured 1"]
     assert "..." in text
     assert len(text.splitlines()) < 10
     assert len(excerpt(got, want, found, 1e-12, full=True).splitlines()) == 41

@@ -179,18 +179,54 @@ def test_cli_explain_writes_json_and_exits_by_verdict(
 
 
 def test_too_few_runs_conclude_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    """A port that refuses every keyword set, or crashes on nearly every run, is not
-    said to reproduce anything; the command exits 4 with the reason."""
-    refused = explain(implementation("tests.ports:factory_raises_value"), "optax")
+    """A port that refuses every keyword set, or fails on nearly every run, is not said
+    to reproduce anything; the command exits 4 with the reason."""
+    refused = explain(implementation("tests.ports:factory_unsupported"), "optax")
     assert refused.verdict == "not_run"
     assert not refused.matches
+    assert not refused.anomalies
     assert "not implemented yet" in refused.summary()
-    crashing = explain(implementation("tests.ports:update_raises"), "optax")
-    assert crashing.verdict == "not_run"
-    assert not crashing.matches
-    assert [a["code"] for a in crashing.anomalies] == ["crash"]
+    for spec in ("tests.ports:factory_raises_value", "tests.ports:update_raises"):
+        crashing = explain(implementation(spec), "optax")
+        assert crashing.verdict == "not_run"
+        assert not crashing.matches
+        assert [a["code"] for a in crashing.anomalies] == ["crash"]
+    assert "not implemented yet" in explain("tests.ports:factory_raises_value",
+                                            "optax").anomalies[0]["message"]
     assert cli.main(["explain", "--impl", "tests.ports:update_raises"]) == 4
     assert "too few to explain" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("mode", "extra", "cause"), [
+    ("os_exit", [], "exit"), ("segfault", [], "signal"), ("sleep", ["--timeout", "2"],
+                                                           "timeout")])
+def test_a_port_dying_on_one_run_is_a_crash_and_explain_goes_on(
+        mode: str, extra: list[str], cause: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The port runs in a child process: ``os._exit``, a segmentation fault or a hang
+    on the one standard case with a leaf named ``late`` ends that run only; the crash
+    anomaly names it and the faithful rest of the port is still recognized."""
+    out = tmp_path / "e.json"
+    status = cli.main(["explain", "--impl", f"tests.ports:gallery_{mode}", "--preset",
+                       "optax", "--json", str(out), *extra])
+    text = capsys.readouterr().out
+    found = json.loads(out.read_text())
+    assert status == 0
+    assert {"optax", "paper"} <= set(found["matches"])
+    assert [a["code"] for a in found["anomalies"]] == ["crash"]
+    assert [(e["run"], e["cause"]) for e in found["errors"]] == [
+        ("case zero_first_grads", cause)]
+    assert found["errors"][0]["where"] == "step 2, in update()"
+    assert "[crash] the port failed on 1 of" in text
+    assert "case zero_first_grads" in found["anomalies"][0]["message"]
+
+
+def test_explain_in_process_runs_the_port_here(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--in-process`` has no child: the same answer, and no time limit to set."""
+    assert cli.main(["explain", "--impl", "tests.ports:optax_port", "--in-process"]) == 0
+    assert "reproduces optax, paper" in capsys.readouterr().out
+    assert cli.main(["explain", "--impl", "tests.ports:optax_port", "--in-process",
+                     "--timeout", "5"]) == 2
 
 
 def test_a_factory_declares_its_oracle_keywords() -> None:
@@ -242,18 +278,16 @@ def test_float32_variants_are_found(spec: str, language: str, variant: str) -> N
     """What identify adds: a preset reproduced with a float32 second moment, or with
     float32 arithmetic, under float64 parameters."""
     from novograd_ref.conformance._live import preset_kwargs_for
+    from novograd_ref.conformance._runner import open_runner
     from novograd_ref.conformance._runs import case_runs, observe
     from novograd_ref.conformance._search import float32_variants
 
     _needs_torch(spec)
-    impl = implementation(spec)
-    observations = []
-    for run in case_runs():
-        kwargs = preset_kwargs_for(language, run.hyper)
-        if kwargs is not None:
-            observations.append(observe(impl, kwargs, run))
-    found = float32_variants(observations, language)
-    assert variant in found
-    assert not float32_variants(
-        [observe(implementation("tests.ports:optax_port"), kw, run) for run in case_runs()
-         if (kw := preset_kwargs_for("optax", run.hyper)) is not None], "optax")
+
+    def observed(spec: str, language: str) -> list[Any]:
+        with open_runner(spec, in_process=True) as runner:
+            return [observe(runner, kwargs, run) for run in case_runs()
+                    if (kwargs := preset_kwargs_for(language, run.hyper)) is not None]
+
+    assert variant in float32_variants(observed(spec, language), language)
+    assert not float32_variants(observed("tests.ports:optax_port", "optax"), "optax")

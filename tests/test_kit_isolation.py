@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 
 from novograd_ref import cli
 from novograd_ref.conformance import Report, implementation, verify_implementation
+from novograd_ref.conformance._runner import remove_abandoned_folders
 
 pytestmark = pytest.mark.slow  # child processes and whole-gallery searches: the full suite
 
@@ -154,6 +156,11 @@ def test_a_killed_run_leaves_every_finding_so_far(tmp_path: Path) -> None:
     assert data["complete"] is False
     assert [c["case"] for c in data["comparisons"]][:2] == ["const_lr", "schedule_lr"]
     assert data["summary"]["passed"] == 8
+    # Killed, the kit could not remove its folder; the next kit run removes it.
+    left = list(Path(tempfile.gettempdir()).glob(f"novograd-ref-run-{run.pid}-*"))
+    assert len(left) == 1
+    assert left[0] in remove_abandoned_folders("run")
+    assert not left[0].exists()
 
 
 def test_verdicts_live_in_the_library() -> None:

@@ -26,6 +26,7 @@ True
 """
 
 from ._adapter import Adapter, Failure, ImplementationFailed, Unsupported
+from ._divergence import Divergence, excerpt, first_divergence
 from ._explain import explain
 from ._explanation import ANOMALIES, Explanation
 from ._export import export_preset
@@ -56,6 +57,7 @@ __all__ = (
     "VERDICTS",
     "Adapter",
     "Comparison",
+    "Divergence",
     "Explanation",
     "Failure",
     "Implementation",
@@ -66,9 +68,11 @@ __all__ = (
     "Report",
     "Unsupported",
     "compare",
+    "excerpt",
     "explain",
     "export_preset",
     "find_difference",
+    "first_divergence",
     "generated_check",
     "identify",
     "implementation",

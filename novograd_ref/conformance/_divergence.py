@@ -47,6 +47,20 @@ class Divergence:
         index = f"[{', '.join(map(str, self.element))}]" if self.element else ""
         return f"step {self.step}, leaf {self.leaf}{index}"
 
+    def describe(self) -> str:
+        """``step 1, leaf 'w', element [3]: expected 0.5, measured 0.7``.
+
+        >>> Divergence(1, "w", (3,), 0.5, 0.7).describe()
+        "step 1, leaf 'w', element [3]: expected 0.5, measured 0.7"
+        """
+        return (f"{self.place()}: expected {self.expected:.10g}, measured "
+                f"{self.measured:.10g}")
+
+    def place(self) -> str:
+        """``step 1, leaf 'w', element [3]``."""
+        element = f", element [{', '.join(map(str, self.element))}]" if self.element else ""
+        return f"step {self.step}, leaf {self.leaf!r}{element}"
+
 
 def _differs(actual: np.ndarray, desired: np.ndarray, bound: float) -> np.ndarray:
     a = np.asarray(actual, dtype=np.float64)
@@ -163,9 +177,9 @@ def excerpt(actual: Trajectory, desired: Trajectory, at: Divergence, tol: float,
     >>> got = {"w": np.array([[0.0, 0, 0], [1.0, 2.5, 3.0]])}
     >>> print(excerpt(got, want, first_divergence(got, want, 1e-9), 1e-9))
     step 1, leaf w (shape (3,)), elements marked * differ:
-      [0]   expected 1            measured 1
-      [1] * expected 2            measured 2.5
-      [2]   expected 3            measured 3
+      [0]   expected 1                 measured 1
+      [1] * expected 2                 measured 2.5
+      [2]   expected 3                 measured 3
     """
     want = np.asarray(desired[at.leaf])
     got = np.asarray(actual[at.leaf])
@@ -190,7 +204,7 @@ def excerpt(actual: Trajectory, desired: Trajectory, at: Divergence, tol: float,
         index = [int(j) for j in np.unravel_index(i, shape)] if shape else []
         label = f"[{', '.join(map(str, index))}]"
         mark = "*" if mask[i] else " "
-        lines.append(f"  {label} {mark} expected {float(exp_row[i]):<12.10g} "
+        lines.append(f"  {label} {mark} expected {float(exp_row[i]):<17.10g} "
                      f"measured {float(got_row[i]):.10g}")
     hidden = int(mask.sum()) - int((mask & keep).sum())
     if hidden:

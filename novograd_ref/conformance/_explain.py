@@ -25,13 +25,21 @@ from ._explanation import INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
 from ._live import preset_kwargs_for
 from ._oracle import Implementation
 from ._probes import Finding, probe_runs, read_probes
+from ._runner import DEFAULT_TIMEOUT, open_runner
 from ._runs import Observation, Quirks, Run, case_runs, observe, simulate, tolerance
 from ._search import Candidate, Move, Outcome, Search, differences, moves
 
 
-def explain(impl: Implementation, language: str,
-            progress: Callable[[str], None] = lambda _msg: None) -> Explanation:
+def explain(impl: Implementation | str, language: str,
+            progress: Callable[[str], None] = lambda _msg: None, *,
+            timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
+            in_process: bool = False) -> Explanation:
     """Diagnose ``impl`` (built with preset ``language``'s keywords) by experiment.
+
+    The port runs as ``verify`` runs it: in a child process rebuilt from its spec, with
+    ``timeout`` seconds per run and an optional ``memory_limit`` in bytes, so a run on
+    which it raises, exits, crashes or hangs is a ``crash`` anomaly naming that run and
+    the explanation goes on from the others; with ``in_process`` it runs here.
 
     >>> from novograd_ref.conformance import implementation
     >>> found = explain(implementation("preset:paper"), "paper")
@@ -39,24 +47,27 @@ def explain(impl: Implementation, language: str,
     ('matches', True)
     """
     start = time.perf_counter()
+    spec = impl if isinstance(impl, str) else impl.spec
     runs = [*case_runs(), *(r for r in case_runs("float32")
                             if r.name.split()[1] in ("const_lr", "tree_mixed")), *probe_runs()]
     observations: list[Observation] = []
     progress(f"running the port on up to {len(runs)} runs (standard cases and probes)")
-    for i, run in enumerate(runs, start=1):
-        run, kwargs = _expressed(language, run)
-        if kwargs is None:
-            observations.append(Observation(run, skipped=INEXPRESSIBLE))
-            continue
-        if i % 10 == 0:
-            progress(f"running the port: {i}/{len(runs)} runs")
-        observations.append(observe(impl, kwargs, run))
+    with open_runner(impl, in_process=in_process, timeout=timeout,
+                     memory_limit=memory_limit) as runner:
+        for i, run in enumerate(runs, start=1):
+            run, kwargs = _expressed(language, run)
+            if kwargs is None:
+                observations.append(Observation(run, skipped=INEXPRESSIBLE))
+                continue
+            if i % 10 == 0:
+                progress(f"running the port: {i}/{len(runs)} runs")
+            observations.append(observe(runner, kwargs, run))
     observed = {o.run.name: o for o in observations}
     findings, quirks = read_probes(observed)
     search = Search(observations, quirks, language, progress)
     enough = sum(o.ok for o in observations) >= MIN_RUNS
     base, best = search.run() if enough else ([], None)
-    result = _assemble(impl.spec, language, observations, findings, quirks, search, base,
+    result = _assemble(spec, language, observations, findings, quirks, search, base,
                        best)
     result.seconds = time.perf_counter() - start
     return result
@@ -81,7 +92,8 @@ def _assemble(spec: str, language: str, observations: list[Observation],
     anomalies: list[dict[str, Any]] = [
         {"code": f.anomaly, "message": f.finding, "evidence": f.evidence}
         for f in findings if f.anomaly]
-    errors = [{"run": o.run.name, "where": o.failure.where(), "message": o.failure.message}
+    errors = [{"run": o.run.name, "where": o.failure.where(), "cause": o.failure.cause,
+               "message": o.failure.message}
               for o in observations if o.failure is not None]
     if errors:
         crash = _crash(observations, errors)
@@ -148,7 +160,7 @@ def _crash(observations: list[Observation], errors: list[dict[str, Any]]) -> dic
         f"{common}: {'; '.join(messages[:2])}"),
         "evidence": [{"run": e["run"], "step": None, "leaf": None,
                       "expected": "a completed run", "measured": e["message"],
-                      "note": e["where"]} for e in errors]}
+                      "note": f"{e['where']} [{e['cause']}]".lstrip()} for e in errors]}
 
 
 def _move(name: str) -> Move | None:

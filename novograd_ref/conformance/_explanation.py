@@ -22,7 +22,9 @@ schema ``novograd-ref/explain/1``:
   candidate in units of its tolerance (``null`` if not run or not expressible);
 - ``first_divergence``: ``{run, step, leaf, element, expected, measured}`` of the
   nearest candidate, earliest step first, or ``null``;
-- ``errors``: ``[{run, where, message}]``, one per run the port crashed on.
+- ``errors``: ``[{run, where, cause, message}]``, one per run the port failed on;
+  ``cause`` is a :class:`~novograd_ref.conformance.Failure` cause (``raised``,
+  ``protocol``, ``exit``, ``signal``, ``timeout``, ``memory``).
 
 Every ``evidence`` item is ``{run, step, leaf, expected, measured, note}``.
 """
@@ -198,7 +200,8 @@ class Explanation:
             lines.append(f"  {r['run']:<36} {r['dtype']:<8} {r['status']:<8} {err:<12} "
                          + ("" if r["passed"] is None else "pass" if r["passed"] else "FAIL"))
         for e in self.errors:
-            lines.append(f"error: {e['run']} ({e['where']}): {e['message']}")
+            where = ", ".join(p for p in (e["where"], e["cause"]) if p)
+            lines.append(f"error: {e['run']} ({where}): {e['message']}")
         return "\n".join(lines)
 
     def _against(self) -> str:

@@ -11,12 +11,14 @@ the run goes on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .. import vectors
+from .. import presets, vectors
 from ..testing import rtol
 from ._adapter import Failure
+from ._explanation import jsonable
 from ._keywords import preset_kwargs_for, presets_with_keywords
 from ._oracle import Implementation, PresetAdapter
 from ._report import Report
@@ -28,13 +30,21 @@ Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
 class Matches(list[str]):
     """The presets an implementation reproduces (a list), with ``errors``: the
-    comparisons of the cases on which it failed, which :func:`identify` left out."""
+    comparisons of the cases on which it failed, which :func:`identify` left out;
+    ``standings``: every candidate preset's :class:`Standing`; ``variants``: the presets
+    it reproduces only in a float32 variant (``"timm with state_dtype='float32'"``,
+    ``"optax computed in float32"``)."""
 
     errors: list[Comparison]
+    standings: list[Standing]
+    variants: list[str]
 
-    def __init__(self, names: Iterable[str] = (), errors: Iterable[Comparison] = ()) -> None:
+    def __init__(self, names: Iterable[str] = (), errors: Iterable[Comparison] = (),
+                 standings: Iterable[Standing] = (), variants: Iterable[str] = ()) -> None:
         super().__init__(names)
         self.errors = list(errors)
+        self.standings = list(standings)
+        self.variants = list(variants)
 
 
 def standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
@@ -53,12 +63,16 @@ def standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
 
 def reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
                oracle_kwargs: Mapping[str, Any], dtype: str, case: str | None,
-               inline: Mapping[str, Any] | None = None) -> str:
-    """A runnable Python snippet that shows one mismatch (in this process)."""
+               inline: Mapping[str, Any] | None = None, tolerance: float = 0.0,
+               full: bool = False) -> str:
+    """A runnable Python snippet that shows one mismatch (in this process): it leaves
+    the trajectories in ``got`` (the implementation) and ``want`` (the oracle) and prints
+    the step and leaf where they first part beyond ``tolerance``, the differing elements
+    marked (every element of that leaf with ``full``)."""
     lines = ["import numpy as np",
              "from novograd_ref import vectors",
-             ("from novograd_ref.conformance import PresetAdapter, load_implementation, "
-              "replay, run_trajectory"),
+             ("from novograd_ref.conformance import (PresetAdapter, excerpt, "
+              "first_divergence,\n    load_implementation, replay, run_trajectory)"),
              f"kwargs = {dict(kwargs)!r}",
              f"impl = load_implementation({spec!r}, dtype={dtype!r}, **kwargs)",
              f"oracle = PresetAdapter({preset!r}, **{dict(oracle_kwargs)!r})"]
@@ -78,23 +92,35 @@ def reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
                   "steps = len(grads)",
                   "got, fed = run_trajectory(impl, params0, lr, lambda k, p: grads[k], steps)"]
     lines += ["want, _ = run_trajectory(oracle, params0, lr, replay(fed), steps)",
-              "for name in want:",
-              "    print(name, 'implementation', got[name][1:].tolist())",
-              "    print(name, 'oracle        ', want[name][1:].tolist())"]
+              f"found = first_divergence(got, want, {tolerance!r})",
+              (f"print(excerpt(got, want, found, {tolerance!r}, full={full!r}) if found "
+               "else 'no divergence')")]
     return "\n".join(lines)
 
 
-def tolerance(oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
-    """The framework tolerance of a run: float32 when the oracle keeps float32 state."""
-    narrow = "float32" if oracle_kwargs.get("state_dtype") == "float32" else dtype
-    return rtol(narrow, "framework")
+def narrow_dtype(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> str:
+    """The dtype a run is held to: float32 when the oracle ``preset`` keeps a float32
+    moment under these keywords (its own default, as Apex's, or a keyword).
+
+    >>> narrow_dtype("apex", {}, "float64"), narrow_dtype("optax", {}, "float64")
+    ('float32', 'float64')
+    """
+    hyper = presets.spec(preset).canonical(**oracle_kwargs)
+    narrow = "float32" in (hyper.get("state_dtype"), hyper.get("mu_dtype"))
+    return "float32" if narrow else dtype
+
+
+def tolerance(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
+    """The framework tolerance of a run: that of :func:`narrow_dtype`."""
+    return rtol(narrow_dtype(preset, oracle_kwargs, dtype), "framework")
 
 
 def judge(outcome: Run | Skipped | Failure, spec: str, preset: str, problem: Problem,
           kwargs: Mapping[str, Any], dtype: str, label: str,
-          inline: Mapping[str, Any] | None = None) -> Comparison:
+          inline: Mapping[str, Any] | None = None, full: bool = False) -> Comparison:
     """The comparison of one outcome with the oracle ``preset`` replaying its gradients:
-    a skip, an error, or the worst error with a reproducer."""
+    a skip, an error, or the worst error, the first divergence and a reproducer (its
+    excerpt uncut with ``full``); ulps are counted in the dtype the run is held to."""
     if isinstance(outcome, Skipped):
         return Comparison.skip(label, problem.name, dtype, outcome.reason)
     if isinstance(outcome, Failure):
@@ -103,16 +129,17 @@ def judge(outcome: Run | Skipped | Failure, spec: str, preset: str, problem: Pro
     want, _ = run_trajectory(PresetAdapter(preset, **oracle), problem.params0,
                              problem.learning_rate, replay(outcome.grads), problem.steps)
     case = None if inline is not None else problem.name
-    return compare(label, problem.name, dtype, outcome.params, want,
-                   tolerance(oracle, dtype),
-                   reproducer(spec, preset, kwargs, oracle, dtype, case, inline))
+    tol = tolerance(preset, oracle, dtype)
+    return compare(label, problem.name, dtype, outcome.params, want, tol,
+                   reproducer(spec, preset, kwargs, oracle, dtype, case, inline, tol, full),
+                   ulp_dtype=narrow_dtype(preset, oracle, dtype), full=full)
 
 
 def verify_implementation(impl: Implementation | str, preset: str,
                           dtypes: Iterable[str] = ("float64", "float32"), examples: int = 0,
                           progress: Progress = iter, *, identify: bool = False,
                           timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
-                          in_process: bool = False,
+                          in_process: bool = False, full: bool = False,
                           on_update: Callable[[Report], None] | None = None) -> Report:
     """Check an implementation against ``preset`` on every standard case it can express,
     then on ``examples`` hypothesis-generated cases per dtype (shrunk to a smallest
@@ -120,9 +147,12 @@ def verify_implementation(impl: Implementation | str, preset: str,
 
     The implementation runs in a child process rebuilt from its spec (``impl.spec``),
     with ``timeout`` seconds per case and an optional ``memory_limit`` in bytes; with
-    ``in_process`` it runs here. ``on_update(report)`` is called after every
-    comparison and once at the end (``report.complete``). With ``identify``, the
-    report's ``matches`` are the presets the runs of the first dtype reproduce.
+    ``in_process`` it runs here. Each mismatch carries its first divergence and an
+    excerpt of it, cut around the differing elements unless ``full``.
+    ``on_update(report)`` is called after every comparison and once at the end
+    (``report.complete``). With ``identify``, the report's ``matches`` are the presets
+    the runs of the first dtype reproduce, and its ``variants`` the presets they
+    reproduce only with a float32 second moment or float32 arithmetic (float64 runs).
     """
     from ._generated import generated_check
 
@@ -139,19 +169,94 @@ def verify_implementation(impl: Implementation | str, preset: str,
             problem = Problem.from_case(case, dtype)
             outcome = runner.run(kwargs, dtype, problem)
             report.comparisons.append(judge(outcome, spec, preset, problem, kwargs, dtype,
-                                            f"{spec} / {case.name} / {dtype}"))
+                                            f"{spec} / {case.name} / {dtype}", full=full))
             if isinstance(outcome, Run) and dtype == dtypes[0]:
                 runs.append((problem, kwargs, outcome))
             tell(report)
         for dtype in dtypes if examples else ():
             report.comparisons.append(generated_check(spec, preset, dtype, examples,
-                                                      runner=runner))
+                                                      runner=runner, full=full))
             tell(report)
     if identify and runs:
         report.matches = matching_presets(runs, preset, dtypes[0])
+        report.variants = float32_variants(runs, preset, dtypes[0], report.matches)
     report.complete = True
     tell(report)
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class Standing:
+    """How one preset compares with an implementation's runs: how many it can express
+    (``compared``), how many it does not reproduce (``failed``), the failing run whose
+    divergence starts earliest (``first``: the earliest step, then the smallest input)
+    and the one with the largest error (``peak``)."""
+
+    preset: str
+    compared: int
+    failed: int
+    first: Comparison | None = None
+    peak: Comparison | None = None
+
+    def line(self) -> str:
+        """One line: ``optax (14 cases): reproduces`` or where it first parts and peaks."""
+        head = f"{self.preset} ({self.compared} case{'s' if self.compared > 1 else ''})"
+        if not self.compared:
+            return f"{self.preset}: cannot express these cases"
+        if self.first is None or self.peak is None:
+            return f"{head}: reproduces"
+        first = self.first.divergence
+        where = f"case {self.first.case}, {first.place()}" if first else self.first.case
+        peak = self.peak
+        ulps = peak.shown_ulps
+        return (f"{head}: {self.failed} differ; first divergence: {where}; peak: case "
+                f"{peak.case}, step {peak.step}, leaf {peak.leaf!r}, relative error "
+                f"{peak.error:.3g}" + ("" if ulps == "-" else f" ({ulps} ulps)"))
+
+    def to_json(self) -> dict[str, Any]:
+        """``{preset, compared, failed, first_divergence, peak}`` (strict JSON)."""
+        first = self.first.divergence if self.first is not None else None
+        return jsonable({
+            "preset": self.preset, "compared": self.compared, "failed": self.failed,
+            "first_divergence": None if first is None else
+            {"case": self.first.case, **dataclasses.asdict(first)},  # type: ignore[union-attr]
+            "peak": None if self.peak is None else
+            {"case": self.peak.case, "step": self.peak.step, "leaf": self.peak.leaf,
+             "error": self.peak.error}})
+
+
+def standings(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
+              dtype: str, candidates: Iterable[str] | None = None) -> list[Standing]:
+    """Every candidate preset (default: all with keywords) against every run it can
+    express, the oracle replaying the gradients the implementation was fed. ``runs``
+    were built with ``language``'s keywords; that preset also gets the oracle keywords
+    the implementation declared."""
+    names = list(candidates) if candidates is not None else presets_with_keywords()
+    runs = list(runs)
+    hyper = {e["name"]: e["hyper"] for e in vectors.case_entries()}
+    out = []
+    for preset in names:
+        failing = []
+        compared = 0
+        for problem, kwargs, run in runs:
+            their = preset_kwargs_for(preset, hyper[problem.name])
+            if their is None:
+                continue
+            compared += 1
+            if preset == language:
+                their |= {k: v for k, v in run.oracle_kwargs.items() if k not in kwargs}
+            want, _ = run_trajectory(PresetAdapter(preset, **their), problem.params0,
+                                     problem.learning_rate, replay(run.grads), problem.steps)
+            tol = tolerance(preset, their, dtype)
+            result = compare(problem.name, problem.name, dtype, run.params, want, tol,
+                             ulp_dtype=narrow_dtype(preset, their, dtype))
+            if not result.passed:
+                failing.append(result)
+        first = min(failing, key=lambda c: (c.divergence.step if c.divergence else 0,
+                                            c.input_size), default=None)
+        peak = max(failing, key=lambda c: c.error, default=None)
+        out.append(Standing(preset, compared, len(failing), first, peak))
+    return out
 
 
 def matching_presets(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
@@ -159,26 +264,34 @@ def matching_presets(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], lan
     """The presets whose trajectories reproduce every run both can express, provided
     that is at least half of the runs (so a preset is not named on the strength of one
     or two cases). ``runs`` were built with ``language``'s keywords."""
-    names = list(candidates) if candidates is not None else presets_with_keywords()
     runs = list(runs)
-    alive = set(names)
-    compared = dict.fromkeys(names, 0)
+    return reproducing(standings(runs, language, dtype, candidates), len(runs))
+
+
+def reproducing(found: Iterable[Standing], runs: int) -> list[str]:
+    """The presets of ``found`` that reproduce every run they express, at least half of
+    ``runs`` (and at least one)."""
+    return [s.preset for s in found if runs and not s.failed and 2 * s.compared >= runs]
+
+
+def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
+                     dtype: str, matches: Iterable[str] = ()) -> list[str]:
+    """The presets (other than ``matches``) that the float64 ``runs`` reproduce only
+    with a float32 second moment or with float32 arithmetic, described
+    (``"torch_optimizer with state_dtype='float32'"``); none for float32 runs."""
+    from ._runs import Observation
+    from ._runs import Run as Experiment
+    from ._search import float32_variants as search_variants
+
+    if dtype != "float64":
+        return []
     hyper = {e["name"]: e["hyper"] for e in vectors.case_entries()}
-    for problem, kwargs, run in runs:
-        extra = {k: v for k, v in run.oracle_kwargs.items() if k not in kwargs}
-        for preset in sorted(alive):
-            their = preset_kwargs_for(preset, hyper[problem.name])
-            if their is None:
-                continue
-            compared[preset] += 1
-            if preset == language:
-                their |= extra
-            want, _ = run_trajectory(PresetAdapter(preset, **their), problem.params0,
-                                     problem.learning_rate, replay(run.grads), problem.steps)
-            if not compare("", problem.name, dtype, run.params, want,
-                           tolerance(their, dtype)).passed:
-                alive.discard(preset)
-    return [p for p in names if p in alive and runs and 2 * compared[p] >= len(runs)]
+    observations = [Observation(Experiment(f"case {problem.name}", "case",
+                                           dict(hyper[problem.name]), problem, dtype),
+                                run.params, run.grads) for problem, _kwargs, run in runs]
+    skip = set(matches)
+    return [v for v in search_variants(observations, language)
+            if v.split(" ", 1)[0] not in skip]
 
 
 def identify(impl: Implementation | str, language: str, dtype: str = "float64",
@@ -189,7 +302,10 @@ def identify(impl: Implementation | str, language: str, dtype: str = "float64",
     case both can express, provided that is at least half of the cases the
     implementation ran. The implementation is built with ``language``'s keywords and
     run as :func:`verify_implementation` runs it; the cases it failed on are left out
-    and listed in the result's ``errors``."""
+    and listed in the result's ``errors``. The result also holds every candidate's
+    :class:`Standing` (``standings``: where each preset first parts from the port, and
+    where it is most wrong) and, for float64, the presets reproduced only with a
+    float32 second moment or float32 arithmetic (``variants``)."""
     spec = impl if isinstance(impl, str) else impl.spec
     runs, errors = [], []
     with open_runner(impl, in_process=in_process, timeout=timeout,
@@ -202,4 +318,6 @@ def identify(impl: Implementation | str, language: str, dtype: str = "float64",
             elif isinstance(outcome, Failure):
                 errors.append(Comparison.errored(f"{spec} / {case.name} / {dtype}",
                                                  case.name, dtype, outcome))
-    return Matches(matching_presets(runs, language, dtype, candidates), errors)
+    found = standings(runs, language, dtype, candidates)
+    names = reproducing(found, len(runs))
+    return Matches(names, errors, found, float32_variants(runs, language, dtype, names))

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ._explanation import jsonable
 from ._verify import Comparison
 
 VERDICTS = ("pass", "mismatch", "error", "nothing_checked")
@@ -41,6 +42,7 @@ class Report:
     comparisons: list[Comparison]
     matches: list[str] = dataclasses.field(default_factory=list)
     complete: bool = True
+    variants: list[str] = dataclasses.field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """How many comparisons ``passed``, ``failed`` (mismatch), ``errors``, ``skipped``."""
@@ -64,6 +66,28 @@ class Report:
         errored."""
         return self.verdict == "pass"
 
+    def mismatches(self) -> list[Comparison]:
+        """The comparisons beyond their tolerance, in run order."""
+        return [c for c in self.comparisons if c.status == "mismatch"]
+
+    def first_divergence(self) -> Comparison | None:
+        """The mismatch whose divergence starts at the earliest step (then the first in
+        run order): where the implementation starts to go wrong."""
+        return min((c for c in self.mismatches() if c.divergence is not None),
+                   key=lambda c: c.divergence.step, default=None)  # type: ignore[union-attr]
+
+    def peak(self) -> Comparison | None:
+        """The mismatch with the largest relative error: where it is most wrong."""
+        return max(self.mismatches(), key=lambda c: c.error, default=None)
+
+    def smallest_failure(self) -> Comparison | None:
+        """The mismatch on the smallest input (steps x elements), the one whose
+        reproducer is printed; a mismatch where every leaf has one element (where
+        per-element and per-layer normalization coincide) only if there is no other."""
+        found = self.mismatches()
+        wide = [c for c in found if not c.one_element_layers]
+        return min(wide or found, key=lambda c: c.input_size, default=None)
+
     def summary(self) -> dict[str, Any]:
         """The counts and the verdict."""
         return {**self.counts(), "verdict": self.verdict}
@@ -72,7 +96,12 @@ class Report:
         """A strictly JSON-serializable report (the ``--report`` file).
 
         A NaN or infinite error or ulps of a comparison that ran is written as ``null``
-        with ``"nonfinite": true``; a skipped or errored one has ``null`` figures.
+        with ``"nonfinite": true``; a skipped or errored one has ``null`` figures; ulps
+        next to a gross error (above 1e-3 relative), where they mean nothing, are
+        ``null``. ``divergence`` is where a mismatch starts (``{step, leaf, element,
+        expected, measured}``), ``excerpt`` that step of that leaf with the differing
+        elements marked; the report's ``first_divergence``, ``peak`` and
+        ``smallest_failure`` name the comparisons by label.
         """
         rows = []
         for c in self.comparisons:
@@ -82,10 +111,22 @@ class Report:
                 if not math.isfinite(row[key]):
                     row[key] = None
                     row["nonfinite"] = c.status in ("pass", "mismatch")
+            if row["ulps"] is not None and c.shown_ulps == "-":
+                row["ulps"] = None
+            row["divergence"] = jsonable(row["divergence"])
             rows.append(row)
+        first, peak, smallest = self.first_divergence(), self.peak(), self.smallest_failure()
         return {"implementation": self.implementation, "preset": self.preset,
                 "complete": self.complete, "passed": self.passed, "matches": self.matches,
-                "summary": self.summary(), "comparisons": rows}
+                "variants": self.variants, "summary": self.summary(),
+                "first_divergence": jsonable(
+                    None if first is None or first.divergence is None else
+                    {"label": first.label, **dataclasses.asdict(first.divergence)}),
+                "peak": None if peak is None else jsonable(
+                    {"label": peak.label, "step": peak.step, "leaf": peak.leaf,
+                     "error": peak.error}),
+                "smallest_failure": None if smallest is None else smallest.label,
+                "comparisons": rows}
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Atomically replace ``path`` with :meth:`to_json` (a temporary file in the

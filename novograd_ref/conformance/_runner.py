@@ -171,6 +171,52 @@ class InProcessRunner:
         return run_once(self.impl, kwargs, dtype, problem)
 
 
+def private_folder(kind: str) -> Path:
+    """A new temporary folder of this process, ``novograd-ref-<kind>-<pid>-*``; the ones
+    of the same kind that a killed novograd-ref process left behind go first."""
+    remove_abandoned_folders(kind)
+    return Path(tempfile.mkdtemp(prefix=f"novograd-ref-{kind}-{os.getpid()}-"))
+
+
+def remove_abandoned_folders(kind: str) -> list[Path]:
+    """Remove the ``novograd-ref-<kind>-<pid>-*`` folders of the temporary directory
+    whose process is gone (a kit killed before it could clean up), owned by this user;
+    return them. A folder whose process may still run, or that this user does not own,
+    is left alone. Nothing is done where processes cannot be probed (not POSIX).
+
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> mine = private_folder("doctest")
+    >>> remove_abandoned_folders("doctest")  # this process still runs: kept
+    []
+    >>> mine.rmdir()
+    """
+    if os.name != "posix":
+        return []
+    removed = []
+    prefix = f"novograd-ref-{kind}-"
+    for folder in Path(tempfile.gettempdir()).glob(prefix + "*-*"):
+        pid = folder.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not folder.is_symlink() and \
+                    folder.stat().st_uid == os.getuid():
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process (or not a pid): leave its folder alone
+    return True
+
+
 class IsolatedRunner:
     """Runs the implementation ``spec`` in a child process (see the module docstring).
 
@@ -185,7 +231,7 @@ class IsolatedRunner:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.spec, self.timeout, self.memory_limit = spec, float(timeout), memory_limit
         self.memory_limited: bool | None = None  # whether the OS applied the limit
-        self._folder = Path(tempfile.mkdtemp(prefix="novograd-ref-"))
+        self._folder = private_folder("run")
         self._child: subprocess.Popen[bytes] | None = None
         self._commands = self._replies = -1
         self._buffer = b""

@@ -3,8 +3,9 @@ measured trajectories, and the oracle's simulation of a candidate on the same gr
 
 A :class:`Run` is one input (initial parameters, a gradient sequence, a learning rate or
 rate table, canonical hyperparameters, a dtype). The port runs it once through the
-adapter protocol (:func:`observe`); every candidate configuration is then replayed on the
-very gradients the port was fed (:func:`simulate`), so only the optimizer is compared.
+kit's runner, in a child process by default (:func:`observe`); every candidate
+configuration is then replayed on the very gradients the port was fed
+(:func:`simulate`), so only the optimizer is compared.
 
 :class:`Quirks` are behaviours no :class:`~novograd_ref.Config` has (per-element or
 whole-tree normalization, no eps or no update on the first step, weight decay with the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,31 +28,47 @@ from .. import _core, vectors
 from .._config import Config
 from .._namespace import namespace
 from ..testing import relative_error, rtol
-from ._adapter import ImplementationFailed, raised
-from ._oracle import Implementation, ImplementationError
-from ._verify import run_trajectory
+from ._adapter import Failure
+from ._runner import Problem, Runner, Skipped
 
 Leaves = dict[str, np.ndarray]
-GradsAt = Callable[[int, Leaves], Leaves]
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One experiment: ``steps`` updates from ``params0`` with canonical ``hyper``.
+    """One experiment: ``problem`` (initial parameters, gradients, learning rate or rate
+    table, steps) with canonical ``hyper`` in ``dtype``.
 
     ``kind`` is ``"case"`` (a standard case) or ``"probe"``; ``probe`` names the probe a
-    designed run belongs to. ``lr`` is a constant or a ``(steps,)`` float64 table.
+    designed run belongs to. The problem is what the runner hands the port
+    (:mod:`._runner`); the properties below read it.
     """
 
     name: str
     kind: str
     hyper: Mapping[str, Any]
-    params0: Leaves
-    lr: float | np.ndarray
-    grads_at: GradsAt
-    steps: int
+    problem: Problem
     dtype: str
     probe: str = ""
+
+    @property
+    def params0(self) -> Leaves:
+        """The initial parameters, in the run's dtype."""
+        return self.problem.params0
+
+    @property
+    def lr(self) -> float | np.ndarray:
+        """A constant learning rate or a ``(steps,)`` float64 table."""
+        return self.problem.learning_rate
+
+    @property
+    def steps(self) -> int:
+        """The number of updates."""
+        return self.problem.steps
+
+    def grads_at(self, step: int, params: Mapping[str, np.ndarray]) -> Leaves:
+        """The gradients of step ``step + 1`` from the parameters before it."""
+        return self.problem.grads_at(step, params)
 
     @property
     def rate(self) -> Any:
@@ -85,7 +102,7 @@ class Observation:
     params: Leaves | None = None
     fed: Leaves | None = None
     skipped: str = ""
-    failure: ImplementationFailed | None = None
+    failure: Failure | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,9 +115,9 @@ def case_runs(dtype: str = "float64") -> list[Run]:
     out = []
     for entry in vectors.case_entries():
         case = vectors.load_case(entry)
-        out.append(Run(f"case {case.name}" + ("" if dtype == "float64" else f" [{dtype}]"),
-                       "case", dict(case.hyper), case.params0_as(dtype), case.learning_rate(),
-                       case.grads_at, case.T, dtype))
+        name = f"case {case.name}" + ("" if dtype == "float64" else f" [{dtype}]")
+        problem = dataclasses.replace(Problem.from_case(case, dtype), name=name)
+        out.append(Run(name, "case", dict(case.hyper), problem, dtype))
     return out
 
 
@@ -109,31 +126,24 @@ def fixed_run(name: str, probe: str, hyper: Mapping[str, Any], params0: Mapping[
               dtype: str = "float64") -> Run:
     """A designed run with fixed gradients (``grads[k]`` is step ``k + 1``'s)."""
     p0 = {k: np.asarray(v, dtype=dtype) for k, v in params0.items()}
-    table = [{k: np.asarray(v, dtype=dtype) for k, v in g.items()} for g in grads]
+    stacked = {k: np.stack([np.asarray(g[k], dtype=dtype) for g in grads]) for k in p0}
     rate = np.asarray(lr, dtype=np.float64) if isinstance(lr, list) else float(lr)
-    return Run(name, "probe", dict(hyper), p0, rate, lambda k, _p: dict(table[k]),
-               len(table), dtype, probe)
+    return Run(name, "probe", dict(hyper), Problem(name, p0, rate, len(grads), grads=stacked),
+               dtype, probe)
 
 
-def observe(impl: Implementation, kwargs: Mapping[str, Any], run: Run) -> Observation:
-    """Run the port on ``run`` with constructor keywords ``kwargs``; a failure of the
-    port is recorded (with the run named), never raised. A factory refusing the keywords
-    (``ValueError``, ``TypeError``, ``NotImplementedError``) skips the run, as in
-    ``verify``."""
-    try:
-        try:
-            adapter = impl.build(dict(kwargs), run.dtype)
-        except ImplementationError as exc:  # the loader's check of what the factory made
-            raise ImplementationFailed(str(exc), "factory") from exc
-        except (ValueError, TypeError, NotImplementedError) as exc:  # keywords it lacks
-            return Observation(run, skipped=f"{type(exc).__name__}: {exc}")
-        except Exception as exc:
-            raise raised(exc, "factory") from exc
-        params, fed = run_trajectory(adapter, run.params0, run.lr, run.grads_at, run.steps)
-    except ImplementationFailed as exc:
-        exc.case, exc.dtype = run.name.removeprefix("case "), run.dtype
-        return Observation(run, failure=exc)
-    return Observation(run, params, fed)
+def observe(runner: Runner, kwargs: Mapping[str, Any], run: Run) -> Observation:
+    """Run the port on ``run`` with constructor keywords ``kwargs`` through ``runner``
+    (a child process, or this process; see :mod:`._runner`). A failure of the port
+    (it raised, exited, crashed, hung or broke the adapter protocol) is recorded, never
+    raised; a factory raising :class:`~novograd_ref.conformance.Unsupported` (or
+    ``NotImplementedError``) skips the run, as in ``verify``."""
+    outcome = runner.run(kwargs, run.dtype, run.problem)
+    if isinstance(outcome, Skipped):
+        return Observation(run, skipped=outcome.reason)
+    if isinstance(outcome, Failure):
+        return Observation(run, failure=outcome)
+    return Observation(run, outcome.params, outcome.grads)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import presets, vectors
-from ..testing import relative_error, rtol, ulp_error
+from ..testing import relative_error, rtol
 from ._adapter import (
     Adapter,
     Failure,
@@ -27,6 +27,14 @@ from ._adapter import (
     check_leaves,
     check_unchanged,
     raised,
+)
+from ._divergence import (
+    Divergence,
+    excerpt,
+    first_divergence,
+    layers_coincide,
+    shown_ulps,
+    ulps,
 )
 from ._oracle import PresetAdapter
 
@@ -55,6 +63,11 @@ class Comparison:
     reproducer: str = ""
     skipped: str = ""  # why the implementation could not run this case, if it could not
     failure: Failure | None = None  # how the implementation failed on this case, if it did
+    divergence: Divergence | None = None  # where a mismatch starts (earliest step first)
+    excerpt: str = ""  # that step of that leaf, the differing elements marked
+    input_size: int = 0  # steps x parameter elements of the input: how small it is
+    one_element_layers: bool = False  # every leaf has one element (per-element and
+    #                                   per-layer normalization coincide there)
 
     @classmethod
     def skip(cls, label: str, case: str, dtype: str, reason: str) -> Comparison:
@@ -81,6 +94,23 @@ class Comparison:
     def passed(self) -> bool:
         """Whether the comparison ran and the worst error is within the tolerance."""
         return self.status == "pass"
+
+    @property
+    def shown_ulps(self) -> str:
+        """The ulps as printed: ``-`` next to a gross (or non-finite) error."""
+        return shown_ulps(self.error, self.ulps)
+
+    def first_and_peak(self) -> str:
+        """``first divergence: step 1, leaf 'w', element [3]; peak: step 10, relative
+        error 2.48`` (a mismatch only; ``""`` otherwise)."""
+        if self.status != "mismatch":
+            return ""
+        first = (f"first divergence: {self.divergence.describe()}; "
+                 if self.divergence is not None else "")
+        ulps = self.shown_ulps
+        return (f"{first}peak: step {self.step}, leaf {self.leaf!r}, relative error "
+                f"{self.error:.3g} > {self.tolerance:.3g}"
+                + ("" if ulps == "-" else f" ({ulps} ulps)"))
 
 
 Watch = Callable[[str, int], None]
@@ -154,15 +184,20 @@ def replay(fed: Mapping[str, np.ndarray]
 
 def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
             desired: Mapping[str, np.ndarray], tolerance: float,
-            reproducer: str = "", ulp_dtype: str | None = None) -> Comparison:
-    """Worst per-leaf error of ``actual`` against ``desired`` trajectories.
+            reproducer: str = "", ulp_dtype: str | None = None, full: bool = False
+            ) -> Comparison:
+    """Worst per-leaf error of ``actual`` against ``desired`` trajectories, and where
+    a mismatch starts.
 
     A leaf's error is the largest difference over all steps divided by the largest
     magnitude of the desired trajectory, so a leaf converging towards 0 is not judged
     by its smallest values. The step reported is where the difference peaks; its ulps
     are those of ``ulp_dtype``, the precision the run is held to (default: the dtype of
-    ``desired``). With no leaves nothing is compared, which never passes (infinite
-    error).
+    ``desired``). A mismatch also gets its first divergence (the earliest step, then
+    leaf, then element beyond the tolerance, :func:`._divergence.first_divergence`) and
+    an excerpt of that step of that leaf with the differing elements marked, cut around
+    them unless ``full``. With no leaves nothing is compared, which never passes
+    (infinite error).
     """
     if not desired:
         return Comparison(label, case, dtype, float("inf"), float("inf"), tolerance, "", 0,
@@ -175,9 +210,17 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
             diff = np.abs(got[1:].astype(np.float64) - want[1:])
             diff = np.where(np.isnan(diff), np.inf, diff).reshape(diff.shape[0], -1)
             step = int(np.argmax(diff.max(axis=1))) + 1 if diff.size else 1
-            worst = (err, ulp_error(got[step], want[step], ulp_dtype), name, step)
+            worst = (err, ulps(got[step], want[step], ulp_dtype or want.dtype), name, step)
+    found = text = None
+    if not worst[0] <= tolerance:
+        found = first_divergence(actual, desired, tolerance)
+        text = excerpt(actual, desired, found, tolerance, full) if found else None
+    first = next(iter(desired.values()))
+    size = (first.shape[0] - 1) * sum(int(np.asarray(w[0]).size) for w in desired.values())
     return Comparison(label, case, dtype, worst[0], worst[1], tolerance, worst[2], worst[3],
-                      reproducer)
+                      reproducer, divergence=found, excerpt=text or "", input_size=size,
+                      one_element_layers=layers_coincide({n: w[0] for n, w in
+                                                          desired.items()}))
 
 
 def run_dtype(entry: Mapping[str, Any]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._config import Config
-from .._optimizer import NovoGrad, NovoGradState
+from .._optimizer import NovoGrad, NovoGradState, check_state_kind
 from .._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 from . import _plan
 
@@ -77,12 +77,7 @@ class FusedNovoGrad:
         (array([2.55, 3.4 ]), 25.0)
         """
         cfg = self.config
-        if not isinstance(state, NovoGradState):
-            raise TypeError(f"state: expected a NovoGradState from init(), got "
-                            f"{type(state).__name__}")
-        if (state.nu_max is not None) != cfg.amsgrad:
-            raise ValueError(f"state: made by an optimizer with amsgrad="
-                             f"{state.nu_max is not None}, this one has amsgrad={cfg.amsgrad}")
+        check_state_kind(cfg, state)
         flat = _flat_dicts(grads, params, state.mu, state.nu)
         if flat is not None and not cfg.amsgrad:
             treedef, (g_leaves, p_leaves, m_leaves, v_leaves) = flat
