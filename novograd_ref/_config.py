@@ -141,6 +141,11 @@ class Config:
       'normalized'``), so a ``mu_dtype`` narrower than that rounds ``m`` and every
       ``mu_dtype`` at least that wide stores the same values (float32 parameters with
       a float32 state: ``None``, ``"float32"`` and ``"float64"`` are one configuration).
+      The update is taken from the moment before it is rounded to ``mu_dtype``, in the
+      parameter dtype. (optax's ``scale_by_novograd(mu_dtype=...)``, which its
+      ``novograd`` alias and so the ``optax`` preset do not expose, differs: it forms
+      ``b1 m`` in ``mu_dtype``, returns the rounded moment as the update, in
+      ``mu_dtype``, and fails on a ``mu_dtype`` wider than the parameters.)
     - ``hyper_dtype=None`` uses the hyperparameters as given, Python floats: it is
       ``"float64"``.
 
