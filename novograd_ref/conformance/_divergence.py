@@ -30,6 +30,8 @@ Trajectory = Mapping[str, np.ndarray]
 
 #: Above this relative error a difference is a plain mismatch: ulps say nothing more.
 GROSS = 1e-3
+#: Above this many ulps a difference is not a rounding one: the count is not shown.
+MAX_SHOWN_ULPS = 2.0**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,13 +158,16 @@ def ulps(actual: np.ndarray, desired: np.ndarray, dtype: Any) -> float:
 
 
 def shown_ulps(error: float, count: float) -> str:
-    """``count`` as printed next to a relative ``error``: ``-`` when the error is not
-    finite or is a gross mismatch (above :data:`GROSS`), where ulps mean nothing.
+    """``count`` as printed next to a relative ``error``: ``-`` where ulps mean nothing:
+    an error that is not finite, a gross mismatch (above :data:`GROSS`), or a count above
+    :data:`MAX_SHOWN_ULPS`, which no rounding difference reaches (a float64 error of
+    1e-5 is 4.5e10 ulps: a wrong formula, not a rounding).
 
-    >>> shown_ulps(2e-7, 3.0), shown_ulps(0.5, 1e15)
-    ('3', '-')
+    >>> shown_ulps(2e-7, 3.0), shown_ulps(0.5, 1e15), shown_ulps(1.4e-5, 6.9e10)
+    ('3', '-', '-')
     """
-    if not (np.isfinite(error) and np.isfinite(count)) or error > GROSS:
+    if not (np.isfinite(error) and np.isfinite(count)) or error > GROSS \
+            or count > MAX_SHOWN_ULPS:
         return "-"
     return f"{count:.3g}"
 

@@ -97,8 +97,8 @@ class Report:
 
         A NaN or infinite error or ulps of a comparison that ran is written as ``null``
         with ``"nonfinite": true``; a skipped or errored one has ``null`` figures; ulps
-        next to a gross error (above 1e-3 relative), where they mean nothing, are
-        ``null``. ``divergence`` is where a mismatch starts (``{step, leaf, element,
+        where they mean nothing (next to a gross error, above 1e-3 relative, or above
+        2**20 ulps, which no rounding reaches) are ``null``. ``divergence`` is where a mismatch starts (``{step, leaf, element,
         expected, measured}``), ``excerpt`` that step of that leaf with the differing
         elements marked; the report's ``first_divergence``, ``peak`` and
         ``smallest_failure`` name the comparisons by label.
