@@ -20,14 +20,15 @@ def grads_like(params: Any) -> Any:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"b1": 1.0}, r"b1 must be in \[0.0, 1.0\), got 1.0"),
+    ({"b1": 1.0}, r"^b1 must be in \[0.0, 1.0\), got 1.0$"),  # the whole message
     ({"b2": -0.1}, r"b2 must be in \[0.0, 1.0\)"),
     ({"eps": -1.0}, r"eps must be in \[0.0, inf\)"),
     ({"eps": float("inf")}, r"eps must be in \[0.0, inf\), got inf"),
     ({"weight_decay": float("nan")}, "weight_decay"),
     ({"weight_decay": float("inf")}, "weight_decay must be in"),
     ({"max_learning_rate": -1.0}, r"max_learning_rate must be in \[0.0, inf\)"),
-    ({"max_learning_rate": "x"}, "max_learning_rate must be a real number"),
+    ({"max_learning_rate": "x"}, r"^max_learning_rate must be a real number, got 'x' \(str\)$"),
+    ({"eps": None}, r"^eps must be a real number, got None$"),  # None and numbers: no type
     ({"grad_averaging": "sometimes"}, "grad_averaging must be one of"),
     ({"state_dtype": "int8"}, "state_dtype must be None or one of"),
     ({"amsgrad": 1}, "amsgrad must be a bool"),

@@ -42,6 +42,28 @@ def test_torch_lerp_branches_on_an_infinite_moment(b2: float, finite: bool) -> N
     assert math.isinf(v) if finite else math.isnan(v)
 
 
+def test_torch_lerp_at_weight_one_half_takes_its_second_branch() -> None:
+    """At ``w = 1 - b2 = 0.5`` exactly torch's ``lerp`` computes ``S - (S - v)(1 - w)``
+    (its first branch needs ``w < 0.5``); the two branches differ in the last bit of
+    about one float32 blend in eight."""
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(200):
+        g1, g2 = (rng.standard_normal(3).astype(np.float32) for _ in range(2))
+        s1, s2 = (np.sum(g * g, dtype=np.float32) for g in (g1, g2))
+        second = s2 - (s2 - s1) * np.float32(0.5)
+        if second == s1 + np.float32(0.5) * (s2 - s1):
+            continue  # both branches agree here: nothing to tell apart
+        opt = P.pytorch_optimizer(lr=0.1, betas=(0.9, 0.5))
+        params = {"w": np.zeros(3, dtype=np.float32)}
+        state = opt.init(params)
+        for g in (g1, g2):
+            _, state = opt.update({"w": g}, state, params)
+        assert state.nu["w"] == second
+        checked += 1
+    assert checked >= 5
+
+
 def test_apex_blends_its_norm_on_the_first_step_too() -> None:
     """Apex: ``n_0 = |g_1|`` (or ``max|g_1|``), then ``n_1 = sqrt(b2 n_0^2 + (1-b2) S_1)``
     (``b2 n_0 + (1-b2) max|g_1|``) in float32, which is not always ``n_0``."""
