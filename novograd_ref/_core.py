@@ -99,15 +99,8 @@ def leaf_step(
         update = _decoupled_decay(cfg, update, p, lr)
     # Each output in its own dtype: also under NumPy 1.x, where a 0-d result is a NumPy
     # scalar and ``float * np.float32(x)`` widens it to float64.
-    if update.dtype != g.dtype:
-        update = xp.astype(update, g.dtype)
-    if m_new.dtype != m.dtype:
-        m_new = xp.astype(m_new, m.dtype)
-    if v_new.dtype != v.dtype:
-        v_new = xp.astype(v_new, v.dtype)
-    if v_max is not None and v_max.dtype != v.dtype:
-        v_max = xp.astype(v_max, v.dtype)
-    return update, m_new, v_new, v_max
+    return (_cast(xp, update, g.dtype), _cast(xp, m_new, m.dtype), _cast(xp, v_new, v.dtype),
+            v_max if v_max is None else _cast(xp, v_max, v.dtype))
 
 
 def _select(xp: Any, first: Scalar, if_first: Array, otherwise: Array) -> Array:
@@ -220,8 +213,7 @@ def _update(cfg: Config, xp: Any, sc: StepScalars, d: Array, p: Array, den: Arra
         d = _normalize(cfg, d, den)
     if cfg.weight_decay_mode == "apex" and cfg.weight_decay:
         d = d - lr * (cfg.weight_decay * p) if inside else d + cfg.weight_decay * p
-    factor = None if cfg.bias_correction in _NO_STEP_FACTOR else _step_factor(
-        cfg, xp, sc, wide, d.dtype)
+    factor = _step_factor(cfg, xp, sc, wide, d.dtype)
     if inside:
         return d if factor is None else factor * d
     step = lr if factor is None else lr * factor
@@ -230,9 +222,6 @@ def _update(cfg: Config, xp: Any, sc: StepScalars, d: Array, p: Array, den: Arra
         d_norm = xp.sqrt(xp.sum(d * d))
         step = xp.clip(cfg.luc_trust * p_norm / (d_norm + cfg.luc_eps), max=step)
     return -step * d
-
-
-_NO_STEP_FACTOR = ("none", "apex")
 
 
 def _step_factor(cfg: Config, xp: Any, sc: StepScalars, wide: Any, dtype: Any

@@ -192,9 +192,8 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
             if p.shape != u.shape:
                 raise ValueError(f"updates{_path(treedef, i)}: expected shape {p.shape} like "
                                  f"the parameter, got {u.shape}")
-    sums = [p + u for p, u in zip(p_leaves, u_leaves)]
-    return unflatten(treedef, [s if s.dtype == p.dtype else xp.astype(s, p.dtype)
-                               for s, p in zip(sums, p_leaves)])
+    return unflatten(treedef, [_core._cast(xp, p + u, p.dtype)
+                               for p, u in zip(p_leaves, u_leaves)])
 
 
 # ----------------------------------------------------------------------------- checks
@@ -352,8 +351,6 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
         if m.dtype != mu_dtype:
             raise TypeError(f"state.mu{_path(treedef, i)}: expected dtype {mu_dtype}, got "
                             f"{m.dtype} (a state from another configuration or dtype?)")
-        if nu_maxes is None and getattr(v, "shape", None) == () and v.dtype == nu_dtype:
-            continue
         _check_layer_scalar(v, nu_dtype, _LeafName("state.nu", treedef, i))
         if nu_maxes is not None:
             _check_layer_scalar(nu_maxes[i], nu_dtype, _LeafName("state.nu_max", treedef, i))

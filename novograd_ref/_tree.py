@@ -131,7 +131,7 @@ def _flatten_children(children: Any, leaves: list[Any], depth: int, node: Any,
         return (_LEAF,) * len(kinds)
     defs = []
     for i, child in enumerate(children):
-        if _KIND_OF_TYPE.get(type(child)) == "leaf":
+        if kinds[i] == "leaf":
             leaves.append(child)
             defs.append(_LEAF)
             continue
