@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000, 50_000_000)
 LEAF_COUNTS = (10, 100, 1_000, 10_000)
 QUICK_SIZES = (1_000, 10_000)

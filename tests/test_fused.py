@@ -305,6 +305,63 @@ def test_nested_trees_with_none_leaves_match_the_reference() -> None:
     assert_trees_close(_as_arrays(state.nu), _as_arrays(ref_state.nu), kind="framework")
 
 
+def _unaligned(values: np.ndarray) -> np.ndarray:
+    """A writeable copy of ``values`` at an odd address (``flags.aligned`` false)."""
+    buffer = np.frombuffer(bytearray(values.nbytes + 1), dtype=values.dtype,
+                           offset=1, count=values.size)
+    buffer[...] = values.ravel()
+    out = buffer.reshape(values.shape)
+    assert not out.flags.aligned
+    assert out.flags.writeable
+    return out
+
+
+def test_leaves_of_every_kind_match_the_reference_step_after_step() -> None:
+    """The kernels are compiled per kind of leaf (dtypes, read-only gradients); trees
+    whose leaves differ in kind, read-only or unaligned gradients, and a tree whose
+    kind changes from one step to the next all give the reference's step."""
+    rng = np.random.default_rng(5)
+    params = {"a": rng.standard_normal(7).astype(np.float32),
+              "b": rng.standard_normal((2, 3)).astype(np.float32),
+              "c": rng.standard_normal(5)}
+    opt = ngr.presets.nemo(lr=0.01, weight_decay=0.01)
+    fast = fused.from_optimizer(opt)
+    state, ref_params, ref_state = fast.init(params), params, opt.init(params)
+
+    def grads(spoil: str) -> dict[str, np.ndarray]:
+        out = {k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in params.items()}
+        if spoil == "float32":
+            out = {k: v for k, v in out.items() if k != "c"}
+        if spoil == "read-only":
+            for v in out.values():
+                v.setflags(write=False)
+        if spoil == "unaligned":
+            out["b"] = _unaligned(out["b"])
+        return out
+
+    for spoil in ("float32", "float32", "read-only", "mixed", "unaligned", "float32"):
+        if spoil == "float32":
+            params.pop("c", None)
+            ref_params = {k: v for k, v in ref_params.items() if k != "c"}
+            state = state._replace(mu={k: state.mu[k] for k in params},
+                                   nu={k: state.nu[k] for k in params})
+            ref_state = ref_state._replace(mu={k: ref_state.mu[k] for k in params},
+                                           nu={k: ref_state.nu[k] for k in params})
+        else:
+            params.setdefault("c", rng.standard_normal(5))
+            ref_params = {**ref_params, "c": params["c"].copy()}
+            state.mu.setdefault("c", np.zeros(5))
+            state.nu.setdefault("c", np.zeros(()))
+            ref_state = ref_state._replace(mu={**ref_state.mu, "c": state.mu["c"].copy()},
+                                           nu={**ref_state.nu, "c": state.nu["c"].copy()})
+        g = grads(spoil)
+        updates, ref_state = opt.update(g, ref_state, ref_params)
+        ref_params = ngr.apply_updates(ref_params, updates)
+        fast.step_(params, g, state)
+        assert_trees_close(params, ref_params, kind="framework", step=int(state.count))
+        assert_trees_close(state.mu, ref_state.mu, kind="framework", step=int(state.count))
+
+
 def test_empty_tree_and_empty_leaf_step() -> None:
     fast = fused.from_optimizer(ngr.novograd(0.1))
     state = fast.init({})

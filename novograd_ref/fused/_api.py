@@ -24,7 +24,11 @@ class FusedNovoGrad:
 
     ``threads``: on the CPU, how many of numba's threads a large layer (at least
     ``2**16`` values) is split over; smaller layers always run on one. The blocks of
-    the norm's sum do not depend on it, so neither does the result.
+    the norm's sum do not depend on it, so neither does the result. Every large layer
+    starts a parallel loop, so numba's threading layer matters: on its OpenMP layer
+    (numba's choice where TBB is absent) two threads took a ResNet-50-sized step in
+    0.56x the time of one in ``benchmarks/fused_cpu.py``; on its ``workqueue`` layer
+    (``NUMBA_THREADING_LAYER=workqueue``) they were no faster than one.
     """
 
     config: Config
@@ -39,8 +43,9 @@ class FusedNovoGrad:
         if self.threads > _cpu.max_threads():
             raise ValueError(f"threads must be at most {_cpu.max_threads()} (numba's "
                              f"NUMBA_NUM_THREADS here), got {self.threads}")
-        object.__setattr__(self, "_flags", np.array(_plan.flags(self.config),
-                                                    dtype=np.int64))
+        # the CPU kernels take the step's coefficients and these flags as one array
+        object.__setattr__(self, "_flags", [float(x) for x in _plan.flags(self.config)])
+        object.__setattr__(self, "_compiled", {})
 
     def init(self, params: Tree) -> NovoGradState:
         """Zero state for ``params``: exactly ``opt.init(params)`` of the reference.
@@ -96,19 +101,40 @@ class FusedNovoGrad:
                        state.count)
             return
         count = _count(state.count)
-        calls = _numpy_calls(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves,
-                             vmax_leaves)
+        calls, kind = _numpy_calls(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves,
+                                   vmax_leaves)
         from . import _cpu
 
-        coefficients = np.array(_plan.coefficients(cfg, count), dtype=np.float64)
-        flags = self._flags  # type: ignore[attr-defined]
-        kernel, parallel = _cpu.leaf_step, _cpu.leaf_step_parallel
+        flags: list[float] = self._flags  # type: ignore[attr-defined]
+        numbers = np.array(_plan.coefficients(cfg, count) + flags, dtype=np.float64)
+        kernel = self._kernel(_cpu.leaf_step, kind, calls, numbers)
         if self.threads > 1:
             _cpu.set_threads(self.threads)
-        for g, p, m, v, vmax in calls:
-            run = parallel if self.threads > 1 and g.size >= _cpu.PARALLEL_MIN else kernel
-            run(g, p, m, v, vmax, coefficients, flags)
+            parallel = self._kernel(_cpu.leaf_step_parallel, kind, calls, numbers)
+            for g, p, m, v, vmax in calls:
+                run = parallel if g.size >= _cpu.PARALLEL_MIN else kernel
+                run(g, p, m, v, vmax, numbers)
+        else:
+            for g, p, m, v, vmax in calls:
+                kernel(g, p, m, v, vmax, numbers)
         state.count[()] = count + 1
+
+
+    def _kernel(self, dispatcher: Any, kind: tuple[Any, bool] | None,
+                calls: list[tuple[Any, ...]], numbers: np.ndarray) -> Any:
+        """The numba ``dispatcher`` itself, or, when every leaf is of one ``kind``, its
+        code compiled for the types of those leaves' arguments (kept per kind): the
+        same code, called without the dispatcher's search for a matching signature on
+        every layer."""
+        if kind is None:
+            return dispatcher
+        compiled = self._compiled  # type: ignore[attr-defined]
+        key = (dispatcher.__name__, kind)
+        if key not in compiled:
+            from . import _cpu
+
+            compiled[key] = _cpu.compiled(dispatcher, (*calls[0], numbers))
+        return compiled[key]
 
 
 def from_optimizer(opt: NovoGrad | Config, threads: int = 1) -> FusedNovoGrad:
@@ -198,31 +224,15 @@ def _describe(x: Any) -> str:
 def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
                    mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None,
                    array_type: Any) -> list[tuple[Any, ...]]:
-    """Check every leaf (NumPy or CuPy arrays, ``array_type``) and return
-    ``(g, p, m, v, v_max)`` per leaf (``v`` again for ``v_max`` without amsgrad).
-
-    The usual case (dtypes as ``init`` made them, contiguous, writeable) is settled by
-    identity and flag tests; anything else goes through :func:`_check_leaf`, which
-    names what is wrong or lets an unusual but valid leaf through.
-    """
-    expected = _expected_dtypes(cfg.mu_dtype, cfg.state_dtype)
-    numpy = array_type is np.ndarray  # CuPy arrays have no read-only flag
+    """Check every leaf (arrays of ``array_type``) and return ``(g, p, m, v, v_max)``
+    per leaf (``v`` again for ``v_max`` without amsgrad)."""
     out = []
     for i, g in enumerate(grads):
-        p, m, v = params[i], mus[i], nus[i]
-        if nu_maxes is None and type(g) is type(p) is type(m) is type(v) is array_type:
-            dtype = p.dtype
-            want = expected.get(dtype)
-            if want is not None and g.dtype is dtype and m.dtype is want[0] and \
-                    v.dtype is want[1] and g.shape == p.shape == m.shape and not v.shape:
-                pf, mf = p.flags, m.flags
-                if g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous and (
-                        not numpy or (pf.writeable and mf.writeable and v.flags.writeable)):
-                    out.append((g, p, m, v, v))
-                    continue
+        v = nus[i]
         vmax = nu_maxes[i] if nu_maxes is not None else v
-        _check_leaf(cfg, treedef, i, array_type, g, p, m, v, vmax, nu_maxes is not None)
-        out.append((g, p, m, v, vmax))
+        _check_leaf(cfg, treedef, i, array_type, g, params[i], mus[i], v, vmax,
+                    nu_maxes is not None)
+        out.append((g, params[i], mus[i], v, vmax))
     return out
 
 
@@ -249,25 +259,60 @@ def _check_leaf(cfg: Config, treedef: TreeDef, i: int, array_type: type, g: Any,
 
 def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
                  mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None
-                 ) -> list[tuple[Any, ...]]:
-    """The CPU kernels' arguments: 1-D views of ``g, p, m`` (float16 as uint16) and the
-    0-d ``v``, ``v_max``. Nothing is copied."""
+                 ) -> tuple[list[tuple[Any, ...]], tuple[Any, bool] | None]:
+    """Check every leaf of NumPy arrays; return the CPU kernels' arguments per leaf,
+    1-D views of ``g, p, m`` (float16 as uint16) and the 0-d ``v``, ``v_max``
+    (nothing is copied), and the kind ``(dtype, grads writeable)`` that every leaf
+    shares, or ``None`` when they differ.
+
+    The usual leaf (dtypes as ``init`` made them, contiguous, aligned, writeable, no
+    amsgrad) is settled by identity and flag tests; anything else goes through
+    :func:`_check_leaf`, which names what is wrong or lets an unusual but valid leaf
+    through (and then the leaves share no kind).
+    """
+    expected = _expected_dtypes(cfg.mu_dtype, cfg.state_dtype)
+    ndarray = np.ndarray
     out = []
-    for g, p, m, v, vmax in checked_leaves(cfg, treedef, params, grads, mus, nus, nu_maxes,
-                                           np.ndarray):
-        if g.ndim == 1 and g.itemsize != 2 and m.itemsize != 2 and v.itemsize != 2:
-            out.append((g, p, m, v, vmax))  # the usual leaf: nothing to view
-        else:
-            out.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
-    return out
+    kind: tuple[Any, bool] | None = None
+    uniform = True
+    for i, g in enumerate(grads):
+        p, m, v = params[i], mus[i], nus[i]
+        if nu_maxes is None and type(g) is type(p) is type(m) is type(v) is ndarray:
+            dtype = p.dtype
+            want = expected.get(dtype)
+            if want is not None and g.dtype is dtype and m.dtype is want[0] and \
+                    v.dtype is want[1] and g.shape == p.shape == m.shape and v.ndim == 0:
+                gf = g.flags  # carray: C-contiguous, aligned and writeable
+                g_writeable = gf.carray
+                if p.flags.carray and m.flags.carray and v.flags.carray and (
+                        g_writeable or (gf.c_contiguous and gf.aligned)):
+                    if kind is None:
+                        kind = (dtype, g_writeable)
+                    elif dtype is not kind[0] or g_writeable is not kind[1]:
+                        uniform = False
+                    if want[2] and g.ndim == 1:
+                        out.append((g, p, m, v, v))  # nothing to view
+                    else:
+                        out.append((_flat(g), _flat(p), _flat(m), _half_view(v),
+                                    _half_view(v)))
+                    continue
+        uniform = False
+        vmax = nu_maxes[i] if nu_maxes is not None else v
+        _check_leaf(cfg, treedef, i, ndarray, g, p, m, v, vmax, nu_maxes is not None)
+        out.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
+    return out, kind if uniform else None
 
 
 @functools.cache
 def _expected_dtypes(mu_dtype: str | None, state_dtype: str | None
-                     ) -> dict[np.dtype, tuple[np.dtype, np.dtype]]:
-    """Parameter dtype -> (moment dtype, second-moment dtype) that ``init`` gives."""
-    return {dtype: (_state_dtype(mu_dtype, dtype), _state_dtype(state_dtype, dtype))
-            for dtype in _FLOATS}
+                     ) -> dict[np.dtype, tuple[np.dtype, np.dtype, bool]]:
+    """Parameter dtype -> (moment dtype, second-moment dtype) that ``init`` gives, and
+    whether none of the three is float16 (which the kernels see as uint16)."""
+    out = {}
+    for dtype in _FLOATS:
+        mu, nu = _state_dtype(mu_dtype, dtype), _state_dtype(state_dtype, dtype)
+        out[dtype] = (mu, nu, 2 not in (dtype.itemsize, mu.itemsize, nu.itemsize))
+    return out
 
 
 def _writeable(flags: Any) -> bool:

@@ -506,22 +506,26 @@ def _clipped(k: Any, z: Any, g: Any, p2: float, d2: float, c: Any) -> Any:
 
 
 @njit(cache=True, error_model="numpy")
-def _flag_values(f: Any) -> Any:
-    """The flags as a tuple of values: constants to the compiler inside the loops (an
-    array's entries would be reloaded after every store to ``m`` or ``p``)."""
-    return (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11],
-            f[12])
+def _flag_values(cf: Any) -> Any:
+    """The flags that follow the coefficients in ``cf``, as a tuple of integers:
+    constants to the compiler inside the loops (an array's entries would be reloaded
+    after every store to ``m`` or ``p``)."""
+    o = P.N_COEFFICIENTS
+    return (int(cf[o]), int(cf[o + 1]), int(cf[o + 2]), int(cf[o + 3]), int(cf[o + 4]),
+            int(cf[o + 5]), int(cf[o + 6]), int(cf[o + 7]), int(cf[o + 8]),
+            int(cf[o + 9]), int(cf[o + 10]), int(cf[o + 11]), int(cf[o + 12]))
 
 
 @njit(cache=True, error_model="numpy")
-def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None:
+def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> None:
     """One layer's step on one thread: ``p``, ``m``, ``v`` (``vmax``) in place.
 
     ``g, p, m`` are 1-D and C-contiguous; ``v`` and ``vmax`` 0-d; ``c`` the step's
-    coefficients and ``f`` the configuration's flags (``_plan``).
+    coefficients followed by the configuration's flags, as floats (``_plan``; one
+    array, as every array argument costs numba's dispatch time on every layer).
     """
     z = compute_zero(g, v)
-    f = _flag_values(f)
+    f = _flag_values(c)
     s = _square_sum(g)
     p2 = _square_sum(p) if f[_F_LUC] else 0.0
     k = _scalars(g, v, vmax, c, f, z, s)
@@ -536,11 +540,11 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any) -> None:
+def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> None:
     """:func:`leaf_step` with its passes split into blocks over numba's threads (the
     same blocks, hence the same sums, as on one thread)."""
     z = compute_zero(g, v)
-    f = _flag_values(f)
+    f = _flag_values(c)
     s = _square_sum_parallel(g)
     p2 = _square_sum_parallel(p) if f[_F_LUC] else 0.0
     k = _scalars(g, v, vmax, c, f, z, s)
@@ -553,6 +557,14 @@ def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any
         k = _clipped(k, z, g, p2, _compensated_total(parts), c)
     for b in prange(nb):
         _apply_range(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
+
+
+def compiled(kernel: Any, args: tuple[Any, ...]) -> Any:
+    """``kernel`` compiled (or loaded from the disk cache) for the numba types of
+    ``args``: its machine code behind a callable that skips the dispatcher's search
+    for a matching signature (about 0.1 us per array argument), for arguments of
+    exactly those types only."""
+    return kernel.compile(tuple(numba.typeof(a) for a in args))
 
 
 def set_threads(threads: int) -> None:
