@@ -23,8 +23,10 @@ timed, that each contender's first step from a fresh state equals the reference'
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -157,6 +159,15 @@ def optax_jit(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]
 
     return Contender("optax, jax.jit, donated buffers", step, None,
                      first_params=first), compile_s
+
+
+def quiet_numba_threads() -> None:
+    """Load PyTorch's OpenMP runtime (if PyTorch is here) with the environment as given,
+    then ask the OpenMP runtime numba loads later, a separate one, to let its idle
+    threads sleep while other contenders run (unless the caller chose a policy)."""
+    with contextlib.suppress(ImportError):
+        import torch  # noqa: F401
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
 def check_first_step(contender: Contender, expected: dict[str, np.ndarray]) -> None:

@@ -27,7 +27,6 @@ faster than the 1-thread one on the ResNet-50 tree.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import math
@@ -72,7 +71,7 @@ def run_group(group: str, preset: str, rounds: int, quick: bool) -> dict[str, An
     interleaved rounds; a JSON-able summary."""
     import _contenders as c
 
-    _quiet_numba_threads()
+    c.quiet_numba_threads()
     shapes = group_shapes(group, quick)
     params, grads = c.make_tree(shapes, 0), c.make_tree(shapes, 1)
     n_values = sum(math.prod(s) for s in shapes)
@@ -114,15 +113,6 @@ def run_group(group: str, preset: str, rounds: int, quick: bool) -> dict[str, An
             "results": [{"label": k.label, "threads": k.threads, "steps_per_timing": inner[i],
                          "median_s": statistics.median(times[i]), "min_s": min(times[i]),
                          "max_s": max(times[i])} for i, k in enumerate(contenders)]}
-
-
-def _quiet_numba_threads() -> None:
-    """Load PyTorch's OpenMP runtime (if PyTorch is here) with the environment as given,
-    then ask the OpenMP runtime numba loads later, a separate one, to let its idle
-    threads sleep (unless the caller chose a policy)."""
-    with contextlib.suppress(ImportError):
-        import torch  # noqa: F401
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
 def _batch(step: Any, min_batch_s: float) -> int:

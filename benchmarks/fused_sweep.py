@@ -7,7 +7,8 @@ Two sweeps of float32 trees, each point measured in its own process:
 
 At each point the contenders of ``_contenders`` on one thread (the floor for the size
 sweep, the reference core's ``update`` + ``apply_updates``, the fused path, the
-importable PyTorch NovoGrads, jitted optax on XLA's threads, up to
+importable PyTorch NovoGrads), the fused path on two threads (size sweep; layers of
+100 values never run on more than one) and jitted optax on XLA's threads (up to
 :data:`OPTAX_MAX_LEAVES` leaves) are built one at a time,
 their first step checked against the reference's, and timed: the median of
 ``--repeat`` timings, each of enough steps to last 0.1 s. The plot (``OUT.png``) has
@@ -15,12 +16,13 @@ one panel per sweep, log-log; ``OUT.json`` holds the numbers.
 
 Run on a quiet machine: ``python benchmarks/fused_sweep.py --out benchmarks/fused_sweep``.
 ``--quick`` (tiny trees, one repeat) checks that the script runs; its numbers mean
-nothing.
+nothing. numba runs on its OpenMP layer, as in ``fused_cpu.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -31,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+os.environ.setdefault("NUMBA_THREADING_LAYER", "omp")
 
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000, 50_000_000)
 LEAF_COUNTS = (10, 100, 1_000, 10_000)
@@ -54,6 +58,7 @@ def run_point(sweep: str, n: int, preset: str, repeat: int, min_batch_s: float
     """Median seconds per step of each contender at one point (child process)."""
     import _contenders as c
 
+    c.quiet_numba_threads()
     shapes = point_shapes(sweep, n)
     params, grads = c.make_tree(shapes, 0), c.make_tree(shapes, 1)
     expected = c.reference_first_step(preset, params, grads)
@@ -64,6 +69,7 @@ def run_point(sweep: str, n: int, preset: str, repeat: int, min_batch_s: float
                            else None]
     if sweep == "size":
         builders.insert(0, lambda: c.floor(sum(math.prod(s) for s in shapes)))
+        builders.insert(3, lambda: _two_threads(c.fused(preset, params, grads, 2)))
     out = {}
     for build in builders:
         built = build()
@@ -83,6 +89,10 @@ def run_point(sweep: str, n: int, preset: str, repeat: int, min_batch_s: float
         del built, contenders
         gc.collect()
     return out
+
+
+def _two_threads(contender: Any) -> Any:
+    return dataclasses.replace(contender, label=f"{contender.label}, 2 threads")
 
 
 def _median_step(step: Any, repeat: int, min_batch_s: float) -> float:
@@ -124,7 +134,8 @@ def plot(data: dict[str, Any], path: Path) -> None:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("time per step (ms)")
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle(f"NovoGrad step, float32, one thread ({data['machine']})", fontsize=9)
+    fig.suptitle(f"NovoGrad step, float32, one thread unless labelled, optax on XLA's "
+                 f"threads ({data['machine']})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -166,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             times = json.loads(proc.stdout.strip().splitlines()[-1])
             data[sweep].append({"n": n, "times": times})
-            print(f"{sweep} {n:>10,}: " + ", ".join(f"{k.split(',')[0]} {v * 1e3:.3f} ms"
+            print(f"{sweep} {n:>10,}: " + "; ".join(f"{k} {v * 1e3:.3f} ms"
                                                    for k, v in times.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=1))

@@ -27,7 +27,7 @@ class FusedNovoGrad:
     the norm's sum do not depend on it, so neither does the result. Every large layer
     starts a parallel loop, so numba's threading layer matters: on its OpenMP layer
     (numba's choice where TBB is absent) two threads took a ResNet-50-sized step in
-    0.56x the time of one in ``benchmarks/fused_cpu.py``; on its ``workqueue`` layer
+    0.56-0.58x the time of one in ``benchmarks/fused_cpu.py``; on its ``workqueue`` layer
     (``NUMBA_THREADING_LAYER=workqueue``) they were no faster than one.
     """
 
