@@ -362,6 +362,21 @@ def test_leaves_of_every_kind_match_the_reference_step_after_step() -> None:
         assert_trees_close(state.mu, ref_state.mu, kind="framework", step=int(state.count))
 
 
+def test_the_fused_step_pickles_after_it_has_run() -> None:
+    """Nothing compiled is kept on the object: it pickles and copies as its config."""
+    import copy
+    import pickle
+
+    fast = fused.from_optimizer(ngr.presets.nemo(lr=0.01), threads=1)
+    params = {"w": np.ones(3, dtype=np.float32)}
+    state = fast.init(params)
+    fast.step_(params, {"w": np.full(3, 0.5, dtype=np.float32)}, state)
+    for twin in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast)):
+        assert twin == fast
+        twin.step_(params, {"w": np.full(3, 0.5, dtype=np.float32)}, state)
+    assert int(state.count) == 3
+
+
 def test_empty_tree_and_empty_leaf_step() -> None:
     fast = fused.from_optimizer(ngr.novograd(0.1))
     state = fast.init({})

@@ -45,7 +45,6 @@ class FusedNovoGrad:
                              f"NUMBA_NUM_THREADS here), got {self.threads}")
         # the CPU kernels take the step's coefficients and these flags as one array
         object.__setattr__(self, "_flags", [float(x) for x in _plan.flags(self.config)])
-        object.__setattr__(self, "_compiled", {})
 
     def init(self, params: Tree) -> NovoGradState:
         """Zero state for ``params``: exactly ``opt.init(params)`` of the reference.
@@ -107,10 +106,12 @@ class FusedNovoGrad:
 
         flags: list[float] = self._flags  # type: ignore[attr-defined]
         numbers = np.array(_plan.coefficients(cfg, count) + flags, dtype=np.float64)
-        kernel = self._kernel(_cpu.leaf_step, kind, calls, numbers)
+        kernel = _cpu.compiled(_cpu.leaf_step, kind, (*calls[0], numbers)) if kind else \
+            _cpu.leaf_step
         if self.threads > 1:
             _cpu.set_threads(self.threads)
-            parallel = self._kernel(_cpu.leaf_step_parallel, kind, calls, numbers)
+            parallel = _cpu.compiled(_cpu.leaf_step_parallel, kind, (*calls[0], numbers)) \
+                if kind else _cpu.leaf_step_parallel
             for g, p, m, v, vmax in calls:
                 run = parallel if g.size >= _cpu.PARALLEL_MIN else kernel
                 run(g, p, m, v, vmax, numbers)
@@ -118,23 +119,6 @@ class FusedNovoGrad:
             for g, p, m, v, vmax in calls:
                 kernel(g, p, m, v, vmax, numbers)
         state.count[()] = count + 1
-
-
-    def _kernel(self, dispatcher: Any, kind: tuple[Any, bool] | None,
-                calls: list[tuple[Any, ...]], numbers: np.ndarray) -> Any:
-        """The numba ``dispatcher`` itself, or, when every leaf is of one ``kind``, its
-        code compiled for the types of those leaves' arguments (kept per kind): the
-        same code, called without the dispatcher's search for a matching signature on
-        every layer."""
-        if kind is None:
-            return dispatcher
-        compiled = self._compiled  # type: ignore[attr-defined]
-        key = (dispatcher.__name__, kind)
-        if key not in compiled:
-            from . import _cpu
-
-            compiled[key] = _cpu.compiled(dispatcher, (*calls[0], numbers))
-        return compiled[key]
 
 
 def from_optimizer(opt: NovoGrad | Config, threads: int = 1) -> FusedNovoGrad:
@@ -259,11 +243,11 @@ def _check_leaf(cfg: Config, treedef: TreeDef, i: int, array_type: type, g: Any,
 
 def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
                  mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None
-                 ) -> tuple[list[tuple[Any, ...]], tuple[Any, bool] | None]:
+                 ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
     """Check every leaf of NumPy arrays; return the CPU kernels' arguments per leaf,
     1-D views of ``g, p, m`` (float16 as uint16) and the 0-d ``v``, ``v_max``
-    (nothing is copied), and the kind ``(dtype, grads writeable)`` that every leaf
-    shares, or ``None`` when they differ.
+    (nothing is copied), and the kind ``(dtype, moment dtype, second-moment dtype,
+    grads writeable)`` that every leaf shares, or ``None`` when they differ.
 
     The usual leaf (dtypes as ``init`` made them, contiguous, aligned, writeable, no
     amsgrad) is settled by identity and flag tests; anything else goes through
@@ -273,7 +257,7 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
     expected = _expected_dtypes(cfg.mu_dtype, cfg.state_dtype)
     ndarray = np.ndarray
     out = []
-    kind: tuple[Any, bool] | None = None
+    kind: tuple[Any, ...] | None = None
     uniform = True
     for i, g in enumerate(grads):
         p, m, v = params[i], mus[i], nus[i]
@@ -287,8 +271,8 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
                 if p.flags.carray and m.flags.carray and v.flags.carray and (
                         g_writeable or (gf.c_contiguous and gf.aligned)):
                     if kind is None:
-                        kind = (dtype, g_writeable)
-                    elif dtype is not kind[0] or g_writeable is not kind[1]:
+                        kind = (dtype, want[0], want[1], g_writeable)
+                    elif dtype is not kind[0] or g_writeable is not kind[3]:
                         uniform = False
                     if want[2] and g.ndim == 1:
                         out.append((g, p, m, v, v))  # nothing to view

@@ -559,12 +559,18 @@ def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> Non
         _apply_range(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
 
 
-def compiled(kernel: Any, args: tuple[Any, ...]) -> Any:
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+
+
+def compiled(kernel: Any, kind: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
     """``kernel`` compiled (or loaded from the disk cache) for the numba types of
-    ``args``: its machine code behind a callable that skips the dispatcher's search
-    for a matching signature (about 0.1 us per array argument), for arguments of
-    exactly those types only."""
-    return kernel.compile(tuple(numba.typeof(a) for a in args))
+    ``args``, the arguments of a leaf of ``kind``, and kept per kind: its machine code
+    behind a callable that skips the dispatcher's search for a matching signature
+    (about 0.1 us per array argument), for arguments of exactly those types only."""
+    key = (kernel.__name__, kind)
+    if key not in _COMPILED:
+        _COMPILED[key] = kernel.compile(tuple(numba.typeof(a) for a in args))
+    return _COMPILED[key]
 
 
 def set_threads(threads: int) -> None:
