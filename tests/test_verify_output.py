@@ -133,6 +133,34 @@ def test_full_prints_every_element_of_the_differing_leaf() -> None:
     assert len(full.excerpt.splitlines()) == 41
 
 
+def test_the_other_leaves_differing_at_that_step_are_named_or_shown() -> None:
+    """The excerpt shows the first differing leaf, then names the others that differ at
+    the same step (with their counts); ``full`` shows each of them."""
+    want = {"a": np.zeros((3, 4)), "b": np.zeros((3, 20)), "c": np.zeros((3, 2))}
+    for leaf in want.values():
+        leaf[1:] = 1.0
+    got = {name: leaf.copy() for name, leaf in want.items()}
+    got["a"][2, 1] = 1.5
+    got["b"][2, [3, 11, 12]] = 0.5
+    got["c"][1, 0] = 2.0  # differs at step 1 only: not at the step shown
+    got["c"][2, 0] = 1.0
+    compact = compare("x", "x", "float64", got, want, 1e-12)
+    assert compact.divergence is not None
+    assert (compact.divergence.step, compact.divergence.leaf) == (1, "c")
+    got["c"][1, 0] = 1.0
+    compact = compare("x", "x", "float64", got, want, 1e-12)
+    full = compare("x", "x", "float64", got, want, 1e-12, full=True)
+    assert compact.divergence is not None
+    assert (compact.divergence.step, compact.divergence.leaf) == (2, "a")
+    assert compact.excerpt.splitlines()[-1] == \
+        "also differing at step 2: leaf b (3 of 20 elements)"
+    assert "leaf c" not in compact.excerpt
+    headers = [line for line in full.excerpt.splitlines() if line.startswith("step 2")]
+    assert headers == ["step 2, leaf a (shape (4,)), elements marked * differ:",
+                       "step 2, leaf b (shape (20,)), elements marked * differ:"]
+    assert len(full.excerpt.splitlines()) == 2 + 4 + 20
+
+
 def test_full_flag_reaches_the_reproducer(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _data = _verify(capsys, tmp_path, "--impl", "tests.ports:v_from_zero",

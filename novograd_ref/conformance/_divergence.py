@@ -15,7 +15,8 @@ NaN, or they are unequal infinities.
   parameters); :func:`shown_ulps` prints it only where it means something.
 - :func:`excerpt`: one step of one leaf, expected against measured, differing elements
   marked with ``*``; large leaves are cut to the differing elements and their
-  neighbours unless ``full``.
+  neighbours unless ``full``; the other leaves differing at that step are named (or
+  shown, with ``full``).
 """
 
 from __future__ import annotations
@@ -177,27 +178,55 @@ def excerpt(actual: Trajectory, desired: Trajectory, at: Divergence, tol: float,
     """Step ``at.step`` of leaf ``at.leaf``: expected and measured side by side, the
     differing elements marked ``*``; without ``full``, a leaf of more than
     ``2 * context + 1`` elements is cut around its differing elements (``...``).
+    The other leaves that differ at that step follow: each in full with ``full``,
+    else named with their count of differing elements.
 
-    >>> want = {"w": np.array([[0.0, 0, 0], [1.0, 2.0, 3.0]])}
-    >>> got = {"w": np.array([[0.0, 0, 0], [1.0, 2.5, 3.0]])}
+    >>> want = {"w": np.array([[0.0, 0, 0], [1.0, 2.0, 3.0]]), "b": np.array([[0.0], [4.0]])}
+    >>> got = {"w": np.array([[0.0, 0, 0], [1.0, 2.5, 3.0]]), "b": np.array([[0.0], [5.0]])}
     >>> print(excerpt(got, want, first_divergence(got, want, 1e-9), 1e-9))
     step 1, leaf w (shape (3,)), elements marked * differ:
       [0]   expected 1                 measured 1
       [1] * expected 2                 measured 2.5
       [2]   expected 3                 measured 3
+    also differing at step 1: leaf b (1 of 1 elements)
     """
-    want = np.asarray(desired[at.leaf])
-    got = np.asarray(actual[at.leaf])
-    mask = differing(got, want, at.step, tol).reshape(-1)
+    lines = _leaf_excerpt(actual, desired, at.step, at.leaf, tol, full, context)
+    others = []
+    for name, want in desired.items():
+        if name != at.leaf:
+            mask = differing(np.asarray(actual[name]), np.asarray(want), at.step, tol)
+            if mask.any():
+                others.append((name, int(mask.sum()), mask.size))
+    if full:
+        for name, _, _ in others:
+            lines += _leaf_excerpt(actual, desired, at.step, name, tol, full, context)
+    elif others:
+        named = ", ".join(f"leaf {name} ({count} of {size} elements)"
+                          for name, count, size in others[:_NAMED_LEAVES])
+        more = len(others) - _NAMED_LEAVES
+        lines.append(f"also differing at step {at.step}: {named}"
+                     + (f" and {more} more leaves" if more > 0 else ""))
+    return "\n".join(lines)
+
+
+#: How many other differing leaves the compact excerpt names.
+_NAMED_LEAVES = 5
+
+
+def _leaf_excerpt(actual: Trajectory, desired: Trajectory, step: int, leaf: str,
+                  tol: float, full: bool, context: int) -> list[str]:
+    want = np.asarray(desired[leaf])
+    got = np.asarray(actual[leaf])
+    mask = differing(got, want, step, tol).reshape(-1)
     shape = want.shape[1:]
     keep = np.ones(mask.shape, dtype=bool)
     if not full and mask.size > 2 * context + 1:
         keep = np.zeros(mask.shape, dtype=bool)
         for i in np.flatnonzero(mask)[:8]:
             keep[max(0, i - context):i + context + 1] = True
-    exp_row = want[at.step].reshape(-1)
-    got_row = got[at.step].reshape(-1)
-    lines = [f"step {at.step}, leaf {at.leaf} (shape {shape}), elements marked * differ:"]
+    exp_row = want[step].reshape(-1)
+    got_row = got[step].reshape(-1)
+    lines = [f"step {step}, leaf {leaf} (shape {shape}), elements marked * differ:"]
     skipped = False
     for i in range(mask.size):
         if not keep[i]:
@@ -214,7 +243,7 @@ def excerpt(actual: Trajectory, desired: Trajectory, at: Divergence, tol: float,
     hidden = int(mask.sum()) - int((mask & keep).sum())
     if hidden:
         lines.append(f"  ({hidden} more differing elements not shown)")
-    return "\n".join(lines)
+    return lines
 
 
 def layers_coincide(params0: Mapping[str, Any]) -> bool:
