@@ -170,13 +170,20 @@ def _child(args: list[str], env: dict[str, str] | None = None) -> str:
 # ---------------------------------------------------------------------- report
 
 
+def group_median(group: dict[str, Any], label: str, threads: int | None = 1
+                 ) -> float | None:
+    """The median step time of the group's contender whose label starts with
+    ``label``, on ``threads`` threads (``None`` if it was not measured)."""
+    for r in group.get("results", []):
+        if r["label"].startswith(label) and r["threads"] == threads:
+            return float(r["median_s"])
+    return None
+
+
 def targets(groups: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
     """Each target with the measured value (``None`` where not measurable here)."""
     def median(group: str, label: str, threads: int | None = 1) -> float | None:
-        for r in groups.get(group, {}).get("results", []):
-            if r["label"].startswith(label) and r["threads"] == threads:
-                return float(r["median_s"])
-        return None
+        return group_median(groups.get(group, {}), label, threads)
 
     big = groups.get("resnet50", {})
     floor = median("resnet50", "floor")
@@ -213,13 +220,10 @@ def targets(groups: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool | No
 
 def like_for_like(group: dict[str, Any]) -> str:
     """The fused step on each thread count against the floor on as many threads."""
-    def median(label: str, threads: int) -> float | None:
-        return next((r["median_s"] for r in group["results"]
-                     if r["label"].startswith(label) and r["threads"] == threads), None)
-
     parts = []
     for threads in (1, 2):
-        fused, floor = median("fused", threads), median("floor", threads)
+        fused = group_median(group, "fused", threads)
+        floor = group_median(group, "floor", threads)
         if fused and floor:
             parts.append(f"on {threads} thread{'s' if threads > 1 else ''} "
                          f"{fused / floor:.2f}x the floor on as many")
