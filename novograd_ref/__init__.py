@@ -15,9 +15,9 @@ published NovoGrad variant on any compliant array library. Quick start:
 from . import presets
 from ._config import Config
 from ._optimizer import NovoGrad, NovoGradState, apply_updates, novograd
+from ._source_tree import import_backends
 
-# installed from backends/ by setuptools' package-dir, which mypy does not follow
-from . import backends  # type: ignore[attr-defined]  # isort: skip
+backends = import_backends(__name__, __file__)
 
 __version__ = "0.1.0"
 
