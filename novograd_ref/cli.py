@@ -235,8 +235,10 @@ def _load(args: argparse.Namespace) -> tuple[str, str]:
     from .conformance import frameworks
     from .conformance._oracle import check_spec
 
+    from .conformance.targets import with_options
+
     _import_from_the_current_directory()
-    spec = args.impl
+    spec = with_options(args.impl, args.kw, args.map)
     name = spec.removeprefix("framework:").removeprefix("preset:")
     if args.preset:
         language = args.preset
@@ -619,6 +621,13 @@ def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="run the implementation in this process (for debugging: no "
                              "time or memory limit, its crash ends the run)")
+    parser.add_argument("--kw", action="append", default=[], metavar="NAME=VALUE",
+                        help="with a torch:, optax: or keras: target: pass this constructor "
+                             "keyword as it is (VALUE a Python literal); repeatable")
+    parser.add_argument("--map", action="append", default=[], metavar="THEIRS=OURS",
+                        help="with a torch:, optax: or keras: target: the constructor's "
+                             "THEIRS carries the hyperparameter OURS (b1, eps, ... or a "
+                             "preset keyword); repeatable")
 
 
 def _known_preset(name: str) -> str:
@@ -656,9 +665,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", title="sub-commands")
     impl_help = ("the implementation to check: preset:NAME, a framework name (optax, tfa, "
-                 "timm, ...), or MODULE:FACTORY, where FACTORY(**keywords of --preset, "
-                 "without the learning rate) returns an adapter; MODULE is looked up in the "
-                 "current directory first")
+                 "timm, ...), MODULE:FACTORY, where FACTORY(**keywords of --preset, "
+                 "without the learning rate) returns an adapter, or an optimizer as "
+                 "published: torch:MODULE:CLASS, optax:MODULE:FUNCTION, keras:MODULE:CLASS; "
+                 "MODULE is looked up in the current directory first")
     dtype_help = "check this parameter dtype only (default: float64 and float32)"
     verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
                                            "a live implementation with --impl",

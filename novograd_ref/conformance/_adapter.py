@@ -12,7 +12,7 @@ leaf name to an array; every array of one run has the same floating dtype.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, Union, runtime_checkable
 
 import numpy as np
@@ -43,6 +43,27 @@ class Adapter(Protocol):
     def init(self, params: Leaves, learning_rate: LearningRate) -> Any: ...
 
     def update(self, grads: Leaves, state: Any) -> tuple[dict[str, np.ndarray], Any]: ...
+
+
+class ImplementationError(ValueError):
+    """An implementation named on the command line cannot be loaded or used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    """An implementation to check: how to build it for a case, and which oracle
+    keywords should reproduce it.
+
+    ``build(kwargs, dtype)`` returns an adapter constructed with the constructor keywords
+    ``kwargs`` for parameters of ``dtype``; ``oracle_kwargs(kwargs, dtype)`` gives the
+    preset keywords that reproduce that run (a real framework may add, e.g.,
+    ``state_dtype`` or ``hyper_dtype``).
+    """
+
+    spec: str
+    build: Callable[[dict[str, Any], str], Adapter]
+    oracle_kwargs: Callable[[dict[str, Any], str], dict[str, Any]] = (
+        lambda kwargs, dtype: dict(kwargs))
 
 
 class Unsupported(NotImplementedError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 from collections.abc import Callable, Mapping
@@ -13,11 +12,14 @@ import numpy as np
 from .. import presets
 from .._docs import docs_url
 from .._optimizer import apply_updates
-from ._adapter import Adapter, LearningRate, Unsupported
-
-
-class ImplementationError(ValueError):
-    """An implementation named on the command line cannot be loaded or used."""
+from ._adapter import (
+    Adapter,
+    Implementation,
+    ImplementationError,
+    LearningRate,
+    Unsupported,
+)
+from .targets import is_target, target_implementation, target_module
 
 
 class PresetAdapter:
@@ -67,26 +69,11 @@ class PresetAdapter:
         return dict(params), (opt, params, opt_state)
 
 
-@dataclasses.dataclass(frozen=True)
-class Implementation:
-    """An implementation to check: how to build it for a case, and which oracle
-    keywords should reproduce it.
-
-    ``build(kwargs, dtype)`` returns an adapter constructed with the constructor keywords
-    ``kwargs`` for parameters of ``dtype``; ``oracle_kwargs(kwargs, dtype)`` gives the
-    preset keywords that reproduce that run (a real framework may add, e.g.,
-    ``state_dtype`` or ``hyper_dtype``).
-    """
-
-    spec: str
-    build: Callable[[dict[str, Any], str], Adapter]
-    oracle_kwargs: Callable[[dict[str, Any], str], dict[str, Any]] = (
-        lambda kwargs, dtype: dict(kwargs))
-
-
 def implementation(spec: str) -> Implementation:
     """An :class:`Implementation` from a name: ``preset:NAME`` (or a preset name), a
-    framework name (``framework:NAME`` to insist), or ``module:factory``.
+    framework name (``framework:NAME`` to insist), ``module:factory``, or a published
+    optimizer (``torch:MODULE:CLASS``, ``optax:MODULE:FUNCTION``, ``keras:MODULE:CLASS``;
+    see :mod:`novograd_ref.conformance.targets`).
 
     ``module:factory``: ``factory(**kwargs)`` must return an object with the adapter's
     ``init`` and ``update``; it raises :class:`~novograd_ref.conformance.Unsupported`
@@ -100,6 +87,8 @@ def implementation(spec: str) -> Implementation:
     or a callable ``(kwargs, dtype) -> dict`` of them; see
     :func:`declared_oracle_kwargs`.
     """
+    if is_target(spec):
+        return target_implementation(spec)
     if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
                                       and not _is_framework(spec)):
         name = spec.removeprefix("preset:")
@@ -127,9 +116,12 @@ def check_spec(spec: str) -> None:
     >>> check_spec("preset:optax")
     """
     if ":" in spec and not spec.startswith(("preset:", "framework:")):
-        module_name, _, factory_name = spec.partition(":")
-        if not module_name or not factory_name.isidentifier():
-            raise ImplementationError(f"{spec!r} is not module:factory")
+        if is_target(spec):
+            module_name = target_module(spec)
+        else:
+            module_name, _, factory_name = spec.partition(":")
+            if not module_name or not factory_name.isidentifier():
+                raise ImplementationError(f"{spec!r} is not module:factory")
         try:
             found = importlib.util.find_spec(module_name)
         except (ImportError, ValueError) as exc:

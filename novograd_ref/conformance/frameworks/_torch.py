@@ -159,8 +159,11 @@ class TorchAdapter:
     """An :class:`~novograd_ref.conformance._adapter.Adapter` over a ``torch.optim`` optimizer.
 
     ``optimizer_class(params, lr=..., **constructor_kwargs)`` is called inside
-    :meth:`init`, when the parameters and the learning rate are known. List-valued
-    keywords (``betas`` as stored in JSON) are passed as tuples.
+    :meth:`init`, when the parameters and the learning rate are known (``lr`` is
+    ``rate_keyword``, the constructor's name for it). List-valued keywords (``betas``
+    as stored in JSON) are passed as tuples. Each step's rate is written into every
+    parameter group's ``"lr"`` (or its ``rate_keyword`` entry) before ``step()``, which
+    gets a closure returning a zero loss where it requires one.
     """
 
     def __init__(
@@ -169,6 +172,7 @@ class TorchAdapter:
         optimizer_class: OptimizerFactory,
         constructor_kwargs: Mapping[str, Any],
         settings: Mapping[str, Any] | None = None,
+        rate_keyword: str = "lr",
     ) -> None:
         self.name = name
         self._class = optimizer_class
@@ -176,6 +180,7 @@ class TorchAdapter:
             k: tuple(v) if isinstance(v, list) else v for k, v in constructor_kwargs.items()
         }
         self._dtype = default_dtype_name(settings)
+        self._rate_keyword = rate_keyword
 
     def init(self, params: Leaves, learning_rate: LearningRate) -> TorchRun:
         """Create one parameter per leaf and construct the optimizer."""
@@ -190,8 +195,9 @@ class TorchAdapter:
             torch.nn.Parameter(torch.tensor(np.array(a, copy=True)), requires_grad=True)
             for a in params.values()
         ]
+        rate = {self._rate_keyword: constructor_lr(learning_rate)}
         with default_dtype(self._dtype):
-            optimizer = self._class(tensors, lr=constructor_lr(learning_rate), **self._kwargs)
+            optimizer = self._class(tensors, **rate, **self._kwargs)
         return TorchRun(
             names=list(params),
             params=tensors,
@@ -216,9 +222,14 @@ class TorchAdapter:
             param.grad = torch.tensor(grad)
         rate = rate_for_step(state.learning_rate, state.step)
         for group in state.optimizer.param_groups:
-            group["lr"] = rate
+            key = "lr" if "lr" in group else self._rate_keyword
+            if key not in group:
+                raise ValueError(f"{self.name}: its parameter groups hold no learning "
+                                 f"rate ('lr' or {self._rate_keyword!r}) to set before "
+                                 "each step")
+            group[key] = rate
         with default_dtype(self._dtype):
-            state.optimizer.step()
+            state.optimizer.step(*_closure(state.optimizer.step))
         state.step += 1
         out = {
             name: p.detach().numpy().copy()
@@ -239,6 +250,22 @@ class TorchAdapter:
                 if key in STATE_NAMES:
                     out[f"{STATE_NAMES[key]}__{name}"] = value.detach().numpy().copy()
         return out
+
+
+def _closure(step: Callable[..., Any]) -> tuple[Callable[[], Any], ...]:
+    """A closure for ``step`` where it requires one (a zero loss; the gradients are
+    already set), else nothing."""
+    import inspect
+
+    import torch
+
+    try:
+        parameter = inspect.signature(step).parameters.get("closure")
+    except (TypeError, ValueError):
+        return ()
+    if parameter is None or parameter.default is not inspect.Parameter.empty:
+        return ()
+    return (lambda: torch.zeros(()),)
 
 
 def torch_framework(*, name: str, preset: str, optimizer: Callable[[], OptimizerFactory],
