@@ -234,7 +234,6 @@ def _load(args: argparse.Namespace) -> tuple[str, str]:
     from . import presets
     from .conformance import frameworks
     from .conformance._oracle import check_spec
-
     from .conformance.targets import with_options
 
     _import_from_the_current_directory()

@@ -29,8 +29,8 @@ if torch is not None:
                      betas: tuple[float, float] = (0.95, 0.98), eps: float = 1e-8,
                      weight_decay: float = 0.0, grad_averaging: bool = False,
                      amsgrad: bool = False) -> None:
-            defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                            grad_averaging=grad_averaging, amsgrad=amsgrad)
+            defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                            "grad_averaging": grad_averaging, "amsgrad": amsgrad}
             super().__init__(params, defaults)
 
         @torch.no_grad()
@@ -68,8 +68,8 @@ if torch is not None:
         def __init__(self, params: Any, learning_rate: float = 1e-3, beta1: float = 0.95,
                      beta2: float = 0.98, epsilon: float = 1e-8, wd: float = 0.0) -> None:
             torch.optim.Optimizer.__init__(
-                self, params, dict(lr=learning_rate, betas=(beta1, beta2), eps=epsilon,
-                                   weight_decay=wd, grad_averaging=False, amsgrad=False))
+                self, params, {"lr": learning_rate, "betas": (beta1, beta2), "eps": epsilon,
+                                   "weight_decay": wd, "grad_averaging": False, "amsgrad": False})
 
     class TorchNovoGradMomentum(TorchNovoGrad):
         """The same optimizer with ``b1`` under a name no registry knows: ``momentum``

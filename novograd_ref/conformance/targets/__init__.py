@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from .._adapter import Implementation
 from . import _keras_class, _optax_function, _torch_class
-from ._keras_class import keras_module
 from ._grammar import KINDS, Target, TargetError, is_target, parse, with_options
+from ._keras_class import keras_module
 
 __all__ = ["KINDS", "Target", "TargetError", "is_target", "keras_module", "parse",
            "target_implementation",
