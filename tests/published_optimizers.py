@@ -177,8 +177,10 @@ def optax_novograd(learning_rate: Any, b1: float = 0.9, b2: float = 0.25, eps: f
     return Transformation(init, update)
 
 
-def not_a_transformation(learning_rate: Any) -> float:
-    """Returns a number, not a transformation."""
+def not_a_transformation(learning_rate: Any, b1: float = 0.9, b2: float = 0.25,
+                         eps: float = 1e-6, eps_root: float = 0.0,
+                         weight_decay: float = 0.0) -> float:
+    """Takes optax's keywords and returns a number, not a transformation."""
     return math.pi
 
 

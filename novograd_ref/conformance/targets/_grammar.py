@@ -44,12 +44,13 @@ class Target:
 
 
 def is_target(spec: str) -> bool:
-    """Whether ``spec`` is meant as a published-optimizer target (``KIND:...``).
+    """Whether ``spec`` is meant as a published-optimizer target (``KIND:...``; the
+    modules ``torch``, ``optax`` and ``keras`` are not ports with a factory).
 
     >>> is_target("torch:my_optim:NovoGrad"), is_target("my_port:make")
     (True, False)
     """
-    return spec.partition(":")[0] in KINDS and spec.count(":") >= 2
+    return spec.partition(":")[0] in KINDS and ":" in spec
 
 
 def parse(spec: str) -> Target:
