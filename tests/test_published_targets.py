@@ -42,7 +42,7 @@ def passed(out: str) -> int:
 
 
 def test_betas_split_and_spellings_found() -> None:
-    def NovoGrad(params, learning_rate=1e-3, beta_1=0.9, beta_2=0.99, epsilon=1e-7):  # noqa: N802
+    def NovoGrad(params, learning_rate=1e-3, beta_1=0.9, beta_2=0.99, epsilon=1e-7):
         ...
 
     filled = constructor_keywords(NovoGrad, "NovoGrad", {
@@ -51,7 +51,7 @@ def test_betas_split_and_spellings_found() -> None:
 
 
 def test_a_parameter_carries_one_hyperparameter_the_commonest_meaning_first() -> None:
-    def NovoGrad(params, lr=1e-3, b1=0.9, b2=0.99, epsilon=1e-7):  # noqa: N802
+    def NovoGrad(params, lr=1e-3, b1=0.9, b2=0.99, epsilon=1e-7):
         ...
 
     # optax's keywords: eps is epsilon's usual meaning; eps_root = 0 is off
@@ -61,7 +61,7 @@ def test_a_parameter_carries_one_hyperparameter_the_commonest_meaning_first() ->
 
 
 def test_a_value_the_constructor_cannot_take_skips_the_case_with_the_reason() -> None:
-    def NovoGrad(params, lr=1e-3, betas=(0.9, 0.99)):  # noqa: N802
+    def NovoGrad(params, lr=1e-3, betas=(0.9, 0.99)):
         ...
 
     from novograd_ref.conformance import Unsupported
@@ -72,7 +72,7 @@ def test_a_value_the_constructor_cannot_take_skips_the_case_with_the_reason() ->
 
 
 def test_tuning_keywords_of_a_switched_off_feature_are_left_out() -> None:
-    def NovoGrad(params, lr=1e-3, betas=(0.9, 0.99), eps=1e-8):  # noqa: N802
+    def NovoGrad(params, lr=1e-3, betas=(0.9, 0.99), eps=1e-8):
         ...
 
     filled = constructor_keywords(NovoGrad, "NovoGrad", {
@@ -82,7 +82,7 @@ def test_tuning_keywords_of_a_switched_off_feature_are_left_out() -> None:
 
 
 def test_map_and_kw_reach_the_constructor() -> None:
-    def NovoGrad(params, lr=1e-3, momentum=0.9, beta2=0.99, eps=1e-8, foreach=None):  # noqa: N802
+    def NovoGrad(params, lr=1e-3, momentum=0.9, beta2=0.99, eps=1e-8, foreach=None):
         ...
 
     filled = constructor_keywords(NovoGrad, "NovoGrad", {"betas": (0.5, 0.6), "eps": 1e-8},
