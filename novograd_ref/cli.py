@@ -358,14 +358,21 @@ def _verify_impl(args: argparse.Namespace) -> int:
         raise UsageError("--record selects a bundled record and --data a vectors "
                          "directory; they do not apply with --impl")
     _report_path(args.report)
+    _json_path(args.junit_xml, "--junit-xml")
     options = _runner_options(args)
     spec, preset = _load(args)
     if args.examples:
         _needs_hypothesis()
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
+    writers = [w for w in (report_writer(args.report), junit_writer(args.junit_xml)) if w]
+
+    def on_update(report: Any) -> None:
+        for write in writers:
+            write(report)
+
     report = verify_implementation(spec, preset, dtypes, args.examples,
                                    progress=lambda it: progress(it, "verify"), identify=True,
-                                   full=args.full, on_update=report_writer(args.report),
+                                   full=args.full, on_update=on_update,
                                    **options)
     counts = report.counts()
     print(f"{args.impl} against preset {preset!r}")
@@ -423,6 +430,17 @@ def report_writer(path: str | None) -> Callable[[Any], None] | None:
     return lambda report: report.write(path)
 
 
+def junit_writer(path: str | None) -> Callable[[Any], None] | None:
+    """``--junit-xml``: a report saying the run has not completed, then rewritten
+    atomically after every case."""
+    if path is None:
+        return None
+    from .conformance import _junit
+
+    _junit.incomplete(path, "novograd-ref verify")
+    return lambda report: _junit.write(path, _junit.verify_suite(report))
+
+
 def _needs_hypothesis() -> None:
     try:
         import hypothesis  # noqa: F401
@@ -431,14 +449,19 @@ def _needs_hypothesis() -> None:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from .conformance import identify
+    from .conformance import _junit, identify
 
     _json_path(args.json)
+    _json_path(args.junit_xml, "--junit-xml")
     options = _runner_options(args)
     spec, language = _load(args)
     dtype = args.dtype or "float64"
+    if args.junit_xml:
+        _junit.incomplete(args.junit_xml, f"novograd-ref identify {spec}")
     matches = identify(spec, language, dtype,
                        progress=lambda it: progress(it, "identify"), **options)
+    if args.junit_xml:
+        _junit.write(args.junit_xml, _junit.identify_suite(spec, matches, dtype))
     _print_failures(list(matches.errors))
     print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
     if matches.variants:
@@ -459,11 +482,11 @@ def _identify(args: argparse.Namespace) -> int:
     return 0 if matches or matches.variants else 1
 
 
-def _json_path(path: str | None) -> None:
-    """Refuse, before any work, a ``--json`` file in a folder that is not writable."""
+def _json_path(path: str | None, option: str = "--json") -> None:
+    """Refuse, before any work, an output file in a folder that is not writable."""
     folder = Path(path).parent if path else None
     if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
-        raise UsageError(f"--json {path}: folder {str(folder)!r} is not a writable folder")
+        raise UsageError(f"{option} {path}: folder {str(folder)!r} is not a writable folder")
 
 
 def _write_json(path: str, data: Any) -> None:
@@ -474,16 +497,21 @@ def _write_json(path: str, data: Any) -> None:
 def _explain(args: argparse.Namespace) -> int:
     """Diagnose a port: the summary, then the details; exit 0 when a preset or a
     configuration reproduces it, 1 when nothing does, 4 when no run completed."""
-    from .conformance import explain
+    from .conformance import _junit, explain
 
     _json_path(args.json)
+    _json_path(args.junit_xml, "--junit-xml")
     options = _runner_options(args)
     spec, language = _load(args)
 
     def note(message: str) -> None:
         print(f"explain: {message}", file=sys.stderr, flush=True)
 
+    if args.junit_xml:
+        _junit.incomplete(args.junit_xml, f"novograd-ref explain {spec}")
     found = explain(spec, language, progress=note, **options)
+    if args.junit_xml:
+        _junit.write(args.junit_xml, _junit.explain_suite(found))
     if args.json:
         _write_json(args.json, found.to_json())
     print(found.summary())
@@ -620,6 +648,9 @@ def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="run the implementation in this process (for debugging: no "
                              "time or memory limit, its crash ends the run)")
+    parser.add_argument("--junit-xml", metavar="FILE",
+                        help="also write a JUnit XML report here, one test case per "
+                             "comparison, rewritten as the run goes (default: none)")
     parser.add_argument("--kw", action="append", default=[], metavar="NAME=VALUE",
                         help="with a torch:, optax: or keras: target: pass this constructor "
                              "keyword as it is (VALUE a Python literal); repeatable")

@@ -128,6 +128,7 @@ def test_a_target_that_names_nothing_is_a_usage_error(
 
 
 @needs_torch
+@pytest.mark.slow
 def test_a_class_that_is_not_an_optimizer_is_a_usage_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(["verify", "--impl", f"torch:{HERE}:NotAnOptimizer", *ONE_DTYPE],
@@ -148,6 +149,7 @@ def test_kw_on_an_adapter_factory_is_a_usage_error(capsys: pytest.CaptureFixture
 
 
 @needs_torch
+@pytest.mark.slow
 def test_a_torch_class_as_published_passes(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"torch:{HERE}:TorchNovoGrad", "--preset",
                           "nemo"], capsys)
@@ -158,6 +160,7 @@ def test_a_torch_class_as_published_passes(capsys: pytest.CaptureFixture[str]) -
 
 
 @needs_torch
+@pytest.mark.slow
 def test_other_spellings_are_found_by_signature(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"torch:{HERE}:TorchNovoGradSpelled",
                           "--preset", "nemo", *ONE_DTYPE], capsys)
@@ -167,6 +170,7 @@ def test_other_spellings_are_found_by_signature(capsys: pytest.CaptureFixture[st
 
 
 @needs_torch
+@pytest.mark.slow
 def test_an_unknown_spelling_is_skipped_until_mapped(capsys: pytest.CaptureFixture[str]
                                                      ) -> None:
     impl = f"torch:{HERE}:TorchNovoGradMomentum"
@@ -180,6 +184,7 @@ def test_an_unknown_spelling_is_skipped_until_mapped(capsys: pytest.CaptureFixtu
 
 
 @needs_torch
+@pytest.mark.slow
 def test_a_step_that_requires_a_closure_gets_one(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"torch:{HERE}:TorchNovoGradClosure",
                           "--preset", "nemo", *ONE_DTYPE], capsys)
@@ -188,6 +193,7 @@ def test_a_step_that_requires_a_closure_gets_one(capsys: pytest.CaptureFixture[s
 
 
 @needs_torch
+@pytest.mark.slow
 def test_a_wrong_torch_class_is_a_mismatch_at_its_first_step(
         capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"torch:{HERE}:TorchNovoGradFromZero",
@@ -212,6 +218,7 @@ def test_identify_names_the_presets_of_a_torch_class(capsys: pytest.CaptureFixtu
 
 
 @needs_jax
+@pytest.mark.slow
 @pytest.mark.parametrize("function", ["optax_novograd", "scale_by_novograd"])
 def test_an_optax_function_as_published_passes(function: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -222,6 +229,7 @@ def test_an_optax_function_as_published_passes(function: str,
 
 
 @needs_jax
+@pytest.mark.slow
 def test_a_function_returning_no_transformation_is_an_error_of_the_implementation(
         capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(["verify", "--impl", f"optax:{HERE}:not_a_transformation",
@@ -234,6 +242,7 @@ def test_a_function_returning_no_transformation_is_an_error_of_the_implementatio
 
 
 @needs_keras
+@pytest.mark.slow
 def test_a_keras_optimizer_as_published_passes(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"keras:{HERE}:KerasNovoGrad", "--preset",
                           "optax", "--map", "weight_decay_inside=weight_decay"], capsys)
