@@ -42,7 +42,7 @@ from typing import Any
 from . import _hyper
 from ._config import _DEFAULTS, LearningRate, _check_range, _given, real_number, round_to
 from ._namespace import namespace
-from ._optimizer import NovoGrad, _scheduled_rate, novograd
+from ._optimizer import NovoGrad, novograd, scheduled_rate
 
 #: Keywords some constructors take without numerical meaning; no canonical name.
 _BOOKKEEPING = frozenset({"name", "use_locking", "set_grad_none", "foreach"})
@@ -634,7 +634,7 @@ def _through_float32(learning_rate: LearningRate, schedule_dtype: str
             f"constant {learning_rate!r}, which hyper_dtype rounds")
 
     def rounded(step: Any) -> Any:
-        value: Any = _scheduled_rate(learning_rate, step)  # checked: a float, or 0-d
+        value: Any = scheduled_rate(learning_rate, step)  # checked: a float, or 0-d
         if isinstance(value, float):
             return round_to(value, "float32")
         xp = namespace(value)
@@ -651,7 +651,7 @@ def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], A
         _check_non_negative("learning_rate", learning_rate)
 
     def decayed(step: Any) -> Any:
-        base = _scheduled_rate(learning_rate, step) if callable(learning_rate) else learning_rate
+        base = scheduled_rate(learning_rate, step) if callable(learning_rate) else learning_rate
         return base / (1.0 + decay * step)
 
     return decayed
