@@ -316,20 +316,25 @@ def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
     return out[0], out[1], out[2] if cfg.amsgrad else None
 
 
-def check_update(cfg: Config, treedef: TreeDef, grads: list[Array], params: list[Array],
-                 mus: list[Array], nus: list[Array], nu_maxes: list[Array] | None,
-                 count: Any) -> tuple[Any, int, Any]:
-    """Every check :meth:`NovoGrad.update` makes of a concrete update whose parameters
-    are read, with its messages: the leaves of one array library (:func:`check_leaves`),
-    the step count (:func:`checked_count`) and this step's learning rate
-    (:func:`learning_rate_at`). Returns ``(xp, count, learning rate)``, the count as a
-    Python int. For callers that write the update in place (``novograd_ref.fused``):
-    nothing may be written before all of it has passed.
+def check_update_leaves(cfg: Config, treedef: TreeDef, grads: list[Array],
+                        params: list[Array], mus: list[Array], nus: list[Array],
+                        nu_maxes: list[Array] | None) -> Any:
+    """What :meth:`NovoGrad.update` checks of the leaves of an update whose parameters
+    are read, with its messages: one array library, then :func:`check_leaves`. Returns
+    the namespace. For callers that write the update in place
+    (``novograd_ref.fused``), together with :func:`check_step`.
     """
     xp = _namespace(grads, treedef, "grads")
     check_leaves(xp, cfg, treedef, grads, params, mus, nus, nu_maxes)
-    k = int(checked_count(xp, count, grads[0] if grads else None, False))
-    return xp, k, learning_rate_at(xp, cfg.learning_rate, k, False)
+    return xp
+
+
+def check_step(xp: Any, cfg: Config, count: Any, like: Array | None) -> tuple[int, Any]:
+    """What :meth:`NovoGrad.update` checks of a concrete step, with its messages: the
+    count (:func:`checked_count`; ``like``: a gradient, or None) and this step's
+    learning rate (:func:`learning_rate_at`). Returns both, the count as an int."""
+    k = int(checked_count(xp, count, like, False))
+    return k, learning_rate_at(xp, cfg.learning_rate, k, False)
 
 
 def check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],

@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 
 from .._config import Config
-from .._optimizer import NovoGrad, NovoGradState, check_state_kind, check_update
+from .._namespace import namespace
+from .._optimizer import NovoGrad, NovoGradState, check_state_kind, check_step, check_update_leaves
 from .._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 from . import _plan
 
 Tree = Any
 
 _FLOATS = tuple(np.dtype(name) for name in ("float16", "float32", "float64"))
+_NUMPY = namespace(np.zeros(0))  # the reference's namespace of NumPy arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,14 +101,17 @@ class FusedNovoGrad:
             v_leaves = _leaves_like(state.nu, treedef, "state.nu")
             vmax_leaves = _leaves_like(state.nu_max, treedef, "state.nu_max") \
                 if cfg.amsgrad else None
-        _, count, lr = check_update(cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves,
-                                    vmax_leaves, state.count)
-        gpu = _is_cupy(g_leaves[0] if g_leaves else state.count)
+        like = g_leaves[0] if g_leaves else None
+        gpu = _is_cupy(state.count if like is None else like)
         array_type = _cupy_array_type() if gpu else np.ndarray
+        xp = namespace(like) if gpu else _NUMPY
+        count, lr = check_step(xp, cfg, state.count, like)
         _check_count_buffer(state.count, array_type)
         numbers = _plan.coefficients(cfg, count, lr)
         if gpu:
-            leaves = checked_leaves(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves,
+            check_update_leaves(cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves,
+                                vmax_leaves)
+            leaves = checked_leaves(treedef, p_leaves, g_leaves, m_leaves, v_leaves,
                                     vmax_leaves, array_type)
             _refuse_shared(treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves,
                            state.count)
@@ -229,8 +234,8 @@ def _describe(x: Any) -> str:
     return type(x).__module__ + "." + type(x).__name__
 
 
-def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
-                   mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None,
+def checked_leaves(treedef: TreeDef, params: list[Any], grads: list[Any], mus: list[Any],
+                   nus: list[Any], nu_maxes: list[Any] | None,
                    array_type: Any) -> list[tuple[Any, ...]]:
     """Check every leaf (arrays of ``array_type``, already checked as the reference
     checks them) and return ``(g, p, m, v, v_max)`` per leaf (``v`` again for
@@ -276,10 +281,10 @@ def _refuse_shared(treedef: TreeDef, grads: list[Any], params: list[Any], mus: l
     owning the other are beyond this check.
     """
     written = [*params, *mus, *nus, *(nu_maxes or ()), count]
-    if _own_memory(written) and _own_memory(grads) and len(set(map(id, written))) == len(
-            written):
-        owned = set(map(id, written))
-        if all(id(g) not in owned or g is params[i] for i, g in enumerate(grads)):
+    if _own_memory(written) and _own_memory(grads):
+        ids = set(map(id, written))
+        if len(ids) == len(written) and (ids.isdisjoint(map(id, grads)) or all(
+                id(g) not in ids or g is params[i] for i, g in enumerate(grads))):
             return
     names = [*(("params", i) for i in range(len(params))),
              *(("state.mu", i) for i in range(len(mus))),
@@ -356,15 +361,18 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
     grads writeable)`` that every leaf shares, or ``None`` when they differ.
 
     The usual leaf (dtypes as ``init`` made them, contiguous, aligned, writeable, no
-    amsgrad) is settled by identity and flag tests; anything else goes through
-    :func:`_check_leaf`, which names what is wrong or lets an unusual but valid leaf
-    through (and then the leaves share no kind).
+    amsgrad) is settled by identity and flag tests, which pass only what the
+    reference's checks pass. The first leaf off that path runs the reference's checks
+    of every leaf (:func:`~novograd_ref._optimizer.check_update_leaves`, its messages);
+    then each such leaf goes through :func:`_check_leaf`, which names what the kernels
+    cannot take or lets an unusual but valid leaf through (and then the leaves share no
+    kind).
     """
     expected = _expected_dtypes(cfg.mu_dtype, cfg.state_dtype)
     ndarray = np.ndarray
     out = []
     kind: tuple[Any, ...] | None = None
-    uniform = True
+    uniform, checked = True, False
     for i, g in enumerate(grads):
         p, m, v = params[i], mus[i], nus[i]
         if nu_maxes is None and type(g) is type(p) is type(m) is type(v) is ndarray:
@@ -386,6 +394,9 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
                         out.append((_flat(g), _flat(p), _flat(m), _half_view(v),
                                     _half_view(v)))
                     continue
+        if not checked:  # the first leaf off the usual path: the reference's checks
+            check_update_leaves(cfg, treedef, grads, params, mus, nus, nu_maxes)
+            checked = True
         uniform = False
         vmax = nu_maxes[i] if nu_maxes is not None else v
         _check_leaf(treedef, i, ndarray, g, p, m, v, vmax)
