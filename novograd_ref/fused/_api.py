@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import operator
 from typing import Any
 
@@ -306,10 +307,7 @@ def _refuse_shared(treedef: TreeDef, grads: list[Any], params: list[Any], mus: l
 def _own_memory(arrays: list[Any]) -> bool:
     """Whether every array's ``base`` is None (compared by identity: an array's ``==``
     is elementwise)."""
-    return set(map(id, map(_BASE, arrays))) <= _NONE_ID
-
-
-_NONE_ID = {id(None)}
+    return not any(map(operator.is_not, map(_BASE, arrays), itertools.repeat(None)))
 
 
 def _owner(a: Any) -> Any:
