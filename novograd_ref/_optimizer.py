@@ -468,7 +468,7 @@ def _count_top(xp: Any, count: Any) -> int:
 
 
 def _check_count_value(count: Any, top: int) -> Any:
-    k = int(count)
+    k = _read(int, count, "state.count")
     if not 0 <= k < top:
         raise ValueError(f"state.count: expected 0 <= count < {top} (its {count.dtype} "
                          f"maximum, where the next update would wrap it), got {k}")
@@ -551,9 +551,19 @@ def _schedule_failed(schedule: Any, where: str, err: Exception) -> Exception:
                 + (f": {text}" if text else ""))
 
 
+def _read(kind: type, x: Any, what: str) -> Any:
+    """``kind(x)`` (``int`` or ``float``) of a concrete 0-d array or number, or a
+    TypeError naming ``what`` where it holds no value to read (a PyTorch meta tensor)."""
+    try:
+        return kind(x)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise TypeError(f"{what}: expected a value that can be read, got {_describe(x)} "
+                        f"({type(exc).__name__}: {exc})") from exc
+
+
 def _checked_rate(value: Any, where: str) -> float:
     try:
-        x = float(value)
+        x = _read(float, value, f"learning_rate schedule's value {where}")
     except OverflowError:
         x = math.inf
     if not (math.isfinite(x) and x >= 0):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._config import Config
+from .._config import Config, _given
 from .._namespace import namespace
 from .._optimizer import NovoGrad, NovoGradState, check_state_kind, check_step, check_update_leaves
 from .._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
@@ -41,12 +41,12 @@ class FusedNovoGrad:
     def __post_init__(self) -> None:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or \
                 self.threads < 1:
-            raise ValueError(f"threads must be an int >= 1, got {self.threads!r}")
+            raise ValueError(f"threads must be an int >= 1, got {_given(self.threads)}")
         from . import _cpu
 
         if self.threads > _cpu.max_threads():
             raise ValueError(f"threads must be at most {_cpu.max_threads()} (numba's "
-                             f"NUMBA_NUM_THREADS here), got {self.threads}")
+                             f"NUMBA_NUM_THREADS here), got {_given(self.threads)}")
         # the CPU kernels take the step's coefficients and these flags as one array
         object.__setattr__(self, "_flags", [float(x) for x in _plan.flags(self.config)])
 
@@ -102,10 +102,13 @@ class FusedNovoGrad:
             v_leaves = _leaves_like(state.nu, treedef, "state.nu")
             vmax_leaves = _leaves_like(state.nu_max, treedef, "state.nu_max") \
                 if cfg.amsgrad else None
-        like = g_leaves[0] if g_leaves else None
-        gpu = _is_cupy(state.count if like is None else like)
+        first = g_leaves[0] if g_leaves else None
+        gpu = _is_cupy(state.count if first is None else first)
         array_type = _cupy_array_type() if gpu else np.ndarray
-        xp = namespace(like) if gpu else _NUMPY
+        xp = namespace(first) if gpu else _NUMPY
+        # the count is compared with a gradient that is an array (a leaf that is none is
+        # named by the leaf checks below)
+        like = first if type(first) is array_type else None
         count, lr = check_step(xp, cfg, state.count, like)
         _check_count_buffer(state.count, array_type)
         numbers = _plan.coefficients(cfg, count, lr)
