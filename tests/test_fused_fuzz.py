@@ -118,10 +118,15 @@ def _count(dtype: Any, value: int) -> Callable[[Setup], None]:
     return spoil
 
 
+def _with_rate(s: Setup, rate: Any) -> None:
+    """The setup's configuration with another learning rate."""
+    s.opt = ngr.NovoGrad(dataclasses.replace(s.opt.config, learning_rate=rate))
+    s.fast = fused.from_optimizer(s.opt)
+
+
 def _rate(value: Any) -> Callable[[Setup], None]:
     def spoil(s: Setup) -> None:
-        opt = ngr.novograd(lambda step: value, weight_decay=0.1)
-        s.opt, s.fast = opt, fused.from_optimizer(opt)
+        _with_rate(s, lambda step: value)
     return spoil
 
 
@@ -129,8 +134,7 @@ def _raising_schedule(s: Setup) -> None:
     def warmup(step: int) -> float:
         return {1: 0.1}[step]  # KeyError at step 0
 
-    s.opt = ngr.novograd(warmup, weight_decay=0.1)
-    s.fast = fused.from_optimizer(s.opt)
+    _with_rate(s, warmup)
 
 
 def _same_array_twice(s: Setup) -> None:
