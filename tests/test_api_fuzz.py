@@ -37,7 +37,7 @@ from hypothesis import currently_in_test_context, event, given, note
 from hypothesis import strategies as st
 
 import novograd_ref as ngr
-from novograd_ref import Config, backends
+from novograd_ref import Config, _hyper, backends
 from novograd_ref import presets as P
 
 HUGE = 10**400
@@ -50,8 +50,18 @@ ODD_VALUES: list[Any] = [
     -1e-300, -1, HUGE, -HUGE, 2**63, True, False, 1e39, 1e308, 5e-324, 0, 0.0, 0.5, 1.0,
     2, 0.99999999, np.float32(0.5), np.float64(math.nan), np.int64(2), Fraction(1, 3),
     complex(1, 0), object(), {"a": 1}, lambda step: 0.1,
+    10**5000, -(10**5000), Decimal("sNaN"), Decimal("NaN"), Decimal("0.5"), np.bool_(True),
+    np.array("0.5"), [None], frozenset({0.5}),
 ]
 odd_values = st.sampled_from(ODD_VALUES)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, or a stand-in where it fails (an int past the int-to-str limit)."""
+    try:
+        return repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} without a repr>"
 
 
 @contextlib.contextmanager
@@ -166,7 +176,7 @@ def preset_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any], set[str]]:
 def test_every_preset_keyword_is_checked_or_works(
         call: tuple[str, dict[str, Any], set[str]]) -> None:
     name, kwargs, fed = call
-    note(f"presets.{name}(**{kwargs!r})")
+    note(f"presets.{name}(**{shown(kwargs)})")
     fn = P.get(name)
     opt, exc = outcome(lambda: fn(**kwargs))
     if exc is None:
@@ -209,7 +219,7 @@ def test_each_novograd_keyword_alone_with_each_odd_value() -> None:
                               max_size=3))
 def test_every_novograd_keyword_is_checked_or_works(kwargs: dict[str, Any]) -> None:
     kwargs.setdefault("learning_rate", 0.01)
-    note(f"novograd(**{kwargs!r})")
+    note(f"novograd(**{shown(kwargs)})")
     opt, exc = outcome(lambda: ngr.novograd(**kwargs))
     if exc is None:
         one_step_on_numpy(opt)
@@ -275,6 +285,8 @@ DEFECTS = {
     "count None": "state.count",
     "count float": "state.count",
     "count at its maximum": "state.count",
+    "count negative": "state.count",
+    "count int8 at its maximum": "state.count",
     "count other library": "state.count",
     "mu leaf not an array": "state.mu",
     "mu leaf a string": "state.mu{path}",
@@ -360,6 +372,10 @@ def damage(case: dict[str, Any], backend: backends.Backend, other: Any, grads: d
         state = state._replace(count=xp.asarray(1.0, dtype=xp.float64))
     elif defect == "count at its maximum":
         state = state._replace(count=xp.asarray(2**31 - 1, dtype=xp.int32))
+    elif defect == "count negative":
+        state = state._replace(count=xp.asarray(-1, dtype=xp.int64))
+    elif defect == "count int8 at its maximum":
+        state = state._replace(count=xp.asarray(127, dtype=xp.int8))
     elif defect == "count other library":
         state = state._replace(count=other(np.asarray(0)))
     elif defect == "mu leaf not an array":
@@ -391,7 +407,8 @@ def expected_failure(case: dict[str, Any], opt: ngr.NovoGrad, lazy: bool) -> set
         defect = None  # parameters not read: not walked, as in optax
     if defect is not None:
         names = {DEFECTS[defect].format(path=f"['w{case['leaf']}']")}
-        if lazy and defect == "count at its maximum" and bad_rate:
+        if lazy and defect in ("count at its maximum", "count negative",
+                               "count int8 at its maximum") and bad_rate:
             names.add("learning_rate")
         return names
     return {"learning_rate"} if bad_rate else None
@@ -838,3 +855,60 @@ def test_testing_helpers_on_torch_sparse_bfloat16_and_meta() -> None:
     assert to_numpy(half).dtype == np.float32
     with pytest.raises(TypeError, match=r"actual\['w'\]: expected an array or a number.*meta"):
         assert_trees_close({"w": torch.ones(2, device="meta")}, {"w": torch.ones(2)})
+
+
+# ------------------------------------------------------------ the registry, fuzzed
+
+
+def _own_names(spec: Any, key: str) -> set[str]:
+    """Names a refusal about canonical ``key`` may carry: the key, the preset's keyword
+    for it (``betas`` for ``b1``/``b2``), and the preset's rate keyword."""
+    names = {key, spec.vocabulary.names.get(key, key)}
+    if key in ("b1", "b2"):
+        names.add("betas")
+    if key == "learning_rate":
+        names.add(spec.learning_rate_keyword)
+    return names
+
+
+@given(name=st.sampled_from(P.names()),
+       hyper=st.dictionaries(st.sampled_from(
+           ["learning_rate", *_hyper.REQUIRED, *_hyper.OPTIONAL, "max_learning_rate",
+            "no_such_key"]), odd_values, min_size=1, max_size=3))
+def test_registry_translates_or_names_the_key(name: str, hyper: dict[str, Any]) -> None:
+    """``build``, ``spec(...).keywords`` and ``spec(...).canonical`` on hostile values:
+    a result, or a TypeError / ValueError naming one of the keys given."""
+    spec = P.spec(name)
+    note(f"{name}: {shown(hyper)}")
+    names = set().union(*(_own_names(spec, k) for k in hyper))
+    keywords, exc = outcome(lambda: spec.keywords(**hyper))
+    if exc is not None:
+        assert_names_one_of(exc, names)
+    else:
+        assert isinstance(keywords, dict)
+        _, exc = outcome(lambda: spec.canonical(**keywords))
+        if exc is not None:
+            assert_names_one_of(exc, set(keywords) | names)
+    rate = hyper.pop("learning_rate", 0.01)
+    opt, exc = outcome(lambda: P.build(name, rate, **hyper))
+    if exc is None:
+        one_step_on_numpy(opt)
+    else:
+        fields = set()
+        for keyword in set(signature_defaults(spec.function)) & set(keywords or {}):
+            fields |= canonical_fields(name, keyword)
+        assert_names_one_of(exc, names | fields | set(keywords or {}))
+
+
+@given(own=st.dictionaries(st.sampled_from(sorted(
+    {k for s in P.specs() for k in signature_defaults(s.function)} | {"no_such"})),
+    odd_values, min_size=1, max_size=3), name=st.sampled_from(P.names()))
+def test_canonical_of_any_keywords_is_a_mapping_or_names_the_keyword(
+        name: str, own: dict[str, Any]) -> None:
+    spec = P.spec(name)
+    note(f"{name}: {shown(own)}")
+    canonical, exc = outcome(lambda: spec.canonical(**own))
+    if exc is None:
+        assert isinstance(canonical, dict)
+    else:
+        assert_names_one_of(exc, set(own))

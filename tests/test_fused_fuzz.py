@@ -471,7 +471,8 @@ DEFECTS: dict[str, Callable[[Setup, Any], Any]] = {
 #: names a refusal of each defect may carry
 NAMES = {"count": ["state.count"], "rate": ["learning_rate"],
          "schedule raises": ["learning_rate schedule"], "shared": ["shares its buffer"],
-         "dtype or shape": ["grads['b']", "params['b']", "state.mu['b']", "state.nu['b']"],
+         "dtype or shape": ["grads['b']", "params['b']", "state.mu['b']", "state.nu['b']",
+                            "state.nu_max['b']"],
          "layout": ["state.count", "state.mu['b']"],
          "not an array": ["grads['a']", "grads['b']", "grads"],
          "structure": ["structure"]}
