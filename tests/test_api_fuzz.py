@@ -912,3 +912,32 @@ def test_canonical_of_any_keywords_is_a_mapping_or_names_the_keyword(
         assert isinstance(canonical, dict)
     else:
         assert_names_one_of(exc, set(own))
+
+
+@given(args=st.lists(odd_values, min_size=1, max_size=3))
+def test_testing_helpers_raise_only_named_errors(args: list[Any]) -> None:
+    """Every ``novograd_ref.testing`` helper on hostile arguments: a result, an
+    AssertionError of a comparison, or a TypeError / ValueError (never another error,
+    never Python's int-to-str limit)."""
+    from novograd_ref import testing
+
+    note(shown(args))
+    calls: list[Callable[[], Any]] = [
+        lambda: testing.rtol(*args), lambda: testing.eps(args[0]),
+        lambda: testing.dtype_name(args[0]),
+        lambda: testing.relative_error(args[0], args[-1]),
+        lambda: testing.ulp_error(args[0], args[-1]),
+        lambda: testing.trajectory(args[0], W, [W]),
+        lambda: testing.trajectory(ngr.novograd(0.1), W, args[0]),
+    ]
+    for call in calls:
+        with quiet_numerics():
+            _, exc = outcome(call)
+        if exc is not None:
+            str(exc)  # the message itself is printable
+    for actual, desired in ((args[0], args[-1]), ({"w": args[0]}, {"w": 1.0})):
+        try:
+            with quiet_numerics():
+                testing.assert_trees_close(actual, desired)
+        except (AssertionError, TypeError, ValueError) as exc:
+            str(exc)
