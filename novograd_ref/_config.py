@@ -474,10 +474,32 @@ def _check_range(name: str, value: object, low: float, high: float,
 
 def _given(value: object, limit: int = 60) -> str:
     """A short description of a bad value: its repr (cut at ``limit`` characters) and
-    its type, unless it is None or a Python bool, int or float."""
-    text = repr(value)
+    its type, unless it is None or a Python bool, int or float. An integer too long
+    for Python to write out (``sys.get_int_max_str_digits``) is described by its size,
+    a value whose repr fails by that failure.
+
+    >>> _given(10**5000)
+    'an int of 5001 digits'
+    """
+    try:
+        text = repr(value)
+    except Exception as exc:  # noqa: BLE001 (past the int-to-str limit, or a broken __repr__)
+        if isinstance(value, int):
+            return f"an int of {_digits(value)} digits"
+        return f"a {type(value).__name__} whose repr raised {type(exc).__name__}"
     if len(text) > limit:
         text = f"{text[:limit - 15]}...({len(text)} chars)"
     if value is None or isinstance(value, (bool, float, int)):
         return text
     return f"{text} ({type(value).__name__})"
+
+
+def _digits(n: int) -> int:
+    """How many decimal digits ``|n|`` has, without writing it out.
+
+    >>> _digits(-999), _digits(1000)
+    (3, 4)
+    """
+    n = abs(n)
+    d = int(n.bit_length() * math.log10(2)) + 1  # the count, or one more
+    return d - 1 if d > 1 and n < 10 ** (d - 1) else d

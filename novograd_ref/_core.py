@@ -129,7 +129,9 @@ def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
     """
     b2 = cfg.b2
     if cfg.norm == "apex_inf":
-        stat = xp.max(xp.abs(g))
+        # the largest |g|; of an empty layer 0, the identity of a max of magnitudes (its
+        # sum is that 0, in the dtype and on the device of g: a max of nothing raises)
+        stat = xp.sum(xp.abs(g)) if 0 in g.shape else xp.max(xp.abs(g))
         prior = v if cfg.second_moment_init == "zero" else _select(
             xp, sc.first, _cast(xp, stat, v.dtype), v)
         used = _cast(xp, b2 * prior + (1 - b2) * stat, v.dtype)

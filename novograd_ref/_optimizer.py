@@ -77,10 +77,10 @@ class NovoGrad:
         xp = _namespace(g_leaves, treedef, "grads")
         p_leaves = self._params_leaves(params, treedef, len(g_leaves))
         m_leaves, v_leaves, vmax_leaves = _state_leaves(cfg, state, treedef)
-        _check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves)
+        check_leaves(xp, cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves)
         lazy = array_api_compat.is_lazy_array(state.count)
-        count = _checked_count(xp, state.count, g_leaves[0] if g_leaves else None, lazy)
-        lr = _learning_rate(xp, cfg.learning_rate, count, lazy)
+        count = checked_count(xp, state.count, g_leaves[0] if g_leaves else None, lazy)
+        lr = learning_rate_at(xp, cfg.learning_rate, count, lazy)
         sc = _core.step_scalars(cfg, count, lazy, lr)
         updates, mus, nus, nu_maxes = [], [], [], []
         for i, g in enumerate(g_leaves):
@@ -265,10 +265,19 @@ def _path(treedef: TreeDef | None, index: int) -> str:
 def _check_float_leaves(xp: Any, leaves: list[Array], treedef: TreeDef, what: str) -> None:
     """Every leaf has a real floating dtype (each distinct dtype is checked once)."""
     for dtype in set(map(_DTYPE_OF, leaves)):
-        if not xp.isdtype(dtype, "real floating"):
+        if not _is_dtype(xp, dtype, "real floating"):
             i = next(i for i, leaf in enumerate(leaves) if leaf.dtype == dtype)
             raise TypeError(f"{what}{_path(treedef, i)}: expected a real floating dtype, "
                             f"got {dtype}")
+
+
+def _is_dtype(xp: Any, dtype: Any, kind: str) -> bool:
+    """``xp.isdtype(dtype, kind)``; False for a dtype the library's ``isdtype`` does not
+    know (NumPy raises for ml_dtypes' bfloat16, which it holds but cannot classify)."""
+    try:
+        return bool(xp.isdtype(dtype, kind))
+    except (TypeError, ValueError):
+        return False
 
 
 _DTYPE_OF = operator.attrgetter("dtype")
@@ -307,7 +316,28 @@ def _state_leaves(cfg: Config, state: Any, treedef: TreeDef
     return out[0], out[1], out[2] if cfg.amsgrad else None
 
 
-def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
+def check_update_leaves(cfg: Config, treedef: TreeDef, grads: list[Array],
+                        params: list[Array], mus: list[Array], nus: list[Array],
+                        nu_maxes: list[Array] | None) -> Any:
+    """What :meth:`NovoGrad.update` checks of the leaves of an update whose parameters
+    are read, with its messages: one array library, then :func:`check_leaves`. Returns
+    the namespace. For callers that write the update in place
+    (``novograd_ref.fused``), together with :func:`check_step`.
+    """
+    xp = _namespace(grads, treedef, "grads")
+    check_leaves(xp, cfg, treedef, grads, params, mus, nus, nu_maxes)
+    return xp
+
+
+def check_step(xp: Any, cfg: Config, count: Any, like: Array | None) -> tuple[int, Any]:
+    """What :meth:`NovoGrad.update` checks of a concrete step, with its messages: the
+    count (:func:`checked_count`; ``like``: a gradient, or None) and this step's
+    learning rate (:func:`learning_rate_at`). Returns both, the count as an int."""
+    k = int(checked_count(xp, count, like, False))
+    return k, learning_rate_at(xp, cfg.learning_rate, k, False)
+
+
+def check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
                   params: list[Array] | None, mus: list[Array], nus: list[Array],
                   nu_maxes: list[Array] | None) -> None:
     """Gradients agree with the parameters (when read) and the state: shape, dtype,
@@ -333,7 +363,7 @@ def _check_leaves(xp: Any, cfg: Config, treedef: TreeDef, grads: list[Array],
             raise ValueError(f"grads{_path(treedef, i)}: expected shape {m.shape} like the "
                              f"state from init(), got {shape}")
         if dtype not in floats:
-            if not xp.isdtype(dtype, "real floating"):
+            if not _is_dtype(xp, dtype, "real floating"):
                 raise TypeError(f"grads{_path(treedef, i)}: expected a real floating dtype, "
                                 f"got {dtype}")
             floats.add(dtype)
@@ -399,11 +429,11 @@ _COUNT_LIBRARY_OK: set[tuple[type, type]] = set()
 _COUNT_TOP: dict[tuple[type, Any], int] = {}
 
 
-def _checked_count(xp: Any, count: Any, like: Array | None, lazy: bool) -> Array:
+def checked_count(xp: Any, count: Any, like: Array | None, lazy: bool) -> Array:
     """``state.count``, checked: a 0-d integer array of the gradients' library that the
     next update does not wrap. A concrete count is checked now; a Dask count is returned
     with the same check in its graph (it raises when computed); a count traced by
-    ``jax.jit`` cannot be checked (see :func:`_learning_rate`)."""
+    ``jax.jit`` cannot be checked (see :func:`learning_rate_at`)."""
     types = (type(count), type(like))
     if like is not None and types[0] is not types[1] and types not in _COUNT_LIBRARY_OK:
         _same_library(count, like, "state.count", "the gradients")
@@ -438,7 +468,7 @@ def _count_top(xp: Any, count: Any) -> int:
 
 
 def _check_count_value(count: Any, top: int) -> Any:
-    k = int(count)
+    k = _read(int, count, "state.count")
     if not 0 <= k < top:
         raise ValueError(f"state.count: expected 0 <= count < {top} (its {count.dtype} "
                          f"maximum, where the next update would wrap it), got {k}")
@@ -452,9 +482,9 @@ def _describe(x: Any) -> str:
     return f"a {type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
 
 
-def _learning_rate(xp: Any, rate: LearningRate, count: Array, lazy: bool) -> Any:
+def learning_rate_at(xp: Any, rate: LearningRate, count: Array, lazy: bool) -> Any:
     """This step's learning rate: the constant, or the schedule's value at ``count``
-    checked to be a real, finite, non-negative scalar (see :func:`_scheduled_rate`).
+    checked to be a real, finite, non-negative scalar (see :func:`scheduled_rate`).
 
     A lazy int32 count (JAX without x64, under ``jax.jit``) cannot be read: one at its
     maximum makes the rate NaN, so the update that would wrap it, and every later one,
@@ -463,24 +493,30 @@ def _learning_rate(xp: Any, rate: LearningRate, count: Array, lazy: bool) -> Any
     if not callable(rate):
         lr: Any = rate
     else:
-        lr = _scheduled_rate(rate, count if lazy else int(count))
+        lr = scheduled_rate(rate, count if lazy else int(count))
     if lazy and not _is_concrete(count) and xp.iinfo(count.dtype).max < 2**62:
         top = xp.iinfo(count.dtype).max
         lr = xp.where((count >= 0) & (count < top), lr, math.nan)
     return lr
 
 
-def _scheduled_rate(schedule: Any, step: Any) -> Any:
+def scheduled_rate(schedule: Any, step: Any) -> Any:
     """Call ``schedule(step)`` and check its value: a Python (or NumPy) real number, or
     a 0-d array of a real floating dtype, finite and >= 0; the error names the step.
+    An exception the schedule raises itself is raised again as a TypeError (from a
+    TypeError) or a ValueError (from anything else) naming the schedule and the step,
+    the schedule's own exception as its ``__cause__``.
 
     A concrete value is returned as a Python float. A lazy one keeps its laziness: its
     shape and dtype are checked now (at trace time under ``jax.jit``); a Dask value is
     checked when it is computed (the error is raised then); a value traced by
     ``jax.jit`` cannot be checked at all.
     """
-    value = schedule(step)
     where = f"at step {int(step)}" if _is_concrete(step) else "(lazy step count)"
+    try:
+        value = schedule(step)
+    except Exception as err:
+        raise _schedule_failed(schedule, where, err) from err
     expected = ("expected a real number or a 0-d array of a real floating dtype, finite "
                 "and >= 0")
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -491,7 +527,7 @@ def _scheduled_rate(schedule: Any, step: Any) -> Any:
         raise TypeError(f"learning_rate schedule returned {_given(value)} {where}: "
                         f"{expected}") from None
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if shape != () or dtype is None or not xp.isdtype(dtype, "real floating"):
+    if shape != () or dtype is None or not _is_dtype(xp, dtype, "real floating"):
         raise TypeError(f"learning_rate schedule returned {_describe(value)} {where}: "
                         f"{expected}")
     if _is_concrete(value):
@@ -501,9 +537,33 @@ def _scheduled_rate(schedule: Any, step: Any) -> Any:
     return value
 
 
+def _schedule_failed(schedule: Any, where: str, err: Exception) -> Exception:
+    """The error that names ``schedule`` and the step at which it raised ``err``."""
+    name = getattr(schedule, "__qualname__", None) or type(schedule).__name__
+    try:
+        text = str(err)
+    except Exception:  # noqa: BLE001 (an exception that cannot print itself)
+        text = ""
+    if len(text) > 200:
+        text = f"{text[:185]}...({len(text)} chars)"
+    kind = TypeError if isinstance(err, TypeError) else ValueError
+    return kind(f"learning_rate schedule {name} raised {type(err).__name__} {where}"
+                + (f": {text}" if text else ""))
+
+
+def _read(kind: type, x: Any, what: str) -> Any:
+    """``kind(x)`` (``int`` or ``float``) of a concrete 0-d array or number, or a
+    TypeError naming ``what`` where it holds no value to read (a PyTorch meta tensor)."""
+    try:
+        return kind(x)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise TypeError(f"{what}: expected a value that can be read, got {_describe(x)} "
+                        f"({type(exc).__name__}: {exc})") from exc
+
+
 def _checked_rate(value: Any, where: str) -> float:
     try:
-        x = float(value)
+        x = _read(float, value, f"learning_rate schedule's value {where}")
     except OverflowError:
         x = math.inf
     if not (math.isfinite(x) and x >= 0):

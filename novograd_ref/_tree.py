@@ -148,11 +148,22 @@ def _flatten_children(children: Any, leaves: list[Any], depth: int, node: Any,
 
 
 def _sorted_keys(node: dict[Any, Any]) -> tuple[Any, ...]:
-    """Dict keys in sorted order (as JAX does), so equal dicts have equal structure."""
-    try:
-        return tuple(sorted(node))
-    except TypeError:  # keys of mixed types
-        return tuple(sorted(node, key=lambda k: (type(k).__name__, repr(k))))
+    """Dict keys in sorted order (as JAX does), so equal dicts have equal structure.
+
+    Keys that do not compare (mixed types; ``Decimal('NaN')``, whose comparisons raise
+    ``InvalidOperation``) are sorted by type name and repr, and keys whose repr fails
+    too are kept in their order (then dicts that differ in order differ in structure).
+    """
+    for key in (None, _type_and_repr):
+        try:
+            return tuple(sorted(node, key=key))
+        except Exception:  # noqa: BLE001, S112 (keys that do not compare, whatever they raise)
+            continue
+    return tuple(node)
+
+
+def _type_and_repr(key: Any) -> tuple[str, str]:
+    return type(key).__name__, repr(key)
 
 
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:

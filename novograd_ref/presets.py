@@ -42,7 +42,7 @@ from typing import Any
 from . import _hyper
 from ._config import _DEFAULTS, LearningRate, _check_range, _given, real_number, round_to
 from ._namespace import namespace
-from ._optimizer import NovoGrad, _scheduled_rate, novograd
+from ._optimizer import NovoGrad, novograd, scheduled_rate
 
 #: Keywords some constructors take without numerical meaning; no canonical name.
 _BOOKKEEPING = frozenset({"name", "use_locking", "set_grad_none", "foreach"})
@@ -222,10 +222,11 @@ def _to_keywords(preset: PresetSpec, hyper: Mapping[str, Any]) -> dict[str, Any]
     defaults = _defaults(preset.function)
     out: dict[str, Any] = {}
     for key, value in hyper.items():
+        _check_canonical(name, key, value, v)
         if key == "learning_rate":
             out[preset.learning_rate_keyword] = value
         elif key in v.names:
-            if key in v.nonzero and value == 0:
+            if key in v.nonzero and real_number(key, value) == 0:
                 raise ValueError(f"{name}: {key} cannot be 0 here")
             out[v.names[key]] = value
         elif key in v.flags or key in v.settings:
@@ -235,19 +236,57 @@ def _to_keywords(preset: PresetSpec, hyper: Mapping[str, Any]) -> dict[str, Any]
             out["betas"] = (hyper.get("b1", b1), hyper.get("b2", b2))
         elif key == "weight_decay_mode":
             wd = hyper.get("weight_decay", defaults.get(v.names.get("weight_decay", ""), 0))
-            if value not in v.modes and wd != 0:
+            if value not in v.modes and real_number("weight_decay", wd) != 0:
                 raise ValueError(f"{name}: has no weight_decay_mode {value!r} "
                                  f"(it has {', '.join(v.modes)})")
             out.update(v.modes.get(value, v.modes.get("inside", {})))
         elif key in ("luc_trust", "luc_eps"):
             continue  # they only matter with luc, which the preset does not have
         elif key in (*_hyper.REQUIRED, *_hyper.OPTIONAL):
-            if value != _fixed_value(v, key):
-                raise ValueError(f"{name}: cannot set {key}={value!r} (it has "
-                                 f"{_fixed_value(v, key)!r} only)")
-        else:
-            raise ValueError(f"{name}: unknown canonical hyperparameter {key!r}")
+            fixed = _fixed_value(v, key)
+            if value != fixed:
+                raise ValueError(f"{name}: cannot set {key}={_given(value)} (it has "
+                                 f"{fixed!r} only)")
     return out
+
+
+def _check_canonical(name: str, key: object, value: object, v: Vocabulary) -> None:
+    """``key`` is a canonical hyperparameter, one of the preset's own flags or settings,
+    and ``value`` is of its kind (a real number, True or False, a weight-decay mode), or
+    an error names the preset and the key. Ranges are the preset function's to check;
+    own flags and settings are passed to it as they are."""
+    if not isinstance(key, str) or not (
+            key in _CANONICAL or key in v.flags or key in v.settings):
+        shown = repr(key) if isinstance(key, str) else _given(key)
+        raise ValueError(f"{name}: unknown canonical hyperparameter {shown}")
+    if key in v.flags or key in v.settings or key == "learning_rate" or (
+            key == "max_learning_rate" and value is None):
+        return
+    if key == "weight_decay_mode":
+        if not isinstance(value, str) or value not in _hyper.WEIGHT_DECAY_MODES:
+            raise ValueError(f"{name}: weight_decay_mode must be one of "
+                             f"{_hyper.WEIGHT_DECAY_MODES}, got {_given(value)}")
+    elif key in _SWITCH_KEYS:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name}: {key} must be True or False, got {_given(value)}")
+    else:
+        real_number(f"{name}: {key}", value)
+
+
+_SWITCH_KEYS = frozenset(k for k, t in {**_hyper.REQUIRED, **{
+    k: t for k, (t, _) in _hyper.OPTIONAL.items()}}.items() if t is bool)
+#: Every canonical key :meth:`PresetSpec.keywords` translates.
+_CANONICAL = frozenset({"learning_rate", "max_learning_rate", *_hyper.REQUIRED,
+                        *_hyper.OPTIONAL})
+
+
+def _pair(name: str, value: object) -> tuple[Any, Any]:
+    """``value`` as a pair (a tuple or list of two), or an error naming ``name``."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {_given(value)}")
+    if len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2), got {_given(value)}")
+    return value[0], value[1]
 
 
 def _to_canonical(preset: PresetSpec, keywords: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,13 +303,16 @@ def _to_canonical(preset: PresetSpec, keywords: Mapping[str, Any]) -> dict[str, 
         elif key in inverse:
             out[inverse[key]] = value
         elif v.betas and key == "betas":
-            out["b1"], out["b2"] = value
+            out["b1"], out["b2"] = _pair(f"{name}: betas", value)
         elif key in v.flags or key in v.settings:
             out[key] = value
         elif key not in mode_keys and key not in _BOOKKEEPING:
             raise ValueError(f"{name}: keyword {key!r} has no canonical name")
+    for key in mode_keys & set(own):
+        if not isinstance(own[key], bool):
+            raise TypeError(f"{name}: {key} must be True or False, got {_given(own[key])}")
     modes = [m for m, selected in v.modes.items()
-             if all(own.get(k) == want for k, want in selected.items())]
+             if all(own.get(k) is want for k, want in selected.items())]
     if not modes:
         chosen = {k: own.get(k) for k in mode_keys}
         raise ValueError(f"{name}: {chosen} select no weight-decay mode")
@@ -333,6 +375,8 @@ def spec(name: str) -> PresetSpec:
     >>> spec("NvNovoGrad").name, spec("timm").learning_rate_keyword
     ('timm', 'lr')
     """
+    if not isinstance(name, str):
+        raise TypeError(f"preset name must be a string, got {_given(name)}")
     found = _SPECS.get(_ALIASES.get(name, name))
     if found is None:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(names())}")
@@ -386,13 +430,10 @@ _TORCH_OPTIMIZER = Vocabulary(_TORCH_NAMES, betas=True, settings=_FULL_STATE)
 
 def _betas(betas: tuple[float, float]) -> tuple[float, float]:
     """A pair ``(beta1, beta2)`` of numbers in [0, 1), the PyTorch constructors' check."""
-    if not isinstance(betas, (tuple, list)):
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {_given(betas)}")
-    if len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {_given(betas)}")
-    for i, beta in enumerate(betas):
+    pair = _pair("betas", betas)
+    for i, beta in enumerate(pair):
         _check_range(f"betas[{i}]", beta, 0.0, 1.0, upper_open=True)
-    return float(betas[0]), float(betas[1])
+    return float(pair[0]), float(pair[1])
 
 
 def _check_lr(lr: LearningRate, *, zero_ok: bool) -> None:
@@ -401,7 +442,7 @@ def _check_lr(lr: LearningRate, *, zero_ok: bool) -> None:
         return
     x = real_number("lr", lr)
     if not (x >= 0 if zero_ok else x > 0):
-        raise ValueError(f"lr must be {'>=' if zero_ok else '>'} 0 here, got {lr!r}")
+        raise ValueError(f"lr must be {'>=' if zero_ok else '>'} 0 here, got {_given(lr)}")
 
 
 def _check_non_negative(name: str, value: object) -> None:
@@ -420,7 +461,7 @@ def _requires(switch: bool, name: str, preset: str, why: str, **dependent: objec
             continue
         unset = value is False or (keyword in _DEFAULTS and value == _DEFAULTS[keyword])
         if not unset:
-            raise ValueError(f"{preset}: {keyword}={value!r} requires {name}=True ({why})")
+            raise ValueError(f"{preset}: {keyword}={_given(value)} requires {name}=True ({why})")
 
 
 def _flags(**flags: object) -> None:
@@ -604,7 +645,7 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
         raise TypeError(f"tfa: unexpected keyword arguments {sorted(kwargs)}")
     if real_number("weight_decay", weight_decay) < 0:
         raise ValueError(f"weight_decay: Weight decay rate cannot be negative, got "
-                         f"{weight_decay!r}")
+                         f"{_given(weight_decay)}")
     _flags(grad_averaging=grad_averaging, amsgrad=amsgrad)
     rate = learning_rate
     if schedule_dtype is not None:
@@ -631,10 +672,10 @@ def _through_float32(learning_rate: LearningRate, schedule_dtype: str
     if not callable(learning_rate):
         raise ValueError(  # noqa: TRY004 (a combination, not a type)
             f"tfa: schedule_dtype rounds the values of a callable learning_rate; got the "
-            f"constant {learning_rate!r}, which hyper_dtype rounds")
+            f"constant {_given(learning_rate)}, which hyper_dtype rounds")
 
     def rounded(step: Any) -> Any:
-        value: Any = _scheduled_rate(learning_rate, step)  # checked: a float, or 0-d
+        value: Any = scheduled_rate(learning_rate, step)  # checked: a float, or 0-d
         if isinstance(value, float):
             return round_to(value, "float32")
         xp = namespace(value)
@@ -651,7 +692,7 @@ def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], A
         _check_non_negative("learning_rate", learning_rate)
 
     def decayed(step: Any) -> Any:
-        base = _scheduled_rate(learning_rate, step) if callable(learning_rate) else learning_rate
+        base = scheduled_rate(learning_rate, step) if callable(learning_rate) else learning_rate
         return base / (1.0 + decay * step)
 
     return decayed

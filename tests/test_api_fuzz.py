@@ -26,6 +26,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -36,7 +37,7 @@ from hypothesis import currently_in_test_context, event, given, note
 from hypothesis import strategies as st
 
 import novograd_ref as ngr
-from novograd_ref import Config, backends
+from novograd_ref import Config, _hyper, backends
 from novograd_ref import presets as P
 
 HUGE = 10**400
@@ -49,8 +50,18 @@ ODD_VALUES: list[Any] = [
     -1e-300, -1, HUGE, -HUGE, 2**63, True, False, 1e39, 1e308, 5e-324, 0, 0.0, 0.5, 1.0,
     2, 0.99999999, np.float32(0.5), np.float64(math.nan), np.int64(2), Fraction(1, 3),
     complex(1, 0), object(), {"a": 1}, lambda step: 0.1,
+    10**5000, -(10**5000), Decimal("sNaN"), Decimal("NaN"), Decimal("0.5"), np.bool_(True),
+    np.array("0.5"), [None], frozenset({0.5}),
 ]
 odd_values = st.sampled_from(ODD_VALUES)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, or a stand-in where it fails (an int past the int-to-str limit)."""
+    try:
+        return repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} without a repr>"
 
 
 @contextlib.contextmanager
@@ -165,7 +176,7 @@ def preset_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any], set[str]]:
 def test_every_preset_keyword_is_checked_or_works(
         call: tuple[str, dict[str, Any], set[str]]) -> None:
     name, kwargs, fed = call
-    note(f"presets.{name}(**{kwargs!r})")
+    note(f"presets.{name}(**{shown(kwargs)})")
     fn = P.get(name)
     opt, exc = outcome(lambda: fn(**kwargs))
     if exc is None:
@@ -208,7 +219,7 @@ def test_each_novograd_keyword_alone_with_each_odd_value() -> None:
                               max_size=3))
 def test_every_novograd_keyword_is_checked_or_works(kwargs: dict[str, Any]) -> None:
     kwargs.setdefault("learning_rate", 0.01)
-    note(f"novograd(**{kwargs!r})")
+    note(f"novograd(**{shown(kwargs)})")
     opt, exc = outcome(lambda: ngr.novograd(**kwargs))
     if exc is None:
         one_step_on_numpy(opt)
@@ -274,6 +285,8 @@ DEFECTS = {
     "count None": "state.count",
     "count float": "state.count",
     "count at its maximum": "state.count",
+    "count negative": "state.count",
+    "count int8 at its maximum": "state.count",
     "count other library": "state.count",
     "mu leaf not an array": "state.mu",
     "mu leaf a string": "state.mu{path}",
@@ -359,6 +372,10 @@ def damage(case: dict[str, Any], backend: backends.Backend, other: Any, grads: d
         state = state._replace(count=xp.asarray(1.0, dtype=xp.float64))
     elif defect == "count at its maximum":
         state = state._replace(count=xp.asarray(2**31 - 1, dtype=xp.int32))
+    elif defect == "count negative":
+        state = state._replace(count=xp.asarray(-1, dtype=xp.int64))
+    elif defect == "count int8 at its maximum":
+        state = state._replace(count=xp.asarray(127, dtype=xp.int8))
     elif defect == "count other library":
         state = state._replace(count=other(np.asarray(0)))
     elif defect == "mu leaf not an array":
@@ -390,7 +407,8 @@ def expected_failure(case: dict[str, Any], opt: ngr.NovoGrad, lazy: bool) -> set
         defect = None  # parameters not read: not walked, as in optax
     if defect is not None:
         names = {DEFECTS[defect].format(path=f"['w{case['leaf']}']")}
-        if lazy and defect == "count at its maximum" and bad_rate:
+        if lazy and defect in ("count at its maximum", "count negative",
+                               "count int8 at its maximum") and bad_rate:
             names.add("learning_rate")
         return names
     return {"learning_rate"} if bad_rate else None
@@ -672,3 +690,254 @@ def test_dask_step_count_is_checked_when_computed() -> None:
     for result in (updates["w"], after.count):
         with pytest.raises(ValueError, match=r"state\.count: expected 0 <= count < 2147483647"):
             result.compute()
+
+
+# ------------------------------------------- the registry and the helpers, at their edges
+
+ENORMOUS = 10**5000  # past Python's int-to-str limit: a message must not write it out
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: P.build("monai", 0.1, weight_decay_mode="bogus"), ValueError,
+     r"monai: weight_decay_mode must be one of .*, got 'bogus'"),
+    (lambda: P.spec("monai").keywords(weight_decay_mode=-3), ValueError,
+     r"monai: weight_decay_mode must be one of .*, got -3"),
+    (lambda: P.spec("optax").keywords(weight_decay_mode=["inside"]), ValueError,
+     r"weight_decay_mode must be one of"),
+    (lambda: P.spec(["optax"]), TypeError, r"preset name must be a string, got \['optax'\]"),
+    (lambda: P.build({"optax"}, 0.1), TypeError, r"preset name must be a string"),
+    (lambda: P.spec("nemo").canonical(betas=0.5), TypeError,
+     r"nemo: betas must be a pair \(beta1, beta2\), got 0.5"),
+    (lambda: P.spec("nemo").canonical(betas=(0.9,)), ValueError, r"nemo: betas must be a pair"),
+    (lambda: P.spec("timm").canonical(decoupled_decay=np.array([1, 0])), TypeError,
+     r"timm: decoupled_decay must be True or False"),
+    (lambda: P.build("optax", 0.1, b1=Decimal("sNaN")), TypeError,
+     r"optax: b1 must be a real number, got Decimal\('sNaN'\)"),
+    (lambda: P.build("optax", 0.1, eps=np.array([1.0, 2.0])), TypeError,
+     r"optax: eps must be a real number"),
+    (lambda: P.build("flashlight", 0.1, grad_averaging=Decimal("NaN")), TypeError,
+     r"flashlight: grad_averaging must be True or False"),
+    (lambda: P.build("optax", 0.1, amsgrad=np.bool_(True)), TypeError,
+     r"optax: amsgrad must be True or False"),
+    (lambda: P.build("optax", 0.1, weight_decay=ENORMOUS), ValueError,
+     r"weight_decay must be a real number a float can hold, got an int of 5001 digits"),
+    (lambda: P.build("optax", 0.1, no_such=1), ValueError,
+     r"optax: unknown canonical hyperparameter 'no_such'"),
+    (lambda: ngr.novograd(ENORMOUS), ValueError, r"learning_rate .* an int of 5001 digits"),
+    (lambda: ngr.novograd(0.1, luc_trust=-ENORMOUS), ValueError, r"luc_trust .* 5001 digits"),
+    (lambda: P.nemo(luc_trust=ENORMOUS), ValueError, r"luc_trust.*5001 digits"),
+    (lambda: P.timm(lr=0.1, max_lr=ENORMOUS), ValueError, r"max_lr"),
+    (lambda: P.torch_optimizer(lr=-ENORMOUS), ValueError, r"lr .*5001 digits"),
+])
+def test_registry_and_constructors_refuse_by_name(call: Callable[[], Any], error: type,
+                                                  message: str) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_known_mode_without_weight_decay_still_translates() -> None:
+    """A mode the preset lacks is harmless while weight decay is 0 (a case's mode only
+    counts where decay is on); an unknown one never is."""
+    assert P.spec("nemo").keywords(weight_decay_mode="decoupled", weight_decay=0.0) == {
+        "weight_decay": 0.0}
+    with pytest.raises(ValueError, match="nemo: has no weight_decay_mode 'decoupled'"):
+        P.spec("nemo").keywords(weight_decay_mode="decoupled", weight_decay=0.1)
+
+
+@pytest.mark.parametrize("norm", ["l2_squared", "apex_l2", "apex_inf"])
+@pytest.mark.parametrize("library", ["numpy", "array_api_strict", "torch",
+                                     pytest.param("jax", marks=pytest.mark.slow)])
+def test_empty_layers_step_under_every_norm(norm: str, library: str) -> None:
+    """A 0-size leaf: its norm is 0 (a max of no magnitudes is 0), nothing raises."""
+    backend = _backend(library)
+    init = {"l2_squared": "first_step", "apex_l2": "first_step_blend", "apex_inf": "zero"}
+    opt = ngr.novograd(0.1, norm=norm, second_moment_init=init[norm], weight_decay=0.1,
+                       update_clipping="luc")
+    params = {"e": backend.from_numpy(np.zeros((0, 3))), "w": backend.from_numpy(np.ones(2))}
+    updates, state = opt.update(params, opt.init(params), params)
+    assert tuple(updates["e"].shape) == (0, 3)
+    assert float(backend.to_numpy(state.nu["e"])) == 0.0
+    assert np.all(np.isfinite(backend.to_numpy(updates["w"])))
+
+
+def test_a_meta_step_count_is_refused_by_name() -> None:
+    torch = pytest.importorskip("torch")
+    opt = ngr.novograd(0.1)
+    params = {"w": torch.ones(3, device="meta")}
+    with pytest.raises(TypeError, match=r"state\.count: expected a value that can be read"):
+        opt.update(params, opt.init(params), params)
+    meta_rate = ngr.novograd(lambda step: torch.tensor(0.1, device="meta"))
+    params = {"w": torch.ones(3)}
+    with pytest.raises(TypeError, match=r"learning_rate schedule's value at step 0"):
+        meta_rate.update(params, meta_rate.init(params))
+
+
+@pytest.mark.parametrize("keys", [
+    [1, "a", (1,)], [Decimal("NaN"), 1, 2.5], [Decimal("NaN"), Decimal(1)],
+    [complex(1, 2), complex(0, 1)],
+])
+def test_keys_that_do_not_compare_still_make_a_tree(keys: list[Any]) -> None:
+    params = {k: np.ones(2) for k in keys}
+    opt = ngr.novograd(0.1)
+    updates, _ = opt.update(params, opt.init(params))
+    assert set(updates) == set(keys)
+    reordered = {k: np.ones(2) for k in reversed(keys)}  # same structure, other order
+    opt.update(reordered, opt.init(params))
+
+
+@pytest.mark.parametrize(("error", "message", "schedule"), [
+    (ValueError, r"schedule .*<lambda> raised ZeroDivisionError at step 0: division by zero",
+     lambda step: 1 / 0),
+    (TypeError, r"schedule .*<lambda> raised TypeError at step 0", lambda: 0.1),
+    (ValueError, r"schedule .*Warmup raised KeyError at step 0", None),
+])
+def test_a_schedules_own_exception_names_the_schedule_and_the_step(
+        error: type, message: str, schedule: Any) -> None:
+    class Warmup:
+        def __call__(self, step: int) -> float:
+            return {5: 0.1}[step]
+
+    opt = ngr.novograd(schedule if schedule is not None else Warmup())
+    with pytest.raises(error, match=message) as info:
+        opt.update(W, opt.init(W))
+    assert info.value.__cause__ is not None
+    assert type(info.value.__cause__).__name__ in ("ZeroDivisionError", "TypeError", "KeyError")
+
+
+def test_testing_helpers_accept_what_they_document_and_name_the_rest() -> None:
+    from novograd_ref.testing import (
+        assert_trees_close,
+        eps,
+        relative_error,
+        rtol,
+        trajectory,
+        ulp_error,
+    )
+
+    assert rtol(np.float32) == rtol("float32") == rtol(np.dtype("float32"))
+    assert rtol(np.float32, "framework") == rtol("float32", "framework")
+    assert eps(np.float16) == 2.0**-10
+    assert_trees_close(1.0, 1.0)
+    assert_trees_close({"a": 0.5, "b": [1.0, 2.0]}, {"a": 0.5, "b": [1.0, 2.0]})
+    for call, error, message in [
+        (lambda: rtol("int8", "framework"), ValueError, "dtype must be a floating dtype"),
+        (lambda: rtol(np.int32), ValueError, "dtype must be a floating dtype"),
+        (lambda: rtol("float32", "nope"), ValueError, "kind must be one of"),
+        (lambda: rtol("float32", ["backend"]), ValueError, "kind must be one of"),
+        (lambda: rtol("float32", "backend", steps="3"), TypeError, "steps must be an int"),
+        (lambda: eps(ENORMOUS), ValueError, "dtype must be"),
+        (lambda: trajectory(None, np.ones(2), [np.ones(2)]), TypeError,
+         "opt: expected an optimizer"),
+        (lambda: trajectory(ngr.novograd(0.1), np.ones(2), 5), TypeError,
+         "grads: expected an iterable"),
+        (lambda: assert_trees_close({"w": "text"}, {"w": "text"}), TypeError,
+         r"actual\['w'\]: expected an array of numbers"),
+        (lambda: assert_trees_close({"w": 1.0}, {"w": 1.0}, rtol_value="x"), TypeError,
+         "rtol_value must be a real number"),
+        (lambda: relative_error(["a"], [1.0]), TypeError, "actual: expected an array of real"),
+        (lambda: relative_error(np.ones(2), np.ones(3)), ValueError, "differ in shape"),
+        (lambda: ulp_error(np.ones(2), np.ones(3)), ValueError, "differ in shape"),
+    ]:
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_testing_helpers_on_torch_sparse_bfloat16_and_meta() -> None:
+    torch = pytest.importorskip("torch")
+    from novograd_ref.testing import assert_trees_close, to_numpy
+
+    dense = torch.tensor([1.0, 0.0, 2.0])
+    assert_trees_close(dense.to_sparse(), dense)
+    half = torch.ones(3, dtype=torch.bfloat16)
+    assert_trees_close(half, half)
+    with pytest.raises(AssertionError, match="relative error"):
+        assert_trees_close(half, half * 2)
+    assert to_numpy(half).dtype == np.float32
+    with pytest.raises(TypeError, match=r"actual\['w'\]: expected an array or a number.*meta"):
+        assert_trees_close({"w": torch.ones(2, device="meta")}, {"w": torch.ones(2)})
+
+
+# ------------------------------------------------------------ the registry, fuzzed
+
+
+def _own_names(spec: Any, key: str) -> set[str]:
+    """Names a refusal about canonical ``key`` may carry: the key, the preset's keyword
+    for it (``betas`` for ``b1``/``b2``), and the preset's rate keyword."""
+    names = {key, spec.vocabulary.names.get(key, key)}
+    if key in ("b1", "b2"):
+        names.add("betas")
+    if key == "learning_rate":
+        names.add(spec.learning_rate_keyword)
+    return names
+
+
+@given(name=st.sampled_from(P.names()),
+       hyper=st.dictionaries(st.sampled_from(
+           ["learning_rate", *_hyper.REQUIRED, *_hyper.OPTIONAL, "max_learning_rate",
+            "no_such_key"]), odd_values, min_size=1, max_size=3))
+def test_registry_translates_or_names_the_key(name: str, hyper: dict[str, Any]) -> None:
+    """``build``, ``spec(...).keywords`` and ``spec(...).canonical`` on hostile values:
+    a result, or a TypeError / ValueError naming one of the keys given."""
+    spec = P.spec(name)
+    note(f"{name}: {shown(hyper)}")
+    names = set().union(*(_own_names(spec, k) for k in hyper))
+    keywords, exc = outcome(lambda: spec.keywords(**hyper))
+    if exc is not None:
+        assert_names_one_of(exc, names)
+    else:
+        assert isinstance(keywords, dict)
+        _, exc = outcome(lambda: spec.canonical(**keywords))
+        if exc is not None:
+            assert_names_one_of(exc, set(keywords) | names)
+    rate = hyper.pop("learning_rate", 0.01)
+    opt, exc = outcome(lambda: P.build(name, rate, **hyper))
+    if exc is None:
+        one_step_on_numpy(opt)
+    else:
+        fields = set()
+        for keyword in set(signature_defaults(spec.function)) & set(keywords or {}):
+            fields |= canonical_fields(name, keyword)
+        assert_names_one_of(exc, names | fields | set(keywords or {}))
+
+
+@given(own=st.dictionaries(st.sampled_from(sorted(
+    {k for s in P.specs() for k in signature_defaults(s.function)} | {"no_such"})),
+    odd_values, min_size=1, max_size=3), name=st.sampled_from(P.names()))
+def test_canonical_of_any_keywords_is_a_mapping_or_names_the_keyword(
+        name: str, own: dict[str, Any]) -> None:
+    spec = P.spec(name)
+    note(f"{name}: {shown(own)}")
+    canonical, exc = outcome(lambda: spec.canonical(**own))
+    if exc is None:
+        assert isinstance(canonical, dict)
+    else:
+        assert_names_one_of(exc, set(own))
+
+
+@given(args=st.lists(odd_values, min_size=1, max_size=3))
+def test_testing_helpers_raise_only_named_errors(args: list[Any]) -> None:
+    """Every ``novograd_ref.testing`` helper on hostile arguments: a result, an
+    AssertionError of a comparison, or a TypeError / ValueError (never another error,
+    never Python's int-to-str limit)."""
+    from novograd_ref import testing
+
+    note(shown(args))
+    calls: list[Callable[[], Any]] = [
+        lambda: testing.rtol(*args), lambda: testing.eps(args[0]),
+        lambda: testing.dtype_name(args[0]),
+        lambda: testing.relative_error(args[0], args[-1]),
+        lambda: testing.ulp_error(args[0], args[-1]),
+        lambda: testing.trajectory(args[0], W, [W]),
+        lambda: testing.trajectory(ngr.novograd(0.1), W, args[0]),
+    ]
+    for call in calls:
+        with quiet_numerics():
+            _, exc = outcome(call)
+        if exc is not None:
+            str(exc)  # the message itself is printable
+    for actual, desired in ((args[0], args[-1]), ({"w": args[0]}, {"w": 1.0})):
+        try:
+            with quiet_numerics():
+                testing.assert_trees_close(actual, desired)
+        except (AssertionError, TypeError, ValueError) as exc:
+            str(exc)

@@ -412,12 +412,12 @@ def _snapshot(*trees: Any) -> Any:
      r"state.mu\['b'\]: expected a writeable array"),
     (lambda p, g, s: g.__setitem__("b", np.ones(8)[::2]), ValueError,
      r"grads\['b'\]: expected a C-contiguous array, got strides \(16,\)"),
-    (lambda p, g, s: g.__setitem__("b", g["b"].astype(np.float32)), TypeError,
-     r"grads\['b'\]: expected dtype float64 like params\['b'\], got float32 \(mixed"),
+    (lambda p, g, s: g.__setitem__("b", g["b"].astype(np.float32)), ValueError,
+     r"grads\['b'\] and params\['b'\] must have one shape and dtype, got \(4,\) float32"),
     (lambda p, g, s: g.__setitem__("b", np.ones(5)), ValueError,
-     r"grads\['b'\]: expected shape \(4,\) like params\['b'\], got \(5,\)"),
+     r"grads\['b'\] and params\['b'\] must have one shape and dtype, got \(5,\) float64"),
     (lambda p, g, s: g.__setitem__("b", 0.5), TypeError,
-     r"grads\['b'\]: expected a NumPy array \(one array library per step\), got builtins.float"),
+     r"grads\['b'\]: expected an array, got float"),
     (lambda p, g, s: s.nu.__setitem__("b", np.float64(0.0)), TypeError,
      r"state.nu\['b'\]: expected a NumPy array .* got numpy.float64"),
     (lambda p, g, s: g.__setitem__("c", np.ones(1)), ValueError,
@@ -437,7 +437,7 @@ def test_bad_buffers_are_refused_and_nothing_changes(spoil: Any, error: type,
 @pytest.mark.parametrize(("rate", "error", "message"), [
     (-0.1, ValueError, r"learning_rate schedule returned -0.1 at step 0: expected a finite"),
     (float("nan"), ValueError, r"returned nan at step 0"),
-    ("0.1", TypeError, r"returned '0.1' at step 0: expected a real number"),
+    ("0.1", TypeError, r"returned '0.1' \(str\) at step 0: expected a real number"),
 ])
 def test_a_bad_scheduled_rate_is_refused_before_anything_moves(rate: Any, error: type,
                                                                 message: str) -> None:
@@ -467,14 +467,14 @@ def test_shared_amsgrad_buffers_are_refused() -> None:
         fused.from_optimizer(opt).step_(params, params, state)
 
 
-def test_bfloat16_is_refused_with_the_reason() -> None:
+def test_bfloat16_is_refused_by_name() -> None:
     ml_dtypes = pytest.importorskip("ml_dtypes")
     fast = fused.from_optimizer(ngr.novograd(0.1))
     params = {"w": np.ones(3, dtype=ml_dtypes.bfloat16)}
     state = ngr.NovoGradState(np.zeros((), np.int32), {"w": np.zeros(3, params["w"].dtype)},
                               {"w": np.zeros((), params["w"].dtype)}, None)
-    with pytest.raises(TypeError, match=r"params\['w'\]: expected float16, float32 or "
-                                        r"float64, got bfloat16 \(bfloat16: neither"):
+    with pytest.raises(TypeError, match=r"grads\['w'\]: expected a real floating dtype, "
+                                        r"got bfloat16"):
         fast.step_(params, params, state)
 
 
@@ -564,7 +564,7 @@ def test_gpu_kernel_math_matches_the_reference_on_the_host(
         lines = [f"{_HOST_KINDS[kind]} 6 {STEPS}", " ".join(map(str, _plan.flags(cfg))),
                  " ".join(repr(float(x)) for x in p0)]
         for step, g in enumerate(grads):
-            lines.append(" ".join(repr(x) for x in _plan.coefficients(cfg, step)))
+            lines.append(" ".join(repr(x) for x in _plan.coefficients(cfg, step, _schedule(step))))
             lines.append(" ".join(repr(float(x)) for x in g))
         proc = subprocess.run([str(gpu_math_on_host)], input="\n".join(lines) + "\n",
                               capture_output=True, text=True, check=True)

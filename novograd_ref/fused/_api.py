@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import operator
 from typing import Any
 
 import numpy as np
 
-from .._config import Config
-from .._optimizer import NovoGrad, NovoGradState, check_state_kind
+from .._config import Config, _given
+from .._namespace import namespace
+from .._optimizer import NovoGrad, NovoGradState, check_state_kind, check_step, check_update_leaves
 from .._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 from . import _plan
 
 Tree = Any
 
 _FLOATS = tuple(np.dtype(name) for name in ("float16", "float32", "float64"))
+_NUMPY = namespace(np.zeros(0))  # the reference's namespace of NumPy arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +41,12 @@ class FusedNovoGrad:
     def __post_init__(self) -> None:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or \
                 self.threads < 1:
-            raise ValueError(f"threads must be an int >= 1, got {self.threads!r}")
+            raise ValueError(f"threads must be an int >= 1, got {_given(self.threads)}")
         from . import _cpu
 
         if self.threads > _cpu.max_threads():
             raise ValueError(f"threads must be at most {_cpu.max_threads()} (numba's "
-                             f"NUMBA_NUM_THREADS here), got {self.threads}")
+                             f"NUMBA_NUM_THREADS here), got {_given(self.threads)}")
         # the CPU kernels take the step's coefficients and these flags as one array
         object.__setattr__(self, "_flags", [float(x) for x in _plan.flags(self.config)])
 
@@ -68,8 +72,13 @@ class FusedNovoGrad:
         (``params`` as ``apply_updates(params, updates)`` of the reference would be);
         ``grads`` is only read.
 
-        Every buffer is checked before any is written: a TypeError or ValueError names
-        the first offending leaf, and then nothing has changed.
+        Everything is checked before anything is written, and then nothing has
+        changed: first all that the reference's ``update`` checks, with its messages
+        (structures, one array library, shapes and dtypes, the step count's range, the
+        learning rate's value at this step), then what working in place needs, each
+        error naming its leaf: arrays of one kind (NumPy or CuPy) of the kernels'
+        dtypes, C-contiguous, writeable where written, and no two buffers sharing
+        memory where one is written (a gradient may be its own parameter's buffer).
 
         >>> import numpy as np
         >>> import novograd_ref as ngr
@@ -87,37 +96,54 @@ class FusedNovoGrad:
             treedef, (g_leaves, p_leaves, m_leaves, v_leaves) = flat
             vmax_leaves = None
         else:
-            g_leaves, treedef = flatten(grads)
+            g_leaves, treedef = flatten(grads, "grads")
             p_leaves = _leaves_like(params, treedef, "params")
             m_leaves = _leaves_like(state.mu, treedef, "state.mu")
             v_leaves = _leaves_like(state.nu, treedef, "state.nu")
             vmax_leaves = _leaves_like(state.nu_max, treedef, "state.nu_max") \
                 if cfg.amsgrad else None
-        if _is_cupy(g_leaves[0] if g_leaves else state.count):
+        first = g_leaves[0] if g_leaves else None
+        gpu = _is_cupy(state.count if first is None else first)
+        array_type = _cupy_array_type() if gpu else np.ndarray
+        xp = namespace(first) if gpu else _NUMPY
+        # the count is compared with a gradient that is an array (a leaf that is none is
+        # named by the leaf checks below)
+        like = first if type(first) is array_type else None
+        count, lr = check_step(xp, cfg, state.count, like)
+        _check_count_buffer(state.count, array_type)
+        numbers = _plan.coefficients(cfg, count, lr)
+        if gpu:
+            check_update_leaves(cfg, treedef, g_leaves, p_leaves, m_leaves, v_leaves,
+                                vmax_leaves)
+            leaves = checked_leaves(treedef, p_leaves, g_leaves, m_leaves, v_leaves,
+                                    vmax_leaves, array_type)
+            _refuse_shared(treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves,
+                           state.count)
             from . import _gpu
 
-            _gpu.step_(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves, vmax_leaves,
-                       state.count)
+            _gpu.step_(cfg, leaves, numbers, vmax_leaves is not None)
+            state.count[...] = count + 1
             return
-        count = _count(state.count)
         calls, kind = _numpy_calls(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves,
                                    vmax_leaves)
+        _refuse_shared(treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves,
+                       state.count)
         from . import _cpu
 
         flags: list[float] = self._flags  # type: ignore[attr-defined]
-        numbers = np.array(_plan.coefficients(cfg, count) + flags, dtype=np.float64)
-        kernel = _cpu.compiled(_cpu.leaf_step, kind, (*calls[0], numbers)) if kind else \
-            _cpu.leaf_step
+        coefficients = np.array(numbers + flags, dtype=np.float64)
+        args = (*calls[0], coefficients) if calls else ()
+        kernel = _cpu.compiled(_cpu.leaf_step, kind, args) if kind else _cpu.leaf_step
         if self.threads > 1:
             _cpu.set_threads(self.threads)
-            parallel = _cpu.compiled(_cpu.leaf_step_parallel, kind, (*calls[0], numbers)) \
-                if kind else _cpu.leaf_step_parallel
+            parallel = _cpu.compiled(_cpu.leaf_step_parallel, kind, args) if kind else \
+                _cpu.leaf_step_parallel
             for g, p, m, v, vmax in calls:
                 run = parallel if g.size >= _cpu.PARALLEL_MIN else kernel
-                run(g, p, m, v, vmax, numbers)
+                run(g, p, m, v, vmax, coefficients)
         else:
             for g, p, m, v, vmax in calls:
-                kernel(g, p, m, v, vmax, numbers)
+                kernel(g, p, m, v, vmax, coefficients)
         state.count[()] = count + 1
 
 
@@ -190,12 +216,19 @@ def _path(treedef: TreeDef, i: int) -> str:
     return "" if path == "<root>" else path
 
 
-def _count(count: Any) -> int:
-    if not (isinstance(count, np.ndarray) and count.shape == () and count.dtype.kind in "iu"
-            and count.flags.writeable):
-        raise TypeError(f"state.count: expected a writeable 0-d integer NumPy array (the "
-                        f"state from init()), got {_describe(count)}")
-    return int(count)
+def _cupy_array_type() -> type:
+    import cupy
+
+    return cupy.ndarray  # type: ignore[no-any-return]
+
+
+def _check_count_buffer(count: Any, array_type: type) -> None:
+    """``state.count`` (already checked as the reference checks it) is a writeable 0-d
+    array of the leaves' kind, which the step can overwrite."""
+    if type(count) is not array_type or not _writeable(count.flags):
+        library = "NumPy" if array_type is np.ndarray else "CuPy"
+        raise TypeError(f"state.count: expected a writeable 0-d integer {library} array "
+                        f"(the state from init()), got {_describe(count)}")
 
 
 def _describe(x: Any) -> str:
@@ -205,40 +238,119 @@ def _describe(x: Any) -> str:
     return type(x).__module__ + "." + type(x).__name__
 
 
-def checked_leaves(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
-                   mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None,
+def checked_leaves(treedef: TreeDef, params: list[Any], grads: list[Any], mus: list[Any],
+                   nus: list[Any], nu_maxes: list[Any] | None,
                    array_type: Any) -> list[tuple[Any, ...]]:
-    """Check every leaf (arrays of ``array_type``) and return ``(g, p, m, v, v_max)``
-    per leaf (``v`` again for ``v_max`` without amsgrad)."""
+    """Check every leaf (arrays of ``array_type``, already checked as the reference
+    checks them) and return ``(g, p, m, v, v_max)`` per leaf (``v`` again for
+    ``v_max`` without amsgrad)."""
     out = []
     for i, g in enumerate(grads):
         v = nus[i]
         vmax = nu_maxes[i] if nu_maxes is not None else v
-        _check_leaf(cfg, treedef, i, array_type, g, params[i], mus[i], v, vmax,
-                    nu_maxes is not None)
+        _check_leaf(treedef, i, array_type, g, params[i], mus[i], v, vmax)
         out.append((g, params[i], mus[i], v, vmax))
     return out
 
 
-def _check_leaf(cfg: Config, treedef: TreeDef, i: int, array_type: type, g: Any, p: Any,
-                m: Any, v: Any, vmax: Any, amsgrad: bool) -> None:
-    """Raise the error that names what is wrong with leaf ``i``, if anything is."""
+def _check_leaf(treedef: TreeDef, i: int, array_type: type, g: Any, p: Any, m: Any,
+                v: Any, vmax: Any) -> None:
+    """Raise the error that names what the kernels cannot take of leaf ``i``, whose
+    shapes and dtypes the reference's checks have passed: arrays of ``array_type``
+    (not scalars), of the kernels' dtypes, C-contiguous, writeable where written."""
     if not (type(g) is type(p) is type(m) is type(v) is type(vmax) is array_type):
         _refuse_type(treedef, i, array_type, g, p, m, v, vmax)
-    dtype = p.dtype
-    if not (dtype in _FLOATS and g.dtype == dtype and g.shape == p.shape == m.shape
-            and m.dtype == _state_dtype(cfg.mu_dtype, dtype)
-            and v.dtype == vmax.dtype == _state_dtype(cfg.state_dtype, dtype)
-            and v.shape == vmax.shape == ()):
-        _refuse_dtype_or_shape(cfg, treedef, i, g, p, m, v, vmax)
+    if p.dtype not in _FLOATS:
+        raise TypeError(f"params{_path(treedef, i)}: expected float16, float32 or float64 "
+                        f"(the fused kernels' dtypes), got {p.dtype}")
     pf, mf, vf, vmf = p.flags, m.flags, v.flags, vmax.flags
     if not (g.flags.c_contiguous and pf.c_contiguous and mf.c_contiguous
             and _writeable(pf) and _writeable(mf) and _writeable(vf) and _writeable(vmf)):
         _refuse_layout(treedef, i, g, p, m, v, vmax)
-    if amsgrad and _shares_memory(v, vmax):
-        raise ValueError(f"state.nu_max{_path(treedef, i)}: shares its buffer with "
-                         f"state.nu{_path(treedef, i)}; the fused step needs separate "
-                         "ones (use the state from this object's init())")
+
+
+_BASE = operator.attrgetter("base")
+
+
+def _refuse_shared(treedef: TreeDef, grads: list[Any], params: list[Any], mus: list[Any],
+                   nus: list[Any], nu_maxes: list[Any] | None, count: Any) -> None:
+    """No two buffers the step writes share memory, nor does a gradient with one of
+    them, except with its own parameter when it is that very buffer (each value is
+    read before it is written): a ValueError names both leaves.
+
+    Arrays that own their memory (``base`` None), each passed once, share none; this
+    is settled without looking at addresses. Otherwise buffers are grouped by the
+    object that owns their memory (the end of their chain of bases), and each group's
+    byte ranges compared. Two objects that wrap the same raw memory without either
+    owning the other are beyond this check.
+    """
+    written = [*params, *mus, *nus, *(nu_maxes or ()), count]
+    if _own_memory(written) and _own_memory(grads):
+        ids = set(map(id, written))
+        if len(ids) == len(written) and (ids.isdisjoint(map(id, grads)) or all(
+                id(g) not in ids or g is params[i] for i, g in enumerate(grads))):
+            return
+    names = [*(("params", i) for i in range(len(params))),
+             *(("state.mu", i) for i in range(len(mus))),
+             *(("state.nu", i) for i in range(len(nus))),
+             *(("state.nu_max", i) for i in range(len(nu_maxes or ()))),
+             ("state.count", -1)]
+    groups: dict[int, list[tuple[Any, str, int]]] = {}
+    for a, (what, i) in zip(written, names):
+        groups.setdefault(id(_owner(a)), []).append((a, what, i))
+    for i, g in enumerate(grads):
+        group = groups.get(id(_owner(g)))
+        if group is not None:
+            group.append((g, "grads", i))
+    for group in groups.values():
+        if len(group) > 1:
+            _refuse_overlap(treedef, group)
+
+
+def _own_memory(arrays: list[Any]) -> bool:
+    """Whether every array's ``base`` is None (compared by identity: an array's ``==``
+    is elementwise)."""
+    return not any(map(operator.is_not, map(_BASE, arrays), itertools.repeat(None)))
+
+
+def _owner(a: Any) -> Any:
+    """The object that owns ``a``'s memory: the end of its chain of bases, through
+    memoryviews (NumPy keeps a buffer it wraps behind one)."""
+    while True:
+        below = a.obj if isinstance(a, memoryview) else getattr(a, "base", None)
+        if below is None:
+            return a
+        a = below
+
+
+def _refuse_overlap(treedef: TreeDef, group: list[tuple[Any, str, int]]) -> None:
+    """Compare the byte ranges of buffers of one owner (sorted by start, each against
+    those still open), and name the first two that overlap where that is refused."""
+    spans = sorted(((*_byte_range(a), what, i) for a, what, i in group),
+                   key=lambda span: span[0])
+    open_spans: list[tuple[int, int, str, int]] = []
+    for start, end, what, i in spans:
+        if start == end:
+            continue  # no bytes
+        open_spans = [s for s in open_spans if s[1] > start]
+        for o_start, _, o_what, o_i in open_spans:
+            if what == o_what == "grads":
+                continue  # gradients are only read
+            if {what, o_what} == {"grads", "params"} and i == o_i and start == o_start:
+                continue  # a gradient that is its own parameter's buffer
+            here = f"{what}{_path(treedef, i)}" if i >= 0 else what
+            there = f"{o_what}{_path(treedef, o_i)}" if o_i >= 0 else o_what
+            raise ValueError(f"{here}: shares its buffer with {there}; the fused step "
+                             "writes in place and needs a buffer of its own for each "
+                             "(the same array passed twice, or a view of another?)")
+        open_spans.append((start, end, what, i))
+
+
+def _byte_range(a: Any) -> tuple[int, int]:
+    """``[start, end)`` of a C-contiguous array's bytes."""
+    start = int(a.__array_interface__["data"][0] if isinstance(a, np.ndarray)
+                else a.data.ptr)  # CuPy
+    return start, start + int(a.nbytes)
 
 
 def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
@@ -250,15 +362,18 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
     grads writeable)`` that every leaf shares, or ``None`` when they differ.
 
     The usual leaf (dtypes as ``init`` made them, contiguous, aligned, writeable, no
-    amsgrad) is settled by identity and flag tests; anything else goes through
-    :func:`_check_leaf`, which names what is wrong or lets an unusual but valid leaf
-    through (and then the leaves share no kind).
+    amsgrad) is settled by identity and flag tests, which pass only what the
+    reference's checks pass. The first leaf off that path runs the reference's checks
+    of every leaf (:func:`~novograd_ref._optimizer.check_update_leaves`, its messages);
+    then each such leaf goes through :func:`_check_leaf`, which names what the kernels
+    cannot take or lets an unusual but valid leaf through (and then the leaves share no
+    kind).
     """
     expected = _expected_dtypes(cfg.mu_dtype, cfg.state_dtype)
     ndarray = np.ndarray
     out = []
     kind: tuple[Any, ...] | None = None
-    uniform = True
+    uniform, checked = True, False
     for i, g in enumerate(grads):
         p, m, v = params[i], mus[i], nus[i]
         if nu_maxes is None and type(g) is type(p) is type(m) is type(v) is ndarray:
@@ -280,9 +395,12 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
                         out.append((_flat(g), _flat(p), _flat(m), _half_view(v),
                                     _half_view(v)))
                     continue
+        if not checked:  # the first leaf off the usual path: the reference's checks
+            check_update_leaves(cfg, treedef, grads, params, mus, nus, nu_maxes)
+            checked = True
         uniform = False
         vmax = nu_maxes[i] if nu_maxes is not None else v
-        _check_leaf(cfg, treedef, i, ndarray, g, p, m, v, vmax, nu_maxes is not None)
+        _check_leaf(treedef, i, ndarray, g, p, m, v, vmax)
         out.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
     return out, kind if uniform else None
 
@@ -301,12 +419,6 @@ def _expected_dtypes(mu_dtype: str | None, state_dtype: str | None
 
 def _writeable(flags: Any) -> bool:
     return getattr(flags, "writeable", True)  # CuPy arrays are always writeable
-
-
-def _shares_memory(a: Any, b: Any) -> bool:
-    if isinstance(a, np.ndarray):
-        return bool(np.may_share_memory(a, b))
-    return bool(a.data.ptr == b.data.ptr)
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -330,36 +442,6 @@ def _refuse_type(treedef: TreeDef, i: int, array_type: type, *arrays: Any) -> No
         if type(a) is not array_type:
             raise TypeError(f"{what}{path}: expected {library} array (one array "
                             f"library per step), got {_describe(a)}")
-
-
-def _refuse_dtype_or_shape(cfg: Config, treedef: TreeDef, i: int, g: Any, p: Any, m: Any,
-                           v: Any, vmax: Any) -> None:
-    path = _path(treedef, i)
-    dtype = p.dtype
-    if dtype not in _FLOATS:
-        extra = (" (bfloat16: neither NumPy nor numba computes in it; use float32 "
-                 "parameters, or the reference core on JAX or PyTorch)"
-                 if "bfloat16" in str(dtype) else "")
-        raise TypeError(f"params{path}: expected float16, float32 or float64, got "
-                        f"{dtype}{extra}")
-    if g.dtype != dtype:
-        raise TypeError(f"grads{path}: expected dtype {dtype} like params{path}, got "
-                        f"{g.dtype} (mixed dtypes are refused, not converted)")
-    if g.shape != p.shape:
-        raise ValueError(f"grads{path}: expected shape {p.shape} like params{path}, got "
-                         f"{g.shape}")
-    if m.shape != p.shape:
-        raise ValueError(f"state.mu{path}: expected shape {p.shape} like params{path}, got "
-                         f"{m.shape}")
-    want = _state_dtype(cfg.mu_dtype, dtype)
-    if m.dtype != want:
-        raise TypeError(f"state.mu{path}: expected dtype {want}, got {m.dtype} (a state "
-                        "from another configuration or dtype?)")
-    want = _state_dtype(cfg.state_dtype, dtype)
-    for what, a in (("state.nu", v), ("state.nu_max", vmax)):
-        if a.dtype != want or a.shape != ():
-            raise TypeError(f"{what}{path}: expected a 0-d {want} array, got "
-                            f"{_describe(a)} (a state from another configuration?)")
 
 
 def _refuse_layout(treedef: TreeDef, i: int, g: Any, p: Any, m: Any, v: Any,

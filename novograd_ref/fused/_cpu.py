@@ -98,6 +98,13 @@ def rounded(a, x):  # pragma: no cover - numba replaces it
     raise NotImplementedError
 
 
+def direction_rounded(g, m, v, x):  # pragma: no cover - numba replaces it
+    """``x`` rounded to the dtype the reference computes the direction in, NumPy's
+    result type of the gradient, moment and second-moment dtypes: float16 when all
+    three are (the kernels compute in float32 there), else ``x`` as it is."""
+    raise NotImplementedError
+
+
 def compute_zero(g, v):  # pragma: no cover - numba replaces it
     """0 in the compute dtype: NumPy's result type of the gradient and state dtypes
     (float32 for float16 data)."""
@@ -145,6 +152,13 @@ def _rounded(a, x):
     if a.dtype == types.float32 and x == types.float64:
         return lambda a, x: np.float64(np.float32(x))
     return lambda a, x: x
+
+
+@overload(direction_rounded)
+def _direction_rounded(g, m, v, x):
+    if _is_half(g) and _is_half(m) and _is_half(v):
+        return lambda g, m, v, x: np.float32(half_to_float(float_to_half(x)))
+    return lambda g, m, v, x: x
 
 
 @overload(compute_zero)
@@ -204,7 +218,15 @@ def _compensated_total(parts: Any) -> float:
         else:
             carry += (x - t) + total
         total = t
-    return total + carry
+    return _with_carry(total, carry)
+
+
+@njit(cache=True, error_model="numpy")
+def _with_carry(total: float, carry: float) -> float:
+    """``total`` corrected by its compensation ``carry``; an infinite or NaN total as
+    it is (the carry of an overflow is ``inf - inf``, NaN, where the plain sum is
+    ``inf``, as the reference's)."""
+    return total + carry if math.isfinite(total) else total
 
 
 @njit(cache=True, error_model="numpy")
@@ -224,7 +246,7 @@ def _square_sum(a: Any) -> float:
         else:
             carry += (x - t) + total
         total = t
-    return total + carry
+    return _with_carry(total, carry)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -492,14 +514,16 @@ def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any
 
 
 @njit(cache=True, error_model="numpy")
-def _clipped(k: Any, z: Any, g: Any, p2: float, d2: float, c: Any) -> Any:
+def _clipped(k: Any, z: Any, g: Any, m: Any, v: Any, p2: float, d2: float, c: Any) -> Any:
     """``k`` with NeMo's clip ``min(trust |p| / (|d| + luc_eps), step)`` (NaN kept);
-    ``|p|`` in the parameter dtype, ``|d|`` in the compute dtype, as the reference."""
+    ``|p|`` in the parameter dtype, ``|d|`` and the ratio in the direction's dtype, as
+    the reference (in float16 ``luc_eps`` = 1e-8 is 0, and ``0 / 0`` NaN)."""
     gz = native_zero(g)
     p_norm = rounded(g, np.sqrt(rounded(g, like(gz, p2))))
-    d_norm = np.sqrt(like(z, d2))
-    ratio = like(z, rounded(g, like(gz, c[P.C_LUC_TRUST]) * p_norm)) / (
-        d_norm + like(z, c[P.C_LUC_EPS]))
+    d_norm = direction_rounded(g, m, v, np.sqrt(direction_rounded(g, m, v, like(z, d2))))
+    below = direction_rounded(g, m, v, d_norm + like(z, c[P.C_LUC_EPS]))
+    ratio = direction_rounded(g, m, v, like(z, rounded(g, like(gz, c[P.C_LUC_TRUST])
+                                                     * p_norm)) / below)
     step = k[10]
     clip = ratio if ratio < step or math.isnan(ratio) else step
     return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], clip, k[11])
@@ -535,7 +559,7 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> None:
         for b in range(nb):
             parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
-        k = _clipped(k, z, g, p2, _compensated_total(parts), c)
+        k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
     _apply_range(g, p, m, 0, g.size, k, f, z)
 
 
@@ -554,7 +578,7 @@ def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> Non
         for b in prange(nb):
             parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
-        k = _clipped(k, z, g, p2, _compensated_total(parts), c)
+        k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
     for b in prange(nb):
         _apply_range(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
 

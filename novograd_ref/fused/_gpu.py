@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from .._config import Config
-from .._tree import TreeDef
 from . import _plan as P
 
 _DEFINES = "\n".join(f"#define {name} {getattr(P, name)}" for name in dir(P)
@@ -207,30 +206,22 @@ def _kernel(name: str) -> Any:
     return kernel
 
 
-def step_(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
-          mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None, count: Any) -> None:
-    """The fused step on CuPy arrays (see :meth:`FusedNovoGrad.step_`)."""
+def step_(cfg: Config, leaves: list[tuple[Any, ...]], numbers: list[float],
+          amsgrad: bool) -> None:
+    """The fused step on CuPy arrays, ``(g, p, m, v, v_max)`` per leaf, every one
+    checked (see :meth:`FusedNovoGrad.step_`), at a step of coefficients ``numbers``."""
     import cupy
 
-    from ._api import checked_leaves
-
-    leaves = checked_leaves(cfg, treedef, params, grads, mus, nus, nu_maxes, cupy.ndarray)
-    if not (isinstance(count, cupy.ndarray) and count.shape == ()
-            and count.dtype.kind in "iu"):
-        raise TypeError(f"state.count: expected a 0-d integer CuPy array (the state from "
-                        f"init()), got {type(count).__name__}")
-    k_count = int(count)  # the step-dependent scalars are computed on the host
-    c = cupy.asarray(np.array(P.coefficients(cfg, k_count), dtype=np.float64))
+    c = cupy.asarray(np.array(numbers, dtype=np.float64))
     f = cupy.asarray(np.array(P.flags(cfg), dtype=np.int64))
     luc = cfg.update_clipping == "luc"
     for g, p, m, v, vmax in leaves:
         with g.device:
             v1 = v.reshape(1)
             # without amsgrad the kernel writes v_max to scratch, not over v
-            vmax1 = vmax.reshape(1) if nu_maxes is not None else cupy.empty_like(v1)
+            vmax1 = vmax.reshape(1) if amsgrad else cupy.empty_like(v1)
             _layer(g.reshape(-1), p.reshape(-1), m.reshape(-1), v1, vmax1, c, f,
                    cfg.norm == "apex_inf", luc)
-    count[...] = k_count + 1
 
 
 def _layer(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any, inf_norm: bool,

@@ -10,8 +10,6 @@ This module is the one place that turns a ``Config`` into the flags they branch 
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Any
 
 from .._config import Config
 
@@ -82,18 +80,19 @@ def flags(cfg: Config) -> list[int]:
     return [int(x) for x in out]
 
 
-def coefficients(cfg: Config, count: int) -> list[float]:
-    """The numbers of one step, ``count`` updates already applied.
+def coefficients(cfg: Config, count: int, lr: float) -> list[float]:
+    """The numbers of one step, ``count`` updates already applied, at the rate ``lr``
+    (the constant, or the schedule's value the reference has checked).
 
-    Each is the reference's own Python-float expression (the rate as
-    :func:`learning_rate` gives it, ``1 - base**t`` for the bias corrections,
-    ``lr * factor`` for the step size), so the kernels see what ``leaf_step`` sees.
+    Each is the reference's own Python-float expression (``1 - base**t`` for the bias
+    corrections, ``lr * factor`` for the step size), so the kernels see what
+    ``leaf_step`` sees.
 
     >>> import novograd_ref as ngr
-    >>> coefficients(ngr.novograd(0.1).config, 0)[C_LR]
+    >>> coefficients(ngr.novograd(0.1).config, 0, 0.1)[C_LR]
     0.1
     """
-    lr, t, first = learning_rate(cfg, count), count + 1, count == 0
+    t, first = count + 1, count == 0
     out = [0.0] * N_COEFFICIENTS
     out[C_B1], out[C_B2], out[C_ONE_MINUS_B2] = cfg.b1, cfg.b2, 1 - cfg.b2
     out[C_EPS], out[C_EPS_ROOT], out[C_WD] = cfg.eps, cfg.eps_root, cfg.weight_decay
@@ -111,28 +110,6 @@ def coefficients(cfg: Config, count: int) -> list[float]:
     out[C_LUC_TRUST], out[C_LUC_EPS] = cfg.luc_trust, cfg.luc_eps
     out[C_SIGN] = -1.0 if cfg.maximize else 1.0
     return out
-
-
-def learning_rate(cfg: Config, count: int) -> float:
-    """This step's rate: the constant, or the schedule called with ``count`` (the
-    updates already applied), which must give a finite real number >= 0.
-
-    >>> import novograd_ref as ngr
-    >>> learning_rate(ngr.novograd(lambda k: 0.1 / (1 + k)).config, 4)
-    0.02
-    """
-    if not callable(cfg.learning_rate):
-        return float(cfg.learning_rate)
-    value: Any = cfg.learning_rate(count)
-    real = isinstance(value, numbers.Real) or getattr(value, "shape", None) == ()
-    if isinstance(value, bool) or not real:
-        raise TypeError(f"learning_rate schedule returned {value!r} at step {count}: "
-                        "expected a real number")
-    rate = float(value)
-    if not (math.isfinite(rate) and rate >= 0):
-        raise ValueError(f"learning_rate schedule returned {value!r} at step {count}: "
-                         "expected a finite number >= 0")
-    return rate
 
 
 def _step_factor(cfg: Config, t: int) -> float | None:

@@ -10,13 +10,30 @@ from ._tolerances import dtype_name, relative_error, rtol, ulp_error
 
 
 def to_numpy(x: Any) -> Any:
-    """A NumPy copy of an array from any supported library (CPU transfer if needed)."""
+    """A NumPy copy of an array from any supported library (CPU transfer if needed).
+
+    PyTorch's sparse tensors come dense, its bfloat16 as float32 (exact: NumPy has no
+    bfloat16); a meta tensor, which holds no values, is a TypeError.
+
+    >>> import torch
+    >>> to_numpy(torch.ones(2, dtype=torch.bfloat16).to_sparse())
+    array([1., 1.], dtype=float32)
+    """
     import numpy as np
 
     if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
         return x.get()
     if type(x).__module__.startswith("torch"):
-        return x.detach().cpu().numpy()
+        import torch
+
+        if x.is_meta:
+            raise TypeError("expected a tensor with values, got a torch meta tensor")
+        x = x.detach().cpu()
+        if x.layout != torch.strided:
+            x = x.to_dense()
+        if x.dtype == torch.bfloat16:
+            x = x.float()
+        return x.numpy()
     if hasattr(x, "compute") and type(x).__module__.startswith("dask"):
         return np.asarray(x.compute())
     try:
@@ -51,17 +68,50 @@ def assert_trees_close(actual: Any, desired: Any, *, rtol_value: float | None = 
     if mismatch:
         raise AssertionError(f"tree structures differ {mismatch}")
     where = f" at step {step}" if step is not None else ""
+    if rtol_value is not None:
+        rtol_value = _tolerance(rtol_value)
     for path, a, d in zip(leaf_paths(d_def), a_leaves, d_leaves):
-        if tuple(a.shape) != tuple(d.shape):
-            raise AssertionError(f"leaf {path}{where}: shape {tuple(a.shape)} != "
-                                 f"{tuple(d.shape)}")
-        if check_dtype and dtype_name(a.dtype) != dtype_name(d.dtype):
-            raise AssertionError(f"leaf {path}{where}: dtype {dtype_name(a.dtype)} != "
-                                 f"{dtype_name(d.dtype)}")
-        a_np, d_np = to_numpy(a), to_numpy(d)
-        tol = rtol_value if rtol_value is not None else rtol(dtype_name(d.dtype), kind,
+        a_np, d_np = _values(a, f"actual{path}"), _values(d, f"desired{path}")
+        a_shape, d_shape = tuple(getattr(a, "shape", a_np.shape)), tuple(
+            getattr(d, "shape", d_np.shape))
+        a_dtype, d_dtype = getattr(a, "dtype", a_np.dtype), getattr(d, "dtype", d_np.dtype)
+        if a_shape != d_shape:
+            raise AssertionError(f"leaf {path}{where}: shape {a_shape} != {d_shape}")
+        if check_dtype and dtype_name(a_dtype) != dtype_name(d_dtype):
+            raise AssertionError(f"leaf {path}{where}: dtype {dtype_name(a_dtype)} != "
+                                 f"{dtype_name(d_dtype)}")
+        tol = rtol_value if rtol_value is not None else rtol(dtype_name(d_dtype), kind,
                                                              steps)
         err = relative_error(a_np, d_np)
         if not err <= tol:
             raise AssertionError(f"leaf {path}{where}: relative error {err:.3g} > {tol:.3g} "
                                  f"({ulp_error(a_np, d_np):.3g} ulps)")
+
+
+def _values(x: Any, what: str) -> Any:
+    """A leaf's values as a NumPy array of numbers, or a TypeError naming the leaf."""
+    try:
+        values = to_numpy(x)
+    except Exception as exc:
+        raise TypeError(f"{what}: expected an array or a number, got "
+                        f"{type(x).__name__} ({exc})") from exc
+    if getattr(values, "dtype", None) is None or values.dtype.kind not in "biufc":
+        raise TypeError(f"{what}: expected an array of numbers, got {type(x).__name__}"
+                        f" of dtype {getattr(values, 'dtype', None)}")
+    return values
+
+
+def _tolerance(value: Any) -> float:
+    """``rtol_value`` as a float >= 0, or an error naming it."""
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"rtol_value must be a real number, got {type(value).__name__}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if math.isnan(x) or x < 0:
+        raise ValueError(f"rtol_value must be >= 0, got {x}")
+    return x

@@ -51,10 +51,19 @@ def eps(dtype: Any) -> float:
     1.1920928955078125e-07
     """
     name = dtype_name(dtype)
+    if name not in _EPS:
+        raise ValueError(f"dtype must be a floating dtype with a tolerance ({', '.join(_EPS)}), "
+                         f"got {_shown(dtype)}")
+    return _EPS[name]
+
+
+def _shown(value: Any) -> str:
+    """A bad argument in a message: its repr, cut short; never an error of its own."""
     try:
-        return _EPS[name]
-    except KeyError:
-        raise ValueError(f"not a floating dtype with a tolerance: {dtype!r}") from None
+        text = repr(value)
+    except Exception:  # noqa: BLE001 (past the int-to-str limit, or a broken __repr__)
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else f"{text[:45]}...({len(text)} chars)"
 
 
 def dtype_name(dtype: Any) -> str:
@@ -64,7 +73,17 @@ def dtype_name(dtype: Any) -> str:
     >>> dtype_name(np.dtype("float64"))
     'float64'
     """
-    text = str(getattr(dtype, "name", dtype))
+    if isinstance(dtype, type):  # a scalar type: numpy.float32, ml_dtypes.bfloat16
+        import numpy as np
+
+        try:
+            return np.dtype(dtype).name
+        except TypeError:
+            pass
+    try:
+        text = str(getattr(dtype, "name", dtype))
+    except Exception:  # noqa: BLE001 (a broken __str__: no dtype we know)
+        return type(dtype).__name__
     for name in _EPS:
         if text == name or text.endswith(("." + name, f"'{name}'")):
             return name
@@ -76,12 +95,18 @@ def rtol(dtype: Any, kind: str = "backend", steps: int = 1) -> float:
 
     >>> rtol("float64", "backend", steps=10)
     3.552713678800501e-14
+    >>> import numpy as np
+    >>> rtol(np.float32, "framework")
+    3.814697265625e-06
     """
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {_shown(kind)}")
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"steps must be an int, got {_shown(steps)}")
+    unit = eps(dtype)  # names a dtype without a tolerance
     if kind in _PER_STEP:
-        return _PER_STEP[kind] * max(steps, 1) * eps(dtype)
-    if kind in _PER_RUN:
-        return _PER_RUN[kind][dtype_name(dtype)] * eps(dtype)
-    raise ValueError(f"unknown tolerance kind {kind!r}; known: {KINDS}")
+        return _PER_STEP[kind] * max(steps, 1) * unit
+    return _PER_RUN[kind][dtype_name(dtype)] * unit
 
 
 def relative_error(actual: Any, desired: Any) -> float:
@@ -95,8 +120,9 @@ def relative_error(actual: Any, desired: Any) -> float:
     """
     import numpy as np
 
-    a = np.asarray(actual, dtype=np.float64)
-    d = np.asarray(desired, dtype=np.float64)
+    a, d = _floats(actual, "actual"), _floats(desired, "desired")
+    if a.shape != d.shape:
+        raise ValueError(f"actual and desired differ in shape: {a.shape} and {d.shape}")
     finite = np.isfinite(d)
     if not np.array_equal(np.isfinite(a), finite) or not np.array_equal(
             a[~finite], d[~finite], equal_nan=True):
@@ -121,8 +147,11 @@ def ulp_error(actual: Any, desired: Any, dtype: Any = None) -> float:
     """
     import numpy as np
 
-    a = np.asarray(actual)
-    d = np.asarray(desired)
+    a, d = np.asarray(_floats(actual, "actual")), np.asarray(desired)
+    _floats(desired, "desired")
+    if a.shape != d.shape:
+        raise ValueError(f"actual and desired differ in shape: {a.shape} and {d.shape}")
+    eps(d.dtype if dtype is None else dtype)  # names a dtype without a tolerance
     unit = d.dtype if dtype is None else np.dtype(dtype_name(dtype))
     finite = np.isfinite(d) & np.isfinite(a)
     if not finite.any():
@@ -130,3 +159,17 @@ def ulp_error(actual: Any, desired: Any, dtype: Any = None) -> float:
     spacing = np.spacing(np.abs(d[finite]).astype(unit)).astype(np.float64)
     spacing = np.where(spacing > 0, spacing, float(np.finfo(unit).smallest_subnormal))
     return float(np.max(np.abs(a[finite].astype(np.float64) - d[finite]) / spacing))
+
+
+def _floats(x: Any, what: str) -> Any:
+    """``x`` as a float64 NumPy array, or a TypeError naming ``what`` (numbers only)."""
+    import numpy as np
+
+    try:
+        values = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"{what}: expected an array of numbers, got {_shown(x)}") from exc
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected an array of real numbers, got dtype "
+                        f"{values.dtype}")
+    return values.astype(np.float64)

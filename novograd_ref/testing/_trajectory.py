@@ -16,8 +16,16 @@ def trajectory(opt: NovoGrad, params: Any, grads: Iterable[Any]) -> list[Any]:
     >>> trajectory(ngr.presets.optax(0.1), np.array([1.0]), [np.array([2.0])] * 2)
     [array([0.90000005]), array([0.71000014])]
     """
+    if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
+        raise TypeError(f"opt: expected an optimizer with init and update (ngr.novograd(...) "
+                        f"or a preset), got {type(opt).__name__}")
+    try:
+        steps = iter(grads)
+    except TypeError:
+        raise TypeError(f"grads: expected an iterable of gradient trees, got "
+                        f"{type(grads).__name__}") from None
     state, out = opt.init(params), []
-    for g in grads:
+    for g in steps:
         updates, state = opt.update(g, state, params)
         params = apply_updates(params, updates)
         out.append(params)
