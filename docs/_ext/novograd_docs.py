@@ -248,6 +248,172 @@ def benchmark_plots() -> list[str]:
     return names
 
 
+def api_summary(module_name: str) -> str:
+    """A summary table of everything ``module_name`` exports (its ``__all__``), so that
+    an API page opens with what it holds and cannot miss a public name: functions and
+    classes in an autosummary (linked to their entries below it), constants in a table
+    of their values."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    names = [n for n in module.__all__ if not n.startswith("_")]
+    documented = [n for n in names if callable(getattr(module, n))]
+    constants = [n for n in names if n not in documented]
+    out = ("```{eval-rst}\n" f".. currentmodule:: {module_name}\n\n.. autosummary::\n\n"
+           + "".join(f"   {name}\n" for name in documented) + "```\n")
+    if constants:
+        rows = []
+        for name in constants:
+            value = repr(getattr(module, name))
+            value = value if len(value) <= 70 else value[:66] + " ..."
+            rows.append(f"| `{name}` | `{_cell(value)}` |")
+        out += ("\nConstants:\n\n| name | value |\n|---|---|\n" + "\n".join(rows) + "\n")
+    return out
+
+
+def _field_docs() -> dict[str, str]:
+    """Each ``Config`` field's ``#:`` comment, as one line of Markdown."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    docs = ModuleAnalyzer.for_module("novograd_ref._config").find_attr_docs()
+    return {name: " ".join(line.strip() for line in lines if line.strip()).replace("``", "`")
+            for (owner, name), lines in docs.items() if owner == "Config"}
+
+
+def _field_values(annotation: Any) -> str:
+    """The values a field takes, from its annotation (``Literal[...]``, ``bool``...)."""
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    literals = [a for arg in args or [annotation]
+                for a in (typing.get_args(arg) if typing.get_origin(arg) is typing.Literal
+                          else ())]
+    if typing.get_origin(annotation) is typing.Literal:
+        literals = list(typing.get_args(annotation))
+    optional = type(None) in typing.get_args(annotation)
+    if literals:
+        shown = [f"`{v!r}`" for v in literals] + (["`None`"] if optional else [])
+        return ", ".join(shown)
+    if annotation is bool:
+        return "`False`, `True`"
+    return "a number" + (" or `None`" if optional else "") + (
+        " or a schedule" if "Callable" in str(annotation) or "Union" in str(annotation)
+        and "float" in str(annotation) and not optional else "")
+
+
+def config_fields() -> str:
+    """Every ``Config`` field: its values, its default and what it does (its ``#:``
+    comment). A field without a comment fails the build."""
+    import typing
+
+    from novograd_ref import Config
+
+    hints = typing.get_type_hints(Config)
+    docs = _field_docs()
+    missing = [f.name for f in dataclasses.fields(Config) if f.name not in docs]
+    if missing:
+        raise RuntimeError(f"Config fields without a #: comment: {missing}")
+    lines = ["| field | values | default | what it does |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Config):
+        default = "required" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
+        lines.append(f"| {{py:attr}}`~novograd_ref.Config.{f.name}` | "
+                     f"{_field_values(hints[f.name])} | {default} | "
+                     f"{_cell(docs[f.name])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a ``|`` would end the cell, so it is escaped."""
+    return text.replace("|", "\\|")
+
+
+def _changed_fields(before: Any, after: Any) -> list[str]:
+    from novograd_ref import Config
+
+    return [f.name for f in dataclasses.fields(Config)
+            if getattr(before, f.name) != getattr(after, f.name)
+            and not (callable(getattr(before, f.name)) and callable(getattr(after, f.name))
+                     and f.name == "learning_rate" and getattr(before, f.name) is None)]
+
+
+def _other_values(spec: Any, keyword: str, default: Any) -> list[Any]:
+    """Values of ``keyword`` other than its default to call the preset with."""
+    vocabulary = spec.vocabulary
+    known = [*vocabulary.flags.get(keyword, ()), *vocabulary.settings.get(keyword, ())]
+    values: list[Any] = [v for v in known if v != default]
+    if isinstance(default, bool):
+        values.append(not default)
+    elif isinstance(default, tuple):
+        values.append(tuple(0.5 for _ in default))
+    elif isinstance(default, (int, float)):
+        values += [default * 0.5 if default else 0.01, 0.01]
+    elif default is None or isinstance(default, str):
+        values += ["float32", 0.5, 0.01]
+    return values
+
+
+def _keyword_effect(spec: Any, keyword: str, default: Any) -> str:
+    """What a preset keyword sets, found by calling the preset with another value of it
+    (with one switch turned on where the keyword requires it) and comparing configs."""
+    base = _preset_call(spec.name).config
+    switches = [k for k, v in _defaults(spec.function).items() if v is False]
+    refusal = ""
+    for value in _other_values(spec, keyword, default):
+        for extra in [{}, *({k: True} for k in switches if k != keyword)]:
+            try:
+                config = _preset_call(spec.name, {keyword: value, **extra}).config
+            except (ValueError, TypeError) as exc:
+                refusal = refusal or (f"only `{default!r}`: `{keyword}={value!r}` raises "
+                                      f"`{type(exc).__name__}` ({exc})" if not extra else "")
+                continue
+            changed = _changed_fields(base, config)
+            extra_changed = (_changed_fields(base, _preset_call(spec.name, extra).config)
+                             if extra else [])
+            changed = [c for c in changed if c not in extra_changed or c in (
+                _changed_fields(_preset_call(spec.name, extra).config, config))]
+            if changed:
+                fields = ", ".join(f"{{py:attr}}`~novograd_ref.Config.{c}`" for c in changed)
+                needs = "".join(f" (with `{k}=True`)" for k in extra)
+                return fields + needs
+    return refusal
+
+
+def _defaults(function: Any) -> dict[str, Any]:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
+def preset_api() -> str:
+    """Each preset's function (autodoc) and a table of its keywords: the default and the
+    ``Config`` fields it sets. A keyword whose effect cannot be found fails the build,
+    unless it is one of the keywords the presets accept without numerical meaning."""
+    from novograd_ref import presets
+
+    ignored = ("name", "use_locking", "set_grad_none", "foreach")
+    out = []
+    for name in presets.names():
+        spec = presets.spec(name)
+        keywords = _defaults(spec.function)
+        for setting, values in spec.vocabulary.settings.items():
+            keywords.setdefault(setting, values[0])
+        rows = ["| keyword | default | sets |", "|---|---|---|"]
+        for keyword, default in keywords.items():
+            shown = "required" if default is inspect.Parameter.empty else f"`{default!r}`"
+            if keyword == spec.learning_rate_keyword:
+                effect = "{py:attr}`~novograd_ref.Config.learning_rate`"
+            elif keyword in ignored:
+                effect = "accepted and ignored (no numerical meaning)"
+            else:
+                effect = _keyword_effect(spec, keyword, default)
+            if not effect:
+                raise RuntimeError(f"preset {name}: no effect found for keyword {keyword!r}")
+            rows.append(f"| `{keyword}` | {_cell(shown)} | {effect} |")
+        out += [f"### `{name}`", "", "```{eval-rst}",
+                f".. autofunction:: novograd_ref.presets.{name}", "```", "",
+                f"Keywords of `presets.{name}`:", "", *rows, ""]
+    return "\n".join(out)
+
+
 def copy_notebooks() -> None:
     target = OUT / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
@@ -271,6 +437,10 @@ def generate(app: Sphinx) -> None:
     _write_if_changed(OUT / "example_verify.md", verify_output)
     _write_if_changed(OUT / "example_report.md", report)
     _write_if_changed(OUT / "exit_statuses.md", exit_statuses())
+    _write_if_changed(OUT / "config_fields.md", config_fields())
+    _write_if_changed(OUT / "preset_api.md", preset_api())
+    for area in ("conformance", "vectors", "fused", "backends"):
+        _write_if_changed(OUT / f"summary_{area}.md", api_summary(f"novograd_ref.{area}"))
     benchmark_plots()
     copy_notebooks()
 

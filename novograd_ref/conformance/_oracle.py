@@ -98,7 +98,7 @@ def implementation(spec: str) -> Implementation:
     of preset keywords added to every comparison (``make.oracle_kwargs =
     {"state_dtype": "float32"}`` for a port that keeps its second moment in float32),
     or a callable ``(kwargs, dtype) -> dict`` of them; see
-    :func:`declared_oracle_kwargs`.
+    ``declared_oracle_kwargs``.
     """
     if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
                                       and not _is_framework(spec)):
