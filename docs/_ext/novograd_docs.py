@@ -171,6 +171,26 @@ def example_run() -> tuple[str, str]:
             "```json\n" + json.dumps(data, indent=1) + "\n```\n")
 
 
+def bundled_run() -> tuple[str, str]:
+    """Run ``novograd-ref verify`` as the first minute of the guide does: its output as
+    Markdown, the table's first rows and its last lines as printed, and a summary (the
+    table's first row and the last line). A failing run fails the build."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "novograd_ref", "verify"],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"novograd-ref verify failed (exit {result.returncode}):\n"
+                           f"{result.stdout}{result.stderr}")
+    lines = result.stdout.rstrip().splitlines()
+    table_end = next(i for i, line in enumerate(lines) if not line.strip())
+    shown = [*lines[:8], f"... ({table_end - 8} more rows)", *lines[table_end:]]
+    summary = [*lines[:3], "...", lines[-1]]
+    return ("```text\n$ novograd-ref verify\n" + "\n".join(shown) + "\n```\n",
+            "```text\n$ novograd-ref verify\n" + "\n".join(summary) + "\n```\n")
+
+
 def exit_statuses() -> str:
     from novograd_ref.cli import EXIT_STATUSES
 
@@ -248,14 +268,17 @@ def benchmark_plots() -> list[str]:
     return names
 
 
-def api_summary(module_name: str) -> str:
+def api_summary(module_name: str, mocked: list[str]) -> str:
     """A summary table of everything ``module_name`` exports (its ``__all__``), so that
     an API page opens with what it holds and cannot miss a public name: functions and
     classes in an autosummary (linked to their entries below it), constants in a table
     of their values."""
     import importlib
 
-    module = importlib.import_module(module_name)
+    from sphinx.ext.autodoc.mock import mock
+
+    with mock(mocked):  # as autodoc imports it: the fused path without numba
+        module = importlib.import_module(module_name)
     names = [n for n in module.__all__ if not n.startswith("_")]
     documented = [n for n in names if callable(getattr(module, n))]
     constants = [n for n in names if n not in documented]
@@ -281,24 +304,20 @@ def _field_docs() -> dict[str, str]:
 
 
 def _field_values(annotation: Any) -> str:
-    """The values a field takes, from its annotation (``Literal[...]``, ``bool``...)."""
+    """The values a field takes, from its annotation: the choices of a ``Literal``,
+    ``False, True`` for a flag, else a number (or a schedule, for the learning rate)."""
     import typing
 
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    literals = [a for arg in args or [annotation]
-                for a in (typing.get_args(arg) if typing.get_origin(arg) is typing.Literal
-                          else ())]
-    if typing.get_origin(annotation) is typing.Literal:
-        literals = list(typing.get_args(annotation))
-    optional = type(None) in typing.get_args(annotation)
-    if literals:
-        shown = [f"`{v!r}`" for v in literals] + (["`None`"] if optional else [])
-        return ", ".join(shown)
+    args = typing.get_args(annotation)
+    optional = " or `None`" if type(None) in args else ""
+    literal = next((a for a in (annotation, *args) if typing.get_origin(a) is typing.Literal),
+                   None)
+    if literal is not None:
+        return ", ".join(f"`{v!r}`" for v in typing.get_args(literal)) + optional
     if annotation is bool:
         return "`False`, `True`"
-    return "a number" + (" or `None`" if optional else "") + (
-        " or a schedule" if "Callable" in str(annotation) or "Union" in str(annotation)
-        and "float" in str(annotation) and not optional else "")
+    schedule = any(typing.get_origin(a) is not None for a in args)  # a Callable
+    return "a number" + optional + (" or a schedule" if schedule else "")
 
 
 def config_fields() -> str:
@@ -435,12 +454,16 @@ def generate(app: Sphinx) -> None:
     _write_if_changed(OUT / "cli.md", cli_reference())
     verify_output, report = example_run()
     _write_if_changed(OUT / "example_verify.md", verify_output)
+    bundled, summary = bundled_run()
+    _write_if_changed(OUT / "bundled_verify.md", bundled)
+    _write_if_changed(OUT / "bundled_verify_summary.md", summary)
     _write_if_changed(OUT / "example_report.md", report)
     _write_if_changed(OUT / "exit_statuses.md", exit_statuses())
     _write_if_changed(OUT / "config_fields.md", config_fields())
     _write_if_changed(OUT / "preset_api.md", preset_api())
     for area in ("conformance", "vectors", "fused", "backends"):
-        _write_if_changed(OUT / f"summary_{area}.md", api_summary(f"novograd_ref.{area}"))
+        _write_if_changed(OUT / f"summary_{area}.md", api_summary(f"novograd_ref.{area}",
+                                                               app.config.autodoc_mock_imports))
     benchmark_plots()
     copy_notebooks()
 
