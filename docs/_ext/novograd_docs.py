@@ -66,26 +66,43 @@ def _show(config: Any, field: str) -> str:
 
 
 def variant_matrix() -> str:
-    """Rows: presets (and keyword variants); columns: every ``Config`` field that some row
-    sets away from its default; a cell is empty where the row keeps the default."""
+    """Two tables, rows: presets (and keyword variants). The first has a column for each
+    number of ``Config`` that some row sets away from its default; the second lists, per
+    row, the convention switches and dtypes it sets away from their defaults. A cell is
+    empty where the row keeps the default."""
     from novograd_ref import Config, presets
 
     rows = [(name, {}) for name in presets.names()] + VARIANTS
     configs = [(name, extra, _preset_call(name, extra).config) for name, extra in rows]
-    fields = [f for f in dataclasses.fields(Config)
-              if f.name != "learning_rate"
-              and any(getattr(c, f.name) != f.default for _, _, c in configs)]
-    header = ["preset", *[f"`{f.name}`" for f in fields]]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    changed = [f for f in dataclasses.fields(Config)
+               if f.name != "learning_rate"
+               and any(getattr(c, f.name) != f.default for _, _, c in configs)]
+    numbers = [f for f in changed if isinstance(f.default, float)]
+    switches = [f for f in changed if f not in numbers]  # conventions and dtypes
+
+    def label(name: str, extra: dict[str, Any]) -> str:
+        return " ".join([f"`{name}`", *(f"`{k}={v!r}`" for k, v in extra.items())])
+
+    header = ["preset", *[f"`{f.name}`" for f in numbers]]
+    numeric = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    conventions = ["| preset | switches and dtypes away from their defaults |", "|---|---|"]
     for name, extra, cfg in configs:
-        label = f"`{name}` " + ", ".join(f"{k}={v!r}" for k, v in extra.items())
         cells = [_show(cfg, f.name) if getattr(cfg, f.name) != f.default else ""
-                 for f in fields]
-        lines.append("| " + " | ".join([label.strip(), *cells]) + " |")
-    defaults = ", ".join(f"`{f.name}={f.default!r}`" for f in fields)
+                 for f in numbers]
+        numeric.append("| " + " | ".join([label(name, extra), *cells]) + " |")
+        set_here = [f"`{f.name}={getattr(cfg, f.name)!r}`" for f in switches
+                    if getattr(cfg, f.name) != f.default]
+        conventions.append(f"| {label(name, extra)} | {', '.join(set_here)} |")
+    defaults = ", ".join(f"`{f.name}={f.default!r}`" for f in numbers)
+    switch_defaults = ", ".join(f"`{f.name}={f.default!r}`" for f in switches)
     return ("Each row is `presets.<name>(**keywords).config` at the preset's default "
-            "keywords (learning rate 0.01 where it has no default); an empty cell keeps the "
-            f"`Config` default ({defaults}).\n\n" + "\n".join(lines) + "\n")
+            "keywords (learning rate 0.01 where it has no default).\n\n"
+            "## Hyperparameters\n\n"
+            f"An empty cell keeps the `Config` default ({defaults}). On a narrow screen "
+            "the table scrolls sideways and its first column stays in place.\n\n"
+            + "\n".join(numeric) + "\n\n## Conventions and dtypes\n\n"
+            f"A row names only the switches it sets; every other switch keeps its default "
+            f"({switch_defaults}).\n\n" + "\n".join(conventions) + "\n")
 
 
 def preset_reference() -> str:
@@ -468,6 +485,36 @@ def generate(app: Sphinx) -> None:
     copy_notebooks()
 
 
+_IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*?\bsrc="([^"]+)"[^>]*>)')
+
+
+def link_images(html: str) -> str:
+    """Each image not already in a link wrapped in a link to itself, so that a reader
+    can open a figure at its full size.
+
+    >>> link_images('<p><img alt="" src="_images/a.png" /></p>')
+    '<p><a class="image-full-size" href="_images/a.png"><img alt="" src="_images/a.png" /></a></p>'
+    >>> link_images('<a href="x"><img src="a.png"/></a>')
+    '<a href="x"><img src="a.png"/></a>'
+    """
+    def wrap(match: re.Match[str]) -> str:
+        if match.group(1) or match.group(3).startswith("data:"):
+            return match.group(0)
+        return f'<a class="image-full-size" href="{match.group(3)}">{match.group(2)}</a>'
+
+    return _IMAGE.sub(wrap, html)
+
+
+def link_images_of_the_site(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        linked = link_images(text)
+        if linked != text:
+            page.write_text(linked, encoding="utf-8")
+
+
 def _mathml(self: Any, node: nodes.Element, block: bool) -> None:
     latex = node.astext()
     if "as_block" in inspect.signature(latex2mathml.tex2mathml).parameters:  # docutils 0.22+
@@ -480,6 +527,7 @@ def _mathml(self: Any, node: nodes.Element, block: bool) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", generate)
+    app.connect("build-finished", link_images_of_the_site)
     app.add_html_math_renderer(
         "mathml",
         inline_renderers=(lambda self, node: _mathml(self, node, False), None),
