@@ -285,6 +285,21 @@ def test_the_docs_extra_alone_builds_the_site(tmp_path: Path) -> None:
     assert "from_optimizer" in (tmp_path / "out" / "api" / "fused.html").read_text()
 
 
+@needs_sphinx
+def test_the_site_extension_s_examples_run() -> None:
+    """The doctest examples of docs/_ext/novograd_docs.py (the build's own helpers)."""
+    import doctest
+    import importlib.util
+
+    path = ROOT / "docs" / "_ext" / "novograd_docs.py"
+    spec = importlib.util.spec_from_file_location("novograd_docs", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_the_pytest_example_of_the_readme_runs(tmp_path: Path) -> None:
     """The README's pytest example is the porting guide's, and it passes."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
@@ -298,6 +313,37 @@ def test_the_pytest_example_of_the_readme_runs(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout
+
+
+def installs_by_name(text: str) -> list[str]:
+    """The ``pip install`` commands of the code blocks of a Markdown text that ask the
+    package index for novograd-ref by name (bare, with extras or a version)."""
+    code, inside = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        elif inside:
+            code.append(line)
+    commands = [m.group(1) for line in code
+                for m in re.finditer(r"pip install([^&;]*)", line)]
+    return [c for c in commands
+            if re.search(r"""(^|\s)["']?novograd-ref($|[\s\[=<>~"'])""", c)]
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")
+    if "_generated" not in p.parts)])
+def test_no_install_command_asks_the_index_for_novograd_ref(page: str) -> None:
+    """novograd-ref is not on the package index yet: every command a page tells a reader
+    to run installs it from a checkout (``.``, ``./path``) or an sdist, never by name."""
+    assert installs_by_name((ROOT / page).read_text()) == []
+
+
+def test_the_install_check_finds_an_install_by_name() -> None:
+    text = ("```bash\npip install novograd-ref\npip install . && x\n```\n"
+            '```yaml\n- run: pip install . "novograd-ref[fast]==0.1"\n'
+            "- run: pip install ./third_party/novograd-ref\n```\n")
+    assert installs_by_name(text) == [" novograd-ref", ' . "novograd-ref[fast]==0.1"']
 
 
 def test_the_readme_preset_table_lists_every_preset() -> None:
