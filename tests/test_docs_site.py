@@ -293,11 +293,13 @@ def test_the_site_extension_s_examples_run() -> None:
 
     path = ROOT / "docs" / "_ext" / "novograd_docs.py"
     spec = importlib.util.spec_from_file_location("novograd_docs", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0
+    assert result.attempted > 0
+    assert result.failed == 0
 
 
 def test_the_pytest_example_of_the_readme_runs(tmp_path: Path) -> None:
