@@ -233,6 +233,20 @@ def _number(text: str) -> float:
     return float(match.group())
 
 
+def benchmark_headline() -> str:
+    """The benchmarks page's opening: the machine, and the table of targets with what
+    was measured, both from ``benchmarks/RESULTS.md`` (a missing one fails the build)."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    machine = next((p for p in text.split("\n\n") if p.startswith("Machine")), None)
+    start = text.find("| target | measured | verdict |")
+    if machine is None or start < 0:
+        raise RuntimeError("benchmarks/RESULTS.md has no 'Machine' paragraph or no table "
+                           "'| target | measured | verdict |'")
+    table = text[start:].split("\n\n")[0]
+    return (f"{machine}\n\nThe targets of the fused step and the reference core on the "
+            "CPU, as measured in the latest run (details below):\n\n" + table + "\n")
+
+
 def benchmark_plots() -> list[str]:
     """Bar charts of the CPU step benchmark from its table in ``benchmarks/RESULTS.md``:
     time per step over the one-thread bandwidth floor (ResNet-50 tree), and time per leaf
@@ -482,6 +496,7 @@ def generate(app: Sphinx) -> None:
         _write_if_changed(OUT / f"summary_{area}.md", api_summary(f"novograd_ref.{area}",
                                                                app.config.autodoc_mock_imports))
     benchmark_plots()
+    _write_if_changed(OUT / "bench_headline.md", benchmark_headline())
     copy_notebooks()
 
 
