@@ -317,6 +317,43 @@ def test_the_pytest_example_of_the_readme_runs(tmp_path: Path) -> None:
     assert "1 passed" in result.stdout
 
 
+def paragraphs(text: str) -> list[str]:
+    """The prose paragraphs of a Markdown text: blocks of lines between blank lines,
+    headings, table rows, code blocks and list items (each list item is one)."""
+    found, current, inside = [], [], False
+    for line in [*text.splitlines(), ""]:
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        item = re.match(r"\s*([-*+]|\d+\.)\s", line)
+        if inside or line.lstrip().startswith("```") or not line.strip() or item or \
+                line.lstrip().startswith(("|", "#")):
+            if current:
+                found.append(" ".join(current))
+            current = [line] if item and not inside else []
+        else:
+            current.append(line)
+    return found
+
+
+# Words a paragraph may have on the site before a reader loses its thread.
+LONGEST_PARAGRAPH = 120
+
+
+@pytest.mark.parametrize("page", ["benchmarks/RESULTS.md", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")
+    if "_generated" not in p.parts)])
+def test_no_paragraph_of_the_site_is_too_long(page: str) -> None:
+    long = [f"{len(p.split())} words: {p[:60]}..."
+            for p in paragraphs((ROOT / page).read_text())
+            if len(p.split()) > LONGEST_PARAGRAPH]
+    assert long == []
+
+
+def test_paragraphs_are_split_at_blank_lines_items_and_code() -> None:
+    text = "a b\nc\n\n- d e\n  f\n- g\n\n```\nh i\n```\n| j |\n# k\nl\n"
+    assert paragraphs(text) == ["a b c", "- d e   f", "- g", "l"]
+
+
 def installs_by_name(text: str) -> list[str]:
     """The ``pip install`` commands of the code blocks of a Markdown text that ask the
     package index for novograd-ref by name (bare, with extras or a version)."""
