@@ -20,26 +20,55 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
     "sphinx.ext.intersphinx",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.viewcode",
     "novograd_docs",
 ]
 html_math_renderer = "mathml"
 
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 # _generated/*.md are fragments that pages include, not pages of their own
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "_ext", "examples", "_generated/*.md"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "_ext", "_inventories", "examples",
+                    "_generated/*.md"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"  # the notebooks are rendered with their stored outputs
 nb_ipywidgets_js = {}  # no widget scripts from elsewhere: the site works offline
+# Markdown that a notebook cell displays (display(Markdown(...))) is GitHub-flavoured:
+# its tables render as tables, not as a paragraph of pipes.
+nb_render_markdown_format = "gfm"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
+# The fused path's kernels need numba, which only the fast extra installs; the docs
+# extra alone builds the site, so autodoc reads that module with numba mocked (its
+# signatures and docstrings do not depend on it).
+autodoc_mock_imports = ["numba"]
+autosummary_generate = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
 
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
-nitpicky = False
+# Python's and NumPy's types link to their documentation through inventories shipped in
+# docs/_inventories (the build needs no network): see docs/_inventories/README.md.
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", "_inventories/python.inv"),
+    "numpy": ("https://numpy.org/doc/stable", "_inventories/numpy.inv"),
+}
+nitpicky = True  # every cross-reference must resolve, except these:
+nitpick_ignore = [
+    # types that appear in the signatures of public functions but are not public
+    # themselves (no page documents them): the result of conformance.identify, the
+    # runner conformance.generated_check accepts, the factory protocol of a plug-in
+    ("py:class", "novograd_ref.conformance._live.Standing"),
+    ("py:class", "Standing"),
+    ("py:class", "novograd_ref.conformance._runner.Runner"),
+    ("py:class", "novograd_ref.conformance.frameworks.MakeAdapter"),
+    # hypothesis's manual is not among the offline inventories (docs/_inventories)
+    ("py:class", "hypothesis.strategies.SearchStrategy"),
+    # the vectors module's alias of a path argument, str | os.PathLike[str]
+    ("py:class", "vectors.PathLike"),
+]
 
 html_theme = "furo"
 html_title = f"novograd-ref {release}"

@@ -162,30 +162,65 @@ class Config:
     ValueError: norm='apex_l2' requires second_moment_init in ('zero', 'first_step_blend'), got second_moment_init='first_step': Apex's norm state is blended from step 1
     """
 
+    #: The rate ``lr_t``, a number >= 0 or a schedule ``step -> rate`` (``step`` is the
+    #: number of updates already applied).
     learning_rate: LearningRate
+    #: Momentum, the decay of the first moment ``m``, in [0, 1).
     b1: float = 0.95
+    #: The decay of the second moment ``v`` (or Apex's norm ``n``), in [0, 1).
     b2: float = 0.98
+    #: Added to the denominator outside the square root, ``sqrt(v + eps_root) + eps``.
     eps: float = 1e-8
+    #: Added to ``v`` inside the square root (``norm='l2_squared'`` only).
     eps_root: float = 0.0
+    #: The weight decay ``wd`` >= 0, applied where ``weight_decay_mode`` says.
     weight_decay: float = 0.0
+    #: How ``v`` (or ``n``) starts (step 2), from the first step, whenever it is 0, from
+    #: 0, or blended on step 1 too.
     second_moment_init: SecondMomentInit = "first_step"
+    #: What the blend of ``v`` is and whether it is stored (step 2), ``ema``, torch's
+    #: ``lerp``, or ``none`` (never stored).
     second_moment_update: SecondMomentUpdate = "ema"
+    #: The per-layer statistic (step 2), the squared L2 norm, Apex's L2 norm or Apex's
+    #: max-norm.
     norm: Norm = "l2_squared"
+    #: How the denominator divides (step 5), ``x / den`` or ``x * (1 / den)``.
     normalization: Normalization = "divide"
+    #: Where weight decay acts (steps 5, 8, 10), in the moment input, decoupled (times
+    #: ``lr``), fixed, corrected (timm) or AdamW-style on the direction.
     weight_decay_mode: WeightDecayMode = "inside"
+    #: What enters the moment (step 5), the normalized gradient, or the raw gradient
+    #: normalized after the moment (Apex).
     momentum_input: MomentumInput = "normalized"
+    #: Whether the moment input is scaled by ``1 - b1`` (step 6), never, always, or from
+    #: step 2 on.
     grad_averaging: GradAveraging = "off"
+    #: Whether the rate multiplies the step (``outside``) or enters the moment
+    #: (``inside``, Keras momentum) (step 7).
     learning_rate_placement: LearningRatePlacement = "outside"
+    #: The step size factor (steps 4, 8, 9), none, Apex's corrections of ``v`` and
+    #: ``m``, Adam's, or ``sqrt(1 - b2**t)``.
     bias_correction: BiasCorrection = "none"
+    #: Use the running maximum of ``v`` in the denominator (step 3).
     amsgrad: bool = False
+    #: Step along ``b1 m_t + u_t`` (TF momentum's Nesterov form) (step 7).
     nesterov: bool = False
+    #: NeMo's layer-wise update clipping (``luc``) caps the step size (step 9).
     update_clipping: UpdateClipping = "none"
+    #: The trust ratio of update clipping (only with ``update_clipping='luc'``).
     luc_trust: float = 1e-3
+    #: The epsilon of update clipping (only with ``update_clipping='luc'``).
     luc_eps: float = 1e-8
+    #: Ascend, the gradient is negated first (step 1).
     maximize: bool = False
+    #: The ``max_lr`` of ``weight_decay_mode='corrected'`` (only with that mode).
     max_learning_rate: float | None = None
+    #: The dtype ``v`` is kept in (``None`` is the parameters' dtype).
     state_dtype: FloatDtypeName | None = None
+    #: The dtype ``m`` is stored in (``None`` is the parameters' dtype).
     mu_dtype: FloatDtypeName | None = None
+    #: Round ``learning_rate, b1, b2, weight_decay`` through this dtype (``float32`` as
+    #: Keras variables and C ``float`` arguments; ``None`` uses them as given).
     hyper_dtype: Literal["float32", "float64"] | None = None
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ grad_averaging=False)`` are one algorithm. ``openseq2seq`` (graph mode ignores `
 
 Beside each function, its :class:`PresetSpec` (``spec(name)``) holds everything else
 known about it: its learning-rate keyword, how it spells the canonical hyperparameters
-(:mod:`novograd_ref._hyper`) and back, the switches it has, a hypothesis strategy of
+(the names :class:`~novograd_ref.Config` uses) and back, the switches it has, a hypothesis strategy of
 valid keywords, the framework plug-in that records the real implementation, and other
 names it goes by. No other module keeps a table of preset keywords: callers configure
 a preset in canonical names with :func:`build`.
@@ -50,7 +50,7 @@ _BOOKKEEPING = frozenset({"name", "use_locking", "set_grad_none", "foreach"})
 
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
-    r"""How one preset spells the canonical hyperparameters (:mod:`novograd_ref._hyper`).
+    r"""How one preset spells the canonical hyperparameters (the names of :class:`~novograd_ref.Config`).
 
     - ``names``: canonical name -> the preset's keyword, for every canonical
       hyperparameter it takes under its own name (``{"b1": "beta_1", ...}``), including
@@ -107,7 +107,7 @@ class PresetSpec:
       translated (the rest keep the preset's defaults); a value the preset cannot
       express raises ``ValueError`` naming the preset, the key and the value.
     - :meth:`case_keywords` translates a whole case (every canonical key, see
-      :func:`novograd_ref._hyper.complete`) explicitly, own flags at their standard
+      ``novograd_ref._hyper.complete``) explicitly, own flags at their standard
       values, or gives ``None`` when the preset cannot express it.
     - :meth:`canonical` is the inverse: the canonical hyperparameters, flags and
       settings of a call with the given keywords, the preset's defaults filled in
@@ -179,7 +179,7 @@ class PresetSpec:
 
     def strategy(self) -> Any:
         """A hypothesis strategy of valid keyword dictionaries (rate excluded): numbers
-        from :data:`novograd_ref._hyper.SAMPLE_VALUES`, every switch of :meth:`space`
+        from ``novograd_ref._hyper.SAMPLE_VALUES``, every switch of :meth:`space`
         and every setting drawn, translated by :meth:`keywords`.
 
         >>> from hypothesis import find

@@ -113,9 +113,10 @@ DOCS_MISSING = [m for m in ("sphinx", "myst_nb", "furo", "matplotlib")
 
 
 def build_site(out: Path) -> subprocess.CompletedProcess[str]:
-    """``sphinx-build -W`` of docs/ into ``out`` (every warning is an error)."""
+    """``sphinx-build -W -n`` of docs/ into ``out`` (every warning is an error, and every
+    cross-reference must resolve)."""
     return subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+        [sys.executable, "-m", "sphinx", "-W", "-n", "--keep-going", "-q", "-b", "html",
          "-d", str(out / ".doctrees"), str(Path(__file__).resolve().parents[1] / "docs"),
         str(out)],
         capture_output=True, text=True, check=False)

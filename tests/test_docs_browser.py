@@ -31,9 +31,12 @@ CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "goog
                  if shutil.which(n)), None)
 PAGES = {
     "index": ("index.html", "novograd-ref"),
-    "api": ("api.html", "novograd_ref.novograd"),
+    "api": ("api/optimizer.html", "novograd_ref.novograd"),
     "notebook": ("_generated/notebooks/03_porting_novograd.html", "Porting NovoGrad"),
 }
+# Every page of the site but the highlighted source listings (_modules/), at a desktop
+# and a phone width (CSS pixels).
+WIDTHS = {"desktop": 1400, "phone": 390}
 
 pytestmark = [
     pytest.mark.slow,
@@ -176,6 +179,85 @@ def browser() -> Any:
             yield opened
         finally:
             opened.close()
+
+
+# Run in the page: what a reader would see as broken. The main column is furo's
+# div.content (the <article> and its margins); an element may extend past it only inside
+# a scrolling container (a table's wrapper, a code block), whose scrollbar shows the rest.
+CHECK_LAYOUT = r"""(() => {
+  const problems = [];
+  const main = document.querySelector("div.content") || document.body;
+  const box = main.getBoundingClientRect();
+  const scrolls = el => {
+    for (let e = el.parentElement; e && e !== main; e = e.parentElement) {
+      const x = getComputedStyle(e).overflowX;
+      if (x === "auto" || x === "scroll") return true;
+    }
+    return false;
+  };
+  const describe = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (el.className && typeof el.className === "string" ? "." + el.className.split(" ")[0] : "")
+    + " '" + (el.textContent || el.getAttribute("src") || "").trim().slice(0, 50) + "'";
+  for (const el of main.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if ((r.right > box.right + 1 || r.left < box.left - 1) && !scrolls(el)) {
+      problems.push("past the main column by " + Math.round(r.right - box.right) +
+                    " px: " + describe(el));
+      if (problems.length >= 3) break;
+    }
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1)
+    problems.push("the page scrolls sideways: " + document.documentElement.scrollWidth +
+                  " px in a " + window.innerWidth + " px window");
+  const figures = [];
+  for (const img of main.querySelectorAll("img")) {
+    if (!img.complete || img.naturalWidth === 0) {
+      problems.push("an image that did not load: " + img.getAttribute("src"));
+      continue;
+    }
+    figures.push([img.getAttribute("src"), img.getBoundingClientRect().width,
+                  img.naturalWidth]);
+  }
+  return {problems, figures};
+})()"""
+
+
+def site_pages(site: Path) -> list[str]:
+    return sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
+                  if "_modules" not in p.parts)
+
+
+@pytest.fixture(scope="module")
+def pages(site: Path) -> list[str]:
+    return site_pages(site)
+
+
+def test_every_page_fits_and_loads_cleanly_at_desktop_and_phone_width(
+        site: Path, browser: Browser, pages: list[str], tmp_path: Path) -> None:
+    """Every page, at 1400 and 390 CSS pixels: no console error or failed load, nothing
+    past the main column outside a scrolling container, no sideways scrolling of the
+    page, every image loaded and, at desktop width, no figure shown at less than half its
+    natural width (where a reader could not read it without clicking)."""
+    problems = []
+    shots = Path(os.environ.get("NOVOGRAD_REF_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    for name, width in WIDTHS.items():
+        browser.call("Emulation.setDeviceMetricsOverride", session=True, width=width,
+                     height=1000, deviceScaleFactor=1, mobile=width < 500)
+        for page in pages:
+            found = [f"{page} at {width} px: {p}"
+                     for p in browser.open((site / page).as_uri())]
+            layout = browser.evaluate(CHECK_LAYOUT)
+            found += [f"{page} at {width} px: {p}" for p in layout["problems"]]
+            if name == "desktop":
+                found += [f"{page}: {src} shown at {shown:.0f} px of its {natural} px"
+                          for src, shown, natural in layout["figures"]
+                          if shown < natural / 2]
+            if found or page in ("index.html", "user-guide/variant-matrix.html"):
+                browser.screenshot(shots / f"{name}-{page.replace('/', '_')}.png")
+            problems += found
+    assert problems == []
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))

@@ -1,5 +1,7 @@
-"""The documentation site builds with warnings as errors, its internal links resolve, and
-the README's and the porting guide's pytest example runs."""
+"""The documentation site builds with warnings as errors (nitpicky: every cross-reference
+resolves), its internal links resolve, nothing on it is garbled (no Markdown table left as
+a paragraph of pipes, no table row with more or fewer cells than its header, no sentence
+read as a type), and the README's and the porting guide's pytest example runs."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
@@ -45,6 +48,120 @@ def parse(page: Path) -> _Links:
     return links
 
 
+class _Garbled(html.parser.HTMLParser):
+    """Text of one HTML page that shows it was rendered wrong: paragraphs that are a
+    Markdown table left unparsed, table rows whose cell count differs from the header's,
+    and the values of "Type" / "Return type" fields that are not types."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self._stack: list[str] = []
+        self._paragraph: list[str] | None = None
+        self._skipped = 0  # depth inside code or math, whose text is not prose
+        self._tables: list[dict[str, Any]] = []
+        self._field: str | None = None  # the name of the field list entry being read
+        self._field_text: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self._stack.append(tag)
+        if tag in ("code", "math", "pre"):
+            self._skipped += 1
+        elif tag == "p" and not self._tables and self._field_text is None:
+            self._paragraph = []
+        elif tag == "table":
+            self._tables.append({"header": None, "row": None})
+        elif tag == "tr" and self._tables:
+            self._tables[-1]["row"] = 0
+        elif tag in ("td", "th") and self._tables and self._tables[-1]["row"] is not None:
+            self._tables[-1]["row"] += int(attributes.get("colspan") or 1)
+        elif tag == "dt" and "field" in (attributes.get("class") or ""):
+            self._field = ""
+        elif tag == "dd" and (self._field or "").strip() in ("Type", "Return type"):
+            self._field_text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._stack and self._stack.pop() != tag:
+            pass
+        if tag in ("code", "math", "pre"):
+            self._skipped -= 1
+        elif tag == "p" and self._paragraph is not None:
+            text = "".join(self._paragraph).strip()
+            if (text.startswith("|") and text.count("|") >= 2) or re.search(
+                    r"\|\s*:?-{3,}:?\s*\|", text):
+                self.problems.append(f"a Markdown table shown as a paragraph: {text[:80]!r}")
+            self._paragraph = None
+        elif tag == "tr" and self._tables:
+            table = self._tables[-1]
+            if table["header"] is None:
+                table["header"] = table["row"]
+            elif table["row"] != table["header"]:
+                self.problems.append(f"a table row of {table['row']} cells under a header "
+                                     f"of {table['header']}")
+            table["row"] = None
+        elif tag == "table" and self._tables:
+            self._tables.pop()
+        elif tag == "dt" and self._field is not None:
+            self._field = self._field.strip().rstrip(":").strip()
+        elif tag == "dd" and self._field_text is not None:
+            text = " ".join("".join(self._field_text).split())
+            if not is_a_type(text):
+                self.problems.append(f"a {self._field.strip()} field that is not a type: "
+                                     f"{text!r}")
+            self._field_text = self._field = None
+
+    def handle_data(self, data: str) -> None:
+        if self._field is not None and self._field_text is None:
+            self._field += data
+        if self._field_text is not None:
+            self._field_text.append(data)
+        elif self._paragraph is not None and not self._skipped:
+            self._paragraph.append(data)
+
+
+def is_a_type(text: str) -> bool:
+    """Whether a field's value reads as a type: names (dotted, with subscripts and
+    literals) joined by ``|``, ``,``, "or", "of" or "optional", not a sentence.
+
+    >>> [is_a_type(t) for t in ("str | None", "list[Mapping[str, Any]]", "int, optional",
+    ...                         "Literal['a', 'b']", "tuple[str, …]", "The ulps as printed")]
+    [True, True, True, True, True, False]
+    """
+    words = re.sub(r"…|\.\.\.", "x", text)  # an ellipsis stands for types
+    words = re.sub(r"'[^']*'|\"[^\"]*\"", "x", words)  # a literal is one name
+    words = re.sub(r"[\[\](),|]|\b(or|of|optional|None)\b", " | ", words)
+    return all(len(part.split()) <= 1 and re.fullmatch(r"[\w.~*-]*", part.strip())
+               for part in words.split("|"))
+
+
+def garbled(site: Path) -> list[str]:
+    """Every garbled paragraph, table row or field of every page (see :class:`_Garbled`)."""
+    problems = []
+    for page in sorted(site.rglob("*.html")):
+        parser = _Garbled()
+        parser.feed(page.read_text(encoding="utf-8"))
+        problems += [f"{page.relative_to(site)}: {p}" for p in parser.problems]
+    return problems
+
+
+def markdown_table_rows(text: str) -> list[str]:
+    """Every row of a Markdown table in ``text`` whose cell count (split at each ``|``
+    not escaped as ``\\|``, as GFM splits it even inside backticks) differs from its
+    table's header; GFM silently drops the extra cells."""
+    problems, header = [], None
+    for line in [*text.splitlines(), ""]:
+        if line.lstrip().startswith("|") and not line.startswith("    "):
+            cells = len(re.split(r"(?<!\\)\|", line.strip().strip("|")))
+            if header is None:
+                header = cells
+            elif cells != header:
+                problems.append(f"{cells} cells under a header of {header}: {line.strip()}")
+        else:
+            header = None
+    return problems
+
+
 def broken_links(site: Path) -> list[str]:
     """Every internal link of every page whose file or anchor does not exist."""
     pages = {p: parse(p) for p in site.rglob("*.html")}
@@ -69,11 +186,49 @@ def broken_links(site: Path) -> list[str]:
 @pytest.mark.slow
 @needs_sphinx
 def test_site_builds_without_warnings_and_links_resolve(site: Path) -> None:
-    for page in ("index.html", "api.html", "cli.html", "porting.html",
+    for page in ("index.html", "api/index.html", "api/configuration.html", "cli.html",
+                 "porting.html",
                  "user-guide/variant-matrix.html",
                  "_generated/notebooks/04_novograd_at_work.html"):
         assert (site / page).is_file(), page
     assert broken_links(site) == []
+
+
+@pytest.mark.slow
+@needs_sphinx
+def test_nothing_on_the_site_is_garbled(site: Path) -> None:
+    assert garbled(site) == []
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT / "docs"))
+                                        for p in (ROOT / "docs").rglob("*.md")
+                                        if "_generated" not in p.parts))
+def test_markdown_table_rows_have_the_header_s_cells(page: str) -> None:
+    assert markdown_table_rows((ROOT / "docs" / page).read_text()) == []
+
+
+@pytest.mark.parametrize(("html", "problem"), [
+    ("<p>| a | b |\n|---|---|\n| 1 | 2 |</p>", "a Markdown table shown as a paragraph"),
+    ("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td><td>3</td></tr></table>",
+     "a table row of 3 cells under a header of 2"),
+    (('<dl class="field-list"><dt class="field-odd">Type<span class="colon">:</span></dt>'
+     "<dd><p>The ulps as printed</p></dd></dl>"), "a Type field that is not a type"),
+])
+def test_the_garbled_check_finds_each_kind(html: str, problem: str, tmp_path: Path) -> None:
+    (tmp_path / "page.html").write_text(html)
+    (found,) = garbled(tmp_path)
+    assert problem in found
+    clean = ('<p>a | b</p><table><tr><th colspan="2">a</th></tr><tr><td>1</td><td>2</td>'
+             '</tr></table><dl><dt class="field-odd">Type:</dt><dd><p>str | None</p></dd></dl>'
+             "<p>(<code>g/|g|</code>)</p>")
+    (tmp_path / "page.html").write_text(clean)
+    assert garbled(tmp_path) == []
+
+
+def test_the_table_check_counts_cells_as_gfm_does() -> None:
+    assert markdown_table_rows("| a | b |\n|---|---|\n| `g/\\|g\\|` | x |\n") == []
+    (problem,) = markdown_table_rows("| a | b |\n|---|---|\n| `g/|g|` | x |\n")
+    assert problem.startswith("4 cells under a header of 2")
 
 
 @pytest.mark.slow
@@ -98,6 +253,55 @@ def test_generated_pages_say_what_the_code_says(site: Path) -> None:
     assert "<math" in (site / "user-guide" / "conventions.html").read_text()
 
 
+# pip's words for a package index it cannot reach (no network), as opposed to a
+# requirement that cannot be met
+UNREACHABLE = ("NewConnectionError", "Network is unreachable", "name resolution",
+               "Failed to establish a new connection", "ProxyError")
+
+
+@pytest.mark.slow
+def test_the_docs_extra_alone_builds_the_site(tmp_path: Path) -> None:
+    """The build .readthedocs.yaml configures: a fresh virtual environment with only
+    ``pip install ".[docs]"`` (no numba, no test extra), then
+    ``python -m sphinx -W -b html docs OUT``. Skipped only where pip cannot reach a
+    package index."""
+    config = (ROOT / ".readthedocs.yaml").read_text()
+    assert "fail_on_warning: true" in config
+    assert re.search(r"extra_requirements:\n\s+- docs\n", config), "the docs extra alone"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    install = subprocess.run([python, "-m", "pip", "install", "-q", ".[docs]"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, check=False)
+    if install.returncode != 0 and any(w in install.stderr for w in UNREACHABLE):
+        pytest.skip(f"no package index reachable: {install.stderr[-300:]}")
+    assert install.returncode == 0, install.stderr[-3000:]
+    build = subprocess.run([python, "-m", "sphinx", "-W", "-b", "html", str(ROOT / "docs"),
+                            str(tmp_path / "out")], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, check=False)
+    assert build.returncode == 0, build.stderr[-4000:]
+    assert (tmp_path / "out" / "api" / "fused.html").is_file()
+    assert "from_optimizer" in (tmp_path / "out" / "api" / "fused.html").read_text()
+
+
+@needs_sphinx
+def test_the_site_extension_s_examples_run() -> None:
+    """The doctest examples of docs/_ext/novograd_docs.py (the build's own helpers)."""
+    import doctest
+    import importlib.util
+
+    path = ROOT / "docs" / "_ext" / "novograd_docs.py"
+    spec = importlib.util.spec_from_file_location("novograd_docs", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
 def test_the_pytest_example_of_the_readme_runs(tmp_path: Path) -> None:
     """The README's pytest example is the porting guide's, and it passes."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
@@ -111,6 +315,74 @@ def test_the_pytest_example_of_the_readme_runs(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout
+
+
+def paragraphs(text: str) -> list[str]:
+    """The prose paragraphs of a Markdown text: blocks of lines between blank lines,
+    headings, table rows, code blocks and list items (each list item is one)."""
+    found, current, inside = [], [], False
+    for line in [*text.splitlines(), ""]:
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        item = re.match(r"\s*([-*+]|\d+\.)\s", line)
+        if inside or line.lstrip().startswith("```") or not line.strip() or item or \
+                line.lstrip().startswith(("|", "#")):
+            if current:
+                found.append(" ".join(current))
+            current = [line] if item and not inside else []
+        else:
+            current.append(line)
+    return found
+
+
+# Words a paragraph may have on the site before a reader loses its thread.
+LONGEST_PARAGRAPH = 120
+
+
+@pytest.mark.parametrize("page", ["benchmarks/RESULTS.md", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")
+    if "_generated" not in p.parts)])
+def test_no_paragraph_of_the_site_is_too_long(page: str) -> None:
+    long = [f"{len(p.split())} words: {p[:60]}..."
+            for p in paragraphs((ROOT / page).read_text())
+            if len(p.split()) > LONGEST_PARAGRAPH]
+    assert long == []
+
+
+def test_paragraphs_are_split_at_blank_lines_items_and_code() -> None:
+    text = "a b\nc\n\n- d e\n  f\n- g\n\n```\nh i\n```\n| j |\n# k\nl\n"
+    assert paragraphs(text) == ["a b c", "- d e   f", "- g", "l"]
+
+
+def installs_by_name(text: str) -> list[str]:
+    """The ``pip install`` commands of the code blocks of a Markdown text that ask the
+    package index for novograd-ref by name (bare, with extras or a version)."""
+    code, inside = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        elif inside:
+            code.append(line)
+    commands = [m.group(1) for line in code
+                for m in re.finditer(r"pip install([^&;]*)", line)]
+    return [c for c in commands
+            if re.search(r"""(^|\s)["']?novograd-ref($|[\s\[=<>~"'])""", c)]
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")
+    if "_generated" not in p.parts)])
+def test_no_install_command_asks_the_index_for_novograd_ref(page: str) -> None:
+    """novograd-ref is not on the package index yet: every command a page tells a reader
+    to run installs it from a checkout (``.``, ``./path``) or an sdist, never by name."""
+    assert installs_by_name((ROOT / page).read_text()) == []
+
+
+def test_the_install_check_finds_an_install_by_name() -> None:
+    text = ("```bash\npip install novograd-ref\npip install . && x\n```\n"
+            '```yaml\n- run: pip install . "novograd-ref[fast]==0.1"\n'
+            "- run: pip install ./third_party/novograd-ref\n```\n")
+    assert installs_by_name(text) == [" novograd-ref", ' . "novograd-ref[fast]==0.1"']
 
 
 def test_the_readme_preset_table_lists_every_preset() -> None:

@@ -66,26 +66,43 @@ def _show(config: Any, field: str) -> str:
 
 
 def variant_matrix() -> str:
-    """Rows: presets (and keyword variants); columns: every ``Config`` field that some row
-    sets away from its default; a cell is empty where the row keeps the default."""
+    """Two tables, rows: presets (and keyword variants). The first has a column for each
+    number of ``Config`` that some row sets away from its default; the second lists, per
+    row, the convention switches and dtypes it sets away from their defaults. A cell is
+    empty where the row keeps the default."""
     from novograd_ref import Config, presets
 
     rows = [(name, {}) for name in presets.names()] + VARIANTS
     configs = [(name, extra, _preset_call(name, extra).config) for name, extra in rows]
-    fields = [f for f in dataclasses.fields(Config)
-              if f.name != "learning_rate"
-              and any(getattr(c, f.name) != f.default for _, _, c in configs)]
-    header = ["preset", *[f"`{f.name}`" for f in fields]]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    changed = [f for f in dataclasses.fields(Config)
+               if f.name != "learning_rate"
+               and any(getattr(c, f.name) != f.default for _, _, c in configs)]
+    numbers = [f for f in changed if isinstance(f.default, float)]
+    switches = [f for f in changed if f not in numbers]  # conventions and dtypes
+
+    def label(name: str, extra: dict[str, Any]) -> str:
+        return " ".join([f"`{name}`", *(f"`{k}={v!r}`" for k, v in extra.items())])
+
+    header = ["preset", *[f"`{f.name}`" for f in numbers]]
+    numeric = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    conventions = ["| preset | switches and dtypes away from their defaults |", "|---|---|"]
     for name, extra, cfg in configs:
-        label = f"`{name}` " + ", ".join(f"{k}={v!r}" for k, v in extra.items())
         cells = [_show(cfg, f.name) if getattr(cfg, f.name) != f.default else ""
-                 for f in fields]
-        lines.append("| " + " | ".join([label.strip(), *cells]) + " |")
-    defaults = ", ".join(f"`{f.name}={f.default!r}`" for f in fields)
+                 for f in numbers]
+        numeric.append("| " + " | ".join([label(name, extra), *cells]) + " |")
+        set_here = [f"`{f.name}={getattr(cfg, f.name)!r}`" for f in switches
+                    if getattr(cfg, f.name) != f.default]
+        conventions.append(f"| {label(name, extra)} | {', '.join(set_here)} |")
+    defaults = ", ".join(f"`{f.name}={f.default!r}`" for f in numbers)
+    switch_defaults = ", ".join(f"`{f.name}={f.default!r}`" for f in switches)
     return ("Each row is `presets.<name>(**keywords).config` at the preset's default "
-            "keywords (learning rate 0.01 where it has no default); an empty cell keeps the "
-            f"`Config` default ({defaults}).\n\n" + "\n".join(lines) + "\n")
+            "keywords (learning rate 0.01 where it has no default).\n\n"
+            "## Hyperparameters\n\n"
+            f"An empty cell keeps the `Config` default ({defaults}). On a narrow screen "
+            "the table scrolls sideways and its first column stays in place.\n\n"
+            + "\n".join(numeric) + "\n\n## Conventions and dtypes\n\n"
+            f"A row names only the switches it sets; every other switch keeps its default "
+            f"({switch_defaults}).\n\n" + "\n".join(conventions) + "\n")
 
 
 def preset_reference() -> str:
@@ -171,6 +188,26 @@ def example_run() -> tuple[str, str]:
             "```json\n" + json.dumps(data, indent=1) + "\n```\n")
 
 
+def bundled_run() -> tuple[str, str]:
+    """Run ``novograd-ref verify`` as the first minute of the guide does: its output as
+    Markdown, the table's first rows and its last lines as printed, and a summary (the
+    table's first row and the last line). A failing run fails the build."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "novograd_ref", "verify"],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"novograd-ref verify failed (exit {result.returncode}):\n"
+                           f"{result.stdout}{result.stderr}")
+    lines = result.stdout.rstrip().splitlines()
+    table_end = next(i for i, line in enumerate(lines) if not line.strip())
+    shown = [*lines[:8], f"... ({table_end - 8} more rows)", *lines[table_end:]]
+    summary = [*lines[:3], "...", lines[-1]]
+    return ("```text\n$ novograd-ref verify\n" + "\n".join(shown) + "\n```\n",
+            "```text\n$ novograd-ref verify\n" + "\n".join(summary) + "\n```\n")
+
+
 def exit_statuses() -> str:
     from novograd_ref.cli import EXIT_STATUSES
 
@@ -194,6 +231,20 @@ def _number(text: str) -> float:
     if match is None:
         raise ValueError(f"no number in {text!r}")
     return float(match.group())
+
+
+def benchmark_headline() -> str:
+    """The benchmarks page's opening: the machine, and the table of targets with what
+    was measured, both from ``benchmarks/RESULTS.md`` (a missing one fails the build)."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    machine = next((p for p in text.split("\n\n") if p.startswith("Machine")), None)
+    start = text.find("| target | measured | verdict |")
+    if machine is None or start < 0:
+        raise RuntimeError("benchmarks/RESULTS.md has no 'Machine' paragraph or no table "
+                           "'| target | measured | verdict |'")
+    table = text[start:].split("\n\n")[0]
+    return (f"{machine}\n\nThe targets of the fused step and the reference core on the "
+            "CPU, as measured in the latest run (details below):\n\n" + table + "\n")
 
 
 def benchmark_plots() -> list[str]:
@@ -248,6 +299,171 @@ def benchmark_plots() -> list[str]:
     return names
 
 
+def api_summary(module_name: str, mocked: list[str]) -> str:
+    """A summary table of everything ``module_name`` exports (its ``__all__``), so that
+    an API page opens with what it holds and cannot miss a public name: functions and
+    classes in an autosummary (linked to their entries below it), constants in a table
+    of their values."""
+    import importlib
+
+    from sphinx.ext.autodoc.mock import mock
+
+    with mock(mocked):  # as autodoc imports it: the fused path without numba
+        module = importlib.import_module(module_name)
+    names = [n for n in module.__all__ if not n.startswith("_")]
+    documented = [n for n in names if callable(getattr(module, n))]
+    constants = [n for n in names if n not in documented]
+    out = ("```{eval-rst}\n" f".. currentmodule:: {module_name}\n\n.. autosummary::\n\n"
+           + "".join(f"   {name}\n" for name in documented) + "```\n")
+    if constants:
+        rows = []
+        for name in constants:
+            value = repr(getattr(module, name))
+            value = value if len(value) <= 70 else value[:66] + " ..."
+            rows.append(f"| `{name}` | `{_cell(value)}` |")
+        out += ("\nConstants:\n\n| name | value |\n|---|---|\n" + "\n".join(rows) + "\n")
+    return out
+
+
+def _field_docs() -> dict[str, str]:
+    """Each ``Config`` field's ``#:`` comment, as one line of Markdown."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    docs = ModuleAnalyzer.for_module("novograd_ref._config").find_attr_docs()
+    return {name: " ".join(line.strip() for line in lines if line.strip()).replace("``", "`")
+            for (owner, name), lines in docs.items() if owner == "Config"}
+
+
+def _field_values(annotation: Any) -> str:
+    """The values a field takes, from its annotation: the choices of a ``Literal``,
+    ``False, True`` for a flag, else a number (or a schedule, for the learning rate)."""
+    import typing
+
+    args = typing.get_args(annotation)
+    optional = " or `None`" if type(None) in args else ""
+    literal = next((a for a in (annotation, *args) if typing.get_origin(a) is typing.Literal),
+                   None)
+    if literal is not None:
+        return ", ".join(f"`{v!r}`" for v in typing.get_args(literal)) + optional
+    if annotation is bool:
+        return "`False`, `True`"
+    schedule = any(typing.get_origin(a) is not None for a in args)  # a Callable
+    return "a number" + optional + (" or a schedule" if schedule else "")
+
+
+def config_fields() -> str:
+    """Every ``Config`` field: its values, its default and what it does (its ``#:``
+    comment). A field without a comment fails the build."""
+    import typing
+
+    from novograd_ref import Config
+
+    hints = typing.get_type_hints(Config)
+    docs = _field_docs()
+    missing = [f.name for f in dataclasses.fields(Config) if f.name not in docs]
+    if missing:
+        raise RuntimeError(f"Config fields without a #: comment: {missing}")
+    lines = ["| field | values | default | what it does |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Config):
+        default = "required" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
+        lines.append(f"| {{py:attr}}`~novograd_ref.Config.{f.name}` | "
+                     f"{_field_values(hints[f.name])} | {default} | "
+                     f"{_cell(docs[f.name])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a ``|`` would end the cell, so it is escaped."""
+    return text.replace("|", "\\|")
+
+
+def _changed_fields(before: Any, after: Any) -> list[str]:
+    from novograd_ref import Config
+
+    return [f.name for f in dataclasses.fields(Config)
+            if getattr(before, f.name) != getattr(after, f.name)
+            and not (callable(getattr(before, f.name)) and callable(getattr(after, f.name))
+                     and f.name == "learning_rate" and getattr(before, f.name) is None)]
+
+
+def _other_values(spec: Any, keyword: str, default: Any) -> list[Any]:
+    """Values of ``keyword`` other than its default to call the preset with."""
+    vocabulary = spec.vocabulary
+    known = [*vocabulary.flags.get(keyword, ()), *vocabulary.settings.get(keyword, ())]
+    values: list[Any] = [v for v in known if v != default]
+    if isinstance(default, bool):
+        values.append(not default)
+    elif isinstance(default, tuple):
+        values.append(tuple(0.5 for _ in default))
+    elif isinstance(default, (int, float)):
+        values += [default * 0.5 if default else 0.01, 0.01]
+    elif default is None or isinstance(default, str):
+        values += ["float32", 0.5, 0.01]
+    return values
+
+
+def _keyword_effect(spec: Any, keyword: str, default: Any) -> str:
+    """What a preset keyword sets, found by calling the preset with another value of it
+    (with one switch turned on where the keyword requires it) and comparing configs."""
+    base = _preset_call(spec.name).config
+    switches = [k for k, v in _defaults(spec.function).items() if v is False]
+    refusal = ""
+    for value in _other_values(spec, keyword, default):
+        for extra in [{}, *({k: True} for k in switches if k != keyword)]:
+            try:
+                config = _preset_call(spec.name, {keyword: value, **extra}).config
+            except (ValueError, TypeError) as exc:
+                refusal = refusal or (f"only `{default!r}`: `{keyword}={value!r}` raises "
+                                      f"`{type(exc).__name__}` ({exc})" if not extra else "")
+                continue
+            changed = _changed_fields(base, config)
+            extra_changed = (_changed_fields(base, _preset_call(spec.name, extra).config)
+                             if extra else [])
+            changed = [c for c in changed if c not in extra_changed or c in (
+                _changed_fields(_preset_call(spec.name, extra).config, config))]
+            if changed:
+                fields = ", ".join(f"{{py:attr}}`~novograd_ref.Config.{c}`" for c in changed)
+                needs = "".join(f" (with `{k}=True`)" for k in extra)
+                return fields + needs
+    return refusal
+
+
+def _defaults(function: Any) -> dict[str, Any]:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
+def preset_api() -> str:
+    """Each preset's function (autodoc) and a table of its keywords: the default and the
+    ``Config`` fields it sets. A keyword whose effect cannot be found fails the build,
+    unless it is one of the keywords the presets accept without numerical meaning."""
+    from novograd_ref import presets
+
+    ignored = ("name", "use_locking", "set_grad_none", "foreach")
+    out = []
+    for name in presets.names():
+        spec = presets.spec(name)
+        keywords = _defaults(spec.function)
+        for setting, values in spec.vocabulary.settings.items():
+            keywords.setdefault(setting, values[0])
+        rows = ["| keyword | default | sets |", "|---|---|---|"]
+        for keyword, default in keywords.items():
+            shown = "required" if default is inspect.Parameter.empty else f"`{default!r}`"
+            if keyword == spec.learning_rate_keyword:
+                effect = "{py:attr}`~novograd_ref.Config.learning_rate`"
+            elif keyword in ignored:
+                effect = "accepted and ignored (no numerical meaning)"
+            else:
+                effect = _keyword_effect(spec, keyword, default)
+            if not effect:
+                raise RuntimeError(f"preset {name}: no effect found for keyword {keyword!r}")
+            rows.append(f"| `{keyword}` | {_cell(shown)} | {effect} |")
+        out += [f"### `{name}`", "", "```{eval-rst}",
+                f".. autofunction:: novograd_ref.presets.{name}", "```", "",
+                f"Keywords of `presets.{name}`:", "", *rows, ""]
+    return "\n".join(out)
+
+
 def copy_notebooks() -> None:
     target = OUT / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
@@ -269,10 +485,49 @@ def generate(app: Sphinx) -> None:
     _write_if_changed(OUT / "cli.md", cli_reference())
     verify_output, report = example_run()
     _write_if_changed(OUT / "example_verify.md", verify_output)
+    bundled, summary = bundled_run()
+    _write_if_changed(OUT / "bundled_verify.md", bundled)
+    _write_if_changed(OUT / "bundled_verify_summary.md", summary)
     _write_if_changed(OUT / "example_report.md", report)
     _write_if_changed(OUT / "exit_statuses.md", exit_statuses())
+    _write_if_changed(OUT / "config_fields.md", config_fields())
+    _write_if_changed(OUT / "preset_api.md", preset_api())
+    for area in ("conformance", "vectors", "fused", "backends"):
+        _write_if_changed(OUT / f"summary_{area}.md", api_summary(f"novograd_ref.{area}",
+                                                               app.config.autodoc_mock_imports))
     benchmark_plots()
+    _write_if_changed(OUT / "bench_headline.md", benchmark_headline())
     copy_notebooks()
+
+
+_IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*?\bsrc="([^"]+)"[^>]*>)')
+
+
+def link_images(html: str) -> str:
+    """Each image not already in a link wrapped in a link to itself, so that a reader
+    can open a figure at its full size.
+
+    >>> link_images('<p><img alt="" src="_images/a.png" /></p>')
+    '<p><a class="image-full-size" href="_images/a.png"><img alt="" src="_images/a.png" /></a></p>'
+    >>> link_images('<a href="x"><img src="a.png"/></a>')
+    '<a href="x"><img src="a.png"/></a>'
+    """
+    def wrap(match: re.Match[str]) -> str:
+        if match.group(1) or match.group(3).startswith("data:"):
+            return match.group(0)
+        return f'<a class="image-full-size" href="{match.group(3)}">{match.group(2)}</a>'
+
+    return _IMAGE.sub(wrap, html)
+
+
+def link_images_of_the_site(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        linked = link_images(text)
+        if linked != text:
+            page.write_text(linked, encoding="utf-8")
 
 
 def _mathml(self: Any, node: nodes.Element, block: bool) -> None:
@@ -287,6 +542,7 @@ def _mathml(self: Any, node: nodes.Element, block: bool) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", generate)
+    app.connect("build-finished", link_images_of_the_site)
     app.add_html_math_renderer(
         "mathml",
         inline_renderers=(lambda self, node: _mathml(self, node, False), None),

@@ -83,7 +83,7 @@ class Unsupported(NotImplementedError):
 class Failure:
     """Why one run of the implementation under test produced no trajectory.
 
-    ``cause`` is one of :data:`CAUSES`: ``raised`` (an exception), ``protocol`` (a
+    ``cause`` is one of ``CAUSES``: ``raised`` (an exception), ``protocol`` (a
     broken adapter protocol: wrong output, modified input, unreadable reply), ``exit``
     (``sys.exit`` or the process exited), ``signal`` (killed by a signal, e.g. a
     segmentation fault), ``timeout``, ``memory`` (``MemoryError`` or the memory
@@ -114,7 +114,7 @@ class ImplementationFailed(Exception):
 
     ``call`` is what was running (``"factory"``, ``"init()"``, ``"update()"``), ``step``
     the 1-based step (0 for ``init``, ``None`` for the factory); ``cause`` one of
-    :data:`CAUSES`. ``traceback`` holds the implementation's own traceback when it
+    ``CAUSES``. ``traceback`` holds the implementation's own traceback when it
     raised, and is empty for a protocol violation.
     """
 

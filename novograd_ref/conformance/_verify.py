@@ -44,8 +44,8 @@ class Comparison:
     """How one adapter's trajectory compares with a reference on one case and dtype.
 
     Its :attr:`status` is ``pass`` (worst error within the tolerance), ``mismatch``,
-    ``skip`` (the implementation does not have the case's options: :attr:`skipped` says
-    why) or ``error`` (the implementation failed: :attr:`failure` says how). Skipped
+    ``skip`` (the implementation does not have the case's options: ``skipped`` says
+    why) or ``error`` (the implementation failed: ``failure`` says how). Skipped
     and errored comparisons carry no error figures (NaN).
 
     >>> Comparison.skip("port / const_lr / float64", "const_lr", "float64", "no amsgrad").status
@@ -97,7 +97,7 @@ class Comparison:
 
     @property
     def shown_ulps(self) -> str:
-        """The ulps as printed: ``-`` next to a gross (or non-finite) error."""
+        """The ulps as printed, with ``-`` next to a gross (or non-finite) error."""
         return shown_ulps(self.error, self.ulps)
 
     def first_and_peak(self) -> str:
@@ -194,7 +194,7 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
     by its smallest values. The step reported is where the difference peaks; its ulps
     are those of ``ulp_dtype``, the precision the run is held to (default: the dtype of
     ``desired``). A mismatch also gets its first divergence (the earliest step, then
-    leaf, then element beyond the tolerance, :func:`._divergence.first_divergence`) and
+    leaf, then element beyond the tolerance, :func:`~novograd_ref.conformance.first_divergence`) and
     an excerpt of that step of that leaf with the differing elements marked, cut around
     them unless ``full``. With no leaves nothing is compared, which never passes
     (infinite error).

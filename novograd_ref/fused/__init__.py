@@ -13,8 +13,8 @@ updating the caller's buffers **in place**:
     state = fast.init(params)              # a NovoGradState, as opt.init gives
     fast.step_(params, grads, state)       # params and state updated in place
 
-On the CPU it runs numba kernels over NumPy arrays (``pip install "novograd-ref[fast]"``;
-compiled code is cached on disk); on the GPU, CuPy kernels over CuPy arrays. Buffers
+On the CPU it runs numba kernels over NumPy arrays (``pip install numba``, or the
+``fast`` extra, ``pip install ".[fast]"`` in a checkout; compiled code is cached on disk); on the GPU, CuPy kernels over CuPy arrays. Buffers
 must be C-contiguous, writeable (parameters and state) and of the dtypes the
 configuration implies; anything else is refused with an error naming the leaf, never
 copied behind the caller's back. float16, float32 and float64 are supported (float16
@@ -41,7 +41,7 @@ from __future__ import annotations
 try:
     import numba as _numba  # noqa: F401 (the CPU kernels need it)
 except ImportError:
-    raise ImportError('novograd_ref.fused needs numba: pip install "novograd-ref[fast]"'
+    raise ImportError("novograd_ref.fused needs numba: pip install numba (the fast extra)"
                       ) from None
 
 from ._api import FusedNovoGrad, from_optimizer

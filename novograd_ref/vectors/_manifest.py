@@ -111,7 +111,7 @@ def _check_types(where: str, obj: Any, spec: dict[str, Any]) -> None:
 
 
 def validate_hyper(where: str, hyper: dict[str, Any]) -> None:
-    """Check a case's canonical ``hyper`` mapping (see :mod:`novograd_ref._hyper`)."""
+    """Check a case's canonical ``hyper`` mapping (the canonical names of ``novograd_ref.presets.build``)."""
     _hyper.validate(hyper, where + ".hyper")
 
 

@@ -75,7 +75,7 @@ def write_npz(path: PathLike, arrays: Mapping[str, np.ndarray]) -> str:
     """Write ``arrays`` to ``path`` reproducibly and atomically; return the sha256.
 
     The folder is created if missing; the file is written as
-    :func:`~novograd_ref.vectors._files.write_inside` writes (no link followed).
+    :func:`~novograd_ref.vectors.write_inside` writes (no link followed).
     Object arrays are refused: every member must load with ``allow_pickle=False``.
     """
     data = npz_bytes(arrays, os.fspath(path))

@@ -2,7 +2,7 @@
 
 Each supported framework has one module in this package that defines one
 :class:`Framework` object named ``FRAMEWORK``. The recorder
-(:func:`novograd_ref.conformance._record.record`), the verifier and the command line find
+(``novograd-ref record``), the verifier and the command line find
 it by name through :data:`FRAMEWORKS` and :func:`load`; nothing here imports a
 framework at ``novograd_ref`` import time.
 
@@ -10,7 +10,7 @@ A framework module's top-level code imports nothing heavier than the standard li
 NumPy and ``novograd_ref`` itself; the framework is imported inside ``make`` (and
 ``versions``), never at module level. What the framework's constructor is called with
 for a case is not the module's business: the oracle preset it names
-(:attr:`Framework.preset`) knows its keywords
+(``Framework.preset``) knows its keywords
 (:meth:`novograd_ref.presets.PresetSpec.case_keywords`), and the same keywords build
 the real optimizer and the preset.
 
