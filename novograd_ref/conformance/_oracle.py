@@ -14,6 +14,7 @@ from .. import presets
 from .._docs import docs_url
 from .._optimizer import apply_updates
 from ._adapter import Adapter, LearningRate, Unsupported
+from .targets import ExecTarget, TargetError
 
 
 class ImplementationError(ValueError):
@@ -99,7 +100,12 @@ def implementation(spec: str) -> Implementation:
     {"state_dtype": "float32"}`` for a port that keeps its second moment in float32),
     or a callable ``(kwargs, dtype) -> dict`` of them; see
     :func:`declared_oracle_kwargs`.
+
+    ``exec:COMMAND``: a port in any language speaking the novograd-ref protocol over
+    its standard input and output (:class:`~novograd_ref.conformance.targets.ExecTarget`).
     """
+    if spec.startswith("exec:"):
+        return Implementation(spec, _exec_target(spec).build)
     if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
                                       and not _is_framework(spec)):
         name = spec.removeprefix("preset:")
@@ -126,6 +132,9 @@ def check_spec(spec: str) -> None:
 
     >>> check_spec("preset:optax")
     """
+    if spec.startswith("exec:"):
+        _exec_target(spec)
+        return
     if ":" in spec and not spec.startswith(("preset:", "framework:")):
         module_name, _, factory_name = spec.partition(":")
         if not module_name or not factory_name.isidentifier():
@@ -206,6 +215,13 @@ def _framework_implementation(spec: str, name: str) -> Implementation:
         spec,
         lambda kwargs, dtype: plugin.make(settings(dtype), **kwargs),
         lambda kwargs, dtype: plugin.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
+
+
+def _exec_target(spec: str) -> ExecTarget:
+    try:
+        return ExecTarget(spec)
+    except TargetError as exc:
+        raise ImplementationError(str(exc)) from None
 
 
 def _factory(spec: str) -> Callable[..., Any]:
