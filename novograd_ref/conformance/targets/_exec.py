@@ -105,28 +105,27 @@ class ExecTarget:
 
 def canonical_hyper(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical hyperparameters of a preset's keywords ``kwargs``: every key of
-    :data:`novograd_ref._hyper.REQUIRED` and ``OPTIONAL`` (defaults filled in), then
-    the preset's other settings that are set (``max_learning_rate``, ``state_dtype``...).
+    :data:`novograd_ref._hyper.REQUIRED`, then of ``OPTIONAL`` (defaults filled in), in
+    that order. A preset's other settings (``state_dtype``, ``max_lr``...) are not
+    among them: they reach a port as its keywords only.
 
     The keywords do not say which preset's they are; every preset that accepts them
-    must agree on their meaning (they do, for every case the kit builds), else
+    must agree on these values (they do, for every case the kit builds), else
     ``ValueError``.
 
     >>> canonical_hyper({"betas": (0.9, 0.98), "eps": 1e-8, "weight_decay": 0.0,
     ...     "grad_averaging": True, "amsgrad": False})["b2"]
     0.98
     """
+    keys = (*_hyper.REQUIRED, *_hyper.OPTIONAL)
     meanings: dict[tuple[tuple[str, Any], ...], list[str]] = {}
     for name in presets.names():
         try:
             full = presets.spec(name).canonical(**kwargs)
         except (TypeError, ValueError):
             continue
-        hyper = _hyper.complete({k: full[k] for k in (*_hyper.REQUIRED, *_hyper.OPTIONAL)
-                                 if k in full})
-        hyper |= {k: v for k, v in sorted(full.items())
-                  if k not in hyper and k != "learning_rate" and v is not None}
-        meanings.setdefault(tuple(hyper.items()), []).append(name)
+        hyper = _hyper.complete({k: full[k] for k in keys if k in full})
+        meanings.setdefault(tuple((k, hyper[k]) for k in keys), []).append(name)
     if len(meanings) != 1:
         raise ValueError(f"the keywords {dict(kwargs)!r} are " + (
             "no preset's" if not meanings else
@@ -221,8 +220,10 @@ class ExecAdapter:
             raise self._failed(f"expected the version line '{GREETING} "
                                f"{PROTOCOL_VERSION}', got {_shown(line)}", call, None)
         if words[1] != str(PROTOCOL_VERSION):
-            raise self._failed(f"the port speaks protocol version {_shown(words[1])}; this "
-                               f"kit speaks version {PROTOCOL_VERSION}", call, None)
+            self._finalizer()
+            raise ImplementationFailed(
+                f"protocol version mismatch: the port speaks version {words[1][:20]}, this "
+                f"kit speaks version {PROTOCOL_VERSION}", call, None, cause="protocol")
         lines = [f"configure {dtype} {len(hyper)} {len(kwargs)}"]
         lines += [f"hyper {k} {scalar_text(v)}" for k, v in hyper.items()]
         lines += [f"keyword {k} {scalar_text(v)}" for k, v in kwargs.items()]

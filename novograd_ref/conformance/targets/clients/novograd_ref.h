@@ -121,11 +121,7 @@ static char *nr_word(char **cursor) {
     return start;
 }
 
-static char *nr_copy(const char *s) {
-    char *out = nr_alloc(strlen(s) + 1);
-    strcpy(out, s);
-    return out;
-}
+static char *nr_copy(const char *s) { return strcpy(nr_alloc(strlen(s) + 1), s); }
 
 static long nr_long(char **cursor, const char *what) {
     char *word = nr_word(cursor), *end;
@@ -193,22 +189,15 @@ static void nr_write_values(const nr_run *run, nr_leaf *leaf) {
     long i;
     fputs("param", stdout);
     for (i = 0; i < leaf->size; i++) {
-        double v = leaf->param[i];
-        if (digits == 16) {
-            uint64_t b;
-            memcpy(&b, &v, 8);
-            printf(" %016" PRIx64, b);
-        } else if (digits == 8) {
-            float f = (float)v;
-            uint32_t b;
-            memcpy(&b, &f, 4);
-            printf(" %08" PRIx32, b);
-            leaf->param[i] = f;
-        } else {
-            unsigned h = nr_double_to_half(v);
-            printf(" %04x", h);
-            leaf->param[i] = nr_half_to_double(h);
-        }
+        double v = leaf->param[i] = nr_round(run, leaf->param[i]);
+        float f = (float)v;
+        uint64_t b64;
+        uint32_t b32;
+        memcpy(&b64, &v, 8);
+        memcpy(&b32, &f, 4);
+        if (digits == 16) printf(" %016" PRIx64, b64);
+        else if (digits == 8) printf(" %08" PRIx32, b32);
+        else printf(" %04x", nr_double_to_half(v));
     }
     fputc('\n', stdout);
 }
@@ -230,13 +219,8 @@ static const char *nr_find(int n, const nr_setting *settings, const char *name) 
     return NULL;
 }
 
-const char *nr_text(const nr_run *run, const char *name) {
-    return nr_find(run->n_hyper, run->hyper, name);
-}
-
-const char *nr_keyword(const nr_run *run, const char *name) {
-    return nr_find(run->n_keyword, run->keyword, name);
-}
+const char *nr_text(const nr_run *run, const char *name) { return nr_find(run->n_hyper, run->hyper, name); }
+const char *nr_keyword(const nr_run *run, const char *name) { return nr_find(run->n_keyword, run->keyword, name); }
 
 double nr_number(const nr_run *run, const char *name) {
     const char *text = nr_text(run, name);
@@ -249,8 +233,7 @@ double nr_number(const nr_run *run, const char *name) {
 }
 
 int nr_flag(const nr_run *run, const char *name) {
-    const char *text = nr_text(run, name);
-    return text != NULL && strcmp(text, "true") == 0;
+    return nr_text(run, name) != NULL && strcmp(nr_text(run, name), "true") == 0;
 }
 
 int nr_serve(nr_configure_fn configure, nr_step_fn init, nr_step_fn step) {
@@ -280,18 +263,16 @@ int nr_serve(nr_configure_fn configure, nr_step_fn init, nr_step_fn step) {
     nr_read_settings(run.n_hyper, run.hyper, "hyper");
     nr_read_settings(run.n_keyword, run.keyword, "keyword");
     reason = configure(&run);
-    if (reason) { printf("unsupported %s\n", reason); fflush(stdout); return 0; }
-    puts("ready");
+    printf(reason ? "unsupported %s\n" : "ready\n", reason);
     fflush(stdout);
+    if (reason) return 0;
     /* init N, the rate line, then each leaf's "leaf" and "param" lines. */
     cursor = nr_line();
     if (strcmp(nr_word(&cursor), "init") != 0) nr_fail("expected 'init'");
     run.n_leaves = (int)nr_long(&cursor, "the number of leaves");
     cursor = nr_line();
-    word = nr_word(&cursor);
-    if (strcmp(word, "lr") != 0) nr_fail("expected 'lr'");
-    word = nr_word(&cursor);
-    run.lr_is_table = strcmp(word, "table") == 0;
+    if (strcmp(nr_word(&cursor), "lr") != 0) nr_fail("expected 'lr'");
+    run.lr_is_table = strcmp(nr_word(&cursor), "table") == 0;
     run.lr_count = run.lr_is_table ? nr_long(&cursor, "the number of rates") : 1;
     run.lr_table = nr_alloc(run.lr_count * sizeof(double));
     for (i = 0; i < run.lr_count; i++) run.lr_table[i] = strtod(nr_word(&cursor), NULL);
