@@ -490,6 +490,38 @@ def test_an_error_reply_is_the_ports_error(folder: Path,
         "the port reported an error: the device is out of memory"
 
 
+def test_an_exit_and_a_program_that_cannot_start_are_errors(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exits = script(folder, "exits", "#!/bin/sh\nread greeting\n"
+                   "echo novograd-ref-protocol 1\nread configure\nexit 7\n")
+    unstartable = script(folder, "no-shebang", "echo hello\n")
+    monkeypatch.chdir(folder)
+    kwargs = presets.spec("optax").case_keywords(_hyper.base()) or {}
+    with pytest.raises(ImplementationFailed) as failed:
+        implementation(f"exec:./{exits.name}").build(kwargs, "float64")
+    assert (failed.value.cause, failed.value.call) == ("exit", "factory")
+    assert failed.value.message == "the port exited with status 7 before answering"
+    with pytest.raises(ImplementationFailed) as failed:
+        implementation(f"exec:./{unstartable.name}").build(kwargs, "float64")
+    assert failed.value.message == f"cannot start {unstartable}: Exec format error"
+
+
+def test_the_port_inherits_the_memory_limit(folder: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The port runs under the kit's child process, with its address-space limit."""
+    from novograd_ref.conformance import Failure
+    from novograd_ref.conformance._runner import Problem, open_runner
+
+    port = script(folder, "limit", "#!/bin/sh\nread greeting\n"
+                  "echo novograd-ref-protocol 1\necho \"error address space $(ulimit -v) KiB\"\n")
+    monkeypatch.chdir(folder)
+    case, kwargs = standard_cases("optax")[0]
+    with open_runner(f"exec:./{port.name}", memory_limit=1 << 30) as runner:
+        outcome = runner.run(kwargs, "float64", Problem.from_case(case, "float64"))
+    assert isinstance(outcome, Failure)
+    assert outcome.message == "the port reported an error: address space 1048576 KiB"
+
+
 def test_an_unsupported_configuration_is_skipped_with_the_reason(
         ports: dict[str, Callable[[], Path]], folder: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -521,6 +553,10 @@ def test_an_unsupported_configuration_is_skipped_with_the_reason(
                           "chmod +x ./plain.txt)")),
     ("exec:./a-folder", "'./a-folder' is a directory, not an executable"),
     ("exec:", "no command after 'exec:'"),
+    ("exec:./needs-node", ("'./needs-node' needs 'no-such-node' (#!/usr/bin/env "
+                           "no-such-node), which is not on PATH")),
+    ("exec:./needs-python", ("'./needs-python' needs '/no/such/python' (#!/no/such/python), "
+                             "which is not installed")),
     ("exec:./port 'unbalanced", "cannot split the command: No closing quotation"),
 ])
 def test_a_target_that_cannot_run_is_one_line_and_exit_2(
@@ -528,6 +564,8 @@ def test_a_target_that_cannot_run_is_one_line_and_exit_2(
         monkeypatch: pytest.MonkeyPatch) -> None:
     (folder / "plain.txt").write_text("#!/bin/sh\n")
     (folder / "a-folder").mkdir(exist_ok=True)
+    script(folder, "needs-node", "#!/usr/bin/env no-such-node\n")
+    script(folder, "needs-python", "#!/no/such/python\n")
     for command in ("verify", "identify", "explain"):
         status, out, err = run_cli([command, "--impl", target], folder, capsys, monkeypatch)
         assert status == 2, (command, out, err)

@@ -88,7 +88,43 @@ def resolve_command(spec: str) -> list[str]:
     if not os.access(here, os.X_OK):
         raise TargetError(f"{spec}: {program!r} is not executable (no execute permission; "
                           f"chmod +x {shlex.quote(program)})")
+    missing = missing_interpreter(here)
+    if missing:
+        raise TargetError(f"{spec}: {program!r} needs {missing}")
     return [str(here.resolve()), *argv[1:]]
+
+
+def missing_interpreter(program: Path) -> str:
+    """For a script, its ``#!`` interpreter when that is not installed (a missing
+    toolchain), else ``""``: an absolute path that is not an executable file, or the
+    program ``/usr/bin/env`` would look up on ``PATH``.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".mjs") as script:
+    ...     _ = script.write("#!/usr/bin/env no-such-node\\n")
+    ...     script.flush()
+    ...     missing_interpreter(Path(script.name))
+    "'no-such-node' (#!/usr/bin/env no-such-node), which is not on PATH"
+    """
+    try:
+        with open(program, "rb") as fh:
+            first = fh.readline(256)
+    except OSError:
+        return ""
+    if not first.startswith(b"#!"):
+        return ""
+    words = first[2:].decode("utf-8", "replace").split()
+    line = first.decode("utf-8", "replace").strip()
+    if not words:
+        return ""
+    interpreter = Path(words[0])
+    if not (interpreter.is_file() and os.access(interpreter, os.X_OK)):
+        return f"{words[0]!r} ({line}), which is not installed"
+    if interpreter.name == "env":
+        names = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        if names and shutil.which(names[0]) is None:
+            return f"{names[0]!r} ({line}), which is not on PATH"
+    return ""
 
 
 class ExecTarget:
@@ -210,8 +246,12 @@ class ExecAdapter:
         self._step = -1  # -1: not initialized
         self._buffer = b""
         self._pending: list[str] = []  # answer lines read and not yet used
-        self._process = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, bufsize=0)
+        try:
+            self._process = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, bufsize=0)
+        except OSError as exc:  # e.g. a script without its #! line
+            raise ImplementationFailed(f"cannot start {argv[0]}: {exc.strerror}", "factory",
+                                       cause="raised") from None
         self._finalizer = weakref.finalize(self, _finish, self._process)
         call = "factory"
         line = self._send([f"{GREETING} {PROTOCOL_VERSION}"], 1, call, None)[0]
