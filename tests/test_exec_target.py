@@ -462,6 +462,43 @@ read()
 """)
 
 
+def test_a_port_may_answer_while_it_reads(folder: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leaves far larger than a pipe's buffer, answered line by line as they arrive
+    (here: the parameters become the gradients): nothing blocks."""
+    port = script(folder, "streaming", f"""#!{sys.executable}
+import sys
+def read():
+    return sys.stdin.readline()
+read(); print("novograd-ref-protocol 1", flush=True)
+head = read().split()
+for _ in range(int(head[2]) + int(head[3])):
+    read()
+print("ready", flush=True)
+leaves = int(read().split()[1]); read()
+for _ in range(2 * leaves):
+    read()
+print("ready", flush=True)
+while read().startswith("step"):
+    for _ in range(leaves):
+        sys.stdout.write("param" + read()[4:])
+        sys.stdout.flush()
+""")
+    from novograd_ref.conformance._runner import Problem, Run, open_runner
+
+    monkeypatch.chdir(folder)
+    rng = np.random.default_rng(1)
+    grads = {"a": rng.standard_normal(300_000), "b": rng.standard_normal((500, 600))}
+    problem = Problem("big", {k: np.zeros_like(v) for k, v in grads.items()}, 0.1, 2,
+                      grads={k: np.stack([v, v]) for k, v in grads.items()})
+    with open_runner(f"exec:./{port.name}", timeout=60) as runner:  # blocked: a timeout
+        outcome = runner.run(presets.spec("optax").case_keywords(_hyper.base()) or {},
+                             "float64", problem)
+    assert isinstance(outcome, Run), outcome
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(outcome.params[name][2], grad)
+
+
 def test_wrong_shapes_are_an_error_naming_the_leaf(folder: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     port = misbehaving(folder, "short", "for size in sizes:\n"

@@ -253,6 +253,8 @@ class ExecAdapter:
             raise ImplementationFailed(f"cannot start {argv[0]}: {exc.strerror}", "factory",
                                        cause="raised") from None
         self._finalizer = weakref.finalize(self, _finish, self._process)
+        assert self._process.stdin is not None
+        os.set_blocking(self._process.stdin.fileno(), False)  # write what fits, then read
         call = "factory"
         line = self._send([f"{GREETING} {PROTOCOL_VERSION}"], 1, call, None)[0]
         words = line.split()
@@ -352,6 +354,8 @@ class ExecAdapter:
             if writable:
                 try:
                     data = data[os.write(stdin.fileno(), data[:1 << 16]):]
+                except BlockingIOError:
+                    pass
                 except OSError:  # the port is gone or closed its input: its reply says
                     data = b""
             if readable:
@@ -391,6 +395,8 @@ class ExecAdapter:
 
     def _failed(self, message: str, call: str, step: int | None, cause: str = "protocol"
                 ) -> ImplementationFailed:
+        with contextlib.suppress(OSError):
+            self._process.kill()  # out of protocol: no "end" for it
         self._finalizer()
         if cause == "protocol":
             message = f"the port answered out of protocol: {message}"
