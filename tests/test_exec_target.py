@@ -543,6 +543,19 @@ def test_an_exit_and_a_program_that_cannot_start_are_errors(
     assert failed.value.message == f"cannot start {unstartable}: Exec format error"
 
 
+def test_a_death_shows_the_end_of_what_the_port_sent(folder: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    port = script(folder, "dies", "#!/bin/sh\nread greeting\necho novograd-ref-protocol 1\n"
+                  "read configure\nprintf 'half a line'\nkill -SEGV $$\n")
+    monkeypatch.chdir(folder)
+    with pytest.raises(ImplementationFailed) as failed:
+        implementation(f"exec:./{port.name}").build(
+            presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
+    assert failed.value.cause == "signal"
+    assert failed.value.message == \
+        "the port was killed by SIGSEGV; the end of what it sent: 'half a line'"
+
+
 def test_the_port_inherits_the_memory_limit(folder: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The port runs under the kit's child process, with its address-space limit."""

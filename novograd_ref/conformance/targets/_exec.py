@@ -270,7 +270,7 @@ class ExecAdapter:
         lines += [f"hyper {k} {scalar_text(v)}" for k, v in hyper.items()]
         lines += [f"keyword {k} {scalar_text(v)}" for k, v in kwargs.items()]
         answer = self._send(lines, 1, call, None)[0]
-        if answer.startswith("unsupported"):
+        if answer == "unsupported" or answer.startswith("unsupported "):
             self._finalizer()
             raise Unsupported(answer.removeprefix("unsupported").strip()
                               or "the port declined this configuration")
@@ -383,8 +383,9 @@ class ExecAdapter:
         except subprocess.TimeoutExpired:
             return self._failed("the port closed its standard output and did not exit",
                                 call, step)
-        sent = f"; it had sent {_shown(self._buffer.decode('ascii', 'replace'))}" \
-            if self._buffer else ""
+        unread = [*self._pending, self._buffer.decode("ascii", "replace")]
+        text = "\n".join(line for line in unread if line)
+        sent = f"; the end of what it sent: {_shown(text[-_SHOWN:])}" if text else ""
         self._finalizer()
         if status < 0:
             name = signal.Signals(-status).name
