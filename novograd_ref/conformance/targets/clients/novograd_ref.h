@@ -17,9 +17,9 @@
  *
  * Values reach the port as doubles whatever the run's dtype (run->dtype) and go back
  * rounded to it; nr_round(run, x) rounds a result to that dtype, so a port can compute
- * in it (every operation rounded) as its framework would. nr_fail(fmt, ...) reports an error to the kit and exits. Standard
- * output belongs to the protocol: print diagnostics to stderr.
- * The protocol: docs/exec-protocol.md of novograd-ref. */
+ * in it (every operation rounded) as its framework would. nr_fail(fmt, ...) reports an
+ * error to the kit and exits. Standard output belongs to the protocol: print
+ * diagnostics to stderr. The protocol: docs/exec-protocol.md of novograd-ref. */
 #ifndef NOVOGRAD_REF_H
 #define NOVOGRAD_REF_H
 
@@ -121,6 +121,13 @@ static char *nr_word(char **cursor) {
     return start;
 }
 
+/* A line that must start with keyword: the rest of it. */
+static char *nr_expect(const char *keyword) {
+    char *cursor = nr_line(), *word = nr_word(&cursor);
+    if (strcmp(word, keyword) != 0) nr_fail("expected a '%s' line, got '%.60s'", keyword, word);
+    return cursor;
+}
+
 static char *nr_copy(const char *s) { return strcpy(nr_alloc(strlen(s) + 1), s); }
 
 static long nr_long(char **cursor, const char *what) {
@@ -166,10 +173,9 @@ double nr_round(const nr_run *run, double x) {
 
 /* Read the values of one "param"/"grad" line into out (size of them). */
 static void nr_read_values(const nr_run *run, const char *keyword, long size, double *out) {
-    char *cursor = nr_line(), *word = nr_word(&cursor), *end;
+    char *cursor = nr_expect(keyword), *word, *end;
     int digits = nr_digits(run);
     long i;
-    if (strcmp(word, keyword) != 0) nr_fail("expected a '%s' line, got '%.60s'", keyword, word);
     for (i = 0; i < size; i++) {
         uint64_t bits;
         word = nr_word(&cursor);
@@ -205,8 +211,7 @@ static void nr_write_values(const nr_run *run, nr_leaf *leaf) {
 static void nr_read_settings(int n, nr_setting *out, const char *keyword) {
     int i;
     for (i = 0; i < n; i++) {
-        char *cursor = nr_line();
-        if (strcmp(nr_word(&cursor), keyword) != 0) nr_fail("expected a '%s' line", keyword);
+        char *cursor = nr_expect(keyword);
         out[i].name = nr_copy(nr_word(&cursor));
         out[i].value = nr_copy(cursor);
     }
@@ -250,8 +255,7 @@ int nr_serve(nr_configure_fn configure, nr_step_fn init, nr_step_fn step) {
     if (strcmp(word, "novograd-ref-protocol") != 0 || atoi(cursor) != NR_PROTOCOL_VERSION)
         return 1;
     /* configure DTYPE H K, then the hyper and keyword lines. */
-    cursor = nr_line();
-    if (strcmp(nr_word(&cursor), "configure") != 0) nr_fail("expected 'configure'");
+    cursor = nr_expect("configure");
     word = nr_word(&cursor);
     if (strcmp(word, "float16") && strcmp(word, "float32") && strcmp(word, "float64"))
         nr_fail("unknown dtype '%.20s'", word);
@@ -267,11 +271,9 @@ int nr_serve(nr_configure_fn configure, nr_step_fn init, nr_step_fn step) {
     fflush(stdout);
     if (reason) return 0;
     /* init N, the rate line, then each leaf's "leaf" and "param" lines. */
-    cursor = nr_line();
-    if (strcmp(nr_word(&cursor), "init") != 0) nr_fail("expected 'init'");
+    cursor = nr_expect("init");
     run.n_leaves = (int)nr_long(&cursor, "the number of leaves");
-    cursor = nr_line();
-    if (strcmp(nr_word(&cursor), "lr") != 0) nr_fail("expected 'lr'");
+    cursor = nr_expect("lr");
     run.lr_is_table = strcmp(nr_word(&cursor), "table") == 0;
     run.lr_count = run.lr_is_table ? nr_long(&cursor, "the number of rates") : 1;
     run.lr_table = nr_alloc(run.lr_count * sizeof(double));
@@ -280,8 +282,7 @@ int nr_serve(nr_configure_fn configure, nr_step_fn init, nr_step_fn step) {
     for (i = 0; i < run.n_leaves; i++) {
         nr_leaf *leaf = &run.leaves[i];
         int d;
-        cursor = nr_line();
-        if (strcmp(nr_word(&cursor), "leaf") != 0) nr_fail("expected 'leaf'");
+        cursor = nr_expect("leaf");
         leaf->ndim = (int)nr_long(&cursor, "the number of dimensions");
         leaf->shape = nr_alloc(leaf->ndim * sizeof(long));
         leaf->size = 1;
