@@ -488,7 +488,7 @@ while read().startswith("step"):
 
     monkeypatch.chdir(folder)
     rng = np.random.default_rng(1)
-    grads = {"a": rng.standard_normal(300_000), "b": rng.standard_normal((500, 600))}
+    grads = {"a": rng.standard_normal(60_000), "b": rng.standard_normal((200, 300))}
     problem = Problem("big", {k: np.zeros_like(v) for k, v in grads.items()}, 0.1, 2,
                       grads={k: np.stack([v, v]) for k, v in grads.items()})
     with open_runner(f"exec:./{port.name}", timeout=60) as runner:  # blocked: a timeout
