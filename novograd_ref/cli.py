@@ -2,7 +2,7 @@
 
 - ``novograd-ref verify [--data DIR]``: every preset against the bundled golden vectors
   (or those of DIR, checked entry by entry first), as a table;
-- ``novograd-ref verify --impl NAME|module:factory [--preset P] [--examples N]
+- ``novograd-ref verify --impl NAME|module:factory|exec:COMMAND [--preset P] [--examples N]
   [--report out.json] [--full] [--timeout S] [--memory-limit SIZE]``: a live
   implementation, run in a child process, next to the oracle; a mismatch is reported
   where it starts and where it peaks, with the smallest failing input marked;
@@ -12,6 +12,8 @@
   differently, found by experiment, the port also in a child process
   (docs/explain.md);
 - ``novograd-ref export --preset P --out DIR``: the oracle's vectors for a port;
+- ``novograd-ref clients --out DIR [--force]``: the exec protocol's client libraries
+  (C, Rust, JavaScript) for a port in another language (docs/exec-protocol.md);
 - ``novograd-ref diff A B``: the smallest input on which two presets differ;
 - ``novograd-ref record FRAMEWORK``: record golden vectors from a real framework;
 - ``novograd-ref demo``: the optax docstring example, reproduced.
@@ -545,6 +547,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clients(args: argparse.Namespace) -> int:
+    from .conformance.targets import copy_clients
+
+    try:
+        written = copy_clients(args.out, overwrite=args.force)
+    except (ValueError, FileExistsError) as exc:
+        raise UsageError(f"--out {args.out}: {exc}") from None
+    print(f"wrote {', '.join(p.name for p in written)} to {args.out} (the protocol: "
+          f"{docs_url('exec-protocol.html')})")
+    return 0
+
+
 def _diff(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -696,9 +710,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", title="sub-commands")
     impl_help = ("the implementation to check: preset:NAME, a framework name (optax, tfa, "
                  "timm, ...), MODULE:FACTORY, where FACTORY(**keywords of --preset, "
-                 "without the learning rate) returns an adapter, or an optimizer as "
-                 "published: torch:MODULE:CLASS, optax:MODULE:FUNCTION, keras:MODULE:CLASS; "
-                 "MODULE is looked up in the current directory first")
+                 "without the learning rate) returns an adapter, an optimizer as "
+                 "published: torch:MODULE:CLASS, optax:MODULE:FUNCTION, keras:MODULE:CLASS "
+                 "(MODULE is looked up in the current directory first), or exec:COMMAND, a "
+                 "program in any language speaking the exec protocol on its standard input "
+                 f"and output ({docs_url('exec-protocol.html')})")
     dtype_help = "check this parameter dtype only (default: float64 and float32)"
     verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
                                            "a live implementation with --impl",
@@ -778,6 +794,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, metavar="DIR",
                         help="the vectors folder to write (its manifest.json is merged into)")
     export.set_defaults(run=_export)
+    clients = sub.add_parser("clients", help="copy the exec protocol's client libraries "
+                                             "(C, Rust, JavaScript) into a folder",
+                             formatter_class=_Formatter,
+                             description="Write novograd_ref.h, novograd_ref.rs and "
+                                         "novograd_ref.mjs, which speak the protocol of "
+                                         "--impl exec:COMMAND\nfor a port "
+                                         f"({docs_url('exec-protocol.html')}).")
+    clients.add_argument("--out", required=True, metavar="DIR", help="an existing folder")
+    clients.add_argument("--force", action="store_true",
+                         help="overwrite client files already there")
+    clients.set_defaults(run=_clients)
     diff = sub.add_parser("diff", help="smallest input on which two presets differ",
                           formatter_class=_Formatter)
     diff.add_argument("a", help="a preset")

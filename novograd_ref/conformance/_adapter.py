@@ -140,10 +140,13 @@ class ImplementationFailed(Exception):
 def raised(exc: BaseException, call: str, step: int | None = None) -> ImplementationFailed:
     """Wrap an exception the implementation raised, keeping its traceback from the first
     frame outside this package (the kit's own calling frames are dropped).
-    ``SystemExit`` is cause ``exit``, ``MemoryError`` cause ``memory``."""
+    ``SystemExit`` is cause ``exit``, ``MemoryError`` cause ``memory``; an
+    :class:`ImplementationFailed` the adapter raised itself is returned as it is."""
     import os
     import traceback
 
+    if isinstance(exc, ImplementationFailed):  # an adapter's own account (an exec port's)
+        return exc
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None and \

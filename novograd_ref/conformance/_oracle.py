@@ -19,7 +19,7 @@ from ._adapter import (
     LearningRate,
     Unsupported,
 )
-from .targets import is_target, target_implementation, target_module
+from .targets import ExecTarget, TargetError, is_target, target_implementation, target_module
 
 
 class PresetAdapter:
@@ -85,8 +85,13 @@ def implementation(spec: str) -> Implementation:
     of preset keywords added to every comparison (``make.oracle_kwargs =
     {"state_dtype": "float32"}`` for a port that keeps its second moment in float32),
     or a callable ``(kwargs, dtype) -> dict`` of them; see
-    ``declared_oracle_kwargs``.
+    :func:`declared_oracle_kwargs`.
+
+    ``exec:COMMAND``: a port in any language speaking the novograd-ref protocol over
+    its standard input and output (:class:`~novograd_ref.conformance.targets.ExecTarget`).
     """
+    if spec.startswith("exec:"):
+        return Implementation(spec, _exec_target(spec).build)
     if is_target(spec):
         return target_implementation(spec)
     if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
@@ -115,6 +120,9 @@ def check_spec(spec: str) -> None:
 
     >>> check_spec("preset:optax")
     """
+    if spec.startswith("exec:"):
+        _exec_target(spec)
+        return
     if ":" in spec and not spec.startswith(("preset:", "framework:")):
         if is_target(spec):
             module_name = target_module(spec)
@@ -198,6 +206,13 @@ def _framework_implementation(spec: str, name: str) -> Implementation:
         spec,
         lambda kwargs, dtype: plugin.make(settings(dtype), **kwargs),
         lambda kwargs, dtype: plugin.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
+
+
+def _exec_target(spec: str) -> ExecTarget:
+    try:
+        return ExecTarget(spec)
+    except TargetError as exc:
+        raise ImplementationError(str(exc)) from None
 
 
 def _factory(spec: str) -> Callable[..., Any]:

@@ -142,6 +142,8 @@ def run_once(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, proble
         return Skipped(f"{type(exc).__name__}: {exc}")
     except ImplementationError as exc:  # the loader's own check of what came back
         return Failure("protocol", str(exc), "factory")
+    except ImplementationFailed as exc:  # a port process that failed while starting
+        return exc.failure()
     except (Exception, SystemExit) as exc:  # noqa: BLE001 (any error of the factory)
         return raised(exc, "factory").failure()
     try:

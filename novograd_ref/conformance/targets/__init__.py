@@ -1,19 +1,26 @@
-"""How the kit reaches an optimizer as published, with no glue code.
+"""How the kit reaches an implementation without glue code.
 
-``--impl KIND:MODULE:NAME`` names a published optimizer directly:
+Optimizers as published, ``KIND:MODULE:NAME`` (the constructor filled from each case's
+hyperparameters by its signature, :mod:`._keywords`):
 
 - ``torch:MODULE:CLASS``: a ``torch.optim.Optimizer`` subclass (:mod:`._torch_class`);
 - ``optax:MODULE:FUNCTION``: a function returning an optax ``GradientTransformation``
   (:mod:`._optax_function`);
 - ``keras:MODULE:CLASS``: a Keras 3 optimizer (:mod:`._keras_class`).
 
-Its constructor is filled from each case's hyperparameters by its signature
-(:mod:`._keywords`). Options ride in the target itself, after a ``?``, so that a
-report's target reproduces the run: ``kw.NAME=VALUE`` passes a constructor keyword as
-it is (``VALUE`` a Python literal, else a string), ``map.THEIRS=OURS`` says that the
-constructor's ``THEIRS`` carries our hyperparameter ``OURS``, joined by ``&``
+Options ride in the target itself, after a ``?``, so that a report's target reproduces
+the run: ``kw.NAME=VALUE`` passes a constructor keyword as it is (``VALUE`` a Python
+literal, else a string), ``map.THEIRS=OURS`` says that the constructor's ``THEIRS``
+carries our hyperparameter ``OURS``, joined by ``&``
 (``torch:my_optim:NovoGrad?kw.foreach=False&map.momentum=b1``); the command line's
 ``--kw`` and ``--map`` write them (:func:`with_options`).
+
+``exec:COMMAND`` (:class:`ExecTarget`): a port in any language, started as a process and
+driven over its standard input and output with the novograd-ref protocol
+(``docs/exec-protocol.md``). The client libraries that speak it for a port, in C
+(``novograd_ref.h``), Rust (``novograd_ref.rs``) and JavaScript (``novograd_ref.mjs``),
+ship in ``clients/``; :func:`copy_clients` (``novograd-ref clients --out DIR``) copies
+them out.
 
 >>> from novograd_ref.conformance.targets import parse
 >>> target = parse("torch:my_optim:NovoGrad?kw.foreach=False&map.momentum=b1")
@@ -25,11 +32,20 @@ from __future__ import annotations
 
 from .._adapter import Implementation
 from . import _keras_class, _optax_function, _torch_class
+from ._clients import CLIENTS, client_files, copy_clients
+from ._exec import (
+    PROTOCOL_VERSION,
+    ExecAdapter,
+    ExecTarget,
+    canonical_hyper,
+    resolve_command,
+)
 from ._grammar import KINDS, Target, TargetError, is_target, parse, with_options
 from ._keras_class import keras_module
 
-__all__ = ["KINDS", "Target", "TargetError", "is_target", "keras_module", "parse",
-           "target_implementation",
+__all__ = ["CLIENTS", "KINDS", "PROTOCOL_VERSION", "ExecAdapter", "ExecTarget", "Target",
+           "TargetError", "canonical_hyper", "client_files", "copy_clients", "is_target",
+           "keras_module", "parse", "resolve_command", "target_implementation",
            "target_module", "with_options"]
 
 _BUILDERS = {"torch": _torch_class.implementation, "optax": _optax_function.implementation,
@@ -37,7 +53,8 @@ _BUILDERS = {"torch": _torch_class.implementation, "optax": _optax_function.impl
 
 
 def target_implementation(spec: str) -> Implementation:
-    """The :class:`~novograd_ref.conformance.Implementation` of a target (imports it)."""
+    """The :class:`~novograd_ref.conformance.Implementation` of a published optimizer
+    (imports it)."""
     target = parse(spec)
     return _BUILDERS[target.kind](spec, target)
 
