@@ -22,6 +22,9 @@
 #   per-element step in an $n$-element layer.
 # - Measure the optimizer state and the peak memory of one update for ResNet-50's
 #   parameters, beside the weights, gradients and activations.
+# - Meet NovoGrad's relatives (normalized gradient descent, LARS and LAMB, Adafactor,
+#   RAdam's account of warm-up, the two meanings of "decoupled" weight decay) and work out
+#   how to move a learning rate over from Adam.
 # - Solve three exercises (solutions included).
 #
 # **What you will learn**
@@ -806,6 +809,119 @@ for n in (1, 100, 10_000, 1_000_000):
     adam_step, _ = adam(1.0)[1](g, adam(1.0)[0](params))
     print(f"   n = {n:>9,}: NovoGrad {np.sqrt(np.mean(novo_step['layer'] ** 2)):.2e} "
           f"(1/sqrt(n) = {1 / np.sqrt(n):.2e}), Adam {np.sqrt(np.mean(adam_step['layer'] ** 2)):.3f}")
+
+# %% [markdown]
+# ## Relatives, and moving a learning rate over
+#
+# NovoGrad belongs to a family of optimizers that normalize the step by some measure of
+# the gradient or the weights. Each relative below is described in its own terms, with a
+# short computation.
+#
+# **Normalized gradient descent** ($x \leftarrow x - \eta\, g/\lVert g \rVert$) is
+# NovoGrad with $\beta_1 = \beta_2 = 0$, one layer at a time: the step has length $\eta$
+# whatever the gradient's size.
+#
+# **LARS** (You et al. 2017, [arXiv:1708.03888](https://arxiv.org/abs/1708.03888)) and
+# **LAMB** (written above) scale each layer's step by a *trust ratio*
+# $\lVert w \rVert / \lVert \text{step} \rVert$, so the step is a fixed *fraction* $\eta$ of
+# the layer's weight norm (LARS applies it to SGD with momentum, LAMB to Adam's step).
+# NovoGrad's layer step has a fixed *length* instead: a layer with small weights moves
+# as far as one with large weights.
+#
+# **Adafactor** (Shazeer and Stern 2018, [arXiv:1804.04235](https://arxiv.org/abs/1804.04235))
+# also shrinks the second moment, differently: for an $r \times c$ matrix it keeps the
+# moving averages of $g^2$ summed over rows and over columns ($r + c$ numbers) and
+# rebuilds a per-element estimate from their outer product; NovoGrad keeps one number.
+#
+# **RAdam** (Liu et al. 2019, [arXiv:1908.03265](https://arxiv.org/abs/1908.03265))
+# explains why Adam needs warm-up: in the first steps $v$ is estimated from very few
+# gradients, so the adaptive rate $1/\sqrt{\hat v}$ has a large variance, and RAdam
+# multiplies the step by a rectification factor $r_t$ that is 0 at first (plain momentum
+# SGD for $\rho_t \le 4$) and tends to 1. The NovoGrad paper's argument is that a
+# per-layer $v$ averages over all the layer's elements, so it is well estimated from the
+# first step, and its first step initializes $v$ with $\lVert g_1\rVert^2$ instead of
+# correcting a biased zero start.
+#
+# **"Decoupled" weight decay** means two things (see also the user guide's conventions
+# page). In the NovoGrad paper, decoupled means that $\lambda w$ is added *after*
+# normalization, $u = g/\sqrt v + \lambda w$, so it is not divided by the gradient norm
+# (`weight_decay_mode="inside"` here); it still enters the momentum, which multiplies its
+# effect by up to $1/(1-\beta_1)$. In AdamW (Loshchilov and Hutter,
+# [arXiv:1711.05101](https://arxiv.org/abs/1711.05101)) as implemented, the weights shrink
+# directly, $w \leftarrow w(1 - \eta\lambda)$, outside the momentum
+# (`weight_decay_mode="decoupled"`).
+#
+# The cell checks the first, computes RAdam's $r_t$ for $\beta_2 = 0.999$, LAMB's and
+# NovoGrad's first step on two layers of different weight norms, Adafactor's state size
+# for a 1024 x 4096 matrix, and the two weight decays on a layer with no gradient.
+
+# %%
+g_check = np.array([3.0, -4.0])
+opt = ngr.novograd(0.1, b1=0.0, b2=0.0, eps=0.0)
+state = opt.init({"w": np.zeros(2)})
+for _ in range(3):
+    step, state = opt.update({"w": g_check}, state, {"w": np.zeros(2)})
+print(f"normalized GD: NovoGrad(b1 = b2 = 0) step = {step['w']}, -eta g/|g| = "
+      f"{-0.1 * g_check / np.linalg.norm(g_check)}")
+
+beta2 = 0.999
+rho_inf = 2 / (1 - beta2) - 1
+t = np.arange(1, 5001)
+rho = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+with np.errstate(invalid="ignore"):
+    r = np.where(rho > 4, np.sqrt(np.clip((rho - 4) * (rho - 2) * rho_inf, 0, None)
+                                  / ((rho_inf - 4) * (rho_inf - 2) * rho)), 0.0)
+print(f"RAdam, beta2 = {beta2}: no adaptive step until step {int(np.argmax(r > 0)) + 1}; "
+      f"r_t reaches 0.5 at step {int(np.argmax(r >= 0.5)) + 1}, 0.9 at step "
+      f"{int(np.argmax(r >= 0.9)) + 1}: an implicit warm-up")
+
+two_layers = {"small": np.full(4, 0.05), "large": np.full(4, 5.0)}
+same_grads = {"small": np.array([1.0, -1.0, 0.5, 2.0]), "large": np.array([1.0, -1.0, 0.5, 2.0])}
+for name, make in (("NovoGrad", MOVERS["NovoGrad"]), ("LAMB", MOVERS["LAMB"])):
+    init, update = make(0.01)
+    step, _ = update(same_grads, init(two_layers), two_layers)
+    print(f"{name:8s} first step, |step| / |w|: " + ", ".join(
+        f"{k} layer {np.linalg.norm(step[k]) / np.linalg.norm(two_layers[k]):.3g}"
+        for k in two_layers))
+
+rows, cols = 1024, 4096
+print(f"second-moment state for a {rows} x {cols} matrix: Adam {rows * cols:,}, Adafactor "
+      f"{rows + cols:,}, NovoGrad 1 (numbers)")
+
+decayed = {}
+for mode in ("inside", "decoupled"):
+    opt = ngr.novograd(0.01, b1=0.95, b2=0.98, weight_decay=0.01, weight_decay_mode=mode)
+    w = {"w": np.ones(3)}
+    state = opt.init(w)
+    for _ in range(200):
+        step, state = opt.update({"w": np.zeros(3)}, state, w)
+        w = ngr.apply_updates(w, step)
+    decayed[mode] = w["w"][0]
+print(f"weight decay 0.01, rate 0.01, no gradient, 200 steps: w = {decayed['inside']:.4f} "
+      f"(paper's 'decoupled', through the momentum; exp(-200 eta lambda / (1 - b1)) = "
+      f"{np.exp(-200 * 0.01 * 0.01 / 0.05):.4f}), {decayed['decoupled']:.4f} (AdamW's; "
+      f"(1 - eta lambda)^200 = {(1 - 1e-4) ** 200:.4f})")
+
+# %% [markdown]
+# **Moving a learning rate over from Adam.** Adam moves every element by about $\eta$ per
+# step. NovoGrad moves a layer of $n$ elements by a vector of length about $\eta$ per
+# unit of momentum, about $\eta/\sqrt n$ per element (derivation 3 above), and its
+# momentum sums rather than averages, up to $1/(1-\beta_1)$ along a consistent
+# direction. Matching per-element steps therefore needs
+# $\eta_{\text{NovoGrad}} \approx \eta_{\text{Adam}}\,(1-\beta_1)\sqrt n$ for consistent
+# gradients, or $\eta_{\text{Adam}}\sqrt{(1-\beta_1^2)\,n}$ for noise-dominated ones: a
+# factor that depends on each layer's size, so no single rate reproduces Adam on every
+# layer. For the digits MLP of notebook 4 (layers of 2048, 32, 320 and 10 weights), the
+# factors are printed below; notebook 4 measures the two optimizers' best rates on that
+# model, 0.0316 for Adam and 0.1 for NovoGrad on its grid, a ratio of 3.16 that falls
+# inside the range the layers span.
+
+# %%
+for name, n_layer in (("W1", 64 * 32), ("b1", 32), ("W2", 32 * 10), ("b2", 10)):
+    consistent = (1 - 0.95) * np.sqrt(n_layer)
+    noisy = np.sqrt((1 - 0.95**2) * n_layer)
+    print(f"layer {name} ({n_layer:5d} weights): NovoGrad rate / Adam rate for equal "
+          f"per-element steps: {consistent:.2f} (consistent gradients) to {noisy:.2f} (noise)")
 
 # %% [markdown]
 # ## Exercises

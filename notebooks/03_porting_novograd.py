@@ -15,6 +15,9 @@
 # - Introduce three classic porting bugs ($\epsilon$ inside the square root; the second
 #   moment starting from zero; normalizing per element) and ask `explain` what each
 #   broken port does differently, instead of reading tables by eye.
+# - Go through a porting checklist for real training code: what a layer is under
+#   stacked, flattened or sharded parameters, float16 norm overflow, loss scaling.
+# - Solve one exercise (solution included).
 #
 # **What you will learn**
 #
@@ -415,7 +418,7 @@ gap_zero = relative_gap(*run_reproducer(reproducer_of(report, "const_lr")))
 # This bug fails almost every case by a wide margin. The cases that pass are those where
 # it cannot show: with $\beta_2 = 0$ (`b2_zero`) there is nothing to blend, and with
 # gradients of order $10^{-22}$ (`tiny_grads`) $\epsilon$ dominates the denominator
-# whatever $v$ is. The plot compares the two bugs on an everyday case, `const_lr` in
+# whatever $v$ is. The plot compares bugs 1 and 2 on an everyday case, `const_lr` in
 # float64, step by step, with two normalizations of the error: **per leaf** (solid: each
 # leaf's difference over its own largest magnitude, the definition of the check's
 # table, so the last point of each solid curve is that bug's `const_lr` row) and
@@ -441,7 +444,7 @@ ax.semilogy(steps, np.maximum(gap_zero_global, 1e-17), "s--", color="#D55E00", m
 ax.axhline(rtol("float64", "framework"), color="k", ls=":", label="tolerance (float64)")
 ax.set_xlabel("step")
 ax.set_ylabel("max |port - oracle| / scale (dimensionless)")
-ax.set_title("Two bugs on case 'const_lr' (float64)")
+ax.set_title("Bugs 1 and 2 on case 'const_lr' (float64)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -528,6 +531,83 @@ for k in params:
     np.testing.assert_allclose(theirs[k], ours[k], rtol=1e-13, atol=0)
 print("port and library agree after 25 steps:",
       {k: f"{np.max(np.abs(theirs[k] - ours[k])):.1e}" for k in params})
+
+# %% [markdown]
+# ## A porting checklist
+#
+# The kit checks a port on whole parameter trees in one process. Real training code
+# adds three complications that no single-process test sees; each is worth a line in a
+# port's review. The kit's adapters for real frameworks, in
+# `novograd_ref/conformance/frameworks/` (one module per framework: `optax.py`,
+# `tfa.py`, `openseq2seq.py`, `nemo.py`, `timm.py`, `torch_optimizer.py`,
+# `pytorch_optimizer.py`), show how each of those frameworks is driven leaf by leaf, and
+# are the models to copy for a new one.
+#
+# 1. **What is a layer?** NovoGrad keeps one second moment per *parameter tensor as the
+#    paper's model defines it*. Code that stacks the layers of a repeated block into one
+#    array (a `scan` over layers, shape `(L, ...)`), flattens all parameters into one
+#    buffer (fused multi-tensor kernels), or shards a tensor across devices (tensor
+#    parallelism, ZeRO/FSDP) changes what one array holds. Stacked: normalize each slice
+#    `[l]` separately, or the layers share one norm. Flattened: keep the tensor
+#    boundaries. Sharded: every device holds part of a layer, so the squared norm is a
+#    **sum over shards**, and needs an all-reduce before the square root; a per-shard
+#    norm gives each shard a unit step of its own.
+# 2. **float16 norms overflow.** float16's largest finite value is 65504, so
+#    $\lVert g \rVert^2$ computed in float16 is infinite as soon as $\lVert g \rVert$
+#    reaches $\sqrt{65504} \approx 256$, and the step becomes $g/\infty = 0$ (or NaN).
+#    Accumulate the squared norm, and keep $v$, in float32 (the kit's case
+#    `f32_norm_overflow` is the float32 version of the same trap, at $|g| \approx 1.8
+#    \times 10^{19}$).
+# 3. **Loss scaling comes off before the norm enters $v$.** Mixed-precision training
+#    multiplies the loss, hence every gradient, by a scale $S$ that a dynamic scaler
+#    halves or doubles during training. One step's $g/\sqrt{v}$ does not care about a
+#    constant $S$, but $v$ is a moving average *across* steps: if $S$ changes, $v$
+#    mixes gradients of two scales and the steps shrink or grow until it forgets.
+#    Unscale the gradients first (and skip the step on an overflow, before $v$ is
+#    touched).
+#
+# The cell shows each point numerically: a layer split into 4 shards, a float16 norm
+# at $\lVert g \rVert = 256$, and a loss scale halved mid-run.
+
+# %%
+rng = np.random.default_rng(7)
+g_layer = rng.normal(size=1000)
+shards = np.split(g_layer, 4)
+per_shard = np.concatenate([s / np.linalg.norm(s) for s in shards])
+all_reduced = np.sqrt(sum(np.sum(s * s) for s in shards))  # the all-reduce of squared norms
+print(f"1. sharded layer, first normalized step: per-shard norms give |u| = "
+      f"{np.linalg.norm(per_shard):.3f} (one unit step per shard); the all-reduced norm "
+      f"gives |u| = {np.linalg.norm(np.concatenate(shards) / all_reduced):.3f}")
+
+for norm in (255.0, 256.0):
+    g16 = np.full(4, norm / 2, dtype=np.float16)  # |g| = norm
+    with np.errstate(over="ignore"):
+        s16 = np.sum(g16 * g16, dtype=np.float16)
+    s32 = np.sum(g16.astype(np.float32) ** 2)
+    print(f"2. |g| = {norm:.0f}: squared norm in float16 = {s16}, in float32 = {s32:.0f}; "
+          f"step g/sqrt(S) in float16 = {(g16 / np.sqrt(s16))[0]}")
+
+
+
+def step_lengths_under_scaling(unscale):
+    """Step lengths of 200 steps when the loss scale halves at step 21."""
+    opt = ngr.novograd(1.0, b1=0.0, b2=0.98, eps=0.0)
+    p = {"w": np.zeros(3)}
+    state, lengths = opt.init(p), []
+    for t in range(200):
+        scale = 1024.0 if t < 20 else 512.0  # the dynamic scaler halves S at step 21
+        g = scale * np.array([0.1, -0.2, 0.3])
+        step, state = opt.update({"w": g / scale if unscale else g}, state, p)
+        lengths.append(np.linalg.norm(step["w"]))
+    return np.array(lengths)
+
+
+lengths = step_lengths_under_scaling(unscale=False)
+clean = step_lengths_under_scaling(unscale=True)
+print(f"3. loss scale halved at step 21, scaled gradients fed to v: step length "
+      f"{lengths[19]:.3f} at step 20, {lengths[20]:.3f} at step 21, {lengths[69]:.3f} at "
+      f"step 70, {lengths[199]:.3f} at step 200; unscaled first: every step between "
+      f"{clean.min():.3f} and {clean.max():.3f}")
 
 # %% [markdown]
 # ## Exercise
