@@ -502,8 +502,9 @@ plt.show()
 # ## 5. OpenSeq2Seq in graph mode: a moving average that never moves
 #
 # OpenSeq2Seq's NovoGrad (the first implementation, used to train Jasper) keeps the
-# moving average in a TensorFlow variable, but in TF1 graph mode the new value is bound
-# to a Python list entry and never assigned back to the variable. Every step therefore
+# moving average in a TensorFlow variable, but in TF1 graph mode (read from its source;
+# the two recordings below confirm it) the new value is bound to a Python list entry and
+# never assigned back to the variable. Every step therefore
 # reads the stored value 0 and re-initializes, so $v_t = \lVert g_t \rVert^2$: the
 # moving average is never used, and $\beta_2$ has no effect at all. Run eagerly, the
 # same file does compute the moving average. Both recordings ship with the package; the
