@@ -973,10 +973,10 @@ print(f"first step, v_0 = 0 / paper: {first_steps['zero'] / first_steps['first_s
 # %% [markdown]
 # **Exercise 3.** The ramp says that consistent gradients make NovoGrad's steps grow to
 # $\eta/(1-\beta_1)$. What happens when the gradient flips sign on every step, as
-# across the floor of a steep valley ($g, -g, g, -g, \dots$)? Derive the steady-state
+# across the floor of a steep valley ($g, -g, g, -g, \ldots$)? Derive the steady-state
 # step for $\beta_1 = 0.95$ and check it.
 #
-# *Solution.* The normalized gradients are $u, -u, u, \dots$ with $\lVert u \rVert = 1$.
+# *Solution.* The normalized gradients are $u, -u, u, \ldots$ with $\lVert u \rVert = 1$.
 # In steady state $m_t = -\beta_1 m_{t-1}$ plus the new $\pm u$, so
 # $\lVert m \rVert \to \sum_k (-\beta_1)^k = 1/(1+\beta_1)$: a step of
 # $\eta/(1+\beta_1) \approx 0.51\,\eta$, forty times shorter than along a consistent

@@ -236,7 +236,7 @@ assert status == 0
 # 1. **$\epsilon$ inside the square root**: `np.sqrt(v + eps)` instead of
 #    `np.sqrt(v) + eps` (OpenSeq2Seq does this by design; in a port of optax it is a bug).
 #    Since $v \approx \lVert g \rVert^2$ and
-#    $\sqrt{v + \epsilon} = \sqrt{v}\,\bigl(1 + \tfrac{\epsilon}{2v} - \dots\bigr)$,
+#    $\sqrt{v + \epsilon} = \sqrt{v}\,\bigl(1 + \tfrac{\epsilon}{2v} - \ldots\bigr)$,
 #    it shrinks the step by a relative amount $\epsilon / (2 \lVert g \rVert^2)$
 #    (the $\epsilon$ outside the root only adds $\epsilon / \lVert g \rVert$, far
 #    smaller), and changes it completely when $\lVert g \rVert$ is not large compared
