@@ -42,6 +42,12 @@ from novograd_ref import vectors
 
 np.set_printoptions(precision=4)
 
+# Okabe-Ito colours, told apart with the common colour-vision deficiencies, as the
+# default colour cycle (C0, C1, ... in the plots below).
+plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+    "#F0E442"])
+
 # %% [markdown]
 # ## The presets
 #
@@ -605,8 +611,8 @@ np.testing.assert_allclose(step_size["apex (defaults)"], np.sqrt(1 - 0.999**t), 
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 4.5))
-for label, sizes in step_size.items():
-    ax.semilogx(t, sizes, label=label)
+for (label, sizes), style in zip(step_size.items(), ("-", "--", "-.", ":")):
+    ax.semilogx(t, sizes, linestyle=style, lw=1.8, label=label)
 ax.semilogx(t, np.sqrt(1 - 0.999**t), "k:", label=r"$\sqrt{1 - \beta_2^t}$")
 ax.set_xlabel("step")
 ax.set_ylabel(r"$\|\Delta p\| / \eta$ (constant gradient)")

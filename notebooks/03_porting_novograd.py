@@ -65,6 +65,12 @@ from novograd_ref.conformance import (
 )
 from novograd_ref.testing import rtol
 
+# Okabe-Ito colours, told apart with the common colour-vision deficiencies, as the
+# default colour cycle (C0, C1, ... in the plots below).
+plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+    "#F0E442"])
+
 # %% [markdown]
 # ## The contract
 #

@@ -43,6 +43,12 @@ import novograd_ref as ngr
 
 P = ngr.presets
 
+# Okabe-Ito colours, told apart with the common colour-vision deficiencies, as the
+# default colour cycle (C0, C1, ... in the plots below).
+plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+    "#F0E442"])
+
 # %% [markdown]
 # ## The model and the training loop
 #
