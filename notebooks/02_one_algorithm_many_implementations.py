@@ -286,8 +286,8 @@ def rel_error(path, record):
 # Each implementation initializes $v_1 = \lVert g_1 \rVert^2$ on its first step, but
 # they disagree on what "first" means. optax counts steps (`count == 1`), TFA checks the
 # optimizer's global `iterations == 0`; the PyTorch family (NeMo, timm, torch-optimizer,
-# Jasper, MONAI) and OpenSeq2Seq copy the squared norm **whenever the stored $v$ is
-# exactly zero**. As long as the first gradient is non-zero these are the same. When a
+# and, read from source, Jasper's code and MONAI) and OpenSeq2Seq copy the squared norm
+# **whenever the stored $v$ is exactly zero**. As long as the first gradient is non-zero these are the same. When a
 # layer receives no gradient at first (a frozen layer, an unused embedding row, a
 # branch switched off during warm-up), they part ways:
 #
@@ -464,6 +464,20 @@ plt.show()
 # tenth of theirs and grows towards the same average from below. On gradients that keep
 # their direction, NeMo's steps would need about $1/(1-\beta_1) = 10$ steps to reach
 # full size, like a warm-up.
+#
+# The other frameworks recorded on this case say which side they are on: the first
+# recorded step of each, divided by TFA's (0.1 = scaled on step 1, 1 = not scaled).
+
+# %%
+by_framework = {}
+for entry in vectors.record_entries(case="grad_averaging", tag=""):
+    if entry["dtype"] == "float64" or entry["framework"] not in by_framework:
+        by_framework[entry["framework"]] = entry  # float64 where recorded, else float32
+tfa_first = step_norms(vectors.load_record(by_framework["tfa"]).params, "mat")[0]
+for framework, entry in sorted(by_framework.items()):
+    first = step_norms(vectors.load_record(entry).params, "mat")[0]
+    print(f"recorded {framework:18s} ({entry['dtype']}) first step / TFA's = "
+          f"{first / tfa_first:.3f}")
 #
 # ## 4. Where $\epsilon$ goes
 #
