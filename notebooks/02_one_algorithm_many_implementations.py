@@ -14,8 +14,12 @@
 # - Take the differences apart one at a time: a zero first gradient, a learning-rate
 #   schedule, grad averaging on the first step, where $\epsilon$ goes, OpenSeq2Seq's
 #   graph mode, and Apex's defaults.
-# - Check the presets against trajectories recorded from the real frameworks, which ship
-#   with the package (`novograd_ref.vectors`).
+# - Check the presets against trajectories recorded from the real frameworks where such
+#   recordings exist (optax, TensorFlow Addons, OpenSeq2Seq, NeMo, timm, torch-optimizer,
+#   pytorch_optimizer; they ship with the package in `novograd_ref.vectors`). The presets
+#   of Apex, flashlight, Clara, DLE and MONAI have **no recording**: they are written from
+#   a reading of those projects' source, and every statement about them below is marked
+#   as read from source.
 #
 # **What you will learn**
 #
@@ -27,6 +31,7 @@
 # - Notebook 1 (the recurrence), NumPy and matplotlib, `novograd_ref` installed
 #   (`pip install -e ".[notebooks]"`). No framework needs to be installed: the recorded
 #   trajectories are part of the package.
+# - Time: about 10 seconds on one CPU core (the test suite allows each cell 300 s).
 
 # %%
 import matplotlib.pyplot as plt
@@ -36,6 +41,12 @@ import novograd_ref as ngr
 from novograd_ref import vectors
 
 np.set_printoptions(precision=4)
+
+# Okabe-Ito colours, told apart with the common colour-vision deficiencies, as the
+# default colour cycle (C0, C1, ... in the plots below).
+plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+    "#F0E442"])
 
 # %% [markdown]
 # ## The presets
@@ -58,7 +69,30 @@ for name in ngr.presets.names():
 
 # %% [markdown]
 # Even the defaults differ: $\beta_2$ is 0.25 in optax, 0 in torch-optimizer, 0.98 in
-# NeMo and 0.999 in TFA and Apex. Set the hyperparameters equal, though, and the
+# NeMo and 0.999 in TFA and Apex.
+#
+# ## What is recorded, and what is read from source
+#
+# A preset is only as good as the evidence behind it. For some frameworks the package
+# ships trajectories recorded by running the framework itself; the others were written
+# from their source code and have never been run against it here. The cell below lists
+# which is which, from the package's own index of recordings.
+
+# %%
+recorded_cases = {}
+for entry in vectors.record_entries():
+    recorded_cases.setdefault(entry["preset"], set()).add(entry["case"])
+for name in ngr.presets.names():
+    cases = recorded_cases.get(name)
+    evidence = (f"recorded from the framework on {len(cases)} cases" if cases else
+                "the paper itself (the reference)" if name == "paper" else
+                "NO recording: written from a reading of its source")
+    print(f"{name:18s} {evidence}")
+
+# %% [markdown]
+# Below, a statement about a preset that has recordings is checked against them in the
+# notebook; a statement about Apex, flashlight, Clara, DLE or MONAI describes what their
+# source says, as the preset implements it, and is marked "(read from source)". Set the hyperparameters equal, though, and the
 # question becomes whether the *algorithms* agree.
 #
 # ## Every preset on one problem
@@ -148,39 +182,72 @@ same = [name for name, dev in deviations.items() if dev < 1e-13]
 print(f"{len(same)} presets follow the paper's trajectory to rounding: {', '.join(same)}")
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
-colors = plt.cm.tab20(np.linspace(0, 1, 20))
-for color, (name, path) in zip(colors, paths.items()):
-    style = "-" if deviations[name] < 1e-6 else "--"
-    ax1.plot([loss(p) for p in path], style, color=color, label=name)
+# Okabe-Ito colours (distinguishable with the common colour-vision deficiencies),
+# with a line style each as well.
+PALETTE = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7"]
+STYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1)), (0, (1, 1))]
+NO_RECORDING = ("apex", "flashlight", "clara", "dle", "monai")
+
+
+def short(name):
+    return name.split(" (")[0]
+
+
+# Curves that coincide are drawn once: the group of presets within rounding of the
+# paper, then every other preset on its own.
+groups = [[n for n, d in deviations.items() if d < 1e-13]]
+groups += [[n] for n, d in deviations.items() if d >= 1e-13]
+
+
+def group_label(members):
+    names = [short(n) + (" (source)" if short(n) in NO_RECORDING else "") for n in members]
+    if len(members) > 1:
+        return f"{len(members)} identical: " + ", ".join(names)
+    return members[0] + (" (read from source)" if short(members[0]) in NO_RECORDING else "")
+
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+for k, members in enumerate(groups):
+    path = paths[members[0]]
+    color, style = PALETTE[k % len(PALETTE)], STYLES[k % len(STYLES)]
+    width = 2.5 if len(members) > 1 else 1.5
+    label = group_label(members)
+    ax1.plot([loss(p) for p in path], linestyle=style, color=color, lw=width, label=label)
     gap = [np.max(np.abs(flat(a) - flat(b))) / np.max(np.abs(flat(b)))
            for a, b in zip(path[1:], paths["paper"][1:])]
-    ax2.plot(range(1, len(path)), np.maximum(gap, 1e-17), style, color=color, label=name)
+    ax2.plot(range(1, len(path)), np.maximum(gap, 1e-17), linestyle=style, color=color,
+             lw=width, label=label)
 ax1.set_yscale("log")
 ax1.set_xlabel("step")
-ax1.set_ylabel("loss")
+ax1.set_ylabel("loss (dimensionless)")
 ax1.set_title("Loss on the three-layer quadratic")
 ax2.set_yscale("log")
 ax2.set_xlabel("step")
 ax2.set_ylabel(r"$\max|p - p_{paper}| \;/\; \max|p_{paper}|$ (floor $10^{-17}$)")
 ax2.set_title("Distance from the paper's trajectory")
-ax2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-fig.tight_layout()
+handles, labels = ax1.get_legend_handles_labels()
+fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0.2, 1, 1))
 plt.show()
+print("drawn as one curve (identical to rounding):", ", ".join(groups[0]))
 
 # %% [markdown]
 # The presets listed on the last line above, the paper included, collapse onto one
-# trajectory within float64 rounding (those at exactly 0 sit on the plot's floor): with a constant
+# trajectory within float64 rounding, so they are drawn as one thick curve (on the right,
+# it sits on the plot's floor, since most of them are exactly 0): with a constant
 # learning rate, no grad averaging and a non-zero first gradient, they **are** the
 # paper's algorithm. OpenSeq2Seq in eager mode follows at the level of $\epsilon$ (it puts
 # $\epsilon$ inside the square root). The dashed ones are different algorithms, and their
-# loss curves show it: OpenSeq2Seq in graph mode, Clara's Nesterov option, flashlight and
-# Apex's defaults. The rest of the notebook takes the differences apart, each on the
-# input that brings it out.
+# loss curves show it: OpenSeq2Seq in graph mode, and, read from source, Clara's Nesterov
+# option, flashlight and Apex's defaults. The rest of the notebook takes the differences
+# apart, each on the input that brings it out.
 #
-# Most comparisons below replay a **recorded trajectory**: the parameters a real
+# Sections 1, 2, 3 and 5 replay a **recorded trajectory**: the parameters a real
 # framework produced, step by step, with the gradients it was fed. Replaying those
-# gradients through a preset isolates the optimizer from any feedback loop.
+# gradients through a preset isolates the optimizer from any feedback loop. Section 4
+# ($\epsilon$) computes with the presets only, and section 6 (Apex) is **read from
+# source**: there is no recording of Apex in the package, so what it shows is what the
+# preset computes from the reading of `FusedNovoGrad`'s kernel, not a measurement of Apex.
 
 # %%
 def replay(opt, record):
@@ -219,8 +286,8 @@ def rel_error(path, record):
 # Each implementation initializes $v_1 = \lVert g_1 \rVert^2$ on its first step, but
 # they disagree on what "first" means. optax counts steps (`count == 1`), TFA checks the
 # optimizer's global `iterations == 0`; the PyTorch family (NeMo, timm, torch-optimizer,
-# Jasper, MONAI) and OpenSeq2Seq copy the squared norm **whenever the stored $v$ is
-# exactly zero**. As long as the first gradient is non-zero these are the same. When a
+# and, read from source, Jasper's code and MONAI) and OpenSeq2Seq copy the squared norm
+# **whenever the stored $v$ is exactly zero**. As long as the first gradient is non-zero these are the same. When a
 # layer receives no gradient at first (a frozen layer, an unused embedding row, a
 # branch switched off during warm-up), they part ways:
 #
@@ -270,9 +337,30 @@ plt.show()
 
 # %% [markdown]
 # The first real step of optax is about 7 times NeMo's, exactly the
-# $1/\sqrt{1-\beta_2}$ predicted, and the gap closes only as $v$'s moving average
-# forgets its zero start (a time scale of $1/(1-\beta_2) = 50$ steps). The presets
-# (lines) sit on the recordings (circles).
+# $1/\sqrt{1-\beta_2}$ predicted, and the presets (lines) sit on the recordings
+# (circles). The recorded case has only 15 steps, too few to see the gap close: it closes
+# only as $v$'s moving average forgets its zero start, on a time scale of
+# $1/(1-\beta_2) = 50$ steps. The presets can run longer than the recordings: here the
+# two on a leaf like `late` for 300 steps (two zero gradients, then random ones), with
+# the ratio of optax's step to NeMo's at a few steps.
+
+# %%
+rng_long = np.random.default_rng(1)
+late_grads = [np.zeros(3), np.zeros(3)] + [rng_long.normal(size=3) for _ in range(298)]
+long_sizes = {}
+for label, opt in (("optax", opt_optax), ("nemo", opt_nemo)):
+    p = {"late": np.zeros(3)}
+    state, sizes = opt.init(p), []
+    for g in late_grads:
+        updates, state = opt.update({"late": g}, state, p)
+        sizes.append(np.linalg.norm(updates["late"]))
+    long_sizes[label] = np.array(sizes)
+long_ratio = long_sizes["optax"][2:] / long_sizes["nemo"][2:]  # steps 3 ... 300
+for t in (3, 4, 10, 25, 50, 100, 200, 300):
+    print(f"step {t:3d}: optax's step / NeMo's step = {long_ratio[t - 3]:.3f}")
+for within in (0.10, 0.01):
+    print(f"optax's steps stay within {within:.0%} of NeMo's from step "
+          f"{int(np.nonzero(np.abs(long_ratio - 1) > within)[0].max()) + 4} on")
 #
 # ## 2. Learning-rate schedules: TFA puts the rate inside the momentum
 #
@@ -377,6 +465,20 @@ plt.show()
 # their direction, NeMo's steps would need about $1/(1-\beta_1) = 10$ steps to reach
 # full size, like a warm-up.
 #
+# The other frameworks recorded on this case say which side they are on: the first
+# recorded step of each, divided by TFA's (0.1 = scaled on step 1, 1 = not scaled).
+
+# %%
+by_framework = {}
+for entry in vectors.record_entries(case="grad_averaging", tag=""):
+    if entry["dtype"] == "float64" or entry["framework"] not in by_framework:
+        by_framework[entry["framework"]] = entry  # float64 where recorded, else float32
+tfa_first = step_norms(vectors.load_record(by_framework["tfa"]).params, "mat")[0]
+for framework, entry in sorted(by_framework.items()):
+    first = step_norms(vectors.load_record(entry).params, "mat")[0]
+    print(f"recorded {framework:18s} ({entry['dtype']}) first step / TFA's = "
+          f"{first / tfa_first:.3f}")
+#
 # ## 4. Where $\epsilon$ goes
 #
 # Most implementations divide by $\sqrt{v} + \epsilon$; OpenSeq2Seq (and Clara) divide by
@@ -420,8 +522,9 @@ plt.show()
 # ## 5. OpenSeq2Seq in graph mode: a moving average that never moves
 #
 # OpenSeq2Seq's NovoGrad (the first implementation, used to train Jasper) keeps the
-# moving average in a TensorFlow variable, but in TF1 graph mode the new value is bound
-# to a Python list entry and never assigned back to the variable. Every step therefore
+# moving average in a TensorFlow variable, but in TF1 graph mode (read from its source;
+# the two recordings below confirm it) the new value is bound to a Python list entry and
+# never assigned back to the variable. Every step therefore
 # reads the stored value 0 and re-initializes, so $v_t = \lVert g_t \rVert^2$: the
 # moving average is never used, and $\beta_2$ has no effect at all. Run eagerly, the
 # same file does compute the moving average. Both recordings ship with the package; the
@@ -463,9 +566,12 @@ ax1.legend(fontsize=8)
 
 gap = [np.max(np.abs(graph.params[k] - eager.params[k]).reshape(len(steps), -1), axis=1)
        for k in graph.params]
-ax2.semilogy(steps[1:], np.max(gap, axis=0)[1:], "k.-")
+drift = np.max(gap, axis=0)
+print(f"step 1: the two recordings differ by {drift[1]:.1e} (both start v at the first "
+      "squared norm); the plot starts at step 2")
+ax2.semilogy(steps[2:], drift[2:], "k.-")
 ax2.set_xlabel("step")
-ax2.set_ylabel(r"$\max |p_{graph} - p_{eager}|$")
+ax2.set_ylabel(r"$\max |p_{graph} - p_{eager}|$ (parameter units)")
 ax2.set_title("How far apart the two recordings drift")
 fig.tight_layout()
 plt.show()
@@ -477,9 +583,12 @@ plt.show()
 # in a TF1 graph-mode run is a no-op: such runs used, in effect, $\beta_2 = 0$, which
 # is also the default that torch-optimizer and the Jasper PyTorch code adopted.
 #
-# ## 6. Apex's defaults: an Adam-shaped NovoGrad with a built-in warm-up
+# ## 6. Apex's defaults: an Adam-shaped NovoGrad with a built-in warm-up (read from source)
 #
-# Apex's `FusedNovoGrad` has a different default recipe: the momentum averages the
+# This section is derived from Apex's source (the `FusedNovoGrad` Python wrapper and its
+# CUDA kernel), as the `apex` preset implements it; no Apex run is recorded in the
+# package, so the curves below are the preset's, not Apex's. Read that way,
+# `FusedNovoGrad` has a different default recipe: the momentum averages the
 # **raw** gradient ($m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$) and the normalization is
 # applied afterwards; the stored quantity is the norm $n_t$, initialized with
 # $\lVert g_1 \rVert$ and then blended on every step, *including* the first; and both
@@ -519,8 +628,8 @@ np.testing.assert_allclose(step_size["apex (defaults)"], np.sqrt(1 - 0.999**t), 
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 4.5))
-for label, sizes in step_size.items():
-    ax.semilogx(t, sizes, label=label)
+for (label, sizes), style in zip(step_size.items(), ("-", "--", "-.", ":")):
+    ax.semilogx(t, sizes, linestyle=style, lw=1.8, label=label)
 ax.semilogx(t, np.sqrt(1 - 0.999**t), "k:", label=r"$\sqrt{1 - \beta_2^t}$")
 ax.set_xlabel("step")
 ax.set_ylabel(r"$\|\Delta p\| / \eta$ (constant gradient)")
@@ -541,15 +650,58 @@ plt.show()
 #
 # ## Summary
 #
-# | difference | who | what it changes |
-# |---|---|---|
-# | first-step detection | optax, TFA count steps; the PyTorch family and OpenSeq2Seq test $v = 0$ | the first real step of a layer whose first gradients are zero ($1/\sqrt{1-\beta_2}$ larger when counting) |
-# | learning rate inside the momentum | TFA | every step under a schedule |
-# | grad averaging on step 1 | NeMo, timm, torch-optimizer, OpenSeq2Seq scale it; TFA, pytorch_optimizer do not | the first $\sim 1/(1-\beta_1)$ steps |
-# | $\epsilon$ inside the root | OpenSeq2Seq, Clara (optax's `eps_root`) | layers with $\lVert g \rVert \lesssim \sqrt{\epsilon}$ |
-# | moving average never stored | OpenSeq2Seq in TF1 graph mode | everything: $\beta_2$ is ignored |
-# | raw-gradient momentum, double bias correction | Apex defaults | an implicit warm-up over $\sim 1/(1-\beta_2)$ steps |
+# | difference | who | what it changes | evidence here |
+# |---|---|---|---|
+# | first-step detection | optax, TFA count steps; the PyTorch family and OpenSeq2Seq test $v = 0$ | the first real step of a layer whose first gradients are zero ($1/\sqrt{1-\beta_2}$ larger when counting) | recorded (optax, NeMo) |
+# | learning rate inside the momentum | TFA | every step under a schedule | recorded (TFA, torch-optimizer) |
+# | grad averaging on step 1 | NeMo, timm, torch-optimizer, OpenSeq2Seq scale it; TFA, pytorch_optimizer do not | the first $\sim 1/(1-\beta_1)$ steps | recorded (NeMo, TFA, pytorch_optimizer) |
+# | $\epsilon$ inside the root | OpenSeq2Seq, Clara (optax's `eps_root`) | layers with $\lVert g \rVert \lesssim \sqrt{\epsilon}$ | presets; OpenSeq2Seq recorded, Clara read from source |
+# | moving average never stored | OpenSeq2Seq in TF1 graph mode | everything: $\beta_2$ is ignored | recorded (both modes) |
+# | raw-gradient momentum, double bias correction | Apex defaults | an implicit warm-up over $\sim 1/(1-\beta_2)$ steps | read from source (no recording) |
 #
+# ## Exercise
+#
+# **Exercise 4.** A step decay: the rate is $\eta = 0.1$ for 50 steps, then $0.01$.
+# The gradient keeps one direction (take $\beta_2 = 0$ and $\beta_1 = 0.95$, so that each
+# normalized gradient is the same unit vector). Predict the ratio of TFA's step to
+# torch-optimizer's on step 51, and how many steps after the drop it takes for the two to
+# agree within 1%. Then check with the presets.
+#
+# *Solution.* By step 50 both have reached the steady state of the ramp: torch-optimizer's
+# moment is $m_{50} \approx u/(1-\beta_1)$ and its step $\eta_t m_t$; TFA's accumulator
+# is $a_{50} \approx -0.1\,u/(1-\beta_1)$ and carries the old rate. On step 51
+# torch-optimizer steps $0.01\,m_{51} \approx 0.01/(1-\beta_1) = 0.2$, and TFA steps
+# $\lVert \beta_1 a_{50} - 0.01\,u \rVert \approx 0.95 \cdot 2 + 0.01 = 1.91$: a ratio
+# of $10\beta_1 + 0.1(1-\beta_1) \approx 9.5$. TFA's excess, $(0.1 - 0.01)$ times the
+# old accumulated moment, decays like $\beta_1^k$, so the ratio is about
+# $1 + 9\beta_1^k$, within 1% once $9 \cdot 0.95^k < 0.01$, i.e.
+# $k > \ln 900 / \ln(1/0.95) \approx 133$ steps. (The moments have not quite reached
+# steady state after 50 steps, $1 - 0.95^{50} = 92\%$, so the measured numbers are a
+# little lower.)
+
+# %%
+def step_decay(count):
+    return 0.1 if count < 50 else 0.01
+
+
+decay_opts = {"tfa": P.tfa(learning_rate=step_decay, beta_1=0.95, beta_2=0.0, epsilon=0.0),
+              "torch_optimizer": P.torch_optimizer(lr=step_decay, betas=(0.95, 0.0), eps=0.0)}
+decay_sizes = {}
+for label, opt in decay_opts.items():
+    p = {"w": np.zeros(2)}
+    state, sizes = opt.init(p), []
+    for _ in range(300):
+        updates, state = opt.update({"w": np.array([0.6, 0.8])}, state, p)
+        sizes.append(np.linalg.norm(updates["w"]))
+    decay_sizes[label] = np.array(sizes)
+decay_ratio = decay_sizes["tfa"] / decay_sizes["torch_optimizer"]
+late = int(np.nonzero(np.abs(decay_ratio - 1) > 0.01)[0].max()) + 1
+print(f"step 50: ratio {decay_ratio[49]:.3f}; step 51: ratio {decay_ratio[50]:.3f} "
+      f"(predicted about {10 * 0.95 + 0.1 * 0.05:.2f}); within 1% from step {late + 1} on, "
+      f"{late + 1 - 51} steps after the drop (predicted about "
+      f"{np.log(900) / np.log(1 / 0.95):.0f})")
+
+# %% [markdown]
 # ## On your own
 #
 # - `vectors.case_entries()` lists every bundled case; `vectors.record_entries(case=...)`

@@ -3,7 +3,7 @@
 #
 # Sooner or later NovoGrad has to be written again: for a new framework, a fused kernel,
 # another language. This notebook writes a short port, checks it against the reference
-# with the conformance kit, and then breaks it on purpose, twice, to show what a
+# with the conformance kit, and then breaks it on purpose, three times, to show what a
 # mismatch report looks like and how to read it.
 #
 # **What you will do**
@@ -15,6 +15,9 @@
 # - Introduce three classic porting bugs ($\epsilon$ inside the square root; the second
 #   moment starting from zero; normalizing per element) and ask `explain` what each
 #   broken port does differently, instead of reading tables by eye.
+# - Go through a porting checklist for real training code: what a layer is under
+#   stacked, flattened or sharded parameters, float16 norm overflow, loss scaling.
+# - Solve one exercise (solution included).
 #
 # **What you will learn**
 #
@@ -30,8 +33,10 @@
 #
 # **What you will need**
 #
-# - Notebook 1 (the recurrence) and `novograd_ref` installed (`pip install -e .`).
-#   Nothing else: the port and its broken variants are written to a temporary directory.
+# - Notebook 1 (the recurrence), NumPy and matplotlib, and `novograd_ref` installed
+#   (`pip install -e ".[notebooks]"`). Nothing else: the port and its broken variants are
+#   written to a temporary directory.
+# - Time: about 20 seconds on one CPU core (the test suite allows each cell 300 s).
 
 # %%
 import contextlib
@@ -50,6 +55,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import novograd_ref as ngr
+from novograd_ref import vectors
 from novograd_ref.conformance import (
     Adapter,
     explain,
@@ -58,6 +64,12 @@ from novograd_ref.conformance import (
     verify_implementation,
 )
 from novograd_ref.testing import rtol
+
+# Okabe-Ito colours, told apart with the common colour-vision deficiencies, as the
+# default colour cycle (C0, C1, ... in the plots below).
+plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+    "#F0E442"])
 
 # %% [markdown]
 # ## The contract
@@ -160,8 +172,10 @@ for _ in range(5):
 # decay, tiny and huge gradients, zero first gradients, mixed leaf shapes...), in float64
 # and float32. For each case it records the gradients the port was fed and replays them
 # through the oracle's preset, so only the optimizers are compared. The error of a case
-# is the largest difference over all steps and leaves, relative to the largest magnitude
-# of the reference trajectory; the tolerance depends on the dtype.
+# is computed **per leaf**: each leaf's largest difference over all steps, divided by
+# that leaf's own largest magnitude in the reference trajectory; the case reports the
+# worst leaf (`novograd_ref.conformance._divergence.peak`, read from the kit's source).
+# The tolerance depends on the dtype.
 
 # %%
 def show(report):
@@ -222,13 +236,17 @@ assert status == 0
 # %% [markdown]
 # ## Breaking it on purpose
 #
-# Two bugs that real ports have shipped with:
+# Three bugs that real ports have shipped with (the first two now, the third after
+# `explain` is introduced):
 #
 # 1. **$\epsilon$ inside the square root**: `np.sqrt(v + eps)` instead of
 #    `np.sqrt(v) + eps` (OpenSeq2Seq does this by design; in a port of optax it is a bug).
-#    It changes the step by a relative amount of order $\epsilon / \lVert g \rVert$,
-#    and changes it completely when $\lVert g \rVert$ is not large compared with
-#    $\sqrt{\epsilon}$.
+#    Since $v \approx \lVert g \rVert^2$ and
+#    $\sqrt{v + \epsilon} = \sqrt{v}\,\bigl(1 + \tfrac{\epsilon}{2v} - \ldots\bigr)$,
+#    it shrinks the step by a relative amount $\epsilon / (2 \lVert g \rVert^2)$
+#    (the $\epsilon$ outside the root only adds $\epsilon / \lVert g \rVert$, far
+#    smaller), and changes it completely when $\lVert g \rVert$ is not large compared
+#    with $\sqrt{\epsilon}$.
 # 2. **The second moment starting from zero**: blending $v$ from the first step,
 #    $v_1 = \beta_2 \cdot 0 + (1 - \beta_2)\lVert g_1 \rVert^2$, as Adam does, instead
 #    of initializing it with $\lVert g_1 \rVert^2$. The first step is then
@@ -262,7 +280,7 @@ print("identify: the broken port reproduces",
 
 # %% [markdown]
 # The float64 check is strict, a tolerance of about $10^{-12}$ relative, so an error of
-# order $\epsilon / \lVert g \rVert$ fails most float64 cases. The float32 check can only
+# order $\epsilon / (2 \lVert g \rVert^2)$ fails most float64 cases. The float32 check can only
 # see differences above float32 rounding, and there the bug shows on fewer cases. The
 # largest errors, in both dtypes, are in the cases built to make $\epsilon$ matter (a
 # large $\epsilon$, tiny gradients): that is where to look first.
@@ -297,8 +315,23 @@ def run_reproducer(snippet):
     return namespace["got"], namespace["want"]
 
 
+def leaf_scale(want, k):
+    """The largest magnitude of leaf k in the reference trajectory (steps 1 ... T)."""
+    return np.max(np.abs(want[k][1:]))
+
+
 def relative_gap(got, want):
-    scale = max(np.max(np.abs(w)) for w in want.values())
+    """Per step: the worst leaf's max |port - oracle|, relative to that leaf's scale,
+    the kit's definition; the maximum over steps is the error in the check's table."""
+    steps = len(next(iter(want.values())))
+    return np.array([max(np.max(np.abs(got[k][t] - want[k][t])) / leaf_scale(want, k)
+                         for k in want) for t in range(1, steps)])
+
+
+def global_gap(got, want):
+    """Per step: max |port - oracle| over all leaves, relative to the largest magnitude
+    over all leaves (one scale for the whole tree: small leaves weigh little)."""
+    scale = max(leaf_scale(want, k) for k in want)
     steps = len(next(iter(want.values())))
     return np.array([max(np.max(np.abs(got[k][t] - want[k][t])) for k in want) / scale
                      for t in range(1, steps)])
@@ -315,7 +348,44 @@ def reproducer_of(report, case, dtype="float64"):
     return next(c.reproducer for c in report.comparisons if c.case == case and c.dtype == dtype)
 
 
-gap_eps = relative_gap(*run_reproducer(reproducer_of(report, "const_lr")))
+const_got, const_want = run_reproducer(reproducer_of(report, "const_lr"))
+gap_eps = relative_gap(const_got, const_want)
+
+# %% [markdown]
+# The reproducer of `const_lr` (float64, $\epsilon = 10^{-8}$) lets us test the
+# prediction leaf by leaf. The port moves $\epsilon$ from outside the root to inside, so
+# to first order its step differs from optax's by the relative amount
+# $\epsilon/(2\lVert g\rVert^2) - \epsilon/\lVert g\rVert$ (inside: the step shrinks by
+# the first term; outside: optax's shrinks by the second). The table puts, for each leaf,
+# the first gradient's norm (from the case file), the two terms, their difference, the
+# relative difference of the first step measured on the trajectories, and the error the
+# check reports for that leaf (a *parameter* error, relative to the leaf's largest value).
+
+# %%
+const_case = vectors.load_case("const_lr")
+eps_case = const_case.hyper["eps"]
+first_grads = const_case.grads_at(0, const_case.params0_as("float64"))
+print(f"{'leaf':6s} {'|g_1|':>9s} {'eps/(2|g|^2)':>13s} {'eps/|g|':>9s} {'difference':>11s}"
+      f" {'step 1 measured':>16s} {'leaf error':>11s}")
+for name, g1 in first_grads.items():
+    norm = float(np.linalg.norm(g1))
+    inside, outside = eps_case / (2 * norm**2), eps_case / norm
+    step_port = const_got[name][1] - const_got[name][0]
+    step_optax = const_want[name][1] - const_want[name][0]
+    step_change = np.linalg.norm(step_port - step_optax) / np.linalg.norm(step_optax)
+    leaf_error = np.max(np.abs(const_got[name][1:] - const_want[name][1:])) / leaf_scale(
+        const_want, name)
+    print(f"{name:6s} {norm:9.4g} {inside:13.3g} {outside:9.2g} {abs(inside - outside):11.3g}"
+          f" {step_change:16.3g} {leaf_error:11.3g}")
+
+# %% [markdown]
+# The first-step change matches the prediction on every leaf. On the small leaf `bias`
+# ($\lVert g \rVert \approx 0.019$) the inside term dominates, $\epsilon/(2\lVert g
+# \rVert^2) \approx 1.4 \times 10^{-5}$, and since that leaf moves by about its own size
+# over the run, its parameter error (the table's $1.38 \times 10^{-5}$) is the same
+# number; an $\epsilon/\lVert g \rVert$ rule would have predicted $5 \times 10^{-7}$. On
+# the larger leaves the outside term is the larger one, and their parameter errors are
+# smaller than the step change because their steps are small beside their values.
 
 # %% [markdown]
 # ### Asking `explain` what is wrong
@@ -354,23 +424,44 @@ gap_zero = relative_gap(*run_reproducer(reproducer_of(report, "const_lr")))
 # This bug fails almost every case by a wide margin. The cases that pass are those where
 # it cannot show: with $\beta_2 = 0$ (`b2_zero`) there is nothing to blend, and with
 # gradients of order $10^{-22}$ (`tiny_grads`) $\epsilon$ dominates the denominator
-# whatever $v$ is. The plot compares the two bugs on an everyday case, `const_lr` in
-# float64: $\epsilon$ inside the root stays within a few parts in a million, invisible in a
-# loss curve but millions of times the tolerance, while the zero start is off by several
-# percent from step 1 and by tens of percent after ten steps.
+# whatever $v$ is. The plot compares bugs 1 and 2 on an everyday case, `const_lr` in
+# float64, step by step, with two normalizations of the error: **per leaf** (solid: each
+# leaf's difference over its own largest magnitude, the definition of the check's
+# table, so the last point of each solid curve is that bug's `const_lr` row) and
+# **global** (dashed: one scale, the largest magnitude of the whole tree). They differ
+# when the worst leaf is a small one: `const_lr`'s leaf `bias` has a single element
+# whose gradient norm is about 0.02, against 3 to 10 for the other leaves.
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 4))
+gap_zero_global = global_gap(*run_reproducer(reproducer_of(report, "const_lr")))
+zero_row = next(c for c in report.comparisons if c.case == "const_lr" and c.dtype == "float64")
+print(f"v from zero, const_lr float64: the table says {zero_row.error:.3g} (leaf "
+      f"{zero_row.leaf!r}); per-leaf curve at its peak {gap_zero.max():.3g}; global curve "
+      f"at its peak {gap_zero_global.max():.3g}")
+
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
 steps = np.arange(1, len(gap_eps) + 1)
-ax.semilogy(steps, np.maximum(gap_eps, 1e-17), "o-", label="eps inside the root")
-ax.semilogy(steps, np.maximum(gap_zero, 1e-17), "s-", label="v starting from zero")
+ax.semilogy(steps, np.maximum(gap_eps, 1e-17), "o-", color="#0072B2",
+            label="eps inside the root (per leaf)")
+ax.semilogy(steps, np.maximum(gap_zero, 1e-17), "s-", color="#D55E00",
+            label="v starting from zero (per leaf)")
+ax.semilogy(steps, np.maximum(gap_zero_global, 1e-17), "s--", color="#D55E00", mfc="none",
+            label="v starting from zero (global scale)")
 ax.axhline(rtol("float64", "framework"), color="k", ls=":", label="tolerance (float64)")
 ax.set_xlabel("step")
-ax.set_ylabel("max |port - oracle| / max |oracle|")
-ax.set_title("Two bugs on case 'const_lr' (float64)")
-ax.legend()
+ax.set_ylabel("max |port - oracle| / scale (dimensionless)")
+ax.set_title("Bugs 1 and 2 on case 'const_lr' (float64)")
+ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# Both normalizations tell the same story: $\epsilon$ inside the root stays within
+# about $10^{-5}$, invisible in a loss curve but millions of times the tolerance, while
+# the zero start is off from step 1 and grows. Read per leaf, the small leaf `bias` has
+# moved more than twice its own size off course by step 10 (the table's figure); read on
+# the tree's scale, the same difference is about half of the largest weight. A report that
+# quotes an error should say which of the two it is.
 
 # %% [markdown]
 # `explain` names this one too, in the porter's terms:
@@ -384,8 +475,11 @@ assert [(d["switch"], d["port"]) for d in found.differences] == [("second_moment
 # ### Bug 3: normalizing per element
 #
 # A port that writes `s = g * g` where `np.sum(g * g)` belongs keeps one second moment
-# per *element*: every element is divided by its own magnitude, which is Adam applied
-# to $g / \lvert g \rvert$, not NovoGrad. No switch of `Config` describes it, so
+# per *element*: each coordinate is divided by the root of its own exponential moving
+# average of $g_i^2$. That is per-coordinate normalization, RMSprop's (or Adam's without
+# bias correction, with momentum on the normalized gradient), not NovoGrad. Only on the
+# first step ($v_1 = g_1^2$), or when the gradients are constant, is each element
+# divided by its own $\lvert g_i \rvert$, so that the step is $\eta\,\mathrm{sign}(g)$. No switch of `Config` describes it, so
 # `explain` reports it as an anomaly, with the evidence of the probe that isolates it
 # (constant gradients: a per-layer NovoGrad moves a layer along its gradient; this port
 # moves every element by the same amount), and still names the nearest preset.
@@ -444,17 +538,120 @@ for k in params:
 print("port and library agree after 25 steps:",
       {k: f"{np.max(np.abs(theirs[k] - ours[k])):.1e}" for k in params})
 
+# %% [markdown]
+# ## A porting checklist
+#
+# The kit checks a port on whole parameter trees in one process. Real training code
+# adds three complications that no single-process test sees; each is worth a line in a
+# port's review. The kit's adapters for real frameworks, in
+# `novograd_ref/conformance/frameworks/` (one module per framework: `optax.py`,
+# `tfa.py`, `openseq2seq.py`, `nemo.py`, `timm.py`, `torch_optimizer.py`,
+# `pytorch_optimizer.py`), show how each of those frameworks is driven leaf by leaf, and
+# are the models to copy for a new one.
+#
+# 1. **What is a layer?** NovoGrad keeps one second moment per *parameter tensor as the
+#    paper's model defines it*. Code that stacks the layers of a repeated block into one
+#    array (a `scan` over layers, shape `(L, ...)`), flattens all parameters into one
+#    buffer (fused multi-tensor kernels), or shards a tensor across devices (tensor
+#    parallelism, ZeRO/FSDP) changes what one array holds. Stacked: normalize each slice
+#    `[l]` separately, or the layers share one norm. Flattened: keep the tensor
+#    boundaries. Sharded: every device holds part of a layer, so the squared norm is a
+#    **sum over shards**, and needs an all-reduce before the square root; a per-shard
+#    norm gives each shard a unit step of its own.
+# 2. **float16 norms overflow.** float16's largest finite value is 65504, so
+#    $\lVert g \rVert^2$ computed in float16 is infinite as soon as $\lVert g \rVert$
+#    reaches $\sqrt{65504} \approx 256$, and the step becomes $g/\infty = 0$ (or NaN).
+#    Accumulate the squared norm, and keep $v$, in float32 (the kit's case
+#    `f32_norm_overflow` is the float32 version of the same trap, at $|g| \approx 1.8
+#    \times 10^{19}$).
+# 3. **Loss scaling comes off before the norm enters $v$.** Mixed-precision training
+#    multiplies the loss, hence every gradient, by a scale $S$ that a dynamic scaler
+#    halves or doubles during training. One step's $g/\sqrt{v}$ does not care about a
+#    constant $S$, but $v$ is a moving average *across* steps: if $S$ changes, $v$
+#    mixes gradients of two scales and the steps shrink or grow until it forgets.
+#    Unscale the gradients first (and skip the step on an overflow, before $v$ is
+#    touched).
+#
+# The cell shows each point numerically: a layer split into 4 shards, a float16 norm
+# at $\lVert g \rVert = 256$, and a loss scale halved mid-run.
+
+# %%
+rng = np.random.default_rng(7)
+g_layer = rng.normal(size=1000)
+shards = np.split(g_layer, 4)
+per_shard = np.concatenate([s / np.linalg.norm(s) for s in shards])
+all_reduced = np.sqrt(sum(np.sum(s * s) for s in shards))  # the all-reduce of squared norms
+print(f"1. sharded layer, first normalized step: per-shard norms give |u| = "
+      f"{np.linalg.norm(per_shard):.3f} (one unit step per shard); the all-reduced norm "
+      f"gives |u| = {np.linalg.norm(np.concatenate(shards) / all_reduced):.3f}")
+
+for norm in (255.0, 256.0):
+    g16 = np.full(4, norm / 2, dtype=np.float16)  # |g| = norm
+    with np.errstate(over="ignore"):
+        s16 = np.sum(g16 * g16, dtype=np.float16)
+    s32 = np.sum(g16.astype(np.float32) ** 2)
+    print(f"2. |g| = {norm:.0f}: squared norm in float16 = {s16}, in float32 = {s32:.0f}; "
+          f"step g/sqrt(S) in float16 = {(g16 / np.sqrt(s16))[0]}")
+
+
+
+def step_lengths_under_scaling(unscale):
+    """Step lengths of 200 steps when the loss scale halves at step 21."""
+    opt = ngr.novograd(1.0, b1=0.0, b2=0.98, eps=0.0)
+    p = {"w": np.zeros(3)}
+    state, lengths = opt.init(p), []
+    for t in range(200):
+        scale = 1024.0 if t < 20 else 512.0  # the dynamic scaler halves S at step 21
+        g = scale * np.array([0.1, -0.2, 0.3])
+        step, state = opt.update({"w": g / scale if unscale else g}, state, p)
+        lengths.append(np.linalg.norm(step["w"]))
+    return np.array(lengths)
+
+
+lengths = step_lengths_under_scaling(unscale=False)
+clean = step_lengths_under_scaling(unscale=True)
+print(f"3. loss scale halved at step 21, scaled gradients fed to v: step length "
+      f"{lengths[19]:.3f} at step 20, {lengths[20]:.3f} at step 21, {lengths[69]:.3f} at "
+      f"step 70, {lengths[199]:.3f} at step 200; unscaled first: every step between "
+      f"{clean.min():.3f} and {clean.max():.3f}")
+
+# %% [markdown]
+# ## Exercise
+#
+# **Exercise 5.** A port of a model-parallel training script computes one norm over the
+# whole parameter tree instead of one per layer: `s` is the sum of $\lVert g \rVert^2$
+# over *all* leaves. On which standard cases can this bug hide, what does it do to a
+# small layer sitting beside a large one, and what will `explain` call it? Write the
+# broken port and check your answer.
+#
+# *Solution.* With one norm for the tree, each leaf's step is its share of a single unit
+# vector: a leaf whose gradient is small beside another's barely moves. On `const_lr`'s
+# first step, `bias` ($\lVert g \rVert \approx 0.02$ beside leaves of norm 3 to 10)
+# moves by $\lVert g_{bias} \rVert / \lVert g_{tree} \rVert$ of the rate instead of the
+# whole rate, several hundred times less (computed below). The bug can hide where the
+# tree has a single leaf, or where $\epsilon$ dominates every denominator (tiny
+# gradients). No switch of `Config` describes it, so `explain` reports an anomaly,
+# `global_normalization`.
+
+# %%
+good = "s = np.sum(g * g)                            # one number per layer"
+bad = "s = sum(np.sum(h * h) for h in grads.values())  # one number for the tree"
+(workdir / "port_global_norm.py").write_text(PORT.replace(good, bad))
+found = explain(implementation("port_global_norm:make"), "optax")
+print(found.summary().splitlines()[0])
+print("anomalies:", [a["code"] for a in found.anomalies])
+broken_report = verify_implementation(implementation("port_global_norm:make"), "optax")
+still_passing = sorted({c.case for c in broken_report.comparisons if c.passed})
+print("cases that pass despite the bug:", ", ".join(still_passing) or "none")
+tree_norm = np.sqrt(sum(np.sum(g * g) for g in first_grads.values()))
+print(f"const_lr step 1: leaf bias moves {np.linalg.norm(first_grads['bias']) / tree_norm:.2e}"
+      f" of the rate instead of 1, {tree_norm / np.linalg.norm(first_grads['bias']):.0f} times"
+      " less")
+assert [a["code"] for a in found.anomalies] == ["global_normalization"]
+
 # %%
 sys.path.remove(str(workdir))
 shutil.rmtree(workdir)
 
 # %% [markdown]
 # ## On your own
-#
-# - Check the port against another preset's keywords: `--preset torch_optimizer` passes
-#   `lr, betas, eps, weight_decay, ...`, which this port does not accept; write a
-#   factory that translates them.
-# - `novograd-ref export --preset optax --out DIR` writes the oracle's trajectories in a
-#   language-neutral format (`docs/vectors.md`), for a port that cannot run Python.
-# - `novograd-ref diff optax nemo` searches for the smallest input on which two presets
-#   differ (notebook 2 explains the answer).

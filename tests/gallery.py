@@ -106,7 +106,7 @@ class TorchNovoGrad:
     """torch-optimizer's ``NovoGrad`` step written out on tensors, with one ``flaw``:
 
     - ``v_from_zero``: ``v`` starts at 0 and is blended from step 1;
-    - ``elementwise``: ``v`` per element (Adam on ``g/|g|``);
+    - ``elementwise``: ``v`` per element (an RMSprop-like moving average of ``g**2``);
     - ``no_first_step_update``: the first step only fills the moments;
     - ``float32_state``: ``v = torch.zeros([])``, float32 under float64 parameters (as
       every PyTorch NovoGrad under torch's default dtype);

@@ -4,6 +4,11 @@ committed ``.ipynb`` is built from its text source (``notebooks/NN_*.py``) and e
 Executing needs the ``notebooks`` extra (nbclient, nbformat, ipykernel, matplotlib,
 scikit-learn); without it these tests are skipped with that reason. To refresh the
 committed outputs after editing a source: ``python notebooks/execute.py``.
+
+Budgets: every cell must finish within ``CELL_TIMEOUT_S``; each notebook states its own
+running time in its first cell ("Time: ..."), which is checked to be there. On one free
+CPU core: 01 about 10 s, 02 about 10 s, 03 about 20 s, 04 about 90 s (its longest cell,
+the learning-rate sweep, about 40 s), 05 about 50 s.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ def test_notebook_opens_with_what_you_will_do_learn_need(source: Path) -> None:
     assert kind == "markdown"
     for heading in ("What you will do", "What you will learn", "What you will need"):
         assert heading in text, f"{source.name}: the first cell lacks {heading!r}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_notebook_states_its_running_time(source: Path) -> None:
+    _, text = _tools().parse_percent(source.read_text(encoding="utf-8"))[0]
+    assert "Time:" in text, f"{source.name}: the first cell does not state its running time"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])

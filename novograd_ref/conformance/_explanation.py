@@ -43,8 +43,9 @@ INEXPRESSIBLE = "the keywords cannot express these hyperparameters"  # a run's s
 
 #: The anomaly codes and what each means.
 ANOMALIES: dict[str, str] = {
-    "elementwise_normalization": "every element is normalized by its own magnitude "
-                                 "(Adam on g/|g|), not each layer by its norm",
+    "elementwise_normalization": "every element is normalized by its own moving average "
+                                 "of g^2 (RMSprop-like, Adam without bias correction), "
+                                 "not each layer by its norm",
     "global_normalization": "one norm for the whole parameter tree instead of one per layer",
     "second_moment_wrong_beta": "the second moment is blended with b1 instead of b2",
     "momentum_wrong_beta": "the momentum is blended with b2 instead of b1",

@@ -151,8 +151,8 @@ class Quirks:
     """Behaviours outside the switch space of :class:`~novograd_ref.Config`.
 
     - ``scope``: what one second moment normalizes: ``"layer"`` (NovoGrad), ``"element"``
-      (every element its own moment: Adam on ``g/|g|``), ``"tree"`` (one norm for all
-      leaves).
+      (every element its own moving average of ``g**2``: RMSprop-like), ``"tree"``
+      (one norm for all leaves).
     - ``first_step_eps``: ``False`` when the first step divides by ``sqrt(v)`` alone.
     - ``first_step_update``: ``False`` when the first step moves nothing (the state
       still advances).
