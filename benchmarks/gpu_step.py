@@ -11,6 +11,10 @@ leaves). For each tree the script measures, in one process on one device:
   CuPy, also one fused elementwise kernel that reads g, p, m and writes m, p;
 - the reference core (``novograd_ref.presets.nemo``) on PyTorch, on CuPy and under
   ``jax.jit`` (parameters and state donated);
+- the fused kernels of ``novograd_ref.fused`` on CuPy (the ``nemo`` preset, in place);
+- NVIDIA Apex's ``FusedNovoGrad`` where ``scripts/gpu_check.sh`` built it
+  (``$NOVOGRAD_REF_APEX_DIR``), with the flags that make it NeMo's step
+  (``reg_inside_moment=True, bias_correction=False, grad_averaging=False``);
 - the PyTorch implementations that are importable: a NeMo-style per-parameter loop
   (written here, always available), NeMo's ``Novograd`` (from the file that
   ``scripts/make_env.sh torch`` extracts), timm's ``NvNovoGrad``, torch-optimizer's
@@ -229,6 +233,37 @@ def cupy_reference(ctx: Ctx) -> Runner:
     return step, step, sync, lambda: holder["p"]
 
 
+def cupy_fused(ctx: Ctx) -> Runner:
+    """``novograd_ref.fused`` on CuPy arrays: the CUDA kernels, in place."""
+    import cupy
+
+    import novograd_ref as ngr
+
+    ctx.sync_torch()
+    fast = ngr.fused.from_optimizer(ngr.presets.nemo(lr=LR, betas=(B1, B2), eps=EPS))
+    params = [cupy.from_dlpack(p).copy() for p in ctx.params]
+    grads = [cupy.from_dlpack(g) for g in ctx.grads]  # shared with torch, read only
+    state = fast.init(params)
+
+    def step() -> Any:
+        fast.step_(params, grads, state)
+        return params
+
+    def sync(out: Any) -> None:
+        cupy.cuda.Device().synchronize()
+
+    return step, step, sync, lambda: params
+
+
+def apex_fused_novograd() -> Any:
+    """Apex's ``FusedNovoGrad`` with NeMo's math (see the module docstring)."""
+    from novograd_ref.conformance.frameworks import apex
+
+    cls = apex.load_fused_novograd()
+    return functools.partial(cls, reg_inside_moment=True, bias_correction=False,
+                             grad_averaging=False)
+
+
 def _to_jax(ctx: Ctx, jax: Any, x: Any, device: Any) -> Any:
     """A JAX copy of a torch tensor on ``device`` (DLPack, else through the host)."""
     try:
@@ -337,7 +372,10 @@ def candidates(ctx: Ctx, args: argparse.Namespace
     out += [(label, functools.partial(torch_optim, ctx, load))
             for label, load in TORCH_NOVOGRADS]
     if ctx.cuda:
-        out.append(("reference core, cupy", lambda: cupy_reference(ctx)))
+        out += [("reference core, cupy", lambda: cupy_reference(ctx)),
+                ("fused kernel (novograd_ref.fused), cupy", lambda: cupy_fused(ctx)),
+                ("Apex FusedNovoGrad", functools.partial(torch_optim, ctx,
+                                                         apex_fused_novograd))]
     out += [
         ("reference core, jax.jit", lambda: jax_runner(ctx, find_jax_device(args.device),
                                                        "reference")),

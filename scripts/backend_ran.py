@@ -35,7 +35,8 @@ def matches(name: str, test: str) -> bool:
 def summarize(report: str, names: list[str]) -> dict[str, dict[str, Any]]:
     """Per name: counts of passed, failed, skipped cases and the skip reasons."""
     cases = ET.parse(report).getroot().iter("testcase")
-    out = {n: {"passed": 0, "failed": 0, "skipped": 0, "skip_reasons": {}} for n in names}
+    out: dict[str, dict[str, Any]] = {
+        n: {"passed": 0, "failed": 0, "skipped": 0, "skip_reasons": {}} for n in names}
     for case in cases:
         test = case.get("name", "")
         for name in names:
