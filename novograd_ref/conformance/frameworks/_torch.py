@@ -160,7 +160,8 @@ class TorchAdapter:
 
     ``optimizer_class(params, lr=..., **constructor_kwargs)`` is called inside
     :meth:`init`, when the parameters and the learning rate are known. List-valued
-    keywords (``betas`` as stored in JSON) are passed as tuples.
+    keywords (``betas`` as stored in JSON) are passed as tuples. ``device`` is where the
+    parameters and gradients live (``"cpu"``; ``"cuda"`` for a GPU-only optimizer).
     """
 
     def __init__(
@@ -169,8 +170,10 @@ class TorchAdapter:
         optimizer_class: OptimizerFactory,
         constructor_kwargs: Mapping[str, Any],
         settings: Mapping[str, Any] | None = None,
+        device: str = "cpu",
     ) -> None:
         self.name = name
+        self.device = device
         self._class = optimizer_class
         self._kwargs = {
             k: tuple(v) if isinstance(v, list) else v for k, v in constructor_kwargs.items()
@@ -187,7 +190,8 @@ class TorchAdapter:
                 f"all leaves of a run must share one dtype, got {sorted(map(str, dtypes))}"
             )
         tensors = [
-            torch.nn.Parameter(torch.tensor(np.array(a, copy=True)), requires_grad=True)
+            torch.nn.Parameter(torch.tensor(np.array(a, copy=True), device=self.device),
+                               requires_grad=True)
             for a in params.values()
         ]
         with default_dtype(self._dtype):
@@ -213,7 +217,7 @@ class TorchAdapter:
             grad = np.array(grads[name], dtype=state.dtype, copy=True)
             if grad.shape != shape:
                 raise ValueError(f"gradient {name!r} has shape {grad.shape}, parameter {shape}")
-            param.grad = torch.tensor(grad)
+            param.grad = torch.tensor(grad, device=self.device)
         rate = rate_for_step(state.learning_rate, state.step)
         for group in state.optimizer.param_groups:
             group["lr"] = rate
@@ -221,7 +225,7 @@ class TorchAdapter:
             state.optimizer.step()
         state.step += 1
         out = {
-            name: p.detach().numpy().copy()
+            name: p.detach().cpu().numpy().copy()
             for name, p in zip(state.names, state.params, strict=True)
         }
         return out, state

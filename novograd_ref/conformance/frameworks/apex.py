@@ -31,18 +31,16 @@ import os
 import sys
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from novograd_ref.conformance._adapter import LearningRate, Leaves
 from novograd_ref.conformance.frameworks import Framework, spec_exists
 from novograd_ref.conformance.frameworks._torch import (
-    constructor_lr,
+    TorchAdapter,
+    TorchRun,
     load_module_from_file,
-    rate_for_step,
     torch_versions,
 )
 
@@ -154,73 +152,20 @@ def load_fused_novograd() -> Any:
     return module.FusedNovoGrad
 
 
-@dataclass
-class ApexRun:
-    """One run: the CUDA parameters, the optimizer, the rate table and the step."""
-
-    names: list[str]
-    params: list[Any]
-    optimizer: Any
-    learning_rate: LearningRate
-    dtype: np.dtype
-    step: int = 0
-
-
-class ApexAdapter:
-    """FusedNovoGrad through the kit's ``Adapter`` protocol, on ``cuda:0``.
-
-    Each leaf becomes its own CUDA ``torch.nn.Parameter`` (one layer each, in mapping
-    order); gradients are written into ``.grad`` before each ``step()``, the step's rate
-    into ``param_group["lr"]``; parameters come back to NumPy in their dtype.
-    """
+class ApexAdapter(TorchAdapter):
+    """FusedNovoGrad through the kit's ``Adapter`` protocol: the PyTorch adapter with
+    its parameters on ``cuda:0`` (torch's default dtype left as it is: Apex keeps its
+    norms in float32 whatever it is), reading Apex's per-group norm vector as state."""
 
     def __init__(self, optimizer_class: Any, constructor_kwargs: Mapping[str, Any]) -> None:
-        self.name = "apex"
-        self._class = optimizer_class
-        self._kwargs = {k: tuple(v) if isinstance(v, list) else v
-                        for k, v in constructor_kwargs.items()}
+        super().__init__("apex", optimizer_class, constructor_kwargs, device="cuda")
 
-    def init(self, params: Leaves, learning_rate: LearningRate) -> ApexRun:
-        import torch
-
-        dtypes = {np.asarray(a).dtype for a in params.values()}
-        if len(dtypes) != 1:
-            raise ValueError(f"all leaves of a run must share one dtype, got "
-                             f"{sorted(map(str, dtypes))}")
-        tensors = [torch.nn.Parameter(torch.tensor(np.array(a, copy=True), device="cuda"))
-                   for a in params.values()]
-        optimizer = self._class(tensors, lr=constructor_lr(learning_rate), **self._kwargs)
-        return ApexRun(names=list(params), params=tensors, optimizer=optimizer,
-                       learning_rate=learning_rate if np.ndim(learning_rate) == 0
-                       else np.array(learning_rate), dtype=dtypes.pop())
-
-    def update(self, grads: Leaves, state: ApexRun) -> tuple[dict[str, np.ndarray], ApexRun]:
-        import torch
-
-        if list(grads) != state.names:
-            raise ValueError(f"gradient names {list(grads)} differ from the parameters' "
-                             f"{state.names}")
-        for param, name in zip(state.params, state.names, strict=True):
-            grad = np.array(grads[name], dtype=state.dtype, copy=True)
-            if grad.shape != tuple(param.shape):
-                raise ValueError(f"gradient {name!r} has shape {grad.shape}, parameter "
-                                 f"{tuple(param.shape)}")
-            param.grad = torch.tensor(grad, device=param.device)
-        rate = rate_for_step(state.learning_rate, state.step)
-        for group in state.optimizer.param_groups:
-            group["lr"] = rate
-        state.optimizer.step()
-        state.step += 1
-        out = {name: p.detach().cpu().numpy().copy()
-               for name, p in zip(state.names, state.params, strict=True)}
-        return out, state
-
-    def state_arrays(self, state: ApexRun) -> dict[str, np.ndarray]:
+    def state_arrays(self, state: TorchRun) -> dict[str, np.ndarray]:
         """``mu__<leaf>`` (Apex's ``exp_avg``, parameter dtype) and ``nu__<leaf>`` (the
         stored per-tensor norm, float32), after the last step."""
         out = {}
-        group = state.optimizer.param_groups[0]
-        norms = group.get("exp_avg_sq", [None, None])[0 if state.dtype == np.float16 else 1]
+        norms = state.optimizer.param_groups[0].get("exp_avg_sq", [None, None])[
+            0 if state.dtype == np.float16 else 1]
         for i, (name, param) in enumerate(zip(state.names, state.params, strict=True)):
             moment = state.optimizer.state.get(param, {}).get("exp_avg")
             if moment is not None:
