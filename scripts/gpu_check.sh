@@ -65,7 +65,7 @@ run() {
   local shown="$*"
   shown="${shown//$'\n'/ }"
   echo "== $name (at most ${limit}s): ${shown:0:160}"
-  timeout --kill-after=15 "$limit" "$@" >"$logs/$name.log" 2>&1 || rc=$?
+  timeout --kill-after=15 "$limit" "$@" </dev/null >"$logs/$name.log" 2>&1 || rc=$?
   tail -n 12 "$logs/$name.log" | sed 's/^/   /'
   printf '%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - start))" >>"$steps"
   echo "-- $name: exit $rc in $((SECONDS - start))s"
@@ -197,8 +197,14 @@ import cupy; print(\"cupy\", cupy.__version__)
 import jax; print(\"jax\", jax.__version__, jax.devices())
 "' env "$python"
 
-run install 150 "$python" -m pip install --disable-pip-version-check -q --no-index \
-  --find-links "$carried/wheels" --no-build-isolation -e ".[fast]" array-api-strict pytest ninja
+# setuptools first: the build runs without isolation, on the interpreter's own
+run install 150 bash -c '
+  set -e
+  pip=("$1" -m pip install --disable-pip-version-check -q --no-index --find-links "$2")
+  "${pip[@]}" "setuptools>=77"
+  "${pip[@]}" --no-build-isolation -e ".[fast]" array-api-strict pytest ninja
+  "$1" -c "import novograd_ref, array_api_strict, pytest; print(\"installed\", novograd_ref.__file__)"
+' install "$python" "$carried/wheels"
 # the entry point is in the interpreter's bin, which may not be on PATH
 novograd_ref=("$python" -m novograd_ref)
 
@@ -208,7 +214,7 @@ novograd_ref=("$python" -m novograd_ref)
 apex_build_pid=$!
 
 xdist=()
-"$python" -c "import xdist" 2>/dev/null && xdist=(-p xdist -n 6)
+"$python" -c "import xdist" 2>/dev/null && xdist=(-n 6)
 run cuda_tests 200 "$python" -m pytest -q -p no:randomly -p no:cacheprovider -rs \
   -k "$cuda_select" --junitxml "$logs/cuda_tests.xml" "${xdist[@]}" "${cuda_tests[@]}"
 run cuda_tests_ran 30 "$python" scripts/backend_ran.py "$logs/cuda_tests.xml" \
@@ -216,13 +222,14 @@ run cuda_tests_ran 30 "$python" scripts/backend_ran.py "$logs/cuda_tests.xml" \
 
 presets="$("$python" -c 'from novograd_ref import presets; print(" ".join(presets.names()))')"
 export NOVOGRAD_REF_FUSED_ARRAYS=cupy
-for p in $presets; do
+fused_pids=()
+for p in $presets; do  # eight at a time
   run "fused_$p" 150 "${novograd_ref[@]}" verify --impl "novograd_ref.fused.ports:$p" \
     --preset "$p" --report "$logs/fused_$p.json" &
-  while [ "$(jobs -rp | wc -l)" -ge 8 ]; do sleep 1; done
+  fused_pids+=($!)
+  while [ "$(jobs -rp | wc -l)" -gt 8 ]; do sleep 1; done
 done
-wait_fused() { for pid in $(jobs -rp); do [ "$pid" = "$apex_build_pid" ] || wait "$pid"; done; }
-wait_fused
+wait "${fused_pids[@]}"
 unset NOVOGRAD_REF_FUSED_ARRAYS
 
 wait "$apex_build_pid"
