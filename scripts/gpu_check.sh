@@ -25,10 +25,11 @@
 #                express, float32 and float16, five flag settings each
 #   apex_verify  novograd-ref verify --data (those records) --preset apex
 #   apex_live    novograd-ref verify --impl apex --preset apex (float32)
-#   gpu_step     benchmarks/gpu_step.py, in the time left
+#   gpu_step_resnet50, gpu_step_1e9   benchmarks/gpu_step.py on each tree, in the time left
 # OUT receives: summary.json (each step: status, seconds, exit code), gpu_check.log
 # (this output), logs.tar.gz (every step's log and JSON report), apex-vectors.tar.gz
-# (the records, manifest and cases: unpack and verify with --data) and gpu_step.json.
+# (the records, manifest and cases: unpack and verify with --data),
+# gpu_step_resnet50.json and gpu_step_1e9.json.
 #
 # Dry run, in order: wheels (collected, every needed distribution there), install
 # (into a fresh CPython 3.12 venv, offline; 3.12 is the GPU machine's Python), apex_src
@@ -54,6 +55,8 @@ mkdir -p "$logs"
 exec > >(tee "$out/gpu_check.log") 2>&1
 cd "$repo" || exit 2
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# JAX must not reserve most of the GPU in every process that imports it
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
 begin=$SECONDS
 budget=480  # seconds the GPU run may take in all
 
@@ -102,6 +105,8 @@ PY
 cuda_tests=(tests/test_backends.py tests/test_properties.py tests/test_fused.py)
 cuda_select="cupy or torch_cuda or test_gpu_kernels_match_the_reference"
 cuda_names=(cupy torch_cuda test_gpu_kernels_match_the_reference)
+# the backend fixture holds these two alone: no other library is loaded by the tests
+export NOVOGRAD_REF_BACKENDS='["cupy", "torch_cuda"]'
 
 if [ ! -d "$carried/wheels" ] || [ ! -f "$carried/apex/PROVENANCE.json" ]; then
   cannot carried "$carried/wheels or $carried/apex/PROVENANCE.json is missing: run scripts/gpu_collect.sh here first"
@@ -242,7 +247,13 @@ run apex_live 90 "${novograd_ref[@]}" verify --impl apex --preset apex --dtype f
   --report "$logs/apex_live.json"
 [ -d "$work/vectors" ] && tar -czf "$out/apex-vectors.tar.gz" -C "$work" vectors
 
+# the small tree first, so that its numbers come back even if the large one runs out
 left=$((budget - (SECONDS - begin)))
 [ $left -lt 60 ] && left=60
-run gpu_step "$left" "$python" benchmarks/gpu_step.py --repeat 5 --json "$out/gpu_step.json"
+run gpu_step_resnet50 "$((left < 150 ? left : 150))" "$python" benchmarks/gpu_step.py \
+  --tree resnet50 --repeat 5 --json "$out/gpu_step_resnet50.json"
+left=$((budget - (SECONDS - begin)))
+[ $left -lt 60 ] && left=60
+run gpu_step_1e9 "$left" "$python" benchmarks/gpu_step.py --tree transformer-1b \
+  --repeat 5 --json "$out/gpu_step_1e9.json"
 finish
