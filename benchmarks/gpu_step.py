@@ -7,7 +7,8 @@ leaves). For each tree the script measures, in one process on one device:
 
 - the floor: the memory bandwidth of an in-place add over flat buffers (``a += b``
   reads 2 and writes 1 buffer), and the time to move the bytes one step must move at
-  that bandwidth: read g, p, m; write m and the new p (5 x 4 bytes per value). With
+  that bandwidth: read g, p, m; write m and the new p (5 x 4 bytes per value); and the
+  same bytes at the bandwidth of a device-to-device copy (``copy_s`` in the JSON). With
   CuPy, also one fused elementwise kernel that reads g, p, m and writes m, p;
 - the reference core (``novograd_ref.presets.nemo``) on PyTorch, on CuPy and under
   ``jax.jit`` (parameters and state donated);
@@ -99,6 +100,8 @@ class TreeReport:
     step_bytes: int
     add_bandwidth_Bps: float = 0.0
     floor_s: float = 0.0
+    copy_bandwidth_Bps: float = 0.0
+    copy_s: float = 0.0
     timings: list[Timing] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     check_errors: dict[str, float] = field(default_factory=dict)
@@ -312,6 +315,18 @@ def jax_runner(ctx: Ctx, jax_device: Any, which: str) -> Runner:
 # ---------------------------------------------------------------------------- floors
 
 
+def copy_bandwidth(ctx: Ctx, values: int, warmup: int, repeat: int, min_batch_s: float
+                   ) -> float:
+    """Bytes per second (read and written) of a device-to-device copy of ``values``
+    float32 values."""
+    torch = ctx.torch
+    src = torch.ones(values, device=ctx.device)
+    dst = torch.empty_like(src)
+    med, _, _ = time_steps(lambda: dst.copy_(src), ctx.sync_torch, warmup, repeat,
+                           min_batch_s)
+    return 2 * 4 * values / med
+
+
 def add_bandwidth(ctx: Ctx, values: int, warmup: int, repeat: int, min_batch_s: float
                   ) -> float:
     """Bytes per second of ``a += b`` over two flat float32 buffers of ``values``."""
@@ -403,11 +418,15 @@ def run_tree(name: str, shapes: list[Shape], ctx_factory: Callable[[list[Shape]]
     timing = (args.warmup, args.repeat, args.min_batch_s)
     report.add_bandwidth_Bps = add_bandwidth(ctx, values, *timing)
     report.floor_s = report.step_bytes / report.add_bandwidth_Bps
+    report.copy_bandwidth_Bps = copy_bandwidth(ctx, values, *timing)
+    report.copy_s = report.step_bytes / report.copy_bandwidth_Bps
     free(ctx)
     print(f"\n{name}: {len(shapes)} leaves, {values:,} float32 values "
           f"({4 * values / 1e6:.1f} MB); a step moves {report.step_bytes / 1e6:.1f} MB")
     print(f"  in-place add bandwidth {report.add_bandwidth_Bps / 1e9:.1f} GB/s -> floor "
-          f"{report.floor_s * 1e3:.3f} ms")
+          f"{report.floor_s * 1e3:.3f} ms; copy bandwidth "
+          f"{report.copy_bandwidth_Bps / 1e9:.1f} GB/s -> a copy of the step's bytes "
+          f"{report.copy_s * 1e3:.3f} ms")
     if ctx.cuda:
         try:
             runner = cupy_fused_floor(values)
@@ -450,7 +469,7 @@ def _print(report: TreeReport, t: Timing, err: float | None = None) -> None:
     vs_ref = f"{t.median_s / ref:6.2f}x ref" if ref else " " * 10
     check = f"  first step {err / np.finfo(np.float32).eps:5.1f} eps" if err is not None else ""
     print(f"  {t.name:44s} {t.median_s * 1e3:10.3f} ms  {t.median_s / report.floor_s:8.2f}x "
-          f"floor  {vs_ref}{check}", flush=True)
+          f"floor {t.median_s / report.copy_s:6.2f}x copy  {vs_ref}{check}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
