@@ -83,7 +83,11 @@ DTYPES = ("float32", "float16")
 
 
 def module_dir() -> Path:
-    """The built Apex directory: ``$NOVOGRAD_REF_APEX_DIR`` or ``<env>/apex_novograd``."""
+    """The built Apex directory: ``$NOVOGRAD_REF_APEX_DIR`` or ``<env>/apex_novograd``.
+
+    >>> module_dir().name == "apex_novograd" or "NOVOGRAD_REF_APEX_DIR" in os.environ
+    True
+    """
     return Path(os.environ.get(_DIR_ENV) or Path(sys.prefix) / "apex_novograd")
 
 
@@ -182,7 +186,16 @@ def make(settings: dict[str, Any] | None = None, /, **constructor_kwargs: Any) -
 
 
 def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
-    """The five runs of :data:`VARIANTS` for float32 and float16; none for float64."""
+    """The five runs of :data:`VARIANTS` for float32 and float16; none for float64.
+
+    >>> [tag for tag, _ in recording_variants("float16")]
+    ['', 'defaults', 'inf', 'init_zero', 'inside_inf_zero']
+    >>> recording_variants("float32")[2][1]
+    {'constructor_overrides': {'reg_inside_moment': False, 'bias_correction': True, \
+'norm_type': 0}}
+    >>> recording_variants("float64")
+    []
+    """
     if dtype not in DTYPES:
         return []
     return [(tag, {OVERRIDES_KEY: dict(overrides)} if overrides else {})
@@ -192,7 +205,12 @@ def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
 def preset_kwargs(constructor_kwargs: Mapping[str, Any], dtype: str,
                   settings: dict[str, Any]) -> dict[str, Any]:
     """The constructor keywords with the run's overrides: the ``apex`` preset's defaults
-    (float32 norms, float32 hyperparameters) are Apex's for both dtypes."""
+    (float32 norms, float32 hyperparameters) are Apex's for both dtypes.
+
+    >>> preset_kwargs({"eps": 1e-8, "norm_type": 2}, "float16",
+    ...               {"constructor_overrides": {"norm_type": 0}})
+    {'eps': 1e-08, 'norm_type': 0}
+    """
     del dtype
     return {**constructor_kwargs, **((settings or {}).get(OVERRIDES_KEY) or {})}
 
