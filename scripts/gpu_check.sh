@@ -226,6 +226,7 @@ run cuda_tests_ran 30 "$python" scripts/backend_ran.py "$logs/cuda_tests.xml" \
   "${cuda_names[@]}"
 
 presets="$("$python" -c 'from novograd_ref import presets; print(" ".join(presets.names()))')"
+[ -n "$presets" ] || cannot fused "novograd_ref.presets.names() could not be read"
 export NOVOGRAD_REF_FUSED_ARRAYS=cupy
 fused_pids=()
 for p in $presets; do  # eight at a time

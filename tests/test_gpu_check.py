@@ -153,7 +153,8 @@ def test_dry_run_passes_on_the_carried_folder(tmp_path: Path) -> None:
         pytest.skip(f"{CARRIED} is not there (a fresh clone): scripts/gpu_collect.sh "
                     "gathers it from the package index and an NVIDIA Apex clone")
     done = _run("bash", str(SCRIPTS / "gpu_check.sh"), "--dry-run", str(tmp_path / "out"),
-                env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=900)
+                env={**os.environ, "TMPDIR": str(tmp_path), "PYTHON": sys.executable},
+                timeout=900)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert done.returncode == 0, done.stdout[-4000:]
     assert summary["all_passed"], summary
