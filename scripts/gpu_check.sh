@@ -58,13 +58,19 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 # JAX must not reserve most of the GPU in every process that imports it
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 begin=$SECONDS
-budget=480  # seconds the GPU run may take in all
+budget=480  # seconds the GPU run may take in all (the dry run: 900)
+[ "$dry_run" = 1 ] && budget=900
 
 # run NAME LIMIT_SECONDS COMMAND...: the command's output into logs/NAME.log, its tail
-# here, and its exit status and duration into the step table.
+# here, and its exit status and duration into the step table. No step runs past the
+# budget of the whole run: its limit is cut to what is left, and with under 10 s left
+# it does not start (a failed step, saying so).
 run() {
   local name="$1" limit="$2" start=$SECONDS rc=0
+  local left=$((budget - (SECONDS - begin)))
   shift 2
+  if [ "$left" -lt 10 ]; then cannot "$name" "out of time (budget ${budget}s)"; return; fi
+  [ "$limit" -gt "$left" ] && limit=$left
   local shown="$*"
   shown="${shown//$'\n'/ }"
   echo "== $name (at most ${limit}s): ${shown:0:160}"
@@ -249,12 +255,8 @@ run apex_live 90 "${novograd_ref[@]}" verify --impl apex --preset apex --dtype f
 [ -d "$work/vectors" ] && tar -czf "$out/apex-vectors.tar.gz" -C "$work" vectors
 
 # the small tree first, so that its numbers come back even if the large one runs out
-left=$((budget - (SECONDS - begin)))
-[ $left -lt 60 ] && left=60
-run gpu_step_resnet50 "$((left < 150 ? left : 150))" "$python" benchmarks/gpu_step.py \
+run gpu_step_resnet50 150 "$python" benchmarks/gpu_step.py \
   --tree resnet50 --repeat 5 --json "$out/gpu_step_resnet50.json"
-left=$((budget - (SECONDS - begin)))
-[ $left -lt 60 ] && left=60
-run gpu_step_1e9 "$left" "$python" benchmarks/gpu_step.py --tree transformer-1b \
+run gpu_step_1e9 "$budget" "$python" benchmarks/gpu_step.py --tree transformer-1b \
   --repeat 5 --json "$out/gpu_step_1e9.json"
 finish
