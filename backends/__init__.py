@@ -25,6 +25,7 @@ _MODULES: dict[str, str] = {
     "array_api_strict": ".array_api_strict_backend",
     "dask": ".dask_backend",
     "torch": ".torch_backend",
+    "torch_cuda": ".torch_cuda_backend",
     "jax": ".jax_backend",
     "cupy": ".cupy_backend",
 }

@@ -7,10 +7,15 @@ leaves). For each tree the script measures, in one process on one device:
 
 - the floor: the memory bandwidth of an in-place add over flat buffers (``a += b``
   reads 2 and writes 1 buffer), and the time to move the bytes one step must move at
-  that bandwidth: read g, p, m; write m and the new p (5 x 4 bytes per value). With
+  that bandwidth: read g, p, m; write m and the new p (5 x 4 bytes per value); and the
+  same bytes at the bandwidth of a device-to-device copy (``copy_s`` in the JSON). With
   CuPy, also one fused elementwise kernel that reads g, p, m and writes m, p;
 - the reference core (``novograd_ref.presets.nemo``) on PyTorch, on CuPy and under
   ``jax.jit`` (parameters and state donated);
+- the fused kernels of ``novograd_ref.fused`` on CuPy (the ``nemo`` preset, in place);
+- NVIDIA Apex's ``FusedNovoGrad`` where ``scripts/gpu_check.sh`` built it
+  (``$NOVOGRAD_REF_APEX_DIR``), with the flags that make it NeMo's step
+  (``reg_inside_moment=True, bias_correction=False, grad_averaging=False``);
 - the PyTorch implementations that are importable: a NeMo-style per-parameter loop
   (written here, always available), NeMo's ``Novograd`` (from the file that
   ``scripts/make_env.sh torch`` extracts), timm's ``NvNovoGrad``, torch-optimizer's
@@ -95,6 +100,8 @@ class TreeReport:
     step_bytes: int
     add_bandwidth_Bps: float = 0.0
     floor_s: float = 0.0
+    copy_bandwidth_Bps: float = 0.0
+    copy_s: float = 0.0
     timings: list[Timing] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     check_errors: dict[str, float] = field(default_factory=dict)
@@ -229,6 +236,37 @@ def cupy_reference(ctx: Ctx) -> Runner:
     return step, step, sync, lambda: holder["p"]
 
 
+def cupy_fused(ctx: Ctx) -> Runner:
+    """``novograd_ref.fused`` on CuPy arrays: the CUDA kernels, in place."""
+    import cupy
+
+    import novograd_ref as ngr
+
+    ctx.sync_torch()
+    fast = ngr.fused.from_optimizer(ngr.presets.nemo(lr=LR, betas=(B1, B2), eps=EPS))
+    params = [cupy.from_dlpack(p).copy() for p in ctx.params]
+    grads = [cupy.from_dlpack(g) for g in ctx.grads]  # shared with torch, read only
+    state = fast.init(params)
+
+    def step() -> Any:
+        fast.step_(params, grads, state)
+        return params
+
+    def sync(out: Any) -> None:
+        cupy.cuda.Device().synchronize()
+
+    return step, step, sync, lambda: params
+
+
+def apex_fused_novograd() -> Any:
+    """Apex's ``FusedNovoGrad`` with NeMo's math (see the module docstring)."""
+    from novograd_ref.conformance.frameworks import apex
+
+    cls = apex.load_fused_novograd()
+    return functools.partial(cls, reg_inside_moment=True, bias_correction=False,
+                             grad_averaging=False)
+
+
 def _to_jax(ctx: Ctx, jax: Any, x: Any, device: Any) -> Any:
     """A JAX copy of a torch tensor on ``device`` (DLPack, else through the host)."""
     try:
@@ -275,6 +313,18 @@ def jax_runner(ctx: Ctx, jax_device: Any, which: str) -> Runner:
 
 
 # ---------------------------------------------------------------------------- floors
+
+
+def copy_bandwidth(ctx: Ctx, values: int, warmup: int, repeat: int, min_batch_s: float
+                   ) -> float:
+    """Bytes per second (read and written) of a device-to-device copy of ``values``
+    float32 values."""
+    torch = ctx.torch
+    src = torch.ones(values, device=ctx.device)
+    dst = torch.empty_like(src)
+    med, _, _ = time_steps(lambda: dst.copy_(src), ctx.sync_torch, warmup, repeat,
+                           min_batch_s)
+    return 2 * 4 * values / med
 
 
 def add_bandwidth(ctx: Ctx, values: int, warmup: int, repeat: int, min_batch_s: float
@@ -337,7 +387,10 @@ def candidates(ctx: Ctx, args: argparse.Namespace
     out += [(label, functools.partial(torch_optim, ctx, load))
             for label, load in TORCH_NOVOGRADS]
     if ctx.cuda:
-        out.append(("reference core, cupy", lambda: cupy_reference(ctx)))
+        out += [("reference core, cupy", lambda: cupy_reference(ctx)),
+                ("fused kernel (novograd_ref.fused), cupy", lambda: cupy_fused(ctx)),
+                ("Apex FusedNovoGrad", functools.partial(torch_optim, ctx,
+                                                         apex_fused_novograd))]
     out += [
         ("reference core, jax.jit", lambda: jax_runner(ctx, find_jax_device(args.device),
                                                        "reference")),
@@ -365,11 +418,15 @@ def run_tree(name: str, shapes: list[Shape], ctx_factory: Callable[[list[Shape]]
     timing = (args.warmup, args.repeat, args.min_batch_s)
     report.add_bandwidth_Bps = add_bandwidth(ctx, values, *timing)
     report.floor_s = report.step_bytes / report.add_bandwidth_Bps
+    report.copy_bandwidth_Bps = copy_bandwidth(ctx, values, *timing)
+    report.copy_s = report.step_bytes / report.copy_bandwidth_Bps
     free(ctx)
     print(f"\n{name}: {len(shapes)} leaves, {values:,} float32 values "
           f"({4 * values / 1e6:.1f} MB); a step moves {report.step_bytes / 1e6:.1f} MB")
     print(f"  in-place add bandwidth {report.add_bandwidth_Bps / 1e9:.1f} GB/s -> floor "
-          f"{report.floor_s * 1e3:.3f} ms")
+          f"{report.floor_s * 1e3:.3f} ms; copy bandwidth "
+          f"{report.copy_bandwidth_Bps / 1e9:.1f} GB/s -> a copy of the step's bytes "
+          f"{report.copy_s * 1e3:.3f} ms")
     if ctx.cuda:
         try:
             runner = cupy_fused_floor(values)
@@ -412,7 +469,7 @@ def _print(report: TreeReport, t: Timing, err: float | None = None) -> None:
     vs_ref = f"{t.median_s / ref:6.2f}x ref" if ref else " " * 10
     check = f"  first step {err / np.finfo(np.float32).eps:5.1f} eps" if err is not None else ""
     print(f"  {t.name:44s} {t.median_s * 1e3:10.3f} ms  {t.median_s / report.floor_s:8.2f}x "
-          f"floor  {vs_ref}{check}", flush=True)
+          f"floor {t.median_s / report.copy_s:6.2f}x copy  {vs_ref}{check}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,23 +22,34 @@ from types import ModuleType
 
 
 def import_backends(package: str, package_file: str) -> ModuleType:
-    """Import ``PACKAGE.backends``, from the install or from the source tree beside it."""
+    """Import ``PACKAGE.backends``: from the source tree when the package is imported
+    from one, else from the install.
+
+    A source tree is recognised by ``pyproject.toml`` and ``backends/__init__.py`` beside
+    the package folder (an installed package has neither). Its own ``backends/`` is then
+    used even where an install maps the name elsewhere (an editable install of another
+    checkout), so that the package and its backends always come from the same tree.
+    """
     name = f"{package}.backends"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-    folder = Path(package_file).resolve().parent.parent / "backends"
-    spec = importlib.util.spec_from_file_location(
-        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    if spec is None or spec.loader is None or not (folder / "__init__.py").is_file():
+    root = Path(package_file).resolve().parent.parent
+    folder = root / "backends"
+    in_source_tree = (root / "pyproject.toml").is_file() and (folder / "__init__.py").is_file()
+    if not in_source_tree:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
         raise ModuleNotFoundError(
             f"{name} is not installed and {folder} is not there: install novograd-ref "
             "(pip install .) or import it from a complete source checkout",
             name=name,
         )
+    spec = importlib.util.spec_from_file_location(
+        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {folder / '__init__.py'}", name=name)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -704,7 +704,7 @@ def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], A
     flags={"reg_inside_moment": (True, False), "bias_correction": (False, True),
            "norm_type": (2, 0), "init_zero": (False, True)},
     settings={"state_dtype": (None,), "hyper_dtype": ("float32", None)}),
-    aliases=("FusedNovoGrad",))
+    framework="apex", aliases=("FusedNovoGrad",))
 def apex(lr: float = 1e-3, bias_correction: bool = True,
          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
          weight_decay: float = 0.0, amsgrad: bool = False, reg_inside_moment: bool = False,

@@ -32,6 +32,8 @@ case "$name" in
   jax)
     # optax 0.2.8 on the CPU jax it was recorded with.
     "${pip[@]}" "optax==0.2.8" "jax==0.10.2" "jaxlib==0.10.2"
+    # what the backend tests need besides jax (scripts/backend_tests.sh jax)
+    "${pip[@]}" pytest hypothesis array-api-strict
     ;;
   tf)
     # TensorFlow Addons needs TF < 2.16 (Keras 2); TF 2.15 needs numpy < 2.
@@ -75,8 +77,9 @@ info = {
 print(f"extracted {member} from {wheel.name} into {dest}")
 PY
     rm -rf "$nemo_tmp"
-    # pytest, so tests/test_torch_frameworks.py can run in this environment.
-    "${pip[@]}" pytest hypothesis
+    # pytest, so tests/test_torch_frameworks.py and the backend tests
+    # (scripts/backend_tests.sh torch) can run in this environment.
+    "${pip[@]}" pytest hypothesis array-api-strict
     # ---- end of torch family ----------------------------------------------------------
     ;;
 esac

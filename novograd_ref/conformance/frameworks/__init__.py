@@ -75,6 +75,7 @@ FRAMEWORKS: dict[str, str] = {
     "pytorch_optimizer": "novograd_ref.conformance.frameworks.pytorch_optimizer",
     "nemo": "novograd_ref.conformance.frameworks.nemo",
     "openseq2seq": "novograd_ref.conformance.frameworks.openseq2seq",
+    "apex": "novograd_ref.conformance.frameworks.apex",
 }
 """Registry key -> module path. Keys are the ``framework`` field of record entries."""
 

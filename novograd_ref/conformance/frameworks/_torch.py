@@ -163,7 +163,8 @@ class TorchAdapter:
     ``rate_keyword``, the constructor's name for it). List-valued keywords (``betas``
     as stored in JSON) are passed as tuples. Each step's rate is written into every
     parameter group's ``"lr"`` (or its ``rate_keyword`` entry) before ``step()``, which
-    gets a closure returning a zero loss where it requires one.
+    gets a closure returning a zero loss where it requires one. ``device`` is where the
+    parameters and gradients live (``"cpu"``; ``"cuda"`` for a GPU-only optimizer).
     """
 
     def __init__(
@@ -173,8 +174,10 @@ class TorchAdapter:
         constructor_kwargs: Mapping[str, Any],
         settings: Mapping[str, Any] | None = None,
         rate_keyword: str = "lr",
+        device: str = "cpu",
     ) -> None:
         self.name = name
+        self.device = device
         self._class = optimizer_class
         self._kwargs = {
             k: tuple(v) if isinstance(v, list) else v for k, v in constructor_kwargs.items()
@@ -192,7 +195,8 @@ class TorchAdapter:
                 f"all leaves of a run must share one dtype, got {sorted(map(str, dtypes))}"
             )
         tensors = [
-            torch.nn.Parameter(torch.tensor(np.array(a, copy=True)), requires_grad=True)
+            torch.nn.Parameter(torch.tensor(np.array(a, copy=True), device=self.device),
+                               requires_grad=True)
             for a in params.values()
         ]
         rate = {self._rate_keyword: constructor_lr(learning_rate)}
@@ -219,7 +223,7 @@ class TorchAdapter:
             grad = np.array(grads[name], dtype=state.dtype, copy=True)
             if grad.shape != shape:
                 raise ValueError(f"gradient {name!r} has shape {grad.shape}, parameter {shape}")
-            param.grad = torch.tensor(grad)
+            param.grad = torch.tensor(grad, device=self.device)
         rate = rate_for_step(state.learning_rate, state.step)
         for group in state.optimizer.param_groups:
             key = "lr" if "lr" in group else self._rate_keyword
@@ -232,7 +236,7 @@ class TorchAdapter:
             state.optimizer.step(*_closure(state.optimizer.step))
         state.step += 1
         out = {
-            name: p.detach().numpy().copy()
+            name: p.detach().cpu().numpy().copy()
             for name, p in zip(state.names, state.params, strict=True)
         }
         return out, state
