@@ -161,6 +161,19 @@ def _direction_rounded(g, m, v, x):
     return lambda g, m, v, x: x
 
 
+def pair_rounded(g, v, x):  # pragma: no cover - numba replaces it
+    """``x`` rounded to NumPy's result type of the gradient and second-moment dtypes:
+    float16 when both are (the kernels compute in float32 there), else ``x``."""
+    raise NotImplementedError
+
+
+@overload(pair_rounded)
+def _pair_rounded(g, v, x):
+    if _is_half(g) and _is_half(v):
+        return lambda g, v, x: np.float32(half_to_float(float_to_half(x)))
+    return lambda g, v, x: x
+
+
 @overload(compute_zero)
 def _compute_zero(g, v):
     if types.float64 in (g.dtype, v.dtype):
@@ -290,7 +303,7 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
             cz, rounded(g, like(gz, one_minus_b2) * stat))
         used = rounded(v, like(vz, x))
     elif norm == 1:  # apex_l2: sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
-        s = like(cz, s_sum)
+        s = pair_rounded(g, v, like(cz, s_sum))  # the reference's sum is in that dtype
         prior = vv if init == 2 or not first else rounded(v, like(vz, np.sqrt(s)))
         x = like(cz, rounded(v, rounded(v, like(vz, b2) * prior) * prior))
         used = rounded(v, like(vz, np.sqrt(x + like(cz, one_minus_b2) * s)))
@@ -382,7 +395,8 @@ def _update(d: Any, pi: Any, k: Any, f: Any) -> Any:
 
 
 @njit(cache=True, error_model="numpy")
-def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: Any) -> None:
+def _apply_range(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, f: Any,
+                 z: Any) -> None:
     """Write ``m_new`` and ``p + update`` (update rounded to the parameter dtype first,
     as ``apply_updates`` adds it) for values ``lo..hi``.
 
@@ -396,7 +410,7 @@ def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: An
         _apply_plain(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
                      f[_F_DECOUPLED] != 0, z)
     elif outside and f[_F_RAW]:
-        _apply_raw(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_APEX_BIAS] != 0,
+        _apply_raw(g, p, m, v, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_APEX_BIAS] != 0,
                    f[_F_WD_APEX] != 0, f[_F_DECOUPLED] != 0, z)
     elif f[_F_LR_INSIDE] and not (f[_F_RAW] or f[_F_APEX_BIAS] or f[_F_WD_APEX]):
         _apply_inside(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
@@ -433,24 +447,31 @@ def _apply_plain(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: b
 
 
 @njit(cache=True, error_model="numpy")
-def _apply_raw(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+def _apply_raw(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, reciprocal: bool,
                apex_bias: bool, wd_apex: bool, decoupled: bool, z: Any) -> None:
     """:func:`_element` for Apex's raw-gradient moment (normalized after it), the rate
-    outside, no Nesterov or clipping."""
+    outside, no Nesterov or clipping.
+
+    The reference computes this moment and direction in the gradient's dtype (the
+    moment read is cast to it), then divides by the norm in the wider of the gradient
+    and state dtypes: each operation is rounded so (``rounded``, ``pair_rounded``;
+    nothing to round unless float16 is involved), and an intermediate that overflows
+    float16 is infinite here too.
+    """
     sign, den, rden, wd, average, b1, bc1, step, decay = (k[0], k[1], k[2], k[3], k[4],
                                                           k[5], k[7], k[8], k[9])
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
-        u = average * (sign * like(z, load(g, i)))
+        u = rounded(g, average * (sign * like(z, load(g, i))))
         pi = like(z, load(p, i))
-        m_new = b1 * like(z, load(m, i)) + u
-        d = m_new / bc1 if apex_bias else m_new
-        d = d * rden if reciprocal else d / den
+        m_new = rounded(g, rounded(g, b1 * rounded(g, like(z, load(m, i)))) + u)
+        d = rounded(g, m_new / bc1) if apex_bias else m_new
+        d = pair_rounded(g, v, d * rden if reciprocal else d / den)
         if wd_apex:
-            d = d + wd * pi
-        update = step * d
+            d = pair_rounded(g, v, d + rounded(g, wd * pi))
+        update = pair_rounded(g, v, step * d)
         if decoupled:
-            update = update - decay * pi
+            update = pair_rounded(g, v, update - rounded(g, decay * pi))
         store(m, i, m_new)
         store(p, i, pi + rounded(p, update))
 
@@ -560,7 +581,7 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> None:
             parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
         k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
-    _apply_range(g, p, m, 0, g.size, k, f, z)
+    _apply_range(g, p, m, v, 0, g.size, k, f, z)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -580,7 +601,7 @@ def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> Non
                                           k, f, z)
         k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
     for b in prange(nb):
-        _apply_range(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
+        _apply_range(g, p, m, v, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
 
 
 _COMPILED: dict[tuple[Any, ...], Any] = {}
