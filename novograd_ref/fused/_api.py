@@ -216,13 +216,13 @@ def _path(treedef: TreeDef, i: int) -> str:
     return "" if path == "<root>" else path
 
 
-def _cupy_array_type() -> type:
+def _cupy_array_type() -> Any:
     import cupy
 
-    return cupy.ndarray  # type: ignore[no-any-return]
+    return cupy.ndarray
 
 
-def _check_count_buffer(count: Any, array_type: type) -> None:
+def _check_count_buffer(count: Any, array_type: Any) -> None:
     """``state.count`` (already checked as the reference checks it) is a writeable 0-d
     array of the leaves' kind, which the step can overwrite."""
     if type(count) is not array_type or not _writeable(count.flags):
