@@ -224,7 +224,7 @@ def test_an_empty_layer_under_the_inf_norm_steps_with_norm_zero(
         second_moment_init: str) -> None:
     """A max of no magnitudes is 0 (NumPy's max of an empty array raises)."""
     opt = ngr.novograd(0.1, norm="apex_inf", second_moment_init=second_moment_init)
-    params = {"e": np.zeros(0), "w": np.array([3.0, -4.0])}
+    params = {"e": np.zeros(0), "w": np.array([[3.0, -4.0]])}  # a side of 1: not empty
     updates, state = opt.update(params, opt.init(params))
     assert updates["e"].shape == (0,)
     assert float(state.nu["e"]) == 0.0
