@@ -329,6 +329,10 @@ SWITCHES = [
     {"amsgrad": True}, {"second_moment_init": "when_zero", "grad_averaging": "always"},
     {"learning_rate_placement": "inside", "nesterov": True},
     {"bias_correction": "adam", "eps": 0.0}, {"normalization": "reciprocal", "maximize": True},
+    {"momentum_input": "raw", "weight_decay_mode": "decoupled", "weight_decay": 0.1,
+     "update_clipping": "luc"},
+    {"momentum_input": "raw", "learning_rate_placement": "inside", "nesterov": True,
+     "weight_decay_mode": "apex"},
 ]
 
 

@@ -349,48 +349,68 @@ def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
 
 
 @njit(cache=True, error_model="numpy")
-def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
+def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any, ga: Any, va: Any
+             ) -> tuple[Any, Any]:
     """One value's ``(m_new, d)`` (the new moment and the direction), all in the
     compute dtype, as ``_core.leaf_step`` up to ``_core._update``'s step size.
 
     ``k``: (sign, den, 1/den, wd, average, b1, lr, 1 - b1**t, -step, decay, clip,
-    factor), the scalars already in the compute dtype.
+    factor), the scalars already in the compute dtype. ``ga``, ``va``: the layer's
+    gradient and second moment, for their dtypes: with the raw-gradient moment each
+    operation is rounded as the reference computes it (see :func:`_apply_raw`).
     """
     sign, den, rden, wd, average, b1, lr, bc1 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
     g = sign * gi
-    if f[_F_RAW]:
-        u = g
-    else:
-        u = g * rden if f[_F_RECIPROCAL] else g / den
-        if f[_F_WD_INSIDE]:
-            u = u + wd * pi
-    u = average * u
     inside = f[_F_LR_INSIDE] != 0
+    if f[_F_RAW]:  # in the gradient's dtype, then the wider of it and the state's
+        u = rounded(ga, average * g)
+        mi = rounded(ga, mi)
+        b1m = rounded(ga, b1 * mi)
+        m_new = rounded(ga, b1m - rounded(ga, lr * u)) if inside else rounded(ga, b1m + u)
+        d = m_new
+        if f[_F_NESTEROV]:
+            d = rounded(ga, rounded(ga, b1 * m_new) + (
+                rounded(ga, -(lr * u)) if inside else u))
+        if f[_F_APEX_BIAS]:
+            d = rounded(ga, d / bc1)
+        d = pair_rounded(ga, va, d * rden if f[_F_RECIPROCAL] else d / den)
+        if f[_F_WD_APEX]:
+            decay = rounded(ga, wd * pi)
+            d = pair_rounded(ga, va, d - rounded(ga, lr * decay) if inside else d + decay)
+        return m_new, d
+    u = g * rden if f[_F_RECIPROCAL] else g / den
+    if f[_F_WD_INSIDE]:
+        u = u + wd * pi
+    u = average * u
     m_new = b1 * mi - lr * u if inside else b1 * mi + u
     d = m_new
     if f[_F_NESTEROV]:  # TF momentum's look-ahead: the moment input once more
         d = b1 * m_new + (-(lr * u) if inside else u)
     if f[_F_APEX_BIAS]:
         d = d / bc1
-    if f[_F_RAW]:
-        d = d * rden if f[_F_RECIPROCAL] else d / den
     if f[_F_WD_APEX]:
         d = d - lr * (wd * pi) if inside else d + wd * pi
     return m_new, d
 
 
 @njit(cache=True, error_model="numpy")
-def _update(d: Any, pi: Any, k: Any, f: Any) -> Any:
+def _update(d: Any, pi: Any, k: Any, f: Any, ga: Any, va: Any) -> Any:
     """The update from the direction ``d``: ``factor d`` (rate inside), ``-step d`` or
-    NeMo's ``-clip d``; then decoupled weight decay."""
+    NeMo's ``-clip d``; then decoupled weight decay (rounded as the reference computes
+    it after the raw-gradient moment)."""
     if f[_F_LR_INSIDE]:
         update = k[11] * d
     elif f[_F_LUC]:
         update = (-k[10]) * d
     else:
         update = k[8] * d
+    if f[_F_RAW]:
+        update = pair_rounded(ga, va, update)
     if f[_F_DECOUPLED]:
-        update = update - k[9] * pi
+        if f[_F_RAW]:
+            update = pair_rounded(ga, va, update - rounded(ga, k[9] * pi))
+        else:
+            update = update - k[9] * pi
     return update
 
 
@@ -419,9 +439,9 @@ def _apply_range(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, f: An
         g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
         for i in range(g.size):
             pi = like(z, load(p, i))
-            m_new, d = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f)
+            m_new, d = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f, g, v)
             store(m, i, m_new)
-            store(p, i, pi + rounded(p, _update(d, pi, k, f)))
+            store(p, i, pi + rounded(p, _update(d, pi, k, f, g, v)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -501,14 +521,15 @@ def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: 
 
 
 @njit(cache=True, error_model="numpy")
-def _direction_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
+def _direction_square_sum(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, f: Any,
                           z: Any) -> float:
     """``sum(d**2)`` of the direction over ``lo..hi`` in float64, writing nothing
     (update clipping needs its norm before any parameter moves)."""
     s = 0.0
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
-        _, d = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)), k, f)
+        _, d = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)), k, f,
+                        g, v)
         x = np.float64(d)
         s += x * x
     return s
@@ -578,7 +599,7 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> None:
         nb = _nblocks(g.size)
         parts = np.empty(nb)
         for b in range(nb):
-            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+            parts[b] = _direction_square_sum(g, p, m, v, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
         k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
     _apply_range(g, p, m, v, 0, g.size, k, f, z)
@@ -597,7 +618,7 @@ def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> Non
     if f[_F_LUC]:
         parts = np.empty(nb)
         for b in prange(nb):
-            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+            parts[b] = _direction_square_sum(g, p, m, v, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
         k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
     for b in prange(nb):
