@@ -206,3 +206,28 @@ def test_preset_errors_name_the_presets_own_keyword(call: Any, keyword: str) -> 
     """A value refused by the configuration is named as the user wrote it."""
     with pytest.raises((TypeError, ValueError), match=keyword):
         call()
+
+
+@pytest.mark.parametrize(("value", "digits"), [(10**5000, 5001), (10**5000 - 1, 5000),
+                                               (-(10**4400), 4401)],
+                         ids=["10**5000", "10**5000-1", "-10**4400"])
+def test_integers_too_long_to_print_are_described_by_their_size(value: int,
+                                                                digits: int) -> None:
+    """Python refuses to write out ints past 4300 digits; the message must not try."""
+    with pytest.raises(ValueError, match=rf"^b1 must be a real number a float can hold, "
+                                         rf"got an int of {digits} digits$"):
+        ngr.novograd(0.1, b1=value)
+
+
+@pytest.mark.parametrize("second_moment_init", ["zero", "first_step_blend"])
+def test_an_empty_layer_under_the_inf_norm_steps_with_norm_zero(
+        second_moment_init: str) -> None:
+    """A max of no magnitudes is 0 (NumPy's max of an empty array raises)."""
+    opt = ngr.novograd(0.1, norm="apex_inf", second_moment_init=second_moment_init)
+    params = {"e": np.zeros(0), "w": np.array([[3.0, -4.0]])}  # a side of 1: not empty
+    updates, state = opt.update(params, opt.init(params))
+    assert updates["e"].shape == (0,)
+    assert float(state.nu["e"]) == 0.0
+    # max|g| blended with a prior of 0, or (first_step_blend) with max|g| itself
+    want = 0.02 * 4.0 if second_moment_init == "zero" else 4.0
+    assert float(state.nu["w"]) == pytest.approx(want)

@@ -329,6 +329,10 @@ SWITCHES = [
     {"amsgrad": True}, {"second_moment_init": "when_zero", "grad_averaging": "always"},
     {"learning_rate_placement": "inside", "nesterov": True},
     {"bias_correction": "adam", "eps": 0.0}, {"normalization": "reciprocal", "maximize": True},
+    {"momentum_input": "raw", "weight_decay_mode": "decoupled", "weight_decay": 0.1,
+     "update_clipping": "luc"},
+    {"momentum_input": "raw", "learning_rate_placement": "inside", "nesterov": True,
+     "weight_decay_mode": "apex"},
 ]
 
 
@@ -365,13 +369,7 @@ def assert_same(got: np.ndarray, want: np.ndarray, tol: float, what: str) -> Non
 @given(data=st.data())
 def test_extreme_values_give_the_reference_answer(data: st.DataObject) -> None:
     dtype, state_dtype = data.draw(st.sampled_from(KINDS), label="dtype, state dtype")
-    # Known gap: with Apex's raw-gradient moment the reference computes the moment and
-    # the direction in the gradient's dtype, float16 here; the kernels compute them in
-    # float32 (rounded when stored), so an intermediate that overflows float16 (a
-    # moment near 65504 divided by 1 - b1**t) is finite in the kernels.
-    switches = data.draw(st.sampled_from(
-        [s for s in SWITCHES if dtype != "float16" or s.get("momentum_input") != "raw"]),
-        label="switches")
+    switches = data.draw(st.sampled_from(SWITCHES), label="switches")
     steps = data.draw(st.integers(1, 3), label="steps")
     sizes = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=2), label="sizes")
     params = data.draw(extreme_trees(dtype, sizes), label="params")
@@ -433,6 +431,27 @@ def test_float16_update_clipping_divides_as_the_reference(state_dtype: str | Non
         fast.step_(params, grads, state)
     assert np.array_equal(params["w"], want["w"], equal_nan=True), (params, want)
     assert np.isnan(want["w"]).all() == (state_dtype is None)
+
+
+@pytest.mark.parametrize("state_dtype", [None, "float32"])
+def test_float16_raw_moment_overflows_as_the_reference(state_dtype: str | None) -> None:
+    """Apex's raw-gradient moment is computed in the gradient's dtype: a float16 moment
+    near 65504 divided by ``1 - b1`` overflows there (NaN or -inf after the norm), as in
+    the reference, not in the kernels' float32."""
+    kw = {"state_dtype": state_dtype, "mu_dtype": state_dtype} if state_dtype else {}
+    opt = ngr.novograd(0.1, norm="apex_l2", second_moment_init="first_step_blend",
+                       bias_correction="apex", momentum_input="raw",
+                       weight_decay_mode="apex", weight_decay=0.1, **kw)
+    fast = fused.from_optimizer(opt)
+    params = {"w": np.array([65504.0, 1.0], dtype=np.float16)}
+    grads = {"w": np.array([65504.0, 0.5], dtype=np.float16)}
+    with np.errstate(all="ignore"):
+        updates, _ = opt.update(grads, opt.init(params), params)
+        want = ngr.apply_updates(params, updates)
+        state = fast.init(params)
+        fast.step_(params, grads, state)
+    assert not np.isfinite(want["w"][0])
+    assert np.array_equal(params["w"], want["w"], equal_nan=True), (params, want)
 
 
 # ------------------------------------------------------------------- the fuzz

@@ -14,10 +14,15 @@ updating the caller's buffers **in place**:
     fast.step_(params, grads, state)       # params and state updated in place
 
 On the CPU it runs numba kernels over NumPy arrays (``pip install numba``, or the
-``fast`` extra, ``pip install ".[fast]"`` in a checkout; compiled code is cached on disk); on the GPU, CuPy kernels over CuPy arrays. Buffers
-must be C-contiguous, writeable (parameters and state) and of the dtypes the
-configuration implies; anything else is refused with an error naming the leaf, never
-copied behind the caller's back. float16, float32 and float64 are supported (float16
+``fast`` extra, ``pip install ".[fast]"`` in a checkout; compiled code is cached on
+disk); on the GPU, CuPy kernels over CuPy arrays. Buffers must be C-contiguous,
+writeable (parameters and state), of the dtypes the configuration implies, and none may
+share memory with another that the step writes (a gradient may be its own parameter's
+buffer); anything else is refused with an error naming the leaf, never copied behind
+the caller's back. Everything the reference's ``update`` checks is checked too, with
+its messages (the step count's range, the learning rate's value), and all of it before
+a single value is written: after an error nothing has changed. float16, float32 and
+float64 are supported (float16
 with any state dtype); bfloat16 is refused (neither NumPy nor numba has it).
 
 It is checked against the reference exactly as a port is: ``novograd-ref verify

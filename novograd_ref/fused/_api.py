@@ -124,10 +124,10 @@ class FusedNovoGrad:
             _gpu.step_(cfg, leaves, numbers, vmax_leaves is not None)
             state.count[...] = count + 1
             return
-        calls, kind = _numpy_calls(cfg, treedef, p_leaves, g_leaves, m_leaves, v_leaves,
-                                   vmax_leaves)
+        calls, kind, owned = _numpy_calls(cfg, treedef, p_leaves, g_leaves, m_leaves,
+                                          v_leaves, vmax_leaves)
         _refuse_shared(treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves,
-                       state.count)
+                       state.count, owned)
         from . import _cpu
 
         flags: list[float] = self._flags  # type: ignore[attr-defined]
@@ -216,13 +216,13 @@ def _path(treedef: TreeDef, i: int) -> str:
     return "" if path == "<root>" else path
 
 
-def _cupy_array_type() -> type:
+def _cupy_array_type() -> Any:
     import cupy
 
-    return cupy.ndarray  # type: ignore[no-any-return]
+    return cupy.ndarray
 
 
-def _check_count_buffer(count: Any, array_type: type) -> None:
+def _check_count_buffer(count: Any, array_type: Any) -> None:
     """``state.count`` (already checked as the reference checks it) is a writeable 0-d
     array of the leaves' kind, which the step can overwrite."""
     if type(count) is not array_type or not _writeable(count.flags):
@@ -273,19 +273,23 @@ _BASE = operator.attrgetter("base")
 
 
 def _refuse_shared(treedef: TreeDef, grads: list[Any], params: list[Any], mus: list[Any],
-                   nus: list[Any], nu_maxes: list[Any] | None, count: Any) -> None:
+                   nus: list[Any], nu_maxes: list[Any] | None, count: Any,
+                   owned: bool | None = None) -> None:
     """No two buffers the step writes share memory, nor does a gradient with one of
     them, except with its own parameter when it is that very buffer (each value is
     read before it is written): a ValueError names both leaves.
 
     Arrays that own their memory (``base`` None), each passed once, share none; this
-    is settled without looking at addresses. Otherwise buffers are grouped by the
+    is settled without looking at addresses (``owned``: the leaves' arrays are known
+    to own theirs, the count aside; None: not known). Otherwise buffers are grouped by the
     object that owns their memory (the end of their chain of bases), and each group's
     byte ranges compared. Two objects that wrap the same raw memory without either
     owning the other are beyond this check.
     """
     written = [*params, *mus, *nus, *(nu_maxes or ()), count]
-    if _own_memory(written) and _own_memory(grads):
+    if owned is None:
+        owned = _own_memory(written) and _own_memory(grads)
+    if owned and count.base is None:
         ids = set(map(id, written))
         if len(ids) == len(written) and (ids.isdisjoint(map(id, grads)) or all(
                 id(g) not in ids or g is params[i] for i, g in enumerate(grads))):
@@ -355,11 +359,13 @@ def _byte_range(a: Any) -> tuple[int, int]:
 
 def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[Any],
                  mus: list[Any], nus: list[Any], nu_maxes: list[Any] | None
-                 ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+                 ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None, bool]:
     """Check every leaf of NumPy arrays; return the CPU kernels' arguments per leaf,
     1-D views of ``g, p, m`` (float16 as uint16) and the 0-d ``v``, ``v_max``
-    (nothing is copied), and the kind ``(dtype, moment dtype, second-moment dtype,
-    grads writeable)`` that every leaf shares, or ``None`` when they differ.
+    (nothing is copied), the kind ``(dtype, moment dtype, second-moment dtype,
+    grads writeable)`` that every leaf shares, or ``None`` when they differ, and
+    whether every leaf took the usual path with arrays that own their memory (see
+    :func:`_refuse_shared`).
 
     The usual leaf (dtypes as ``init`` made them, contiguous, aligned, writeable, no
     amsgrad) is settled by identity and flag tests, which pass only what the
@@ -373,7 +379,7 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
     ndarray = np.ndarray
     out = []
     kind: tuple[Any, ...] | None = None
-    uniform, checked = True, False
+    uniform, checked, owned = True, False, True
     for i, g in enumerate(grads):
         p, m, v = params[i], mus[i], nus[i]
         if nu_maxes is None and type(g) is type(p) is type(m) is type(v) is ndarray:
@@ -385,6 +391,9 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
                 g_writeable = gf.carray
                 if p.flags.carray and m.flags.carray and v.flags.carray and (
                         g_writeable or (gf.c_contiguous and gf.aligned)):
+                    if owned and (g.base is not None or p.base is not None
+                                  or m.base is not None or v.base is not None):
+                        owned = False
                     if kind is None:
                         kind = (dtype, want[0], want[1], g_writeable)
                     elif dtype is not kind[0] or g_writeable is not kind[3]:
@@ -398,11 +407,11 @@ def _numpy_calls(cfg: Config, treedef: TreeDef, params: list[Any], grads: list[A
         if not checked:  # the first leaf off the usual path: the reference's checks
             check_update_leaves(cfg, treedef, grads, params, mus, nus, nu_maxes)
             checked = True
-        uniform = False
+        uniform = owned = False
         vmax = nu_maxes[i] if nu_maxes is not None else v
         _check_leaf(treedef, i, ndarray, g, p, m, v, vmax)
         out.append((_flat(g), _flat(p), _flat(m), _half_view(v), _half_view(vmax)))
-    return out, kind if uniform else None
+    return out, kind if uniform else None, owned
 
 
 @functools.cache

@@ -161,6 +161,19 @@ def _direction_rounded(g, m, v, x):
     return lambda g, m, v, x: x
 
 
+def pair_rounded(g, v, x):  # pragma: no cover - numba replaces it
+    """``x`` rounded to NumPy's result type of the gradient and second-moment dtypes:
+    float16 when both are (the kernels compute in float32 there), else ``x``."""
+    raise NotImplementedError
+
+
+@overload(pair_rounded)
+def _pair_rounded(g, v, x):
+    if _is_half(g) and _is_half(v):
+        return lambda g, v, x: np.float32(half_to_float(float_to_half(x)))
+    return lambda g, v, x: x
+
+
 @overload(compute_zero)
 def _compute_zero(g, v):
     if types.float64 in (g.dtype, v.dtype):
@@ -290,7 +303,7 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
             cz, rounded(g, like(gz, one_minus_b2) * stat))
         used = rounded(v, like(vz, x))
     elif norm == 1:  # apex_l2: sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
-        s = like(cz, s_sum)
+        s = pair_rounded(g, v, like(cz, s_sum))  # the reference's sum is in that dtype
         prior = vv if init == 2 or not first else rounded(v, like(vz, np.sqrt(s)))
         x = like(cz, rounded(v, rounded(v, like(vz, b2) * prior) * prior))
         used = rounded(v, like(vz, np.sqrt(x + like(cz, one_minus_b2) * s)))
@@ -336,53 +349,74 @@ def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
 
 
 @njit(cache=True, error_model="numpy")
-def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any) -> tuple[Any, Any]:
+def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any, ga: Any, va: Any
+             ) -> tuple[Any, Any]:
     """One value's ``(m_new, d)`` (the new moment and the direction), all in the
     compute dtype, as ``_core.leaf_step`` up to ``_core._update``'s step size.
 
     ``k``: (sign, den, 1/den, wd, average, b1, lr, 1 - b1**t, -step, decay, clip,
-    factor), the scalars already in the compute dtype.
+    factor), the scalars already in the compute dtype. ``ga``, ``va``: the layer's
+    gradient and second moment, for their dtypes: with the raw-gradient moment each
+    operation is rounded as the reference computes it (see :func:`_apply_raw`).
     """
     sign, den, rden, wd, average, b1, lr, bc1 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
     g = sign * gi
-    if f[_F_RAW]:
-        u = g
-    else:
-        u = g * rden if f[_F_RECIPROCAL] else g / den
-        if f[_F_WD_INSIDE]:
-            u = u + wd * pi
-    u = average * u
     inside = f[_F_LR_INSIDE] != 0
+    if f[_F_RAW]:  # in the gradient's dtype, then the wider of it and the state's
+        u = rounded(ga, average * g)
+        mi = rounded(ga, mi)
+        b1m = rounded(ga, b1 * mi)
+        m_new = rounded(ga, b1m - rounded(ga, lr * u)) if inside else rounded(ga, b1m + u)
+        d = m_new
+        if f[_F_NESTEROV]:
+            d = rounded(ga, rounded(ga, b1 * m_new) + (
+                rounded(ga, -(lr * u)) if inside else u))
+        if f[_F_APEX_BIAS]:
+            d = rounded(ga, d / bc1)
+        d = pair_rounded(ga, va, d * rden if f[_F_RECIPROCAL] else d / den)
+        if f[_F_WD_APEX]:
+            decay = rounded(ga, wd * pi)
+            d = pair_rounded(ga, va, d - rounded(ga, lr * decay) if inside else d + decay)
+        return m_new, d
+    u = g * rden if f[_F_RECIPROCAL] else g / den
+    if f[_F_WD_INSIDE]:
+        u = u + wd * pi
+    u = average * u
     m_new = b1 * mi - lr * u if inside else b1 * mi + u
     d = m_new
     if f[_F_NESTEROV]:  # TF momentum's look-ahead: the moment input once more
         d = b1 * m_new + (-(lr * u) if inside else u)
     if f[_F_APEX_BIAS]:
         d = d / bc1
-    if f[_F_RAW]:
-        d = d * rden if f[_F_RECIPROCAL] else d / den
     if f[_F_WD_APEX]:
         d = d - lr * (wd * pi) if inside else d + wd * pi
     return m_new, d
 
 
 @njit(cache=True, error_model="numpy")
-def _update(d: Any, pi: Any, k: Any, f: Any) -> Any:
+def _update(d: Any, pi: Any, k: Any, f: Any, ga: Any, va: Any) -> Any:
     """The update from the direction ``d``: ``factor d`` (rate inside), ``-step d`` or
-    NeMo's ``-clip d``; then decoupled weight decay."""
+    NeMo's ``-clip d``; then decoupled weight decay (rounded as the reference computes
+    it after the raw-gradient moment)."""
     if f[_F_LR_INSIDE]:
         update = k[11] * d
     elif f[_F_LUC]:
         update = (-k[10]) * d
     else:
         update = k[8] * d
+    if f[_F_RAW]:
+        update = pair_rounded(ga, va, update)
     if f[_F_DECOUPLED]:
-        update = update - k[9] * pi
+        if f[_F_RAW]:
+            update = pair_rounded(ga, va, update - rounded(ga, k[9] * pi))
+        else:
+            update = update - k[9] * pi
     return update
 
 
 @njit(cache=True, error_model="numpy")
-def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: Any) -> None:
+def _apply_range(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, f: Any,
+                 z: Any) -> None:
     """Write ``m_new`` and ``p + update`` (update rounded to the parameter dtype first,
     as ``apply_updates`` adds it) for values ``lo..hi``.
 
@@ -396,7 +430,7 @@ def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: An
         _apply_plain(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
                      f[_F_DECOUPLED] != 0, z)
     elif outside and f[_F_RAW]:
-        _apply_raw(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_APEX_BIAS] != 0,
+        _apply_raw(g, p, m, v, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_APEX_BIAS] != 0,
                    f[_F_WD_APEX] != 0, f[_F_DECOUPLED] != 0, z)
     elif f[_F_LR_INSIDE] and not (f[_F_RAW] or f[_F_APEX_BIAS] or f[_F_WD_APEX]):
         _apply_inside(g, p, m, lo, hi, k, f[_F_RECIPROCAL] != 0, f[_F_WD_INSIDE] != 0,
@@ -405,9 +439,9 @@ def _apply_range(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any, z: An
         g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
         for i in range(g.size):
             pi = like(z, load(p, i))
-            m_new, d = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f)
+            m_new, d = _element(like(z, load(g, i)), pi, like(z, load(m, i)), k, f, g, v)
             store(m, i, m_new)
-            store(p, i, pi + rounded(p, _update(d, pi, k, f)))
+            store(p, i, pi + rounded(p, _update(d, pi, k, f, g, v)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -433,24 +467,31 @@ def _apply_plain(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: b
 
 
 @njit(cache=True, error_model="numpy")
-def _apply_raw(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: bool,
+def _apply_raw(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, reciprocal: bool,
                apex_bias: bool, wd_apex: bool, decoupled: bool, z: Any) -> None:
     """:func:`_element` for Apex's raw-gradient moment (normalized after it), the rate
-    outside, no Nesterov or clipping."""
+    outside, no Nesterov or clipping.
+
+    The reference computes this moment and direction in the gradient's dtype (the
+    moment read is cast to it), then divides by the norm in the wider of the gradient
+    and state dtypes: each operation is rounded so (``rounded``, ``pair_rounded``;
+    nothing to round unless float16 is involved), and an intermediate that overflows
+    float16 is infinite here too.
+    """
     sign, den, rden, wd, average, b1, bc1, step, decay = (k[0], k[1], k[2], k[3], k[4],
                                                           k[5], k[7], k[8], k[9])
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
-        u = average * (sign * like(z, load(g, i)))
+        u = rounded(g, average * (sign * like(z, load(g, i))))
         pi = like(z, load(p, i))
-        m_new = b1 * like(z, load(m, i)) + u
-        d = m_new / bc1 if apex_bias else m_new
-        d = d * rden if reciprocal else d / den
+        m_new = rounded(g, rounded(g, b1 * rounded(g, like(z, load(m, i)))) + u)
+        d = rounded(g, m_new / bc1) if apex_bias else m_new
+        d = pair_rounded(g, v, d * rden if reciprocal else d / den)
         if wd_apex:
-            d = d + wd * pi
-        update = step * d
+            d = pair_rounded(g, v, d + rounded(g, wd * pi))
+        update = pair_rounded(g, v, step * d)
         if decoupled:
-            update = update - decay * pi
+            update = pair_rounded(g, v, update - rounded(g, decay * pi))
         store(m, i, m_new)
         store(p, i, pi + rounded(p, update))
 
@@ -480,14 +521,15 @@ def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: 
 
 
 @njit(cache=True, error_model="numpy")
-def _direction_square_sum(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, f: Any,
+def _direction_square_sum(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, f: Any,
                           z: Any) -> float:
     """``sum(d**2)`` of the direction over ``lo..hi`` in float64, writing nothing
     (update clipping needs its norm before any parameter moves)."""
     s = 0.0
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
-        _, d = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)), k, f)
+        _, d = _element(like(z, load(g, i)), like(z, load(p, i)), like(z, load(m, i)), k, f,
+                        g, v)
         x = np.float64(d)
         s += x * x
     return s
@@ -557,10 +599,10 @@ def leaf_step(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> None:
         nb = _nblocks(g.size)
         parts = np.empty(nb)
         for b in range(nb):
-            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+            parts[b] = _direction_square_sum(g, p, m, v, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
         k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
-    _apply_range(g, p, m, 0, g.size, k, f, z)
+    _apply_range(g, p, m, v, 0, g.size, k, f, z)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -576,11 +618,11 @@ def leaf_step_parallel(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any) -> Non
     if f[_F_LUC]:
         parts = np.empty(nb)
         for b in prange(nb):
-            parts[b] = _direction_square_sum(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK),
+            parts[b] = _direction_square_sum(g, p, m, v, b * BLOCK, min(g.size, (b + 1) * BLOCK),
                                           k, f, z)
         k = _clipped(k, z, g, m, v, p2, _compensated_total(parts), c)
     for b in prange(nb):
-        _apply_range(g, p, m, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
+        _apply_range(g, p, m, v, b * BLOCK, min(g.size, (b + 1) * BLOCK), k, f, z)
 
 
 _COMPILED: dict[tuple[Any, ...], Any] = {}

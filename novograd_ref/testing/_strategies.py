@@ -35,7 +35,8 @@ def tree_shapes(max_leaves: int = 4) -> st.SearchStrategy[dict[str, tuple[int, .
 def bounded_arrays(shape: tuple[int, ...], dtype: str = "float64",
                    magnitude: float = 1e3, zero_ok: bool = True) -> st.SearchStrategy[Any]:
     """NumPy arrays of ``shape`` with finite values in ``[-magnitude, magnitude]``."""
-    size = max(math.prod(shape), 1)
+    _check_dtype(dtype)
+    size = max(math.prod(_checked_shape(shape)), 1)
     bound = min(magnitude, math.sqrt(_MAX[dtype] / size) / 4)
     floor = math.sqrt(_TINY[dtype])  # squares of smaller values would be subnormal
     elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False,
@@ -49,6 +50,7 @@ def bounded_arrays(shape: tuple[int, ...], dtype: str = "float64",
 def trees(shapes: dict[str, tuple[int, ...]], dtype: str = "float64",
           magnitude: float = 1e3) -> st.SearchStrategy[dict[str, Any]]:
     """A dict tree of NumPy arrays with the given leaf shapes."""
+    _check_shapes(shapes)
     return st.fixed_dictionaries({k: bounded_arrays(s, dtype, magnitude)
                                   for k, s in shapes.items()})
 
@@ -57,6 +59,9 @@ def gradient_sequences(shapes: dict[str, tuple[int, ...]], steps: int,
                        dtype: str = "float64", magnitude: float = 1e3
                        ) -> st.SearchStrategy[list[dict[str, Any]]]:
     """``steps`` gradient trees, each layer non-zero (at least one entry away from 0)."""
+    _check_shapes(shapes)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}"[:120])
     def nonzero_tree() -> st.SearchStrategy[dict[str, Any]]:
         return st.fixed_dictionaries({
             k: bounded_arrays(s, dtype, magnitude).filter(lambda a: bool((abs(a) > 1e-3).any()))
@@ -84,3 +89,24 @@ def preset_names_with_strategies() -> list[str]:
     True
     """
     return presets.names()
+
+
+def _check_dtype(dtype: object) -> None:
+    if not isinstance(dtype, str) or dtype not in _MAX:
+        raise ValueError(f"dtype must be one of {tuple(_MAX)}, got "
+                         f"{type(dtype).__name__ if not isinstance(dtype, str) else dtype!r}")
+
+
+def _checked_shape(shape: object) -> tuple[int, ...]:
+    if not isinstance(shape, tuple) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise TypeError(f"shape must be a tuple of ints >= 0, got {type(shape).__name__}")
+    return shape
+
+
+def _check_shapes(shapes: object) -> None:
+    if not isinstance(shapes, dict):
+        raise TypeError(f"shapes must be a dict of leaf name -> shape, got "
+                        f"{type(shapes).__name__}")
+    for shape in shapes.values():
+        _checked_shape(shape)

@@ -34,6 +34,7 @@ errors observed against it.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 _EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
@@ -101,7 +102,7 @@ def rtol(dtype: Any, kind: str = "backend", steps: int = 1) -> float:
     """
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {_shown(kind)}")
-    if isinstance(steps, bool) or not isinstance(steps, int):
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
         raise TypeError(f"steps must be an int, got {_shown(steps)}")
     unit = eps(dtype)  # names a dtype without a tolerance
     if kind in _PER_STEP:
