@@ -210,6 +210,11 @@ CHECK_LAYOUT = r"""(() => {
   if (document.documentElement.scrollWidth > window.innerWidth + 1)
     problems.push("the page scrolls sideways: " + document.documentElement.scrollWidth +
                   " px in a " + window.innerWidth + " px window");
+  const hidden = [];  // tables that hide some of their columns behind a scrollbar
+  for (const wrapper of main.querySelectorAll(".table-wrapper"))
+    if (wrapper.scrollWidth > wrapper.clientWidth + 1)
+      hidden.push(Math.round(100 * (1 - wrapper.clientWidth / wrapper.scrollWidth)) +
+                  "% of a table hidden: " + describe(wrapper.querySelector("tr")));
   const figures = [];
   for (const img of main.querySelectorAll("img")) {
     if (!img.complete || img.naturalWidth === 0) {
@@ -219,7 +224,7 @@ CHECK_LAYOUT = r"""(() => {
     figures.push([img.getAttribute("src"), img.getBoundingClientRect().width,
                   img.naturalWidth]);
   }
-  return {problems, figures};
+  return {problems, hidden, figures};
 })()"""
 
 
@@ -237,8 +242,9 @@ def test_every_page_fits_and_loads_cleanly_at_desktop_and_phone_width(
         site: Path, browser: Browser, pages: list[str], tmp_path: Path) -> None:
     """Every page, at 1400 and 390 CSS pixels: no console error or failed load, nothing
     past the main column outside a scrolling container, no sideways scrolling of the
-    page, every image loaded and, at desktop width, no figure shown at less than half its
-    natural width (where a reader could not read it without clicking)."""
+    page, every image loaded and, at desktop width, no table hiding columns behind its
+    scrollbar and no figure shown at less than half its natural width (where a reader
+    could not read it without clicking)."""
     problems = []
     shots = Path(os.environ.get("NOVOGRAD_REF_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -254,6 +260,7 @@ def test_every_page_fits_and_loads_cleanly_at_desktop_and_phone_width(
                 found += [f"{page}: {src} shown at {shown:.0f} px of its {natural} px"
                           for src, shown, natural in layout["figures"]
                           if shown < natural / 2]
+                found += [f"{page} at {width} px: {p}" for p in layout["hidden"]]
             if found or page in ("index.html", "user-guide/variant-matrix.html"):
                 browser.screenshot(shots / f"{name}-{page.replace('/', '_')}.png")
             problems += found

@@ -72,7 +72,8 @@ def variant_matrix() -> str:
     empty where the row keeps the default."""
     from novograd_ref import Config, presets
 
-    rows = [(name, {}) for name in presets.names()] + VARIANTS
+    rows: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in presets.names()]
+    rows += VARIANTS
     configs = [(name, extra, _preset_call(name, extra).config) for name, extra in rows]
     changed = [f for f in dataclasses.fields(Config)
                if f.name != "learning_rate"
@@ -264,7 +265,9 @@ def benchmark_plots() -> list[str]:
     head = table[0]
     col = {name: head.index(next(c for c in head if c.startswith(name)))
            for name in ("tree", "implementation", "threads", "time", "x floor")}
-    large, small, tree = [], [], ""
+    large: list[tuple[str, str, float, float, float]] = []
+    small: list[tuple[str, float]] = []
+    tree = ""
     for row in table[1:]:
         tree = row[col["tree"]] or tree
         impl = re.sub(r"[*`]|\(.*?\)", "", row[col["implementation"]]).strip() or large[-1][0]
@@ -334,21 +337,25 @@ def _field_docs() -> dict[str, str]:
             for (owner, name), lines in docs.items() if owner == "Config"}
 
 
-def _field_values(annotation: Any) -> str:
-    """The values a field takes, from its annotation: the choices of a ``Literal``,
-    ``False, True`` for a flag, else a number (or a schedule, for the learning rate)."""
+def _field_values(annotation: Any, default: Any) -> str:
+    """The values a field takes, from its annotation (the choices of a ``Literal``,
+    ``False, True`` for a flag, else a number, or a schedule for the learning rate), its
+    default marked."""
     import typing
 
     args = typing.get_args(annotation)
-    optional = " or `None`" if type(None) in args else ""
     literal = next((a for a in (annotation, *args) if typing.get_origin(a) is typing.Literal),
                    None)
-    if literal is not None:
-        return ", ".join(f"`{v!r}`" for v in typing.get_args(literal)) + optional
-    if annotation is bool:
-        return "`False`, `True`"
+    if literal is not None or annotation is bool:
+        choices = [*(typing.get_args(literal) if literal is not None else (False, True)),
+                   *([None] if type(None) in args else [])]
+        return ", ".join(f"`{v!r}`" + (" (default)" if v == default else "")
+                         for v in choices)
     schedule = any(typing.get_origin(a) is not None for a in args)  # a Callable
-    return "a number" + optional + (" or a schedule" if schedule else "")
+    kind = "a number" + (" or `None`" if type(None) in args else "") + (
+        " or a schedule" if schedule else "")
+    return kind + (" (required)" if default is dataclasses.MISSING
+                   else f", default `{default!r}`")
 
 
 def config_fields() -> str:
@@ -363,12 +370,10 @@ def config_fields() -> str:
     missing = [f.name for f in dataclasses.fields(Config) if f.name not in docs]
     if missing:
         raise RuntimeError(f"Config fields without a #: comment: {missing}")
-    lines = ["| field | values | default | what it does |", "|---|---|---|---|"]
+    lines = ["| field | values | what it does |", "|---|---|---|"]
     for f in dataclasses.fields(Config):
-        default = "required" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
         lines.append(f"| {{py:attr}}`~novograd_ref.Config.{f.name}` | "
-                     f"{_field_values(hints[f.name])} | {default} | "
-                     f"{_cell(docs[f.name])} |")
+                     f"{_field_values(hints[f.name], f.default)} | {_cell(docs[f.name])} |")
     return "\n".join(lines) + "\n"
 
 
