@@ -192,7 +192,7 @@ def example_run() -> tuple[str, str]:
 def bundled_run() -> tuple[str, str]:
     """Run ``novograd-ref verify`` as the first minute of the guide does: its output as
     Markdown, the table's first rows and its last lines as printed, and a summary (the
-    table's first row and the last line). A failing run fails the build."""
+    table's size and the last line). A failing run fails the build."""
     import subprocess
     import sys
 
@@ -204,7 +204,8 @@ def bundled_run() -> tuple[str, str]:
     lines = result.stdout.rstrip().splitlines()
     table_end = next(i for i, line in enumerate(lines) if not line.strip())
     shown = [*lines[:8], f"... ({table_end - 8} more rows)", *lines[table_end:]]
-    summary = [*lines[:3], "...", lines[-1]]
+    summary = [(f"... (a table of {table_end - 2} rows: preset, framework, dtype, worst "
+               "error, tolerance, result)"), lines[-1]]
     return ("```text\n$ novograd-ref verify\n" + "\n".join(shown) + "\n```\n",
             "```text\n$ novograd-ref verify\n" + "\n".join(summary) + "\n```\n")
 
