@@ -245,7 +245,8 @@ def benchmark_headline() -> str:
         raise RuntimeError("benchmarks/RESULTS.md has no 'Machine' paragraph or no table "
                            "'| target | measured | verdict |'")
     table = text[start:].split("\n\n")[0]
-    return (f"{machine}\n\nThe targets of the fused step and the reference core on the "
+    machine = machine.split(". ")[0].replace("Machine for everything below:", "Measured on")
+    return (f"{machine}.\n\nThe targets of the fused step and the reference core on the "
             "CPU, as measured in the latest run (details below):\n\n" + table + "\n")
 
 
