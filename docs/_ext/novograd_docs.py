@@ -507,6 +507,39 @@ def generate(app: Sphinx) -> None:
     copy_notebooks()
 
 
+def source_tags(app: Sphinx, modname: str) -> tuple[str, dict[str, tuple[str, int, int]]] | None:
+    """The source of a module and where each of its functions and classes (and their
+    methods) starts and ends, for the links to the source: Sphinx's own parser of it
+    fails on a dict display with ``**`` in it (``presets``), which left its page out.
+
+    >>> code, tags = source_tags(None, "novograd_ref.presets")
+    >>> tags["PresetSpec.keywords"][0], tags["nemo"][0]
+    ('def', 'def')
+    """
+    import ast
+    import importlib.util
+
+    if not modname.startswith("novograd_ref"):
+        return None
+    spec = importlib.util.find_spec(modname)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    code = Path(spec.origin).read_text(encoding="utf-8")
+    tags: dict[str, tuple[str, int, int]] = {}
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                kind = "class" if isinstance(node, ast.ClassDef) else "def"
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                tags[prefix + node.name] = (kind, start, node.end_lineno or node.lineno)
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, f"{prefix}{node.name}.")
+
+    visit(ast.parse(code).body, "")
+    return code, tags
+
+
 _IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*?\bsrc="([^"]+)"[^>]*>)')
 
 
@@ -550,6 +583,7 @@ def _mathml(self: Any, node: nodes.Element, block: bool) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", generate)
     app.connect("build-finished", link_images_of_the_site)
+    app.connect("viewcode-find-source", source_tags)
     app.add_html_math_renderer(
         "mathml",
         inline_renderers=(lambda self, node: _mathml(self, node, False), None),
