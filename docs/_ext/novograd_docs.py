@@ -388,9 +388,7 @@ def _changed_fields(before: Any, after: Any) -> list[str]:
     from novograd_ref import Config
 
     return [f.name for f in dataclasses.fields(Config)
-            if getattr(before, f.name) != getattr(after, f.name)
-            and not (callable(getattr(before, f.name)) and callable(getattr(after, f.name))
-                     and f.name == "learning_rate" and getattr(before, f.name) is None)]
+            if getattr(before, f.name) != getattr(after, f.name)]
 
 
 def _other_values(spec: Any, keyword: str, default: Any) -> list[Any]:
@@ -423,11 +421,9 @@ def _keyword_effect(spec: Any, keyword: str, default: Any) -> str:
                 refusal = refusal or (f"only `{default!r}`: `{keyword}={value!r}` raises "
                                       f"`{type(exc).__name__}` ({exc})" if not extra else "")
                 continue
-            changed = _changed_fields(base, config)
-            extra_changed = (_changed_fields(base, _preset_call(spec.name, extra).config)
-                             if extra else [])
-            changed = [c for c in changed if c not in extra_changed or c in (
-                _changed_fields(_preset_call(spec.name, extra).config, config))]
+            # against the same call without this keyword: what the keyword itself sets
+            reference = _preset_call(spec.name, extra).config if extra else base
+            changed = _changed_fields(reference, config)
             if changed:
                 fields = ", ".join(f"{{py:attr}}`~novograd_ref.Config.{c}`" for c in changed)
                 needs = "".join(f" (with `{k}=True`)" for k in extra)
