@@ -407,14 +407,26 @@ def _other_values(spec: Any, keyword: str, default: Any) -> list[Any]:
     return values
 
 
+def _schedule(step: Any) -> float:
+    """A learning-rate schedule, for the keywords that only act on one."""
+    return 0.01
+
+
 def _keyword_effect(spec: Any, keyword: str, default: Any) -> str:
     """What a preset keyword sets, found by calling the preset with another value of it
-    (with one switch turned on where the keyword requires it) and comparing configs."""
+    (with one or two switches turned on, or a schedule as the rate, where the keyword
+    requires it) and comparing the configuration with the same call without it."""
+    import itertools
+
     base = _preset_call(spec.name).config
-    switches = [k for k, v in _defaults(spec.function).items() if v is False]
+    switches = [k for k, v in _defaults(spec.function).items() if v is False and k != keyword]
+    extras: list[dict[str, Any]] = [
+        {}, *(dict.fromkeys(pair, True) for n in (1, 2)
+              for pair in itertools.combinations(switches, n)),
+        {spec.learning_rate_keyword: _schedule}]
     refusal = ""
     for value in _other_values(spec, keyword, default):
-        for extra in [{}, *({k: True} for k in switches if k != keyword)]:
+        for extra in extras:
             try:
                 config = _preset_call(spec.name, {keyword: value, **extra}).config
             except (ValueError, TypeError) as exc:
@@ -426,8 +438,9 @@ def _keyword_effect(spec: Any, keyword: str, default: Any) -> str:
             changed = _changed_fields(reference, config)
             if changed:
                 fields = ", ".join(f"{{py:attr}}`~novograd_ref.Config.{c}`" for c in changed)
-                needs = "".join(f" (with `{k}=True`)" for k in extra)
-                return fields + needs
+                needs = ", ".join("a schedule as the learning rate" if v is _schedule
+                                  else f"`{k}={v!r}`" for k, v in extra.items())
+                return fields + (f" (with {needs})" if needs else "")
     return refusal
 
 
