@@ -251,6 +251,20 @@ def test_generated_pages_say_what_the_code_says(site: Path) -> None:
     assert "data:image/png" in notebook or re.search(r'<img[^>]+_images/', notebook), \
         "the notebook page shows no stored figure"
     assert "<math" in (site / "user-guide" / "conventions.html").read_text()
+    # every Config field described, every preset keyword in its preset's table
+    import dataclasses
+    import inspect
+
+    configuration = (site / "api" / "configuration.html").read_text()
+    for field in dataclasses.fields(ngr.Config):
+        assert f'href="#novograd_ref.Config.{field.name}"' in configuration, field.name
+    optimizer = (site / "api" / "optimizer.html").read_text()
+    for name in ngr.presets.names():
+        table = optimizer.split(f'<span class="pre">presets.{name}</span></code>:')[1]
+        table = table[:table.index("</table>")]
+        for keyword in inspect.signature(ngr.presets.get(name)).parameters:
+            if keyword != "kwargs":
+                assert f'<span class="pre">{keyword}</span>' in table, (name, keyword)
 
 
 # pip's words for a package index it cannot reach (no network), as opposed to a
