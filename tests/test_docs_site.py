@@ -251,6 +251,11 @@ def test_generated_pages_say_what_the_code_says(site: Path) -> None:
     assert "data:image/png" in notebook or re.search(r'<img[^>]+_images/', notebook), \
         "the notebook page shows no stored figure"
     assert "<math" in (site / "user-guide" / "conventions.html").read_text()
+    # no private module in the API reference: every documented object's name is public
+    for page in (site / "api").glob("*.html"):
+        private = re.findall(r'<dt class="sig[^>]* id="(novograd_ref[^"]*\._[a-z][^"]*)"',
+                             page.read_text())
+        assert private == [], (page.name, private)
     # every Config field described, every preset keyword in its preset's table
     import dataclasses
     import inspect
