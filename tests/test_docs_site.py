@@ -304,6 +304,23 @@ def test_the_docs_extra_alone_builds_the_site(tmp_path: Path) -> None:
     assert "from_optimizer" in (tmp_path / "out" / "api" / "fused.html").read_text()
 
 
+def test_the_shipped_inventories_are_what_their_script_writes(tmp_path: Path) -> None:
+    """docs/_inventories/*.inv, the offline parts of Python's and NumPy's inventories,
+    are exactly what make_inventories.py writes from its table of names."""
+    import importlib.util
+
+    path = ROOT / "docs" / "_inventories" / "make_inventories.py"
+    spec = importlib.util.spec_from_file_location("make_inventories", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, project, version, entries in (("python", "Python", "3", module.PYTHON),
+                                            ("numpy", "NumPy", "stable", module.NUMPY)):
+        shipped = (ROOT / "docs" / "_inventories" / f"{name}.inv").read_bytes()
+        assert shipped == module.inventory(project, version, entries), name
+
+
 @needs_sphinx
 def test_the_site_extension_s_examples_run() -> None:
     """The doctest examples of docs/_ext/novograd_docs.py (the build's own helpers)."""
