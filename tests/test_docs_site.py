@@ -304,36 +304,34 @@ def test_the_docs_extra_alone_builds_the_site(tmp_path: Path) -> None:
     assert "from_optimizer" in (tmp_path / "out" / "api" / "fused.html").read_text()
 
 
-def test_the_shipped_inventories_are_what_their_script_writes(tmp_path: Path) -> None:
-    """docs/_inventories/*.inv, the offline parts of Python's and NumPy's inventories,
-    are exactly what make_inventories.py writes from its table of names."""
+def docs_module(relative: str) -> Any:
+    """A Python file of docs/ (not a package), imported from its path."""
     import importlib.util
 
-    path = ROOT / "docs" / "_inventories" / "make_inventories.py"
-    spec = importlib.util.spec_from_file_location("make_inventories", path)
+    path = ROOT / "docs" / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name, project, version, entries in (("python", "Python", "3", module.PYTHON),
-                                            ("numpy", "NumPy", "stable", module.NUMPY)):
-        shipped = (ROOT / "docs" / "_inventories" / f"{name}.inv").read_bytes()
-        assert shipped == module.inventory(project, version, entries), name
+    return module
+
+
+def test_the_shipped_inventories_are_what_their_script_writes() -> None:
+    """docs/_inventories/*.inv, the offline parts of Python's and NumPy's inventories,
+    are exactly what make_inventories.py writes from its table of names."""
+    script = docs_module("_inventories/make_inventories.py")
+    for name, (project, version, entries) in script.INVENTORIES.items():
+        shipped = (ROOT / "docs" / "_inventories" / name).read_bytes()
+        assert shipped == script.inventory(project, version, entries), name
 
 
 @needs_sphinx
 def test_the_site_extension_s_examples_run() -> None:
     """The doctest examples of docs/_ext/novograd_docs.py (the build's own helpers)."""
     import doctest
-    import importlib.util
 
-    path = ROOT / "docs" / "_ext" / "novograd_docs.py"
-    spec = importlib.util.spec_from_file_location("novograd_docs", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = doctest.testmod(module)
+    result = doctest.testmod(docs_module("_ext/novograd_docs.py"))
     assert result.attempted > 0
     assert result.failed == 0
 
