@@ -50,7 +50,8 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = True
 
 # Python's and NumPy's types link to their documentation through inventories shipped in
-# docs/_inventories (the build needs no network): see docs/_inventories/README.md.
+# docs/_inventories (the build needs no network), written by make_inventories.py there
+# from the names this site references.
 intersphinx_mapping = {
     "python": ("https://docs.python.org/3", "_inventories/python.inv"),
     "numpy": ("https://numpy.org/doc/stable", "_inventories/numpy.inv"),

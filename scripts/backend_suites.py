@@ -4,43 +4,57 @@ Markdown table of the cases of that backend that passed, failed and were skipped
 suite, with the skip reasons. The array-libraries page of the documentation shows its
 output.
 
-    python scripts/backend_suites.py [backend ...]      # default: every installed one
+    python scripts/backend_suites.py [--suite tests/test_x.py ...] [backend ...]
+
+By default every installed backend and the suites of ``SUITES``.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ("tests/test_backends.py", "tests/test_properties.py")
 
 
-def run(backend: str) -> tuple[dict[str, collections.Counter[str]], set[str], float]:
-    """Per suite, how many of ``backend``'s cases ended in each outcome; the skip
-    reasons; the wall time of the run."""
+def run(backend: str, suites: list[str]
+        ) -> tuple[dict[str, collections.Counter[str]], set[str], float]:
+    """Per suite, how many of ``backend``'s cases (the tests with the backend among their
+    parameters) passed, failed or were skipped; the skip reasons; the wall time."""
     env = {**os.environ, "NOVOGRAD_REF_BACKENDS": json.dumps([backend])}
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:randomly",
-                             "-p", "no:cacheprovider", *SUITES], cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    counts: dict[str, collections.Counter[str]] = {s: collections.Counter() for s in SUITES}
-    reasons = set()
-    for line in result.stdout.splitlines():
-        match = re.match(r"(PASSED|FAILED|ERROR|XFAIL|XPASS) (\S+?)::(\S+)", line)
-        if match and re.search(rf"[\[-]{backend}[\]-]", match.group(3)):
-            counts[match.group(2)][match.group(1).lower()] += 1
-        skipped = re.match(r"SKIPPED \[(\d+)\] (\S+?):\d+: (.*)", line)
-        if skipped and backend in skipped.group(3):
-            counts[skipped.group(2)]["skipped"] += int(skipped.group(1))
-            reasons.add(skipped.group(3))
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xml"
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
+                        "-p", "no:cacheprovider", f"--junitxml={report}", *suites],
+                       cwd=ROOT, env=env, capture_output=True, check=False)
+        seconds = time.perf_counter() - start
+        cases = ElementTree.parse(report).getroot().iter("testcase")
+        counts: dict[str, collections.Counter[str]] = {s: collections.Counter()
+                                                         for s in suites}
+        reasons = set()
+        for case in cases:
+            params = re.search(r"\[(.*)\]$", case.get("name", ""))
+            if params is None or backend not in params.group(1).split("-"):
+                continue
+            suite = next(s for s in suites
+                         if Path(s).stem == case.get("classname", "").split(".")[-1])
+            outcome = next((child.tag for child in case
+                            if child.tag in ("failure", "error", "skipped")), "passed")
+            counts[suite][{"failure": "failed", "error": "errors"}.get(outcome, outcome)] += 1
+            for child in case:
+                if child.tag == "skipped":
+                    reasons.add(child.get("message", "").removeprefix("Skipped: "))
     return counts, reasons, seconds
 
 
@@ -48,12 +62,17 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from novograd_ref import backends
 
-    chosen = sys.argv[1:] or backends.available()
-    header = ["library", *(f"`{Path(s).name}`" for s in SUITES), "run time"]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", action="append", help="a test file (repeatable)")
+    parser.add_argument("backend", nargs="*", help="default: every installed backend")
+    args = parser.parse_args()
+    suites = args.suite or list(SUITES)
+    chosen = args.backend or backends.available()
+    header = ["library", *(f"`{Path(s).name}`" for s in suites), "run time"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     notes = []
     for backend in chosen:
-        counts, reasons, seconds = run(backend)
+        counts, reasons, seconds = run(backend, suites)
         cells = [", ".join(f"{n} {k}" for k, n in sorted(c.items())) or "none"
                  for c in counts.values()]
         print(f"| {backend} | " + " | ".join(cells) + f" | {seconds:.0f} s |", flush=True)

@@ -251,6 +251,25 @@ def test_generated_pages_say_what_the_code_says(site: Path) -> None:
     assert "data:image/png" in notebook or re.search(r'<img[^>]+_images/', notebook), \
         "the notebook page shows no stored figure"
     assert "<math" in (site / "user-guide" / "conventions.html").read_text()
+    # no private module in the API reference: every documented object's name is public
+    for page in (site / "api").glob("*.html"):
+        private = re.findall(r'<dt class="sig[^>]* id="(novograd_ref[^"]*\._[a-z][^"]*)"',
+                             page.read_text())
+        assert private == [], (page.name, private)
+    # every Config field described, every preset keyword in its preset's table
+    import dataclasses
+    import inspect
+
+    configuration = (site / "api" / "configuration.html").read_text()
+    for field in dataclasses.fields(ngr.Config):
+        assert f'href="#novograd_ref.Config.{field.name}"' in configuration, field.name
+    optimizer = (site / "api" / "optimizer.html").read_text()
+    for name in ngr.presets.names():
+        table = optimizer.split(f'<span class="pre">presets.{name}</span></code>:')[1]
+        table = table[:table.index("</table>")]
+        for keyword in inspect.signature(ngr.presets.get(name)).parameters:
+            if keyword != "kwargs":
+                assert f'<span class="pre">{keyword}</span>' in table, (name, keyword)
 
 
 # pip's words for a package index it cannot reach (no network), as opposed to a
@@ -285,19 +304,34 @@ def test_the_docs_extra_alone_builds_the_site(tmp_path: Path) -> None:
     assert "from_optimizer" in (tmp_path / "out" / "api" / "fused.html").read_text()
 
 
-@needs_sphinx
-def test_the_site_extension_s_examples_run() -> None:
-    """The doctest examples of docs/_ext/novograd_docs.py (the build's own helpers)."""
-    import doctest
+def docs_module(relative: str) -> Any:
+    """A Python file of docs/ (not a package), imported from its path."""
     import importlib.util
 
-    path = ROOT / "docs" / "_ext" / "novograd_docs.py"
-    spec = importlib.util.spec_from_file_location("novograd_docs", path)
+    path = ROOT / "docs" / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = doctest.testmod(module)
+    return module
+
+
+def test_the_shipped_inventories_are_what_their_script_writes() -> None:
+    """docs/_inventories/*.inv, the offline parts of Python's and NumPy's inventories,
+    are exactly what make_inventories.py writes from its table of names."""
+    script = docs_module("_inventories/make_inventories.py")
+    for name, (project, version, entries) in script.INVENTORIES.items():
+        shipped = (ROOT / "docs" / "_inventories" / name).read_bytes()
+        assert shipped == script.inventory(project, version, entries), name
+
+
+@needs_sphinx
+def test_the_site_extension_s_examples_run() -> None:
+    """The doctest examples of docs/_ext/novograd_docs.py (the build's own helpers)."""
+    import doctest
+
+    result = doctest.testmod(docs_module("_ext/novograd_docs.py"))
     assert result.attempted > 0
     assert result.failed == 0
 

@@ -72,7 +72,8 @@ def variant_matrix() -> str:
     empty where the row keeps the default."""
     from novograd_ref import Config, presets
 
-    rows = [(name, {}) for name in presets.names()] + VARIANTS
+    rows: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in presets.names()]
+    rows += VARIANTS
     configs = [(name, extra, _preset_call(name, extra).config) for name, extra in rows]
     changed = [f for f in dataclasses.fields(Config)
                if f.name != "learning_rate"
@@ -191,7 +192,7 @@ def example_run() -> tuple[str, str]:
 def bundled_run() -> tuple[str, str]:
     """Run ``novograd-ref verify`` as the first minute of the guide does: its output as
     Markdown, the table's first rows and its last lines as printed, and a summary (the
-    table's first row and the last line). A failing run fails the build."""
+    table's size and the last line). A failing run fails the build."""
     import subprocess
     import sys
 
@@ -203,7 +204,8 @@ def bundled_run() -> tuple[str, str]:
     lines = result.stdout.rstrip().splitlines()
     table_end = next(i for i, line in enumerate(lines) if not line.strip())
     shown = [*lines[:8], f"... ({table_end - 8} more rows)", *lines[table_end:]]
-    summary = [*lines[:3], "...", lines[-1]]
+    summary = [(f"... (a table of {table_end - 2} rows: preset, framework, dtype, worst "
+               "error, tolerance, result)"), lines[-1]]
     return ("```text\n$ novograd-ref verify\n" + "\n".join(shown) + "\n```\n",
             "```text\n$ novograd-ref verify\n" + "\n".join(summary) + "\n```\n")
 
@@ -243,7 +245,8 @@ def benchmark_headline() -> str:
         raise RuntimeError("benchmarks/RESULTS.md has no 'Machine' paragraph or no table "
                            "'| target | measured | verdict |'")
     table = text[start:].split("\n\n")[0]
-    return (f"{machine}\n\nThe targets of the fused step and the reference core on the "
+    machine = machine.split(". ")[0].replace("Machine for everything below:", "Measured on")
+    return (f"{machine}.\n\nThe targets of the fused step and the reference core on the "
             "CPU, as measured in the latest run (details below):\n\n" + table + "\n")
 
 
@@ -264,7 +267,9 @@ def benchmark_plots() -> list[str]:
     head = table[0]
     col = {name: head.index(next(c for c in head if c.startswith(name)))
            for name in ("tree", "implementation", "threads", "time", "x floor")}
-    large, small, tree = [], [], ""
+    large: list[tuple[str, str, float, float, float]] = []
+    small: list[tuple[str, float]] = []
+    tree = ""
     for row in table[1:]:
         tree = row[col["tree"]] or tree
         impl = re.sub(r"[*`]|\(.*?\)", "", row[col["implementation"]]).strip() or large[-1][0]
@@ -334,21 +339,25 @@ def _field_docs() -> dict[str, str]:
             for (owner, name), lines in docs.items() if owner == "Config"}
 
 
-def _field_values(annotation: Any) -> str:
-    """The values a field takes, from its annotation: the choices of a ``Literal``,
-    ``False, True`` for a flag, else a number (or a schedule, for the learning rate)."""
+def _field_values(annotation: Any, default: Any) -> str:
+    """The values a field takes, from its annotation (the choices of a ``Literal``,
+    ``False, True`` for a flag, else a number, or a schedule for the learning rate), its
+    default marked."""
     import typing
 
     args = typing.get_args(annotation)
-    optional = " or `None`" if type(None) in args else ""
     literal = next((a for a in (annotation, *args) if typing.get_origin(a) is typing.Literal),
                    None)
-    if literal is not None:
-        return ", ".join(f"`{v!r}`" for v in typing.get_args(literal)) + optional
-    if annotation is bool:
-        return "`False`, `True`"
+    if literal is not None or annotation is bool:
+        choices = [*(typing.get_args(literal) if literal is not None else (False, True)),
+                   *([None] if type(None) in args else [])]
+        return ", ".join(f"`{v!r}`" + (" (default)" if v == default else "")
+                         for v in choices)
     schedule = any(typing.get_origin(a) is not None for a in args)  # a Callable
-    return "a number" + optional + (" or a schedule" if schedule else "")
+    kind = "a number" + (" or `None`" if type(None) in args else "") + (
+        " or a schedule" if schedule else "")
+    return kind + (" (required)" if default is dataclasses.MISSING
+                   else f", default `{default!r}`")
 
 
 def config_fields() -> str:
@@ -363,12 +372,10 @@ def config_fields() -> str:
     missing = [f.name for f in dataclasses.fields(Config) if f.name not in docs]
     if missing:
         raise RuntimeError(f"Config fields without a #: comment: {missing}")
-    lines = ["| field | values | default | what it does |", "|---|---|---|---|"]
+    lines = ["| field | values | what it does |", "|---|---|---|"]
     for f in dataclasses.fields(Config):
-        default = "required" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
         lines.append(f"| {{py:attr}}`~novograd_ref.Config.{f.name}` | "
-                     f"{_field_values(hints[f.name])} | {default} | "
-                     f"{_cell(docs[f.name])} |")
+                     f"{_field_values(hints[f.name], f.default)} | {_cell(docs[f.name])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -381,9 +388,7 @@ def _changed_fields(before: Any, after: Any) -> list[str]:
     from novograd_ref import Config
 
     return [f.name for f in dataclasses.fields(Config)
-            if getattr(before, f.name) != getattr(after, f.name)
-            and not (callable(getattr(before, f.name)) and callable(getattr(after, f.name))
-                     and f.name == "learning_rate" and getattr(before, f.name) is None)]
+            if getattr(before, f.name) != getattr(after, f.name)]
 
 
 def _other_values(spec: Any, keyword: str, default: Any) -> list[Any]:
@@ -402,29 +407,40 @@ def _other_values(spec: Any, keyword: str, default: Any) -> list[Any]:
     return values
 
 
+def _schedule(step: Any) -> float:
+    """A learning-rate schedule, for the keywords that only act on one."""
+    return 0.01
+
+
 def _keyword_effect(spec: Any, keyword: str, default: Any) -> str:
     """What a preset keyword sets, found by calling the preset with another value of it
-    (with one switch turned on where the keyword requires it) and comparing configs."""
+    (with one or two switches turned on, or a schedule as the rate, where the keyword
+    requires it) and comparing the configuration with the same call without it."""
+    import itertools
+
     base = _preset_call(spec.name).config
-    switches = [k for k, v in _defaults(spec.function).items() if v is False]
+    switches = [k for k, v in _defaults(spec.function).items() if v is False and k != keyword]
+    extras: list[dict[str, Any]] = [
+        {}, *(dict.fromkeys(pair, True) for n in (1, 2)
+              for pair in itertools.combinations(switches, n)),
+        {spec.learning_rate_keyword: _schedule}]
     refusal = ""
     for value in _other_values(spec, keyword, default):
-        for extra in [{}, *({k: True} for k in switches if k != keyword)]:
+        for extra in extras:
             try:
                 config = _preset_call(spec.name, {keyword: value, **extra}).config
             except (ValueError, TypeError) as exc:
                 refusal = refusal or (f"only `{default!r}`: `{keyword}={value!r}` raises "
                                       f"`{type(exc).__name__}` ({exc})" if not extra else "")
                 continue
-            changed = _changed_fields(base, config)
-            extra_changed = (_changed_fields(base, _preset_call(spec.name, extra).config)
-                             if extra else [])
-            changed = [c for c in changed if c not in extra_changed or c in (
-                _changed_fields(_preset_call(spec.name, extra).config, config))]
+            # against the same call without this keyword: what the keyword itself sets
+            reference = _preset_call(spec.name, extra).config if extra else base
+            changed = _changed_fields(reference, config)
             if changed:
                 fields = ", ".join(f"{{py:attr}}`~novograd_ref.Config.{c}`" for c in changed)
-                needs = "".join(f" (with `{k}=True`)" for k in extra)
-                return fields + needs
+                needs = ", ".join("a schedule as the learning rate" if v is _schedule
+                                  else f"`{k}={v!r}`" for k, v in extra.items())
+                return fields + (f" (with {needs})" if needs else "")
     return refusal
 
 
@@ -500,6 +516,39 @@ def generate(app: Sphinx) -> None:
     copy_notebooks()
 
 
+def source_tags(app: Sphinx, modname: str) -> tuple[str, dict[str, tuple[str, int, int]]] | None:
+    """The source of a module and where each of its functions and classes (and their
+    methods) starts and ends, for the links to the source: Sphinx's own parser of it
+    fails on a dict display with ``**`` in it (``presets``), which left its page out.
+
+    >>> code, tags = source_tags(None, "novograd_ref.presets")
+    >>> tags["PresetSpec.keywords"][0], tags["nemo"][0]
+    ('def', 'def')
+    """
+    import ast
+    import importlib.util
+
+    if not modname.startswith("novograd_ref"):
+        return None
+    spec = importlib.util.find_spec(modname)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    code = Path(spec.origin).read_text(encoding="utf-8")
+    tags: dict[str, tuple[str, int, int]] = {}
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                kind = "class" if isinstance(node, ast.ClassDef) else "def"
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                tags[prefix + node.name] = (kind, start, node.end_lineno or node.lineno)
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, f"{prefix}{node.name}.")
+
+    visit(ast.parse(code).body, "")
+    return code, tags
+
+
 _IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*?\bsrc="([^"]+)"[^>]*>)')
 
 
@@ -543,6 +592,7 @@ def _mathml(self: Any, node: nodes.Element, block: bool) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", generate)
     app.connect("build-finished", link_images_of_the_site)
+    app.connect("viewcode-find-source", source_tags)
     app.add_html_math_renderer(
         "mathml",
         inline_renderers=(lambda self, node: _mathml(self, node, False), None),

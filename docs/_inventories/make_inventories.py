@@ -75,9 +75,13 @@ def inventory(project: str, version: str, entries: list[tuple[str, str, str]]) -
     return header.encode() + zlib.compress(lines.encode())
 
 
+# file name -> (project, version, entries)
+INVENTORIES = {"python.inv": ("Python", "3", PYTHON), "numpy.inv": ("NumPy", "stable", NUMPY)}
+
+
 def main() -> None:
-    (HERE / "python.inv").write_bytes(inventory("Python", "3", PYTHON))
-    (HERE / "numpy.inv").write_bytes(inventory("NumPy", "stable", NUMPY))
+    for name, (project, version, entries) in INVENTORIES.items():
+        (HERE / name).write_bytes(inventory(project, version, entries))
 
 
 if __name__ == "__main__":
