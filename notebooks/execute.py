@@ -30,11 +30,6 @@ HERE = Path(__file__).resolve().parent
 CELL_MARK = "# %%"
 MARKDOWN_MARK = "# %% [markdown]"
 TIMEOUT_S = 600
-#: Notebooks that the documentation site builds as pages of their own without listing
-#: them in its table of contents yet (Sphinx's ``orphan`` metadata, read by myst-nb from
-#: the notebook's metadata); a notebook leaves this list when ``docs/index.md`` lists it.
-UNLISTED = ("05_does_it_matter_in_training",)
-
 
 def sources() -> list[Path]:
     """The notebook sources (``NN_*.py``), in order."""
@@ -78,8 +73,6 @@ def build(source: Path) -> Any:
                                  "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
-    if source.stem in UNLISTED:
-        nb.metadata["orphan"] = True
     _stable_ids(nb, source.stem)
     return nb
 
