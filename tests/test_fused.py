@@ -524,9 +524,11 @@ def test_a_new_process_loads_the_compiled_kernels_from_disk() -> None:
 
 
 #: (parameter dtype, state dtype): each dtype with its own state, float64 and float32
-#: with the other's, float16 with float32 state as the PyTorch family keeps it
+#: with the other's, float16 with float32 state (as the PyTorch family keeps it) and
+#: with float64 state
 _HOST_KINDS = [("float64", None), ("float32", None), ("float64", "float32"),
-               ("float32", "float64"), ("float16", None), ("float16", "float32")]
+               ("float32", "float64"), ("float16", None), ("float16", "float32"),
+               ("float16", "float64")]
 
 
 @pytest.fixture(scope="module")
