@@ -27,6 +27,8 @@ from novograd_ref._config import _SWITCHES, Config
 from novograd_ref.conformance import implementation, verify_implementation
 from novograd_ref.testing import assert_trees_close, rtol
 
+from .test_fused_fuzz import KINDS, SWITCHES, assert_same, extreme_trees
+
 fused = pytest.importorskip("novograd_ref.fused", reason="numba is not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -521,14 +523,18 @@ def test_a_new_process_loads_the_compiled_kernels_from_disk() -> None:
 # --------------------------------------------------------------------------- GPU
 
 
-_HOST_KINDS = {("float64", None): 64, ("float32", None): 32, ("float64", "float32"): 6432,
-               ("float32", "float64"): 3264}
+#: (parameter dtype, state dtype): each dtype with its own state, float64 and float32
+#: with the other's, float16 with float32 state (as the PyTorch family keeps it) and
+#: with float64 state
+_HOST_KINDS = [("float64", None), ("float32", None), ("float64", "float32"),
+               ("float32", "float64"), ("float16", None), ("float16", "float32"),
+               ("float16", "float64")]
 
 
 @pytest.fixture(scope="module")
 def gpu_math_on_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The CuPy kernels' device functions compiled for the host (g++), driven by
-    ``tests/gpu_math_host.cpp``."""
+    ``tests/gpu_math_host.cpp``; CuPy's float16 is the compiler's ``_Float16``."""
     import shutil
 
     from novograd_ref.fused import _gpu
@@ -540,19 +546,59 @@ def gpu_math_on_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (build / "gpu_preamble.h").write_text(_gpu._PREAMBLE)
     (build / "main.cpp").write_text((ROOT / "tests" / "gpu_math_host.cpp").read_text())
     exe = build / "gpu_math_host"
-    subprocess.run([compiler, "-O1", "-ffp-contract=off", "-std=c++17", "-o", str(exe),
-                    str(build / "main.cpp")], check=True, capture_output=True)
+    proc = subprocess.run([compiler, "-O1", "-ffp-contract=off", "-std=c++17", "-o", str(exe),
+                           str(build / "main.cpp")], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
     return exe
 
 
-@pytest.mark.parametrize("kind", list(_HOST_KINDS))
+def gpu_math_run(exe: Path, cfg: Config, p0: np.ndarray, grads: list[np.ndarray]
+                 ) -> list[np.ndarray]:
+    """One layer's steps through the host-compiled kernels, from ``p0`` and zero state:
+    after each step, ``p``, ``m`` and ``v`` as one float64 array."""
+    from novograd_ref.fused import _plan
+
+    dtype = p0.dtype
+    bits = [8 * np.dtype(d or dtype).itemsize for d in (dtype, cfg.state_dtype, cfg.mu_dtype)]
+    lines = [f"{bits[0]} {bits[1]} {bits[2]} {p0.size} {len(grads)}",
+             " ".join(map(str, _plan.flags(cfg))), " ".join(repr(float(x)) for x in p0)]
+    for step, g in enumerate(grads):
+        rate = cfg.learning_rate
+        lr = float(rate(step) if callable(rate) else rate)
+        lines.append(" ".join(repr(float(x)) for x in _plan.coefficients(cfg, step, lr)))
+        lines.append(" ".join(repr(float(x)) for x in g))
+    proc = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True,
+                          text=True, check=False, timeout=60)
+    if proc.returncode == 3:
+        pytest.skip("the host compiler has no _Float16 to stand in for CuPy's float16")
+    assert proc.returncode == 0, f"the host-compiled kernels exited {proc.returncode}"
+    out = [np.array(line.split(), dtype=np.float64) for line in proc.stdout.splitlines()]
+    assert len(out) == len(grads), proc.stdout
+    assert all(row.size == 2 * p0.size + 1 for row in out), proc.stdout
+    return out
+
+
+def reference_run(cfg: Config, p0: np.ndarray, grads: list[np.ndarray]
+                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The reference's ``(p, m, v)`` after each step of one layer from ``p0``."""
+    opt = ngr.NovoGrad(cfg)
+    params, state = {"w": p0}, opt.init({"w": p0})
+    out = []
+    with np.errstate(all="ignore"):
+        for g in grads:
+            updates, state = opt.update({"w": g}, state, params)
+            params = ngr.apply_updates(params, updates)
+            out.append((params["w"], np.asarray(state.mu["w"]), np.asarray(state.nu["w"])))
+    return out
+
+
+@pytest.mark.parametrize("kind", _HOST_KINDS)
 def test_gpu_kernel_math_matches_the_reference_on_the_host(
         gpu_math_on_host: Path, kind: tuple[str, str | None]) -> None:
     """Every switch value through the GPU kernels' own C++ (reduction in double, the
     per-layer scalars in the state dtype, the fused element update) on one layer,
     against the reference: the GPU's math, checked where there is no GPU."""
-    from novograd_ref.fused import _plan
-
     dtype, state_dtype = kind
     for param in _one_switch_configs():
         (base,) = param.values
@@ -561,24 +607,87 @@ def test_gpu_kernel_math_matches_the_reference_on_the_host(
         p0 = rng.standard_normal(6).astype(dtype)
         grads = [rng.standard_normal(6).astype(dtype) for _ in range(STEPS)]
         grads[0][...] = 0
-        lines = [f"{_HOST_KINDS[kind]} 6 {STEPS}", " ".join(map(str, _plan.flags(cfg))),
-                 " ".join(repr(float(x)) for x in p0)]
-        for step, g in enumerate(grads):
-            lines.append(" ".join(repr(x) for x in _plan.coefficients(cfg, step, _schedule(step))))
-            lines.append(" ".join(repr(float(x)) for x in g))
-        proc = subprocess.run([str(gpu_math_on_host)], input="\n".join(lines) + "\n",
-                              capture_output=True, text=True, check=True)
-        got = [np.array(line.split(), dtype=np.float64) for line in proc.stdout.splitlines()]
-        opt = ngr.NovoGrad(cfg)
-        params, state = {"w": p0}, opt.init({"w": p0})
-        with np.errstate(all="ignore"):
-            for step, g in enumerate(grads):
-                updates, state = opt.update({"w": g}, state, params)
-                params = ngr.apply_updates(params, updates)
-                want = np.concatenate([params["w"], state.mu["w"], [state.nu["w"]]])
-                assert_trees_close({"step": got[step]}, {"step": want.astype(np.float64)},
-                                   rtol_value=_tolerance(cfg, dtype), step=step + 1)
+        got = gpu_math_run(gpu_math_on_host, cfg, p0, grads)
+        for step, want in enumerate(reference_run(cfg, p0, grads)):
+            want64 = np.concatenate([w.astype(np.float64).reshape(-1) for w in want])
+            assert_trees_close({"step": got[step]}, {"step": want64},
+                               rtol_value=_tolerance(cfg, dtype), step=step + 1)
 
+
+# The extremes the CPU kernels are pinned to (tests/test_fused_fuzz.py), through the GPU
+# kernels' C++ on the host.
+
+
+def _split(row: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return row[:n], row[n:2 * n], row[2 * n:]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gpu_kernel_math_takes_no_step_for_gradients_at_the_maximum(
+        gpu_math_on_host: Path, dtype: str) -> None:
+    """The squared norm overflows to inf, g / sqrt(inf) is 0: no step, v is inf."""
+    cfg = ngr.novograd(0.1).config
+    top = np.finfo(dtype).max
+    (row,) = gpu_math_run(gpu_math_on_host, cfg, np.ones(3, dtype), [np.full(3, top, dtype)])
+    p, _, v = _split(row, 3)
+    np.testing.assert_array_equal(p, np.ones(3))
+    assert np.isinf(v).all()
+
+
+@pytest.mark.parametrize("state_dtype", [None, "float32"])
+def test_gpu_kernel_math_clips_float16_updates_as_the_reference(
+        gpu_math_on_host: Path, state_dtype: str | None) -> None:
+    """The direction is 0 where the float16 gradient's square overflows, and the clip
+    divides by ``|d| + luc_eps``: 0 / 0 in float16 (NaN), 1e-8 with float32 state."""
+    kw = {"state_dtype": state_dtype, "mu_dtype": state_dtype} if state_dtype else {}
+    cfg = ngr.novograd(0.1, update_clipping="luc", **kw).config
+    p0 = np.array([0.0, 6.1e-5], dtype=np.float16)
+    grads = [np.array([65504.0, -0.5], dtype=np.float16)]
+    (row,) = gpu_math_run(gpu_math_on_host, cfg, p0, grads)
+    ((want, _, _),) = reference_run(cfg, p0, grads)
+    assert np.isnan(want).all() == (state_dtype is None)
+    assert np.array_equal(_split(row, 2)[0], want.astype(np.float64), equal_nan=True), (row, want)
+
+
+@pytest.mark.parametrize("state_dtype", [None, "float32"])
+def test_gpu_kernel_math_overflows_the_float16_raw_moment_as_the_reference(
+        gpu_math_on_host: Path, state_dtype: str | None) -> None:
+    """Apex's raw-gradient moment in the gradient's float16: a moment near 65504 over
+    ``1 - b1`` overflows there, as in the reference, not in the kernels' float32."""
+    kw = {"state_dtype": state_dtype, "mu_dtype": state_dtype} if state_dtype else {}
+    cfg = ngr.novograd(0.1, norm="apex_l2", second_moment_init="first_step_blend",
+                       bias_correction="apex", momentum_input="raw",
+                       weight_decay_mode="apex", weight_decay=0.1, **kw).config
+    p0 = np.array([65504.0, 1.0], dtype=np.float16)
+    grads = [np.array([65504.0, 0.5], dtype=np.float16)]
+    (row,) = gpu_math_run(gpu_math_on_host, cfg, p0, grads)
+    ((want, _, _),) = reference_run(cfg, p0, grads)
+    assert not np.isfinite(want[0])
+    assert np.array_equal(_split(row, 2)[0], want.astype(np.float64), equal_nan=True), (row, want)
+
+
+@given(data=st.data())
+def test_gpu_kernel_math_gives_the_reference_answer_at_the_extremes(
+        gpu_math_on_host: Path, data: st.DataObject) -> None:
+    """tests/test_fused_fuzz.py's extremes property, on one layer through the GPU
+    kernels' C++: NaN and infinities where the reference has them, finite values
+    within the kit's tolerance."""
+    dtype, state_dtype = data.draw(st.sampled_from(KINDS), label="dtype, state dtype")
+    switches = data.draw(st.sampled_from(SWITCHES), label="switches")
+    steps = data.draw(st.integers(1, 3), label="steps")
+    n = data.draw(st.integers(1, 4), label="size")
+    p0 = data.draw(extreme_trees(dtype, [n]), label="params")["w0"]
+    grads = [data.draw(extreme_trees(dtype, [n]), label=f"grads {i}")["w0"]
+             for i in range(steps)]
+    kw = {"state_dtype": state_dtype, "mu_dtype": state_dtype} if state_dtype else {}
+    cfg = ngr.novograd(data.draw(st.sampled_from([0.1, 1e-3]), label="rate"),
+                       **{**switches, **kw}).config
+    tol = max(rtol(name, "framework") for name in (dtype, state_dtype or dtype))
+    got = gpu_math_run(gpu_math_on_host, cfg, p0, grads)
+    for step, (row, want) in enumerate(zip(got, reference_run(cfg, p0, grads)), start=1):
+        for name, have, w in zip(("params", "mu", "nu"), _split(row, n), want):
+            w = np.asarray(w).reshape(-1)
+            assert_same(have.astype(w.dtype), w, tol, f"{name} at step {step}")
 
 
 def _cupy() -> Any:

@@ -3,19 +3,28 @@ r"""CuPy kernels of the fused step on CuPy arrays: the CPU kernels' math in CUDA
 Per layer, everything stays on the device: a ``ReductionKernel`` sums :math:`g_i^2`
 in double precision (and ``max |g_i|`` for Apex's inf-norm), a one-thread
 ``ElementwiseKernel`` computes the second moment and denominator in the state dtype,
-operation by operation as NumPy does in the reference (``float16`` arithmetic through
-CuPy's ``float16`` type), and one ``ElementwiseKernel`` reads ``g, p, m`` once and
-writes ``m`` and ``p`` once. NeMo's update clipping adds a reduction over the
-direction (computed into a scratch array) before anything is stored.
+operation by operation as NumPy does in the reference, and one ``ElementwiseKernel``
+reads ``g, p, m`` once and writes ``m`` and ``p`` once. NeMo's update clipping adds a
+reduction over the direction (computed into a scratch array) before anything is stored.
+
+CuPy's ``float16`` computes in float32 and rounds only when a ``float16`` is built, so
+each operation the reference computes in float16 is rounded explicitly, as the CPU
+kernels round it: the per-layer scalars in the state dtype, Apex's squared norm in the
+wider of the gradient and state dtypes, Apex's raw-gradient moment and direction in the
+gradient's dtype, the clip of update clipping in the direction's dtype (where
+``luc_eps`` = 1e-8 is 0). An intermediate that overflows float16 there is infinite, as
+in the reference. A squared norm that overflows float64 is ``inf`` (the reduction is a
+plain sum), and ``g / sqrt(inf)`` is 0: no step, as in the reference.
 Kernels are compiled with ``--fmad=false``: NumPy never fuses a multiply and an add,
 so neither may the kernels. The flags and the coefficients are those of ``_plan``; the
 step count is read once per step.
 
 Not yet run on a GPU: ``tests/test_fused.py`` checks these kernels against the
 reference for every switch value where CuPy and a CUDA device are present. Where there
-is none, it compiles the device functions below for the host (``tests/gpu_math_host.cpp``)
-and checks their math against the reference; the CuPy plumbing (kernel signatures,
-launches) is only exercised on a GPU.
+is none, it compiles the device functions below for the host (``tests/gpu_math_host.cpp``,
+CuPy's ``float16`` as the compiler's ``_Float16``) and checks their math against the
+reference, at the extremes too; the CuPy plumbing (kernel signatures, launches, the
+tree reductions' order) is only exercised on a GPU.
 """
 
 from __future__ import annotations
@@ -42,6 +51,17 @@ __device__ double to_d(float16 x) { return (double)(float)x; }
 template <typename X> __device__ bool is_nan(X x) { return isnan(to_d(x)); }
 // a value of one dtype as another, through double (exact for every widening)
 template <typename X, typename Y> __device__ X cvt(Y y) { return from_d<X>(to_d(y)); }
+// x (of the compute dtype C) rounded to the dtype X the reference computes it in: a
+// no-op unless X is narrower than C (float16, or float32 with float64 state). CuPy's
+// float16 computes in float32 and rounds only when stored, so every float16 operation
+// of the reference is rounded explicitly here (V(...), G(...) or rnd).
+template <typename X, typename C> __device__ C rnd(C x) { return cvt<C>(cvt<X>(x)); }
+// NumPy's result type of dtypes A and B
+template <typename A, typename B> struct wider { typedef double type; };
+template <> struct wider<float, float> { typedef float type; };
+template <> struct wider<float16, float> { typedef float type; };
+template <> struct wider<float, float16> { typedef float type; };
+template <> struct wider<float16, float16> { typedef float16 type; };
 
 // _cpu._second_moment / _denominator / _scalars: G gradient, V state, C compute dtype.
 template <typename G, typename V, typename C>
@@ -54,12 +74,12 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     if (f[F_NORM] == 2) {  // n_0 = max|g_1| is stored (state dtype) before the blend
         G stat = from_d<G>(isnan(s_sum) ? s_sum : max_abs);
         V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(stat);
-        C x = cvt<C>(from_d<V>(b2) * prior) + cvt<C>(from_d<G>(omb2) * stat);
+        C x = cvt<C>(V(from_d<V>(b2) * prior)) + cvt<C>(G(from_d<G>(omb2) * stat));
         used = cvt<V>(x);
-    } else if (f[F_NORM] == 1) {
-        C s = from_d<C>(s_sum);
+    } else if (f[F_NORM] == 1) {  // S in the wider of the gradient and state dtypes
+        C s = rnd<typename wider<G, V>::type>(from_d<C>(s_sum));
         V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(vsqrt(s));
-        C x = cvt<C>(from_d<V>(b2) * prior * prior);
+        C x = cvt<C>(V(V(from_d<V>(b2) * prior) * prior));
         used = cvt<V>(vsqrt(x + from_d<C>(omb2) * s));
     } else {
         V s = cvt<V>(from_d<G>(s_sum));
@@ -67,12 +87,12 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
         if (f[F_UPDATE] == 1) {
             double w = 1.0 - b2;
             if (w < 0.5) {
-                blend = vv + from_d<V>(w) * (s - vv);
+                blend = V(vv + V(from_d<V>(w) * V(s - vv)));
             } else {
-                blend = s - (s - vv) * from_d<V>(1.0 - w);
+                blend = V(s - V(V(s - vv) * from_d<V>(1.0 - w)));
             }
         } else {
-            blend = from_d<V>(b2) * vv + from_d<V>(omb2) * s;
+            blend = V(V(from_d<V>(b2) * vv) + V(from_d<V>(omb2) * s));
         }
         int init = (int)f[F_INIT];
         if (init == 0) {
@@ -114,32 +134,47 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     k[11] = from_d<C>(c[C_FACTOR]);
 }
 
-// _cpu._element: one value's (m_new, d), the new moment and the direction.
-template <typename C>
+// _cpu._element: one value's (m_new, d), the new moment and the direction. With the
+// raw-gradient moment, each operation is rounded to the dtype the reference computes
+// it in: the gradient's G for the moment, the wider W of G and the state's V after
+// the division by the norm (nothing rounds unless float16 or a float32 gradient with
+// float64 state is involved; a float16 intermediate that overflows is infinite).
+template <typename G, typename V, typename C>
 __device__ void element(C gi, C pi, C mi, const C* k, const long long* f,
                         C& m_new, C& d) {
+    typedef typename wider<G, V>::type W;
     C g = k[0] * gi;
-    C u;
-    if (f[F_RAW]) {
-        u = g;
-    } else {
-        u = f[F_RECIPROCAL] ? C(g * k[2]) : C(g / k[1]);
-        if (f[F_WD_INSIDE]) u = u + k[3] * pi;
-    }
-    u = k[4] * u;
     C b1 = k[5], lr = k[6];
     bool inside = f[F_LR_INSIDE] != 0;
+    if (f[F_RAW]) {
+        C u = rnd<G>(k[4] * g);
+        C b1m = rnd<G>(b1 * rnd<G>(mi));
+        m_new = inside ? rnd<G>(b1m - rnd<G>(lr * u)) : rnd<G>(b1m + u);
+        d = m_new;
+        if (f[F_NESTEROV]) d = rnd<G>(rnd<G>(b1 * m_new) + (inside ? rnd<G>(-(lr * u)) : u));
+        if (f[F_APEX_BIAS]) d = rnd<G>(d / k[7]);
+        d = rnd<W>(f[F_RECIPROCAL] ? C(d * k[2]) : C(d / k[1]));
+        if (f[F_WD_APEX]) {
+            C decay = rnd<G>(k[3] * pi);
+            d = rnd<W>(inside ? C(d - rnd<G>(lr * decay)) : C(d + decay));
+        }
+        return;
+    }
+    C u = f[F_RECIPROCAL] ? C(g * k[2]) : C(g / k[1]);
+    if (f[F_WD_INSIDE]) u = u + k[3] * pi;
+    u = k[4] * u;
     m_new = inside ? C(b1 * mi - lr * u) : C(b1 * mi + u);
     d = m_new;
     if (f[F_NESTEROV]) d = b1 * m_new + (inside ? C(-(lr * u)) : u);
     if (f[F_APEX_BIAS]) d = d / k[7];
-    if (f[F_RAW]) d = f[F_RECIPROCAL] ? C(d * k[2]) : C(d / k[1]);
     if (f[F_WD_APEX]) d = inside ? C(d - lr * (k[3] * pi)) : C(d + k[3] * pi);
 }
 
-// _cpu._update: the update from the direction, then decoupled weight decay.
-template <typename C>
+// _cpu._update: the update from the direction, then decoupled weight decay (rounded
+// as element rounds after the raw-gradient moment).
+template <typename G, typename V, typename C>
 __device__ C update_of(C d, C pi, const C* k, const long long* f) {
+    typedef typename wider<G, V>::type W;
     C update;
     if (f[F_LR_INSIDE]) {
         update = k[11] * d;
@@ -148,16 +183,23 @@ __device__ C update_of(C d, C pi, const C* k, const long long* f) {
     } else {
         update = k[8] * d;
     }
-    if (f[F_DECOUPLED]) update = update - k[9] * pi;
+    if (f[F_RAW]) update = rnd<W>(update);
+    if (f[F_DECOUPLED]) {
+        update = f[F_RAW] ? rnd<W>(update - rnd<G>(k[9] * pi)) : C(update - k[9] * pi);
+    }
     return update;
 }
 
-// _cpu._clipped: NeMo's clip min(trust |p| / (|d| + luc_eps), step), NaN kept.
-template <typename G, typename C>
+// _cpu._clipped: NeMo's clip min(trust |p| / (|d| + luc_eps), step), NaN kept; |p| in
+// the parameter dtype, |d| and the ratio in the direction's dtype D, the result type
+// of the gradient, moment and state dtypes (in float16 luc_eps = 1e-8 is 0, 0 / 0 NaN).
+template <typename G, typename M, typename V, typename C>
 __device__ void clip(double p2, double d2, const double* c, C* k) {
+    typedef typename wider<typename wider<G, M>::type, V>::type D;
     G p_norm = vsqrt(from_d<G>(p2));
-    C d_norm = vsqrt(from_d<C>(d2));
-    C ratio = cvt<C>(G(from_d<G>(c[C_LUC_TRUST]) * p_norm)) / (d_norm + from_d<C>(c[C_LUC_EPS]));
+    C d_norm = rnd<D>(vsqrt(rnd<D>(from_d<C>(d2))));
+    C below = rnd<D>(d_norm + from_d<C>(c[C_LUC_EPS]));
+    C ratio = rnd<D>(cvt<C>(G(from_d<G>(c[C_LUC_TRUST]) * p_norm)) / below);
     k[10] = (to_d(ratio) < to_d(k[10]) || is_nan(ratio)) ? ratio : k[10];
 }
 """
@@ -187,19 +229,21 @@ def _kernel(name: str) -> Any:
             "&vmax[0], &k[0])", "novograd_scalars", preamble=_PREAMBLE, options=_OPTIONS)
     elif name == "direction":
         kernel = cupy.ElementwiseKernel(
-            "T g, T p, M m, raw C k, raw int64 f", "C out",
-            "C m_new; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, out);",
+            "T g, T p, M m, raw C k, raw int64 f, raw V v", "C out",
+            "C m_new; element<T, V, C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, "
+            "out);",
             "novograd_direction", preamble=_PREAMBLE, options=_OPTIONS)
     elif name == "clip":
         kernel = cupy.ElementwiseKernel(
-            "raw float64 sums, raw T g, raw float64 c", "raw C k",
-            "clip<T, C>(sums[2], sums[3], &c[0], &k[0])", "novograd_clip",
+            "raw float64 sums, raw T g, raw float64 c, raw M m, raw V v", "raw C k",
+            "clip<T, M, V, C>(sums[2], sums[3], &c[0], &k[0])", "novograd_clip",
             preamble=_PREAMBLE, options=_OPTIONS)
     else:
         kernel = cupy.ElementwiseKernel(
-            "T g, raw C k, raw int64 f", "T p, M m",
-            "C m_new, d; element<C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, d); "
-            "C update = update_of<C>(d, cvt<C>(p), &k[0], &f[0]); "
+            "T g, raw C k, raw int64 f, raw V v", "T p, M m",
+            "C m_new, d; "
+            "element<T, V, C>(cvt<C>(g), cvt<C>(p), cvt<C>(m), &k[0], &f[0], m_new, d); "
+            "C update = update_of<T, V, C>(d, cvt<C>(p), &k[0], &f[0]); "
             "m = cvt<M>(m_new); p = cvt<T>(cvt<C>(p) + cvt<C>(cvt<T>(update)));",
             "novograd_apply", preamble=_PREAMBLE, options=_OPTIONS)
     _kernels[name] = kernel
@@ -240,7 +284,7 @@ def _layer(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any, inf_norm: 
     if luc:
         _kernel("square_sum")(p, out=sums[2])
         d = cupy.empty(g.shape, dtype=compute)  # the direction; nothing stored yet
-        _kernel("direction")(g, p, m, k, f, d)
+        _kernel("direction")(g, p, m, k, f, v, d)
         _kernel("square_sum")(d, out=sums[3])
-        _kernel("clip")(sums, g, c, k, size=1)
-    _kernel("apply")(g, k, f, p, m)
+        _kernel("clip")(sums, g, c, m, v, k, size=1)
+    _kernel("apply")(g, k, f, v, p, m)
