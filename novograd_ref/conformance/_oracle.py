@@ -85,7 +85,7 @@ def implementation(spec: str) -> Implementation:
     of preset keywords added to every comparison (``make.oracle_kwargs =
     {"state_dtype": "float32"}`` for a port that keeps its second moment in float32),
     or a callable ``(kwargs, dtype) -> dict`` of them; see
-    :func:`declared_oracle_kwargs`.
+    ``declared_oracle_kwargs``.
 
     ``exec:COMMAND``: a port in any language speaking the novograd-ref protocol over
     its standard input and output (:class:`~novograd_ref.conformance.targets.ExecTarget`).

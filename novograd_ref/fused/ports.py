@@ -39,7 +39,8 @@ from ._api import from_optimizer
 
 #: The environment variable choosing the arrays the fused step runs on.
 ARRAYS_VARIABLE = "NOVOGRAD_REF_FUSED_ARRAYS"
-#: Its values: NumPy arrays (the CPU kernels) or CuPy arrays (the CUDA kernels).
+#: The arrays the fused ports step, NumPy arrays (the CPU kernels) or CuPy arrays (the
+#: CUDA kernels).
 ARRAY_KINDS = ("numpy", "cupy")
 
 

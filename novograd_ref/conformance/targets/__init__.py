@@ -1,12 +1,12 @@
 """How the kit reaches an implementation without glue code.
 
 Optimizers as published, ``KIND:MODULE:NAME`` (the constructor filled from each case's
-hyperparameters by its signature, :mod:`._keywords`):
+hyperparameters by its signature, ``_keywords``):
 
-- ``torch:MODULE:CLASS``: a ``torch.optim.Optimizer`` subclass (:mod:`._torch_class`);
+- ``torch:MODULE:CLASS``: a ``torch.optim.Optimizer`` subclass (``_torch_class``);
 - ``optax:MODULE:FUNCTION``: a function returning an optax ``GradientTransformation``
-  (:mod:`._optax_function`);
-- ``keras:MODULE:CLASS``: a Keras 3 optimizer (:mod:`._keras_class`).
+  (``_optax_function``);
+- ``keras:MODULE:CLASS``: a Keras 3 optimizer (``_keras_class``).
 
 Options ride in the target itself, after a ``?``, so that a report's target reproduces
 the run: ``kw.NAME=VALUE`` passes a constructor keyword as it is (``VALUE`` a Python

@@ -53,7 +53,7 @@ _SHOWN = 200  # characters of an offending line quoted in a message
 
 def resolve_command(spec: str) -> list[str]:
     """The argument vector of ``exec:COMMAND``: split as a POSIX shell would
-    (:func:`shlex.split`), its program found relative to the current directory first,
+    (``shlex.split``), its program found relative to the current directory first,
     then on ``PATH``, as an absolute path. Raises :class:`TargetError` when the program
     is missing or not executable; nothing is run.
 
@@ -138,7 +138,7 @@ class ExecTarget:
 
 def canonical_hyper(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical hyperparameters of a preset's keywords ``kwargs``: every key of
-    :data:`novograd_ref._hyper.REQUIRED`, then of ``OPTIONAL`` (defaults filled in), in
+    ``novograd_ref._hyper.REQUIRED``, then of ``OPTIONAL`` (defaults filled in), in
     that order. A preset's other settings (``state_dtype``, ``max_lr``...) are not
     among them: they reach a port as its keywords only.
 
