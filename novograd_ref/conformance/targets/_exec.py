@@ -62,7 +62,7 @@ def resolve_command(spec: str) -> list[str]:
     >>> resolve_command("exec:./no-such-port")
     Traceback (most recent call last):
     ...
-    novograd_ref.conformance.targets._exec.TargetError: exec:./no-such-port: './no-such-port' does not exist
+    novograd_ref.conformance.targets._grammar.TargetError: exec:./no-such-port: './no-such-port' does not exist
     """
     try:
         argv = shlex.split(spec.removeprefix("exec:"))
