@@ -17,7 +17,8 @@ sees half a file, a failed write leaves nothing behind, and nothing but a regula
 >>> folder = tempfile.mkdtemp()
 >>> path = check_output_file(os.path.join(folder, "report.json"), "--report")
 >>> write_output(path, b"{}")
->>> open(path, "rb").read()
+>>> with open(path, "rb") as fh:
+...     fh.read()
 b'{}'
 >>> check_output_file(folder, "--report")
 Traceback (most recent call last):

@@ -44,13 +44,18 @@ exit status:
   0  everything checked matches (verdict pass)
   1  a mismatch (an error beyond the tolerance)
   2  a usage error of the command line, or malformed vector data (one line per
-     problem on stderr)
+     problem on stderr): an empty value, a number out of its range, an --impl that
+     names nothing, an output file that is not a regular file (new or replaced) in
+     a folder where files can be created; checked before any work
   3  the implementation raised, exited, crashed, hung past --timeout, ran out of
-     memory, or broke the adapter protocol (wrong output, modified input) on some
-     case; the case, dtype, step, cause and its traceback or output are on stderr
+     memory, or broke the adapter protocol (wrong output, modified input, oracle
+     keywords the preset refuses) on some case, importing it included; the case,
+     dtype, step, cause and its traceback or output are on stderr
   4  nothing was checked: every case was skipped, or the preset has no standard case
   5  an internal error of novograd-ref itself (its traceback is printed; please
      report it)
+every sub-command uses these statuses (identify and explain: 0 a preset or a
+configuration reproduces the implementation, 1 none does).
 """
 
 EXIT_STATUS = {"pass": 0, "mismatch": 1, "error": 3, "nothing_checked": 4}
@@ -467,7 +472,8 @@ def _write_json(path: str, data: Any) -> None:
 
 def _explain(args: argparse.Namespace) -> int:
     """Diagnose a port: the summary, then the details; exit 0 when a preset or a
-    configuration reproduces it, 1 when nothing does, 4 when no run completed."""
+    configuration reproduces it, 1 when nothing does, 3 when no run completed because
+    the port failed, 4 when none ran."""
     from .conformance import explain
 
     _output_file(args.json, "--json")
@@ -570,13 +576,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     from .conformance import DEFAULT_TIMEOUT
+    from .conformance._runner import STARTUP_TIMEOUT
 
     parser.add_argument("--timeout", type=_options.seconds, default=None, metavar="SECONDS",
-                        help="time limit of one case of the implementation (default "
-                             f"{DEFAULT_TIMEOUT:g})")
+                        help="time limit of one case of the implementation, above 0 and at "
+                             f"most {_options.MAX_SECONDS:g} (default {DEFAULT_TIMEOUT:g}; "
+                             "starting it and importing it may take up to "
+                             f"max(SECONDS, {STARTUP_TIMEOUT:g}))")
     parser.add_argument("--memory-limit", type=_options.size, default=None, metavar="SIZE",
                         help="address-space limit of the implementation's process, e.g. "
-                             "4G (where the OS allows; default none)")
+                             "4G, at most 1P (where the OS allows; default none)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the implementation in this process (for debugging: no "
                              "time or memory limit, its crash ends the run)")
@@ -637,11 +646,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "optax); without: only this preset's bundled records "
                              "(default: all)")
     verify.add_argument("--examples", type=_options.count(0), default=0,
-                        help="hypothesis-generated cases per dtype, with --impl")
+                        help="hypothesis-generated cases per dtype, with --impl (at most "
+                             f"{_options.MAX_EXAMPLES})")
     verify.add_argument("--dtype", choices=["float64", "float32"], help=dtype_help)
     verify.add_argument("--report", type=_options.text, metavar="FILE",
                         help="with --impl: write the run as JSON to FILE, rewritten after "
-                             "every case (default: none)")
+                             "every case (a regular file, new or replaced, in an existing "
+                             "folder; default: none)")
     verify.add_argument("--full", action="store_true",
                         help="with --impl: print every element of the leaf where a mismatch "
                              "starts (default: off, only the differing elements and their "
@@ -660,10 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Step the implementation through the standard "
                                        "cases and compare it with every preset;\nthen with "
                                        "their float32-state and float32-arithmetic variants.",
-                           epilog="exit status: 0 some preset matches (as it is or in a "
-                                  "float32 variant), 1 none does, 2 usage error, 3 the "
-                                  "implementation failed on some case (left out), 5 internal "
-                                  "error")
+                           epilog=EXIT_STATUSES)
     ident.add_argument("--impl", type=_options.text, required=True, help=impl_help)
     ident.add_argument("--preset", type=_options.text,
                        help="the preset whose keywords the factory takes (default: the "
@@ -681,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Run the implementation on the standard cases and "
                                       "on designed probes, then search\nthe switches of "
                                       "Config for what reproduces it "
-                                      f"({docs_url('explain.html')}).")
+                                      f"({docs_url('explain.html')}).",
+                          epilog=EXIT_STATUSES)
     expl.add_argument("--impl", type=_options.text, required=True, help=impl_help)
     expl.add_argument("--preset", type=_options.text,
                       help="the preset whose keywords the factory takes (default: the "
@@ -706,7 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("a", type=_options.text, help="a preset")
     diff.add_argument("b", type=_options.text, help="another preset")
     diff.add_argument("--examples", type=_options.count(1), default=400,
-                      help="inputs to search (hypothesis examples)")
+                      help=f"inputs to search (hypothesis examples, 1 to "
+                           f"{_options.MAX_EXAMPLES})")
     diff.set_defaults(run=_diff)
     record = sub.add_parser("record", help="record golden vectors from a real framework",
                             formatter_class=_Formatter)

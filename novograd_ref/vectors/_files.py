@@ -155,8 +155,8 @@ def out_directory(out: PathLike) -> Path:
     except OSError as exc:
         raise ValueError(f"{path}: cannot be examined ({exc.strerror})") from None
     if info is not None and path.is_dir():
-        check_writable_folder(path, f"--out {path}")
         _check_vectors_layout(path)
+        check_writable_folder(path, f"--out {path}")
         return path
     if info is not None:
         what = "a dangling symbolic link" if path.is_symlink() and not path.exists() else \
