@@ -178,11 +178,14 @@ def replace_file(folder_fd: int, name: str, data: bytes, where: str) -> None:
 
 def write_output(path: PathLike, data: bytes) -> None:
     """Atomically make the file ``path`` hold ``data`` (checked again as it is
-    replaced; see :func:`replace_file`)."""
+    replaced; see :func:`replace_file`); :class:`UnsafePath` saying why it cannot."""
     text = os.fspath(path)
     folder, name = os.path.split(text)
-    folder_fd = os.open(folder or ".", os.O_RDONLY | _DIRECTORY)
     try:
-        replace_file(folder_fd, name, data, text)
-    finally:
-        os.close(folder_fd)
+        folder_fd = os.open(folder or ".", os.O_RDONLY | _DIRECTORY)
+        try:
+            replace_file(folder_fd, name, data, text)
+        finally:
+            os.close(folder_fd)
+    except OSError as exc:
+        raise UnsafePath(f"{text}: cannot be written ({exc.strerror})") from None

@@ -196,15 +196,12 @@ def _verify_bundled(args: argparse.Namespace) -> int:
 
 def _data_dir(data: str | None) -> Path | None:
     """``--data DIR``: an existing directory (None: the bundled vectors)."""
-    from ._paths import UnsafePath, check_name
+    from ._paths import check_name
 
     if data is None:
         return None
-    try:
-        if not os.path.isdir(check_name(data, "--data")):
-            raise UsageError(f"--data {data!r}: not a directory")
-    except UnsafePath as exc:
-        raise UsageError(str(exc)) from None
+    if not os.path.isdir(check_name(data, "--data")):
+        raise UsageError(f"--data {data!r}: not a directory")
     return Path(data)
 
 
@@ -291,14 +288,11 @@ def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
 
 def _output_file(path: str | None, option: str) -> None:
     """Refuse, before any work, an output file the command line may not write
-    (:func:`novograd_ref._paths.check_output_file`)."""
-    from ._paths import UnsafePath, check_output_file
+    (:func:`novograd_ref._paths.check_output_file`; a usage error)."""
+    from ._paths import check_output_file
 
     if path is not None:
-        try:
-            check_output_file(path, option)
-        except UnsafePath as exc:
-            raise UsageError(str(exc)) from None
+        check_output_file(path, option)
 
 
 def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -752,6 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
         argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
+    from ._paths import UnsafePath
     from .conformance import ImplementationError
     from .vectors import MalformedData
 
@@ -761,7 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2
-    except (ImplementationError, MalformedData) as exc:
+    except (ImplementationError, MalformedData, UnsafePath) as exc:
         for line in str(exc).splitlines():
             print(f"novograd-ref: {line}", file=sys.stderr)
         return 2

@@ -28,16 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from novograd_ref import _options, cli
-from tests.hostile import (
-    BEHAVIOURS,
-    PATH_KINDS,
-    devnull_untouched,
-    importers,
-    make_path,
-    run_cli,
-    snapshot,
-    write_package,
-)
+from tests import hostile
 
 ONE_DTYPE = ["--preset", "optax", "--dtype", "float64"]
 #: Subprocess examples: a tenth of the profile's (3 under ci, 100 under nightly).
@@ -147,7 +138,7 @@ FOLDERS = ("export-out", "verify-data", "record-out")  # the options that name a
 WRITABLE_FOLDERS = ("directory", "missing_folder", "trailing_slash")  # export may fill
 
 
-@given(kind=st.sampled_from(PATH_KINDS), use=st.sampled_from(sorted(OUTPUTS)),
+@given(kind=st.sampled_from(hostile.PATH_KINDS), use=st.sampled_from(sorted(OUTPUTS)),
        plant=st.sampled_from(["path", "manifest.json", "records", "cases"]))
 def test_hostile_output_paths_are_refused_in_one_line_and_untouched(
         kind: str, use: str, plant: str, folder: Path,
@@ -160,27 +151,27 @@ def test_hostile_output_paths_are_refused_in_one_line_and_untouched(
     if use in FOLDERS and plant != "path":
         out = root / "vectors"
         out.mkdir()
-        made = make_path(out, kind)
+        made = hostile.make_path(out, kind)
         if made is None or not os.path.lexists(made):
             return  # this kind is only a name, or cannot be made here: nothing to plant
         os.rename(made, out / plant)
         path = str(out)
         refused = use != "export-out" or not (kind == "directory" and plant != "manifest.json")
     else:
-        made = make_path(root, kind)
+        made = hostile.make_path(root, kind)
         if made is None:
             return
         path = made
         refused = use != "export-out" or kind not in WRITABLE_FOLDERS
-    before = snapshot(root)
-    with devnull_untouched():
+    before = hostile.snapshot(root)
+    with hostile.devnull_untouched():
         status = status_of([*OUTPUTS[use], path])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     if refused:
         assert status == 2, (kind, use, plant, captured.err)
         assert len(captured.err.strip().splitlines()) == 1, captured.err
-        assert snapshot(root) == before
+        assert hostile.snapshot(root) == before
     else:
         assert status == 0, (kind, use, plant, captured.err)
     shutil.rmtree(root)
@@ -230,21 +221,21 @@ def test_numbers_in_a_manifest_are_bounded(place: str, number: str, exported: Pa
 # ------------------------------------------------- packages that misbehave
 
 @settings(max_examples=SUBPROCESS_EXAMPLES)
-@given(behaviour=st.sampled_from(sorted(BEHAVIOURS)), nested=st.booleans(),
+@given(behaviour=st.sampled_from(sorted(hostile.BEHAVIOURS)), nested=st.booleans(),
        command=st.sampled_from(["verify", "identify", "explain", "examples"]))
 def test_a_package_misbehaving_on_import_never_passes(
         behaviour: str, nested: bool, command: str, folder: Path) -> None:
     """Run as a subprocess (the package exits or hangs): every command gives exit 3,
     names the import, and runs nothing of the package in the kit's own process."""
     root = Path(tempfile.mkdtemp(dir=folder))
-    spec = write_package(root, behaviour, nested)
+    spec = hostile.write_package(root, behaviour, nested)
     argv = {"verify": ["verify", *ONE_DTYPE], "identify": ["identify", "--preset", "optax"],
             "explain": ["explain", "--preset", "optax"],
             "examples": ["verify", *ONE_DTYPE, "--examples", "2"]}[command]
-    ran = run_cli([*argv, "--impl", spec, "--timeout", "2"], root)
+    ran = hostile.run_cli([*argv, "--impl", spec, "--timeout", "2"], root)
     assert ran.returncode == 3, (behaviour, command, ran.stdout[-2000:], ran.stderr[-2000:])
     assert "import" in ran.stderr + ran.stdout
-    assert ran.pid not in importers(root, spec)
+    assert ran.pid not in hostile.importers(root, spec)
     shutil.rmtree(root)
 
 
