@@ -163,6 +163,19 @@ def test_a_write_never_replaces_a_device_planted_after_the_check(tmp_path: Path)
     assert [p.name for p in fifo.parent.iterdir()] == ["planted.npz"]
 
 
+def test_a_fifo_planted_after_the_check_is_refused_when_the_report_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "report.json"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(cli, "_output_file", lambda path, option: None)  # planted later
+    assert cli.main(["verify", "--impl", "preset:optax", *ONE_DTYPE, "--report",
+                     str(fifo)]) == 2
+    assert "is a FIFO" in capsys.readouterr().err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
 @pytest.mark.parametrize("setup", ["proc", "fifo_manifest", "linked_records"])
 def test_export_refuses_a_folder_it_cannot_fill_before_writing(
         setup: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
