@@ -273,3 +273,13 @@ def test_identify_with_every_case_skipped_checked_nothing(
     assert cli.main(["identify", "--impl", "tests.ports:factory_unsupported",
                      "--preset", "optax"]) == 4
     assert "nothing was checked" in capsys.readouterr().out
+
+
+def test_what_a_port_prints_is_not_an_error_and_stays_out_of_the_kit_output(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """The README's promise: a port printing to stdout and stderr (a line that looks
+    like the kit's protocol included) passes, and none of it reaches the kit's output."""
+    assert cli.main(["verify", "--impl", "tests.ports:gallery_noise", *ONE_DTYPE]) == 0
+    captured = capfd.readouterr()
+    assert "verdict: pass" in captured.out
+    assert "noise on" not in captured.out + captured.err
