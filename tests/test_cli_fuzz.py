@@ -121,7 +121,7 @@ def test_an_impl_that_names_nothing_is_a_usage_error(
     err = capsys.readouterr().err
     assert status == 2, err
     assert "Traceback" not in err
-    assert len(err.strip().splitlines()[-1]) < 400
+    assert len(err.strip().splitlines()[-1]) < 600  # a long name is not echoed whole
 
 
 # ------------------------------------------------------------------ paths
@@ -152,7 +152,7 @@ def test_hostile_output_paths_are_refused_in_one_line_and_untouched(
         out = root / "vectors"
         out.mkdir()
         made = hostile.make_path(out, kind)
-        if made is None or not os.path.lexists(made):
+        if made is None or Path(made).name != f"out-{kind}" or not os.path.lexists(made):
             return  # this kind is only a name, or cannot be made here: nothing to plant
         os.rename(made, out / plant)
         path = str(out)

@@ -6,6 +6,7 @@ import dataclasses
 import importlib
 import importlib.machinery
 import importlib.util
+import reprlib
 from collections.abc import Callable, Mapping
 from importlib.machinery import ModuleSpec
 from typing import Any
@@ -116,7 +117,7 @@ def implementation(spec: str) -> Implementation:
         from . import frameworks
 
         raise ImplementationError(
-            f"unknown implementation {spec!r}: not a preset ({', '.join(presets.names())}), "
+            f"unknown implementation {_SHOWN.repr(spec)}: not a preset ({', '.join(presets.names())}), "
             f"a framework ({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
     return _framework_implementation(spec, name)
 
@@ -125,6 +126,8 @@ def implementation(spec: str) -> Implementation:
 #: ``--impl`` accepted (a deeper or longer name is refused as a usage error).
 MAX_MODULE_DEPTH = 32
 MAX_SPEC_LENGTH = 1000
+_SHOWN = reprlib.Repr()  # names in messages, cut to a readable length
+_SHOWN.maxstring = 120
 
 
 def check_spec(spec: str) -> None:
@@ -152,16 +155,16 @@ def check_spec(spec: str) -> None:
             raise ImplementationError(f"--impl: a module name of at most {MAX_MODULE_DEPTH} "
                                       f"dotted components is expected, got {len(parts)}")
         if not (factory_name.isidentifier() and all(p.isidentifier() for p in parts)):
-            raise ImplementationError(f"{spec!r} is not module:factory (dotted Python "
-                                      "names)")
+            raise ImplementationError(f"{_SHOWN.repr(spec)} is not module:factory (dotted "
+                                      "Python names)")
         if find_module(module_name) is None:
-            raise ImplementationError(f"cannot import {module_name!r}: no module named "
-                                      f"{module_name!r}")
+            raise ImplementationError(f"cannot import {_SHOWN.repr(module_name)}: no such "
+                                      "module")
         return
     name = spec.removeprefix("preset:").removeprefix("framework:")
     if spec.startswith("preset:") or (name in presets.names() and not _is_framework(name)):
         if name not in presets.names():
-            raise ImplementationError(f"unknown preset {name!r}; known: "
+            raise ImplementationError(f"unknown preset {_SHOWN.repr(name)}; known: "
                                       f"{', '.join(presets.names())}")
         return
     _framework_implementation(spec, name) if _is_framework(name) else implementation(spec)
