@@ -3,7 +3,8 @@
 ``python -m novograd_ref.conformance._child COMMAND_FD REPLY_FD MEMORY_LIMIT``: reads
 JSON-line commands on ``COMMAND_FD`` and answers on ``REPLY_FD`` (never on standard
 output, which belongs to the implementation). ``MEMORY_LIMIT`` bytes (0: none) caps
-the address space (``RLIMIT_AS``) before anything else is imported. Commands:
+the address space (``RLIMIT_AS``) before the rest of the kit and the implementation are
+imported (the ``novograd_ref`` package itself is already loaded by ``-m``). Commands:
 
 - first, unasked, once its own modules are imported (under the memory limit):
   ``{"started": true, "memory_limited": bool}`` (whether the OS applied the limit);
