@@ -58,7 +58,7 @@ def _kind(mode: int) -> str:
 def _limit(folder: str, name: str, default: int) -> int:
     try:
         return int(os.pathconf(folder, name))
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no such limit, or not POSIX
         return default
 
 
