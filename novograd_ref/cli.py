@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
-import math
 import os
 import shutil
 import sys
@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import _options
 from ._docs import docs_url
 
 T = TypeVar("T")
@@ -45,13 +46,18 @@ exit status:
   0  everything checked matches (verdict pass)
   1  a mismatch (an error beyond the tolerance)
   2  a usage error of the command line, or malformed vector data (one line per
-     problem on stderr)
+     problem on stderr): an empty value, a number out of its range, an --impl that
+     names nothing, an output file that is not a regular file (new or replaced) in
+     a folder where files can be created; checked before any work
   3  the implementation raised, exited, crashed, hung past --timeout, ran out of
-     memory, or broke the adapter protocol (wrong output, modified input) on some
-     case; the case, dtype, step, cause and its traceback or output are on stderr
+     memory, or broke the adapter protocol (wrong output, modified input, oracle
+     keywords the preset refuses) on some case, importing it included; the case,
+     dtype, step, cause and its traceback or output are on stderr
   4  nothing was checked: every case was skipped, or the preset has no standard case
   5  an internal error of novograd-ref itself (its traceback is printed; please
      report it)
+every sub-command uses these statuses (identify and explain: 0 a preset or a
+configuration reproduces the implementation, 1 none does).
 """
 
 EXIT_STATUS = {"pass": 0, "mismatch": 1, "error": 3, "nothing_checked": 4}
@@ -192,9 +198,11 @@ def _verify_bundled(args: argparse.Namespace) -> int:
 
 def _data_dir(data: str | None) -> Path | None:
     """``--data DIR``: an existing directory (None: the bundled vectors)."""
+    from ._paths import check_name
+
     if data is None:
         return None
-    if not data or not Path(data).is_dir():
+    if not os.path.isdir(check_name(data, "--data")):
         raise UsageError(f"--data {data!r}: not a directory")
     return Path(data)
 
@@ -251,10 +259,6 @@ def _load(args: argparse.Namespace) -> tuple[str, str]:
         language = "optax"
     _known_preset(language)
     check_spec(spec)
-    if getattr(args, "in_process", False):
-        from .conformance import implementation
-
-        implementation(spec)
     return spec, language
 
 
@@ -285,20 +289,13 @@ def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _report_path(path: str | None) -> None:
-    """Refuse, before any work, a ``--report`` path that is a directory or whose folder
-    is missing or read-only."""
-    if path is None:
-        return
-    if not path:
-        raise UsageError("--report: an empty file name is refused")
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise UsageError(f"--report {path}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--report {path}: folder {str(folder)!r} is not writable")
-    if Path(path).is_dir():
-        raise UsageError(f"--report {path}: is a directory")
+def _output_file(path: str | None, option: str) -> None:
+    """Refuse, before any work, an output file the command line may not write
+    (:func:`novograd_ref._paths.check_output_file`; a usage error)."""
+    from ._paths import check_output_file
+
+    if path is not None:
+        check_output_file(path, option)
 
 
 def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -359,8 +356,8 @@ def _verify_impl(args: argparse.Namespace) -> int:
     if args.data is not None or args.record is not None:
         raise UsageError("--record selects a bundled record and --data a vectors "
                          "directory; they do not apply with --impl")
-    _report_path(args.report)
-    _json_path(args.junit_xml, "--junit-xml")
+    _output_file(args.report, "--report")
+    _output_file(args.junit_xml, "--junit-xml")
     options = _runner_options(args)
     spec, preset = _load(args)
     if args.examples:
@@ -453,8 +450,8 @@ def _needs_hypothesis() -> None:
 def _identify(args: argparse.Namespace) -> int:
     from .conformance import _junit, identify
 
-    _json_path(args.json)
-    _json_path(args.junit_xml, "--junit-xml")
+    _output_file(args.json, "--json")
+    _output_file(args.junit_xml, "--junit-xml")
     options = _runner_options(args)
     spec, language = _load(args)
     dtype = args.dtype or "float64"
@@ -481,28 +478,26 @@ def _identify(args: argparse.Namespace) -> int:
                        if (f := c.failure) is not None]})
     if matches.errors:
         return EXIT_STATUS["error"]
+    if not any(s.compared for s in matches.standings):
+        print("\nnothing was checked: the implementation ran no case")
+        return EXIT_STATUS["nothing_checked"]
     return 0 if matches or matches.variants else 1
 
 
-def _json_path(path: str | None, option: str = "--json") -> None:
-    """Refuse, before any work, an output file in a folder that is not writable."""
-    folder = Path(path).parent if path else None
-    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
-        raise UsageError(f"{option} {path}: folder {str(folder)!r} is not a writable folder")
-
-
 def _write_json(path: str, data: Any) -> None:
-    Path(path).write_text(json.dumps(data, indent=1, allow_nan=False) + "\n",
-                          encoding="utf-8")
+    from ._paths import write_output
+
+    write_output(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode("utf-8"))
 
 
 def _explain(args: argparse.Namespace) -> int:
     """Diagnose a port: the summary, then the details; exit 0 when a preset or a
-    configuration reproduces it, 1 when nothing does, 4 when no run completed."""
+    configuration reproduces it, 1 when nothing does, 3 when no run completed because
+    the port failed, 4 when none ran."""
     from .conformance import _junit, explain
 
-    _json_path(args.json)
-    _json_path(args.junit_xml, "--junit-xml")
+    _output_file(args.json, "--json")
+    _output_file(args.junit_xml, "--junit-xml")
     options = _runner_options(args)
     spec, language = _load(args)
 
@@ -519,11 +514,14 @@ def _explain(args: argparse.Namespace) -> int:
     print(found.summary())
     print()
     print(found.details())
-    return {"matches": 0, "reproduced": 0, "differs": 1}.get(found.verdict, 4)
+    if found.verdict == "not_run" and found.errors:
+        return EXIT_STATUS["error"]
+    return {"matches": 0, "reproduced": 0, "differs": 1}.get(found.verdict,
+                                                             EXIT_STATUS["nothing_checked"])
 
 
 def _verify(args: argparse.Namespace) -> int:
-    return _verify_impl(args) if args.impl else _verify_bundled(args)
+    return _verify_impl(args) if args.impl is not None else _verify_bundled(args)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -532,9 +530,11 @@ def _export(args: argparse.Namespace) -> int:
 
     _known_preset(args.preset)
     try:
-        vectors.out_directory(args.out)
+        out = vectors.out_directory(args.out)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if (out / "manifest.json").exists():
+        vectors.load_manifest(out)  # one to merge into must be well formed, checked first
     try:
         count = export_preset(args.preset, args.out,
                               progress=lambda it: progress(it, "export"))
@@ -611,54 +611,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _size(text: str) -> int:
-    """An argparse type: a byte count, with an optional K, M or G suffix (powers of 1024)."""
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units \
-        else (text, 1)
-    try:
-        value = int(number) * unit
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 2G") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
 def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     from .conformance import DEFAULT_TIMEOUT
+    from .conformance._runner import STARTUP_TIMEOUT
 
-    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                        help="time limit of one case of the implementation (default "
-                             f"{DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE",
+    parser.add_argument("--timeout", type=_options.seconds, default=None, metavar="SECONDS",
+                        help="time limit of one case of the implementation, above 0 and at "
+                             f"most {_options.MAX_SECONDS:g} (default {DEFAULT_TIMEOUT:g}; "
+                             "starting it and importing it may take up to "
+                             f"max(SECONDS, {STARTUP_TIMEOUT:g}))")
+    parser.add_argument("--memory-limit", type=_options.size, default=None, metavar="SIZE",
                         help="address-space limit of the implementation's process, e.g. "
-                             "4G (where the OS allows; default none)")
+                             "4G, at most 1P (where the OS allows; default none)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the implementation in this process (for debugging: no "
                              "time or memory limit, its crash ends the run)")
@@ -723,27 +687,30 @@ def build_parser() -> argparse.ArgumentParser:
                                         "implementation through the standard cases next to "
                                         "the oracle.",
                             epilog=EXIT_STATUSES, formatter_class=_Formatter)
-    verify.add_argument("--impl", help=impl_help + " (default: none, check the presets "
-                                                   "against the bundled records)")
-    verify.add_argument("--preset", 
+    verify.add_argument("--impl", type=_options.text,
+                        help=impl_help + " (default: none, check the presets against the "
+                                         "bundled records)")
+    verify.add_argument("--preset", type=_options.text,
                         help="with --impl: the preset to compare with, whose keywords the "
                              "factory takes (default: the framework's own preset, else "
                              "optax); without: only this preset's bundled records "
                              "(default: all)")
-    verify.add_argument("--examples", type=_count(0), default=0,
-                        help="hypothesis-generated cases per dtype, with --impl")
+    verify.add_argument("--examples", type=_options.count(0), default=0,
+                        help="hypothesis-generated cases per dtype, with --impl (at most "
+                             f"{_options.MAX_EXAMPLES})")
     verify.add_argument("--dtype", choices=["float64", "float32"], help=dtype_help)
-    verify.add_argument("--report", metavar="FILE",
+    verify.add_argument("--report", type=_options.text, metavar="FILE",
                         help="with --impl: write the run as JSON to FILE, rewritten after "
-                             "every case (default: none)")
+                             "every case (a regular file, new or replaced, in an existing "
+                             "folder; default: none)")
     verify.add_argument("--full", action="store_true",
                         help="with --impl: print every element of the leaf where a mismatch "
                              "starts (default: off, only the differing elements and their "
                              "neighbours, marked *)")
-    verify.add_argument("--record", metavar="FILE",
+    verify.add_argument("--record", type=_options.text, metavar="FILE",
                         help="without --impl: only this record file, e.g. "
                              "timm__const_lr__float64.npz (default: all)")
-    verify.add_argument("--data", metavar="DIR",
+    verify.add_argument("--data", type=_options.text, metavar="DIR",
                         help="without --impl: check the records of this vectors directory "
                              "(for example made with record or export), each entry checked "
                              "first (default: the bundled vectors)")
@@ -754,17 +721,14 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Step the implementation through the standard "
                                        "cases and compare it with every preset;\nthen with "
                                        "their float32-state and float32-arithmetic variants.",
-                           epilog="exit status: 0 some preset matches (as it is or in a "
-                                  "float32 variant), 1 none does, 2 usage error, 3 the "
-                                  "implementation failed on some case (left out), 5 internal "
-                                  "error")
-    ident.add_argument("--impl", required=True, help=impl_help)
-    ident.add_argument("--preset",
+                           epilog=EXIT_STATUSES)
+    ident.add_argument("--impl", type=_options.text, required=True, help=impl_help)
+    ident.add_argument("--preset", type=_options.text,
                        help="the preset whose keywords the factory takes (default: the "
                             "framework's own preset, else optax)")
     ident.add_argument("--dtype", choices=["float64", "float32"],
                        help="the parameter dtype to check (default: float64)")
-    ident.add_argument("--json", metavar="FILE",
+    ident.add_argument("--json", type=_options.text, metavar="FILE",
                        help="also write the result as JSON here: matches, variants, each "
                             "preset's first divergence and peak, errors (default: none)")
     _add_runner_arguments(ident)
@@ -775,12 +739,13 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Run the implementation on the standard cases and "
                                       "on designed probes, then search\nthe switches of "
                                       "Config for what reproduces it "
-                                      f"({docs_url('explain.html')}).")
-    expl.add_argument("--impl", required=True, help=impl_help)
-    expl.add_argument("--preset",
+                                      f"({docs_url('explain.html')}).",
+                          epilog=EXIT_STATUSES)
+    expl.add_argument("--impl", type=_options.text, required=True, help=impl_help)
+    expl.add_argument("--preset", type=_options.text,
                       help="the preset whose keywords the factory takes (default: the "
                            "framework's own preset, else optax)")
-    expl.add_argument("--json", metavar="FILE",
+    expl.add_argument("--json", type=_options.text, metavar="FILE",
                       help="also write the explanation here as JSON (schema: "
                            f"{docs_url('explain.html')}; default: none)")
     _add_runner_arguments(expl)
@@ -790,7 +755,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Write the oracle's trajectories of every standard "
                                         "case the preset can express,\nin the golden-vector "
                                         f"format ({docs_url('vectors.html')}).")
-    export.add_argument("--preset", required=True, help="the preset to run")
+    export.add_argument("--preset", type=_options.text, required=True,
+                        help="the preset to run")
     export.add_argument("--out", required=True, metavar="DIR",
                         help="the vectors folder to write (its manifest.json is merged into)")
     export.set_defaults(run=_export)
@@ -807,10 +773,11 @@ def build_parser() -> argparse.ArgumentParser:
     clients.set_defaults(run=_clients)
     diff = sub.add_parser("diff", help="smallest input on which two presets differ",
                           formatter_class=_Formatter)
-    diff.add_argument("a", help="a preset")
-    diff.add_argument("b", help="another preset")
-    diff.add_argument("--examples", type=_count(1), default=400,
-                      help="inputs to search (hypothesis examples)")
+    diff.add_argument("a", type=_options.text, help="a preset")
+    diff.add_argument("b", type=_options.text, help="another preset")
+    diff.add_argument("--examples", type=_options.count(1), default=400,
+                      help=f"inputs to search (hypothesis examples, 1 to "
+                           f"{_options.MAX_EXAMPLES})")
     diff.set_defaults(run=_diff)
     record = sub.add_parser("record", help="record golden vectors from a real framework",
                             formatter_class=_Formatter)
@@ -824,12 +791,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_output() -> None:
+    """Print what the terminal cannot encode (a file name in another encoding) as
+    escapes instead of failing on it."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the sub-command (default: ``verify``).
 
     Returns the exit status (see :data:`EXIT_STATUSES`); a bug of novograd-ref itself
     prints its traceback and returns :data:`INTERNAL_ERROR`.
     """
+    _tolerant_output()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = next(a.choices for a in parser._actions
@@ -837,6 +813,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
         argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
+    from ._paths import UnsafePath
     from .conformance import ImplementationError
     from .vectors import MalformedData
 
@@ -846,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2
-    except (ImplementationError, MalformedData) as exc:
+    except (ImplementationError, MalformedData, UnsafePath) as exc:
         for line in str(exc).splitlines():
             print(f"novograd-ref: {line}", file=sys.stderr)
         return 2

@@ -174,6 +174,14 @@ def returns_none(**kwargs: Any) -> Any:
     return None
 
 
+def unknown_oracle_keyword(**kwargs: Any) -> NumpyPort:
+    """A faithful port whose declared oracle keywords name no keyword of the preset."""
+    return optax_port(**kwargs)
+
+
+unknown_oracle_keyword.oracle_kwargs = {"no_such_keyword": 1}  # type: ignore[attr-defined]
+
+
 # ------------------------------------------------------------- misbehaving ports
 # The faithful optax port, misbehaving on one case only: the one with a leaf named
 # "late" (zero_first_grads), at step 2. The kit must report that case as an error and

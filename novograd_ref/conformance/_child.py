@@ -3,10 +3,13 @@
 ``python -m novograd_ref.conformance._child COMMAND_FD REPLY_FD MEMORY_LIMIT``: reads
 JSON-line commands on ``COMMAND_FD`` and answers on ``REPLY_FD`` (never on standard
 output, which belongs to the implementation). ``MEMORY_LIMIT`` bytes (0: none) caps
-the address space (``RLIMIT_AS``) before anything else is imported. Commands:
+the address space (``RLIMIT_AS``) before the rest of the kit and the implementation are
+imported (the ``novograd_ref`` package itself is already loaded by ``-m``). Commands:
 
-- ``{"op": "load", "spec": S}``: load the implementation; answers ``{"ready": true,
-  "memory_limited": bool}``, ``{"usage": message}`` or ``{"failure": {...}}``;
+- first, unasked, once its own modules are imported (under the memory limit):
+  ``{"started": true, "memory_limited": bool}`` (whether the OS applied the limit);
+- ``{"op": "load", "spec": S}``: load the implementation; answers ``{"ready": true}``,
+  ``{"usage": message}`` or ``{"failure": {...}}``;
 - ``{"op": "run", "kwargs", "dtype", "name", "steps", "leaves", "job", "result"}``:
   run the problem stored in the ``job`` file (its leaves in the order ``leaves``);
   reports ``{"progress": call, "step": k}`` before each call, then answers ``{"oracle_kwargs": {...}}`` (trajectory written to
@@ -30,7 +33,7 @@ def _limit_memory(limit: int) -> bool:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ImportError, ValueError, OSError):
+    except (ImportError, ValueError, OSError, OverflowError):
         return False
     return True
 
@@ -76,6 +79,7 @@ def main(argv: list[str]) -> int:
     from novograd_ref.conformance._oracle import ImplementationError, implementation
     from novograd_ref.conformance._runner import Problem, Run, Skipped, decode, encode, run_once
 
+    send({"started": True, "memory_limited": limited})  # the kit runs: now the port
     load = json.loads(commands.readline() or "{}")
     try:
         impl = implementation(load["spec"])
@@ -86,7 +90,7 @@ def main(argv: list[str]) -> int:
         failure = raised(exc, "import")
         send({"failure": dataclasses.asdict(failure.failure()), "exiting": True})
         return 0
-    send({"ready": True, "memory_limited": limited})
+    send({"ready": True})
     for line in commands:
         job = json.loads(line)
         arrays = vectors.read_npz(job["job"])

@@ -18,7 +18,7 @@ import numpy as np
 from ..testing import rtol
 from ._adapter import Adapter, Failure
 from ._keywords import preset_kwargs_for
-from ._live import judge
+from ._live import judge, usable
 from ._oracle import Implementation, PresetAdapter
 from ._runner import InProcessRunner, Problem, Runner, Skipped
 from ._verify import Comparison, compare, run_trajectory
@@ -106,10 +106,6 @@ def generated_check(impl: Implementation | str, preset: str, dtype: str, example
     except ImportError as exc:  # pragma: no cover - hypothesis is in the test extra
         raise RuntimeError("--examples needs hypothesis (pip install hypothesis)") from exc
     if runner is None:
-        if isinstance(impl, str):
-            from ._oracle import implementation
-
-            impl = implementation(impl)
         runner = InProcessRunner(impl)
     spec = runner.spec
     failures: list[Comparison] = []
@@ -130,7 +126,7 @@ def generated_check(impl: Implementation | str, preset: str, dtype: str, example
                 reasons[f"preset {preset!r} cannot express the drawn hyperparameters"] = None
                 return
             drawn = drawn_problem(problem, dtype)
-            outcome = runner.run(kwargs, dtype, drawn)
+            outcome = usable(runner.run(kwargs, dtype, drawn), preset, drawn)
             if isinstance(outcome, Skipped):
                 reasons[outcome.reason] = None
                 return

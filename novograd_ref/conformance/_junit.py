@@ -23,9 +23,9 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
+from .._paths import write_output
 from ._adapter import Failure
 from ._report import Report
 from ._verify import Comparison
@@ -145,11 +145,9 @@ def document(*suites: ET.Element) -> bytes:
 
 
 def write(path: str | os.PathLike[str], *suites: ET.Element) -> None:
-    """Atomically replace ``path`` with the document of ``suites``."""
-    from ..vectors import write_inside
-
-    target = Path(path)
-    write_inside(target.parent, target.name, document(*suites))
+    """Atomically replace ``path`` with the document of ``suites`` (a regular file only,
+    never through a link: :func:`novograd_ref._paths.write_output`)."""
+    write_output(path, document(*suites))
 
 
 def incomplete(path: str | os.PathLike[str], name: str) -> None:

@@ -12,6 +12,7 @@ the run goes on.
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -115,6 +116,32 @@ def tolerance(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> floa
     return rtol(narrow_dtype(preset, oracle_kwargs, dtype), "framework")
 
 
+def usable(outcome: Run | Skipped | Failure, preset: str, problem: Problem
+           ) -> Run | Skipped | Failure:
+    """``outcome``, unless it is a run whose oracle keywords (those the port's factory
+    declares, :func:`~novograd_ref.conformance._oracle.declared_oracle_kwargs`) the
+    oracle ``preset`` refuses: then a failure of the port's factory (cause
+    ``protocol``), as a malformed output would be.
+
+    >>> import numpy as np
+    >>> problem = Problem("p", {"w": np.ones(2)}, 0.1, 1, grads={"w": np.ones((1, 2))})
+    >>> run = Run({"no_such_keyword": 1}, {}, {})
+    >>> usable(run, "optax", problem).cause
+    'protocol'
+    """
+    if not isinstance(outcome, Run):
+        return outcome
+    try:
+        oracle = PresetAdapter(preset, **outcome.oracle_kwargs)
+        oracle.init(dict(problem.params0), problem.learning_rate)
+        narrow_dtype(preset, outcome.oracle_kwargs, "float64")
+    except (TypeError, ValueError) as exc:
+        return Failure("protocol", f"preset {preset!r} refuses the oracle keywords the "
+                       f"factory declares, {reprlib.repr(outcome.oracle_kwargs)}: "
+                       f"{type(exc).__name__}: {exc}", "factory")
+    return outcome
+
+
 def judge(outcome: Run | Skipped | Failure, spec: str, preset: str, problem: Problem,
           kwargs: Mapping[str, Any], dtype: str, label: str,
           inline: Mapping[str, Any] | None = None, full: bool = False) -> Comparison:
@@ -167,7 +194,7 @@ def verify_implementation(impl: Implementation | str, preset: str,
                      memory_limit=memory_limit) as runner:
         for case, kwargs, dtype in progress(jobs):
             problem = Problem.from_case(case, dtype)
-            outcome = runner.run(kwargs, dtype, problem)
+            outcome = usable(runner.run(kwargs, dtype, problem), preset, problem)
             report.comparisons.append(judge(outcome, spec, preset, problem, kwargs, dtype,
                                             f"{spec} / {case.name} / {dtype}", full=full))
             if isinstance(outcome, Run) and dtype == dtypes[0]:
@@ -312,7 +339,7 @@ def identify(impl: Implementation | str, language: str, dtype: str = "float64",
                      memory_limit=memory_limit) as runner:
         for case, kwargs in progress(standard_cases(language)):
             problem = Problem.from_case(case, dtype)
-            outcome = runner.run(kwargs, dtype, problem)
+            outcome = usable(runner.run(kwargs, dtype, problem), language, problem)
             if isinstance(outcome, Run):
                 runs.append((problem, kwargs, outcome))
             elif isinstance(outcome, Failure):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
+import reprlib
 from collections.abc import Callable, Mapping
+from importlib.machinery import ModuleSpec
 from typing import Any
 
 import numpy as np
@@ -19,7 +22,14 @@ from ._adapter import (
     LearningRate,
     Unsupported,
 )
-from .targets import ExecTarget, TargetError, is_target, target_implementation, target_module
+from .targets import (
+    MAX_MODULE_DEPTH,
+    ExecTarget,
+    TargetError,
+    is_target,
+    target_implementation,
+    target_module,
+)
 
 
 class PresetAdapter:
@@ -108,18 +118,36 @@ def implementation(spec: str) -> Implementation:
         from . import frameworks
 
         raise ImplementationError(
-            f"unknown implementation {spec!r}: not a preset ({', '.join(presets.names())}), "
+            f"unknown implementation {_SHOWN.repr(spec)}: not a preset ({', '.join(presets.names())}), "
             f"a framework ({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
     return _framework_implementation(spec, name)
 
 
+#: The longest ``--impl`` accepted (a longer name is refused as a usage error); the most
+#: dotted components of a module name is the targets' ``MAX_MODULE_DEPTH``.
+MAX_SPEC_LENGTH = 1000
+_SHOWN = reprlib.Repr()  # names in messages, cut to a readable length
+_SHOWN.maxstring = 120
+
+
 def check_spec(spec: str) -> None:
     """Raise :class:`ImplementationError` (one line) unless ``spec`` names something
-    :func:`implementation` can load; a ``module:factory`` module is looked up without
-    being imported (its parent packages are imported).
+    :func:`implementation` can load. Nothing of a ``module:factory`` runs here: its
+    module is found by :func:`find_module` (its parent packages are not imported); the
+    child process that runs it imports it.
 
     >>> check_spec("preset:optax")
+    >>> check_spec("a." * 40 + "b:make")
+    Traceback (most recent call last):
+    ...
+    novograd_ref.conformance._oracle.ImplementationError: --impl: a module name of at most 32 dotted components is expected, got 41
     """
+    if not isinstance(spec, str) or not spec:
+        raise ImplementationError("--impl: an empty name is refused; name preset:NAME, a "
+                                  "framework or module:factory")
+    if len(spec) > MAX_SPEC_LENGTH:
+        raise ImplementationError(f"--impl: a name of at most {MAX_SPEC_LENGTH} characters "
+                                  f"is expected, got {len(spec)}")
     if spec.startswith("exec:"):
         _exec_target(spec)
         return
@@ -128,23 +156,53 @@ def check_spec(spec: str) -> None:
             module_name = target_module(spec)
         else:
             module_name, _, factory_name = spec.partition(":")
-            if not module_name or not factory_name.isidentifier():
-                raise ImplementationError(f"{spec!r} is not module:factory")
-        try:
-            found = importlib.util.find_spec(module_name)
-        except (ImportError, ValueError) as exc:
-            raise ImplementationError(f"cannot import {module_name!r}: {exc}") from None
-        if found is None:
-            raise ImplementationError(f"cannot import {module_name!r}: no module named "
-                                      f"{module_name!r}")
+            parts = module_name.split(".")
+            if len(parts) > MAX_MODULE_DEPTH:
+                raise ImplementationError(f"--impl: a module name of at most "
+                                          f"{MAX_MODULE_DEPTH} dotted components is "
+                                          f"expected, got {len(parts)}")
+            if not (factory_name.isidentifier() and all(p.isidentifier() for p in parts)):
+                raise ImplementationError(f"{_SHOWN.repr(spec)} is not module:factory "
+                                          "(dotted Python names)")
+        if find_module(module_name) is None:
+            raise ImplementationError(f"cannot import {_SHOWN.repr(module_name)}: no such "
+                                      "module")
         return
     name = spec.removeprefix("preset:").removeprefix("framework:")
     if spec.startswith("preset:") or (name in presets.names() and not _is_framework(name)):
         if name not in presets.names():
-            raise ImplementationError(f"unknown preset {name!r}; known: "
+            raise ImplementationError(f"unknown preset {_SHOWN.repr(name)}; known: "
                                       f"{', '.join(presets.names())}")
         return
     _framework_implementation(spec, name) if _is_framework(name) else implementation(spec)
+
+
+def find_module(module_name: str) -> ModuleSpec | None:
+    """Where ``module_name`` would be loaded from, or ``None``, found without running
+    any code of it or of its packages.
+
+    The top-level name is looked up by the import system's finders (which find, never
+    execute); each submodule by a search of its parent's folders only, so a package's
+    ``__init__`` is never imported (a package that builds its ``__path__`` at import time
+    is not seen through).
+
+    >>> find_module("novograd_ref.conformance._child").name
+    'novograd_ref.conformance._child'
+    >>> find_module("novograd_ref.no_such_module") is None
+    True
+    """
+    parts = module_name.split(".")
+    try:
+        found = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return None
+    for depth in range(2, len(parts) + 1):
+        folders = found.submodule_search_locations if found is not None else None
+        if not folders:
+            return None
+        found = importlib.machinery.PathFinder.find_spec(".".join(parts[:depth]),
+                                                         list(folders))
+    return found
 
 
 def declared_oracle_kwargs(spec: str, factory: Any
@@ -216,10 +274,16 @@ def _exec_target(spec: str) -> ExecTarget:
 
 
 def _factory(spec: str) -> Callable[..., Any]:
+    """The factory ``spec`` names, its module imported here; :class:`ImplementationError`
+    when that module is not found or has no such callable. Whatever else importing it
+    raises (a missing dependency included) is the implementation's own error and
+    propagates."""
     module_name, _, factory_name = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+            raise  # a module the implementation imports is missing: its own error
         raise ImplementationError(f"cannot import {module_name!r}: {exc}") from exc
     factory = getattr(module, factory_name, None)
     if not callable(factory):

@@ -129,6 +129,17 @@ def check_dtypes(framework: frameworks.Framework, dtypes: Sequence[str]) -> None
         raise ValueError(f"{framework.name} records none of the dtypes {', '.join(dtypes)}")
 
 
+def check_cases(root: Path, cases: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The case entries of ``root`` (the bundled ones where it has no manifest yet);
+    ``ValueError`` naming any of ``cases`` that is not one of them."""
+    has_manifest = (root / "manifest.json").is_file()
+    entries = vectors.case_entries(root if has_manifest else None)
+    unknown = sorted(set(cases or ()) - {e["name"] for e in entries})
+    if unknown:
+        raise ValueError(f"unknown cases: {', '.join(map(repr, unknown))}")
+    return entries
+
+
 def merge_entries(root: Path, new_entries: Sequence[dict[str, Any]]) -> None:
     """Merge record entries into ``root``'s manifest (made by :func:`ensure_root`),
     replacing entries with the same ``(framework, case, dtype, tag)``."""
@@ -191,12 +202,7 @@ def record(
     say = log or (lambda line: None)
     root = check_out_dir(out_dir) if out_dir is not None else vectors.data_root()
     check_dtypes(plugin, dtypes)
-    has_manifest = (root / "manifest.json").is_file()
-    entries = vectors.case_entries(root if has_manifest else None)
-    known = {e["name"] for e in entries}
-    unknown = sorted(set(cases or ()) - known)
-    if unknown:
-        raise ValueError(f"unknown cases: {', '.join(unknown)}")
+    entries = check_cases(root, cases)
     selected = [e for e in entries if cases is None or e["name"] in cases]
     command = command or default_command()
     ensure_root(root)

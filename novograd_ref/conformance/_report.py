@@ -19,9 +19,9 @@ import dataclasses
 import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
+from .._paths import write_output
 from ._explanation import jsonable
 from ._verify import Comparison
 
@@ -130,9 +130,7 @@ class Report:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Atomically replace ``path`` with :meth:`to_json` (a temporary file in the
-        same folder, created exclusively, moved over ``path``)."""
-        from ..vectors import write_inside
-
-        target = Path(path)
+        same folder, created exclusively, moved over ``path``; only a regular file is
+        ever replaced: :func:`novograd_ref._paths.write_output`)."""
         text = json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
-        write_inside(target.parent, target.name, text.encode("utf-8"))
+        write_output(path, text.encode("utf-8"))

@@ -163,13 +163,28 @@ class Runner(Protocol):
 
 
 class InProcessRunner:
-    """Runs the implementation in this process (for debugging: its crash is ours)."""
+    """Runs the implementation in this process (for debugging: its crash is ours).
 
-    def __init__(self, impl: Implementation) -> None:
-        self.impl, self.spec = impl, impl.spec
+    A spec is loaded at the first run; an exception raised while importing it (not
+    :class:`~novograd_ref.conformance.ImplementationError`: the spec names nothing) is a
+    failure of every run, as in a child process.
+    """
+
+    def __init__(self, impl: Implementation | str) -> None:
+        self.spec = impl if isinstance(impl, str) else impl.spec
+        self.impl: Implementation | Failure | None = None if isinstance(impl, str) else impl
 
     def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome:
         """See :func:`run_once`."""
+        if self.impl is None:
+            try:
+                self.impl = implementation(self.spec)
+            except ImplementationError:
+                raise
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 (the port's import failed)
+                self.impl = raised(exc, "import").failure()
+        if isinstance(self.impl, Failure):
+            return self.impl
         return run_once(self.impl, kwargs, dtype, problem)
 
 
@@ -240,6 +255,7 @@ class IsolatedRunner:
         self._log_path = self._folder / "output-0.log"
         self._jobs = 0
         self._broken: Failure | None = None  # the child cannot even load the port
+        self._allowed = self.timeout  # seconds the answer awaited now may take
 
     # -- life cycle
     def _start(self, deadline: float) -> Failure | None:
@@ -257,6 +273,7 @@ class IsolatedRunner:
         os.close(command_read)
         os.close(reply_write)
         self._buffer = b""
+        self._kit_started(deadline)
         self._send({"op": "load", "spec": self.spec})
         reply, failure = self._receive(deadline, ["import", None])
         if failure is not None:
@@ -269,12 +286,29 @@ class IsolatedRunner:
             return self._failure(reply, ["import", None])
         if reply.get("ready") is not True:
             return self._protocol(f"unexpected reply {reply!r} to loading")
-        self.memory_limited = bool(reply.get("memory_limited"))
-        if self.memory_limit and not self.memory_limited:
-            self._stop()
-            raise ImplementationError("--memory-limit: this system does not let the kit "
-                                      "limit the address space (RLIMIT_AS)")
         return None
+
+    def _kit_started(self, deadline: float) -> None:
+        """Wait until the child runs the kit's own code, before it loads the port. A child
+        that cannot get there failed on the kit's side, never the port's:
+        :class:`ImplementationError` under a memory limit (too small, or one the OS does
+        not apply), ``RuntimeError`` (a bug of the kit) otherwise."""
+        reply, failure = self._receive(deadline, [None, None])
+        if failure is None and reply is not None and reply.get("started") is True:
+            self.memory_limited = bool(reply.get("memory_limited"))
+            if self.memory_limit and not self.memory_limited:
+                self._stop()
+                raise ImplementationError("--memory-limit: this system does not let the kit "
+                                          "limit the address space (RLIMIT_AS)")
+            return
+        self._stop()
+        why = failure.message if failure is not None else f"unexpected reply {reply!r}"
+        last = _tail(self._log_path, 0).strip().splitlines()[-1:]
+        why += f" ({last[0].strip()})" if last else ""
+        if self.memory_limit:
+            raise ImplementationError(f"--memory-limit {self.memory_limit} bytes: the kit's "
+                                      f"child process cannot start within it: {why}")
+        raise RuntimeError(f"the kit's child process did not start: {why}")
 
     def _stop(self) -> None:
         child, self._child = self._child, None
@@ -299,10 +333,12 @@ class IsolatedRunner:
             return self._broken
         self._jobs += 1
         if self._child is None:
-            failure = self._start(time.monotonic() + max(self.timeout, STARTUP_TIMEOUT))
+            self._allowed = max(self.timeout, STARTUP_TIMEOUT)
+            failure = self._start(time.monotonic() + self._allowed)
             if failure is not None:
                 self._broken = dataclasses.replace(failure, output=_tail(self._log_path, 0))
                 return self._broken
+        self._allowed = self.timeout
         deadline = time.monotonic() + self.timeout
         log, start = self._log_path, self._log_path.stat().st_size
         job = self._folder / f"job-{self._jobs}.npz"
@@ -395,7 +431,8 @@ class IsolatedRunner:
             ready = select.select([self._replies], [], [], max(left, 0))[0] if left > 0 else []
             if not ready:
                 self._stop()
-                return Failure("timeout", f"no answer within {self.timeout:g} s; the "
+                allowed = self._allowed
+                return Failure("timeout", f"no answer within {allowed:g} s; the "
                                           "child process was killed")
             chunk = os.read(self._replies, 1 << 16)
             if not chunk:
@@ -445,8 +482,9 @@ def open_runner(impl: Implementation | str, *, in_process: bool = False,
     """A runner for ``impl`` (closed on exit): in a child process by default, which
     loads the implementation from its spec (``impl.spec``); with ``in_process``, here."""
     if in_process:
-        yield InProcessRunner(impl if isinstance(impl, Implementation)
-                              else implementation(impl))
+        if isinstance(impl, str):
+            check_spec(impl)
+        yield InProcessRunner(impl)
         return
     runner = IsolatedRunner(impl if isinstance(impl, str) else impl.spec, timeout,
                             memory_limit)

@@ -7,21 +7,24 @@ Examples::
     python -m novograd_ref.conformance.record optax --out /tmp/vectors
 
 Run it in the framework's environment (``scripts/make_env.sh jax|tf|torch``). Exit
-status: 0 on success, 2 when the framework is unknown or not importable, a dtype is not
-one it records, ``--out`` cannot be a directory or a write would leave it (a symbolic
-link; one line on standard error), 1 on any other error.
+status (as ``novograd-ref``'s): 0 on success; 2 when the framework is unknown or not
+importable, a dtype is not one it records, a case is unknown, ``--out`` cannot be a
+directory or a write would leave it (a symbolic link; one line on standard error); 3
+when the framework failed while recording (its exception on standard error).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from novograd_ref import vectors
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._record import (
     FrameworkUnavailableError,
+    check_cases,
     check_dtypes,
     check_out_dir,
     record,
@@ -65,20 +68,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
     log = None if args.quiet else (lambda line: print(line, flush=True))
     try:
-        if args.out is not None:
-            check_out_dir(args.out)
+        root = check_out_dir(args.out) if args.out is not None else vectors.data_root()
         check_dtypes(frameworks.load(args.framework), args.dtypes)
+        check_cases(root, args.cases)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         entries = record(args.framework, args.out, args.cases, tuple(args.dtypes), log=log)
-    except (FrameworkUnavailableError, vectors.UnsafePath) as exc:
+    except (FrameworkUnavailableError, vectors.UnsafePath, vectors.MalformedData) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 (the framework failed)
+        traceback.print_exc()
+        print(f"error: the framework failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
     print(f"recorded {len(entries)} runs of {args.framework}")
     return 0
 

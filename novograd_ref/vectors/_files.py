@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Union
 
-PathLike = Union[str, "os.PathLike[str]"]
+from .._paths import UnsafePath, check_name, check_writable_folder, replace_file
 
-class UnsafePath(ValueError):
-    """A name or file refused because it would lead outside its directory (a link, a
-    ``..``) or is not a regular file / directory."""
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -115,26 +112,21 @@ def write_inside(root: PathLike, relative: str, data: bytes) -> None:
     """Atomically make ``root/relative`` hold ``data``, creating folders below ``root``.
 
     Never writes through a symbolic link: folders that are links are refused, the
-    temporary file is created exclusively, and ``os.replace`` swaps a link at the final
-    name for the new file.
+    temporary file is created exclusively, and ``os.replace`` swaps a link to a regular
+    file at the final name for the new file; anything else standing there (a directory,
+    device, FIFO, socket, a dangling link) is refused with :class:`UnsafePath`
+    (:func:`novograd_ref._paths.replace_file`).
     """
     parts = relative_parts(relative)
-    folder = _open_dir(root, parts[:-1], create=True)
-    temporary = f".{parts[-1]}.{secrets.token_hex(8)}.tmp"
+    where = os.path.join(os.fspath(root), *parts)
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644,
-                     dir_fd=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(temporary, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary, dir_fd=folder)
-            raise
-    except IsADirectoryError:
-        raise UnsafePath(f"{os.path.join(os.fspath(root), *parts)}: is a directory "
-                         "(refused)") from None
+        folder = _open_dir(root, parts[:-1], create=True)
+    except OSError as exc:
+        raise UnsafePath(f"{where}: cannot be written ({exc.strerror})") from None
+    try:
+        replace_file(folder, parts[-1], data, where)
+    except OSError as exc:
+        raise UnsafePath(f"{where}: cannot be written ({exc.strerror})") from None
     finally:
         os.close(folder)
 
@@ -142,8 +134,11 @@ def write_inside(root: PathLike, relative: str, data: bytes) -> None:
 def out_directory(out: PathLike) -> Path:
     """``out`` as a directory that may be written or created, else ``ValueError``.
 
-    Nothing is created. An empty name is refused (it would mean the current
-    directory without saying so).
+    Nothing is left behind (whether files can be created there is tried with a
+    temporary file, removed at once). An empty name is refused (it would mean the
+    current directory without saying so); so is a name the system cannot take, and,
+    in an existing directory, a ``manifest.json`` that is not a regular file or
+    ``cases`` / ``records`` that are not directories (they would be refused midway).
 
     >>> out_directory("")
     Traceback (most recent call last):
@@ -152,18 +147,40 @@ def out_directory(out: PathLike) -> Path:
     """
     if not os.fspath(out):
         raise ValueError("--out: an empty directory name is refused; name a directory")
-    path = Path(out)
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"{path}: exists and is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ValueError(f"{path}: directory is not writable")
+    path = Path(check_name(out, "--out"))
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be examined ({exc.strerror})") from None
+    if info is not None and path.is_dir():
+        _check_vectors_layout(path)
+        check_writable_folder(path, f"--out {path}")
         return path
-    if path.is_symlink():
-        raise ValueError(f"{path}: is a dangling symbolic link")
+    if info is not None:
+        what = "a dangling symbolic link" if path.is_symlink() and not path.exists() else \
+            "not a directory"
+        raise ValueError(f"{path}: exists and is {what}")
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{path}: cannot be created ({parent} is not a writable directory)")
+    if not parent.is_dir():
+        raise ValueError(f"{path}: cannot be created ({parent} is not a directory)")
+    check_writable_folder(parent, f"--out {path}: cannot be created")
     return path
+
+
+def _check_vectors_layout(root: Path) -> None:
+    """Refuse a vectors directory whose manifest is not a regular file or whose
+    ``cases`` / ``records`` are not directories (links included)."""
+    expected = {"manifest.json": stat.S_ISREG, "cases": stat.S_ISDIR,
+                "records": stat.S_ISDIR}
+    for name, test in expected.items():
+        try:
+            mode = os.lstat(root / name).st_mode
+        except FileNotFoundError:
+            continue
+        if not test(mode):
+            want = "a regular file" if name == "manifest.json" else "a directory"
+            raise UnsafePath(f"{root / name}: is a symbolic link or not {want} (refused)")

@@ -26,6 +26,7 @@ RECORD_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
 # bounds a manifest may declare, checked before any array is allocated
 MAX_STEPS = 100_000
 MAX_ELEMENTS = 1 << 26
+MAX_INT_DIGITS = 19  # a JSON integer of a manifest fits 64 bits (:func:`bounded_int`)
 LR_KINDS: tuple[str, ...] = ("constant", "schedule")
 GRAD_KINDS: tuple[str, ...] = ("fixed", "quadratic")
 WEIGHT_DECAY_MODES: tuple[str, ...] = _hyper.WEIGHT_DECAY_MODES
@@ -237,6 +238,24 @@ def validate_manifest(manifest: Any) -> None:
         raise MalformedData(problems)
 
 
+def bounded_int(text: str) -> int:
+    """A JSON integer of a manifest, refused (``ValueError``) beyond 64 bits: no field
+    holds a larger one, and a huge one must not reach the checks as a number.
+
+    >>> bounded_int("-12")
+    -12
+    >>> bounded_int("9" * 5000)
+    Traceback (most recent call last):
+    ...
+    ValueError: integer 99999999999999999999... (5000 digits) is out of range (at most 2**63 - 1 in magnitude)
+    """
+    digits = text.lstrip("-")
+    if len(digits) > MAX_INT_DIGITS or abs(int(text)) >= 1 << 63:
+        shown = text if len(text) <= 20 else f"{text[:20]}... ({len(digits)} digits)"
+        raise ValueError(f"integer {shown} is out of range (at most 2**63 - 1 in magnitude)")
+    return int(text)
+
+
 def read_manifest(root: PathLike) -> dict[str, Any]:
     """Read and validate ``<root>/manifest.json`` (a regular file, not a link)."""
     where = os.fspath(Path(root) / "manifest.json")
@@ -248,8 +267,8 @@ def read_manifest(root: PathLike) -> dict[str, Any]:
     except OSError as exc:
         raise MalformedData([f"{os.fspath(root)}: cannot open ({exc.strerror})"]) from None
     try:
-        manifest = json.loads(data.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        manifest = json.loads(data.decode("utf-8"), parse_int=bounded_int)
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8 and range errors
         raise MalformedData([f"{where}: not valid JSON ({exc})"]) from None
     digest = hashlib.sha256(data).digest()
     if digest not in _WELL_FORMED:

@@ -40,10 +40,18 @@ from ._exec import (
     canonical_hyper,
     resolve_command,
 )
-from ._grammar import KINDS, Target, TargetError, is_target, parse, with_options
+from ._grammar import (
+    KINDS,
+    MAX_MODULE_DEPTH,
+    Target,
+    TargetError,
+    is_target,
+    parse,
+    with_options,
+)
 from ._keras_class import keras_module
 
-__all__ = ["CLIENTS", "KINDS", "PROTOCOL_VERSION", "ExecAdapter", "ExecTarget", "Target",
+__all__ = ["CLIENTS", "KINDS", "MAX_MODULE_DEPTH", "PROTOCOL_VERSION", "ExecAdapter", "ExecTarget", "Target",
            "TargetError", "canonical_hyper", "client_files", "copy_clients", "is_target",
            "keras_module", "parse", "resolve_command", "target_implementation",
            "target_module", "with_options"]
