@@ -22,9 +22,9 @@ prefix="${NOVOGRAD_REF_BACKEND_ENVS:-$repo/.venv-envs}"
 python="$prefix/$name/bin/python"
 
 # The backend-parametrized test modules (the conftest's backend fixture, or their own
-# per-backend cases).
+# per-backend cases), and the optimizers checked as published on that framework.
 FILES=(tests/test_backends.py tests/test_properties.py tests/test_lazy.py
-       tests/test_api_fuzz.py tests/test_tfa_schedules.py)
+       tests/test_api_fuzz.py tests/test_tfa_schedules.py tests/test_published_targets.py)
 
 if ! "$python" -c "import $name, pytest, hypothesis, array_api_strict" 2>/dev/null; then
   rm -rf "${prefix:?}/$name"

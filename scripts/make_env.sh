@@ -32,8 +32,9 @@ case "$name" in
   jax)
     # optax 0.2.8 on the CPU jax it was recorded with.
     "${pip[@]}" "optax==0.2.8" "jax==0.10.2" "jaxlib==0.10.2"
-    # what the backend tests need besides jax (scripts/backend_tests.sh jax)
-    "${pip[@]}" pytest hypothesis array-api-strict
+    # what the backend tests need besides jax (scripts/backend_tests.sh jax), and Keras 3
+    # for the keras: targets, which run on this JAX
+    "${pip[@]}" pytest hypothesis array-api-strict "keras>=3,<4"
     ;;
   tf)
     # TensorFlow Addons needs TF < 2.16 (Keras 2); TF 2.15 needs numpy < 2.

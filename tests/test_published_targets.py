@@ -220,8 +220,8 @@ def test_identify_names_the_presets_of_a_torch_class(capsys: pytest.CaptureFixtu
 @needs_jax
 @pytest.mark.slow
 @pytest.mark.parametrize("function", ["optax_novograd", "scale_by_novograd"])
-def test_an_optax_function_as_published_passes(function: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_optax_function_on_jax_as_published_passes(function: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"optax:{HERE}:{function}", "--preset",
                           "optax"], capsys)
     assert status == 0
@@ -230,7 +230,7 @@ def test_an_optax_function_as_published_passes(function: str,
 
 @needs_jax
 @pytest.mark.slow
-def test_a_function_returning_no_transformation_is_an_error_of_the_implementation(
+def test_a_jax_function_returning_no_transformation_is_an_error_of_the_implementation(
         capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(["verify", "--impl", f"optax:{HERE}:not_a_transformation",
                             "--preset", "optax", *ONE_DTYPE], capsys)
@@ -243,7 +243,8 @@ def test_a_function_returning_no_transformation_is_an_error_of_the_implementatio
 
 @needs_keras
 @pytest.mark.slow
-def test_a_keras_optimizer_as_published_passes(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_keras_optimizer_on_jax_as_published_passes(
+        capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"keras:{HERE}:KerasNovoGrad", "--preset",
                           "optax", "--map", "weight_decay_inside=weight_decay"], capsys)
     assert status == 0
