@@ -26,7 +26,9 @@ python="$prefix/$name/bin/python"
 FILES=(tests/test_backends.py tests/test_properties.py tests/test_lazy.py
        tests/test_api_fuzz.py tests/test_tfa_schedules.py tests/test_published_targets.py)
 
-if ! "$python" -c "import $name, pytest, hypothesis, array_api_strict" 2>/dev/null; then
+needs="$name, pytest, hypothesis, array_api_strict"
+[ "$name" = jax ] && needs="$needs, keras"
+if ! "$python" -c "import $needs" 2>/dev/null; then
   rm -rf "${prefix:?}/$name"
   "$repo/scripts/make_env.sh" "$name" "$prefix"
 fi

@@ -129,7 +129,7 @@ def test_a_target_that_names_nothing_is_a_usage_error(
 
 @needs_torch
 @pytest.mark.slow
-def test_a_class_that_is_not_an_optimizer_is_a_usage_error(
+def test_a_class_that_is_not_a_torch_optimizer_is_a_usage_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(["verify", "--impl", f"torch:{HERE}:NotAnOptimizer", *ONE_DTYPE],
                          capsys)
@@ -161,7 +161,7 @@ def test_a_torch_class_as_published_passes(capsys: pytest.CaptureFixture[str]) -
 
 @needs_torch
 @pytest.mark.slow
-def test_other_spellings_are_found_by_signature(capsys: pytest.CaptureFixture[str]) -> None:
+def test_other_spellings_in_a_torch_class_are_found_by_signature(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"torch:{HERE}:TorchNovoGradSpelled",
                           "--preset", "nemo", *ONE_DTYPE], capsys)
     assert status == 0
@@ -171,7 +171,7 @@ def test_other_spellings_are_found_by_signature(capsys: pytest.CaptureFixture[st
 
 @needs_torch
 @pytest.mark.slow
-def test_an_unknown_spelling_is_skipped_until_mapped(capsys: pytest.CaptureFixture[str]
+def test_an_unknown_spelling_in_a_torch_class_is_skipped_until_mapped(capsys: pytest.CaptureFixture[str]
                                                      ) -> None:
     impl = f"torch:{HERE}:TorchNovoGradMomentum"
     status, out, _ = run(["verify", "--impl", impl, "--preset", "nemo", *ONE_DTYPE], capsys)
@@ -185,7 +185,7 @@ def test_an_unknown_spelling_is_skipped_until_mapped(capsys: pytest.CaptureFixtu
 
 @needs_torch
 @pytest.mark.slow
-def test_a_step_that_requires_a_closure_gets_one(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_torch_step_that_requires_a_closure_gets_one(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["verify", "--impl", f"torch:{HERE}:TorchNovoGradClosure",
                           "--preset", "nemo", *ONE_DTYPE], capsys)
     assert status == 0
