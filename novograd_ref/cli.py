@@ -291,7 +291,7 @@ def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
 
 def _output_file(path: str | None, option: str) -> None:
     """Refuse, before any work, an output file the command line may not write
-    (:func:`novograd_ref._paths.check_output_file`; a usage error)."""
+    (``novograd_ref._paths.check_output_file``; a usage error)."""
     from ._paths import check_output_file
 
     if path is not None:

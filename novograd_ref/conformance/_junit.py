@@ -146,7 +146,7 @@ def document(*suites: ET.Element) -> bytes:
 
 def write(path: str | os.PathLike[str], *suites: ET.Element) -> None:
     """Atomically replace ``path`` with the document of ``suites`` (a regular file only,
-    never through a link: :func:`novograd_ref._paths.write_output`)."""
+    never through a link: ``novograd_ref._paths.write_output``)."""
     write_output(path, document(*suites))
 
 

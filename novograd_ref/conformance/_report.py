@@ -131,6 +131,6 @@ class Report:
     def write(self, path: str | os.PathLike[str]) -> None:
         """Atomically replace ``path`` with :meth:`to_json` (a temporary file in the
         same folder, created exclusively, moved over ``path``; only a regular file is
-        ever replaced: :func:`novograd_ref._paths.write_output`)."""
+        ever replaced: ``novograd_ref._paths.write_output``)."""
         text = json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
         write_output(path, text.encode("utf-8"))
