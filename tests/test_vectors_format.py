@@ -507,5 +507,5 @@ def test_recorder_rejects_unknown_case(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "fake_sgd_framework", _fake_framework())
     monkeypatch.setitem(frameworks.FRAMEWORKS, "sgd", "fake_sgd_framework")
     monkeypatch.setitem(presets._SPECS, "sgd", _fake_preset())
-    with pytest.raises(ValueError, match="unknown cases: nope"):
+    with pytest.raises(ValueError, match="unknown cases: 'nope'"):
         record("sgd", tmp_path, cases=["nope"])

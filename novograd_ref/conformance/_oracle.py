@@ -140,7 +140,7 @@ def check_spec(spec: str) -> None:
     >>> check_spec("a." * 40 + "b:make")
     Traceback (most recent call last):
     ...
-    novograd_ref.conformance._oracle.ImplementationError: --impl: a module name of at most 32 dotted components is expected, got 41
+    novograd_ref.conformance._adapter.ImplementationError: --impl: a module name of at most 32 dotted components is expected, got 41
     """
     if not isinstance(spec, str) or not spec:
         raise ImplementationError("--impl: an empty name is refused; name preset:NAME, a "
