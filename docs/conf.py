@@ -30,7 +30,8 @@ source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 # _generated/*.md are fragments that pages include, not pages of their own
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "_ext", "_inventories", "examples",
                     "_generated/*.md"]
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+# html_image: an <img> with a width, so that a high-resolution PNG is shown at its size
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "html_image"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"  # the notebooks are rendered with their stored outputs
 nb_ipywidgets_js = {}  # no widget scripts from elsewhere: the site works offline

@@ -50,6 +50,7 @@ import tracemalloc
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 import novograd_ref as ngr
 
@@ -60,6 +61,12 @@ np.set_printoptions(precision=6, suppress=False)
 plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
     "#F0E442"])
+# Figures at most 7.2 inches wide at 100 dpi, so that they fit the documentation's
+# column at their own size, with text of at least 9 points; drawn with twice the pixels
+# ("retina") for sharp lines on high-density screens, shown at the same size.
+plt.rcParams.update({"figure.dpi": 100, "font.size": 10, "legend.fontsize": 9,
+                     "xtick.labelsize": 9, "ytick.labelsize": 9})
+set_matplotlib_formats("retina")
 
 # %% [markdown]
 # ## The problem: the optax docstring example
@@ -306,7 +313,7 @@ for opt in OPTIMIZERS:
 PALETTE = {"SGD + momentum": "#0072B2", "Adam": "#E69F00", "NovoGrad": "#009E73",
            "LAMB": "#CC79A7"}
 MARKERS = {"SGD + momentum": "o", "Adam": "s", "NovoGrad": "D", "LAMB": "^"}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+fig, axes = plt.subplots(2, 1, figsize=(7.2, 7.0), sharex=True, sharey=True)
 width = 0.25
 for ax, sc in zip(axes, list(scenarios)[1:]):
     for k, opt in enumerate(OPTIMIZERS):
@@ -319,7 +326,8 @@ for ax, sc in zip(axes, list(scenarios)[1:]):
     ax.set_xticks(range(4), [f"w{i}" for i in range(4)])
     ax.set_xlabel("weight of layer 2")
     ax.set_title(f"gradients: {sc}")
-axes[0].set_ylabel("|displacement| / |displacement unscaled|\n(ratio, log scale)")
+for ax in axes:
+    ax.set_ylabel("|displacement| / |displacement unscaled|\n(ratio, log scale)")
 axes[1].legend(loc="upper right")
 fig.suptitle("How far layer 2 moves in 20 steps when its gradients are rescaled")
 fig.tight_layout()
@@ -465,7 +473,7 @@ def training_memory(state, mixed):
 
 
 PART_COLOURS = ["#56B4E9", "#E69F00", "#999999", "#009E73"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.4), sharex=True)
+fig, axes = plt.subplots(2, 1, figsize=(7.2, 5.6), sharex=True, layout="constrained")
 for ax, mixed in zip(axes, (False, True)):
     for i, opt in enumerate(OPTIMIZERS):
         left = 0.0
@@ -475,18 +483,17 @@ for ax, mixed in zip(axes, (False, True)):
                     label=part.split(" (")[0] if i == 0 else None)
             left += mib
         share = parts["optimizer state (fp32)"] / left
-        ax.text(left, i, f" {left:,.0f} MiB, state {share:.0%}", va="center", fontsize=8)
+        ax.text(left, i, f" {left:,.0f} MiB, state {share:.0%}", va="center", fontsize=9)
         print(f"{'mixed' if mixed else 'fp32 '} {opt:15s} total {left:8,.0f} MiB, "
               f"optimizer state {share:.1%}")
     ax.set_yticks(range(len(OPTIMIZERS)), list(OPTIMIZERS))
     ax.set_xlabel("memory (MiB)")
     ax.set_title("mixed precision" if mixed else "float32")
 handles, labels = axes[0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=9, frameon=False)
 axes[1].set_xlim(0, 1.45 * max(sum(training_memory(m[0], False).values())
                                for m in memory.values()))
-fig.suptitle("ResNet-50 training memory: weights, gradients, activations, optimizer state")
-fig.tight_layout(rect=(0, 0.08, 1, 1))
+fig.suptitle("ResNet-50 training memory:\nweights, gradients, activations, optimizer state")
 plt.show()
 for opt, (_, peak) in memory.items():
     print(f"{opt:15s} (fp32) the update's measured peak, {peak / MiB:.0f} MiB, is "
@@ -661,7 +668,8 @@ for name in MOVERS:
 # %%
 grid1, grid2 = np.meshgrid(np.linspace(-4.5, 1.5, 200), np.linspace(-1.5, 1.5, 200))
 levels = np.geomspace(0.01, 40, 12)
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
+fig, axes = plt.subplots(2, 1, figsize=(7.2, 8.2), sharex=True, sharey=True,
+                         layout="constrained")
 for ax, grouping in zip(axes, GROUPINGS):
     ax.contour(grid1, grid2, 0.5 * (grid1**2 + 25 * grid2**2), levels=levels, colors="0.8",
                linewidths=0.8)
@@ -675,10 +683,11 @@ for ax, grouping in zip(axes, GROUPINGS):
     ax.set_ylim(-1.5, 1.5)
     ax.set_xlabel("$w_1$ (curvature 1)")
     ax.set_title(f"coordinates as {grouping}")
-axes[0].set_ylabel("$w_2$ (curvature 25)")
-axes[1].legend(loc="lower right", fontsize=8)
+for ax in axes:
+    ax.set_ylabel("$w_2$ (curvature 25)")
+handles, labels = axes[1].get_legend_handles_labels()
+fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=9, frameon=False)
 fig.suptitle(r"60 steps on $f(w) = (w_1^2 + 25 w_2^2)/2$ from $\star$ to the minimum $+$")
-fig.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -710,7 +719,7 @@ plt.show()
 
 # %%
 same_rate = 0.01
-fig, ax = plt.subplots(figsize=(7.5, 4.2))
+fig, ax = plt.subplots(figsize=(7.2, 4.2))
 for name in ("Adam", "NovoGrad"):
     path = trajectory(MOVERS[name], same_rate, "one layer", steps=80)
     lengths = np.linalg.norm(np.diff(path, axis=0), axis=1) / same_rate
@@ -723,7 +732,7 @@ ax.plot(t, (1 - 0.95**t) / (1 - 0.95), "k:", label=r"$(1-\beta_1^t)/(1-\beta_1)$
 ax.set_xlabel("step")
 ax.set_ylabel(r"$\|w_t - w_{t-1}\| / \eta$ (dimensionless)")
 ax.set_title(r"Step length at the same rate $\eta = 0.01$ (one layer)")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
 

@@ -34,8 +34,11 @@
 # - Time: about 10 seconds on one CPU core (the test suite allows each cell 300 s).
 
 # %%
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 import novograd_ref as ngr
 from novograd_ref import vectors
@@ -47,6 +50,12 @@ np.set_printoptions(precision=4)
 plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
     "#F0E442"])
+# Figures at most 7.2 inches wide at 100 dpi, so that they fit the documentation's
+# column at their own size, with text of at least 9 points; drawn with twice the pixels
+# ("retina") for sharp lines on high-density screens, shown at the same size.
+plt.rcParams.update({"figure.dpi": 100, "font.size": 10, "legend.fontsize": 9,
+                     "xtick.labelsize": 9, "ytick.labelsize": 9})
+set_matplotlib_formats("retina")
 
 # %% [markdown]
 # ## The presets
@@ -206,12 +215,12 @@ def group_label(members):
     return members[0] + (" (read from source)" if short(members[0]) in NO_RECORDING else "")
 
 
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.2, 9.0), layout="constrained")
 for k, members in enumerate(groups):
     path = paths[members[0]]
     color, style = PALETTE[k % len(PALETTE)], STYLES[k % len(STYLES)]
     width = 2.5 if len(members) > 1 else 1.5
-    label = group_label(members)
+    label = textwrap.fill(group_label(members), 80)  # a long list on several lines
     ax1.plot([loss(p) for p in path], linestyle=style, color=color, lw=width, label=label)
     gap = [np.max(np.abs(flat(a) - flat(b))) / np.max(np.abs(flat(b)))
            for a, b in zip(path[1:], paths["paper"][1:])]
@@ -226,8 +235,7 @@ ax2.set_xlabel("step")
 ax2.set_ylabel(r"$\max|p - p_{paper}| \;/\; \max|p_{paper}|$ (floor $10^{-17}$)")
 ax2.set_title("Distance from the paper's trajectory")
 handles, labels = ax1.get_legend_handles_labels()
-fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
-fig.tight_layout(rect=(0, 0.2, 1, 1))
+fig.legend(handles, labels, loc="outside lower center", ncol=1, fontsize=9, frameon=False)
 plt.show()
 print("drawn as one curve (identical to rounding):", ", ".join(groups[0]))
 
@@ -396,7 +404,7 @@ print(f"constant rate, recorded TFA vs torch-optimizer:     "
       f"{rel_error(c_tfa.params, c_torch):.1e}")
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.2, 7.0), sharex=True)
 steps = np.arange(1, len(table) + 1)
 ax1.plot(steps, table, "k.-")
 ax1.set_xlabel("step")
@@ -501,7 +509,7 @@ variants = {
     r"optax eps_root=1e-8, eps=1e-8: $g/(\sqrt{v+\epsilon_r}+\epsilon)$": P.optax(
         1.0, eps=1e-8, eps_root=1e-8),
 }
-fig, ax = plt.subplots(figsize=(7.5, 4.5))
+fig, ax = plt.subplots(figsize=(7.2, 4.5))
 for (label, opt), style in zip(variants.items(), ("-", "-", "--")):
     sizes = []
     for n in norms:
@@ -514,7 +522,7 @@ ax.set_xlabel(r"$\|g\|$ (first step)")
 ax.set_ylabel(r"$\|\Delta p\| / \eta$")
 ax.set_ylim(1e-6, 10)
 ax.set_title("Normalized step vs gradient norm")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
 
@@ -548,7 +556,7 @@ spread = max(rel_error(graph_paths[b], graph) for b in betas2)
 print(f"graph mode with beta2 in {betas2}: largest distance to the recording {spread:.1e}")
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.2, 7.0), sharex=True)
 steps = np.arange(0, len(graph.lr) + 1)
 leaf = "mat"
 ax1.plot(steps, graph.params[leaf].reshape(len(steps), -1)[:, 0], "C0o", mfc="none",
@@ -562,7 +570,7 @@ ax1.plot([], [], "C0-", label=rf"preset graph mode, $\beta_2 \in$ {betas2}")
 ax1.set_xlabel("step")
 ax1.set_ylabel(f"first weight of leaf '{leaf}'")
 ax1.set_title("OpenSeq2Seq: graph vs eager, constant rate")
-ax1.legend(fontsize=8)
+ax1.legend(fontsize=9)
 
 gap = [np.max(np.abs(graph.params[k] - eager.params[k]).reshape(len(steps), -1), axis=1)
        for k in graph.params]
@@ -627,14 +635,14 @@ print(f"apex defaults: step 1 = {step_size['apex (defaults)'][0]:.4f}, "
 np.testing.assert_allclose(step_size["apex (defaults)"], np.sqrt(1 - 0.999**t), rtol=1e-6)
 
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 4.5))
+fig, ax = plt.subplots(figsize=(7.2, 4.5))
 for (label, sizes), style in zip(step_size.items(), ("-", "--", "-.", ":")):
     ax.semilogx(t, sizes, linestyle=style, lw=1.8, label=label)
 ax.semilogx(t, np.sqrt(1 - 0.999**t), "k:", label=r"$\sqrt{1 - \beta_2^t}$")
 ax.set_xlabel("step")
 ax.set_ylabel(r"$\|\Delta p\| / \eta$ (constant gradient)")
 ax.set_title("Step size with a constant gradient")
-ax.legend(fontsize=8, loc="lower right")
+ax.legend(fontsize=9, loc="lower right")
 fig.tight_layout()
 plt.show()
 

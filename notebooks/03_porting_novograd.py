@@ -53,6 +53,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 import novograd_ref as ngr
 from novograd_ref import vectors
@@ -70,6 +71,12 @@ from novograd_ref.testing import rtol
 plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
     "#F0E442"])
+# Figures at most 7.2 inches wide at 100 dpi, so that they fit the documentation's
+# column at their own size, with text of at least 9 points; drawn with twice the pixels
+# ("retina") for sharp lines on high-density screens, shown at the same size.
+plt.rcParams.update({"figure.dpi": 100, "font.size": 10, "legend.fontsize": 9,
+                     "xtick.labelsize": 9, "ytick.labelsize": 9})
+set_matplotlib_formats("retina")
 
 # %% [markdown]
 # ## The contract
@@ -439,7 +446,7 @@ print(f"v from zero, const_lr float64: the table says {zero_row.error:.3g} (leaf
       f"{zero_row.leaf!r}); per-leaf curve at its peak {gap_zero.max():.3g}; global curve "
       f"at its peak {gap_zero_global.max():.3g}")
 
-fig, ax = plt.subplots(figsize=(7.5, 4.2))
+fig, ax = plt.subplots(figsize=(7.2, 4.2))
 steps = np.arange(1, len(gap_eps) + 1)
 ax.semilogy(steps, np.maximum(gap_eps, 1e-17), "o-", color="#0072B2",
             label="eps inside the root (per leaf)")
@@ -451,7 +458,7 @@ ax.axhline(rtol("float64", "framework"), color="k", ls=":", label="tolerance (fl
 ax.set_xlabel("step")
 ax.set_ylabel("max |port - oracle| / scale (dimensionless)")
 ax.set_title("Bugs 1 and 2 on case 'const_lr' (float64)")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
 

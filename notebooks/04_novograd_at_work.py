@@ -44,6 +44,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib_inline.backend_inline import set_matplotlib_formats
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -54,6 +55,12 @@ import novograd_ref as ngr
 plt.rcParams["axes.prop_cycle"] = plt.cycler(color=[
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
     "#F0E442"])
+# Figures at most 7.2 inches wide at 100 dpi, so that they fit the documentation's
+# column at their own size, with text of at least 9 points; drawn with twice the pixels
+# ("retina") for sharp lines on high-density screens, shown at the same size.
+plt.rcParams.update({"figure.dpi": 100, "font.size": 10, "legend.fontsize": 9,
+                     "xtick.labelsize": 9, "ytick.labelsize": 9})
+set_matplotlib_formats("retina")
 
 # %% [markdown]
 # ## The data and the model
@@ -286,7 +293,7 @@ for (optimizer, warmup), r in results.items():
 # %%
 PALETTE = {"SGD + momentum": "#0072B2", "Adam": "#E69F00", "NovoGrad": "#009E73"}
 MARKERS = {"SGD + momentum": "o", "Adam": "s", "NovoGrad": "D"}
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.2, 8.4), sharex=True)
 for optimizer in OPTIMIZERS:
     for warmup, style in ((False, "-"), (True, "--")):
         r = results[optimizer, warmup]
@@ -305,7 +312,7 @@ ax1.axhline(10, color="k", lw=0.8, ls=":")
 ax1.set_xlabel("peak learning rate")
 ax1.set_ylabel("test accuracy (%; mean, band: min-max over seeds)")
 ax1.set_title("Final test accuracy after 15 epochs (dotted: chance)")
-ax1.legend(fontsize=8)
+ax1.legend(fontsize=9)
 ax2.axhline(np.log(10), color="k", lw=0.8, ls=":")
 ax2.set_xlabel("peak learning rate")
 ax2.set_ylabel("final training loss (nats, mean over seeds)")
@@ -408,7 +415,7 @@ def gains_at_multiples(optimizer):
 
 
 gains = {o: gains_at_multiples(o) for o in OPTIMIZERS}
-fig, ax = plt.subplots(figsize=(8, 4.3))
+fig, ax = plt.subplots(figsize=(7.2, 4.3))
 for k, optimizer in enumerate(OPTIMIZERS):
     steps = sorted(gains[optimizer])
     multiples = 10.0 ** (np.array(steps) / 4) * (1 + 0.03 * (k - 1))
@@ -422,7 +429,7 @@ ax.set_xscale("log")
 ax.set_xlabel("peak rate / the optimizer's best peak rate without warm-up")
 ax.set_ylabel("accuracy with warm-up - without\n(percentage points, mean ± sd)")
 ax.set_title("Gain from a 2-epoch linear warm-up")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
 
@@ -569,7 +576,7 @@ display(Markdown("\n".join(rows) + "\n\n" + practitioner))
 early = {o: np.array([train(o, summary[o, False]["best_lr"], False, seed, curve=True)["curve"]
                       for seed in SEEDS]) for o in OPTIMIZERS}
 STEPS_PER_EPOCH = int(np.ceil(len(X_train) / BATCH))
-fig, ax = plt.subplots(figsize=(8, 4.2))
+fig, ax = plt.subplots(figsize=(7.2, 4.2))
 steps = np.arange(1, early["Adam"].shape[1] + 1)
 for k, optimizer in enumerate(OPTIMIZERS):
     curves = early[optimizer]
@@ -584,7 +591,7 @@ ax.set_xlabel(f"step (minibatches of {BATCH}, the last of each epoch smaller; "
               f"{STEPS_PER_EPOCH} steps per epoch)")
 ax.set_ylabel("minibatch training loss (nats)")
 ax.set_title("The first three epochs, no warm-up, each at its best rate")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
 
@@ -609,7 +616,7 @@ display(Markdown("\n".join(lines)))
 # %%
 def plot_sweep(xs, accuracies, xlabel, ylabel, title):
     """accuracies: optimizer -> array (len(xs), seeds); mean ± sd against xs (log 2)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
     for k, optimizer in enumerate(OPTIMIZERS):
         acc = accuracies[optimizer]
         ax.errorbar(np.array(xs) * (1 + 0.03 * (k - 1)), acc.mean(axis=1),
@@ -620,7 +627,7 @@ def plot_sweep(xs, accuracies, xlabel, ylabel, title):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     plt.show()
 

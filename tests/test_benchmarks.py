@@ -102,3 +102,17 @@ def test_fused_sweep_quick_mode_writes_a_plot(tmp_path: Path) -> None:
     assert "fused (nemo)" in data["leaves"][0]["times"]
     assert "floor: 5 arrays at np.add bandwidth" in data["size"][0]["times"]
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fused_sweep_from_json_redraws_the_saved_numbers_at_the_column_size(
+        tmp_path: Path) -> None:
+    """``fused_sweep.py --from-json`` measures nothing: it plots the saved sweep as a PNG
+    of 7.2 inches at 200 dpi (shown 720 px wide, the documentation's column)."""
+    pytest.importorskip("matplotlib")
+    out = run_script("fused_sweep.py", "--from-json", str(BENCHMARKS / "fused_sweep.json"),
+                     "--out", str(tmp_path / "again"))
+    assert out.strip() == f"wrote {tmp_path / 'again.png'}"
+    assert not (tmp_path / "again.json").exists()
+    png = (tmp_path / "again.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png[16:20], "big") == 1440  # IHDR width: 7.2 in x 200 dpi

@@ -1,9 +1,10 @@
 """The built documentation site, opened in headless Chromium as a reader would: every
 page at desktop (1400 px) and phone (390 px) width loads with no console error and no
 failed request, nothing runs past the main column outside a scrolling container, no
-table hides columns at desktop width and no figure is shown at less than half its
-natural width; the index, the API reference and a notebook page show their content.
-Screenshots are saved (in ``NOVOGRAD_REF_SCREENSHOTS`` if set).
+table hides columns at desktop width and no figure is shown at less than 0.9 of its
+size (the width a high-resolution image declares, else its pixel width); the index, the API reference and a notebook page show their content.
+Screenshots are saved (in ``NOVOGRAD_REF_SCREENSHOTS`` if set), with ``figures.tsv``:
+each figure's page, source, shown width, size and pixel width at desktop width.
 
 Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``),
 so no Python package beyond the standard library is needed. Chromium is a system
@@ -41,6 +42,9 @@ PAGES = {
 # Every page of the site but the highlighted source listings (_modules/), at a desktop
 # and a phone width (CSS pixels).
 WIDTHS = {"desktop": 1400, "phone": 390}
+# At desktop width every figure is shown at this fraction of its size or more: sized for
+# the main column, so that its text reads at 1x.
+FIGURE_FIT = 0.9
 
 pytestmark = [
     pytest.mark.slow,
@@ -225,11 +229,27 @@ CHECK_LAYOUT = r"""(() => {
       problems.push("an image that did not load: " + img.getAttribute("src"));
       continue;
     }
-    figures.push([img.getAttribute("src"), img.getBoundingClientRect().width,
+    // A high-resolution image declares the width it is drawn for (myst-nb copies it from
+    // the notebook output's metadata, an <img> gives it in its width attribute): that is
+    // its size on the page; an image that declares none is drawn for its pixel width.
+    const declared = img.getAttribute("width") || "";
+    const size = /^[0-9.]+(px)?$/.test(declared) ? parseFloat(declared) : img.naturalWidth;
+    figures.push([img.getAttribute("src"), img.getBoundingClientRect().width, size,
                   img.naturalWidth]);
   }
   return {problems, hidden, figures};
 })()"""
+
+
+def figure_problems(page: str, figures: list[list[Any]]) -> list[str]:
+    """The figures of ``page`` (``[src, shown px, size px, pixels]`` each) shown at less
+    than :data:`FIGURE_FIT` of their size, or declaring a size under half their pixels
+    (drawn for a screen of more than twice the density, their text would be too small;
+    a high-resolution figure's pixels are twice its size give or take 2 of rounding)."""
+    return ([f"{page}: {src} shown at {shown:.0f} px of its {size:.0f} px"
+             for src, shown, size, _ in figures if shown < FIGURE_FIT * size]
+            + [f"{page}: {src} declares {size:.0f} px for its {pixels} px"
+               for src, _, size, pixels in figures if pixels > 2 * size + 2])
 
 
 def site_pages(site: Path) -> list[str]:
@@ -247,9 +267,9 @@ def test_every_page_fits_and_loads_cleanly_at_desktop_and_phone_width(
     """Every page, at 1400 and 390 CSS pixels: no console error or failed load, nothing
     past the main column outside a scrolling container, no sideways scrolling of the
     page, every image loaded and, at desktop width, no table hiding columns behind its
-    scrollbar and no figure shown at less than half its natural width (where a reader
-    could not read it without clicking)."""
-    problems = []
+    scrollbar and no figure shown at less than 0.9 of its size (where a reader could not
+    read it without clicking)."""
+    problems, figures = [], []
     shots = Path(os.environ.get("NOVOGRAD_REF_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     try:
@@ -262,16 +282,25 @@ def test_every_page_fits_and_loads_cleanly_at_desktop_and_phone_width(
                 layout = browser.evaluate(CHECK_LAYOUT)
                 found += [f"{page} at {width} px: {p}" for p in layout["problems"]]
                 if name == "desktop":
-                    found += [f"{page}: {src} shown at {shown:.0f} px of its {natural} px"
-                              for src, shown, natural in layout["figures"]
-                              if shown < natural / 2]
+                    found += figure_problems(page, layout["figures"])
+                    figures += ["\t".join(map(str, [page, *f])) for f in layout["figures"]]
                     found += [f"{page} at {width} px: {p}" for p in layout["hidden"]]
                 if found or page in ("index.html", "user-guide/variant-matrix.html"):
                     browser.screenshot(shots / f"{name}-{page.replace('/', '_')}.png")
                 problems += found
     finally:
         browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+        (shots / "figures.tsv").write_text("".join(f"{row}\n" for row in figures))
     assert problems == []
+
+
+def test_figure_problems_flag_shrunk_and_overdense_figures() -> None:
+    fine = ["a.png", 731.0, 731.0, 1463]  # shown at its size, drawn at 2x (rounded)
+    shrunk = ["b.png", 740.0, 1300.0, 1300]
+    overdense = ["c.png", 720.0, 720.0, 2160]
+    assert figure_problems("p", [fine]) == []
+    assert figure_problems("p", [shrunk, overdense]) == [
+        "p: b.png shown at 740 px of its 1300 px", "p: c.png declares 720 px for its 2160 px"]
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
