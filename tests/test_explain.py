@@ -101,6 +101,7 @@ def test_each_port_is_explained(spec: str, language: str, matches: set[str],
     assert got == diffs, found["differences"]
     assert {a["code"] for a in found["anomalies"]} == codes, found["anomalies"]
     assert codes <= set(ANOMALIES)
+    assert all(d["evidence"] for d in found["differences"]), found["differences"]
     if diffs and not codes:  # inside the switch space: an exact configuration
         assert found["verdict"] == "reproduced"
         assert found["call"].startswith("ngr.novograd(")

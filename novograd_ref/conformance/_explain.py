@@ -26,7 +26,7 @@ from ._live import preset_kwargs_for
 from ._oracle import Implementation
 from ._probes import Finding, probe_runs, read_probes
 from ._runner import DEFAULT_TIMEOUT, open_runner
-from ._runs import Observation, Quirks, Run, case_runs, observe, simulate, tolerance
+from ._runs import Observation, Quirks, Run, case_runs, observe, simulate
 from ._search import Candidate, Move, Outcome, Search, differences, moves
 
 
@@ -247,32 +247,40 @@ _OUTSIDE_WORDS = {
 
 def _difference_evidence(chosen: Outcome, search: Search, switch: str
                          ) -> list[dict[str, Any]]:
-    """Where the port leaves the candidate without the move that set ``switch``: the
-    first divergence on the smallest run that candidate fails."""
+    """The evidence for the move that set ``switch`` (see :func:`_move_evidence`)."""
     move = next((m for m in chosen.candidate.moves if switch in m.fields), None)
-    if move is None:
-        return []
+    return [] if move is None else _move_evidence(chosen, search, move)
+
+
+def _move_evidence(chosen: Outcome, search: Search, move: Move, prefer: str = ""
+                   ) -> list[dict[str, Any]]:
+    """The runs that need ``move``: the port passes them with it and fails them without
+    it. The first divergence without it on the smallest such run (``prefer``, the probe
+    designed for it, when it is one), then each other run with its error without the
+    move."""
     without = Candidate(chosen.candidate.preset,
                         tuple(m for m in chosen.candidate.moves if m is not move))
-    configs = search.configs(without) or {}
-    failing = [o for o in search.observations if o.run.name in configs
-               and search.error(o, configs[o.run.name]) > 1.0]
-    if not failing:
+    needed = search.needed_by(chosen, move)
+    needed.sort(key=lambda name: name != prefer)
+    if not needed:
         return []
-    smallest = min(failing, key=lambda o: search._size[o.run.name])
-    return _evidence(without, search, smallest.run.name)
+    configs = search.configs(without) or {}
+    observed = {o.run.name: o for o in search.observations}
+    out = _evidence(without, search, needed[0])
+    for name in needed[len(out):]:
+        err = search.error(observed[name], configs[name]) if name in configs else None
+        out.append({"run": name, "step": None, "leaf": None,
+                    "expected": "within the tolerance",
+                    "measured": "not expressible" if err is None else
+                    f"{err:.3g} times the tolerance",
+                    "note": f"without this, from {without.describe()}"})
+    return out
 
 
 def _outside_moves(best: Outcome, search: Search) -> list[dict[str, Any]]:
-    out = []
-    for move in best.candidate.moves:
-        if move.outside:
-            without = Candidate(best.candidate.preset,
-                                tuple(m for m in best.candidate.moves if m is not move))
-            probe = _OUTSIDE_PROBE[move.outside]
-            out.append({"code": move.outside, "message": _OUTSIDE_WORDS[move.outside],
-                        "evidence": _evidence(without, search, probe)})
-    return out
+    return [{"code": move.outside, "message": _OUTSIDE_WORDS[move.outside],
+             "evidence": _move_evidence(best, search, move, _OUTSIDE_PROBE[move.outside])}
+            for move in best.candidate.moves if move.outside]
 
 
 def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, Any]]:
@@ -285,7 +293,7 @@ def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, 
     assert obs.params is not None
     cfg = configs[run_name]
     want = simulate(cfg, search.quirks, obs.run, obs.fed)
-    found = first_divergence(obs.params, want, tolerance(cfg, search.quirks, obs.run.dtype))
+    found = first_divergence(obs.params, want, search.tolerance(obs, cfg))
     if found is None:
         return []
     leaf = found.leaf + "".join(f"[{i}]" for i in found.element)
@@ -321,7 +329,7 @@ def _divergence(chosen: Outcome, search: Search, quirks: Quirks) -> dict[str, An
         assert obs.params is not None
         cfg = chosen.configs[name]
         want = simulate(cfg, quirks, obs.run, obs.fed)
-        where = first_divergence(obs.params, want, tolerance(cfg, quirks, obs.run.dtype))
+        where = first_divergence(obs.params, want, search.tolerance(obs, cfg))
         if where is not None:
             found.append((where.step, search._size[name],
                           {"run": name, **dataclasses.asdict(where)}))

@@ -250,9 +250,21 @@ def _zero_state(cfg: Config, p: np.ndarray, elementwise: bool
     return mu, nu, (nu.copy() if cfg.amsgrad else None)
 
 
-def tolerance(cfg: Config, quirks: Quirks, dtype: str) -> float:
-    """The ``"framework"`` tolerance for the narrowest dtype the candidate computes in."""
-    narrow = {dtype, cfg.state_dtype, cfg.mu_dtype, quirks.arithmetic} & {"float32"}
+def tolerance(cfg: Config, quirks: Quirks, dtype: str, float32_rounding: bool = False
+              ) -> float:
+    """The ``"framework"`` tolerance of the run's ``dtype``; float32's when the candidate
+    computes in float32 on positive evidence: the precision probe found float32
+    arithmetic (``quirks.arithmetic``), or ``float32_rounding`` says the port's values
+    carry the rounding of the candidate's float32 moments (``state_dtype``,
+    ``mu_dtype``; see :meth:`._search.Search.rounds_to_float32`). A float32 moment
+    alone never loosens the comparison: a looser tolerance is no evidence.
+
+    >>> tolerance(Config(0.1, state_dtype="float32"), Quirks(), "float64") < 1e-10
+    True
+    """
+    narrow = {dtype, quirks.arithmetic} & {"float32"}
+    if float32_rounding and "float32" in (cfg.state_dtype, cfg.mu_dtype):
+        narrow = {"float32"}
     return rtol("float32" if narrow else dtype, "framework")
 
 

@@ -33,6 +33,7 @@ from typing import Any, get_args
 
 from .. import presets
 from .._config import _ROUNDED, _SWITCHES, Config, round_to
+from ..testing import rtol
 from ._live import preset_kwargs_for, presets_with_keywords
 from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
 
@@ -159,9 +160,10 @@ class Search:
         self.quirks, self.language, self.progress = quirks, language, progress
         self.names = presets_with_keywords()
         self._base: dict[tuple[str, str], Config | None] = {}
-        self._cache: dict[tuple[str, Config], tuple[float, float]] = {}
+        self._cache: dict[tuple[str, Config], float] = {}
         self._size = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
                       for o in self.observations}
+        self._float32: dict[Config, bool] = {}  # float32-moment configs: evidenced?
 
     # --------------------------------------------------------------- configurations
 
@@ -197,27 +199,56 @@ class Search:
             except (ValueError, TypeError):
                 return None
             out[obs.run.name] = cfg
+        self._check_float32(out)
         return out
+
+    def rounds_to_float32(self, cfg: Config) -> bool:
+        """Whether the port's values carry the rounding of ``cfg``'s float32 moments:
+        positive evidence, found by :meth:`configs` for the candidate ``cfg`` belongs
+        to (see :meth:`_check_float32`)."""
+        return self._float32.get(cfg, False)
+
+    def _check_float32(self, configs: Mapping[str, Config]) -> None:
+        """Evidence for a candidate keeping a moment in float32 under float64
+        parameters: on some float64 run, the candidate is within the float32 tolerance
+        and the same configuration with float64 moments is not, *both judged at the
+        float32 tolerance* (so the looser tolerance alone cannot be the reason). Without
+        it, the candidate is compared at the float64 tolerance."""
+        narrow = {name: cfg for name, cfg in configs.items()
+                  if "float32" in (cfg.state_dtype, cfg.mu_dtype)}
+        if not narrow or all(cfg in self._float32 for cfg in narrow.values()):
+            return
+        loose = rtol("float32", "framework")
+        found = False
+        for obs in sorted(self.observations, key=lambda o: self._size[o.run.name]):
+            cfg = narrow.get(obs.run.name)
+            if cfg is None or obs.run.dtype != "float64":
+                continue
+            wide = dataclasses.replace(cfg, state_dtype=None, mu_dtype=None)
+            if self.raw_error(obs, cfg) <= loose < self.raw_error(obs, wide):
+                found = True
+                break
+        for cfg in narrow.values():
+            self._float32[cfg] = self._float32.get(cfg, False) or found
+
+    def tolerance(self, obs: Observation, cfg: Config) -> float:
+        """The tolerance ``cfg`` is held to on ``obs``'s run (see :func:`._runs.tolerance`)."""
+        return tolerance(cfg, self.quirks, obs.run.dtype, self.rounds_to_float32(cfg))
 
     def error(self, obs: Observation, cfg: Config) -> float:
         """The port's relative error against ``cfg`` on one run, in units of the
         tolerance (<= 1 passes)."""
-        raw, tol = self._measure(obs, cfg)
-        return raw / tol
+        return self.raw_error(obs, cfg) / self.tolerance(obs, cfg)
 
     def raw_error(self, obs: Observation, cfg: Config) -> float:
         """The port's relative error against ``cfg`` on one run (NaN counts as inf)."""
-        return self._measure(obs, cfg)[0]
-
-    def _measure(self, obs: Observation, cfg: Config) -> tuple[float, float]:
         key = (obs.run.name, cfg)
         if key not in self._cache:
             assert obs.fed is not None
             assert obs.params is not None
             want = simulate(cfg, self.quirks, obs.run, obs.fed)
             err = run_error(obs.params, want)
-            self._cache[key] = (math.inf if math.isnan(err) else err,
-                                tolerance(cfg, self.quirks, obs.run.dtype))
+            self._cache[key] = math.inf if math.isnan(err) else err
         return self._cache[key]
 
     # --------------------------------------------------------------- evaluation
@@ -304,7 +335,36 @@ class Search:
                 best = frontier[0]
         if best.failed:
             best = self._pairs(sorted(shallow, key=self._rank)[:PAIR_PARENTS], all_moves, best)
-        return base, best
+        return base, self.prune(best)
+
+    def prune(self, outcome: Outcome) -> Outcome:
+        """``outcome`` without every move whose removal makes no run fail: a move is
+        dropped when the candidate without it fails no run that the candidate with it
+        passes, and expresses as many runs (last moves first, until none can go).
+        Every move left is needed by at least one run."""
+        pruned = True
+        while pruned:
+            pruned = False
+            for move in reversed(outcome.candidate.moves):
+                fewer = Candidate(outcome.candidate.preset,
+                                  tuple(m for m in outcome.candidate.moves if m is not move))
+                without = self.evaluate(fewer)
+                if without is not None and set(without.failed) <= set(outcome.failed) \
+                        and without.uncovered <= outcome.uncovered:
+                    self.progress(f"search: dropped {move.name}: no run needs it")
+                    outcome, pruned = without, True
+                    break
+        return outcome
+
+    def needed_by(self, outcome: Outcome, move: Move) -> list[str]:
+        """The runs ``outcome`` passes that fail without ``move`` (smallest first)."""
+        fewer = Candidate(outcome.candidate.preset,
+                          tuple(m for m in outcome.candidate.moves if m is not move))
+        configs = self.configs(fewer) or {}
+        return [o.run.name for o in sorted(self.observations,
+                                           key=lambda o: self._size[o.run.name])
+                if o.run.name in outcome.configs and o.run.name not in outcome.failed
+                and (o.run.name not in configs or self.error(o, configs[o.run.name]) > 1.0)]
 
     def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome
                ) -> Outcome:
