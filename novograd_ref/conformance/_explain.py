@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ._divergence import first_divergence
-from ._explanation import INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
+from ._explanation import ANOMALIES, INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
 from ._live import preset_kwargs_for
 from ._oracle import Implementation
 from ._probes import Finding, probe_runs, read_probes
@@ -67,10 +69,55 @@ def explain(impl: Implementation | str, language: str,
     search = Search(observations, quirks, language, progress)
     enough = sum(o.ok for o in observations) >= MIN_RUNS
     base, best = search.run() if enough else ([], None)
+    if best is not None and best.failed:
+        search, best, found = _alternatives(search, best)
+        quirks = search.quirks
+        findings += found
     result = _assemble(spec, language, observations, findings, quirks, search, base,
                        best)
     result.seconds = time.perf_counter() - start
     return result
+
+
+#: Behaviours no probe reads directly, tried when the search leaves runs failing: the
+#: quirk each sets (see :class:`._runs.Quirks`).
+ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "momentum_first_input": {"momentum_start": "first_input"},
+    "weight_decay_after_step": {"decay_after_step": True},
+}
+
+
+def _alternatives(search: Search, best: Outcome) -> tuple[Search, Outcome, list[Finding]]:
+    """Each behaviour of :data:`ALTERNATIVES` tried in turn from the nearest preset and
+    from the best candidate; one that leaves fewer runs failing (after a search from
+    there) is kept, with the runs it explains as its evidence."""
+    findings: list[Finding] = []
+    for code, change in ALTERNATIVES.items():
+        if not best.failed:
+            break
+        other = Search(search.observations, dataclasses.replace(search.quirks, **change),
+                       search.language, search.progress, search.budget)
+        starts = [o for o in (other.evaluate(Candidate(best.candidate.preset)),
+                              other.evaluate(best.candidate)) if o is not None]
+        if not starts:
+            continue
+        start = min(starts, key=lambda o: (len(o.failed) + o.uncovered, len(o.candidate.moves)))
+        if len(start.failed) + start.uncovered >= len(best.failed) + best.uncovered:
+            continue
+        search.progress(f"search: trying {code}")
+        found = other.improve([start], start)
+        explained = sorted(set(best.failed) - set(found.failed),
+                           key=lambda name: other._size[name])
+        evidence = [{**e, "note": f"without it, from {best.candidate.describe()}"}
+                    for e in _evidence(best.candidate, search, explained[0])]
+        evidence += [{"run": name, "step": None, "leaf": None,
+                      "expected": "within the tolerance",
+                      "measured": f"relative error {best.failed[name]:.3g} without it",
+                      "note": "reproduced with it"} for name in explained[1:]]
+        findings.append(Finding(explained[0].removeprefix("probe "), code, ANOMALIES[code], evidence,
+                                code))
+        search, best = other, found
+    return search, best, findings
 
 
 def _expressed(language: str, run: Run) -> tuple[Run, dict[str, Any] | None]:
@@ -113,13 +160,13 @@ def _assemble(spec: str, language: str, observations: list[Observation],
     else:
         verdict = "differs" if len(ran) >= MIN_RUNS else "not_run"
     if verdict == "differs" and best is not None and best.failed:
-        anomalies.append({"code": "unexplained", "message": (
-            f"{len(best.failed)} runs are not reproduced by the nearest candidate "
-            f"({best.candidate.describe()}), even with the anomalies found"),
-            "evidence": [{"run": name, "step": None, "leaf": None,
-                          "expected": "within the tolerance",
-                          "measured": f"relative error {err:.3g}", "note": ""}
-                         for name, err in sorted(best.failed.items())[:5]]})
+        anomalies.append(_unexplained(best, search, findings))
+    size = _first_step_size(search, best) if best is not None else None
+    if size is not None:
+        findings = [*findings, size]
+        if verdict == "differs" and best is not None and best.failed and size.anomaly:
+            anomalies.append({"code": size.anomaly, "message": size.finding,
+                              "evidence": size.evidence})
     chosen = best
     if matches:
         chosen = next(o for o in reproducing if o.candidate.preset == matches[0])
@@ -141,7 +188,60 @@ def _assemble(spec: str, language: str, observations: list[Observation],
         spec, language, verdict, matches, reproduced_by, call, reference,
         chosen.candidate.preset if chosen else None, diffs, anomalies,
         [f.to_json() for f in findings], _run_rows(observations, chosen, search),
-        _divergence(chosen, search, quirks) if chosen is not None else None, errors)
+        _divergence(chosen, search, quirks) if chosen is not None else None, errors,
+        _reproduced(chosen, search), len(ran))
+
+
+def _first_step_size(search: Search, best: Outcome) -> Finding | None:
+    """The port's first step on the ``normalization`` probe against the nearest
+    preset's (as the preset builds it, with the quirks found): their size ratio."""
+    obs = next((o for o in search.observations if o.run.name == "probe normalization"),
+               None)
+    configs = search.configs(Candidate(best.candidate.preset))
+    if obs is None or not configs or obs.run.name not in configs:
+        return None
+    assert obs.params is not None
+    assert obs.fed is not None
+    want = simulate(configs[obs.run.name], search.quirks, obs.run, obs.fed)
+    mine = float(np.linalg.norm(obs.params["a"][1] - obs.params["a"][0]))
+    theirs = float(np.linalg.norm(want["a"][1] - want["a"][0]))
+    if not theirs:
+        return None
+    ratio = mine / theirs
+    ev = [{"run": obs.run.name, "step": 1, "leaf": "a", "expected": theirs,
+           "measured": mine, "note": f"{best.candidate.preset}'s first step, ratio "
+           f"{ratio:.3g}"}]
+    words = f"the first step is {ratio:.3g} times the reference's ({best.candidate.preset})"
+    return Finding("normalization", "first step against the nearest preset", words, ev,
+                   "first_step_size" if abs(ratio - 1.0) > 1e-3 else "")
+
+
+def _reproduced(chosen: Outcome | None, search: Search) -> int:
+    """How many completed runs ``chosen`` expresses and passes."""
+    if chosen is None:
+        return 0
+    return sum(o.run.name in chosen.configs and o.run.name not in chosen.failed
+               for o in search.observations)
+
+
+def _unexplained(best: Outcome, search: Search, findings: list[Finding]) -> dict[str, Any]:
+    """The runs the nearest candidate does not reproduce: for each, where the port first
+    leaves it, and what the probes measured on that run."""
+    failed = sorted(best.failed, key=lambda name: search._size[name])
+    evidence = []
+    for name in failed:
+        measured = "; ".join(f"{f.convention}: {f.finding}" for f in findings
+                             if any(e["run"] == name for e in f.evidence))
+        where = _evidence(best.candidate, search, name) or [{
+            "run": name, "step": None, "leaf": None, "expected": "within the tolerance",
+            "measured": f"relative error {best.failed[name]:.3g}", "note": ""}]
+        evidence += [{**e, "note": "; ".join(p for p in (e["note"], measured) if p)}
+                     for e in where]
+    shown = ", ".join(failed[:6]) + (", ..." if len(failed) > 6 else "")
+    return {"code": "unexplained", "message": (
+        f"{len(failed)} of {len(search.observations)} runs are not reproduced by the "
+        f"nearest candidate ({best.candidate.describe()}), even with the anomalies found: "
+        f"{shown}"), "evidence": evidence}
 
 
 def _crash(observations: list[Observation], errors: list[dict[str, Any]]) -> dict[str, Any]:

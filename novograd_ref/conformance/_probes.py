@@ -40,7 +40,9 @@ def probe_runs() -> list[Run]:
     """The designed runs, in float64 (``precision`` needs parameters wider than float32).
 
     - ``normalization`` / ``normalization_scaled``: two layers with constant gradients;
-      the second run multiplies layer ``a``'s by 100 (layer ``b`` must not notice).
+      the second run multiplies layer ``a``'s by 100 (neither layer's step may change:
+      ``a``'s is normalized by its own norm, ``b``'s does not see ``a``);
+      ``normalization_rate``: the learning rate times 10 (the step must be 10 times).
     - ``zero_first_gradient``: layer ``a``'s first gradient is 0 (second-moment start).
     - ``eps_dominated`` / ``eps_reference``: gradients of norm 4e-7 with ``eps = 1e-4``,
       and the same gradients times 1e6.
@@ -61,6 +63,8 @@ def probe_runs() -> list[Run]:
                   _const({"a": _A, "b": _B}, 3), 0.05),
         fixed_run("probe normalization_scaled", "normalization", hyper, _P,
                   _const({"a": _scaled(_A, 100.0), "b": _B}, 3), 0.05),
+        fixed_run("probe normalization_rate", "normalization", hyper, _P,
+                  _const({"a": _A, "b": _B}, 3), 0.5),
         fixed_run("probe zero_first_gradient", "second_moment_start", hyper, _P,
                   [{"a": [0.0] * 5, "b": _B}, *varying[:3]], 0.05),
         fixed_run("probe eps_dominated", "eps", _hyper.base(b1=0.9, eps=1e-4),
@@ -136,8 +140,8 @@ def read_probes(observed: Mapping[str, Observation]) -> tuple[list[Finding], Qui
     return the findings and the quirks they establish."""
     quirks: dict[str, Any] = {}
     findings = []
-    for reader in (_read_first_step, _read_scope, _read_eps, _read_weight_decay,
-                   _read_precision):
+    for reader in (_read_first_step, _read_own_scale, _read_scope, _read_rate, _read_eps,
+                   _read_weight_decay, _read_precision):
         finding, found = reader(observed)
         if finding is not None:
             findings.append(finding)
@@ -211,6 +215,65 @@ def _read_scope(observed: Mapping[str, Observation]) -> Reading:
     return Finding("normalization", "normalization scope",
                    "per layer: each layer moves along its gradient, unaffected by the "
                    "other layer's scale", ev), {}
+
+
+def _exponent(ratio: float, factor: float) -> float:
+    """The power of ``factor`` that ``ratio`` is (NaN when it is not positive)."""
+    return float(np.log(ratio) / np.log(factor)) if ratio > 0 else float("nan")
+
+
+def _step_ratio(bigger: Observation, plain: Observation, leaf: str, step: int) -> float:
+    """``|step of bigger| / |step of plain|`` on ``leaf`` at ``step``."""
+    below = float(np.linalg.norm(_increment(plain, leaf, step)))
+    above = float(np.linalg.norm(_increment(bigger, leaf, step)))
+    return above / below if below else float("nan")
+
+
+def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
+    """A layer's own step against its gradient times 100: NovoGrad divides by the
+    gradient's norm, so the step must not change (exponent 0)."""
+    runs = _ok(observed, "normalization", "normalization_scaled")
+    if runs is None:
+        return None, {}
+    plain, scaled = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(scaled) != step:
+        return None, {}
+    ratio = _step_ratio(scaled, plain, "a", step)
+    power = _exponent(ratio, 100.0)
+    ev = [_ev(scaled.run.name, step, "a", "the same step (exponent 0)",
+              f"{ratio:.3g} times the step (exponent {power:.3g})",
+              "layer a's gradient times 100, constant gradients")]
+    if abs(power - 1.0) < 0.05:
+        return Finding("normalization", "step against the layer's gradient",
+                       "the step grows with the gradient: it is not normalized by the "
+                       "gradient's norm", ev, "not_normalized"), {"scope": "none"}
+    return Finding("normalization", "step against the layer's gradient",
+                   f"the step scales as the gradient to the power {power:.2g} "
+                   "(NovoGrad: 0)", ev), {}
+
+
+def _read_rate(observed: Mapping[str, Observation]) -> Reading:
+    """The first step against the learning rate times 10: NovoGrad's is linear in it."""
+    runs = _ok(observed, "normalization", "normalization_rate")
+    if runs is None:
+        return None, {}
+    plain, faster = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(faster) != step:
+        return None, {}
+    ratio = _step_ratio(faster, plain, "a", step)
+    power = _exponent(ratio, 10.0)
+    ev = [_ev(faster.run.name, step, "a", "10 times the step (exponent 1)",
+              f"{ratio:.3g} times the step (exponent {power:.3g})",
+              "learning rate 0.5 against 0.05, constant gradients")]
+    if abs(power - 2.0) < 0.05:
+        return Finding("normalization_rate", "step against the learning rate",
+                       "the step is quadratic in the learning rate: the rate is applied "
+                       "twice", ev, "learning_rate_squared"), {"rate_power": 2}
+    return Finding("normalization_rate", "step against the learning rate",
+                   f"the step scales as the learning rate to the power {power:.2g} "
+                   "(NovoGrad: 1)", ev), {}
 
 
 def _read_eps(observed: Mapping[str, Observation]) -> Reading:

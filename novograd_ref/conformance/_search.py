@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, get_args
 
@@ -39,7 +40,8 @@ from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
 
 BEAM = 6
 PER_PRESET = 2
-DEPTH = 3
+MAX_MOVES = 6  # moves from a preset, at most
+BUDGET = 120.0  # seconds the search may take (it stops at the next check after that)
 PATIENCE = 5  # a move is tried on its parent's 5 smallest failing runs first
 MIN_GAIN = 1.0  # decades closer on those runs, in all, for a move that fixes none
 PAIR_PARENTS = 3  # candidates given pairs of moves when single moves leave failures
@@ -154,10 +156,11 @@ class Search:
     """Candidates evaluated against the port's observations, with a shared cache."""
 
     def __init__(self, observations: Sequence[Observation], quirks: Quirks,
-                 language: str, progress: Callable[[str], None] = lambda _msg: None
-                 ) -> None:
+                 language: str, progress: Callable[[str], None] = lambda _msg: None,
+                 budget: float = BUDGET) -> None:
         self.observations = [o for o in observations if o.ok]
         self.quirks, self.language, self.progress = quirks, language, progress
+        self.budget = budget
         self.names = presets_with_keywords()
         self._base: dict[tuple[str, str], Config | None] = {}
         self._cache: dict[tuple[str, Config], float] = {}
@@ -306,14 +309,36 @@ class Search:
         ranked = sorted((o for o in base if self.covers_enough(o)), key=self._rank)
         if not ranked:
             return base, None
-        best = ranked[0]
-        frontier = _frontier(ranked)
-        shallow = list(frontier)  # candidates that can still take a pair of moves
+        return base, self.improve(_frontier(ranked), ranked[0])
+
+    def improve(self, frontier: list[Outcome], best: Outcome) -> Outcome:
+        """From ``frontier``: the beam one move at a time, then pairs of moves on the
+        shallowest candidates, then the beam again from a better pair, within the
+        time budget; the best outcome, pruned."""
         all_moves = moves()
-        for depth in range(1, DEPTH + 1):
-            if not best.failed:
+        deadline = time.perf_counter() + self.budget
+        best, shallow = self._beam(frontier, best, all_moves, deadline)
+        while best.failed and time.perf_counter() < deadline:
+            parents = sorted(shallow, key=self._rank)[:PAIR_PARENTS]
+            paired = self._pairs(parents, all_moves, best, deadline)
+            if paired is best or len(paired.candidate.moves) >= MAX_MOVES:
+                best = paired
                 break
-            self.progress(f"search: depth {depth}, {len(frontier)} candidates x "
+            # two moves that are only right together: go on one move at a time from there
+            best, _ = self._beam([paired], paired, all_moves, deadline)
+            shallow = [best]
+        return self.prune(best)
+
+    def _beam(self, frontier: list[Outcome], best: Outcome, all_moves: list[Move],
+              deadline: float) -> tuple[Outcome, list[Outcome]]:
+        """The beam from ``frontier``, one move at a time up to :data:`MAX_MOVES`;
+        returns the best outcome and the candidates shallow enough for a pair."""
+        shallow = list(frontier)
+        start = min(len(o.candidate.moves) for o in frontier)
+        for depth in range(start + 1, MAX_MOVES + 1):
+            if not best.failed or time.perf_counter() > deadline:
+                break
+            self.progress(f"search: {depth} moves, {len(frontier)} candidates x "
                           f"{len(all_moves)} moves")
             children = []
             for parent in frontier:
@@ -329,13 +354,11 @@ class Search:
             if not children:
                 break
             frontier = _frontier(sorted(children, key=self._rank))
-            if depth <= DEPTH - 2:
+            if depth <= start + 1:
                 shallow += frontier
             if self._rank(frontier[0])[:1] < self._rank(best)[:1]:
                 best = frontier[0]
-        if best.failed:
-            best = self._pairs(sorted(shallow, key=self._rank)[:PAIR_PARENTS], all_moves, best)
-        return base, self.prune(best)
+        return best, shallow
 
     def prune(self, outcome: Outcome) -> Outcome:
         """``outcome`` without every move whose removal makes no run fail: a move is
@@ -366,8 +389,8 @@ class Search:
                 if o.run.name in outcome.configs and o.run.name not in outcome.failed
                 and (o.run.name not in configs or self.error(o, configs[o.run.name]) > 1.0)]
 
-    def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome
-               ) -> Outcome:
+    def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome,
+               deadline: float) -> Outcome:
         """Two moves at once on the best shallow candidates: for moves that are only
         right together (each alone moves the port further away, as a zero start and
         ``sqrt(1 - b2^t)`` debiasing do)."""
@@ -376,6 +399,8 @@ class Search:
             taken = {f for m in parent.candidate.moves for f in m.fields}
             free = [m for m in all_moves if not taken & set(m.fields)]
             for i, first in enumerate(free):
+                if time.perf_counter() > deadline:
+                    break
                 for second in free[i + 1:]:
                     if set(first.fields) & set(second.fields):
                         continue
