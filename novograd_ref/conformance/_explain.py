@@ -15,7 +15,11 @@ schema (``novograd-ref/explain/1``) and the anomaly codes are documented there a
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
+import os
+import queue
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,21 +31,24 @@ from ._explanation import ANOMALIES, INEXPRESSIBLE, MIN_RUNS, Explanation, meani
 from ._live import preset_kwargs_for
 from ._oracle import Implementation
 from ._probes import Finding, probe_runs, read_probes
-from ._runner import DEFAULT_TIMEOUT, open_runner
+from ._runner import DEFAULT_TIMEOUT, Runner, open_runner
 from ._runs import Observation, Quirks, Run, case_runs, observe, simulate
-from ._search import Candidate, Move, Outcome, Search, differences, moves
+from ._search import BUDGET, Candidate, Move, Outcome, Search, differences, moves
 
 
 def explain(impl: Implementation | str, language: str,
             progress: Callable[[str], None] = lambda _msg: None, *,
             timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
-            in_process: bool = False) -> Explanation:
+            in_process: bool = False, jobs: int | None = None,
+            budget: float = BUDGET) -> Explanation:
     """Diagnose ``impl`` (built with preset ``language``'s keywords) by experiment.
 
     The port runs as ``verify`` runs it: in a child process rebuilt from its spec, with
     ``timeout`` seconds per run and an optional ``memory_limit`` in bytes, so a run on
     which it raises, exits, crashes or hangs is a ``crash`` anomaly naming that run and
     the explanation goes on from the others; with ``in_process`` it runs here.
+    ``jobs`` child processes run the port at once (default: the number of cores; one
+    with ``in_process``); the switch search stops after about ``budget`` seconds.
 
     >>> from novograd_ref.conformance import implementation
     >>> found = explain(implementation("preset:paper"), "paper")
@@ -49,24 +56,37 @@ def explain(impl: Implementation | str, language: str,
     ('matches', True)
     """
     start = time.perf_counter()
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    jobs = 1 if in_process else jobs or os.cpu_count() or 1
     spec = impl if isinstance(impl, str) else impl.spec
     runs = [*case_runs(), *(r for r in case_runs("float32")
                             if r.name.split()[1] in ("const_lr", "tree_mixed")), *probe_runs()]
-    observations: list[Observation] = []
-    progress(f"running the port on up to {len(runs)} runs (standard cases and probes)")
-    with open_runner(impl, in_process=in_process, timeout=timeout,
-                     memory_limit=memory_limit) as runner:
-        for i, run in enumerate(runs, start=1):
-            run, kwargs = _expressed(language, run)
-            if kwargs is None:
-                observations.append(Observation(run, skipped=INEXPRESSIBLE))
-                continue
-            if i % 10 == 0:
-                progress(f"running the port: {i}/{len(runs)} runs")
-            observations.append(observe(runner, kwargs, run))
+    progress(f"running the port on up to {len(runs)} runs (standard cases and probes)"
+             + ("" if in_process else f", {jobs} at a time"))
+    planned = [_expressed(language, run) for run in runs]
+    todo = [(run, kwargs) for run, kwargs in planned if kwargs is not None]
+    with contextlib.ExitStack() as stack:
+        runners: queue.SimpleQueue[Runner] = queue.SimpleQueue()
+        for _ in range(min(jobs, len(todo)) if todo else 0):
+            runners.put(stack.enter_context(open_runner(
+                impl, in_process=in_process, timeout=timeout, memory_limit=memory_limit)))
+
+        def one(item: tuple[Run, dict[str, Any]]) -> Observation:
+            runner = runners.get()
+            try:
+                return observe(runner, item[1], item[0])
+            finally:
+                runners.put(runner)
+
+        with concurrent.futures.ThreadPoolExecutor(max(1, min(jobs, len(todo)))) as pool:
+            done = dict(zip((run.name for run, _ in todo), pool.map(one, todo),
+                            strict=True))
+    observations = [done[run.name] if kwargs is not None
+                    else Observation(run, skipped=INEXPRESSIBLE) for run, kwargs in planned]
     observed = {o.run.name: o for o in observations}
     findings, quirks = read_probes(observed)
-    search = Search(observations, quirks, language, progress)
+    search = Search(observations, quirks, language, progress, budget)
     enough = sum(o.ok for o in observations) >= MIN_RUNS
     base, best = search.run() if enough else ([], None)
     if best is not None and best.failed:
