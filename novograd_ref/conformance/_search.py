@@ -16,12 +16,20 @@ with the moves applied; a combination :class:`Config` refuses is skipped. A cand
 run it can express, and it can express at least half of the runs the port completed.
 
 Search: every preset first (all runs), then a beam of the best candidates gains one
-move at a time (at most three). A child is tried first on its parent's smallest failing
+move at a time (at most :data:`MAX_MOVES`). A child is tried first on its parent's smallest failing
 runs and kept only when it passes one of them or brings them closer (so moves that are
 only right together can still be found one by one), and then fails no more runs than its
 parent overall, with fewer failures or a smaller excess. A useless move costs a few
 small runs. When that leaves runs failing, the best candidates with at most one move
-try every pair of moves (moves that only help together).
+try every pair of moves (moves that only help together), and the beam goes on from a
+better pair; all within a time budget. Finally a pruning pass drops every move whose
+removal makes no run fail (:meth:`Search.prune`).
+
+Tolerance: a run is compared at its own dtype's ``"framework"`` tolerance; at
+float32's only on positive evidence of float32 rounding (float32 arithmetic read off
+the precision probe, or float32 moments that some run needs even at float32's
+tolerance: :meth:`Search._check_float32`), never because a looser tolerance passes
+more runs.
 """
 
 from __future__ import annotations
