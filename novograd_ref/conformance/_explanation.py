@@ -59,6 +59,8 @@ ANOMALIES: dict[str, str] = {
     "float32_arithmetic": "the update is computed in float32 under wider parameters",
     "not_normalized": "the step grows with the gradient: it is not normalized by the "
                       "gradient's norm",
+    "mean_normalization": "the gradient is normalized by a mean of squares (or per chunk), "
+                          "not by the layer's sum of squares",
     "learning_rate_squared": "the step is quadratic in the learning rate (applied twice)",
     "momentum_first_input": "the first moment starts at the first step's input, not at "
                             "zero: step 1 counts it 1 + b1 times",

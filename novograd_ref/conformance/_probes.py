@@ -42,7 +42,11 @@ def probe_runs() -> list[Run]:
     - ``normalization`` / ``normalization_scaled``: two layers with constant gradients;
       the second run multiplies layer ``a``'s by 100 (neither layer's step may change:
       ``a``'s is normalized by its own norm, ``b``'s does not see ``a``);
-      ``normalization_rate``: the learning rate times 10 (the step must be 10 times).
+      ``normalization_rate``: the learning rate times 10 (the step must be 10 times);
+      ``normalization_wide``: layer ``a`` four times as long at the same per-element
+      gradient (its norm doubles, so each element's step must halve);
+      ``normalization_params``: the parameters times 100 (without weight decay the
+      step must not change).
     - ``zero_first_gradient``: layer ``a``'s first gradient is 0 (second-moment start).
     - ``eps_dominated`` / ``eps_reference``: gradients of norm 4e-7 with ``eps = 1e-4``,
       and the same gradients times 1e6.
@@ -65,6 +69,11 @@ def probe_runs() -> list[Run]:
                   _const({"a": _scaled(_A, 100.0), "b": _B}, 3), 0.05),
         fixed_run("probe normalization_rate", "normalization", hyper, _P,
                   _const({"a": _A, "b": _B}, 3), 0.5),
+        fixed_run("probe normalization_wide", "normalization", hyper,
+                  {"a": _P["a"] * 4, "b": _P["b"]}, _const({"a": _A * 4, "b": _B}, 3), 0.05),
+        fixed_run("probe normalization_params", "normalization", hyper,
+                  {k: _scaled(v, 100.0) for k, v in _P.items()},
+                  _const({"a": _A, "b": _B}, 3), 0.05),
         fixed_run("probe zero_first_gradient", "second_moment_start", hyper, _P,
                   [{"a": [0.0] * 5, "b": _B}, *varying[:3]], 0.05),
         fixed_run("probe eps_dominated", "eps", _hyper.base(b1=0.9, eps=1e-4),
@@ -140,8 +149,8 @@ def read_probes(observed: Mapping[str, Observation]) -> tuple[list[Finding], Qui
     return the findings and the quirks they establish."""
     quirks: dict[str, Any] = {}
     findings = []
-    for reader in (_read_first_step, _read_own_scale, _read_scope, _read_rate, _read_eps,
-                   _read_weight_decay, _read_precision):
+    for reader in (_read_first_step, _read_own_scale, _read_size, _read_params, _read_scope,
+                   _read_rate, _read_eps, _read_weight_decay, _read_precision):
         finding, found = reader(observed)
         if finding is not None:
             findings.append(finding)
@@ -250,6 +259,57 @@ def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
                        "gradient's norm", ev, "not_normalized"), {"scope": "none"}
     return Finding("normalization", "step against the layer's gradient",
                    f"the step scales as the gradient to the power {power:.2g} "
+                   "(NovoGrad: 0)", ev), {}
+
+
+def _read_size(observed: Mapping[str, Observation]) -> Reading:
+    """Each element's step against its layer four times as long at the same per-element
+    gradient: NovoGrad divides by the layer's norm (a sum of squares), which doubles, so
+    the step halves (exponent -0.5 in the size); a mean of squares keeps it (0)."""
+    runs = _ok(observed, "normalization", "normalization_wide")
+    if runs is None or runs[0].params is None or runs[1].params is None:
+        return None, {}
+    plain, wide = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(wide) != step:
+        return None, {}
+    n = len(_A)
+    below = float(np.linalg.norm(_increment(plain, "a", step)))
+    above = float(np.linalg.norm(_increment(wide, "a", step)[:n]))
+    power = _exponent(above / below, 4.0) if below else float("nan")
+    ev = [_ev(wide.run.name, step, "a", "half the step per element (exponent -0.5)",
+              f"{above / below if below else float('nan'):.3g} times the step per element "
+              f"(exponent {power:.3g})", "layer a four times as long, the same gradient "
+              "per element")]
+    own = _read_own_scale(observed)[1]
+    if abs(power) < 0.05 and not own:  # an unnormalized step ignores the size as well
+        return Finding("normalization", "step against the layer's size",
+                       "the step does not shrink with the layer's size: the gradient is "
+                       "normalized by a mean of squares (or per chunk of the layer), not by "
+                       "the layer's sum of squares", ev, "mean_normalization"), {
+            "scope": "mean"}
+    return Finding("normalization", "step against the layer's size",
+                   f"the step scales as the layer's size to the power {power:.2g} "
+                   "(NovoGrad: -0.5)", ev), {}
+
+
+def _read_params(observed: Mapping[str, Observation]) -> Reading:
+    """The step against the parameters times 100 (no weight decay): NovoGrad's step does
+    not depend on them (exponent 0)."""
+    runs = _ok(observed, "normalization", "normalization_params")
+    if runs is None:
+        return None, {}
+    plain, big = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(big) != step:
+        return None, {}
+    ratio = _step_ratio(big, plain, "a", step)
+    power = _exponent(ratio, 100.0)
+    ev = [_ev(big.run.name, step, "a", "the same step (exponent 0)",
+              f"{ratio:.3g} times the step (exponent {power:.3g})",
+              "parameters times 100, no weight decay")]
+    return Finding("normalization", "step against the parameters",
+                   f"the step scales as the parameters to the power {power:.2g} "
                    "(NovoGrad: 0)", ev), {}
 
 

@@ -160,7 +160,8 @@ class Quirks:
     - ``arithmetic``: a dtype all the math runs in (``"float32"``) whatever the
       parameters' dtype; ``None``: the parameters' dtype.
     - ``b2_from_b1``: the second moment is blended with ``b1`` instead of ``b2``.
-    - ``scope`` ``"none"``: the gradient is not normalized at all (``u = g``).
+    - ``scope`` ``"none"``: the gradient is not normalized at all (``u = g``);
+      ``"mean"``: by the root of the layer's mean square, not of its sum of squares.
     - ``rate_power``: the step scales as the learning rate to this power (2: the rate
       applied twice).
     - ``momentum_start``: ``"zero"``, or ``"first_input"``: the first moment starts at
@@ -191,6 +192,13 @@ def _elementwise_namespace(xp: Any) -> Any:
     out = types.SimpleNamespace(**vars(xp))
     out.sum = lambda x, **_kw: x
     out.max = lambda x, **_kw: x
+    return out
+
+
+def _mean_namespace(xp: Any) -> Any:
+    """``xp`` whose ``sum`` is a mean: the gradient normalized by its root mean square."""
+    out = types.SimpleNamespace(**vars(xp))
+    out.sum = lambda x, **kw: xp.mean(x, **kw)
     return out
 
 
@@ -240,6 +248,8 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
         xp = _elementwise_namespace(xp)
     elif quirks.scope == "none":
         xp = _unnormalized_namespace(xp)
+    elif quirks.scope == "mean":
+        xp = _mean_namespace(xp)
     rows = {n: [p] for n, p in params.items()}
     state = {n: _zero_state(cfg, p, quirks.scope == "element") for n, p in params.items()}
     with np.errstate(all="ignore"):
