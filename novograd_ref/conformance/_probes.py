@@ -281,8 +281,9 @@ def _read_size(observed: Mapping[str, Observation]) -> Reading:
               f"{above / below if below else float('nan'):.3g} times the step per element "
               f"(exponent {power:.3g})", "layer a four times as long, the same gradient "
               "per element")]
-    own = _read_own_scale(observed)[1]
-    if abs(power) < 0.05 and not own:  # an unnormalized step ignores the size as well
+    # an unnormalized or per-element step ignores the layer's size as well
+    other = {**_read_own_scale(observed)[1], **_read_scope(observed)[1]}
+    if abs(power) < 0.05 and not other:
         return Finding("normalization", "step against the layer's size",
                        "the step does not shrink with the layer's size: the gradient is "
                        "normalized by a mean of squares (or per chunk of the layer), not by "
