@@ -102,6 +102,7 @@ def explain(impl: Implementation | str, language: str,
 #: Behaviours no probe reads directly, tried when the search leaves runs failing: the
 #: quirk each sets (see :class:`._runs.Quirks`).
 ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "mean_normalization": {"scope": "mean"},
     "momentum_first_input": {"momentum_start": "first_input"},
     "weight_decay_after_step": {"decay_after_step": True},
 }

@@ -265,7 +265,10 @@ def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
 def _read_size(observed: Mapping[str, Observation]) -> Reading:
     """Each element's step against its layer four times as long at the same per-element
     gradient: NovoGrad divides by the layer's norm (a sum of squares), which doubles, so
-    the step halves (exponent -0.5 in the size); a mean of squares keeps it (0)."""
+    the step halves (exponent -0.5 in the size); a mean of squares keeps it (0). Update
+    clipping also depends on the size, so the reading names nothing itself: a mean
+    of squares is one of the behaviours tried when the switch search leaves runs
+    failing (``mean_normalization``)."""
     runs = _ok(observed, "normalization", "normalization_wide")
     if runs is None or runs[0].params is None or runs[1].params is None:
         return None, {}
@@ -281,14 +284,6 @@ def _read_size(observed: Mapping[str, Observation]) -> Reading:
               f"{above / below if below else float('nan'):.3g} times the step per element "
               f"(exponent {power:.3g})", "layer a four times as long, the same gradient "
               "per element")]
-    # an unnormalized or per-element step ignores the layer's size as well
-    other = {**_read_own_scale(observed)[1], **_read_scope(observed)[1]}
-    if abs(power) < 0.05 and not other:
-        return Finding("normalization", "step against the layer's size",
-                       "the step does not shrink with the layer's size: the gradient is "
-                       "normalized by a mean of squares (or per chunk of the layer), not by "
-                       "the layer's sum of squares", ev, "mean_normalization"), {
-            "scope": "mean"}
     return Finding("normalization", "step against the layer's size",
                    f"the step scales as the layer's size to the power {power:.2g} "
                    "(NovoGrad: -0.5)", ev), {}
