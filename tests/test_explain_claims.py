@@ -124,3 +124,21 @@ def test_every_claim_carries_its_evidence(spec: str, language: str) -> None:
         first = diff["evidence"][0]
         assert runs[first["run"]]["passed"], first  # passes with it
         assert first["step"] is not None  # and leaves the answer without it there
+
+
+def test_scaling_laws_are_printed_beside_novograds() -> None:
+    """A faithful port: each measured exponent equals NovoGrad's, the first step is the
+    preset's; a port applying the rate twice shows exponent 2 against 1."""
+    found = explain(implementation("tests.ports:optax_port"), "optax", in_process=True)
+    laws = {p["convention"]: p["finding"] for p in found.to_json()["probes"]}
+    assert laws["step against the learning rate"].endswith("power 1 (NovoGrad: 1)")
+    assert laws["step against the layer's size"].endswith("power -0.5 (NovoGrad: -0.5)")
+    assert "(NovoGrad: 0)" in laws["step against the layer's gradient"]
+    assert "(NovoGrad: 0)" in laws["step against the parameters"]
+    assert laws["first step against the nearest preset"].startswith("the first step is 1 ")
+    twice = explain(implementation("tests.unseen_ports:o_lr_twice"), "optax",
+                    in_process=True)
+    rate = next(p for p in twice.probes if p["convention"] == "step against the learning rate")
+    assert rate["anomaly"] == "learning_rate_squared"
+    assert "exponent 2" in rate["evidence"][0]["measured"]
+    assert "the step is quadratic in the learning rate" in twice.summary()

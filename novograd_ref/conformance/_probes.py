@@ -238,21 +238,33 @@ def _step_ratio(bigger: Observation, plain: Observation, leaf: str, step: int) -
     return above / below if below else float("nan")
 
 
-def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
-    """A layer's own step against its gradient times 100: NovoGrad divides by the
-    gradient's norm, so the step must not change (exponent 0)."""
-    runs = _ok(observed, "normalization", "normalization_scaled")
+def _scaling_law(observed: Mapping[str, Observation], other: str, factor: float,
+                 expected: float, note: str) -> tuple[float, list[dict[str, Any]]] | None:
+    """Layer ``a``'s first moving step on probe ``other`` (one input times ``factor``)
+    against probe ``normalization``: the exponent of ``factor`` it scales by, and the
+    evidence, ``expected`` being NovoGrad's exponent. ``None`` when not measurable."""
+    runs = _ok(observed, "normalization", other)
     if runs is None:
-        return None, {}
+        return None
     plain, scaled = runs
     step = _moved_step(plain)
     if not step or _moved_step(scaled) != step:
-        return None, {}
+        return None
     ratio = _step_ratio(scaled, plain, "a", step)
-    power = _exponent(ratio, 100.0)
-    ev = [_ev(scaled.run.name, step, "a", "the same step (exponent 0)",
-              f"{ratio:.3g} times the step (exponent {power:.3g})",
-              "layer a's gradient times 100, constant gradients")]
+    power = _exponent(ratio, factor)
+    return power, [_ev(scaled.run.name, step, "a",
+                       f"{factor ** expected:.3g} times the step (exponent {expected:g})",
+                       f"{ratio:.3g} times the step (exponent {power:.3g})", note)]
+
+
+def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
+    """A layer's own step against its gradient times 100: NovoGrad divides by the
+    gradient's norm, so the step must not change (exponent 0)."""
+    law = _scaling_law(observed, "normalization_scaled", 100.0, 0.0,
+                       "layer a's gradient times 100, constant gradients")
+    if law is None:
+        return None, {}
+    power, ev = law
     if abs(power - 1.0) < 0.05:
         return Finding("normalization", "step against the layer's gradient",
                        "the step grows with the gradient: it is not normalized by the "
@@ -270,20 +282,19 @@ def _read_size(observed: Mapping[str, Observation]) -> Reading:
     of squares is one of the behaviours tried when the switch search leaves runs
     failing (``mean_normalization``)."""
     runs = _ok(observed, "normalization", "normalization_wide")
-    if runs is None or runs[0].params is None or runs[1].params is None:
+    if runs is None:
         return None, {}
     plain, wide = runs
     step = _moved_step(plain)
     if not step or _moved_step(wide) != step:
         return None, {}
-    n = len(_A)
     below = float(np.linalg.norm(_increment(plain, "a", step)))
-    above = float(np.linalg.norm(_increment(wide, "a", step)[:n]))
-    power = _exponent(above / below, 4.0) if below else float("nan")
+    above = float(np.linalg.norm(_increment(wide, "a", step)[:len(_A)]))
+    ratio = above / below if below else float("nan")
+    power = _exponent(ratio, 4.0)
     ev = [_ev(wide.run.name, step, "a", "half the step per element (exponent -0.5)",
-              f"{above / below if below else float('nan'):.3g} times the step per element "
-              f"(exponent {power:.3g})", "layer a four times as long, the same gradient "
-              "per element")]
+              f"{ratio:.3g} times the step per element (exponent {power:.3g})",
+              "layer a four times as long, the same gradient per element")]
     return Finding("normalization", "step against the layer's size",
                    f"the step scales as the layer's size to the power {power:.2g} "
                    "(NovoGrad: -0.5)", ev), {}
@@ -292,18 +303,11 @@ def _read_size(observed: Mapping[str, Observation]) -> Reading:
 def _read_params(observed: Mapping[str, Observation]) -> Reading:
     """The step against the parameters times 100 (no weight decay): NovoGrad's step does
     not depend on them (exponent 0)."""
-    runs = _ok(observed, "normalization", "normalization_params")
-    if runs is None:
+    law = _scaling_law(observed, "normalization_params", 100.0, 0.0,
+                       "parameters times 100, no weight decay")
+    if law is None:
         return None, {}
-    plain, big = runs
-    step = _moved_step(plain)
-    if not step or _moved_step(big) != step:
-        return None, {}
-    ratio = _step_ratio(big, plain, "a", step)
-    power = _exponent(ratio, 100.0)
-    ev = [_ev(big.run.name, step, "a", "the same step (exponent 0)",
-              f"{ratio:.3g} times the step (exponent {power:.3g})",
-              "parameters times 100, no weight decay")]
+    power, ev = law
     return Finding("normalization", "step against the parameters",
                    f"the step scales as the parameters to the power {power:.2g} "
                    "(NovoGrad: 0)", ev), {}
@@ -311,18 +315,11 @@ def _read_params(observed: Mapping[str, Observation]) -> Reading:
 
 def _read_rate(observed: Mapping[str, Observation]) -> Reading:
     """The first step against the learning rate times 10: NovoGrad's is linear in it."""
-    runs = _ok(observed, "normalization", "normalization_rate")
-    if runs is None:
+    law = _scaling_law(observed, "normalization_rate", 10.0, 1.0,
+                       "learning rate 0.5 against 0.05, constant gradients")
+    if law is None:
         return None, {}
-    plain, faster = runs
-    step = _moved_step(plain)
-    if not step or _moved_step(faster) != step:
-        return None, {}
-    ratio = _step_ratio(faster, plain, "a", step)
-    power = _exponent(ratio, 10.0)
-    ev = [_ev(faster.run.name, step, "a", "10 times the step (exponent 1)",
-              f"{ratio:.3g} times the step (exponent {power:.3g})",
-              "learning rate 0.5 against 0.05, constant gradients")]
+    power, ev = law
     if abs(power - 2.0) < 0.05:
         return Finding("normalization_rate", "step against the learning rate",
                        "the step is quadratic in the learning rate: the rate is applied "
