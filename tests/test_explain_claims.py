@@ -142,3 +142,17 @@ def test_scaling_laws_are_printed_beside_novograds() -> None:
     assert rate["anomaly"] == "learning_rate_squared"
     assert "exponent 2" in rate["evidence"][0]["measured"]
     assert "the step is quadratic in the learning rate" in twice.summary()
+
+
+def test_the_cli_prints_every_difference_with_its_runs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A reproduced port: exit 0, and below the summary each run that needs the
+    difference, with its error without it."""
+    from novograd_ref import cli
+
+    assert cli.main(["explain", "--impl", "tests.unseen_ports:o_nesterov",
+                     "--in-process"]) == 0
+    out = capsys.readouterr().out
+    assert "it is optax with nesterov=True" in out
+    assert "nesterov: probe normalization, expected within the tolerance (without this, " \
+           "from optax), measured" in out

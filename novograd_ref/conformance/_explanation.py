@@ -200,9 +200,11 @@ class Explanation:
         lines = []
         for d in self.differences:
             for e in d.get("evidence", []):
-                lines.append(f"{d['switch']}: {e['run']}, step {e['step']}, leaf {e['leaf']}: "
-                             f"expected {e['expected']:.10g} ({e['note']}), measured "
-                             f"{e['measured']:.10g}")
+                where = f"step {e['step']}, leaf {e['leaf']}: " if e["step"] is not None \
+                    else ""
+                lines.append(f"{d['switch']}: {e['run']}, {where}expected "
+                             f"{_number(e['expected'])} ({e['note']}), measured "
+                             f"{_number(e['measured'])}")
         lines.append("probes:")
         for p in self.probes:
             lines.append(f"  {p['convention']}: {p['finding']}")
@@ -223,6 +225,11 @@ class Explanation:
         if self.matches:
             return self.matches[0]
         return self.reproduced_by or (self.nearest or "nothing")
+
+
+def _number(x: Any) -> str:
+    """A float to 10 significant digits; anything else as it is."""
+    return f"{x:.10g}" if isinstance(x, (float, int, np.floating)) else str(x)
 
 
 def jsonable(x: Any) -> Any:
