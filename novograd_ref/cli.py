@@ -504,9 +504,11 @@ def _explain(args: argparse.Namespace) -> int:
     def note(message: str) -> None:
         print(f"explain: {message}", file=sys.stderr, flush=True)
 
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: at least 1 child process is needed")
     if args.junit_xml:
         _junit.incomplete(args.junit_xml, f"novograd-ref explain {spec}")
-    found = explain(spec, language, progress=note, **options)
+    found = explain(spec, language, progress=note, jobs=args.jobs, **options)
     if args.junit_xml:
         _junit.write(args.junit_xml, _junit.explain_suite(found))
     if args.json:
@@ -748,6 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     expl.add_argument("--json", type=_options.text, metavar="FILE",
                       help="also write the explanation here as JSON (schema: "
                            f"{docs_url('explain.html')}; default: none)")
+    expl.add_argument("--jobs", type=int, metavar="N",
+                      help="child processes running the port at once (default: the "
+                           "number of cores; --in-process runs one)")
     _add_runner_arguments(expl)
     expl.set_defaults(run=_explain)
     export = sub.add_parser("export", help="write the oracle's vectors for a port",

@@ -101,6 +101,7 @@ def test_each_port_is_explained(spec: str, language: str, matches: set[str],
     assert got == diffs, found["differences"]
     assert {a["code"] for a in found["anomalies"]} == codes, found["anomalies"]
     assert codes <= set(ANOMALIES)
+    assert all(d["evidence"] for d in found["differences"]), found["differences"]
     if diffs and not codes:  # inside the switch space: an exact configuration
         assert found["verdict"] == "reproduced"
         assert found["call"].startswith("ngr.novograd(")
@@ -293,3 +294,21 @@ def test_float32_variants_are_found(spec: str, language: str, variant: str) -> N
 
     assert variant in float32_variants(observed(spec, language), language)
     assert not float32_variants(observed("tests.ports:optax_port", "optax"), "optax")
+
+
+def test_jobs_run_the_port_in_parallel_children_with_the_same_answer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--jobs 2`` spreads the runs over two child processes: the same explanation as
+    one child, run for run; ``--jobs 0`` is a usage error."""
+    answers = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"e{jobs}.json"
+        assert cli.main(["explain", "--impl", "tests.gallery:wrong_beta", "--preset",
+                         "optax", "--jobs", jobs, "--json", str(out)]) == 1
+        answers.append({k: v for k, v in json.loads(out.read_text()).items()
+                        if k != "seconds"})
+    assert answers[0] == answers[1]
+    assert "2 at a time" in capsys.readouterr().err
+    assert cli.main(["explain", "--impl", "tests.gallery:wrong_beta", "--jobs", "0"]) == 2
+    with pytest.raises(ValueError, match="jobs must be"):
+        explain("tests.gallery:wrong_beta", "optax", jobs=0)

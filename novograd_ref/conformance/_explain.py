@@ -15,31 +15,40 @@ schema (``novograd-ref/explain/1``) and the anomaly codes are documented there a
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
+import os
+import queue
 import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ._divergence import first_divergence
-from ._explanation import INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
+from ._explanation import ANOMALIES, INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
 from ._live import preset_kwargs_for
 from ._oracle import Implementation
 from ._probes import Finding, probe_runs, read_probes
-from ._runner import DEFAULT_TIMEOUT, open_runner
-from ._runs import Observation, Quirks, Run, case_runs, observe, simulate, tolerance
-from ._search import Candidate, Move, Outcome, Search, differences, moves
+from ._runner import DEFAULT_TIMEOUT, Runner, open_runner
+from ._runs import Observation, Quirks, Run, case_runs, observe, simulate
+from ._search import BUDGET, Candidate, Move, Outcome, Search, differences, moves
 
 
 def explain(impl: Implementation | str, language: str,
             progress: Callable[[str], None] = lambda _msg: None, *,
             timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
-            in_process: bool = False) -> Explanation:
+            in_process: bool = False, jobs: int | None = None,
+            budget: float = BUDGET) -> Explanation:
     """Diagnose ``impl`` (built with preset ``language``'s keywords) by experiment.
 
     The port runs as ``verify`` runs it: in a child process rebuilt from its spec, with
     ``timeout`` seconds per run and an optional ``memory_limit`` in bytes, so a run on
     which it raises, exits, crashes or hangs is a ``crash`` anomaly naming that run and
     the explanation goes on from the others; with ``in_process`` it runs here.
+    ``jobs`` child processes run the port at once (default: the number of cores; one
+    with ``in_process``); the switch search stops after about ``budget`` seconds.
 
     >>> from novograd_ref.conformance import implementation
     >>> found = explain(implementation("preset:paper"), "paper")
@@ -47,30 +56,89 @@ def explain(impl: Implementation | str, language: str,
     ('matches', True)
     """
     start = time.perf_counter()
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    jobs = 1 if in_process else jobs or os.cpu_count() or 1
     spec = impl if isinstance(impl, str) else impl.spec
     runs = [*case_runs(), *(r for r in case_runs("float32")
                             if r.name.split()[1] in ("const_lr", "tree_mixed")), *probe_runs()]
-    observations: list[Observation] = []
-    progress(f"running the port on up to {len(runs)} runs (standard cases and probes)")
-    with open_runner(impl, in_process=in_process, timeout=timeout,
-                     memory_limit=memory_limit) as runner:
-        for i, run in enumerate(runs, start=1):
-            run, kwargs = _expressed(language, run)
-            if kwargs is None:
-                observations.append(Observation(run, skipped=INEXPRESSIBLE))
-                continue
-            if i % 10 == 0:
-                progress(f"running the port: {i}/{len(runs)} runs")
-            observations.append(observe(runner, kwargs, run))
+    progress(f"running the port on up to {len(runs)} runs (standard cases and probes)"
+             + ("" if in_process else f", {jobs} at a time"))
+    planned = [_expressed(language, run) for run in runs]
+    todo = [(run, kwargs) for run, kwargs in planned if kwargs is not None]
+    with contextlib.ExitStack() as stack:
+        runners: queue.SimpleQueue[Runner] = queue.SimpleQueue()
+        for _ in range(min(jobs, len(todo)) if todo else 0):
+            runners.put(stack.enter_context(open_runner(
+                impl, in_process=in_process, timeout=timeout, memory_limit=memory_limit)))
+
+        def one(item: tuple[Run, dict[str, Any]]) -> Observation:
+            runner = runners.get()
+            try:
+                return observe(runner, item[1], item[0])
+            finally:
+                runners.put(runner)
+
+        with concurrent.futures.ThreadPoolExecutor(max(1, min(jobs, len(todo)))) as pool:
+            done = dict(zip((run.name for run, _ in todo), pool.map(one, todo),
+                            strict=True))
+    observations = [done[run.name] if kwargs is not None
+                    else Observation(run, skipped=INEXPRESSIBLE) for run, kwargs in planned]
     observed = {o.run.name: o for o in observations}
     findings, quirks = read_probes(observed)
-    search = Search(observations, quirks, language, progress)
+    search = Search(observations, quirks, language, progress, budget)
     enough = sum(o.ok for o in observations) >= MIN_RUNS
     base, best = search.run() if enough else ([], None)
+    if best is not None and best.failed:
+        search, best, found = _alternatives(search, best)
+        quirks = search.quirks
+        findings += found
     result = _assemble(spec, language, observations, findings, quirks, search, base,
                        best)
     result.seconds = time.perf_counter() - start
     return result
+
+
+#: Behaviours no probe reads directly, tried when the search leaves runs failing: the
+#: quirk each sets (see :class:`._runs.Quirks`).
+ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "mean_normalization": {"scope": "mean"},
+    "momentum_first_input": {"momentum_start": "first_input"},
+    "weight_decay_after_step": {"decay_after_step": True},
+}
+
+
+def _alternatives(search: Search, best: Outcome) -> tuple[Search, Outcome, list[Finding]]:
+    """Each behaviour of :data:`ALTERNATIVES` tried in turn from the nearest preset and
+    from the best candidate; one that leaves fewer runs failing (after a search from
+    there) is kept, with the runs it explains as its evidence."""
+    findings: list[Finding] = []
+    for code, change in ALTERNATIVES.items():
+        if not best.failed:
+            break
+        other = Search(search.observations, dataclasses.replace(search.quirks, **change),
+                       search.language, search.progress, search.budget)
+        starts = [o for o in (other.evaluate(Candidate(best.candidate.preset)),
+                              other.evaluate(best.candidate)) if o is not None]
+        if not starts:
+            continue
+        start = min(starts, key=lambda o: (len(o.failed) + o.uncovered, len(o.candidate.moves)))
+        if len(start.failed) + start.uncovered >= len(best.failed) + best.uncovered:
+            continue
+        search.progress(f"search: trying {code}")
+        found = other.improve([start], start)
+        explained = sorted(set(best.failed) - set(found.failed),
+                           key=lambda name: other._size[name])
+        evidence = [{**e, "note": f"without it, from {best.candidate.describe()}"}
+                    for e in _evidence(best.candidate, search, explained[0])]
+        evidence += [{"run": name, "step": None, "leaf": None,
+                      "expected": "within the tolerance",
+                      "measured": f"relative error {best.failed[name]:.3g} without it",
+                      "note": "reproduced with it"} for name in explained[1:]]
+        findings.append(Finding(explained[0].removeprefix("probe "), code, ANOMALIES[code], evidence,
+                                code))
+        search, best = other, found
+    return search, best, findings
 
 
 def _expressed(language: str, run: Run) -> tuple[Run, dict[str, Any] | None]:
@@ -113,13 +181,13 @@ def _assemble(spec: str, language: str, observations: list[Observation],
     else:
         verdict = "differs" if len(ran) >= MIN_RUNS else "not_run"
     if verdict == "differs" and best is not None and best.failed:
-        anomalies.append({"code": "unexplained", "message": (
-            f"{len(best.failed)} runs are not reproduced by the nearest candidate "
-            f"({best.candidate.describe()}), even with the anomalies found"),
-            "evidence": [{"run": name, "step": None, "leaf": None,
-                          "expected": "within the tolerance",
-                          "measured": f"relative error {err:.3g}", "note": ""}
-                         for name, err in sorted(best.failed.items())[:5]]})
+        anomalies.append(_unexplained(best, search, findings))
+    size = _first_step_size(search, best) if best is not None else None
+    if size is not None:
+        findings = [*findings, size]
+        if verdict == "differs" and best is not None and best.failed and size.anomaly:
+            anomalies.append({"code": size.anomaly, "message": size.finding,
+                              "evidence": size.evidence})
     chosen = best
     if matches:
         chosen = next(o for o in reproducing if o.candidate.preset == matches[0])
@@ -141,7 +209,60 @@ def _assemble(spec: str, language: str, observations: list[Observation],
         spec, language, verdict, matches, reproduced_by, call, reference,
         chosen.candidate.preset if chosen else None, diffs, anomalies,
         [f.to_json() for f in findings], _run_rows(observations, chosen, search),
-        _divergence(chosen, search, quirks) if chosen is not None else None, errors)
+        _divergence(chosen, search, quirks) if chosen is not None else None, errors,
+        _reproduced(chosen, search), len(ran))
+
+
+def _first_step_size(search: Search, best: Outcome) -> Finding | None:
+    """The port's first step on the ``normalization`` probe against the nearest
+    preset's (as the preset builds it, with the quirks found): their size ratio."""
+    obs = next((o for o in search.observations if o.run.name == "probe normalization"),
+               None)
+    configs = search.configs(Candidate(best.candidate.preset))
+    if obs is None or not configs or obs.run.name not in configs:
+        return None
+    assert obs.params is not None
+    assert obs.fed is not None
+    want = simulate(configs[obs.run.name], search.quirks, obs.run, obs.fed)
+    mine = float(np.linalg.norm(obs.params["a"][1] - obs.params["a"][0]))
+    theirs = float(np.linalg.norm(want["a"][1] - want["a"][0]))
+    if not theirs:
+        return None
+    ratio = mine / theirs
+    ev = [{"run": obs.run.name, "step": 1, "leaf": "a", "expected": theirs,
+           "measured": mine, "note": f"{best.candidate.preset}'s first step, ratio "
+           f"{ratio:.3g}"}]
+    words = f"the first step is {ratio:.3g} times the reference's ({best.candidate.preset})"
+    return Finding("normalization", "first step against the nearest preset", words, ev,
+                   "first_step_size" if abs(ratio - 1.0) > 1e-3 else "")
+
+
+def _reproduced(chosen: Outcome | None, search: Search) -> int:
+    """How many completed runs ``chosen`` expresses and passes."""
+    if chosen is None:
+        return 0
+    return sum(o.run.name in chosen.configs and o.run.name not in chosen.failed
+               for o in search.observations)
+
+
+def _unexplained(best: Outcome, search: Search, findings: list[Finding]) -> dict[str, Any]:
+    """The runs the nearest candidate does not reproduce: for each, where the port first
+    leaves it, and what the probes measured on that run."""
+    failed = sorted(best.failed, key=lambda name: search._size[name])
+    evidence = []
+    for name in failed:
+        measured = "; ".join(f"{f.convention}: {f.finding}" for f in findings
+                             if any(e["run"] == name for e in f.evidence))
+        where = _evidence(best.candidate, search, name) or [{
+            "run": name, "step": None, "leaf": None, "expected": "within the tolerance",
+            "measured": f"relative error {best.failed[name]:.3g}", "note": ""}]
+        evidence += [{**e, "note": "; ".join(p for p in (e["note"], measured) if p)}
+                     for e in where]
+    shown = ", ".join(failed[:6]) + (", ..." if len(failed) > 6 else "")
+    return {"code": "unexplained", "message": (
+        f"{len(failed)} of {len(search.observations)} runs are not reproduced by the "
+        f"nearest candidate ({best.candidate.describe()}), even with the anomalies found: "
+        f"{shown}"), "evidence": evidence}
 
 
 def _crash(observations: list[Observation], errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -247,32 +368,40 @@ _OUTSIDE_WORDS = {
 
 def _difference_evidence(chosen: Outcome, search: Search, switch: str
                          ) -> list[dict[str, Any]]:
-    """Where the port leaves the candidate without the move that set ``switch``: the
-    first divergence on the smallest run that candidate fails."""
+    """The evidence for the move that set ``switch`` (see :func:`_move_evidence`)."""
     move = next((m for m in chosen.candidate.moves if switch in m.fields), None)
-    if move is None:
-        return []
+    return [] if move is None else _move_evidence(chosen, search, move)
+
+
+def _move_evidence(chosen: Outcome, search: Search, move: Move, prefer: str = ""
+                   ) -> list[dict[str, Any]]:
+    """The runs that need ``move``: the port passes them with it and fails them without
+    it. The first divergence without it on the smallest such run (``prefer``, the probe
+    designed for it, when it is one), then each other run with its error without the
+    move."""
     without = Candidate(chosen.candidate.preset,
                         tuple(m for m in chosen.candidate.moves if m is not move))
-    configs = search.configs(without) or {}
-    failing = [o for o in search.observations if o.run.name in configs
-               and search.error(o, configs[o.run.name]) > 1.0]
-    if not failing:
+    needed = search.needed_by(chosen, move)
+    needed.sort(key=lambda name: name != prefer)
+    if not needed:
         return []
-    smallest = min(failing, key=lambda o: search._size[o.run.name])
-    return _evidence(without, search, smallest.run.name)
+    configs = search.configs(without) or {}
+    observed = {o.run.name: o for o in search.observations}
+    out = _evidence(without, search, needed[0])
+    for name in needed[len(out):]:
+        err = search.error(observed[name], configs[name]) if name in configs else None
+        out.append({"run": name, "step": None, "leaf": None,
+                    "expected": "within the tolerance",
+                    "measured": "not expressible" if err is None else
+                    f"{err:.3g} times the tolerance",
+                    "note": f"without this, from {without.describe()}"})
+    return out
 
 
 def _outside_moves(best: Outcome, search: Search) -> list[dict[str, Any]]:
-    out = []
-    for move in best.candidate.moves:
-        if move.outside:
-            without = Candidate(best.candidate.preset,
-                                tuple(m for m in best.candidate.moves if m is not move))
-            probe = _OUTSIDE_PROBE[move.outside]
-            out.append({"code": move.outside, "message": _OUTSIDE_WORDS[move.outside],
-                        "evidence": _evidence(without, search, probe)})
-    return out
+    return [{"code": move.outside, "message": _OUTSIDE_WORDS[move.outside],
+             "evidence": _move_evidence(best, search, move, _OUTSIDE_PROBE[move.outside])}
+            for move in best.candidate.moves if move.outside]
 
 
 def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, Any]]:
@@ -285,7 +414,7 @@ def _evidence(cand: Candidate, search: Search, run_name: str) -> list[dict[str, 
     assert obs.params is not None
     cfg = configs[run_name]
     want = simulate(cfg, search.quirks, obs.run, obs.fed)
-    found = first_divergence(obs.params, want, tolerance(cfg, search.quirks, obs.run.dtype))
+    found = first_divergence(obs.params, want, search.tolerance(obs, cfg))
     if found is None:
         return []
     leaf = found.leaf + "".join(f"[{i}]" for i in found.element)
@@ -321,7 +450,7 @@ def _divergence(chosen: Outcome, search: Search, quirks: Quirks) -> dict[str, An
         assert obs.params is not None
         cfg = chosen.configs[name]
         want = simulate(cfg, quirks, obs.run, obs.fed)
-        where = first_divergence(obs.params, want, tolerance(cfg, quirks, obs.run.dtype))
+        where = first_divergence(obs.params, want, search.tolerance(obs, cfg))
         if where is not None:
             found.append((where.step, search._size[name],
                           {"run": name, **dataclasses.asdict(where)}))

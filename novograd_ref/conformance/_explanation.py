@@ -22,6 +22,8 @@ schema ``novograd-ref/explain/1``:
   candidate in units of its tolerance (``null`` if not run or not expressible);
 - ``first_divergence``: ``{run, step, leaf, element, expected, measured}`` of the
   nearest candidate, earliest step first, or ``null``;
+- ``reproduced_runs``, ``total_runs``: how many of the runs the port completed the
+  answer (the preset matched, the configuration, or the nearest candidate) reproduces;
 - ``errors``: ``[{run, where, cause, message}]``, one per run the port failed on;
   ``cause`` is a :class:`~novograd_ref.conformance.Failure` cause (``raised``,
   ``protocol``, ``exit``, ``signal``, ``timeout``, ``memory``).
@@ -56,6 +58,16 @@ ANOMALIES: dict[str, str] = {
     "no_update": "the parameters never move",
     "weight_decay_sign": "weight decay pushes parameters away from 0",
     "float32_arithmetic": "the update is computed in float32 under wider parameters",
+    "not_normalized": "the step grows with the gradient: it is not normalized by the "
+                      "gradient's norm",
+    "mean_normalization": "the gradient is normalized by a mean of squares (or per chunk), "
+                          "not by the layer's sum of squares",
+    "learning_rate_squared": "the step is quadratic in the learning rate (applied twice)",
+    "momentum_first_input": "the first moment starts at the first step's input, not at "
+                            "zero: step 1 counts it 1 + b1 times",
+    "weight_decay_after_step": "weight decay is applied to the parameters after the step: "
+                               "p <- (p + update)(1 - lr wd)",
+    "first_step_size": "the first step is a different size from the nearest preset's",
     "crash": "the port raised or broke the adapter protocol on some runs",
     "unexplained": "no configuration, even with the anomalies found, reproduces the port",
 }
@@ -136,6 +148,8 @@ class Explanation:
     runs: list[dict[str, Any]]
     first_divergence: dict[str, Any] | None
     errors: list[dict[str, Any]]
+    reproduced_runs: int = 0
+    total_runs: int = 0
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -179,16 +193,19 @@ class Explanation:
             return (f"{ran} runs completed, too few to explain (at least {MIN_RUNS} are "
                     f"needed){why}")
         return (f"nothing in the switch space reproduces it; nearest preset: "
-                f"{self.nearest} ({ran} runs)")
+                f"{self.nearest} (the nearest candidate reproduces {self.reproduced_runs} "
+                f"of {self.total_runs} runs)")
 
     def details(self) -> str:
         """Below the summary: every probe's finding and every run's standing."""
         lines = []
         for d in self.differences:
             for e in d.get("evidence", []):
-                lines.append(f"{d['switch']}: {e['run']}, step {e['step']}, leaf {e['leaf']}: "
-                             f"expected {e['expected']:.10g} ({e['note']}), measured "
-                             f"{e['measured']:.10g}")
+                where = f"step {e['step']}, leaf {e['leaf']}: " if e["step"] is not None \
+                    else ""
+                lines.append(f"{d['switch']}: {e['run']}, {where}expected "
+                             f"{_number(e['expected'])} ({e['note']}), measured "
+                             f"{_number(e['measured'])}")
         lines.append("probes:")
         for p in self.probes:
             lines.append(f"  {p['convention']}: {p['finding']}")
@@ -209,6 +226,11 @@ class Explanation:
         if self.matches:
             return self.matches[0]
         return self.reproduced_by or (self.nearest or "nothing")
+
+
+def _number(x: Any) -> str:
+    """A float to 10 significant digits; anything else as it is."""
+    return f"{x:.10g}" if isinstance(x, (float, int, np.floating)) else str(x)
 
 
 def jsonable(x: Any) -> Any:

@@ -40,7 +40,13 @@ def probe_runs() -> list[Run]:
     """The designed runs, in float64 (``precision`` needs parameters wider than float32).
 
     - ``normalization`` / ``normalization_scaled``: two layers with constant gradients;
-      the second run multiplies layer ``a``'s by 100 (layer ``b`` must not notice).
+      the second run multiplies layer ``a``'s by 100 (neither layer's step may change:
+      ``a``'s is normalized by its own norm, ``b``'s does not see ``a``);
+      ``normalization_rate``: the learning rate times 10 (the step must be 10 times);
+      ``normalization_wide``: layer ``a`` four times as long at the same per-element
+      gradient (its norm doubles, so each element's step must halve);
+      ``normalization_params``: the parameters times 100 (without weight decay the
+      step must not change).
     - ``zero_first_gradient``: layer ``a``'s first gradient is 0 (second-moment start).
     - ``eps_dominated`` / ``eps_reference``: gradients of norm 4e-7 with ``eps = 1e-4``,
       and the same gradients times 1e6.
@@ -61,6 +67,13 @@ def probe_runs() -> list[Run]:
                   _const({"a": _A, "b": _B}, 3), 0.05),
         fixed_run("probe normalization_scaled", "normalization", hyper, _P,
                   _const({"a": _scaled(_A, 100.0), "b": _B}, 3), 0.05),
+        fixed_run("probe normalization_rate", "normalization", hyper, _P,
+                  _const({"a": _A, "b": _B}, 3), 0.5),
+        fixed_run("probe normalization_wide", "normalization", hyper,
+                  {"a": _P["a"] * 4, "b": _P["b"]}, _const({"a": _A * 4, "b": _B}, 3), 0.05),
+        fixed_run("probe normalization_params", "normalization", hyper,
+                  {k: _scaled(v, 100.0) for k, v in _P.items()},
+                  _const({"a": _A, "b": _B}, 3), 0.05),
         fixed_run("probe zero_first_gradient", "second_moment_start", hyper, _P,
                   [{"a": [0.0] * 5, "b": _B}, *varying[:3]], 0.05),
         fixed_run("probe eps_dominated", "eps", _hyper.base(b1=0.9, eps=1e-4),
@@ -136,8 +149,8 @@ def read_probes(observed: Mapping[str, Observation]) -> tuple[list[Finding], Qui
     return the findings and the quirks they establish."""
     quirks: dict[str, Any] = {}
     findings = []
-    for reader in (_read_first_step, _read_scope, _read_eps, _read_weight_decay,
-                   _read_precision):
+    for reader in (_read_first_step, _read_own_scale, _read_size, _read_params, _read_scope,
+                   _read_rate, _read_eps, _read_weight_decay, _read_precision):
         finding, found = reader(observed)
         if finding is not None:
             findings.append(finding)
@@ -211,6 +224,109 @@ def _read_scope(observed: Mapping[str, Observation]) -> Reading:
     return Finding("normalization", "normalization scope",
                    "per layer: each layer moves along its gradient, unaffected by the "
                    "other layer's scale", ev), {}
+
+
+def _exponent(ratio: float, factor: float) -> float:
+    """The power of ``factor`` that ``ratio`` is (NaN when it is not positive)."""
+    return float(np.log(ratio) / np.log(factor)) if ratio > 0 else float("nan")
+
+
+def _step_ratio(bigger: Observation, plain: Observation, leaf: str, step: int) -> float:
+    """``|step of bigger| / |step of plain|`` on ``leaf`` at ``step``."""
+    below = float(np.linalg.norm(_increment(plain, leaf, step)))
+    above = float(np.linalg.norm(_increment(bigger, leaf, step)))
+    return above / below if below else float("nan")
+
+
+def _scaling_law(observed: Mapping[str, Observation], other: str, factor: float,
+                 expected: float, note: str) -> tuple[float, list[dict[str, Any]]] | None:
+    """Layer ``a``'s first moving step on probe ``other`` (one input times ``factor``)
+    against probe ``normalization``: the exponent of ``factor`` it scales by, and the
+    evidence, ``expected`` being NovoGrad's exponent. ``None`` when not measurable."""
+    runs = _ok(observed, "normalization", other)
+    if runs is None:
+        return None
+    plain, scaled = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(scaled) != step:
+        return None
+    ratio = _step_ratio(scaled, plain, "a", step)
+    power = _exponent(ratio, factor)
+    return power, [_ev(scaled.run.name, step, "a",
+                       f"{factor ** expected:.3g} times the step (exponent {expected:g})",
+                       f"{ratio:.3g} times the step (exponent {power:.3g})", note)]
+
+
+def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
+    """A layer's own step against its gradient times 100: NovoGrad divides by the
+    gradient's norm, so the step must not change (exponent 0)."""
+    law = _scaling_law(observed, "normalization_scaled", 100.0, 0.0,
+                       "layer a's gradient times 100, constant gradients")
+    if law is None:
+        return None, {}
+    power, ev = law
+    if abs(power - 1.0) < 0.05:
+        return Finding("normalization", "step against the layer's gradient",
+                       "the step grows with the gradient: it is not normalized by the "
+                       "gradient's norm", ev, "not_normalized"), {"scope": "none"}
+    return Finding("normalization", "step against the layer's gradient",
+                   f"the step scales as the gradient to the power {power:.2g} "
+                   "(NovoGrad: 0)", ev), {}
+
+
+def _read_size(observed: Mapping[str, Observation]) -> Reading:
+    """Each element's step against its layer four times as long at the same per-element
+    gradient: NovoGrad divides by the layer's norm (a sum of squares), which doubles, so
+    the step halves (exponent -0.5 in the size); a mean of squares keeps it (0). Update
+    clipping also depends on the size, so the reading names nothing itself: a mean
+    of squares is one of the behaviours tried when the switch search leaves runs
+    failing (``mean_normalization``)."""
+    runs = _ok(observed, "normalization", "normalization_wide")
+    if runs is None:
+        return None, {}
+    plain, wide = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(wide) != step:
+        return None, {}
+    below = float(np.linalg.norm(_increment(plain, "a", step)))
+    above = float(np.linalg.norm(_increment(wide, "a", step)[:len(_A)]))
+    ratio = above / below if below else float("nan")
+    power = _exponent(ratio, 4.0)
+    ev = [_ev(wide.run.name, step, "a", "half the step per element (exponent -0.5)",
+              f"{ratio:.3g} times the step per element (exponent {power:.3g})",
+              "layer a four times as long, the same gradient per element")]
+    return Finding("normalization", "step against the layer's size",
+                   f"the step scales as the layer's size to the power {power:.2g} "
+                   "(NovoGrad: -0.5)", ev), {}
+
+
+def _read_params(observed: Mapping[str, Observation]) -> Reading:
+    """The step against the parameters times 100 (no weight decay): NovoGrad's step does
+    not depend on them (exponent 0)."""
+    law = _scaling_law(observed, "normalization_params", 100.0, 0.0,
+                       "parameters times 100, no weight decay")
+    if law is None:
+        return None, {}
+    power, ev = law
+    return Finding("normalization", "step against the parameters",
+                   f"the step scales as the parameters to the power {power:.2g} "
+                   "(NovoGrad: 0)", ev), {}
+
+
+def _read_rate(observed: Mapping[str, Observation]) -> Reading:
+    """The first step against the learning rate times 10: NovoGrad's is linear in it."""
+    law = _scaling_law(observed, "normalization_rate", 10.0, 1.0,
+                       "learning rate 0.5 against 0.05, constant gradients")
+    if law is None:
+        return None, {}
+    power, ev = law
+    if abs(power - 2.0) < 0.05:
+        return Finding("normalization_rate", "step against the learning rate",
+                       "the step is quadratic in the learning rate: the rate is applied "
+                       "twice", ev, "learning_rate_squared"), {"rate_power": 2}
+    return Finding("normalization_rate", "step against the learning rate",
+                   f"the step scales as the learning rate to the power {power:.2g} "
+                   "(NovoGrad: 1)", ev), {}
 
 
 def _read_eps(observed: Mapping[str, Observation]) -> Reading:

@@ -160,6 +160,14 @@ class Quirks:
     - ``arithmetic``: a dtype all the math runs in (``"float32"``) whatever the
       parameters' dtype; ``None``: the parameters' dtype.
     - ``b2_from_b1``: the second moment is blended with ``b1`` instead of ``b2``.
+    - ``scope`` ``"none"``: the gradient is not normalized at all (``u = g``);
+      ``"mean"``: by the root of the layer's mean square, not of its sum of squares.
+    - ``rate_power``: the step scales as the learning rate to this power (2: the rate
+      applied twice).
+    - ``momentum_start``: ``"zero"``, or ``"first_input"``: the first moment starts at
+      the first step's moment input, so step 1 counts it ``1 + b1`` times.
+    - ``decay_after_step``: decoupled weight decay applied to the parameters after the
+      step (``p <- (p + update) (1 - lr wd)``), whatever the configuration's mode.
     """
 
     scope: str = "layer"
@@ -168,6 +176,9 @@ class Quirks:
     weight_decay_sign: int = 1
     arithmetic: str | None = None
     b2_from_b1: bool = False
+    rate_power: int = 1
+    momentum_start: str = "zero"
+    decay_after_step: bool = False
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from NovoGrad's behaviour."""
@@ -181,6 +192,20 @@ def _elementwise_namespace(xp: Any) -> Any:
     out = types.SimpleNamespace(**vars(xp))
     out.sum = lambda x, **_kw: x
     out.max = lambda x, **_kw: x
+    return out
+
+
+def _mean_namespace(xp: Any) -> Any:
+    """``xp`` whose ``sum`` is a mean: the gradient normalized by its root mean square."""
+    out = types.SimpleNamespace(**vars(xp))
+    out.sum = lambda x, **kw: xp.mean(x, **kw)
+    return out
+
+
+def _unnormalized_namespace(xp: Any) -> Any:
+    """``xp`` whose ``sum`` of squares is 1: the gradient divided by ``sqrt(1)``."""
+    out = types.SimpleNamespace(**vars(xp))
+    out.sum = lambda x, **_kw: xp.ones((), dtype=x.dtype)
     return out
 
 
@@ -204,6 +229,11 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
         cfg = dataclasses.replace(cfg, b2=cfg.b1)
     if quirks.weight_decay_sign < 0 and cfg.weight_decay:
         cfg = _negated_decay(cfg)
+    decay = 0.0
+    if quirks.decay_after_step:
+        decay, cfg = cfg.weight_decay, dataclasses.replace(cfg, weight_decay=0.0)
+    if quirks.scope == "none":  # u = g: a unit "norm" and no eps
+        cfg = dataclasses.replace(cfg, eps=0.0, eps_root=0.0)
     first_cfg = cfg if quirks.first_step_eps else dataclasses.replace(cfg, eps=0.0)
     dtype = np.dtype(quirks.arithmetic or run.dtype)
     names = list(run.params0)
@@ -216,6 +246,10 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
     xp = namespace(np.zeros(1))
     if quirks.scope == "element":
         xp = _elementwise_namespace(xp)
+    elif quirks.scope == "none":
+        xp = _unnormalized_namespace(xp)
+    elif quirks.scope == "mean":
+        xp = _mean_namespace(xp)
     rows = {n: [p] for n, p in params.items()}
     state = {n: _zero_state(cfg, p, quirks.scope == "element") for n, p in params.items()}
     with np.errstate(all="ignore"):
@@ -223,13 +257,17 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
             step_cfg = first_cfg if k == 0 else cfg
             rate = cfg.learning_rate
             lr = float(rate(k)) if callable(rate) else float(rate)  # type: ignore[arg-type]
-            sc = _core.step_scalars(step_cfg, k, False, lr)
+            sc = _core.step_scalars(step_cfg, k, False, lr ** quirks.rate_power)
             for n, p in params.items():
                 m, v, vmax = state[n]
+                if k == 0 and quirks.momentum_start == "first_input":
+                    m = _core.leaf_step(step_cfg, xp, sc, grads[n][k], p, m, v, vmax)[1]
                 u, m, v, vmax = _core.leaf_step(step_cfg, xp, sc, grads[n][k], p, m, v, vmax)
                 state[n] = (m, v, vmax)
                 if k or quirks.first_step_update:
                     p = (p + u).astype(dtype)
+                    if decay:
+                        p = (p - (lr * decay) * p).astype(dtype)
                 params[n] = p
                 rows[n].append(p)
     out = {n: np.stack(r) for n, r in rows.items()}
@@ -250,9 +288,21 @@ def _zero_state(cfg: Config, p: np.ndarray, elementwise: bool
     return mu, nu, (nu.copy() if cfg.amsgrad else None)
 
 
-def tolerance(cfg: Config, quirks: Quirks, dtype: str) -> float:
-    """The ``"framework"`` tolerance for the narrowest dtype the candidate computes in."""
-    narrow = {dtype, cfg.state_dtype, cfg.mu_dtype, quirks.arithmetic} & {"float32"}
+def tolerance(cfg: Config, quirks: Quirks, dtype: str, float32_rounding: bool = False
+              ) -> float:
+    """The ``"framework"`` tolerance of the run's ``dtype``; float32's when the candidate
+    computes in float32 on positive evidence: the precision probe found float32
+    arithmetic (``quirks.arithmetic``), or ``float32_rounding`` says the port's values
+    carry the rounding of the candidate's float32 moments (``state_dtype``,
+    ``mu_dtype``; see :meth:`._search.Search.rounds_to_float32`). A float32 moment
+    alone never loosens the comparison: a looser tolerance is no evidence.
+
+    >>> tolerance(Config(0.1, state_dtype="float32"), Quirks(), "float64") < 1e-10
+    True
+    """
+    narrow = {dtype, quirks.arithmetic} & {"float32"}
+    if float32_rounding and "float32" in (cfg.state_dtype, cfg.mu_dtype):
+        narrow = {"float32"}
     return rtol("float32" if narrow else dtype, "framework")
 
 

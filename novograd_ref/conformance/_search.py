@@ -16,29 +16,40 @@ with the moves applied; a combination :class:`Config` refuses is skipped. A cand
 run it can express, and it can express at least half of the runs the port completed.
 
 Search: every preset first (all runs), then a beam of the best candidates gains one
-move at a time (at most three). A child is tried first on its parent's smallest failing
+move at a time (at most :data:`MAX_MOVES`). A child is tried first on its parent's smallest failing
 runs and kept only when it passes one of them or brings them closer (so moves that are
 only right together can still be found one by one), and then fails no more runs than its
 parent overall, with fewer failures or a smaller excess. A useless move costs a few
 small runs. When that leaves runs failing, the best candidates with at most one move
-try every pair of moves (moves that only help together).
+try every pair of moves (moves that only help together), and the beam goes on from a
+better pair; all within a time budget. Finally a pruning pass drops every move whose
+removal makes no run fail (:meth:`Search.prune`).
+
+Tolerance: a run is compared at its own dtype's ``"framework"`` tolerance; at
+float32's only on positive evidence of float32 rounding (float32 arithmetic read off
+the precision probe, or float32 moments that some run needs even at float32's
+tolerance: :meth:`Search._check_float32`), never because a looser tolerance passes
+more runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, get_args
 
 from .. import presets
 from .._config import _ROUNDED, _SWITCHES, Config, round_to
+from ..testing import rtol
 from ._live import preset_kwargs_for, presets_with_keywords
 from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
 
 BEAM = 6
 PER_PRESET = 2
-DEPTH = 3
+MAX_MOVES = 6  # moves from a preset, at most
+BUDGET = 120.0  # seconds the search may take (it stops at the next check after that)
 PATIENCE = 5  # a move is tried on its parent's 5 smallest failing runs first
 MIN_GAIN = 1.0  # decades closer on those runs, in all, for a move that fixes none
 PAIR_PARENTS = 3  # candidates given pairs of moves when single moves leave failures
@@ -153,15 +164,17 @@ class Search:
     """Candidates evaluated against the port's observations, with a shared cache."""
 
     def __init__(self, observations: Sequence[Observation], quirks: Quirks,
-                 language: str, progress: Callable[[str], None] = lambda _msg: None
-                 ) -> None:
+                 language: str, progress: Callable[[str], None] = lambda _msg: None,
+                 budget: float = BUDGET) -> None:
         self.observations = [o for o in observations if o.ok]
         self.quirks, self.language, self.progress = quirks, language, progress
+        self.budget = budget
         self.names = presets_with_keywords()
         self._base: dict[tuple[str, str], Config | None] = {}
-        self._cache: dict[tuple[str, Config], tuple[float, float]] = {}
+        self._cache: dict[tuple[str, Config], float] = {}
         self._size = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
                       for o in self.observations}
+        self._float32: dict[Config, bool] = {}  # float32-moment configs: evidenced?
 
     # --------------------------------------------------------------- configurations
 
@@ -197,27 +210,56 @@ class Search:
             except (ValueError, TypeError):
                 return None
             out[obs.run.name] = cfg
+        self._check_float32(out)
         return out
+
+    def rounds_to_float32(self, cfg: Config) -> bool:
+        """Whether the port's values carry the rounding of ``cfg``'s float32 moments:
+        positive evidence, found by :meth:`configs` for the candidate ``cfg`` belongs
+        to (see :meth:`_check_float32`)."""
+        return self._float32.get(cfg, False)
+
+    def _check_float32(self, configs: Mapping[str, Config]) -> None:
+        """Evidence for a candidate keeping a moment in float32 under float64
+        parameters: on some float64 run, the candidate is within the float32 tolerance
+        and the same configuration with float64 moments is not, *both judged at the
+        float32 tolerance* (so the looser tolerance alone cannot be the reason). Without
+        it, the candidate is compared at the float64 tolerance."""
+        narrow = {name: cfg for name, cfg in configs.items()
+                  if "float32" in (cfg.state_dtype, cfg.mu_dtype)}
+        if not narrow or all(cfg in self._float32 for cfg in narrow.values()):
+            return
+        loose = rtol("float32", "framework")
+        found = False
+        for obs in sorted(self.observations, key=lambda o: self._size[o.run.name]):
+            cfg = narrow.get(obs.run.name)
+            if cfg is None or obs.run.dtype != "float64":
+                continue
+            wide = dataclasses.replace(cfg, state_dtype=None, mu_dtype=None)
+            if self.raw_error(obs, cfg) <= loose < self.raw_error(obs, wide):
+                found = True
+                break
+        for cfg in narrow.values():
+            self._float32[cfg] = self._float32.get(cfg, False) or found
+
+    def tolerance(self, obs: Observation, cfg: Config) -> float:
+        """The tolerance ``cfg`` is held to on ``obs``'s run (see :func:`._runs.tolerance`)."""
+        return tolerance(cfg, self.quirks, obs.run.dtype, self.rounds_to_float32(cfg))
 
     def error(self, obs: Observation, cfg: Config) -> float:
         """The port's relative error against ``cfg`` on one run, in units of the
         tolerance (<= 1 passes)."""
-        raw, tol = self._measure(obs, cfg)
-        return raw / tol
+        return self.raw_error(obs, cfg) / self.tolerance(obs, cfg)
 
     def raw_error(self, obs: Observation, cfg: Config) -> float:
         """The port's relative error against ``cfg`` on one run (NaN counts as inf)."""
-        return self._measure(obs, cfg)[0]
-
-    def _measure(self, obs: Observation, cfg: Config) -> tuple[float, float]:
         key = (obs.run.name, cfg)
         if key not in self._cache:
             assert obs.fed is not None
             assert obs.params is not None
             want = simulate(cfg, self.quirks, obs.run, obs.fed)
             err = run_error(obs.params, want)
-            self._cache[key] = (math.inf if math.isnan(err) else err,
-                                tolerance(cfg, self.quirks, obs.run.dtype))
+            self._cache[key] = math.inf if math.isnan(err) else err
         return self._cache[key]
 
     # --------------------------------------------------------------- evaluation
@@ -275,14 +317,36 @@ class Search:
         ranked = sorted((o for o in base if self.covers_enough(o)), key=self._rank)
         if not ranked:
             return base, None
-        best = ranked[0]
-        frontier = _frontier(ranked)
-        shallow = list(frontier)  # candidates that can still take a pair of moves
+        return base, self.improve(_frontier(ranked), ranked[0])
+
+    def improve(self, frontier: list[Outcome], best: Outcome) -> Outcome:
+        """From ``frontier``: the beam one move at a time, then pairs of moves on the
+        shallowest candidates, then the beam again from a better pair, within the
+        time budget; the best outcome, pruned."""
         all_moves = moves()
-        for depth in range(1, DEPTH + 1):
-            if not best.failed:
+        deadline = time.perf_counter() + self.budget
+        best, shallow = self._beam(frontier, best, all_moves, deadline)
+        while best.failed and time.perf_counter() < deadline:
+            parents = sorted(shallow, key=self._rank)[:PAIR_PARENTS]
+            paired = self._pairs(parents, all_moves, best, deadline)
+            if paired is best or len(paired.candidate.moves) >= MAX_MOVES:
+                best = paired
                 break
-            self.progress(f"search: depth {depth}, {len(frontier)} candidates x "
+            # two moves that are only right together: go on one move at a time from there
+            best, _ = self._beam([paired], paired, all_moves, deadline)
+            shallow = [best]
+        return self.prune(best)
+
+    def _beam(self, frontier: list[Outcome], best: Outcome, all_moves: list[Move],
+              deadline: float) -> tuple[Outcome, list[Outcome]]:
+        """The beam from ``frontier``, one move at a time up to :data:`MAX_MOVES`;
+        returns the best outcome and the candidates shallow enough for a pair."""
+        shallow = list(frontier)
+        start = min(len(o.candidate.moves) for o in frontier)
+        for depth in range(start + 1, MAX_MOVES + 1):
+            if not best.failed or time.perf_counter() > deadline:
+                break
+            self.progress(f"search: {depth} moves, {len(frontier)} candidates x "
                           f"{len(all_moves)} moves")
             children = []
             for parent in frontier:
@@ -298,16 +362,43 @@ class Search:
             if not children:
                 break
             frontier = _frontier(sorted(children, key=self._rank))
-            if depth <= DEPTH - 2:
+            if depth <= start + 1:
                 shallow += frontier
             if self._rank(frontier[0])[:1] < self._rank(best)[:1]:
                 best = frontier[0]
-        if best.failed:
-            best = self._pairs(sorted(shallow, key=self._rank)[:PAIR_PARENTS], all_moves, best)
-        return base, best
+        return best, shallow
 
-    def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome
-               ) -> Outcome:
+    def prune(self, outcome: Outcome) -> Outcome:
+        """``outcome`` without every move whose removal makes no run fail: a move is
+        dropped when the candidate without it fails no run that the candidate with it
+        passes, and expresses as many runs (last moves first, until none can go).
+        Every move left is needed by at least one run."""
+        pruned = True
+        while pruned:
+            pruned = False
+            for move in reversed(outcome.candidate.moves):
+                fewer = Candidate(outcome.candidate.preset,
+                                  tuple(m for m in outcome.candidate.moves if m is not move))
+                without = self.evaluate(fewer)
+                if without is not None and set(without.failed) <= set(outcome.failed) \
+                        and without.uncovered <= outcome.uncovered:
+                    self.progress(f"search: dropped {move.name}: no run needs it")
+                    outcome, pruned = without, True
+                    break
+        return outcome
+
+    def needed_by(self, outcome: Outcome, move: Move) -> list[str]:
+        """The runs ``outcome`` passes that fail without ``move`` (smallest first)."""
+        fewer = Candidate(outcome.candidate.preset,
+                          tuple(m for m in outcome.candidate.moves if m is not move))
+        configs = self.configs(fewer) or {}
+        return [o.run.name for o in sorted(self.observations,
+                                           key=lambda o: self._size[o.run.name])
+                if o.run.name in outcome.configs and o.run.name not in outcome.failed
+                and (o.run.name not in configs or self.error(o, configs[o.run.name]) > 1.0)]
+
+    def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome,
+               deadline: float) -> Outcome:
         """Two moves at once on the best shallow candidates: for moves that are only
         right together (each alone moves the port further away, as a zero start and
         ``sqrt(1 - b2^t)`` debiasing do)."""
@@ -316,6 +407,8 @@ class Search:
             taken = {f for m in parent.candidate.moves for f in m.fields}
             free = [m for m in all_moves if not taken & set(m.fields)]
             for i, first in enumerate(free):
+                if time.perf_counter() > deadline:
+                    break
                 for second in free[i + 1:]:
                     if set(first.fields) & set(second.fields):
                         continue

@@ -1,0 +1,158 @@
+"""``explain`` claims only what some run needs, and each claim carries its evidence.
+
+The port's observations are taken in this process (no child) once per port; the
+search's pruning, its float32 rule and the evidence attached to each claim are checked
+on them."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pytest
+
+from novograd_ref.conformance import explain, implementation
+from novograd_ref.conformance._explain import _expressed
+from novograd_ref.conformance._explanation import INEXPRESSIBLE
+from novograd_ref.conformance._probes import probe_runs, read_probes
+from novograd_ref.conformance._runner import open_runner
+from novograd_ref.conformance._runs import Observation, case_runs, observe
+from novograd_ref.conformance._search import Candidate, Search, moves
+
+
+@cache
+def _observed(spec: str, language: str) -> tuple[Observation, ...]:
+    runs = [*case_runs(), *probe_runs()]
+    out = []
+    with open_runner(spec, in_process=True) as runner:
+        for run in runs:
+            run, kwargs = _expressed(language, run)
+            out.append(Observation(run, skipped=INEXPRESSIBLE) if kwargs is None
+                       else observe(runner, kwargs, run))
+    return tuple(out)
+
+
+def _search(spec: str, language: str) -> Search:
+    observed = _observed(spec, language)
+    _findings, quirks = read_probes({o.run.name: o for o in observed})
+    return Search(observed, quirks, language)
+
+
+def _move(name: str) -> Any:
+    return next(m for m in moves() if m.name == name)
+
+
+@pytest.mark.parametrize("name", ["second_moment_update='lerp'",
+                                  "normalization='reciprocal'"])
+def test_a_move_no_run_needs_is_pruned(name: str) -> None:
+    """lerp against the blend, 1/den against a division: within the tolerance on every
+    run of a faithful port, so the pruning pass drops them."""
+    search = _search("tests.ports:optax_port", "optax")
+    padded = search.evaluate(Candidate("optax", (_move(name),)))
+    assert padded is not None
+    assert not padded.failed
+    assert search.prune(padded).candidate == Candidate("optax")
+
+
+def test_a_needed_move_is_kept_with_the_runs_that_need_it() -> None:
+    search = _search("tests.ports:v_from_zero", "optax")
+    zero = _move("second_moment_init='zero'")
+    lerp = _move("second_moment_update='lerp'")
+    outcome = search.evaluate(Candidate("optax", (zero, lerp)))
+    assert outcome is not None
+    assert not outcome.failed
+    assert search.prune(outcome).candidate == Candidate("optax", (zero,))
+    needed = search.needed_by(outcome, zero)
+    assert "probe zero_first_gradient" not in outcome.failed
+    assert len(needed) >= 10
+    assert not search.needed_by(outcome, lerp)
+
+
+@pytest.mark.parametrize("name", ["state_dtype='float32'", "mu_dtype='float32'"])
+def test_float32_moments_are_not_claimed_for_a_float64_port(name: str) -> None:
+    """Held to the float64 tolerance without evidence: a float32 moment does not pass
+    a float64 port's runs merely by loosening the comparison."""
+    search = _search("tests.ports:optax_port", "optax")
+    narrow = search.evaluate(Candidate("optax", (_move(name),)))
+    assert narrow is not None
+    assert len(narrow.failed) > len(narrow.configs) // 2
+    assert not any(search.rounds_to_float32(c) for c in narrow.configs.values())
+
+
+@pytest.mark.parametrize(("spec", "language", "cand"), [
+    ("tests.ports:float32_norm", "optax", Candidate("apex")),
+    ("tests.ports:float32_norm", "optax", Candidate("optax", (_move(
+        "state_dtype='float32'"),))),
+])
+def test_float32_moments_are_claimed_on_evidence(spec: str, language: str,
+                                                 cand: Candidate) -> None:
+    """A port that rounds its second moment to float32: some run fails the float64
+    moment and passes the float32 one, both judged at float32's tolerance."""
+    search = _search(spec, language)
+    outcome = search.evaluate(cand)
+    assert outcome is not None
+    assert not outcome.failed
+    assert all(search.rounds_to_float32(c) for c in outcome.configs.values())
+    wide = search.evaluate(Candidate("optax"))
+    assert wide is not None
+    assert wide.failed
+
+
+def test_the_torch_float32_state_is_claimed_on_evidence() -> None:
+    pytest.importorskip("torch")
+    search = _search("tests.gallery:torch_float32_state", "torch_optimizer")
+    outcome = search.evaluate(Candidate("torch_optimizer", (_move("state_dtype='float32'"),)))
+    assert outcome is not None
+    assert not outcome.failed
+
+
+@pytest.mark.parametrize(("spec", "language"), [
+    ("tests.gallery:zero_debias_late_averaging", "optax"),
+    ("tests.gallery:three_flaws", "torch_optimizer"),
+    ("tests.ports:eps_inside", "optax"),
+])
+def test_every_claim_carries_its_evidence(spec: str, language: str) -> None:
+    """Each difference and anomaly names the runs or probes that show it; a difference's
+    evidence is a run that fails without it."""
+    found = explain(implementation(spec), language, in_process=True).to_json()
+    assert found["differences"] or found["anomalies"]
+    for claim in [*found["differences"], *found["anomalies"]]:
+        assert claim["evidence"], claim
+        assert all(e["run"] for e in claim["evidence"])
+    runs = {r["run"]: r for r in found["runs"]}
+    for diff in found["differences"]:
+        first = diff["evidence"][0]
+        assert runs[first["run"]]["passed"], first  # passes with it
+        assert first["step"] is not None  # and leaves the answer without it there
+
+
+def test_scaling_laws_are_printed_beside_novograds() -> None:
+    """A faithful port: each measured exponent equals NovoGrad's, the first step is the
+    preset's; a port applying the rate twice shows exponent 2 against 1."""
+    found = explain(implementation("tests.ports:optax_port"), "optax", in_process=True)
+    laws = {p["convention"]: p["finding"] for p in found.to_json()["probes"]}
+    assert laws["step against the learning rate"].endswith("power 1 (NovoGrad: 1)")
+    assert laws["step against the layer's size"].endswith("power -0.5 (NovoGrad: -0.5)")
+    assert "(NovoGrad: 0)" in laws["step against the layer's gradient"]
+    assert "(NovoGrad: 0)" in laws["step against the parameters"]
+    assert laws["first step against the nearest preset"].startswith("the first step is 1 ")
+    twice = explain(implementation("tests.unseen_ports:o_lr_twice"), "optax",
+                    in_process=True)
+    rate = next(p for p in twice.probes if p["convention"] == "step against the learning rate")
+    assert rate["anomaly"] == "learning_rate_squared"
+    assert "exponent 2" in rate["evidence"][0]["measured"]
+    assert "the step is quadratic in the learning rate" in twice.summary()
+
+
+def test_the_cli_prints_every_difference_with_its_runs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A reproduced port: exit 0, and below the summary each run that needs the
+    difference, with its error without it."""
+    from novograd_ref import cli
+
+    assert cli.main(["explain", "--impl", "tests.unseen_ports:o_nesterov",
+                     "--in-process"]) == 0
+    out = capsys.readouterr().out
+    assert "it is optax with nesterov=True" in out
+    assert "nesterov: probe normalization, expected within the tolerance (without this, " \
+           "from optax), measured" in out
