@@ -115,7 +115,7 @@ def test_options_are_written_into_the_target_so_reports_reproduce_the_run() -> N
 
 
 @pytest.mark.parametrize(("impl", "message"), [
-    (f"torch:{HERE}:Nope", "has no 'Nope'"),
+    pytest.param(f"torch:{HERE}:Nope", "has no 'Nope'", marks=needs_torch),
     ("torch:tests.no_such_module:NovoGrad", "cannot import 'tests.no_such_module': no such"),
     ("torch:tests.published", "expected KIND:MODULE:NAME"),
 ])
@@ -125,6 +125,25 @@ def test_a_target_that_names_nothing_is_a_usage_error(
     assert status == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
+                    reason="torch is installed")
+def test_a_torch_target_without_torch_is_a_usage_error(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    status, _, err = run(["verify", "--impl", f"torch:{HERE}:TorchNovoGrad", *ONE_DTYPE],
+                         capsys)
+    assert status == 2
+    assert "torch: targets need PyTorch, which is not installed here" in err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is not None, reason="jax is installed")
+def test_an_optax_target_without_jax_is_a_usage_error(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    status, _, err = run(["verify", "--impl", f"optax:{HERE}:optax_novograd", *ONE_DTYPE],
+                         capsys)
+    assert status == 2
+    assert "optax: targets need JAX, which is not installed here" in err
 
 
 @needs_torch

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,9 @@ class TransformationAdapter:
 def implementation(spec: str, target: Target) -> Implementation:
     """The :class:`~novograd_ref.conformance._oracle.Implementation` of an optax-style
     function."""
+    if importlib.util.find_spec("jax") is None:
+        raise ImplementationError("optax: targets need JAX, which is not installed here "
+                                  "(pip install jax)")
     function = getattr(importlib.import_module(target.module), target.name, None)
     if not callable(function) or isinstance(function, type):
         raise ImplementationError(f"{target.module!r} has no function {target.name!r}")

@@ -13,6 +13,7 @@ NovoGrads (:class:`~novograd_ref.conformance.frameworks._torch.TorchAdapter`).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from .._adapter import Adapter, Implementation, ImplementationError
@@ -23,6 +24,9 @@ from ._keywords import constructor_keywords, learning_rate_parameter
 
 def optimizer_class(target: Target) -> Any:
     """Import ``target``'s class and check that it is a ``torch.optim.Optimizer``."""
+    if importlib.util.find_spec("torch") is None:
+        raise ImplementationError("torch: targets need PyTorch, which is not installed "
+                                  "here (pip install torch)")
     import torch
 
     found = getattr(importlib.import_module(target.module), target.name, None)
