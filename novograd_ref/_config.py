@@ -30,6 +30,16 @@ BiasCorrection = Literal["none", "apex", "adam", "debias"]
 UpdateClipping = Literal["none", "luc"]
 FloatDtypeName = Literal["float16", "bfloat16", "float32", "float64"]
 
+#: NovoGrad's defaults, the paper's ``b1, b2, eps`` (Ginsburg et al. 2019), written here
+#: only: :class:`Config`, :func:`novograd_ref.novograd`, the ``paper`` preset and the
+#: cases' base hyperparameters read them.
+DEFAULT_B1: Final = 0.95
+DEFAULT_B2: Final = 0.98
+DEFAULT_EPS: Final = 1e-8
+#: Update clipping's defaults (NeMo's ``luc_trust``, ``luc_eps``), written here only.
+DEFAULT_LUC_TRUST: Final = 1e-3
+DEFAULT_LUC_EPS: Final = 1e-8
+
 _SWITCHES: dict[str, object] = {
     "second_moment_init": SecondMomentInit,
     "second_moment_update": SecondMomentUpdate,
@@ -166,11 +176,11 @@ class Config:
     #: number of updates already applied).
     learning_rate: LearningRate
     #: Momentum, the decay of the first moment ``m``, in [0, 1).
-    b1: float = 0.95
+    b1: float = DEFAULT_B1
     #: The decay of the second moment ``v`` (or Apex's norm ``n``), in [0, 1).
-    b2: float = 0.98
+    b2: float = DEFAULT_B2
     #: Added to the denominator outside the square root, ``sqrt(v + eps_root) + eps``.
-    eps: float = 1e-8
+    eps: float = DEFAULT_EPS
     #: Added to ``v`` inside the square root (``norm='l2_squared'`` only).
     eps_root: float = 0.0
     #: The weight decay ``wd`` >= 0, applied where ``weight_decay_mode`` says.
@@ -208,9 +218,9 @@ class Config:
     #: NeMo's layer-wise update clipping (``luc``) caps the step size (step 9).
     update_clipping: UpdateClipping = "none"
     #: The trust ratio of update clipping (only with ``update_clipping='luc'``).
-    luc_trust: float = 1e-3
+    luc_trust: float = DEFAULT_LUC_TRUST
     #: The epsilon of update clipping (only with ``update_clipping='luc'``).
-    luc_eps: float = 1e-8
+    luc_eps: float = DEFAULT_LUC_EPS
     #: Ascend, the gradient is negated first (step 1).
     maximize: bool = False
     #: The ``max_lr`` of ``weight_decay_mode='corrected'`` (only with that mode).

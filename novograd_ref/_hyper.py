@@ -34,6 +34,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ._config import DEFAULT_B1, DEFAULT_B2, DEFAULT_EPS, DEFAULT_LUC_EPS, DEFAULT_LUC_TRUST
+
 __all__ = ["BASE", "FLAGS", "NUMERIC", "OPTIONAL", "REQUIRED", "SAMPLE_VALUES",
            "WEIGHT_DECAY_MODES", "base", "complete", "validate"]
 
@@ -56,8 +58,8 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
 #: The optional keys of a case, their types and the value an absent key means.
 OPTIONAL: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "luc": (bool, False),
-    "luc_trust": (_NUMBER, 1e-3),
-    "luc_eps": (_NUMBER, 1e-8),
+    "luc_trust": (_NUMBER, DEFAULT_LUC_TRUST),
+    "luc_eps": (_NUMBER, DEFAULT_LUC_EPS),
     "adam_debias": (bool, False),
     "maximize": (bool, False),
 }
@@ -67,7 +69,7 @@ FLAGS: tuple[str, ...] = ("amsgrad", "luc", "adam_debias", "maximize")
 
 #: NovoGrad's usual values (the paper's ``b1, b2, eps``), no weight decay, no flag.
 BASE: dict[str, Any] = {
-    "b1": 0.95, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0,
+    "b1": DEFAULT_B1, "b2": DEFAULT_B2, "eps": DEFAULT_EPS, "eps_root": 0.0, "weight_decay": 0.0,
     "weight_decay_mode": "inside", "grad_averaging": False, "amsgrad": False,
 }
 

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from . import _core
-from ._config import Config, LearningRate, _given
+from ._config import DEFAULT_B1, DEFAULT_B2, DEFAULT_EPS, Config, LearningRate, _given
 from ._namespace import namespace
 from ._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 
@@ -113,8 +113,8 @@ class NovoGrad:
         return leaves
 
 
-def novograd(learning_rate: LearningRate, *, b1: float = 0.95, b2: float = 0.98,
-             eps: float = 1e-8, eps_root: float = 0.0, weight_decay: float = 0.0,
+def novograd(learning_rate: LearningRate, *, b1: float = DEFAULT_B1, b2: float = DEFAULT_B2,
+             eps: float = DEFAULT_EPS, eps_root: float = 0.0, weight_decay: float = 0.0,
              **switches: Any) -> NovoGrad:
     r"""NovoGrad with canonical hyperparameter names and every convention switch.
 

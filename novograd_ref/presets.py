@@ -40,7 +40,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _hyper
-from ._config import _DEFAULTS, LearningRate, _check_range, _given, real_number, round_to
+from ._config import (
+    _DEFAULTS,
+    DEFAULT_B1,
+    DEFAULT_B2,
+    DEFAULT_EPS,
+    LearningRate,
+    _check_range,
+    _given,
+    real_number,
+    round_to,
+)
 from ._namespace import namespace
 from ._optimizer import NovoGrad, novograd, scheduled_rate
 
@@ -472,8 +482,8 @@ def _flags(**flags: object) -> None:
 
 
 @_preset("learning_rate", Vocabulary(_SAME_NAMES))
-def paper(learning_rate: LearningRate, b1: float = 0.95, b2: float = 0.98,
-          eps: float = 1e-8, weight_decay: float = 0.0) -> NovoGrad:
+def paper(learning_rate: LearningRate, b1: float = DEFAULT_B1, b2: float = DEFAULT_B2,
+          eps: float = DEFAULT_EPS, weight_decay: float = 0.0) -> NovoGrad:
     r"""The recurrence of Ginsburg et al. 2019 (arXiv 1905.11286), Algorithm 1.
 
     ``v_1 = |g_1|^2``, ``v_t = b2 v + (1-b2) |g_t|^2``,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _hyper
 from ..testing import rtol
 from ._adapter import Adapter, Failure
 from ._keywords import preset_kwargs_for
@@ -172,8 +173,7 @@ def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
     from hypothesis import HealthCheck, find, settings
 
     tol = rtol(dtype, "framework")
-    hyper = {"b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0,
-             "weight_decay_mode": "inside", "grad_averaging": False, "amsgrad": False}
+    hyper = _hyper.base(b1=0.9)
     kwargs_a, kwargs_b = preset_kwargs_for(preset_a, hyper), preset_kwargs_for(preset_b,
                                                                                hyper)
     if kwargs_a is None or kwargs_b is None:
