@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -209,12 +209,26 @@ def _unnormalized_namespace(xp: Any) -> Any:
     return out
 
 
+class _NegatedDecay:
+    """``cfg`` as the core reads it, field by field, with the weight decay coefficient
+    negated: a value :class:`Config` refuses, read only to compute the wrong-sign
+    hypothesis. ``cfg`` itself is left as it is.
+
+    >>> _NegatedDecay(Config(0.1, weight_decay=0.01)).weight_decay
+    -0.01
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self._cfg = cfg
+        self.weight_decay = -cfg.weight_decay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cfg, name)
+
+
 def _negated_decay(cfg: Config) -> Config:
-    """A private copy of ``cfg`` whose weight decay coefficient is negated: a value
-    :class:`Config` refuses, used only to compute the wrong-sign hypothesis."""
-    copy = dataclasses.replace(cfg)
-    object.__setattr__(copy, "weight_decay", -cfg.weight_decay)
-    return copy
+    """:class:`_NegatedDecay` of ``cfg``, which the core reads as it reads a Config."""
+    return cast(Config, _NegatedDecay(cfg))
 
 
 def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray]
@@ -227,14 +241,15 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
     """
     if quirks.b2_from_b1:
         cfg = dataclasses.replace(cfg, b2=cfg.b1)
-    if quirks.weight_decay_sign < 0 and cfg.weight_decay:
-        cfg = _negated_decay(cfg)
+    sign = -1.0 if quirks.weight_decay_sign < 0 else 1.0
     decay = 0.0
     if quirks.decay_after_step:
-        decay, cfg = cfg.weight_decay, dataclasses.replace(cfg, weight_decay=0.0)
+        decay, cfg = sign * cfg.weight_decay, dataclasses.replace(cfg, weight_decay=0.0)
     if quirks.scope == "none":  # u = g: a unit "norm" and no eps
         cfg = dataclasses.replace(cfg, eps=0.0, eps_root=0.0)
     first_cfg = cfg if quirks.first_step_eps else dataclasses.replace(cfg, eps=0.0)
+    if sign < 0 and cfg.weight_decay:  # last: a negated decay is no Config to replace
+        cfg, first_cfg = _negated_decay(cfg), _negated_decay(first_cfg)
     dtype = np.dtype(quirks.arithmetic or run.dtype)
     names = list(run.params0)
     params = {n: run.params0[n].astype(dtype) for n in names}
