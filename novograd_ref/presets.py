@@ -318,16 +318,24 @@ def _to_canonical(preset: PresetSpec, keywords: Mapping[str, Any]) -> dict[str, 
             out[key] = value
         elif key not in mode_keys and key not in _BOOKKEEPING:
             raise ValueError(f"{name}: keyword {key!r} has no canonical name")
-    for key in mode_keys & set(own):
-        if not isinstance(own[key], bool):
-            raise TypeError(f"{name}: {key} must be True or False, got {_given(own[key])}")
+    out["weight_decay_mode"] = _selected_mode(preset, own)
+    return out
+
+
+def _selected_mode(preset: PresetSpec, keywords: Mapping[str, Any]) -> str:
+    """The weight-decay mode the preset's keywords select (its defaults filled in)."""
+    v, name = preset.vocabulary, preset.name
+    mode_keys = {k for selected in v.modes.values() for k in selected}
+    own = {**{k: d for k, d in _defaults(preset.function).items() if k in mode_keys},
+           **{k: w for k, w in keywords.items() if k in mode_keys}}
+    for key, value in own.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name}: {key} must be True or False, got {_given(value)}")
     modes = [m for m, selected in v.modes.items()
              if all(own.get(k) is want for k, want in selected.items())]
     if not modes:
-        chosen = {k: own.get(k) for k in mode_keys}
-        raise ValueError(f"{name}: {chosen} select no weight-decay mode")
-    out["weight_decay_mode"] = modes[0]
-    return out
+        raise ValueError(f"{name}: {own} select no weight-decay mode")
+    return modes[0]
 
 
 _SPECS: dict[str, PresetSpec] = {}
@@ -425,6 +433,33 @@ def build(name: str, learning_rate: LearningRate, **hyper: Any) -> NovoGrad:
     """
     preset = spec(name)
     return preset.function(**preset.keywords(learning_rate=learning_rate, **hyper))
+
+
+def from_keywords(name: str, learning_rate: LearningRate, keywords: Mapping[str, Any], *,
+                  peak_learning_rate: float | None = None) -> NovoGrad:
+    """Preset ``name`` configured in its own ``keywords`` (the learning rate apart): the
+    preset function called with them, in one call.
+
+    ``peak_learning_rate`` is the rate the implementation would be constructed with
+    when ``learning_rate`` is a schedule (the peak of a rate table): a preset that reads
+    its constructor's rate (timm's corrected weight decay, ``max_lr``) is given it,
+    unless ``keywords`` name that rate themselves.
+
+    >>> from_keywords("nemo", 0.01, {"betas": (0.9, 0.98)}).config.b1
+    0.9
+    >>> table = [0.1, 0.2]
+    >>> from_keywords("timm", lambda k: table[k], {"weight_decay": 0.1,
+    ...     "decoupled_decay": True, "corrected_weight_decay": True},
+    ...     peak_learning_rate=max(table)).config.max_learning_rate
+    0.2
+    """
+    preset = spec(name)
+    own = {preset.learning_rate_keyword: learning_rate, **keywords}
+    peak = preset.vocabulary.names.get("max_learning_rate")
+    if (peak_learning_rate is not None and peak is not None and own.get(peak) is None
+            and _selected_mode(preset, keywords) == "corrected"):
+        own[peak] = peak_learning_rate
+    return preset.function(**own)
 
 
 _SAME_NAMES = {k: k for k in ("b1", "b2", "eps", "weight_decay")}

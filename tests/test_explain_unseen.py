@@ -98,7 +98,7 @@ def _const_lr_config(preset: str) -> Config:
     run = next(r for r in case_runs() if r.name == "case const_lr")
     kwargs = preset_kwargs_for(preset, run.hyper)
     assert kwargs is not None
-    return presets.build(preset, run.rate, **presets.spec(preset).canonical(**kwargs)).config
+    return presets.from_keywords(preset, run.rate, kwargs).config
 
 
 def _expected_config(preset: str, diffs: set[tuple[str, Any, Any]]) -> str:

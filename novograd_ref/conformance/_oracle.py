@@ -39,9 +39,8 @@ class PresetAdapter:
     keywords the framework's constructor takes). A learning-rate table becomes a
     schedule ``k -> table[k]``; corrected weight decay, which divides by the
     constructor's rate (``max_learning_rate``, timm's ``max_lr``), gets the table's
-    peak, as the framework adapters construct with it. The keywords reach the preset
-    through their canonical names (:meth:`~novograd_ref.presets.PresetSpec.canonical`,
-    :func:`~novograd_ref.presets.build`).
+    peak, as the framework adapters construct with it
+    (:func:`~novograd_ref.presets.from_keywords`).
 
     >>> import numpy as np
     >>> adapter = PresetAdapter("optax", b1=0.9)
@@ -58,16 +57,14 @@ class PresetAdapter:
         presets.spec(preset)  # fail early on an unknown name
 
     def init(self, params: Mapping[str, np.ndarray], learning_rate: LearningRate) -> Any:
-        hyper = presets.spec(self.preset).canonical(**self.kwargs)
+        peak = None
         if isinstance(learning_rate, np.ndarray):
             table = [float(x) for x in learning_rate]
             rate: Any = lambda k: table[int(k)]
-            if (hyper["weight_decay_mode"] == "corrected"
-                    and hyper.get("max_learning_rate") is None):
-                hyper["max_learning_rate"] = max(table)
+            peak = max(table)
         else:
             rate = float(learning_rate)
-        opt = presets.build(self.preset, rate, **hyper)
+        opt = presets.from_keywords(self.preset, rate, self.kwargs, peak_learning_rate=peak)
         params = {k: np.array(v, copy=True) for k, v in params.items()}
         return opt, params, opt.init(params)
 

@@ -186,11 +186,10 @@ class Search:
             cfg = None
             if kwargs is not None:
                 rate = run.rate
+                peak = max(rate.values) if callable(rate) else None
                 try:
-                    hyper = presets.spec(preset).canonical(**kwargs)
-                    if hyper["weight_decay_mode"] == "corrected" and callable(rate):
-                        hyper["max_learning_rate"] = max(rate.values)
-                    cfg = presets.build(preset, rate, **hyper).config
+                    cfg = presets.from_keywords(preset, rate, kwargs,
+                                                peak_learning_rate=peak).config
                 except (ValueError, TypeError, RuntimeError):
                     cfg = None
             self._base[key] = cfg
