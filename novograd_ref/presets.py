@@ -69,8 +69,11 @@ class Vocabulary:
     - ``modes``: each weight-decay mode it has -> the keywords that select it.
     - ``fixed``: canonical keys whose value the preset cannot change, with that value.
       A canonical key it has no keyword for is fixed at ``0.0`` (numbers) or ``False``
-      (switches) unless listed here (flashlight always averages: ``grad_averaging``
-      ``True``); ``luc_trust``/``luc_eps`` only matter with ``luc``.
+      (switches: their first value in ``novograd_ref._hyper.SWITCHES``) unless listed
+      here (flashlight always averages: ``averaging`` ``True``);
+      ``luc_trust``/``luc_eps`` only matter with ``update_clipping='luc'``. A switch
+      whose values are not booleans (``update_clipping``) is spelled by an on/off
+      keyword (NeMo's ``luc``).
     - ``nonzero``: canonical keys the preset cannot take as 0 (TFA turns ``epsilon=0``
       into 1e-7).
     - ``flags``: the preset's own switches that have no canonical name (Apex's
@@ -111,7 +114,7 @@ class PresetSpec:
 
     - :meth:`keywords` turns canonical hyperparameters (``learning_rate``, ``b1``,
       ``b2``, ``eps``, ``eps_root``, ``weight_decay``, ``weight_decay_mode``,
-      ``grad_averaging``, ``amsgrad``, ``luc``, ``luc_trust``, ``luc_eps``,
+      ``averaging``, ``amsgrad``, ``update_clipping``, ``luc_trust``, ``luc_eps``,
       ``adam_debias``, ``maximize``, ``max_learning_rate``), the preset's own
       ``flags`` and its ``settings`` into its keywords. Only the keys given are
       translated (the rest keep the preset's defaults); a value the preset cannot
@@ -152,7 +155,7 @@ class PresetSpec:
         """A case's hyperparameters in the preset's keywords (no learning rate), every
         one explicit, or ``None`` when the preset cannot express the case.
 
-        >>> spec("optax").case_keywords(_hyper.base(grad_averaging=True)) is None
+        >>> spec("optax").case_keywords(_hyper.base(averaging=True)) is None
         True
         """
         standard = {flag: values[0] for flag, values in self.vocabulary.flags.items()}
@@ -169,13 +172,13 @@ class PresetSpec:
         """Every switch the preset has, canonical or its own, with its values.
 
         >>> spec("nemo").space()
-        {'weight_decay_mode': ('inside',), 'grad_averaging': (False, True), \
-'amsgrad': (False, True), 'luc': (False, True)}
+        {'weight_decay_mode': ('inside',), 'averaging': (False, True), \
+'amsgrad': (False, True), 'update_clipping': ('none', 'luc')}
         """
         v = self.vocabulary
-        switches = [k for k in ("grad_averaging", *_hyper.FLAGS) if k in v.names]
         return {"weight_decay_mode": tuple(v.modes),
-                **dict.fromkeys(switches, (False, True)), **v.flags}
+                **{k: values for k, values in _hyper.SWITCHES.items() if k in v.names},
+                **v.flags}
 
     def numeric(self) -> tuple[str, ...]:
         """The numeric canonical hyperparameters the preset can set.
@@ -224,7 +227,26 @@ def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
 def _fixed_value(vocabulary: Vocabulary, key: str) -> Any:
     if key in vocabulary.fixed:
         return vocabulary.fixed[key]
-    return False if key in ("grad_averaging", *_hyper.FLAGS) else 0.0
+    return _hyper.SWITCHES[key][0] if key in _hyper.SWITCHES else 0.0
+
+
+def _keyword_value(key: str, value: Any) -> Any:
+    """A canonical value as the preset's keyword takes it: a switch whose values are
+    not booleans is an on/off keyword (``update_clipping='luc'`` is NeMo's ``luc=True``).
+    """
+    values = _hyper.SWITCHES.get(key)
+    if values is None or values == (False, True):
+        return value
+    return value == values[1]
+
+
+def _canonical_value(key: str, value: Any) -> Any:
+    """The inverse of :func:`_keyword_value` (a keyword value that is no boolean is
+    kept, for the preset function to refuse)."""
+    values = _hyper.SWITCHES.get(key)
+    if values is None or values == (False, True) or not isinstance(value, bool):
+        return value
+    return values[1] if value else values[0]
 
 
 def _to_keywords(preset: PresetSpec, hyper: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,7 +260,7 @@ def _to_keywords(preset: PresetSpec, hyper: Mapping[str, Any]) -> dict[str, Any]
         elif key in v.names:
             if key in v.nonzero and real_number(key, value) == 0:
                 raise ValueError(f"{name}: {key} cannot be 0 here")
-            out[v.names[key]] = value
+            out[v.names[key]] = _keyword_value(key, value)
         elif key in v.flags or key in v.settings:
             out[key] = value
         elif v.betas and key in ("b1", "b2"):
@@ -251,7 +273,7 @@ def _to_keywords(preset: PresetSpec, hyper: Mapping[str, Any]) -> dict[str, Any]
                                  f"(it has {', '.join(v.modes)})")
             out.update(v.modes.get(value, v.modes.get("inside", {})))
         elif key in ("luc_trust", "luc_eps"):
-            continue  # they only matter with luc, which the preset does not have
+            continue  # they only matter with update clipping, which the preset lacks
         elif key in (*_hyper.REQUIRED, *_hyper.OPTIONAL):
             fixed = _fixed_value(v, key)
             if value != fixed:
@@ -276,15 +298,17 @@ def _check_canonical(name: str, key: object, value: object, v: Vocabulary) -> No
         if not isinstance(value, str) or value not in _hyper.WEIGHT_DECAY_MODES:
             raise ValueError(f"{name}: weight_decay_mode must be one of "
                              f"{_hyper.WEIGHT_DECAY_MODES}, got {_given(value)}")
-    elif key in _SWITCH_KEYS:
+    elif key in _hyper.SWITCHES and _hyper.SWITCHES[key] == (False, True):
         if not isinstance(value, bool):
             raise TypeError(f"{name}: {key} must be True or False, got {_given(value)}")
+    elif key in _hyper.SWITCHES:
+        if not isinstance(value, str) or value not in _hyper.SWITCHES[key]:
+            raise ValueError(f"{name}: {key} must be one of {_hyper.SWITCHES[key]}, got "
+                             f"{_given(value)}")
     else:
         real_number(f"{name}: {key}", value)
 
 
-_SWITCH_KEYS = frozenset(k for k, t in {**_hyper.REQUIRED, **{
-    k: t for k, (t, _) in _hyper.OPTIONAL.items()}}.items() if t is bool)
 #: Every canonical key :meth:`PresetSpec.keywords` translates.
 _CANONICAL = frozenset({"learning_rate", "max_learning_rate", *_hyper.REQUIRED,
                         *_hyper.OPTIONAL})
@@ -306,12 +330,12 @@ def _to_canonical(preset: PresetSpec, keywords: Mapping[str, Any]) -> dict[str, 
     known = {*inverse, *v.flags, *v.settings, *mode_keys, "betas" if v.betas else ""}
     own = {**{k: d for k, d in _defaults(preset.function).items() if k in known},
            **keywords}
-    out: dict[str, Any] = {k: _fixed_value(v, k) for k in (*_hyper.REQUIRED, *_hyper.FLAGS)}
+    out: dict[str, Any] = {k: _fixed_value(v, k) for k in (*_hyper.REQUIRED, *_hyper.SWITCHES)}
     for key, value in own.items():
         if key == preset.learning_rate_keyword:
             out["learning_rate"] = value
         elif key in inverse:
-            out[inverse[key]] = value
+            out[inverse[key]] = _canonical_value(inverse[key], value)
         elif v.betas and key == "betas":
             out["b1"], out["b2"] = _pair(f"{name}: betas", value)
         elif key in v.flags or key in v.settings:
@@ -424,7 +448,9 @@ def build(name: str, learning_rate: LearningRate, **hyper: Any) -> NovoGrad:
     :meth:`PresetSpec.keywords` of ``learning_rate`` and ``hyper`` (its own flags and
     settings under their own names); unnamed keywords keep the preset's defaults.
 
-    >>> build("nemo", 0.01, b1=0.9, grad_averaging=True).config.b1
+    >>> build("nemo", 0.01, b1=0.9, averaging=True).config.grad_averaging
+    'always'
+    >>> build("nemo", 0.01, b1=0.9, averaging=True).config.b1
     0.9
     >>> build("optax", 0.01, amsgrad=True)
     Traceback (most recent call last):
@@ -464,11 +490,11 @@ def from_keywords(name: str, learning_rate: LearningRate, keywords: Mapping[str,
 
 _SAME_NAMES = {k: k for k in ("b1", "b2", "eps", "weight_decay")}
 _TORCH_NAMES = {"eps": "eps", "weight_decay": "weight_decay",
-                "grad_averaging": "grad_averaging", "amsgrad": "amsgrad"}
+                "averaging": "grad_averaging", "amsgrad": "amsgrad"}
 _FULL_STATE: dict[str, tuple[Any, ...]] = {"state_dtype": (None,)}
 _OPENSEQ2SEQ = Vocabulary(
     {"b1": "beta1", "b2": "beta2", "eps_root": "epsilon", "weight_decay": "weight_decay",
-     "grad_averaging": "grad_averaging"},
+     "averaging": "grad_averaging"},
     settings={"mode": ("graph", "eager"), **_FULL_STATE})
 _TORCH_OPTIMIZER = Vocabulary(_TORCH_NAMES, betas=True, settings=_FULL_STATE)
 
@@ -636,7 +662,7 @@ _KERAS_REJECTED = ("clipnorm", "clipvalue", "global_clipnorm")
 
 @_preset("learning_rate", Vocabulary(
     {"b1": "beta_1", "b2": "beta_2", "eps": "epsilon", "weight_decay": "weight_decay",
-     "grad_averaging": "grad_averaging", "amsgrad": "amsgrad"},
+     "averaging": "grad_averaging", "amsgrad": "amsgrad"},
     nonzero=frozenset({"eps"}),
     settings={"hyper_dtype": (None,), "schedule_dtype": (None,), "decay": (0.0,)}),
     framework="tfa", aliases=("tensorflow-addons",))
@@ -744,7 +770,7 @@ def _keras_decay(learning_rate: LearningRate, decay: float) -> Callable[[Any], A
 
 
 @_preset("lr", Vocabulary(
-    {"eps": "eps", "weight_decay": "weight_decay", "grad_averaging": "grad_averaging"},
+    {"eps": "eps", "weight_decay": "weight_decay", "averaging": "grad_averaging"},
     betas=True,
     flags={"reg_inside_moment": (True, False), "bias_correction": (False, True),
            "norm_type": (2, 0), "init_zero": (False, True)},
@@ -811,7 +837,8 @@ def _pytorch_family(lr: LearningRate, betas: tuple[float, float], eps: float,
 
 
 @_preset("lr", Vocabulary(
-    {**_TORCH_NAMES, "luc": "luc", "luc_trust": "luc_trust", "luc_eps": "luc_eps"},
+    {**_TORCH_NAMES, "update_clipping": "luc", "luc_trust": "luc_trust",
+     "luc_eps": "luc_eps"},
     betas=True, settings=_FULL_STATE), framework="nemo", aliases=("nemo-toolkit",))
 def nemo(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98), eps: float = 1e-8,
          weight_decay: float = 0, grad_averaging: bool = False, amsgrad: bool = False,
@@ -947,7 +974,7 @@ def monai(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98), eps: float
 
 
 @_preset("lr", Vocabulary(
-    {"eps": "eps", "weight_decay": "weight_decay", "grad_averaging": "grad_averaging",
+    {"eps": "eps", "weight_decay": "weight_decay", "averaging": "grad_averaging",
      "adam_debias": "adam_debias", "maximize": "maximize"}, betas=True,
     modes={"inside": {"weight_decouple": False, "fixed_decay": False},
            "decoupled": {"weight_decouple": True, "fixed_decay": False},
@@ -998,7 +1025,7 @@ def pytorch_optimizer(lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98
 
 @_preset("learningRate", Vocabulary(
     {"b1": "beta1", "b2": "beta2", "eps": "epsilon", "weight_decay": "weightDecay"},
-    fixed={"grad_averaging": True}, settings={"hyper_dtype": ("float32", None)}),
+    fixed={"averaging": True}, settings={"hyper_dtype": ("float32", None)}),
     aliases=("NovogradOptimizer",))
 def flashlight(learningRate: float, beta1: float = 0.95, beta2: float = 0.98,
                epsilon: float = 1e-8, weightDecay: float = 0.0, *,

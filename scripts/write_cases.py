@@ -40,11 +40,11 @@ def _canonical_from_openseq2seq(hyper: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("nesterov cases are not part of schema 1")
     out = _hyper.base(
         **{k: hyper[k] for k in ("b1", "b2", "eps", "eps_root", "weight_decay")},
-        grad_averaging=bool(hyper["grad_averaging"]),
+        averaging=bool(hyper["grad_averaging"]),
         amsgrad=bool(hyper["amsgrad"]),
     )
     out["weight_decay_mode"] = "decoupled" if hyper["decoupled_weight_decay"] else "inside"
-    return out
+    return _hyper.to_stored(out)
 
 
 def import_openseq2seq(src: PathLike, dest: PathLike) -> list[dict[str, Any]]:

@@ -3,13 +3,14 @@ strategy, its aliases and ``presets.build``."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from novograd_ref import _hyper, presets, vectors
+from novograd_ref import Config, _hyper, presets, vectors
 from novograd_ref.conformance import frameworks
 
 NAMES = presets.names()
@@ -120,8 +121,11 @@ def test_unknown_names_and_keys_are_refused_with_the_name() -> None:
         presets.build("nemo", 0.1, weight_decay=0.1, weight_decay_mode="fixed")
     with pytest.raises(ValueError, match="optax: unknown canonical hyperparameter 'betas'"):
         presets.build("optax", 0.1, betas=(0.9, 0.9))
-    with pytest.raises(ValueError, match="flashlight: cannot set grad_averaging=False"):
-        presets.build("flashlight", 0.1, grad_averaging=False)
+    with pytest.raises(ValueError, match="flashlight: cannot set averaging=False"):
+        presets.build("flashlight", 0.1, averaging=False)
+    with pytest.raises(ValueError, match="flashlight: unknown canonical hyperparameter "
+                                         "'grad_averaging'"):  # the preset keyword
+        presets.build("flashlight", 0.1, grad_averaging=True)
     with pytest.raises(ValueError, match=r"timm: .* select no weight-decay mode"):
         presets.spec("timm").canonical(corrected_weight_decay=True)
     with pytest.raises(ValueError, match="tfa: keyword 'clipnorm' has no canonical name"):
@@ -137,3 +141,44 @@ def test_build_keeps_the_presets_defaults_for_what_is_not_named() -> None:
 def test_framework_bindings_are_the_plugins_presets() -> None:
     bound = {s.framework for s in presets.specs()} - {None}
     assert bound == set(frameworks.names())
+
+
+def test_a_canonical_name_that_names_a_config_field_takes_its_values() -> None:
+    """One vocabulary: a canonical hyperparameter spelled as a field of ``Config`` means
+    that field, each of its values being one ``Config`` accepts and keeps; a case's
+    own flags are spelled as no field."""
+    fields = {f.name for f in dataclasses.fields(Config)}
+    shared = [k for k in (*_hyper.REQUIRED, *_hyper.OPTIONAL) if k in fields]
+    assert set(shared) >= {*_hyper.NUMERIC, "weight_decay_mode", "update_clipping", "amsgrad",
+                           "maximize", "luc_trust", "luc_eps"}
+    assert {k for k in (*_hyper.REQUIRED, *_hyper.OPTIONAL) if k not in fields} == {
+        "averaging", "adam_debias"}
+    values = {**_hyper.SWITCHES, "weight_decay_mode": _hyper.WEIGHT_DECAY_MODES,
+              **{k: _hyper.SAMPLE_VALUES.get(k, (0.0, 1e-3)) for k in _hyper.NUMERIC}}
+    for key in shared:
+        for value in values.get(key, (_hyper.OPTIONAL.get(key, (None, None))[1],)):
+            companions: dict[str, Any] = {"weight_decay_mode": "corrected",
+                                          "max_learning_rate": 0.1} if value == "corrected" else {}
+            if key in ("luc_trust", "luc_eps"):
+                companions = {"update_clipping": "luc"}
+            assert getattr(Config(0.1, **{key: value, **companions}), key) == value, (key, value)
+
+
+def test_from_keywords_is_the_preset_called_with_its_keywords() -> None:
+    """``from_keywords`` configures as the preset function does, and gives a rate
+    table's peak only to a preset that reads its constructor's rate."""
+    kw = {"betas": (0.9, 0.98), "weight_decay": 0.1, "decoupled_decay": True,
+          "corrected_weight_decay": True}
+    assert (presets.from_keywords("timm", 0.2, kw).config
+            == presets.timm(lr=0.2, **kw).config)
+    table = lambda k: (0.1, 0.3)[k]
+    cfg = presets.from_keywords("timm", table, kw, peak_learning_rate=0.3).config
+    assert cfg.max_learning_rate == 0.3
+    given = presets.from_keywords("timm", table, {**kw, "max_lr": 0.5},
+                                  peak_learning_rate=0.3).config
+    assert given.max_learning_rate == 0.5
+    plain = presets.from_keywords("timm", table, {"weight_decay": 0.1},
+                                  peak_learning_rate=0.3).config
+    assert plain.max_learning_rate is None
+    with pytest.raises(ValueError, match="needs max_lr"):
+        presets.from_keywords("timm", table, kw)

@@ -64,7 +64,7 @@ def _hyper_strategy(preset: str) -> Any:
         "b1": st.sampled_from([0.9, 0.95, 0.0]), "b2": st.sampled_from([0.98, 0.25, 0.0]),
         "eps": st.sampled_from([1e-8, 1e-6, 0.0]), "eps_root": st.sampled_from([0.0, 1e-6]),
         "weight_decay": st.sampled_from([0.0, 1e-3]), "weight_decay_mode": st.just("inside"),
-        "grad_averaging": st.booleans(), "amsgrad": st.booleans(),
+        "averaging": st.booleans(), "amsgrad": st.booleans(),
     }).filter(functools.partial(_expressible, preset))
 
 

@@ -23,7 +23,7 @@ def preset_kwargs_for(preset: str, hyper: Mapping[str, Any]) -> dict[str, Any] |
 
     >>> preset_kwargs_for("torch_optimizer", {"b1": 0.9, "b2": 0.98, "eps": 1e-8,
     ...     "eps_root": 0.0, "weight_decay": 0.0, "weight_decay_mode": "inside",
-    ...     "grad_averaging": False, "amsgrad": False})["betas"]
+    ...     "averaging": False, "amsgrad": False})["betas"]
     (0.9, 0.98)
     """
     return presets.spec(preset).case_keywords(hyper)

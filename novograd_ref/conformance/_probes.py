@@ -87,7 +87,7 @@ def probe_runs() -> list[Run]:
         fixed_run("probe schedule", "learning_rate", hyper, _P, varying,
                   [0.1, 0.01, 0.2, 0.05, 0.1]),
         fixed_run("probe grad_averaging", "grad_averaging",
-                  _hyper.base(b1=0.9, grad_averaging=True), _P, varying[:3], 0.05),
+                  _hyper.base(b1=0.9, averaging=True), _P, varying[:3], 0.05),
         fixed_run("probe amsgrad", "amsgrad", _hyper.base(b1=0.9, amsgrad=True), _P,
                   shrinking, 0.05),
         fixed_run("probe precision", "precision", hyper,

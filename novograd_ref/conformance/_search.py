@@ -91,7 +91,7 @@ def _betas_swapped(cfg: Config, _hyper: Mapping[str, Any]) -> Config:
 
 
 def _averaging_inverted(cfg: Config, hyper: Mapping[str, Any]) -> Config:
-    return dataclasses.replace(cfg, grad_averaging="off" if hyper.get("grad_averaging")
+    return dataclasses.replace(cfg, grad_averaging="off" if hyper.get("averaging")
                                else "always")
 
 

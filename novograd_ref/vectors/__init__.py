@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _hyper
 from ._files import UnsafePath, out_directory, read_inside, write_inside
 from ._manifest import (
     DTYPES,
@@ -134,19 +135,28 @@ def load_manifest(root: PathLike | None = None) -> dict[str, Any]:
 
 
 def case_entries(root: PathLike | None = None) -> list[dict[str, Any]]:
-    """All case entries of the manifest, in manifest order (copies)."""
-    return copy.deepcopy(_manifest(root)["cases"])
+    """All case entries of the manifest, in manifest order (copies), their ``hyper`` in
+    the canonical names (``novograd_ref._hyper.from_stored``)."""
+    return [_read_entry(e) for e in _manifest(root)["cases"]]
+
+
+def _read_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a case entry, its ``hyper`` translated from the file's spelling."""
+    out = copy.deepcopy(dict(entry))
+    out["hyper"] = _hyper.from_stored(out["hyper"])
+    return out
 
 
 def case_entry(name: str, root: PathLike | None = None) -> dict[str, Any]:
-    """The manifest entry of case ``name`` (a copy).
+    """The manifest entry of case ``name`` (a copy, read as :func:`case_entries` reads
+    it).
 
     Raises:
         ValueError: there is no such case.
     """
     for entry in _manifest(root)["cases"]:
         if entry["name"] == name:
-            return copy.deepcopy(entry)
+            return _read_entry(entry)
     raise ValueError(f"unknown case {name!r}")
 
 
@@ -207,8 +217,8 @@ class Case:
 
     @property
     def hyper(self) -> dict[str, Any]:
-        """The canonical hyperparameters."""
-        return dict(self.entry["hyper"])
+        """The canonical hyperparameters (the file's spelling translated)."""
+        return _hyper.from_stored(self.entry["hyper"])
 
     @property
     def leaves(self) -> list[tuple[str, tuple[int, ...]]]:

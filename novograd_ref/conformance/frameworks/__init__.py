@@ -150,7 +150,7 @@ class Framework:
     ('lr', ['', 'f32state'])
     >>> timm.kwargs_for({"b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0,
     ...     "weight_decay": 0.1, "weight_decay_mode": "corrected",
-    ...     "grad_averaging": False, "amsgrad": False})["corrected_weight_decay"]
+    ...     "averaging": False, "amsgrad": False})["corrected_weight_decay"]
     True
     """
 

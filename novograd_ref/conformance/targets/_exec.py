@@ -137,18 +137,19 @@ class ExecTarget:
 
 
 def canonical_hyper(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The canonical hyperparameters of a preset's keywords ``kwargs``: every key of
-    ``novograd_ref._hyper.REQUIRED``, then of ``OPTIONAL`` (defaults filled in), in
-    that order. A preset's other settings (``state_dtype``, ``max_lr``...) are not
-    among them: they reach a port as its keywords only.
+    """The canonical hyperparameters of a preset's keywords ``kwargs`` as the protocol's
+    ``hyper`` lines spell them (``novograd_ref._hyper.to_stored``, the vector files'
+    names): every key of ``novograd_ref._hyper.REQUIRED``, then of ``OPTIONAL``
+    (defaults filled in), in that order. A preset's other settings (``state_dtype``,
+    ``max_lr``...) are not among them: they reach a port as its keywords only.
 
     The keywords do not say which preset's they are; every preset that accepts them
     must agree on these values (they do, for every case the kit builds), else
     ``ValueError``.
 
     >>> canonical_hyper({"betas": (0.9, 0.98), "eps": 1e-8, "weight_decay": 0.0,
-    ...     "grad_averaging": True, "amsgrad": False})["b2"]
-    0.98
+    ...     "grad_averaging": True, "amsgrad": False})["grad_averaging"]
+    True
     """
     keys = (*_hyper.REQUIRED, *_hyper.OPTIONAL)
     meanings: dict[tuple[tuple[str, Any], ...], list[str]] = {}
@@ -164,7 +165,7 @@ def canonical_hyper(kwargs: Mapping[str, Any]) -> dict[str, Any]:
             "no preset's" if not meanings else
             "ambiguous: " + "; ".join(f"{', '.join(v)} read them differently"
                                       for v in meanings.values())))
-    return dict(next(iter(meanings)))
+    return _hyper.to_stored(dict(next(iter(meanings))))
 
 
 def scalar_text(value: Any) -> str:
