@@ -29,7 +29,7 @@ HYPER: dict[str, Any] = {
     "eps_root": 0.0,
     "weight_decay": 1e-3,
     "weight_decay_mode": "inside",
-    "grad_averaging": False,
+    "averaging": False,
     "amsgrad": False,
 }
 F64 = {"torch_default_dtype": "float64"}
@@ -179,8 +179,8 @@ def test_unsupported_cases() -> None:
     for module in (to, tm, po, nm):
         assert module.kwargs_for({**HYPER, "eps_root": 1e-8}) is None
     for module in (to, tm, po):
-        assert module.kwargs_for({**HYPER, "luc": True}) is None
-    assert nm.kwargs_for({**HYPER, "luc": True}) is not None
+        assert module.kwargs_for({**HYPER, "update_clipping": "luc"}) is None
+    assert nm.kwargs_for({**HYPER, "update_clipping": "luc"}) is not None
 
 
 def test_timm_decoupled_first_step() -> None:
@@ -205,7 +205,7 @@ def test_pytorch_optimizer_flags_first_step() -> None:
 def test_nemo_luc_first_step() -> None:
     """NeMo luc: the step is min(trust * ||p|| / (||m|| + luc_eps), lr)."""
     module = framework("nemo")
-    hyper = {**HYPER, "weight_decay": 0.0, "luc": True, "luc_trust": 0.01, "luc_eps": 0.0}
+    hyper = {**HYPER, "weight_decay": 0.0, "update_clipping": "luc", "luc_trust": 0.01, "luc_eps": 0.0}
     p0, g = np.array([1.0, 2.0, 2.0]), np.array([3.0, 0.0, 4.0])
     out = run(module, hyper, {"x": p0}, [{"x": g}], 0.5)
     m = g / (5 + 1e-8)
