@@ -172,7 +172,7 @@ def test_each_port_on_the_first_cases_in_process(language: str,
 
     port = ports[language]()
     monkeypatch.chdir(folder)
-    impl = implementation(f"exec:./{port.name}")
+    impl = implementation(f"exec:./{port.name}", "optax")
     for case, kwargs in standard_cases("optax")[:3]:
         for dtype in ("float64", "float32"):
             params0 = case.params0_as(dtype)
@@ -257,7 +257,7 @@ def test_values_round_trip_and_are_rounded_once(language: str, dtype: str, folde
     rng = np.random.default_rng(7)
     grads = [every_finite(dtype, 400, rng).reshape(20, 20) for _ in range(3)]
     rates = np.array([1 / 3, 1.5, 1e-3])
-    adapter = implementation(f"exec:./{port.name}").build(
+    adapter = implementation(f"exec:./{port.name}", "optax").build(
         presets.spec("optax").case_keywords(_hyper.base()) or {}, dtype)
     got, _ = run_trajectory(adapter, {"w": np.zeros((20, 20), dtype)}, rates,
                             lambda k, p: {"w": grads[k]}, 3)
@@ -270,6 +270,24 @@ def test_values_round_trip_and_are_rounded_once(language: str, dtype: str, folde
 
 
 # -- what the port is told
+
+def test_the_port_is_told_what_the_named_presets_keywords_mean() -> None:
+    """The same keyword means what the named preset means by it (``epsilon`` is outside
+    the root for TFA, inside it for OpenSeq2Seq): the preset is given, never guessed."""
+    tfa = canonical_hyper("tfa", {"beta_1": 0.9, "epsilon": 1e-6})
+    openseq2seq = canonical_hyper("openseq2seq", {"beta1": 0.9, "epsilon": 1e-6})
+    assert (tfa["eps"], tfa["eps_root"]) == (1e-6, 0.0)
+    assert (openseq2seq["eps"], openseq2seq["eps_root"]) == (0.0, 1e-6)
+    assert list(tfa) == list(openseq2seq) == PROTOCOL_HYPER
+
+
+def test_an_exec_port_without_a_preset_is_refused_with_what_to_name(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = script(folder, "never-started", "#!/bin/sh\nexit 3\n")
+    monkeypatch.chdir(folder)
+    with pytest.raises(ImplementationError, match="name the preset"):
+        implementation(f"exec:./{port.name}").build({"b1": 0.9}, "float64")
+
 
 PROTOCOL_HYPER = ["b1", "b2", "eps", "eps_root", "weight_decay", "weight_decay_mode",
                   "grad_averaging", "amsgrad", "luc", "luc_trust", "luc_eps", "adam_debias",
@@ -286,7 +304,7 @@ def test_canonical_hyperparameters_of_every_case_in_every_presets_keywords() -> 
             if kwargs is None:
                 continue
             hyper = _hyper.to_stored(_hyper.complete(entry["hyper"]))  # as the files say
-            told = canonical_hyper(kwargs)
+            told = canonical_hyper(name, kwargs)
             assert list(told) == PROTOCOL_HYPER  # docs/exec-protocol.md, section 3.2
             wd_on = hyper["weight_decay"] > 0
             assert {k: v for k, v in told.items() if k in hyper and
@@ -324,7 +342,7 @@ print("param 0000000000000000", flush=True)
 read()
 """)
     monkeypatch.chdir(folder)
-    adapter = implementation(f"exec:./{port.name}").build(
+    adapter = implementation(f"exec:./{port.name}", "nemo").build(
         {"betas": (0.9, 0.98), "eps": 1e-8, "weight_decay": 0.0, "grad_averaging": True,
          "amsgrad": False}, "float64")
     state = adapter.init({"layer 1/w": np.array([1.0, -2.0]), "b": np.array(0.5)},
@@ -496,7 +514,8 @@ while read().startswith("step"):
     grads = {"a": rng.standard_normal(60_000), "b": rng.standard_normal((200, 300))}
     problem = Problem("big", {k: np.zeros_like(v) for k, v in grads.items()}, 0.1, 2,
                       grads={k: np.stack([v, v]) for k, v in grads.items()})
-    with open_runner(f"exec:./{port.name}", timeout=60) as runner:  # blocked: a timeout
+    with open_runner(f"exec:./{port.name}", timeout=60,
+                     preset="optax") as runner:  # blocked: a timeout
         outcome = runner.run(presets.spec("optax").case_keywords(_hyper.base()) or {},
                              "float64", problem)
     assert isinstance(outcome, Run), outcome
@@ -509,7 +528,7 @@ def test_wrong_shapes_are_an_error_naming_the_leaf(folder: Path,
     port = misbehaving(folder, "short", "for size in sizes:\n"
                        "    print('param' + ' 0000000000000000' * (size - 1))")
     monkeypatch.chdir(folder)
-    adapter = implementation(f"exec:./{port.name}").build(
+    adapter = implementation(f"exec:./{port.name}", "optax").build(
         presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
     with pytest.raises(ImplementationFailed) as failed:
         run_trajectory(adapter, {"w": np.ones((2, 3))}, 0.1,
@@ -523,7 +542,7 @@ def test_an_error_reply_is_the_ports_error(folder: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     port = misbehaving(folder, "refusing", "print('error the device is out of memory')")
     monkeypatch.chdir(folder)
-    adapter = implementation(f"exec:./{port.name}").build(
+    adapter = implementation(f"exec:./{port.name}", "optax").build(
         presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
     with pytest.raises(ImplementationFailed) as failed:
         run_trajectory(adapter, {"w": np.ones(3)}, 0.1, lambda k, p: {"w": np.ones(3)}, 1)
@@ -540,11 +559,11 @@ def test_an_exit_and_a_program_that_cannot_start_are_errors(
     monkeypatch.chdir(folder)
     kwargs = presets.spec("optax").case_keywords(_hyper.base()) or {}
     with pytest.raises(ImplementationFailed) as failed:
-        implementation(f"exec:./{exits.name}").build(kwargs, "float64")
+        implementation(f"exec:./{exits.name}", "optax").build(kwargs, "float64")
     assert (failed.value.cause, failed.value.call) == ("exit", "factory")
     assert failed.value.message == "the port exited with status 7 before answering"
     with pytest.raises(ImplementationFailed) as failed:
-        implementation(f"exec:./{unstartable.name}").build(kwargs, "float64")
+        implementation(f"exec:./{unstartable.name}", "optax").build(kwargs, "float64")
     assert failed.value.message == f"cannot start {unstartable}: Exec format error"
 
 
@@ -554,7 +573,7 @@ def test_a_death_shows_the_end_of_what_the_port_sent(folder: Path,
                   "read configure\nprintf 'half a line'\nkill -SEGV $$\n")
     monkeypatch.chdir(folder)
     with pytest.raises(ImplementationFailed) as failed:
-        implementation(f"exec:./{port.name}").build(
+        implementation(f"exec:./{port.name}", "optax").build(
             presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
     assert failed.value.cause == "signal"
     assert failed.value.message == \
@@ -571,7 +590,8 @@ def test_the_port_inherits_the_memory_limit(folder: Path,
                   "echo novograd-ref-protocol 1\necho \"error address space $(ulimit -v) KiB\"\n")
     monkeypatch.chdir(folder)
     case, kwargs = standard_cases("optax")[0]
-    with open_runner(f"exec:./{port.name}", memory_limit=1 << 30) as runner:
+    with open_runner(f"exec:./{port.name}", memory_limit=1 << 30,
+                     preset="optax") as runner:
         outcome = runner.run(kwargs, "float64", Problem.from_case(case, "float64"))
     assert isinstance(outcome, Failure)
     assert outcome.message == "the port reported an error: address space 1048576 KiB"
@@ -594,7 +614,7 @@ def test_an_unsupported_configuration_is_skipped_with_the_reason(
     assert "skipped 2: Unsupported: no amsgrad = true" in out
     monkeypatch.chdir(folder)
     with pytest.raises(Unsupported, match="no amsgrad = true"):
-        implementation(f"exec:./{port.name}").build(
+        implementation(f"exec:./{port.name}", "nemo").build(
             presets.spec("nemo").case_keywords(_hyper.base(amsgrad=True)) or {}, "float64")
 
 

@@ -8,7 +8,8 @@ imported (the ``novograd_ref`` package itself is already loaded by ``-m``). Comm
 
 - first, unasked, once its own modules are imported (under the memory limit):
   ``{"started": true, "memory_limited": bool}`` (whether the OS applied the limit);
-- ``{"op": "load", "spec": S}``: load the implementation; answers ``{"ready": true}``,
+- ``{"op": "load", "spec": S, "preset": P}``: load the implementation, built with
+  keywords of preset ``P`` (or ``null``); answers ``{"ready": true}``,
   ``{"usage": message}`` or ``{"failure": {...}}``;
 - ``{"op": "run", "kwargs", "dtype", "name", "steps", "leaves", "job", "result"}``:
   run the problem stored in the ``job`` file (its leaves in the order ``leaves``);
@@ -82,7 +83,7 @@ def main(argv: list[str]) -> int:
     send({"started": True, "memory_limited": limited})  # the kit runs: now the port
     load = json.loads(commands.readline() or "{}")
     try:
-        impl = implementation(load["spec"])
+        impl = implementation(load["spec"], load.get("preset"))
     except ImplementationError as exc:
         send({"usage": str(exc)})
         return 0

@@ -70,7 +70,8 @@ def explain(impl: Implementation | str, language: str,
         runners: queue.SimpleQueue[Runner] = queue.SimpleQueue()
         for _ in range(min(jobs, len(todo)) if todo else 0):
             runners.put(stack.enter_context(open_runner(
-                impl, in_process=in_process, timeout=timeout, memory_limit=memory_limit)))
+                impl, in_process=in_process, timeout=timeout, memory_limit=memory_limit,
+                preset=language)))
 
         def one(item: tuple[Run, dict[str, Any]]) -> Observation:
             runner = runners.get()

@@ -107,7 +107,7 @@ def generated_check(impl: Implementation | str, preset: str, dtype: str, example
     except ImportError as exc:  # pragma: no cover - hypothesis is in the test extra
         raise RuntimeError("--examples needs hypothesis (pip install hypothesis)") from exc
     if runner is None:
-        runner = InProcessRunner(impl)
+        runner = InProcessRunner(impl, preset)
     spec = runner.spec
     failures: list[Comparison] = []
     set_aside: list[Comparison] = []

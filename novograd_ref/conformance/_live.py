@@ -75,7 +75,8 @@ def reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
              ("from novograd_ref.conformance import (PresetAdapter, excerpt, "
               "first_divergence,\n    load_implementation, replay, run_trajectory)"),
              f"kwargs = {dict(kwargs)!r}",
-             f"impl = load_implementation({spec!r}, dtype={dtype!r}, **kwargs)",
+             (f"impl = load_implementation({spec!r}, dtype={dtype!r}, preset={preset!r}, "
+              "**kwargs)"),
              f"oracle = PresetAdapter({preset!r}, **{dict(oracle_kwargs)!r})"]
     if case is not None:
         lines += [f"case = vectors.load_case({case!r})",
@@ -191,7 +192,7 @@ def verify_implementation(impl: Implementation | str, preset: str,
             for dtype in dtypes]
     runs: list[tuple[Problem, dict[str, Any], Run]] = []
     with open_runner(impl, in_process=in_process, timeout=timeout,
-                     memory_limit=memory_limit) as runner:
+                     memory_limit=memory_limit, preset=preset) as runner:
         for case, kwargs, dtype in progress(jobs):
             problem = Problem.from_case(case, dtype)
             outcome = usable(runner.run(kwargs, dtype, problem), preset, problem)
@@ -336,7 +337,7 @@ def identify(impl: Implementation | str, language: str, dtype: str = "float64",
     spec = impl if isinstance(impl, str) else impl.spec
     runs, errors = [], []
     with open_runner(impl, in_process=in_process, timeout=timeout,
-                     memory_limit=memory_limit) as runner:
+                     memory_limit=memory_limit, preset=language) as runner:
         for case, kwargs in progress(standard_cases(language)):
             problem = Problem.from_case(case, dtype)
             outcome = usable(runner.run(kwargs, dtype, problem), language, problem)

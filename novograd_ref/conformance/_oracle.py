@@ -76,8 +76,8 @@ class PresetAdapter:
         return dict(params), (opt, params, opt_state)
 
 
-def implementation(spec: str) -> Implementation:
-    """An :class:`Implementation` from a name: ``preset:NAME`` (or a preset name), a
+def implementation(spec: str, preset: str | None = None) -> Implementation:
+    """An :class:`Implementation` from a name, built with keywords of ``preset``: ``preset:NAME`` (or a preset name), a
     framework name (``framework:NAME`` to insist), ``module:factory``, or a published
     optimizer (``torch:MODULE:CLASS``, ``optax:MODULE:FUNCTION``, ``keras:MODULE:CLASS``;
     see :mod:`novograd_ref.conformance.targets`).
@@ -96,11 +96,15 @@ def implementation(spec: str) -> Implementation:
 
     ``exec:COMMAND``: a port in any language speaking the novograd-ref protocol over
     its standard input and output (:class:`~novograd_ref.conformance.targets.ExecTarget`).
+
+    ``preset`` names the preset whose keywords the runs give: an exec port is told
+    their canonical hyperparameters (it needs one), a published optimizer's constructor
+    is filled by their meaning; the other kinds take keywords as they are.
     """
     if spec.startswith("exec:"):
-        return Implementation(spec, _exec_target(spec).build)
+        return Implementation(spec, _exec_target(spec, preset).build)
     if is_target(spec):
-        return target_implementation(spec)
+        return target_implementation(spec, preset)
     if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
                                       and not _is_framework(spec)):
         name = spec.removeprefix("preset:")
@@ -231,9 +235,11 @@ def declared_oracle_kwargs(spec: str, factory: Any
     return oracle_kwargs
 
 
-def load_implementation(spec: str, dtype: str = "float64", **kwargs: Any) -> Adapter:
-    """An adapter for ``spec`` (see :func:`implementation`) built with ``kwargs``."""
-    return implementation(spec).build(kwargs, dtype)
+def load_implementation(spec: str, dtype: str = "float64", preset: str | None = None,
+                        **kwargs: Any) -> Adapter:
+    """An adapter for ``spec`` (see :func:`implementation`) built with ``kwargs``, the
+    keywords of ``preset``."""
+    return implementation(spec, preset).build(kwargs, dtype)
 
 
 def _is_framework(name: str) -> bool:
@@ -263,9 +269,9 @@ def _framework_implementation(spec: str, name: str) -> Implementation:
         lambda kwargs, dtype: plugin.preset_kwargs(dict(kwargs), dtype, settings(dtype)))
 
 
-def _exec_target(spec: str) -> ExecTarget:
+def _exec_target(spec: str, preset: str | None = None) -> ExecTarget:
     try:
-        return ExecTarget(spec)
+        return ExecTarget(spec, preset)
     except TargetError as exc:
         raise ImplementationError(str(exc)) from None
 

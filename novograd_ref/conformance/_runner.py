@@ -165,20 +165,21 @@ class Runner(Protocol):
 class InProcessRunner:
     """Runs the implementation in this process (for debugging: its crash is ours).
 
-    A spec is loaded at the first run; an exception raised while importing it (not
-    :class:`~novograd_ref.conformance.ImplementationError`: the spec names nothing) is a
-    failure of every run, as in a child process.
+    A spec is loaded at the first run, with keywords of ``preset`` (see
+    :func:`~novograd_ref.conformance.implementation`); an exception raised while
+    importing it (not :class:`~novograd_ref.conformance.ImplementationError`: the spec
+    names nothing) is a failure of every run, as in a child process.
     """
 
-    def __init__(self, impl: Implementation | str) -> None:
-        self.spec = impl if isinstance(impl, str) else impl.spec
+    def __init__(self, impl: Implementation | str, preset: str | None = None) -> None:
+        self.spec, self.preset = (impl if isinstance(impl, str) else impl.spec), preset
         self.impl: Implementation | Failure | None = None if isinstance(impl, str) else impl
 
     def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome:
         """See :func:`run_once`."""
         if self.impl is None:
             try:
-                self.impl = implementation(self.spec)
+                self.impl = implementation(self.spec, self.preset)
             except ImplementationError:
                 raise
             except (Exception, SystemExit) as exc:  # noqa: BLE001 (the port's import failed)
@@ -235,18 +236,20 @@ def _alive(pid: int) -> bool:
 
 
 class IsolatedRunner:
-    """Runs the implementation ``spec`` in a child process (see the module docstring).
+    """Runs the implementation ``spec`` in a child process (see the module docstring),
+    built with keywords of ``preset``.
 
     Raises :class:`~novograd_ref.conformance.ImplementationError` when ``spec`` names
     nothing that can be loaded (checked here without importing it, and by the child).
     """
 
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT,
-                 memory_limit: int | None = None) -> None:
+                 memory_limit: int | None = None, preset: str | None = None) -> None:
         check_spec(spec)
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.spec, self.timeout, self.memory_limit = spec, float(timeout), memory_limit
+        self.preset = preset
         self.memory_limited: bool | None = None  # whether the OS applied the limit
         self._folder = private_folder("run")
         self._child: subprocess.Popen[bytes] | None = None
@@ -274,7 +277,7 @@ class IsolatedRunner:
         os.close(reply_write)
         self._buffer = b""
         self._kit_started(deadline)
-        self._send({"op": "load", "spec": self.spec})
+        self._send({"op": "load", "spec": self.spec, "preset": self.preset})
         reply, failure = self._receive(deadline, ["import", None])
         if failure is not None:
             return failure
@@ -477,17 +480,18 @@ def _import_path() -> list[str]:
 
 @contextlib.contextmanager
 def open_runner(impl: Implementation | str, *, in_process: bool = False,
-                timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None
-                ) -> Iterator[Runner]:
+                timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
+                preset: str | None = None) -> Iterator[Runner]:
     """A runner for ``impl`` (closed on exit): in a child process by default, which
-    loads the implementation from its spec (``impl.spec``); with ``in_process``, here."""
+    loads the implementation from its spec (``impl.spec``) with keywords of ``preset``;
+    with ``in_process``, here."""
     if in_process:
         if isinstance(impl, str):
             check_spec(impl)
-        yield InProcessRunner(impl)
+        yield InProcessRunner(impl, preset)
         return
     runner = IsolatedRunner(impl if isinstance(impl, str) else impl.spec, timeout,
-                            memory_limit)
+                            memory_limit, preset)
     try:
         yield runner
     finally:

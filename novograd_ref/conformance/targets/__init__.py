@@ -60,11 +60,11 @@ _BUILDERS = {"torch": _torch_class.implementation, "optax": _optax_function.impl
              "keras": _keras_class.implementation}
 
 
-def target_implementation(spec: str) -> Implementation:
+def target_implementation(spec: str, preset: str | None = None) -> Implementation:
     """The :class:`~novograd_ref.conformance.Implementation` of a published optimizer
-    (imports it)."""
+    (imports it), built with keywords of ``preset`` (see ``_keywords``)."""
     target = parse(spec)
-    return _BUILDERS[target.kind](spec, target)
+    return _BUILDERS[target.kind](spec, target, preset)
 
 
 def target_module(spec: str) -> str:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ... import _hyper, presets
-from .._adapter import ImplementationFailed, LearningRate, Unsupported
+from .._adapter import ImplementationError, ImplementationFailed, LearningRate, Unsupported
 from ._grammar import TargetError
 
 PROTOCOL_VERSION = 1
@@ -125,47 +125,38 @@ def missing_interpreter(program: Path) -> str:
 
 
 class ExecTarget:
-    """The implementation ``exec:COMMAND``: :meth:`build` starts one port process."""
+    """The implementation ``exec:COMMAND``: :meth:`build` starts one port process,
+    configured with keywords of ``preset`` (the port is told their canonical
+    hyperparameters too, so it must know whose keywords they are)."""
 
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
+    def __init__(self, spec: str, preset: str | None = None) -> None:
+        self.spec, self.preset = spec, preset
         self.argv = resolve_command(spec)
 
     def build(self, kwargs: dict[str, Any], dtype: str) -> ExecAdapter:
         """A started, configured port for one run (``Unsupported`` if it declines)."""
-        return ExecAdapter(self.spec, self.argv, kwargs, dtype)
+        if self.preset is None:
+            raise ImplementationError(
+                f"{self.spec}: an exec port is configured in a preset's keywords; name the "
+                "preset (--preset NAME, or preset=NAME)")
+        return ExecAdapter(self.spec, self.argv, kwargs, dtype, self.preset)
 
 
-def canonical_hyper(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The canonical hyperparameters of a preset's keywords ``kwargs`` as the protocol's
-    ``hyper`` lines spell them (``novograd_ref._hyper.to_stored``, the vector files'
-    names): every key of ``novograd_ref._hyper.REQUIRED``, then of ``OPTIONAL``
+def canonical_hyper(preset: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical hyperparameters of ``preset``'s keywords ``kwargs`` as the
+    protocol's ``hyper`` lines spell them (``novograd_ref._hyper.to_stored``, the vector
+    files' names): every key of ``novograd_ref._hyper.REQUIRED``, then of ``OPTIONAL``
     (defaults filled in), in that order. A preset's other settings (``state_dtype``,
     ``max_lr``...) are not among them: they reach a port as its keywords only.
 
-    The keywords do not say which preset's they are; every preset that accepts them
-    must agree on these values (they do, for every case the kit builds), else
-    ``ValueError``.
-
-    >>> canonical_hyper({"betas": (0.9, 0.98), "eps": 1e-8, "weight_decay": 0.0,
+    >>> canonical_hyper("nemo", {"betas": (0.9, 0.98), "eps": 1e-8, "weight_decay": 0.0,
     ...     "grad_averaging": True, "amsgrad": False})["grad_averaging"]
     True
     """
     keys = (*_hyper.REQUIRED, *_hyper.OPTIONAL)
-    meanings: dict[tuple[tuple[str, Any], ...], list[str]] = {}
-    for name in presets.names():
-        try:
-            full = presets.spec(name).canonical(**kwargs)
-        except (TypeError, ValueError):
-            continue
-        hyper = _hyper.complete({k: full[k] for k in keys if k in full})
-        meanings.setdefault(tuple((k, hyper[k]) for k in keys), []).append(name)
-    if len(meanings) != 1:
-        raise ValueError(f"the keywords {dict(kwargs)!r} are " + (
-            "no preset's" if not meanings else
-            "ambiguous: " + "; ".join(f"{', '.join(v)} read them differently"
-                                      for v in meanings.values())))
-    return _hyper.to_stored(dict(next(iter(meanings))))
+    full = presets.spec(preset).canonical(**kwargs)
+    hyper = _hyper.complete({k: full[k] for k in keys if k in full})
+    return _hyper.to_stored({k: hyper[k] for k in keys})
 
 
 def scalar_text(value: Any) -> str:
@@ -232,13 +223,13 @@ class ExecAdapter:
     """
 
     def __init__(self, spec: str, argv: list[str], kwargs: Mapping[str, Any],
-                 dtype: str) -> None:
+                 dtype: str, preset: str) -> None:
         self.name = spec
         if dtype not in HEX_DIGITS:
             raise Unsupported(f"the exec protocol carries {', '.join(HEX_DIGITS)}, not "
                               f"{dtype}")
         self.dtype = dtype
-        hyper = canonical_hyper(kwargs)
+        hyper = canonical_hyper(preset, kwargs)
         self._leaves: dict[str, tuple[int, ...]] = {}
         self._rate: LearningRate = 0.0
         self._step = -1  # -1: not initialized

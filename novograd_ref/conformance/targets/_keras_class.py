@@ -110,7 +110,8 @@ class KerasAdapter:
         return out, state
 
 
-def implementation(spec: str, target: Target) -> Implementation:
+def implementation(spec: str, target: Target, preset: str | None = None
+                   ) -> Implementation:
     """The :class:`~novograd_ref.conformance._oracle.Implementation` of a Keras class."""
     keras = keras_module()
     cls = getattr(importlib.import_module(target.module), target.name, None)
@@ -121,7 +122,7 @@ def implementation(spec: str, target: Target) -> Implementation:
 
     def build(kwargs: dict[str, Any], dtype: str) -> Adapter:
         filled = constructor_keywords(cls, target.what, kwargs, fixed=target.keywords,
-                                      mapping=target.mapping)
+                                      mapping=target.mapping, preset=preset)
         filled.pop(rate, None)
         return KerasAdapter(spec, cls, filled, rate)
 

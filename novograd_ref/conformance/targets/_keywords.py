@@ -3,11 +3,13 @@
 A class or function checked as published (``torch:``, ``optax:``, ``keras:`` targets)
 is constructed with the hyperparameters of each case. The kit hands them over in the
 keywords of the preset being checked (``betas=(0.9, 0.98)`` for NeMo's, ``b1=0.9`` for
-optax's). Each keyword reaches the constructor parameter with the same name if there is
-one, else one with another spelling of the same hyperparameter: the spellings every
-preset of the registry uses (:attr:`novograd_ref.presets.Vocabulary.names`) plus
-:data:`EXTRA_SPELLINGS`, and ``betas`` split into its two halves where the constructor
-takes them apart. ``--map THEIRS=OURS`` names a spelling the registry does not know;
+optax's), and names that preset: what each keyword means is that preset's registry
+entry (:attr:`novograd_ref.presets.Vocabulary.names`). Each keyword reaches the
+constructor parameter with the same name if there is one, else one with another
+spelling of the same hyperparameter: the spellings every preset of the registry uses
+plus :data:`EXTRA_SPELLINGS`, and ``betas`` split into its two halves where the
+constructor takes them apart. (Without a preset, a keyword may mean whatever some
+preset spells by it.) ``--map THEIRS=OURS`` names a spelling the registry does not know;
 ``--kw NAME=VALUE`` passes a constructor keyword as it is.
 
 A keyword the constructor has no parameter for is dropped only when it switches
@@ -82,14 +84,22 @@ def spellings() -> dict[str, tuple[str, ...]]:
             for c, counts in spelling_counts().items()}
 
 
-def meanings(keyword: str) -> tuple[str, ...]:
-    """The canonical hyperparameters a preset keyword spells (``epsilon`` is ``eps`` in
-    TFA and ``eps_root`` in OpenSeq2Seq); ``()`` for a preset's own flag.
+def meanings(keyword: str, preset: str | None = None) -> tuple[str, ...]:
+    """The canonical hyperparameters ``preset``'s keyword spells (``epsilon`` is ``eps``
+    in TFA and ``eps_root`` in OpenSeq2Seq); without a preset, every one some preset
+    spells by it; ``()`` for a preset's own flag.
 
-    >>> meanings("epsilon")
-    ('eps', 'eps_root')
+    >>> meanings("epsilon", "tfa"), meanings("epsilon")
+    (('eps',), ('eps', 'eps_root'))
     """
-    return tuple(sorted(c for c, names in spellings().items() if keyword in names))
+    if preset is None:
+        return tuple(sorted(c for c, names in spellings().items() if keyword in names))
+    spec = presets.spec(preset)
+    own = {spec.learning_rate_keyword: "learning_rate", **{
+        theirs: canonical for canonical, theirs in spec.vocabulary.names.items()}}
+    if spec.vocabulary.betas:
+        own |= {"b1": "b1", "b2": "b2"}  # betas split into its halves
+    return (own[keyword],) if keyword in own else ()
 
 
 def parameters(constructor: Callable[..., Any]) -> set[str]:
@@ -114,8 +124,9 @@ def learning_rate_parameter(constructor: Callable[..., Any]) -> str | None:
     return next((n for n in spellings()["learning_rate"] if n in names), None)
 
 
-def switches_off(keyword: str, value: Any) -> bool:
-    """Whether leaving ``keyword=value`` out computes the same (a feature switched off).
+def switches_off(keyword: str, value: Any, preset: str | None = None) -> bool:
+    """Whether leaving ``preset``'s ``keyword=value`` out computes the same (a feature
+    switched off).
 
     >>> switches_off("amsgrad", False), switches_off("weight_decay", 0.0)
     (True, True)
@@ -125,14 +136,16 @@ def switches_off(keyword: str, value: Any) -> bool:
     if value is None or value is False:
         return True
     return (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
-            and any(c in ZERO_IS_OFF for c in meanings(keyword)))
+            and any(c in ZERO_IS_OFF for c in meanings(keyword, preset)))
 
 
 def constructor_keywords(constructor: Callable[..., Any], what: str,
                          preset_kwargs: Mapping[str, Any], *,
                          fixed: Mapping[str, Any] | None = None,
-                         mapping: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The keywords to call ``constructor`` with for a case given in ``preset_kwargs``.
+                         mapping: Mapping[str, str] | None = None,
+                         preset: str | None = None) -> dict[str, Any]:
+    """The keywords to call ``constructor`` with for a case given in ``preset_kwargs``,
+    the keywords of ``preset`` (see the module docstring).
 
     ``fixed`` (``--kw``) is passed as it is and wins; ``mapping`` (``--map``) says which
     constructor parameter carries which hyperparameter (``{"momentum": "b1"}``; the
@@ -166,7 +179,7 @@ def constructor_keywords(constructor: Callable[..., Any], what: str,
     for keyword in wanted:
         pairs.append(((0, 0), keyword, keyword))
         pairs += [((1, 0), keyword, theirs) for theirs in by_meaning.get(keyword, [])]
-        for canonical in meanings(keyword):
+        for canonical in meanings(keyword, preset):
             pairs += [((2, 0), keyword, theirs) for theirs in by_meaning.get(canonical, [])]
             pairs += [((3, -n), keyword, spelling) for spelling, n in counts[canonical].items()]
     out: dict[str, Any] = {}
@@ -176,7 +189,7 @@ def constructor_keywords(constructor: Callable[..., Any], what: str,
             out[name] = wanted[keyword]
             placed.add(keyword)
     for keyword, value in wanted.items():
-        if keyword in placed or switches_off(keyword, value) or (
+        if keyword in placed or switches_off(keyword, value, preset) or (
                 keyword in ONLY_WITH and not wanted.get(ONLY_WITH[keyword])):
             continue
         tried = list(dict.fromkeys(name for _, k, name in sorted(pairs) if k == keyword))

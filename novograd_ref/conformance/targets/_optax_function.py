@@ -88,7 +88,8 @@ class TransformationAdapter:
         return {n: np.array(params[n]) for n in state.names}, run
 
 
-def implementation(spec: str, target: Target) -> Implementation:
+def implementation(spec: str, target: Target, preset: str | None = None
+                   ) -> Implementation:
     """The :class:`~novograd_ref.conformance._oracle.Implementation` of an optax-style
     function."""
     if importlib.util.find_spec("jax") is None:
@@ -101,7 +102,7 @@ def implementation(spec: str, target: Target) -> Implementation:
 
     def build(kwargs: dict[str, Any], dtype: str) -> Adapter:
         filled = constructor_keywords(function, target.what, kwargs, fixed=target.keywords,
-                                      mapping=target.mapping)
+                                      mapping=target.mapping, preset=preset)
         if rate is not None:
             filled.pop(rate, None)
         return TransformationAdapter(spec, function, filled, rate)

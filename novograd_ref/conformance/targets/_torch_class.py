@@ -38,7 +38,8 @@ def optimizer_class(target: Target) -> Any:
     return found
 
 
-def implementation(spec: str, target: Target) -> Implementation:
+def implementation(spec: str, target: Target, preset: str | None = None
+                   ) -> Implementation:
     """The :class:`~novograd_ref.conformance._oracle.Implementation` of a torch class."""
     cls = optimizer_class(target)
     rate = learning_rate_parameter(cls)
@@ -48,7 +49,7 @@ def implementation(spec: str, target: Target) -> Implementation:
 
     def build(kwargs: dict[str, Any], dtype: str) -> Adapter:
         filled = constructor_keywords(cls, target.what, kwargs, fixed=target.keywords,
-                                      mapping=target.mapping)
+                                      mapping=target.mapping, preset=preset)
         filled.pop(rate, None)
         state = dtype if dtype in ("float32", "float64") else "float32"
         return TorchAdapter(spec, cls, filled, {DEFAULT_DTYPE_KEY: state}, rate)
