@@ -482,9 +482,13 @@ def from_keywords(name: str, learning_rate: LearningRate, keywords: Mapping[str,
     preset = spec(name)
     own = {preset.learning_rate_keyword: learning_rate, **keywords}
     peak = preset.vocabulary.names.get("max_learning_rate")
-    if (peak_learning_rate is not None and peak is not None and own.get(peak) is None
-            and _selected_mode(preset, keywords) == "corrected"):
-        own[peak] = peak_learning_rate
+    if peak_learning_rate is not None and peak is not None and own.get(peak) is None:
+        try:
+            corrected = _selected_mode(preset, keywords) == "corrected"
+        except (TypeError, ValueError):
+            corrected = False  # the preset function says what is wrong, in its words
+        if corrected:
+            own[peak] = peak_learning_rate
     return preset.function(**own)
 
 
