@@ -45,7 +45,7 @@ def test_betas_split_and_spellings_found() -> None:
     def NovoGrad(params, learning_rate=1e-3, beta_1=0.9, beta_2=0.99, epsilon=1e-7):
         ...
 
-    filled = constructor_keywords(NovoGrad, "NovoGrad", {
+    filled = constructor_keywords(NovoGrad, "NovoGrad", "torch_optimizer", {
         "betas": (0.8, 0.7), "eps": 1e-6, "weight_decay": 0.0, "amsgrad": False})
     assert filled == {"beta_1": 0.8, "beta_2": 0.7, "epsilon": 1e-6}
 
@@ -55,7 +55,7 @@ def test_a_parameter_carries_one_hyperparameter_the_commonest_meaning_first() ->
         ...
 
     # optax's keywords: eps is epsilon's usual meaning; eps_root = 0 is off
-    filled = constructor_keywords(NovoGrad, "NovoGrad", {
+    filled = constructor_keywords(NovoGrad, "NovoGrad", "optax", {
         "b1": 0.9, "b2": 0.98, "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0})
     assert filled == {"b1": 0.9, "b2": 0.98, "epsilon": 1e-8}
 
@@ -68,14 +68,32 @@ def test_a_value_the_constructor_cannot_take_skips_the_case_with_the_reason() ->
 
     with pytest.raises(Unsupported, match=r"takes no keyword for eps=1e-08 \(tried eps, "
                                           r"epsilon"):
-        constructor_keywords(NovoGrad, "NovoGrad", {"betas": (0.9, 0.99), "eps": 1e-8})
+        constructor_keywords(NovoGrad, "NovoGrad", "torch_optimizer",
+                             {"betas": (0.9, 0.99), "eps": 1e-8})
+
+
+def test_the_preset_named_decides_what_a_keyword_means() -> None:
+    """``epsilon`` is outside the root for TFA and inside it for OpenSeq2Seq: a
+    constructor's ``eps`` gets TFA's, and OpenSeq2Seq's reaches only a parameter that
+    means ``eps_root``."""
+    def NovoGrad(params, lr=1e-3, beta1=0.95, beta2=0.98, eps=1e-8):
+        ...
+
+    assert constructor_keywords(NovoGrad, "NovoGrad", "tfa", {
+        "beta_1": 0.9, "epsilon": 1e-6}) == {"beta1": 0.9, "eps": 1e-6}
+    from novograd_ref.conformance import Unsupported
+
+    with pytest.raises(Unsupported, match=r"takes no keyword for epsilon=1e-06 \(tried "
+                                          r"epsilon, eps_root\)"):
+        constructor_keywords(NovoGrad, "NovoGrad", "openseq2seq",
+                             {"beta1": 0.9, "epsilon": 1e-6})
 
 
 def test_tuning_keywords_of_a_switched_off_feature_are_left_out() -> None:
     def NovoGrad(params, lr=1e-3, betas=(0.9, 0.99), eps=1e-8):
         ...
 
-    filled = constructor_keywords(NovoGrad, "NovoGrad", {
+    filled = constructor_keywords(NovoGrad, "NovoGrad", "nemo", {
         "betas": (0.9, 0.99), "eps": 1e-8, "luc": False, "luc_trust": 1e-3,
         "luc_eps": 1e-8})
     assert filled == {"betas": (0.9, 0.99), "eps": 1e-8}
@@ -85,7 +103,8 @@ def test_map_and_kw_reach_the_constructor() -> None:
     def NovoGrad(params, lr=1e-3, momentum=0.9, beta2=0.99, eps=1e-8, foreach=None):
         ...
 
-    filled = constructor_keywords(NovoGrad, "NovoGrad", {"betas": (0.5, 0.6), "eps": 1e-8},
+    filled = constructor_keywords(NovoGrad, "NovoGrad", "torch_optimizer",
+                                  {"betas": (0.5, 0.6), "eps": 1e-8},
                                   fixed={"foreach": False}, mapping={"momentum": "b1"})
     assert filled == {"momentum": 0.5, "beta2": 0.6, "eps": 1e-8, "foreach": False}
 

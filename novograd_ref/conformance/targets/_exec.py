@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 
 from ... import _hyper, presets
-from .._adapter import ImplementationError, ImplementationFailed, LearningRate, Unsupported
+from .._adapter import ImplementationFailed, LearningRate, Unsupported
 from ._grammar import TargetError
+from ._keywords import needs_preset
 
 PROTOCOL_VERSION = 1
 GREETING = "novograd-ref-protocol"
@@ -135,11 +136,8 @@ class ExecTarget:
 
     def build(self, kwargs: dict[str, Any], dtype: str) -> ExecAdapter:
         """A started, configured port for one run (``Unsupported`` if it declines)."""
-        if self.preset is None:
-            raise ImplementationError(
-                f"{self.spec}: an exec port is configured in a preset's keywords; name the "
-                "preset (--preset NAME, or preset=NAME)")
-        return ExecAdapter(self.spec, self.argv, kwargs, dtype, self.preset)
+        return ExecAdapter(self.spec, self.argv, kwargs, dtype,
+                           needs_preset(self.spec, self.preset))
 
 
 def canonical_hyper(preset: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._adapter import Adapter, Implementation, ImplementationError, LearningRate, Leaves
 from ._grammar import Target
-from ._keywords import constructor_keywords, learning_rate_parameter
+from ._keywords import constructor_keywords, learning_rate_parameter, needs_preset
 
 
 def keras_module() -> Any:
@@ -121,8 +121,8 @@ def implementation(spec: str, target: Target, preset: str | None = None
     rate = learning_rate_parameter(cls) or "learning_rate"
 
     def build(kwargs: dict[str, Any], dtype: str) -> Adapter:
-        filled = constructor_keywords(cls, target.what, kwargs, fixed=target.keywords,
-                                      mapping=target.mapping, preset=preset)
+        filled = constructor_keywords(cls, target.what, needs_preset(spec, preset),
+                                      kwargs, fixed=target.keywords, mapping=target.mapping)
         filled.pop(rate, None)
         return KerasAdapter(spec, cls, filled, rate)
 

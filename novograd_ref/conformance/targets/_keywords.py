@@ -8,8 +8,7 @@ entry (:attr:`novograd_ref.presets.Vocabulary.names`). Each keyword reaches the
 constructor parameter with the same name if there is one, else one with another
 spelling of the same hyperparameter: the spellings every preset of the registry uses
 plus :data:`EXTRA_SPELLINGS`, and ``betas`` split into its two halves where the
-constructor takes them apart. (Without a preset, a keyword may mean whatever some
-preset spells by it.) ``--map THEIRS=OURS`` names a spelling the registry does not know;
+constructor takes them apart. ``--map THEIRS=OURS`` names a spelling the registry does not know;
 ``--kw NAME=VALUE`` passes a constructor keyword as it is.
 
 A keyword the constructor has no parameter for is dropped only when it switches
@@ -27,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ... import presets
-from .._adapter import Unsupported
+from .._adapter import ImplementationError, Unsupported
 
 #: Spellings of the canonical hyperparameters that published optimizers use beside the
 #: presets' own (read from the registry).
@@ -46,6 +45,22 @@ ZERO_IS_OFF = frozenset({"eps_root", "weight_decay"})
 #: Keywords that only matter while another keyword is on (NeMo's clipping constants,
 #: timm's peak rate of corrected weight decay): left out with it off.
 ONLY_WITH = {"luc_trust": "luc", "luc_eps": "luc", "max_lr": "corrected_weight_decay"}
+
+
+def needs_preset(spec: str, preset: str | None) -> str:
+    """``preset``, the preset whose keywords configure target ``spec``; an
+    :class:`~novograd_ref.conformance.ImplementationError` saying what to name when it
+    is ``None`` (what a keyword means depends on the preset).
+
+    >>> needs_preset("exec:./port", None)
+    Traceback (most recent call last):
+    ...
+    novograd_ref.conformance._adapter.ImplementationError: exec:./port is configured in a preset's keywords; name the preset (--preset NAME, or preset=NAME)
+    """
+    if preset is None:
+        raise ImplementationError(f"{spec} is configured in a preset's keywords; name the "
+                                  "preset (--preset NAME, or preset=NAME)")
+    return preset
 
 
 def spelling_counts() -> dict[str, dict[str, int]]:
@@ -84,16 +99,14 @@ def spellings() -> dict[str, tuple[str, ...]]:
             for c, counts in spelling_counts().items()}
 
 
-def meanings(keyword: str, preset: str | None = None) -> tuple[str, ...]:
-    """The canonical hyperparameters ``preset``'s keyword spells (``epsilon`` is ``eps``
-    in TFA and ``eps_root`` in OpenSeq2Seq); without a preset, every one some preset
-    spells by it; ``()`` for a preset's own flag.
+def meanings(keyword: str, preset: str) -> tuple[str, ...]:
+    """The canonical hyperparameter ``preset``'s keyword spells (``epsilon`` is ``eps``
+    in TFA and ``eps_root`` in OpenSeq2Seq), ``()`` for the preset's own flag or
+    setting.
 
-    >>> meanings("epsilon", "tfa"), meanings("epsilon")
-    (('eps',), ('eps', 'eps_root'))
+    >>> meanings("epsilon", "tfa"), meanings("epsilon", "openseq2seq")
+    (('eps',), ('eps_root',))
     """
-    if preset is None:
-        return tuple(sorted(c for c, names in spellings().items() if keyword in names))
     spec = presets.spec(preset)
     own = {spec.learning_rate_keyword: "learning_rate", **{
         theirs: canonical for canonical, theirs in spec.vocabulary.names.items()}}
@@ -124,13 +137,13 @@ def learning_rate_parameter(constructor: Callable[..., Any]) -> str | None:
     return next((n for n in spellings()["learning_rate"] if n in names), None)
 
 
-def switches_off(keyword: str, value: Any, preset: str | None = None) -> bool:
+def switches_off(keyword: str, value: Any, preset: str) -> bool:
     """Whether leaving ``preset``'s ``keyword=value`` out computes the same (a feature
     switched off).
 
-    >>> switches_off("amsgrad", False), switches_off("weight_decay", 0.0)
+    >>> switches_off("amsgrad", False, "nemo"), switches_off("weight_decay", 0.0, "nemo")
     (True, True)
-    >>> switches_off("eps", 0.0), switches_off("betas", (0.9, 0.0))
+    >>> switches_off("eps", 0.0, "nemo"), switches_off("betas", (0.9, 0.0), "nemo")
     (False, False)
     """
     if value is None or value is False:
@@ -139,11 +152,10 @@ def switches_off(keyword: str, value: Any, preset: str | None = None) -> bool:
             and any(c in ZERO_IS_OFF for c in meanings(keyword, preset)))
 
 
-def constructor_keywords(constructor: Callable[..., Any], what: str,
+def constructor_keywords(constructor: Callable[..., Any], what: str, preset: str,
                          preset_kwargs: Mapping[str, Any], *,
                          fixed: Mapping[str, Any] | None = None,
-                         mapping: Mapping[str, str] | None = None,
-                         preset: str | None = None) -> dict[str, Any]:
+                         mapping: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The keywords to call ``constructor`` with for a case given in ``preset_kwargs``,
     the keywords of ``preset`` (see the module docstring).
 
@@ -154,10 +166,10 @@ def constructor_keywords(constructor: Callable[..., Any], what: str,
     value the constructor cannot take (see the module docstring).
 
     >>> def NovoGrad(params, lr=1e-3, beta1=0.95, beta2=0.98, eps=1e-8): ...
-    >>> sorted(constructor_keywords(NovoGrad, "NovoGrad", {"betas": (0.9, 0.99),
-    ...     "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}).items())
+    >>> sorted(constructor_keywords(NovoGrad, "NovoGrad", "torch_optimizer", {
+    ...     "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}).items())
     [('beta1', 0.9), ('beta2', 0.99), ('eps', 1e-08)]
-    >>> constructor_keywords(NovoGrad, "NovoGrad", {"b1": 0.9, "amsgrad": True})
+    >>> constructor_keywords(NovoGrad, "NovoGrad", "tfa", {"beta_1": 0.9, "amsgrad": True})
     Traceback (most recent call last):
     novograd_ref.conformance._adapter.Unsupported: NovoGrad takes no keyword for amsgrad=True (tried amsgrad); name it with --map THEIRS=amsgrad or pass it with --kw
     """

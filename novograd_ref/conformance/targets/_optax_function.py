@@ -23,7 +23,7 @@ import numpy as np
 
 from .._adapter import Adapter, Implementation, ImplementationError, LearningRate, Leaves
 from ._grammar import Target
-from ._keywords import constructor_keywords, learning_rate_parameter
+from ._keywords import constructor_keywords, learning_rate_parameter, needs_preset
 
 
 @dataclasses.dataclass
@@ -101,8 +101,8 @@ def implementation(spec: str, target: Target, preset: str | None = None
     rate = learning_rate_parameter(function)
 
     def build(kwargs: dict[str, Any], dtype: str) -> Adapter:
-        filled = constructor_keywords(function, target.what, kwargs, fixed=target.keywords,
-                                      mapping=target.mapping, preset=preset)
+        filled = constructor_keywords(function, target.what, needs_preset(spec, preset),
+                                      kwargs, fixed=target.keywords, mapping=target.mapping)
         if rate is not None:
             filled.pop(rate, None)
         return TransformationAdapter(spec, function, filled, rate)

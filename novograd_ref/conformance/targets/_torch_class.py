@@ -19,7 +19,7 @@ from typing import Any
 from .._adapter import Adapter, Implementation, ImplementationError
 from ..frameworks._torch import DEFAULT_DTYPE_KEY, TorchAdapter
 from ._grammar import Target
-from ._keywords import constructor_keywords, learning_rate_parameter
+from ._keywords import constructor_keywords, learning_rate_parameter, needs_preset
 
 
 def optimizer_class(target: Target) -> Any:
@@ -48,8 +48,8 @@ def implementation(spec: str, target: Target, preset: str | None = None
                                   "learning_rate parameter)")
 
     def build(kwargs: dict[str, Any], dtype: str) -> Adapter:
-        filled = constructor_keywords(cls, target.what, kwargs, fixed=target.keywords,
-                                      mapping=target.mapping, preset=preset)
+        filled = constructor_keywords(cls, target.what, needs_preset(spec, preset),
+                                      kwargs, fixed=target.keywords, mapping=target.mapping)
         filled.pop(rate, None)
         state = dtype if dtype in ("float32", "float64") else "float32"
         return TorchAdapter(spec, cls, filled, {DEFAULT_DTYPE_KEY: state}, rate)
