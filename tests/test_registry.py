@@ -54,10 +54,10 @@ def test_case_keywords_hold_the_case(name: str) -> None:
             continue
         expressed += 1
         want, got = _hyper.complete(entry["hyper"]), spec.canonical(**kw)
-        keys = [*_hyper.REQUIRED, *_hyper.FLAGS]
+        keys = list(dict.fromkeys([*_hyper.REQUIRED, *_hyper.SWITCHES]))
         if want["weight_decay"] == 0:
             keys.remove("weight_decay_mode")
-        if "luc" in spec.vocabulary.names:
+        if "update_clipping" in spec.vocabulary.names:
             keys += ["luc_trust", "luc_eps"]
         assert {k: got[k] for k in keys} == {k: want[k] for k in keys}, entry["name"]
         for flag, values in spec.vocabulary.flags.items():
@@ -72,9 +72,10 @@ def test_case_keywords_refuse_what_the_preset_cannot_do(name: str) -> None:
     missing_modes = [m for m in _hyper.WEIGHT_DECAY_MODES if m not in space["weight_decay_mode"]]
     for mode in missing_modes:
         assert spec.case_keywords(_hyper.base(weight_decay=0.1, weight_decay_mode=mode)) is None
-    for flag in _hyper.FLAGS:
-        if flag not in space:
-            assert spec.case_keywords(_hyper.base(**{flag: True})) is None
+    for switch in (*_hyper.FLAGS, "update_clipping"):
+        if switch not in space:
+            on = _hyper.SWITCHES[switch][1]
+            assert spec.case_keywords(_hyper.base(**{switch: on})) is None
     if "eps_root" not in spec.numeric():
         assert spec.case_keywords(_hyper.base(eps_root=1e-6)) is None
 
