@@ -509,9 +509,9 @@ def test_wrong_shapes_are_an_error_naming_the_leaf(folder: Path,
     with pytest.raises(ImplementationFailed) as failed:
         run_trajectory(adapter, {"w": np.ones((2, 3))}, 0.1,
                        lambda k, p: {"w": np.ones((2, 3))}, 2)
-    assert failed.value.cause == "protocol"
-    assert (failed.value.call, failed.value.step) == ("update()", 1)
-    assert "answered 5 values for leaf 'w' (shape (2, 3), 6 values)" in failed.value.message
+    assert failed.value.failure.cause == "protocol"
+    assert (failed.value.failure.call, failed.value.failure.step) == ("update()", 1)
+    assert "answered 5 values for leaf 'w' (shape (2, 3), 6 values)" in failed.value.failure.message
 
 
 def test_an_error_reply_is_the_ports_error(folder: Path,
@@ -522,8 +522,8 @@ def test_an_error_reply_is_the_ports_error(folder: Path,
         presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
     with pytest.raises(ImplementationFailed) as failed:
         run_trajectory(adapter, {"w": np.ones(3)}, 0.1, lambda k, p: {"w": np.ones(3)}, 1)
-    assert failed.value.cause == "raised"
-    assert failed.value.message == \
+    assert failed.value.failure.cause == "raised"
+    assert failed.value.failure.message == \
         "the port reported an error: the device is out of memory"
 
 
@@ -536,11 +536,11 @@ def test_an_exit_and_a_program_that_cannot_start_are_errors(
     kwargs = presets.spec("optax").case_keywords(_hyper.base()) or {}
     with pytest.raises(ImplementationFailed) as failed:
         implementation(f"exec:./{exits.name}").build(kwargs, "float64")
-    assert (failed.value.cause, failed.value.call) == ("exit", "factory")
-    assert failed.value.message == "the port exited with status 7 before answering"
+    assert (failed.value.failure.cause, failed.value.failure.call) == ("exit", "factory")
+    assert failed.value.failure.message == "the port exited with status 7 before answering"
     with pytest.raises(ImplementationFailed) as failed:
         implementation(f"exec:./{unstartable.name}").build(kwargs, "float64")
-    assert failed.value.message == f"cannot start {unstartable}: Exec format error"
+    assert failed.value.failure.message == f"cannot start {unstartable}: Exec format error"
 
 
 def test_a_death_shows_the_end_of_what_the_port_sent(folder: Path,
@@ -551,8 +551,8 @@ def test_a_death_shows_the_end_of_what_the_port_sent(folder: Path,
     with pytest.raises(ImplementationFailed) as failed:
         implementation(f"exec:./{port.name}").build(
             presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
-    assert failed.value.cause == "signal"
-    assert failed.value.message == \
+    assert failed.value.failure.cause == "signal"
+    assert failed.value.failure.message == \
         "the port was killed by SIGSEGV; the end of what it sent: 'half a line'"
 
 

@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
         return 0
     except (Exception, SystemExit) as exc:  # noqa: BLE001 (the port's import failed)
         failure = raised(exc, "import")
-        send({"failure": dataclasses.asdict(failure.failure()), "exiting": True})
+        send({"failure": dataclasses.asdict(failure.failure), "exiting": True})
         return 0
     send({"ready": True})
     for line in commands:

@@ -143,14 +143,14 @@ def run_once(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, proble
     except ImplementationError as exc:  # the loader's own check of what came back
         return Failure("protocol", str(exc), "factory")
     except ImplementationFailed as exc:  # a port process that failed while starting
-        return exc.failure()
+        return exc.failure
     except (Exception, SystemExit) as exc:  # noqa: BLE001 (any error of the factory)
-        return raised(exc, "factory").failure()
+        return raised(exc, "factory").failure
     try:
         params, grads = run_trajectory(adapter, problem.params0, problem.learning_rate,
                                        problem.grads_at, problem.steps, watch)
     except ImplementationFailed as exc:
-        return exc.failure()
+        return exc.failure
     return Run(dict(oracle_kwargs), params, grads)
 
 
@@ -182,7 +182,7 @@ class InProcessRunner:
             except ImplementationError:
                 raise
             except (Exception, SystemExit) as exc:  # noqa: BLE001 (the port's import failed)
-                self.impl = raised(exc, "import").failure()
+                self.impl = raised(exc, "import").failure
         if isinstance(self.impl, Failure):
             return self.impl
         return run_once(self.impl, kwargs, dtype, problem)
