@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import presets, vectors
-from ..testing import relative_error, rtol
+from ..testing import rtol
 from ._adapter import (
     Adapter,
     Failure,
@@ -33,6 +33,7 @@ from ._divergence import (
     excerpt,
     first_divergence,
     layers_coincide,
+    peak,
     shown_ulps,
     ulps,
 )
@@ -191,7 +192,8 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
 
     A leaf's error is the largest difference over all steps divided by the largest
     magnitude of the desired trajectory, so a leaf converging towards 0 is not judged
-    by its smallest values. The step reported is where the difference peaks; its ulps
+    by its smallest values. The leaf and step reported are the peak
+    (the divergence module's ``peak``); its ulps
     are those of ``ulp_dtype``, the precision the run is held to (default: the dtype of
     ``desired``). A mismatch also gets its first divergence (the earliest step, then
     leaf, then element beyond the tolerance, :func:`~novograd_ref.conformance.first_divergence`) and
@@ -202,23 +204,17 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
     if not desired:
         return Comparison(label, case, dtype, float("inf"), float("inf"), tolerance, "", 0,
                           reproducer)
-    worst = (-1.0, 0.0, "", 0)
-    for name, want in desired.items():
-        got = np.asarray(actual[name])
-        err = relative_error(got[1:], want[1:])
-        if err > worst[0]:
-            diff = np.abs(got[1:].astype(np.float64) - want[1:])
-            diff = np.where(np.isnan(diff), np.inf, diff).reshape(diff.shape[0], -1)
-            step = int(np.argmax(diff.max(axis=1))) + 1 if diff.size else 1
-            worst = (err, ulps(got[step], want[step], ulp_dtype or want.dtype), name, step)
+    step, leaf, error = peak(actual, desired)
+    worst_ulps = ulps(np.asarray(actual[leaf])[step], desired[leaf][step],
+                      ulp_dtype or desired[leaf].dtype)
     found = text = None
-    if not worst[0] <= tolerance:
+    if not error <= tolerance:
         found = first_divergence(actual, desired, tolerance)
         text = excerpt(actual, desired, found, tolerance, full) if found else None
     first = next(iter(desired.values()))
     size = (first.shape[0] - 1) * sum(int(np.asarray(w[0]).size) for w in desired.values())
-    return Comparison(label, case, dtype, worst[0], worst[1], tolerance, worst[2], worst[3],
-                      reproducer, divergence=found, excerpt=text or "", input_size=size,
+    return Comparison(label, case, dtype, error, worst_ulps, tolerance, leaf, step, reproducer,
+                      divergence=found, excerpt=text or "", input_size=size,
                       one_element_layers=layers_coincide({n: w[0] for n, w in
                                                           desired.items()}))
 
