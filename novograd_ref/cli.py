@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import shutil
 import sys
@@ -485,9 +484,10 @@ def _identify(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, data: Any) -> None:
+    from ._json import file_text
     from ._paths import write_output
 
-    write_output(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+    write_output(path, file_text(data).encode("utf-8"))
 
 
 def _explain(args: argparse.Namespace) -> int:

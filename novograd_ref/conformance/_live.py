@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import presets, vectors
+from .._json import reportable
 from ..testing import rtol
 from ._adapter import Failure
-from ._explanation import jsonable
 from ._keywords import preset_kwargs_for, presets_with_keywords
 from ._oracle import Implementation, PresetAdapter
 from ._report import Report
@@ -243,7 +243,7 @@ class Standing:
     def to_json(self) -> dict[str, Any]:
         """``{preset, compared, failed, first_divergence, peak}`` (strict JSON)."""
         first = self.first.divergence if self.first is not None else None
-        return jsonable({
+        return reportable({
             "preset": self.preset, "compared": self.compared, "failed": self.failed,
             "first_divergence": None if first is None else
             {"case": self.first.case, **dataclasses.asdict(first)},  # type: ignore[union-attr]

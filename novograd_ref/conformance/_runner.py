@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import select
 import shutil
@@ -40,6 +39,7 @@ from typing import Any, Protocol, Union
 import numpy as np
 
 from .. import vectors
+from .._json import from_wire, read_wire_line, to_wire, wire_line
 from ._adapter import Failure, ImplementationFailed, raised
 from ._oracle import Implementation, ImplementationError, check_spec, implementation
 from ._verify import Watch, run_trajectory
@@ -344,7 +344,7 @@ class IsolatedRunner:
         job = self._folder / f"job-{self._jobs}.npz"
         result = self._folder / f"result-{self._jobs}.npz"
         job.write_bytes(vectors.npz_bytes(problem.arrays()))
-        self._send({"op": "run", "kwargs": encode(dict(kwargs)), "dtype": dtype,
+        self._send({"op": "run", "kwargs": to_wire(dict(kwargs)), "dtype": dtype,
                     "name": problem.name, "steps": problem.steps,
                     "leaves": list(problem.params0), "job": str(job),
                     "result": str(result)})
@@ -379,7 +379,7 @@ class IsolatedRunner:
             return self._protocol(f"unreadable result: {exc}")
         params = {k: arrays[f"params__{k}"] for k in problem.params0}
         grads = {k: arrays[f"grads__{k}"] for k in problem.params0}
-        return Run(decode(reply["oracle_kwargs"]), params, grads)
+        return Run(from_wire(reply["oracle_kwargs"]), params, grads)
 
     def _failure(self, reply: Mapping[str, Any], where: list[Any]) -> Failure:
         data = reply["failure"]
@@ -398,7 +398,7 @@ class IsolatedRunner:
 
     # -- pipes
     def _send(self, message: Mapping[str, Any]) -> None:
-        data = (json.dumps(message) + "\n").encode()
+        data = wire_line(message).encode()
         try:
             while data:
                 data = data[os.write(self._commands, data):]
@@ -415,7 +415,7 @@ class IsolatedRunner:
                 return None, dataclasses.replace(line, call=where[0] or "",
                                                  step=where[1])
             try:
-                message = json.loads(line)
+                message = read_wire_line(line)
             except ValueError:
                 return None, self._protocol(f"not JSON: {line[:200]!r}", where)
             if not isinstance(message, dict):
@@ -492,31 +492,3 @@ def open_runner(impl: Implementation | str, *, in_process: bool = False,
         yield runner
     finally:
         runner.close()
-
-
-def encode(value: Any) -> Any:
-    """Keywords as JSON, tuples kept apart from lists (``{"__tuple__": [...]}``).
-
-    >>> decode(json.loads(json.dumps(encode({"betas": (0.9, 0.98)}))))
-    {'betas': (0.9, 0.98)}
-    """
-    if isinstance(value, tuple):
-        return {"__tuple__": [encode(v) for v in value]}
-    if isinstance(value, list):
-        return [encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def decode(value: Any) -> Any:
-    """The inverse of :func:`encode`."""
-    if isinstance(value, dict):
-        if set(value) == {"__tuple__"}:
-            return tuple(decode(v) for v in value["__tuple__"])
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
