@@ -484,7 +484,7 @@ while read().startswith("step"):
         sys.stdout.write("param" + read()[4:])
         sys.stdout.flush()
 """)
-    from novograd_ref.conformance._runner import Problem, Run, open_runner
+    from novograd_ref.conformance._runner import CompletedRun, Problem, open_runner
 
     monkeypatch.chdir(folder)
     rng = np.random.default_rng(1)
@@ -494,7 +494,7 @@ while read().startswith("step"):
     with open_runner(f"exec:./{port.name}", timeout=60) as runner:  # blocked: a timeout
         outcome = runner.run(presets.spec("optax").case_keywords(_hyper.base()) or {},
                              "float64", problem)
-    assert isinstance(outcome, Run), outcome
+    assert isinstance(outcome, CompletedRun), outcome
     for name, grad in grads.items():
         np.testing.assert_array_equal(outcome.params[name][2], grad)
 

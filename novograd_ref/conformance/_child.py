@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     from novograd_ref._json import from_wire, read_wire_line, to_wire, wire_line
     from novograd_ref.conformance._adapter import Failure, raised
     from novograd_ref.conformance._oracle import ImplementationError, implementation
-    from novograd_ref.conformance._runner import Problem, Run, Skipped, run_once
+    from novograd_ref.conformance._runner import CompletedRun, Problem, Skipped, run_once
 
     send({"started": True, "memory_limited": limited})  # the kit runs: now the port
     load = read_wire_line(commands.readline() or "{}")
@@ -105,7 +105,7 @@ def main(argv: list[str]) -> int:
             if exiting:
                 return 0
         else:
-            assert isinstance(outcome, Run)
+            assert isinstance(outcome, CompletedRun)
             result = {f"params__{k}": v for k, v in outcome.params.items()}
             result |= {f"grads__{k}": v for k, v in outcome.grads.items()}
             with open(job["result"], "wb") as fh:

@@ -1,10 +1,10 @@
 """Running the implementation under test: in a child process (the default) or in-process.
 
 A :class:`Runner` builds the implementation with a case's constructor keywords and
-steps it through one :class:`Problem`; the outcome is a :class:`Run` (the parameter
-trajectory and the gradients fed), :class:`Skipped` (the factory raised
-:class:`~novograd_ref.conformance.Unsupported` or ``NotImplementedError``) or a
-:class:`~novograd_ref.conformance.Failure`.
+steps it through one :class:`Problem`; the outcome (a :data:`RunResult`) is a
+:class:`CompletedRun` (the parameter trajectory and the gradients fed),
+:class:`Skipped` (the factory raised :class:`~novograd_ref.conformance.Unsupported` or
+``NotImplementedError``) or a :class:`~novograd_ref.conformance.Failure`.
 
 :class:`IsolatedRunner` runs the implementation in a child process
 (``python -m novograd_ref.conformance._child``), started once and restarted after it
@@ -106,7 +106,7 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class CompletedRun:
     """A completed run: the keywords it was built with, the oracle keywords that
     reproduce it, the parameter trajectory ``(steps + 1, *shape)`` and the gradients
     fed ``(steps, *shape)``."""
@@ -123,11 +123,12 @@ class Skipped:
     reason: str
 
 
-Outcome = Union[Run, Skipped, Failure]  # noqa: UP007 (a runtime alias on Python 3.10)
+#: What one run of the implementation came to.
+RunResult = Union[CompletedRun, Skipped, Failure]  # noqa: UP007 (a runtime alias on 3.10)
 
 
 def run_once(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, problem: Problem,
-             watch: Watch | None = None) -> Outcome:
+             watch: Watch | None = None) -> RunResult:
     """Build ``impl`` with ``kwargs`` for ``dtype`` and step it through ``problem``.
 
     ``Unsupported`` / ``NotImplementedError`` from the factory is a skip; any other
@@ -151,7 +152,7 @@ def run_once(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, proble
                                        problem.grads_at, problem.steps, watch)
     except ImplementationFailed as exc:
         return exc.failure
-    return Run(dict(oracle_kwargs), params, grads)
+    return CompletedRun(dict(oracle_kwargs), params, grads)
 
 
 class Runner(Protocol):
@@ -159,7 +160,7 @@ class Runner(Protocol):
 
     spec: str
 
-    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome: ...
+    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> RunResult: ...
 
 
 class InProcessRunner:
@@ -174,7 +175,7 @@ class InProcessRunner:
         self.spec = impl if isinstance(impl, str) else impl.spec
         self.impl: Implementation | Failure | None = None if isinstance(impl, str) else impl
 
-    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome:
+    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> RunResult:
         """See :func:`run_once`."""
         if self.impl is None:
             try:
@@ -327,7 +328,7 @@ class IsolatedRunner:
         shutil.rmtree(self._folder, ignore_errors=True)
 
     # -- one run
-    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome:
+    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> RunResult:
         """Run one problem in the child; restart the child first if it is gone."""
         if self._broken is not None:
             return self._broken
@@ -360,13 +361,13 @@ class IsolatedRunner:
             else:
                 outcome = self._result(reply, result, problem, dtype)
                 result.unlink(missing_ok=True)
-                if isinstance(outcome, Run):
+                if isinstance(outcome, CompletedRun):
                     return outcome
                 failure = outcome
         return dataclasses.replace(failure, output=_tail(log, start))
 
     def _result(self, reply: Mapping[str, Any], result: Path, problem: Problem, dtype: str
-                ) -> Run | Failure:
+                ) -> CompletedRun | Failure:
         if not isinstance(reply.get("oracle_kwargs"), dict):
             return self._protocol(f"unexpected reply {reply!r}")
         shapes = {f"params__{k}": ((problem.steps + 1, *v.shape), dtype)
@@ -379,7 +380,7 @@ class IsolatedRunner:
             return self._protocol(f"unreadable result: {exc}")
         params = {k: arrays[f"params__{k}"] for k in problem.params0}
         grads = {k: arrays[f"grads__{k}"] for k in problem.params0}
-        return Run(from_wire(reply["oracle_kwargs"]), params, grads)
+        return CompletedRun(from_wire(reply["oracle_kwargs"]), params, grads)
 
     def _failure(self, reply: Mapping[str, Any], where: list[Any]) -> Failure:
         data = reply["failure"]

@@ -219,14 +219,35 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
                                                           desired.items()}))
 
 
-def run_dtype(entry: Mapping[str, Any]) -> str:
-    """The narrowest dtype a record's run computes in (its state may be float32).
+def held_dtype(dtype: str, computed_in: Iterable[str | None] = ()) -> str:
+    """The dtype a run with ``dtype`` parameters is held to (its tolerance and the dtype
+    its ulps are counted in): float32 when the run, or anything it computes in
+    (``computed_in``: the dtypes of its moments, of its arithmetic), is float32.
+
+    >>> held_dtype("float64", ("float32", None)), held_dtype("float64")
+    ('float32', 'float64')
+    """
+    return "float32" if "float32" in (dtype, *computed_in) else dtype
+
+
+def run_dtype(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> str:
+    """The dtype a run that the oracle ``preset`` models with ``oracle_kwargs`` is held
+    to (:func:`held_dtype`): float32 when the preset keeps a float32 moment under these
+    keywords (its own default, as Apex's, or a keyword), or the run is float32.
 
     Hyperparameters rounded through float32 (``hyper_dtype``) are exact inputs of a
-    float64 computation, so they do not widen the tolerance.
+    float64 computation, so they do not narrow it.
+
+    >>> run_dtype("apex", {}, "float64"), run_dtype("optax", {}, "float64")
+    ('float32', 'float64')
     """
-    state_dtype = entry.get("preset_kwargs", {}).get("state_dtype")
-    return "float32" if "float32" in (state_dtype, entry["dtype"]) else str(entry["dtype"])
+    hyper = presets.spec(preset).canonical(**oracle_kwargs)
+    return held_dtype(dtype, (hyper.get("state_dtype"), hyper.get("mu_dtype")))
+
+
+def run_tolerance(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
+    """The ``"framework"`` tolerance of such a run: that of :func:`run_dtype`."""
+    return rtol(run_dtype(preset, oracle_kwargs, dtype), "framework")
 
 
 def verify_record(entry: Mapping[str, Any] | vectors.Record, adapter: Adapter | None = None,
@@ -247,8 +268,9 @@ def verify_record(entry: Mapping[str, Any] | vectors.Record, adapter: Adapter | 
     label = f"{entry['framework']}{tag} / {entry['case']} / {entry['dtype']}"
     where = f" --data {root}" if root is not None else ""
     repro = f"novograd-ref verify{where} --record {entry['file'].removeprefix('records/')}"
+    held = run_dtype(entry["preset"], entry["preset_kwargs"], entry["dtype"])
     return compare(label, entry["case"], entry["dtype"], actual, record.params,
-                   rtol(run_dtype(entry), "framework"), repro, ulp_dtype=run_dtype(entry))
+                   rtol(held, "framework"), repro, ulp_dtype=held)
 
 
 def oracle_problem(entry: Mapping[str, Any], case: vectors.Case) -> str:
