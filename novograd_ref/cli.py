@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import shutil
 import sys
@@ -241,22 +240,12 @@ def _checked_records(manifest: dict[str, Any], entries: list[dict[str, Any]],
 def _load(args: argparse.Namespace) -> tuple[str, str]:
     """The implementation's spec (checked, not imported here) and the preset whose
     keywords it takes."""
-    from . import presets
-    from .conformance import frameworks
     from .conformance._oracle import check_spec
-    from .conformance.targets import with_options
+    from .conformance.targets import parse_impl, with_options
 
     _import_from_the_current_directory()
     spec = with_options(args.impl, args.kw, args.map)
-    name = spec.removeprefix("framework:").removeprefix("preset:")
-    if args.preset:
-        language = args.preset
-    elif name in frameworks.FRAMEWORKS and not spec.startswith("preset:"):
-        language = frameworks.load(name).preset
-    elif name in presets.names():
-        language = name
-    else:
-        language = "optax"
+    language = args.preset or parse_impl(spec).keywords_preset()
     _known_preset(language)
     check_spec(spec)
     return spec, language
@@ -485,9 +474,10 @@ def _identify(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, data: Any) -> None:
+    from ._json import file_text
     from ._paths import write_output
 
-    write_output(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+    write_output(path, file_text(data).encode("utf-8"))
 
 
 def _explain(args: argparse.Namespace) -> int:

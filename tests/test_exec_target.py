@@ -507,7 +507,7 @@ while read().startswith("step"):
         sys.stdout.write("param" + read()[4:])
         sys.stdout.flush()
 """)
-    from novograd_ref.conformance._runner import Problem, Run, open_runner
+    from novograd_ref.conformance._runner import CompletedRun, Problem, open_runner
 
     monkeypatch.chdir(folder)
     rng = np.random.default_rng(1)
@@ -518,7 +518,7 @@ while read().startswith("step"):
                      preset="optax") as runner:  # blocked: a timeout
         outcome = runner.run(presets.spec("optax").case_keywords(_hyper.base()) or {},
                              "float64", problem)
-    assert isinstance(outcome, Run), outcome
+    assert isinstance(outcome, CompletedRun), outcome
     for name, grad in grads.items():
         np.testing.assert_array_equal(outcome.params[name][2], grad)
 
@@ -533,9 +533,9 @@ def test_wrong_shapes_are_an_error_naming_the_leaf(folder: Path,
     with pytest.raises(ImplementationFailed) as failed:
         run_trajectory(adapter, {"w": np.ones((2, 3))}, 0.1,
                        lambda k, p: {"w": np.ones((2, 3))}, 2)
-    assert failed.value.cause == "protocol"
-    assert (failed.value.call, failed.value.step) == ("update()", 1)
-    assert "answered 5 values for leaf 'w' (shape (2, 3), 6 values)" in failed.value.message
+    assert failed.value.failure.cause == "protocol"
+    assert (failed.value.failure.call, failed.value.failure.step) == ("update()", 1)
+    assert "answered 5 values for leaf 'w' (shape (2, 3), 6 values)" in failed.value.failure.message
 
 
 def test_an_error_reply_is_the_ports_error(folder: Path,
@@ -546,8 +546,8 @@ def test_an_error_reply_is_the_ports_error(folder: Path,
         presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
     with pytest.raises(ImplementationFailed) as failed:
         run_trajectory(adapter, {"w": np.ones(3)}, 0.1, lambda k, p: {"w": np.ones(3)}, 1)
-    assert failed.value.cause == "raised"
-    assert failed.value.message == \
+    assert failed.value.failure.cause == "raised"
+    assert failed.value.failure.message == \
         "the port reported an error: the device is out of memory"
 
 
@@ -560,11 +560,11 @@ def test_an_exit_and_a_program_that_cannot_start_are_errors(
     kwargs = presets.spec("optax").case_keywords(_hyper.base()) or {}
     with pytest.raises(ImplementationFailed) as failed:
         implementation(f"exec:./{exits.name}", "optax").build(kwargs, "float64")
-    assert (failed.value.cause, failed.value.call) == ("exit", "factory")
-    assert failed.value.message == "the port exited with status 7 before answering"
+    assert (failed.value.failure.cause, failed.value.failure.call) == ("exit", "factory")
+    assert failed.value.failure.message == "the port exited with status 7 before answering"
     with pytest.raises(ImplementationFailed) as failed:
         implementation(f"exec:./{unstartable.name}", "optax").build(kwargs, "float64")
-    assert failed.value.message == f"cannot start {unstartable}: Exec format error"
+    assert failed.value.failure.message == f"cannot start {unstartable}: Exec format error"
 
 
 def test_a_death_shows_the_end_of_what_the_port_sent(folder: Path,
@@ -575,8 +575,8 @@ def test_a_death_shows_the_end_of_what_the_port_sent(folder: Path,
     with pytest.raises(ImplementationFailed) as failed:
         implementation(f"exec:./{port.name}", "optax").build(
             presets.spec("optax").case_keywords(_hyper.base()) or {}, "float64")
-    assert failed.value.cause == "signal"
-    assert failed.value.message == \
+    assert failed.value.failure.cause == "signal"
+    assert failed.value.failure.message == \
         "the port was killed by SIGSEGV; the end of what it sent: 'half a line'"
 
 

@@ -112,29 +112,20 @@ CAUSES = ("raised", "protocol", "exit", "signal", "timeout", "memory")
 class ImplementationFailed(Exception):
     """The implementation under test raised, or broke the adapter protocol.
 
-    ``call`` is what was running (``"factory"``, ``"init()"``, ``"update()"``), ``step``
-    the 1-based step (0 for ``init``, ``None`` for the factory); ``cause`` one of
-    ``CAUSES``. ``traceback`` holds the implementation's own traceback when it
-    raised, and is empty for a protocol violation.
+    It carries its :class:`Failure` record (``failure``): ``call`` is what was running
+    (``"factory"``, ``"init()"``, ``"update()"``), ``step`` the 1-based step (0 for
+    ``init``, ``None`` for the factory), ``cause`` one of ``CAUSES``; ``traceback``
+    holds the implementation's own traceback when it raised, and is empty for a
+    protocol violation. The exception's message is the record's.
+
+    >>> ImplementationFailed("update() returned None as state", "update()", 2).failure
+    Failure(cause='protocol', message='update() returned None as state', call='update()', step=2, traceback='', output='')
     """
 
     def __init__(self, message: str, call: str, step: int | None = None,
                  traceback: str = "", cause: str = "protocol") -> None:
         super().__init__(message)
-        self.message, self.call, self.step, self.traceback = message, call, step, traceback
-        self.cause = cause
-        self.case = ""  # filled in by whoever knows them
-        self.dtype = ""
-
-    def where(self) -> str:
-        """Where it happened, e.g. ``case const_lr, float32, step 3, in update()``."""
-        parts = [f"case {self.case}" if self.case else "", self.dtype,
-                 f"step {self.step}" if self.step else "", f"in {self.call}"]
-        return ", ".join(p for p in parts if p)
-
-    def failure(self) -> Failure:
-        """The same facts as a :class:`Failure` record."""
-        return Failure(self.cause, self.message, self.call, self.step, self.traceback)
+        self.failure = Failure(cause, message, call, step, traceback)
 
 
 def raised(exc: BaseException, call: str, step: int | None = None) -> ImplementationFailed:

@@ -64,7 +64,6 @@ def main(argv: list[str]) -> int:
     _die_with_parent()
     import dataclasses
     import faulthandler
-    import json
     import os
 
     faulthandler.enable()  # a crash prints the Python stack to the output log
@@ -72,16 +71,17 @@ def main(argv: list[str]) -> int:
     commands = os.fdopen(command_fd, "r", encoding="utf-8")
 
     def send(message: dict[str, Any]) -> None:
-        replies.write(json.dumps(message, default=repr) + "\n")
+        replies.write(wire_line(message, unknown_as_repr=True))
         replies.flush()
 
     from novograd_ref import vectors
+    from novograd_ref._json import from_wire, read_wire_line, to_wire, wire_line
     from novograd_ref.conformance._adapter import Failure, raised
     from novograd_ref.conformance._oracle import ImplementationError, implementation
-    from novograd_ref.conformance._runner import Problem, Run, Skipped, decode, encode, run_once
+    from novograd_ref.conformance._runner import CompletedRun, Problem, Skipped, run_once
 
     send({"started": True, "memory_limited": limited})  # the kit runs: now the port
-    load = json.loads(commands.readline() or "{}")
+    load = read_wire_line(commands.readline() or "{}")
     try:
         impl = implementation(load["spec"], load.get("preset"))
     except ImplementationError as exc:
@@ -89,14 +89,14 @@ def main(argv: list[str]) -> int:
         return 0
     except (Exception, SystemExit) as exc:  # noqa: BLE001 (the port's import failed)
         failure = raised(exc, "import")
-        send({"failure": dataclasses.asdict(failure.failure()), "exiting": True})
+        send({"failure": dataclasses.asdict(failure.failure), "exiting": True})
         return 0
     send({"ready": True})
     for line in commands:
-        job = json.loads(line)
+        job = read_wire_line(line)
         arrays = vectors.read_npz(job["job"])
         problem = Problem.from_arrays(job["name"], arrays, int(job["steps"]), job["leaves"])
-        outcome = run_once(impl, decode(job["kwargs"]), job["dtype"], problem,
+        outcome = run_once(impl, from_wire(job["kwargs"]), job["dtype"], problem,
                            lambda call, step: send({"progress": call, "step": step}))
         if isinstance(outcome, Skipped):
             send({"skip": outcome.reason})
@@ -106,12 +106,12 @@ def main(argv: list[str]) -> int:
             if exiting:
                 return 0
         else:
-            assert isinstance(outcome, Run)
+            assert isinstance(outcome, CompletedRun)
             result = {f"params__{k}": v for k, v in outcome.params.items()}
             result |= {f"grads__{k}": v for k, v in outcome.grads.items()}
             with open(job["result"], "wb") as fh:
                 fh.write(vectors.npz_bytes(result))
-            send({"oracle_kwargs": encode(outcome.oracle_kwargs)})
+            send({"oracle_kwargs": to_wire(outcome.oracle_kwargs)})
     return 0
 
 

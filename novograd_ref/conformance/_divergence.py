@@ -9,7 +9,8 @@ NaN, or they are unequal infinities.
 
 - :func:`first_divergence`: the earliest step, then the first leaf (in tree order),
   then the first element (in C order) that differs: where the port starts to go wrong.
-- :func:`peak`: the step and leaf of the largest difference: where it is most wrong.
+- :func:`peak`: the leaf with the largest relative error and the step where its
+  difference peaks: where the port is most wrong (what a comparison reports).
 - :func:`ulps`: the difference in units of the spacing of a given dtype (the dtype the
   computation is limited to, e.g. float32 for a float32 second moment under float64
   parameters); :func:`shown_ulps` prints it only where it means something.
@@ -26,6 +27,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from ..testing import relative_error
 
 Trajectory = Mapping[str, np.ndarray]
 
@@ -115,8 +118,14 @@ def first_divergence(actual: Trajectory, desired: Trajectory, tol: float
 
 
 def peak(actual: Trajectory, desired: Trajectory) -> tuple[int, str, float]:
-    """``(step, leaf, relative error)`` of the largest difference (NaN counts as
-    infinite), each leaf's difference relative to its largest desired magnitude.
+    """``(step, leaf, relative error)`` where ``actual`` is furthest from ``desired``.
+
+    The leaf is the one with the largest relative error
+    (:func:`novograd_ref.testing.relative_error` over its trajectory after row 0: the
+    largest difference over all steps divided by the largest desired magnitude; NaN or
+    infinities that do not sit alike make it infinite), the first in tree order on a
+    tie; the step (1-based) is where that leaf's difference peaks (NaN counting as
+    infinite). ``(0, "", -1.0)`` for no leaves.
 
     >>> want = {"w": np.array([[1.0], [0.5], [0.2]])}
     >>> peak({"w": np.array([[1.0], [0.5], [0.1]])}, want)
@@ -124,18 +133,13 @@ def peak(actual: Trajectory, desired: Trajectory) -> tuple[int, str, float]:
     """
     best = (0, "", -1.0)
     for name, want in desired.items():
-        a = np.asarray(actual[name][1:], dtype=np.float64).reshape(want.shape[0] - 1, -1)
-        d = np.asarray(want[1:], dtype=np.float64).reshape(a.shape)
-        with np.errstate(all="ignore"):
-            diff = np.where(_differs(a, d, 0.0), np.abs(a - d), 0.0)
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        if not diff.size:
-            continue
-        row = int(np.argmax(diff.max(axis=1)))
-        scale = _scale(want) or 1.0
-        err = float(diff[row].max()) / scale
+        got = np.asarray(actual[name])
+        err = relative_error(got[1:], want[1:])
         if err > best[2]:
-            best = (row + 1, name, err)
+            diff = np.abs(got[1:].astype(np.float64) - want[1:])
+            diff = np.where(np.isnan(diff), np.inf, diff).reshape(diff.shape[0], -1)
+            step = int(np.argmax(diff.max(axis=1))) + 1 if diff.size else 1
+            best = (step, name, err)
     return best
 
 

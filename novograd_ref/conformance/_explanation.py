@@ -34,10 +34,11 @@ Every ``evidence`` item is ``{run, step, leaf, expected, measured, note}``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import numpy as np
+
+from .._json import reportable
 
 SCHEMA = "novograd-ref/explain/1"
 MIN_RUNS = 4  # completed runs below which nothing is concluded
@@ -154,7 +155,7 @@ class Explanation:
 
     def to_json(self) -> dict[str, Any]:
         """A strictly JSON-serializable dict (non-finite numbers become strings)."""
-        return jsonable({"schema": SCHEMA, **dataclasses.asdict(self)})
+        return reportable({"schema": SCHEMA, **dataclasses.asdict(self)})
 
     def summary(self) -> str:
         """The human summary: the answer first, then differences and anomalies."""
@@ -231,26 +232,6 @@ class Explanation:
 def _number(x: Any) -> str:
     """A float to 10 significant digits; anything else as it is."""
     return f"{x:.10g}" if isinstance(x, (float, int, np.floating)) else str(x)
-
-
-def jsonable(x: Any) -> Any:
-    """``x`` with NumPy scalars as Python values, tuples as lists, non-finite floats as
-    strings and anything else unknown as its repr: strict JSON.
-
-    >>> jsonable({"e": float("inf"), "k": (1, np.float64(0.5))})
-    {'e': 'inf', 'k': [1, 0.5]}
-    """
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return jsonable(x.item())
-    if x is None or isinstance(x, (str, int, float, bool)):
-        return x
-    return repr(x)
 
 
 def meaning(diff: dict[str, Any], diffs: list[dict[str, Any]]) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from .. import __version__, presets, vectors
-from ._keywords import framework_preset_kwargs, jsonable
+from .._json import stored
+from ._keywords import framework_preset_kwargs
 from ._live import standard_cases
 from ._oracle import PresetAdapter
 from ._provenance import provenance
@@ -59,9 +60,9 @@ def export_preset(preset: str, out: str | os.PathLike[str],
         runs.append((file, arrays, {
             "framework": "novograd_ref", "preset": preset, "case": case.name,
             "dtype": dtype, "tag": preset, "file": file,
-            "constructor_kwargs": jsonable(kwargs),
+            "constructor_kwargs": stored(kwargs),
             "learning_rate_keyword": presets.spec(preset).learning_rate_keyword,
-            "preset_kwargs": jsonable(model), "settings": {},
+            "preset_kwargs": stored(model), "settings": {},
             "provenance": provenance(__version__, {"novograd_ref": __version__}, command,
                                      case_sha256=case.entry["sha256"])}))
     ensure_root(root)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import presets
+from .._json import stored
 from . import frameworks
 
 
@@ -51,16 +52,7 @@ def framework_preset_kwargs(preset: str, kwargs: Mapping[str, Any],
     plugin = frameworks.load(name)
     variants = plugin.recording_variants(dtype)
     settings = dict(variants[0][1]) if variants else {}
-    out = plugin.preset_kwargs(jsonable(kwargs), dtype, settings)
+    out = plugin.preset_kwargs(stored(kwargs), dtype, settings)
     if "betas" in out:
         out["betas"] = tuple(out["betas"])
     return dict(out)
-
-
-def jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Keywords as they read back from JSON: tuples become lists.
-
-    >>> jsonable({"betas": (0.9, 0.98)})
-    {'betas': [0.9, 0.98]}
-    """
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}

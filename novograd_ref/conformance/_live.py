@@ -16,15 +16,21 @@ import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .. import presets, vectors
-from ..testing import rtol
+from .. import vectors
+from .._json import reportable
 from ._adapter import Failure
-from ._explanation import jsonable
 from ._keywords import preset_kwargs_for, presets_with_keywords
 from ._oracle import Implementation, PresetAdapter
 from ._report import Report
-from ._runner import DEFAULT_TIMEOUT, Problem, Run, Skipped, open_runner
-from ._verify import Comparison, compare, replay, run_trajectory
+from ._runner import DEFAULT_TIMEOUT, CompletedRun, Problem, Skipped, open_runner
+from ._verify import (
+    Comparison,
+    compare,
+    replay,
+    run_dtype,
+    run_tolerance,
+    run_trajectory,
+)
 
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
@@ -100,25 +106,8 @@ def reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
     return "\n".join(lines)
 
 
-def narrow_dtype(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> str:
-    """The dtype a run is held to: float32 when the oracle ``preset`` keeps a float32
-    moment under these keywords (its own default, as Apex's, or a keyword).
-
-    >>> narrow_dtype("apex", {}, "float64"), narrow_dtype("optax", {}, "float64")
-    ('float32', 'float64')
-    """
-    hyper = presets.spec(preset).canonical(**oracle_kwargs)
-    narrow = "float32" in (hyper.get("state_dtype"), hyper.get("mu_dtype"))
-    return "float32" if narrow else dtype
-
-
-def tolerance(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
-    """The framework tolerance of a run: that of :func:`narrow_dtype`."""
-    return rtol(narrow_dtype(preset, oracle_kwargs, dtype), "framework")
-
-
-def usable(outcome: Run | Skipped | Failure, preset: str, problem: Problem
-           ) -> Run | Skipped | Failure:
+def usable(outcome: CompletedRun | Skipped | Failure, preset: str, problem: Problem
+           ) -> CompletedRun | Skipped | Failure:
     """``outcome``, unless it is a run whose oracle keywords (those the port's factory
     declares, :func:`~novograd_ref.conformance._oracle.declared_oracle_kwargs`) the
     oracle ``preset`` refuses: then a failure of the port's factory (cause
@@ -126,16 +115,16 @@ def usable(outcome: Run | Skipped | Failure, preset: str, problem: Problem
 
     >>> import numpy as np
     >>> problem = Problem("p", {"w": np.ones(2)}, 0.1, 1, grads={"w": np.ones((1, 2))})
-    >>> run = Run({"no_such_keyword": 1}, {}, {})
+    >>> run = CompletedRun({"no_such_keyword": 1}, {}, {})
     >>> usable(run, "optax", problem).cause
     'protocol'
     """
-    if not isinstance(outcome, Run):
+    if not isinstance(outcome, CompletedRun):
         return outcome
     try:
         oracle = PresetAdapter(preset, **outcome.oracle_kwargs)
         oracle.init(dict(problem.params0), problem.learning_rate)
-        narrow_dtype(preset, outcome.oracle_kwargs, "float64")
+        run_dtype(preset, outcome.oracle_kwargs, "float64")
     except (TypeError, ValueError) as exc:
         return Failure("protocol", f"preset {preset!r} refuses the oracle keywords the "
                        f"factory declares, {reprlib.repr(outcome.oracle_kwargs)}: "
@@ -143,7 +132,7 @@ def usable(outcome: Run | Skipped | Failure, preset: str, problem: Problem
     return outcome
 
 
-def judge(outcome: Run | Skipped | Failure, spec: str, preset: str, problem: Problem,
+def judge(outcome: CompletedRun | Skipped | Failure, spec: str, preset: str, problem: Problem,
           kwargs: Mapping[str, Any], dtype: str, label: str,
           inline: Mapping[str, Any] | None = None, full: bool = False) -> Comparison:
     """The comparison of one outcome with the oracle ``preset`` replaying its gradients:
@@ -157,10 +146,10 @@ def judge(outcome: Run | Skipped | Failure, spec: str, preset: str, problem: Pro
     want, _ = run_trajectory(PresetAdapter(preset, **oracle), problem.params0,
                              problem.learning_rate, replay(outcome.grads), problem.steps)
     case = None if inline is not None else problem.name
-    tol = tolerance(preset, oracle, dtype)
+    tol = run_tolerance(preset, oracle, dtype)
     return compare(label, problem.name, dtype, outcome.params, want, tol,
                    reproducer(spec, preset, kwargs, oracle, dtype, case, inline, tol, full),
-                   ulp_dtype=narrow_dtype(preset, oracle, dtype), full=full)
+                   ulp_dtype=run_dtype(preset, oracle, dtype), full=full)
 
 
 def verify_implementation(impl: Implementation | str, preset: str,
@@ -190,7 +179,7 @@ def verify_implementation(impl: Implementation | str, preset: str,
     tell = on_update or (lambda report: None)
     jobs = [(case, kwargs, dtype) for case, kwargs in standard_cases(preset)
             for dtype in dtypes]
-    runs: list[tuple[Problem, dict[str, Any], Run]] = []
+    runs: list[tuple[Problem, dict[str, Any], CompletedRun]] = []
     with open_runner(impl, in_process=in_process, timeout=timeout,
                      memory_limit=memory_limit, preset=preset) as runner:
         for case, kwargs, dtype in progress(jobs):
@@ -198,7 +187,7 @@ def verify_implementation(impl: Implementation | str, preset: str,
             outcome = usable(runner.run(kwargs, dtype, problem), preset, problem)
             report.comparisons.append(judge(outcome, spec, preset, problem, kwargs, dtype,
                                             f"{spec} / {case.name} / {dtype}", full=full))
-            if isinstance(outcome, Run) and dtype == dtypes[0]:
+            if isinstance(outcome, CompletedRun) and dtype == dtypes[0]:
                 runs.append((problem, kwargs, outcome))
             tell(report)
         for dtype in dtypes if examples else ():
@@ -244,7 +233,7 @@ class Standing:
     def to_json(self) -> dict[str, Any]:
         """``{preset, compared, failed, first_divergence, peak}`` (strict JSON)."""
         first = self.first.divergence if self.first is not None else None
-        return jsonable({
+        return reportable({
             "preset": self.preset, "compared": self.compared, "failed": self.failed,
             "first_divergence": None if first is None else
             {"case": self.first.case, **dataclasses.asdict(first)},  # type: ignore[union-attr]
@@ -253,7 +242,7 @@ class Standing:
              "error": self.peak.error}})
 
 
-def standings(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
+def standings(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedRun]], language: str,
               dtype: str, candidates: Iterable[str] | None = None) -> list[Standing]:
     """Every candidate preset (default: all with keywords) against every run it can
     express, the oracle replaying the gradients the implementation was fed. ``runs``
@@ -275,9 +264,9 @@ def standings(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: 
                 their |= {k: v for k, v in run.oracle_kwargs.items() if k not in kwargs}
             want, _ = run_trajectory(PresetAdapter(preset, **their), problem.params0,
                                      problem.learning_rate, replay(run.grads), problem.steps)
-            tol = tolerance(preset, their, dtype)
+            tol = run_tolerance(preset, their, dtype)
             result = compare(problem.name, problem.name, dtype, run.params, want, tol,
-                             ulp_dtype=narrow_dtype(preset, their, dtype))
+                             ulp_dtype=run_dtype(preset, their, dtype))
             if not result.passed:
                 failing.append(result)
         first = min(failing, key=lambda c: (c.divergence.step if c.divergence else 0,
@@ -287,7 +276,7 @@ def standings(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: 
     return out
 
 
-def matching_presets(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
+def matching_presets(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedRun]], language: str,
                      dtype: str, candidates: Iterable[str] | None = None) -> list[str]:
     """The presets whose trajectories reproduce every run both can express, provided
     that is at least half of the runs (so a preset is not named on the strength of one
@@ -302,7 +291,7 @@ def reproducing(found: Iterable[Standing], runs: int) -> list[str]:
     return [s.preset for s in found if runs and not s.failed and 2 * s.compared >= runs]
 
 
-def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
+def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedRun]], language: str,
                      dtype: str, matches: Iterable[str] = ()) -> list[str]:
     """The presets (other than ``matches``) that the float64 ``runs`` reproduce only
     with a float32 second moment or with float32 arithmetic, described
@@ -341,7 +330,7 @@ def identify(impl: Implementation | str, language: str, dtype: str = "float64",
         for case, kwargs in progress(standard_cases(language)):
             problem = Problem.from_case(case, dtype)
             outcome = usable(runner.run(kwargs, dtype, problem), language, problem)
-            if isinstance(outcome, Run):
+            if isinstance(outcome, CompletedRun):
                 runs.append((problem, kwargs, outcome))
             elif isinstance(outcome, Failure):
                 errors.append(Comparison.errored(f"{spec} / {case.name} / {dtype}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.util
-import reprlib
 from collections.abc import Callable, Mapping
 from importlib.machinery import ModuleSpec
 from typing import Any
@@ -23,13 +22,12 @@ from ._adapter import (
     Unsupported,
 )
 from .targets import (
-    MAX_MODULE_DEPTH,
     ExecTarget,
     TargetError,
-    is_target,
+    parse_impl,
     target_implementation,
-    target_module,
 )
+from .targets._grammar import shown
 
 
 class PresetAdapter:
@@ -101,34 +99,26 @@ def implementation(spec: str, preset: str | None = None) -> Implementation:
     their canonical hyperparameters (it needs one), a published optimizer's constructor
     is filled by their meaning; the other kinds take keywords as they are.
     """
-    if spec.startswith("exec:"):
+    impl = parse_impl(spec)
+    if impl.kind == "exec":
         return Implementation(spec, _exec_target(spec, preset).build)
-    if is_target(spec):
+    if impl.kind == "target":
         return target_implementation(spec, preset)
-    if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
-                                      and not _is_framework(spec)):
-        name = spec.removeprefix("preset:")
+    if impl.kind == "preset":
+        name = impl.name
         presets.get(name)
         return Implementation(spec, lambda kwargs, dtype: PresetAdapter(name, **kwargs))
-    if ":" in spec and not spec.startswith("framework:"):
-        factory = _factory(spec)
+    if impl.kind == "factory":
+        factory = _factory(impl.name, impl.factory)
         return Implementation(spec, lambda kwargs, dtype: _checked(spec, factory(**kwargs)),
                               declared_oracle_kwargs(spec, factory))
-    name = spec.removeprefix("framework:")
-    if not _is_framework(name):
+    if not _is_framework(impl.name):
         from . import frameworks
 
         raise ImplementationError(
-            f"unknown implementation {_SHOWN.repr(spec)}: not a preset ({', '.join(presets.names())}), "
+            f"unknown implementation {shown(spec)}: not a preset ({', '.join(presets.names())}), "
             f"a framework ({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
-    return _framework_implementation(spec, name)
-
-
-#: The longest ``--impl`` accepted (a longer name is refused as a usage error); the most
-#: dotted components of a module name is the targets' ``MAX_MODULE_DEPTH``.
-MAX_SPEC_LENGTH = 1000
-_SHOWN = reprlib.Repr()  # names in messages, cut to a readable length
-_SHOWN.maxstring = 120
+    return _framework_implementation(spec, impl.name)
 
 
 def check_spec(spec: str) -> None:
@@ -143,39 +133,20 @@ def check_spec(spec: str) -> None:
     ...
     novograd_ref.conformance._adapter.ImplementationError: --impl: a module name of at most 32 dotted components is expected, got 41
     """
-    if not isinstance(spec, str) or not spec:
-        raise ImplementationError("--impl: an empty name is refused; name preset:NAME, a "
-                                  "framework or module:factory")
-    if len(spec) > MAX_SPEC_LENGTH:
-        raise ImplementationError(f"--impl: a name of at most {MAX_SPEC_LENGTH} characters "
-                                  f"is expected, got {len(spec)}")
-    if spec.startswith("exec:"):
+    impl = parse_impl(spec)
+    if impl.kind == "exec":
         _exec_target(spec)
-        return
-    if ":" in spec and not spec.startswith(("preset:", "framework:")):
-        if is_target(spec):
-            module_name = target_module(spec)
-        else:
-            module_name, _, factory_name = spec.partition(":")
-            parts = module_name.split(".")
-            if len(parts) > MAX_MODULE_DEPTH:
-                raise ImplementationError(f"--impl: a module name of at most "
-                                          f"{MAX_MODULE_DEPTH} dotted components is "
-                                          f"expected, got {len(parts)}")
-            if not (factory_name.isidentifier() and all(p.isidentifier() for p in parts)):
-                raise ImplementationError(f"{_SHOWN.repr(spec)} is not module:factory "
-                                          "(dotted Python names)")
-        if find_module(module_name) is None:
-            raise ImplementationError(f"cannot import {_SHOWN.repr(module_name)}: no such "
-                                      "module")
-        return
-    name = spec.removeprefix("preset:").removeprefix("framework:")
-    if spec.startswith("preset:") or (name in presets.names() and not _is_framework(name)):
-        if name not in presets.names():
-            raise ImplementationError(f"unknown preset {_SHOWN.repr(name)}; known: "
+    elif impl.kind in ("target", "factory"):
+        if find_module(impl.name) is None:
+            raise ImplementationError(f"cannot import {shown(impl.name)}: no such module")
+    elif impl.kind == "preset":
+        if impl.name not in presets.names():
+            raise ImplementationError(f"unknown preset {shown(impl.name)}; known: "
                                       f"{', '.join(presets.names())}")
-        return
-    _framework_implementation(spec, name) if _is_framework(name) else implementation(spec)
+    elif _is_framework(impl.name):
+        _framework_implementation(spec, impl.name)
+    else:
+        implementation(spec)
 
 
 def find_module(module_name: str) -> ModuleSpec | None:
@@ -276,12 +247,11 @@ def _exec_target(spec: str, preset: str | None = None) -> ExecTarget:
         raise ImplementationError(str(exc)) from None
 
 
-def _factory(spec: str) -> Callable[..., Any]:
-    """The factory ``spec`` names, its module imported here; :class:`ImplementationError`
-    when that module is not found or has no such callable. Whatever else importing it
-    raises (a missing dependency included) is the implementation's own error and
-    propagates."""
-    module_name, _, factory_name = spec.partition(":")
+def _factory(module_name: str, factory_name: str) -> Callable[..., Any]:
+    """The factory ``module_name:factory_name`` names, its module imported here;
+    :class:`ImplementationError` when that module is not found or has no such callable.
+    Whatever else importing it raises (a missing dependency included) is the
+    implementation's own error and propagates."""
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shlex
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 
 from novograd_ref import vectors
 from novograd_ref._docs import docs_url
+from novograd_ref._json import stored
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance._adapter import Adapter
 from novograd_ref.conformance._provenance import provenance
@@ -31,11 +31,6 @@ __all__ = ["FrameworkUnavailableError", "record", "run_case"]
 
 class FrameworkUnavailableError(RuntimeError):
     """The requested framework is not importable in this environment."""
-
-
-def _jsonable(obj: Any) -> Any:
-    """``obj`` as it reads back from JSON (tuples become lists); rejects the rest."""
-    return json.loads(json.dumps(obj, allow_nan=False))
 
 
 def default_command() -> str:
@@ -212,13 +207,13 @@ def record(
         if kwargs is None:
             say(f"skip   {framework} {entry['name']}: not expressible")
             continue
-        kwargs = _jsonable(kwargs)
+        kwargs = stored(kwargs)
         case = vectors.load_case(entry, root)
         for dtype in dtypes:
             for tag, settings in plugin.recording_variants(dtype):
                 if tag in plugin.schedule_only_tags and entry["lr_kind"] != "schedule":
                     continue
-                settings = _jsonable(settings)
+                settings = stored(settings)
                 new_entries.append(
                     _record_one(
                         plugin, framework, case, dtype, tag, settings, kwargs, root, command
@@ -273,7 +268,7 @@ def _record_one(
         "sha256": sha,
         "constructor_kwargs": kwargs,
         "learning_rate_keyword": plugin.learning_rate_keyword,
-        "preset_kwargs": _jsonable(plugin.preset_kwargs(dict(kwargs), dtype, dict(settings))),
+        "preset_kwargs": stored(plugin.preset_kwargs(dict(kwargs), dtype, dict(settings))),
         "settings": settings,
         "provenance": record_provenance(plugin, case, command),
     }

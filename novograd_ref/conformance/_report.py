@@ -16,13 +16,12 @@ leaves every finding so far (with ``"complete": false``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from typing import Any
 
+from .._json import file_text, reportable
 from .._paths import write_output
-from ._explanation import jsonable
 from ._verify import Comparison
 
 VERDICTS = ("pass", "mismatch", "error", "nothing_checked")
@@ -113,16 +112,16 @@ class Report:
                     row["nonfinite"] = c.status in ("pass", "mismatch")
             if row["ulps"] is not None and c.shown_ulps == "-":
                 row["ulps"] = None
-            row["divergence"] = jsonable(row["divergence"])
+            row["divergence"] = reportable(row["divergence"])
             rows.append(row)
         first, peak, smallest = self.first_divergence(), self.peak(), self.smallest_failure()
         return {"implementation": self.implementation, "preset": self.preset,
                 "complete": self.complete, "passed": self.passed, "matches": self.matches,
                 "variants": self.variants, "summary": self.summary(),
-                "first_divergence": jsonable(
+                "first_divergence": reportable(
                     None if first is None or first.divergence is None else
                     {"label": first.label, **dataclasses.asdict(first.divergence)}),
-                "peak": None if peak is None else jsonable(
+                "peak": None if peak is None else reportable(
                     {"label": peak.label, "step": peak.step, "leaf": peak.leaf,
                      "error": peak.error}),
                 "smallest_failure": None if smallest is None else smallest.label,
@@ -132,5 +131,4 @@ class Report:
         """Atomically replace ``path`` with :meth:`to_json` (a temporary file in the
         same folder, created exclusively, moved over ``path``; only a regular file is
         ever replaced: ``novograd_ref._paths.write_output``)."""
-        text = json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
-        write_output(path, text.encode("utf-8"))
+        write_output(path, file_text(self.to_json()).encode("utf-8"))

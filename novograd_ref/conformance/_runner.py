@@ -1,10 +1,10 @@
 """Running the implementation under test: in a child process (the default) or in-process.
 
 A :class:`Runner` builds the implementation with a case's constructor keywords and
-steps it through one :class:`Problem`; the outcome is a :class:`Run` (the parameter
-trajectory and the gradients fed), :class:`Skipped` (the factory raised
-:class:`~novograd_ref.conformance.Unsupported` or ``NotImplementedError``) or a
-:class:`~novograd_ref.conformance.Failure`.
+steps it through one :class:`Problem`; the outcome (a :data:`RunResult`) is a
+:class:`CompletedRun` (the parameter trajectory and the gradients fed),
+:class:`Skipped` (the factory raised :class:`~novograd_ref.conformance.Unsupported` or
+``NotImplementedError``) or a :class:`~novograd_ref.conformance.Failure`.
 
 :class:`IsolatedRunner` runs the implementation in a child process
 (``python -m novograd_ref.conformance._child``), started once and restarted after it
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import select
 import shutil
@@ -40,6 +39,7 @@ from typing import Any, Protocol, Union
 import numpy as np
 
 from .. import vectors
+from .._json import from_wire, read_wire_line, to_wire, wire_line
 from ._adapter import Failure, ImplementationFailed, raised
 from ._oracle import Implementation, ImplementationError, check_spec, implementation
 from ._verify import Watch, run_trajectory
@@ -106,7 +106,7 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class CompletedRun:
     """A completed run: the keywords it was built with, the oracle keywords that
     reproduce it, the parameter trajectory ``(steps + 1, *shape)`` and the gradients
     fed ``(steps, *shape)``."""
@@ -123,11 +123,12 @@ class Skipped:
     reason: str
 
 
-Outcome = Union[Run, Skipped, Failure]  # noqa: UP007 (a runtime alias on Python 3.10)
+#: What one run of the implementation came to.
+RunResult = Union[CompletedRun, Skipped, Failure]  # noqa: UP007 (a runtime alias on 3.10)
 
 
 def run_once(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, problem: Problem,
-             watch: Watch | None = None) -> Outcome:
+             watch: Watch | None = None) -> RunResult:
     """Build ``impl`` with ``kwargs`` for ``dtype`` and step it through ``problem``.
 
     ``Unsupported`` / ``NotImplementedError`` from the factory is a skip; any other
@@ -143,15 +144,15 @@ def run_once(impl: Implementation, kwargs: Mapping[str, Any], dtype: str, proble
     except ImplementationError as exc:  # the loader's own check of what came back
         return Failure("protocol", str(exc), "factory")
     except ImplementationFailed as exc:  # a port process that failed while starting
-        return exc.failure()
+        return exc.failure
     except (Exception, SystemExit) as exc:  # noqa: BLE001 (any error of the factory)
-        return raised(exc, "factory").failure()
+        return raised(exc, "factory").failure
     try:
         params, grads = run_trajectory(adapter, problem.params0, problem.learning_rate,
                                        problem.grads_at, problem.steps, watch)
     except ImplementationFailed as exc:
-        return exc.failure()
-    return Run(dict(oracle_kwargs), params, grads)
+        return exc.failure
+    return CompletedRun(dict(oracle_kwargs), params, grads)
 
 
 class Runner(Protocol):
@@ -159,7 +160,7 @@ class Runner(Protocol):
 
     spec: str
 
-    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome: ...
+    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> RunResult: ...
 
 
 class InProcessRunner:
@@ -175,7 +176,7 @@ class InProcessRunner:
         self.spec, self.preset = (impl if isinstance(impl, str) else impl.spec), preset
         self.impl: Implementation | Failure | None = None if isinstance(impl, str) else impl
 
-    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome:
+    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> RunResult:
         """See :func:`run_once`."""
         if self.impl is None:
             try:
@@ -183,7 +184,7 @@ class InProcessRunner:
             except ImplementationError:
                 raise
             except (Exception, SystemExit) as exc:  # noqa: BLE001 (the port's import failed)
-                self.impl = raised(exc, "import").failure()
+                self.impl = raised(exc, "import").failure
         if isinstance(self.impl, Failure):
             return self.impl
         return run_once(self.impl, kwargs, dtype, problem)
@@ -330,7 +331,7 @@ class IsolatedRunner:
         shutil.rmtree(self._folder, ignore_errors=True)
 
     # -- one run
-    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> Outcome:
+    def run(self, kwargs: Mapping[str, Any], dtype: str, problem: Problem) -> RunResult:
         """Run one problem in the child; restart the child first if it is gone."""
         if self._broken is not None:
             return self._broken
@@ -347,7 +348,7 @@ class IsolatedRunner:
         job = self._folder / f"job-{self._jobs}.npz"
         result = self._folder / f"result-{self._jobs}.npz"
         job.write_bytes(vectors.npz_bytes(problem.arrays()))
-        self._send({"op": "run", "kwargs": encode(dict(kwargs)), "dtype": dtype,
+        self._send({"op": "run", "kwargs": to_wire(dict(kwargs)), "dtype": dtype,
                     "name": problem.name, "steps": problem.steps,
                     "leaves": list(problem.params0), "job": str(job),
                     "result": str(result)})
@@ -363,13 +364,13 @@ class IsolatedRunner:
             else:
                 outcome = self._result(reply, result, problem, dtype)
                 result.unlink(missing_ok=True)
-                if isinstance(outcome, Run):
+                if isinstance(outcome, CompletedRun):
                     return outcome
                 failure = outcome
         return dataclasses.replace(failure, output=_tail(log, start))
 
     def _result(self, reply: Mapping[str, Any], result: Path, problem: Problem, dtype: str
-                ) -> Run | Failure:
+                ) -> CompletedRun | Failure:
         if not isinstance(reply.get("oracle_kwargs"), dict):
             return self._protocol(f"unexpected reply {reply!r}")
         shapes = {f"params__{k}": ((problem.steps + 1, *v.shape), dtype)
@@ -382,7 +383,7 @@ class IsolatedRunner:
             return self._protocol(f"unreadable result: {exc}")
         params = {k: arrays[f"params__{k}"] for k in problem.params0}
         grads = {k: arrays[f"grads__{k}"] for k in problem.params0}
-        return Run(decode(reply["oracle_kwargs"]), params, grads)
+        return CompletedRun(from_wire(reply["oracle_kwargs"]), params, grads)
 
     def _failure(self, reply: Mapping[str, Any], where: list[Any]) -> Failure:
         data = reply["failure"]
@@ -401,7 +402,7 @@ class IsolatedRunner:
 
     # -- pipes
     def _send(self, message: Mapping[str, Any]) -> None:
-        data = (json.dumps(message) + "\n").encode()
+        data = wire_line(message).encode()
         try:
             while data:
                 data = data[os.write(self._commands, data):]
@@ -418,7 +419,7 @@ class IsolatedRunner:
                 return None, dataclasses.replace(line, call=where[0] or "",
                                                  step=where[1])
             try:
-                message = json.loads(line)
+                message = read_wire_line(line)
             except ValueError:
                 return None, self._protocol(f"not JSON: {line[:200]!r}", where)
             if not isinstance(message, dict):
@@ -496,31 +497,3 @@ def open_runner(impl: Implementation | str, *, in_process: bool = False,
         yield runner
     finally:
         runner.close()
-
-
-def encode(value: Any) -> Any:
-    """Keywords as JSON, tuples kept apart from lists (``{"__tuple__": [...]}``).
-
-    >>> decode(json.loads(json.dumps(encode({"betas": (0.9, 0.98)}))))
-    {'betas': (0.9, 0.98)}
-    """
-    if isinstance(value, tuple):
-        return {"__tuple__": [encode(v) for v in value]}
-    if isinstance(value, list):
-        return [encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def decode(value: Any) -> Any:
-    """The inverse of :func:`encode`."""
-    if isinstance(value, dict):
-        if set(value) == {"__tuple__"}:
-            return tuple(decode(v) for v in value["__tuple__"])
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value

@@ -30,6 +30,7 @@ from .._namespace import namespace
 from ..testing import relative_error, rtol
 from ._adapter import Failure
 from ._runner import Problem, Runner, Skipped
+from ._verify import held_dtype
 
 Leaves = dict[str, np.ndarray]
 
@@ -315,10 +316,8 @@ def tolerance(cfg: Config, quirks: Quirks, dtype: str, float32_rounding: bool = 
     >>> tolerance(Config(0.1, state_dtype="float32"), Quirks(), "float64") < 1e-10
     True
     """
-    narrow = {dtype, quirks.arithmetic} & {"float32"}
-    if float32_rounding and "float32" in (cfg.state_dtype, cfg.mu_dtype):
-        narrow = {"float32"}
-    return rtol("float32" if narrow else dtype, "framework")
+    moments = (cfg.state_dtype, cfg.mu_dtype) if float32_rounding else ()
+    return rtol(held_dtype(dtype, (quirks.arithmetic, *moments)), "framework")
 
 
 def run_error(measured: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import presets, vectors
-from ..testing import relative_error, rtol
+from ..testing import rtol
 from ._adapter import (
     Adapter,
     Failure,
@@ -33,6 +33,7 @@ from ._divergence import (
     excerpt,
     first_divergence,
     layers_coincide,
+    peak,
     shown_ulps,
     ulps,
 )
@@ -191,7 +192,8 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
 
     A leaf's error is the largest difference over all steps divided by the largest
     magnitude of the desired trajectory, so a leaf converging towards 0 is not judged
-    by its smallest values. The step reported is where the difference peaks; its ulps
+    by its smallest values. The leaf and step reported are the peak
+    (the divergence module's ``peak``); its ulps
     are those of ``ulp_dtype``, the precision the run is held to (default: the dtype of
     ``desired``). A mismatch also gets its first divergence (the earliest step, then
     leaf, then element beyond the tolerance, :func:`~novograd_ref.conformance.first_divergence`) and
@@ -202,35 +204,50 @@ def compare(label: str, case: str, dtype: str, actual: Mapping[str, np.ndarray],
     if not desired:
         return Comparison(label, case, dtype, float("inf"), float("inf"), tolerance, "", 0,
                           reproducer)
-    worst = (-1.0, 0.0, "", 0)
-    for name, want in desired.items():
-        got = np.asarray(actual[name])
-        err = relative_error(got[1:], want[1:])
-        if err > worst[0]:
-            diff = np.abs(got[1:].astype(np.float64) - want[1:])
-            diff = np.where(np.isnan(diff), np.inf, diff).reshape(diff.shape[0], -1)
-            step = int(np.argmax(diff.max(axis=1))) + 1 if diff.size else 1
-            worst = (err, ulps(got[step], want[step], ulp_dtype or want.dtype), name, step)
+    step, leaf, error = peak(actual, desired)
+    worst_ulps = ulps(np.asarray(actual[leaf])[step], desired[leaf][step],
+                      ulp_dtype or desired[leaf].dtype)
     found = text = None
-    if not worst[0] <= tolerance:
+    if not error <= tolerance:
         found = first_divergence(actual, desired, tolerance)
         text = excerpt(actual, desired, found, tolerance, full) if found else None
     first = next(iter(desired.values()))
     size = (first.shape[0] - 1) * sum(int(np.asarray(w[0]).size) for w in desired.values())
-    return Comparison(label, case, dtype, worst[0], worst[1], tolerance, worst[2], worst[3],
-                      reproducer, divergence=found, excerpt=text or "", input_size=size,
+    return Comparison(label, case, dtype, error, worst_ulps, tolerance, leaf, step, reproducer,
+                      divergence=found, excerpt=text or "", input_size=size,
                       one_element_layers=layers_coincide({n: w[0] for n, w in
                                                           desired.items()}))
 
 
-def run_dtype(entry: Mapping[str, Any]) -> str:
-    """The narrowest dtype a record's run computes in (its state may be float32).
+def held_dtype(dtype: str, computed_in: Iterable[str | None] = ()) -> str:
+    """The dtype a run with ``dtype`` parameters is held to (its tolerance and the dtype
+    its ulps are counted in): float32 when the run, or anything it computes in
+    (``computed_in``: the dtypes of its moments, of its arithmetic), is float32.
+
+    >>> held_dtype("float64", ("float32", None)), held_dtype("float64")
+    ('float32', 'float64')
+    """
+    return "float32" if "float32" in (dtype, *computed_in) else dtype
+
+
+def run_dtype(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> str:
+    """The dtype a run that the oracle ``preset`` models with ``oracle_kwargs`` is held
+    to (:func:`held_dtype`): float32 when the preset keeps a float32 moment under these
+    keywords (its own default, as Apex's, or a keyword), or the run is float32.
 
     Hyperparameters rounded through float32 (``hyper_dtype``) are exact inputs of a
-    float64 computation, so they do not widen the tolerance.
+    float64 computation, so they do not narrow it.
+
+    >>> run_dtype("apex", {}, "float64"), run_dtype("optax", {}, "float64")
+    ('float32', 'float64')
     """
-    state_dtype = entry.get("preset_kwargs", {}).get("state_dtype")
-    return "float32" if "float32" in (state_dtype, entry["dtype"]) else str(entry["dtype"])
+    hyper = presets.spec(preset).canonical(**oracle_kwargs)
+    return held_dtype(dtype, (hyper.get("state_dtype"), hyper.get("mu_dtype")))
+
+
+def run_tolerance(preset: str, oracle_kwargs: Mapping[str, Any], dtype: str) -> float:
+    """The ``"framework"`` tolerance of such a run: that of :func:`run_dtype`."""
+    return rtol(run_dtype(preset, oracle_kwargs, dtype), "framework")
 
 
 def verify_record(entry: Mapping[str, Any] | vectors.Record, adapter: Adapter | None = None,
@@ -251,8 +268,9 @@ def verify_record(entry: Mapping[str, Any] | vectors.Record, adapter: Adapter | 
     label = f"{entry['framework']}{tag} / {entry['case']} / {entry['dtype']}"
     where = f" --data {root}" if root is not None else ""
     repro = f"novograd-ref verify{where} --record {entry['file'].removeprefix('records/')}"
+    held = run_dtype(entry["preset"], entry["preset_kwargs"], entry["dtype"])
     return compare(label, entry["case"], entry["dtype"], actual, record.params,
-                   rtol(run_dtype(entry), "framework"), repro, ulp_dtype=run_dtype(entry))
+                   rtol(held, "framework"), repro, ulp_dtype=held)
 
 
 def oracle_problem(entry: Mapping[str, Any], case: vectors.Case) -> str:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _hyper
+from .._json import file_text, parse_file_text
 from ._files import read_inside, write_inside
 from ._npz import PathLike
 
@@ -267,7 +267,7 @@ def read_manifest(root: PathLike) -> dict[str, Any]:
     except OSError as exc:
         raise MalformedData([f"{os.fspath(root)}: cannot open ({exc.strerror})"]) from None
     try:
-        manifest = json.loads(data.decode("utf-8"), parse_int=bounded_int)
+        manifest = parse_file_text(data.decode("utf-8"), parse_int=bounded_int)
     except (ValueError, RecursionError) as exc:  # JSON, UTF-8 and range errors
         raise MalformedData([f"{where}: not valid JSON ({exc})"]) from None
     digest = hashlib.sha256(data).digest()
@@ -289,7 +289,7 @@ def write_manifest(root: PathLike, manifest: dict[str, Any]) -> None:
     out = {"schema_version": SCHEMA_VERSION, "cases": manifest["cases"], "records": records}
     validate_manifest(out)
     Path(root).mkdir(parents=True, exist_ok=True)
-    text = json.dumps(out, indent=1, allow_nan=False) + "\n"
+    text = file_text(out)
     write_inside(root, "manifest.json", text.encode("utf-8"))
 
 

@@ -50,11 +50,11 @@ import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ... import presets
+from ..._json import stored
 from .._adapter import Adapter
 
 __all__ = [
@@ -174,7 +174,7 @@ class Framework:
         """A case's constructor keywords as JSON stores them (tuples as lists), or
         ``None`` when the preset (so the framework) cannot express the case."""
         kwargs = presets.spec(self.preset).case_keywords(hyper)
-        return None if kwargs is None else json.loads(json.dumps(kwargs, allow_nan=False))
+        return None if kwargs is None else stored(kwargs)
 
 
 def names() -> list[str]:

@@ -26,7 +26,6 @@ Apex was constructed.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import types
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from novograd_ref._json import parse_file_text
 from novograd_ref.conformance.frameworks import Framework, spec_exists
 from novograd_ref.conformance.frameworks._torch import (
     TorchAdapter,
@@ -102,7 +102,7 @@ def source_info() -> dict[str, str]:
     path = module_dir() / "PROVENANCE.json"
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
+    data = parse_file_text(path.read_text())
     return {k: str(data[k]) for k in ("repository", "commit", "cuda_arch") if k in data}
 
 

@@ -11,13 +11,13 @@ directory.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from novograd_ref._docs import docs_url
+from novograd_ref._json import parse_file_text
 from novograd_ref.conformance.frameworks import spec_exists
 from novograd_ref.conformance.frameworks._torch import (
     load_module_from_file,
@@ -50,7 +50,7 @@ def source_info() -> dict[str, str]:
     path = module_dir() / "SOURCE.json"
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
+    data = parse_file_text(path.read_text())
     return {str(k): str(v) for k, v in data.items()}
 
 

@@ -41,19 +41,23 @@ from ._exec import (
     resolve_command,
 )
 from ._grammar import (
+    IMPL_KINDS,
     KINDS,
     MAX_MODULE_DEPTH,
+    ImplSpec,
     Target,
     TargetError,
     is_target,
     parse,
+    parse_impl,
     with_options,
 )
 from ._keras_class import keras_module
 
-__all__ = ["CLIENTS", "KINDS", "MAX_MODULE_DEPTH", "PROTOCOL_VERSION", "ExecAdapter", "ExecTarget", "Target",
-           "TargetError", "canonical_hyper", "client_files", "copy_clients", "is_target",
-           "keras_module", "parse", "resolve_command", "target_implementation",
+__all__ = ["CLIENTS", "IMPL_KINDS", "KINDS", "MAX_MODULE_DEPTH", "PROTOCOL_VERSION",
+           "ExecAdapter", "ExecTarget", "ImplSpec", "Target", "TargetError",
+           "canonical_hyper", "client_files", "copy_clients", "is_target", "keras_module",
+           "parse", "parse_impl", "resolve_command", "target_implementation",
            "target_module", "with_options"]
 
 _BUILDERS = {"torch": _torch_class.implementation, "optax": _optax_function.implementation,

@@ -1,4 +1,5 @@
-"""The grammar of published-optimizer targets: ``KIND:MODULE:NAME[?options]``.
+"""The grammar of ``--impl``: what an implementation's name says (:func:`parse_impl`),
+and of its published-optimizer targets, ``KIND:MODULE:NAME[?options]`` (:func:`parse`).
 
 See :mod:`novograd_ref.conformance.targets`.
 """
@@ -7,9 +8,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import reprlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ... import presets
+from .. import frameworks
 from .._adapter import ImplementationError
 
 KINDS: dict[str, str] = {
@@ -21,6 +25,10 @@ KINDS: dict[str, str] = {
 
 #: Most dots a module name may have (a deeper name is a usage error, not a search).
 MAX_MODULE_DEPTH = 32
+#: The longest ``--impl`` accepted (a longer name is refused as a usage error).
+MAX_SPEC_LENGTH = 1000
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = 120
 
 
 class TargetError(ImplementationError):
@@ -41,6 +49,15 @@ class Target:
     def what(self) -> str:
         """``MODULE.NAME``, for messages."""
         return f"{self.module}.{self.name}"
+
+
+def shown(name: str) -> str:
+    """``name`` as a message shows it: its repr, cut to a readable length.
+
+    >>> shown("x" * 200)[:8], len(shown("x" * 200))
+    ("'xxxxxxx", 120)
+    """
+    return _SHOWN.repr(name)
 
 
 def is_target(spec: str) -> bool:
@@ -91,6 +108,81 @@ def parse(spec: str) -> Target:
             raise TargetError(f"{spec}: map.{option_name}={value!r}: OURS must be a "
                               "hyperparameter name")
     return Target(kind, module, name, keywords, mapping)
+
+
+IMPL_KINDS: dict[str, str] = {
+    "exec": "exec:COMMAND, a port in any language speaking the exec protocol",
+    "target": "KIND:MODULE:NAME[?options], an optimizer as published",
+    "preset": "preset:NAME, or the name of a preset that is no framework's",
+    "factory": "MODULE:FACTORY, a port's factory",
+    "framework": "framework:NAME, or any other name",
+}
+"""What an ``--impl`` can name (``ImplSpec.kind``) -> how it is written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImplSpec:
+    """What an ``--impl`` names (:func:`parse_impl`): its ``kind`` (a key of ``IMPL_KINDS``),
+    and ``name``: the command of ``exec``, the module of a ``target`` or a ``factory``
+    (``factory`` holds the factory's name), the preset, or the framework."""
+
+    kind: str
+    name: str
+    factory: str = ""
+
+    def keywords_preset(self) -> str:
+        """The preset whose keywords the implementation takes, unless told otherwise: a
+        preset's own, a registered framework's preset, else ``optax``.
+
+        >>> parse_impl("framework:timm").keywords_preset(), parse_impl("port:make").keywords_preset()
+        ('timm', 'optax')
+        """
+        if self.kind == "framework" and self.name in frameworks.FRAMEWORKS:
+            return frameworks.load(self.name).preset
+        if self.kind == "preset" and self.name in presets.names():
+            return self.name
+        return "optax"
+
+
+def parse_impl(spec: str) -> ImplSpec:
+    """The one reading of an ``--impl`` name (not empty, at most ``MAX_SPEC_LENGTH``
+    characters), in this order: ``exec:COMMAND``; a target
+    ``torch:``, ``optax:`` or ``keras:MODULE:NAME[?options]`` (checked by :func:`parse`);
+    ``preset:NAME``, or a name without ``:`` that is a preset and no framework's;
+    ``MODULE:FACTORY`` (dotted Python names, at most ``MAX_MODULE_DEPTH`` deep);
+    ``framework:NAME`` or any other name, a framework. Whether the preset, framework or
+    module exists is not checked here; a malformed target or factory is an
+    :class:`~novograd_ref.conformance.ImplementationError`.
+
+    >>> parse_impl("my_pkg.port:make")
+    ImplSpec(kind='factory', name='my_pkg.port', factory='make')
+    >>> parse_impl("optax"), parse_impl("paper")
+    (ImplSpec(kind='framework', name='optax', factory=''), ImplSpec(kind='preset', name='paper', factory=''))
+    """
+    if not isinstance(spec, str) or not spec:
+        raise ImplementationError("--impl: an empty name is refused; name preset:NAME, a "
+                                  "framework or module:factory")
+    if len(spec) > MAX_SPEC_LENGTH:
+        raise ImplementationError(f"--impl: a name of at most {MAX_SPEC_LENGTH} characters "
+                                  f"is expected, got {len(spec)}")
+    if spec.startswith("exec:"):
+        return ImplSpec("exec", spec.removeprefix("exec:"))
+    if is_target(spec):
+        return ImplSpec("target", parse(spec).module)
+    if spec.startswith("preset:") or (":" not in spec and spec in presets.names()
+                                      and spec not in frameworks.FRAMEWORKS):
+        return ImplSpec("preset", spec.removeprefix("preset:"))
+    if ":" in spec and not spec.startswith("framework:"):
+        module, _, factory = spec.partition(":")
+        parts = module.split(".")
+        if len(parts) > MAX_MODULE_DEPTH:
+            raise ImplementationError(f"--impl: a module name of at most {MAX_MODULE_DEPTH} "
+                                      f"dotted components is expected, got {len(parts)}")
+        if not (factory.isidentifier() and all(p.isidentifier() for p in parts)):
+            raise ImplementationError(f"{shown(spec)} is not module:factory (dotted "
+                                      "Python names)")
+        return ImplSpec("factory", module, factory)
+    return ImplSpec("framework", spec.removeprefix("framework:"))
 
 
 def literal(text: str) -> Any:
