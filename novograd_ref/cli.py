@@ -26,12 +26,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
-import shutil
 import sys
-import textwrap
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,63 +80,15 @@ def progress(items: Iterable[T], label: str = "") -> Iterable[T]:
     sys.stderr.write("\n")
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
-
-
-#: What the tags of the bundled records mean (the legend of the ``verify`` table).
-RECORD_TAGS = {
-    "f32state": "float64 parameters with the framework's float32 second moment (the "
-                "PyTorch default dtype), held to float32 precision",
-    "nojit": "optax stepped eagerly, without jax.jit",
-    "eager": "OpenSeq2Seq under TF eager execution (beta2 applies), not TF1 graph mode",
-    "callback": "TFA with the learning rate set each step by Keras' LearningRateScheduler "
-                "callback (a float32 variable)",
-    "keras_schedule": "TFA with a built-in Keras schedule (PiecewiseConstantDecay, float32 "
-                      "values)",
-}
-
-#: Why a preset has no bundled record: no framework of it could be run and recorded.
-NOT_RECORDED = {
-    "apex": "FusedNovoGrad needs a CUDA build of Apex",
-    "clara": "Clara Train 3.1 is not distributed",
-    "dle": "DeepLearningExamples' Novograd computes torch_optimizer's math",
-    "flashlight": "flashlight is C++",
-    "monai": "MONAI's Novograd computes torch_optimizer's math",
-    "paper": "the paper's algorithm is the optax recurrence with the paper's defaults",
-}
-
-
-def _bundled_legend(entries: list[dict[str, Any]]) -> str:
-    """What the columns, the tags shown and the missing presets of the table mean."""
-    from . import presets
-
-    lines = [("columns: cases = recorded trajectories compared; worst rel err = the largest "
-              "max|oracle - framework| / max|framework| over their leaves and steps; ulps = "
-              "that difference in units of the last place of the precision the run is held "
-              "to ('-' next to an error above 1e-3, where they mean nothing); tolerance = the framework tolerance of that precision; result = pass when "
-              "every case is within it.")]
-    tags = sorted({e["tag"] for e in entries if e.get("tag")})
-    for tag in tags:
-        lines.append(f"[{tag}]: {RECORD_TAGS.get(tag, 'see the record provenance')}.")
-    recorded = {e["preset"] for e in entries}
-    missing = [n for n in presets.names() if n not in recorded]
-    if missing:
-        lines.append("no bundled records (checked by the equivalence tests and hand-derived "
-                     "vectors instead): " + "; ".join(
-                         f"{n} ({NOT_RECORDED.get(n, 'not recorded')})" for n in missing)
-                     + ".")
-    return "\n" + "\n".join(textwrap.fill(line, 90, subsequent_indent="  ")
-                             for line in lines)
-
-
 def _verify_bundled(args: argparse.Namespace) -> int:
     from . import vectors
-    from .conformance import Report, verify_bundled
+    from .conformance import (
+        Report,
+        bundled_text,
+        checked_records,
+        select_records,
+        verify_bundled,
+    )
 
     given = [f"--{k.replace('_', '-')}" for k in ("report", "examples", "timeout",
                                                    "memory_limit", "in_process", "full")
@@ -148,51 +97,20 @@ def _verify_bundled(args: argparse.Namespace) -> int:
         raise UsageError(f"{given[0]} needs --impl (it concerns a live implementation)")
     root = _data_dir(args.data)
     manifest = vectors.load_manifest(root)
-    entries = manifest["records"]
-    if not entries:
+    if not manifest["records"]:
         print(f"nothing was checked: {root or 'the bundled data'} holds no records")
         return EXIT_STATUS["nothing_checked"]
     if args.preset:
         _known_preset(args.preset)
-        entries = [e for e in entries if e["preset"] == args.preset]
-        if not entries:
-            why = NOT_RECORDED.get(args.preset, "not recorded")
-            raise UsageError(f"preset {args.preset!r} has no bundled records ({why}); "
-                             f"check it live with --impl preset:{args.preset}")
-    if args.record:
-        entries = [e for e in entries if e["file"] == f"records/{args.record}"]
-        if not entries:
-            raise UsageError(f"unknown bundled record {args.record!r}"
-                             + (f" of preset {args.preset!r}" if args.preset else ""))
-    if args.dtype:
-        entries = [e for e in entries if e["dtype"] == args.dtype]
-        if not entries:
-            raise UsageError(f"no bundled record of the selection is {args.dtype}")
-    records = _checked_records(manifest, entries, root)
+    try:
+        entries = select_records(manifest["records"], preset=args.preset,
+                                 record=args.record, dtype=args.dtype)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    records = checked_records(manifest, entries, root)
     results = verify_bundled(records, progress=lambda it: progress(it, "verify"), root=root)
-    groups: dict[tuple[str, str, str], list[Any]] = {}
-    for entry, result in zip(entries, results):
-        tag = f" [{entry['tag']}]" if entry.get("tag") else ""
-        key = (entry["preset"], f"{entry['framework']}{tag}", entry["dtype"])
-        groups.setdefault(key, []).append(result)
-    rows = []
-    for (preset, framework, dtype), group in sorted(groups.items()):
-        worst = max(group, key=lambda r: r.error)
-        ok = all(r.passed for r in group)
-        rows.append([preset, framework, dtype, str(len(group)), f"{worst.error:.2e}",
-                     worst.shown_ulps, f"{worst.tolerance:.1e}", "pass" if ok else "FAIL"])
-    print(_table(rows, ["preset", "framework", "dtype", "cases", "worst rel err",
-                        "ulps", "tolerance", "result"]))
-    failed = [r for r in results if not r.passed]
-    print(_bundled_legend(entries if args.preset or args.record or args.dtype
-                          else vectors.record_entries()))
-    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
-          f"({len(results)} recorded trajectories)")
-    for r in failed[:1]:
-        print(f"\nfirst failing record: {r.label}; {r.first_and_peak()}")
-        if r.excerpt:
-            print(r.excerpt)
-        print(f"reproduce: {r.reproducer}")
+    print(bundled_text(entries, results, entries if args.preset or args.record or args.dtype
+                       else vectors.record_entries()))
     return EXIT_STATUS[Report("the oracle", args.preset or "every preset", results).verdict]
 
 
@@ -207,57 +125,15 @@ def _data_dir(data: str | None) -> Path | None:
     return Path(data)
 
 
-def _checked_records(manifest: dict[str, Any], entries: list[dict[str, Any]],
-                     root: Path | None) -> list[Any]:
-    """Every selected record loaded and checked against its case, or
-    :class:`~novograd_ref.vectors.MalformedData` listing each malformed entry."""
-    from . import vectors
-    from .conformance._verify import oracle_problem
-
-    problems, cases, records = [], {}, []
-    wanted = {e["case"] for e in entries}
-    for entry in manifest["cases"]:
-        if entry["name"] in wanted:
-            try:
-                cases[entry["name"]] = vectors.load_case(entry, root)
-            except ValueError as exc:
-                problems.append(f"case {entry['name']!r}: {exc}")
-    for entry in entries:
-        if entry["case"] not in cases:
-            continue  # its case is malformed, and reported
-        problem = oracle_problem(entry, cases[entry["case"]])
-        if problem:
-            problems.append(problem)
-        else:
-            try:
-                records.append(vectors.load_record(entry, root, case=cases[entry["case"]]))
-            except ValueError as exc:
-                problems.append(f"record {entry['file']!r}: {exc}")
-    if problems:
-        raise vectors.MalformedData(problems)
-    return records
-
-
 def _load(args: argparse.Namespace) -> tuple[str, str]:
     """The implementation's spec (checked, not imported here) and the preset whose
     keywords it takes."""
-    from . import presets
-    from .conformance import frameworks
-    from .conformance._oracle import check_spec
+    from .conformance import check_spec, keywords_preset
     from .conformance.targets import with_options
 
     _import_from_the_current_directory()
     spec = with_options(args.impl, args.kw, args.map)
-    name = spec.removeprefix("framework:").removeprefix("preset:")
-    if args.preset:
-        language = args.preset
-    elif name in frameworks.FRAMEWORKS and not spec.startswith("preset:"):
-        language = frameworks.load(name).preset
-    elif name in presets.names():
-        language = name
-    else:
-        language = "optax"
-    _known_preset(language)
+    language = _known_preset(keywords_preset(spec, args.preset))
     check_spec(spec)
     return spec, language
 
@@ -267,26 +143,6 @@ def _import_from_the_current_directory() -> None:
     does (an installed ``novograd-ref`` script does not put it on ``sys.path``)."""
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-
-
-@contextlib.contextmanager
-def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
-    """Hypothesis keeps a ``.hypothesis/`` folder in the current directory; a command
-    run by a user leaves nothing there, so it goes to a temporary folder instead."""
-    try:
-        from hypothesis.configuration import set_hypothesis_home_dir
-    except ImportError:
-        yield
-        return
-    from .conformance._runner import private_folder
-
-    folder = private_folder("hypothesis")
-    set_hypothesis_home_dir(str(folder))
-    try:
-        yield
-    finally:
-        set_hypothesis_home_dir(None)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _output_file(path: str | None, option: str) -> None:
@@ -309,49 +165,14 @@ def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
             "in_process": args.in_process}
 
 
-def _print_failures(errors: list[Any]) -> None:
-    """Each distinct failure (cause and message) once, on stderr, the first with the
-    implementation's traceback; the cases that failed the same way are counted."""
-    seen: dict[tuple[str, str], list[Any]] = {}
-    for c in errors:
-        seen.setdefault((c.failure.cause, c.failure.message), []).append(c)
-    for i, same in enumerate(seen.values()):
-        _print_failure(same[0], full=i == 0)
-        if len(same) > 1:
-            cases = ", ".join(f"{c.case} {c.dtype}".strip() for c in same[1:6])
-            more = f" and {len(same) - 6} more" if len(same) > 6 else ""
-            print(f"novograd-ref: the same failure in {len(same) - 1} more case"
-                  f"{'s' if len(same) > 2 else ''}: {cases}{more}", file=sys.stderr)
-
-
-def _print_failure(c: Any, full: bool) -> None:
-    """One errored case on stderr: where, cause, message; with ``full``, the
-    implementation's traceback and the tail of its output."""
-    f = c.failure
-    where = ", ".join(p for p in (f"case {c.case}", c.dtype, f.where()) if p)
-    print(f"novograd-ref: the implementation failed ({where}) [{f.cause}]: {f.message}",
-          file=sys.stderr)
-    if full and f.traceback:
-        print(f"\ntraceback of the implementation:\n{f.traceback}", end="", file=sys.stderr)
-    if full and f.output.strip():
-        print(f"\noutput of the implementation (last lines):\n{f.output.rstrip()}",
-              file=sys.stderr)
-
-
-def _row(c: Any) -> list[str]:
-    """One table row: where a mismatch first diverges, then its peak; a skipped or
-    errored row shows no numbers, a gross or non-finite error no ulps."""
-    result = {"skip": "skip", "error": "ERROR", "pass": "pass", "mismatch": "FAIL"}[c.status]
-    if c.status in ("skip", "error"):
-        step = f"step {c.step}" if c.status == "error" and c.step else "-"
-        return [c.case, c.dtype, "-", "-", "-", f"{c.tolerance:.1e}", step, result]
-    first = c.divergence.where() if c.divergence is not None else "-"
-    return [c.case, c.dtype, first, f"{c.error:.2e}", c.shown_ulps, f"{c.tolerance:.1e}",
-            f"step {c.step}, {c.leaf}", result]
-
-
 def _verify_impl(args: argparse.Namespace) -> int:
-    from .conformance import verify_implementation
+    from .conformance import (
+        JUnitReport,
+        conclusion_text,
+        failures_text,
+        report_text,
+        verify_implementation,
+    )
 
     if args.data is not None or args.record is not None:
         raise UsageError("--record selects a bundled record and --data a vectors "
@@ -363,81 +184,24 @@ def _verify_impl(args: argparse.Namespace) -> int:
     if args.examples:
         _needs_hypothesis()
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    writers = [w for w in (report_writer(args.report), junit_writer(args.junit_xml)) if w]
+    junit = (JUnitReport.start(args.junit_xml, "novograd-ref verify")
+             if args.junit_xml else None)
 
     def on_update(report: Any) -> None:
-        for write in writers:
-            write(report)
+        if args.report is not None:
+            report.write(args.report)
+        if junit is not None:
+            junit.verify(report)
 
     report = verify_implementation(spec, preset, dtypes, args.examples,
                                    progress=lambda it: progress(it, "verify"), identify=True,
                                    full=args.full, on_update=on_update,
                                    **options)
-    counts = report.counts()
-    print(f"{args.impl} against preset {preset!r}")
-    print(_table([_row(c) for c in report.comparisons],
-                 ["case", "dtype", "first divergence", "peak rel err", "ulps", "tolerance",
-                  "peak at", "result"]))
-    print(f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} "
-          f"errors, {counts['skipped']} skipped")
-    reasons: dict[str, int] = {}
-    for c in report.comparisons:
-        if c.status == "skip":
-            reasons[c.skipped] = reasons.get(c.skipped, 0) + 1
-    for reason, count in reasons.items():
-        print(f"skipped {count}: {reason}")
-    _print_failures([c for c in report.comparisons if c.status == "error"])
-    if report.verdict == "nothing_checked":
-        why = ("every case was skipped" if counts["skipped"] else
-               f"preset {preset!r} has no standard case to check")
-        print(f"\nnothing was checked: {why}")
-    elif counts["passed"] + counts["failed"]:
-        print("matches presets: " + (", ".join(report.matches) or "none"))
-        if report.variants:
-            print("in a float32 variant: " + ", ".join(report.variants))
-    _print_mismatch(report)
-    print(f"\nverdict: {report.verdict}")
+    print(report_text(report, args.impl))
+    print(failures_text([c for c in report.comparisons if c.status == "error"]), end="",
+          file=sys.stderr)
+    print(conclusion_text(report))
     return EXIT_STATUS[report.verdict]
-
-
-def _print_mismatch(report: Any) -> None:
-    """Where the implementation starts to go wrong, where it is most wrong, and the
-    smallest failing input: its excerpt and a runnable reproducer."""
-    first, peak, smallest = report.first_divergence(), report.peak(), report.smallest_failure()
-    if smallest is None:
-        return
-    if first is not None:
-        print(f"\nfirst divergence: {first.label}, {first.divergence.describe()}")
-    ulps = peak.shown_ulps
-    print(f"peak: {peak.label}, step {peak.step}, leaf {peak.leaf!r}, relative error "
-          f"{peak.error:.3g} > {peak.tolerance:.3g}" + ("" if ulps == "-" else
-                                                        f" ({ulps} ulps)"))
-    print(f"\nsmallest failing input: {smallest.label} (size {smallest.input_size}: "
-          f"parameter elements x steps)\n{smallest.first_and_peak()}")
-    if smallest.one_element_layers:
-        print("(every leaf of it has one element, where per-element and per-layer "
-              "normalization coincide: the only kind of input that fails)")
-    if smallest.excerpt:
-        print(smallest.excerpt)
-    print(f"\nreproducer (Python; prints the same excerpt):\n\n{smallest.reproducer}")
-
-
-def report_writer(path: str | None) -> Callable[[Any], None] | None:
-    """``--report``: rewrite the JSON report atomically after every case."""
-    if path is None:
-        return None
-    return lambda report: report.write(path)
-
-
-def junit_writer(path: str | None) -> Callable[[Any], None] | None:
-    """``--junit-xml``: a report saying the run has not completed, then rewritten
-    atomically after every case."""
-    if path is None:
-        return None
-    from .conformance import _junit
-
-    _junit.incomplete(path, "novograd-ref verify")
-    return lambda report: _junit.write(path, _junit.verify_suite(report))
 
 
 def _needs_hypothesis() -> None:
@@ -448,34 +212,30 @@ def _needs_hypothesis() -> None:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from .conformance import _junit, identify
+    from .conformance import (
+        JUnitReport,
+        failures_text,
+        identify,
+        identify_json,
+        identify_text,
+        write_json,
+    )
 
     _output_file(args.json, "--json")
     _output_file(args.junit_xml, "--junit-xml")
     options = _runner_options(args)
     spec, language = _load(args)
     dtype = args.dtype or "float64"
-    if args.junit_xml:
-        _junit.incomplete(args.junit_xml, f"novograd-ref identify {spec}")
+    junit = (JUnitReport.start(args.junit_xml, f"novograd-ref identify {spec}")
+             if args.junit_xml else None)
     matches = identify(spec, language, dtype,
                        progress=lambda it: progress(it, "identify"), **options)
-    if args.junit_xml:
-        _junit.write(args.junit_xml, _junit.identify_suite(spec, matches, dtype))
-    _print_failures(list(matches.errors))
-    print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
-    if matches.variants:
-        print("in a float32 variant, it reproduces: " + ", ".join(matches.variants))
-    print(f"\neach preset on the standard cases its keywords express ({dtype}):")
-    for standing in matches.standings:
-        print(f"  {standing.line()}")
+    if junit is not None:
+        junit.identify(spec, matches, dtype)
+    print(failures_text(list(matches.errors)), end="", file=sys.stderr)
+    print(identify_text(args.impl, matches, dtype))
     if args.json:
-        _write_json(args.json, {
-            "implementation": spec, "language": language, "dtype": dtype,
-            "matches": list(matches), "variants": matches.variants,
-            "presets": [s.to_json() for s in matches.standings],
-            "errors": [{"case": c.case, "cause": f.cause, "where": f.where(),
-                        "message": f.message} for c in matches.errors
-                       if (f := c.failure) is not None]})
+        write_json(args.json, identify_json(spec, language, dtype, matches))
     if matches.errors:
         return EXIT_STATUS["error"]
     if not any(s.compared for s in matches.standings):
@@ -484,17 +244,11 @@ def _identify(args: argparse.Namespace) -> int:
     return 0 if matches or matches.variants else 1
 
 
-def _write_json(path: str, data: Any) -> None:
-    from ._paths import write_output
-
-    write_output(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode("utf-8"))
-
-
 def _explain(args: argparse.Namespace) -> int:
     """Diagnose a port: the summary, then the details; exit 0 when a preset or a
     configuration reproduces it, 1 when nothing does, 3 when no run completed because
     the port failed, 4 when none ran."""
-    from .conformance import _junit, explain
+    from .conformance import JUnitReport, explain, write_json
 
     _output_file(args.json, "--json")
     _output_file(args.junit_xml, "--junit-xml")
@@ -506,13 +260,13 @@ def _explain(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: at least 1 child process is needed")
-    if args.junit_xml:
-        _junit.incomplete(args.junit_xml, f"novograd-ref explain {spec}")
+    junit = (JUnitReport.start(args.junit_xml, f"novograd-ref explain {spec}")
+             if args.junit_xml else None)
     found = explain(spec, language, progress=note, jobs=args.jobs, **options)
-    if args.junit_xml:
-        _junit.write(args.junit_xml, _junit.explain_suite(found))
+    if junit is not None:
+        junit.explain(found)
     if args.json:
-        _write_json(args.json, found.to_json())
+        write_json(args.json, found.to_json())
     print(found.summary())
     print()
     print(found.details())
@@ -562,9 +316,7 @@ def _clients(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .conformance import find_difference
+    from .conformance import difference_text, find_difference
 
     for name in (args.a, args.b):
         _known_preset(name)
@@ -575,18 +327,7 @@ def _diff(args: argparse.Namespace) -> int:
     if found is None:
         print(f"{args.a} and {args.b} agree on {args.examples} searched inputs")
         return 0
-    problem = found["problem"]
-    print(f"smallest input found where {args.a} and {args.b} differ "
-          f"(canonical hyperparameters {found['hyper']}):")
-    print(f"  learning rate: {problem['lr']}")
-    print(f"  initial parameters: {problem['params0']}")
-    for k, g in enumerate(problem["grads"], start=1):
-        print(f"  gradient of step {k}: {g}")
-    for name in (args.a, args.b):
-        print(f"{name} {found['kwargs'][name]}:")
-        for leaf, traj in found[name].items():
-            print(f"  {leaf}: " + "  ".join(np.array2string(row, precision=10)
-                                            for row in traj[1:]))
+    print(difference_text(args.a, args.b, found))
     return 1
 
 
@@ -614,8 +355,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
-    from .conformance import DEFAULT_TIMEOUT
-    from .conformance._runner import STARTUP_TIMEOUT
+    from .conformance import DEFAULT_TIMEOUT, STARTUP_TIMEOUT
 
     parser.add_argument("--timeout", type=_options.seconds, default=None, metavar="SECONDS",
                         help="time limit of one case of the implementation, above 0 and at "
@@ -818,12 +558,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
         argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
-    from ._paths import UnsafePath
-    from .conformance import ImplementationError
-    from .vectors import MalformedData
+    from .conformance import ImplementationError, hypothesis_storage_outside_the_working_directory
+    from .vectors import MalformedData, UnsafePath
 
     try:
-        with _hypothesis_storage_outside_the_working_directory():
+        with hypothesis_storage_outside_the_working_directory():
             return int(args.run(args))
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)

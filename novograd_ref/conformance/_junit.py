@@ -20,6 +20,7 @@ pytest's reports share (``testsuites`` / ``testsuite`` / ``testcase``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -153,6 +154,44 @@ def write(path: str | os.PathLike[str], *suites: ET.Element) -> None:
 def incomplete(path: str | os.PathLike[str], name: str) -> None:
     """Write the report of a run that has not completed yet (see the module)."""
     write(path, suite_element(name, [], complete=False))
+
+
+@dataclasses.dataclass(frozen=True)
+class JUnitReport:
+    """A ``--junit-xml`` file of one command: :meth:`start` writes it saying the run has
+    not completed; :meth:`verify`, :meth:`identify` or :meth:`explain` rewrite it whole
+    with the command's suite (see the module).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "junit.xml")
+    >>> junit = JUnitReport.start(path, "novograd-ref verify")
+    >>> b'errors="1"' in open(path, "rb").read()
+    True
+    >>> junit.verify(Report("port", "optax", []))
+    >>> b'tests="0"' in open(path, "rb").read()
+    True
+    """
+
+    path: str | os.PathLike[str]
+
+    @classmethod
+    def start(cls, path: str | os.PathLike[str], name: str) -> JUnitReport:
+        """The report at ``path``, written as the suite ``name`` of a run that has not
+        completed yet."""
+        incomplete(path, name)
+        return cls(path)
+
+    def verify(self, report: Report) -> None:
+        """Rewrite the file with :func:`verify_suite` of ``report``."""
+        write(self.path, verify_suite(report))
+
+    def identify(self, implementation: str, matches: Any, dtype: str) -> None:
+        """Rewrite the file with :func:`identify_suite`."""
+        write(self.path, identify_suite(implementation, matches, dtype))
+
+    def explain(self, explanation: Any) -> None:
+        """Rewrite the file with :func:`explain_suite` of ``explanation``."""
+        write(self.path, explain_suite(explanation))
 
 
 def _line(text: str) -> str:
