@@ -32,8 +32,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import _options
+from . import _options, conformance, presets, vectors
 from ._docs import docs_url
+from ._paths import check_name, check_output_file
+from .conformance import record, targets
 
 T = TypeVar("T")
 
@@ -60,6 +62,15 @@ configuration reproduces the implementation, 1 none does).
 EXIT_STATUS = {"pass": 0, "mismatch": 1, "error": 3, "nothing_checked": 4}
 INTERNAL_ERROR = 5
 
+#: The help of ``--impl``: every way of naming an implementation.
+IMPL_HELP = ("the implementation to check: preset:NAME, a framework name (optax, tfa, timm, "
+             "...), MODULE:FACTORY, where FACTORY(**keywords of --preset, without the "
+             "learning rate) returns an adapter, an optimizer as published: "
+             "torch:MODULE:CLASS, optax:MODULE:FUNCTION, keras:MODULE:CLASS (MODULE is looked "
+             "up in the current directory first), or exec:COMMAND, a program in any language "
+             "speaking the exec protocol on its standard input and output "
+             f"({docs_url('exec-protocol.html')})")
+
 
 class UsageError(Exception):
     """A mistake in what the user asked for: reported as one line, exit status 2."""
@@ -81,15 +92,6 @@ def progress(items: Iterable[T], label: str = "") -> Iterable[T]:
 
 
 def _verify_bundled(args: argparse.Namespace) -> int:
-    from . import vectors
-    from .conformance import (
-        Report,
-        bundled_text,
-        checked_records,
-        select_records,
-        verify_bundled,
-    )
-
     given = [f"--{k.replace('_', '-')}" for k in ("report", "examples", "timeout",
                                                    "memory_limit", "in_process", "full")
              if getattr(args, k)]
@@ -103,21 +105,21 @@ def _verify_bundled(args: argparse.Namespace) -> int:
     if args.preset:
         _known_preset(args.preset)
     try:
-        entries = select_records(manifest["records"], preset=args.preset,
-                                 record=args.record, dtype=args.dtype)
+        entries = conformance.select_records(manifest["records"], preset=args.preset,
+                                             record=args.record, dtype=args.dtype)
     except LookupError as exc:
         raise UsageError(str(exc)) from None
-    records = checked_records(manifest, entries, root)
-    results = verify_bundled(records, progress=lambda it: progress(it, "verify"), root=root)
-    print(bundled_text(entries, results, entries if args.preset or args.record or args.dtype
-                       else vectors.record_entries()))
-    return EXIT_STATUS[Report("the oracle", args.preset or "every preset", results).verdict]
+    records = conformance.checked_records(manifest, entries, root)
+    results = conformance.verify_bundled(records, progress=lambda it: progress(it, "verify"),
+                                         root=root)
+    print(conformance.bundled_text(entries, results, entries if args.preset or args.record
+                                   or args.dtype else vectors.record_entries()))
+    verdict = conformance.Report("the oracle", args.preset or "every preset", results).verdict
+    return EXIT_STATUS[verdict]
 
 
 def _data_dir(data: str | None) -> Path | None:
     """``--data DIR``: an existing directory (None: the bundled vectors)."""
-    from ._paths import check_name
-
     if data is None:
         return None
     if not os.path.isdir(check_name(data, "--data")):
@@ -125,67 +127,45 @@ def _data_dir(data: str | None) -> Path | None:
     return Path(data)
 
 
-def _load(args: argparse.Namespace) -> tuple[str, str]:
-    """The implementation's spec (checked, not imported here) and the preset whose
-    keywords it takes."""
-    from .conformance import check_spec, keywords_preset
-    from .conformance.targets import with_options
-
-    _import_from_the_current_directory()
-    spec = with_options(args.impl, args.kw, args.map)
-    language = _known_preset(keywords_preset(spec, args.preset))
-    check_spec(spec)
-    return spec, language
-
-
-def _import_from_the_current_directory() -> None:
-    """Find ``--impl module:factory`` in the current directory first, as ``python -m``
-    does (an installed ``novograd-ref`` script does not put it on ``sys.path``)."""
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-
-
-def _output_file(path: str | None, option: str) -> None:
-    """Refuse, before any work, an output file the command line may not write
-    (``novograd_ref._paths.check_output_file``; a usage error)."""
-    from ._paths import check_output_file
-
-    if path is not None:
-        check_output_file(path, option)
-
-
-def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
-    from .conformance import DEFAULT_TIMEOUT
-
+def _prepare(args: argparse.Namespace, *outputs: str) -> tuple[str, str, dict[str, Any]]:
+    """Before any work: refuse the output files (the options named ``outputs``) that
+    may not be written (a usage error) and the runner's options that conflict; then
+    the implementation's spec (checked, not imported here), the preset whose keywords
+    it takes and the runner's options. ``--impl module:factory`` is found in the
+    current directory first, as ``python -m`` does (an installed ``novograd-ref``
+    script does not put it on ``sys.path``)."""
+    for option in outputs:
+        path = getattr(args, option.removeprefix("--").replace("-", "_"))
+        if path is not None:
+            check_output_file(path, option)
     if args.in_process and (args.timeout is not None or args.memory_limit is not None):
         raise UsageError("--timeout and --memory-limit limit the child process; "
                          "--in-process has none")
-    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
-    return {"timeout": timeout, "memory_limit": args.memory_limit,
-            "in_process": args.in_process}
+    timeout = conformance.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    options = {"timeout": timeout, "memory_limit": args.memory_limit,
+               "in_process": args.in_process}
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    spec = targets.with_options(args.impl, args.kw, args.map)
+    language = _known_preset(conformance.keywords_preset(spec, args.preset))
+    conformance.check_spec(spec)
+    return spec, language, options
+
+
+def _junit(args: argparse.Namespace, name: str) -> conformance.JUnitReport | None:
+    """``--junit-xml``: the report, written as not complete yet (None: not asked)."""
+    return conformance.JUnitReport.start(args.junit_xml, name) if args.junit_xml else None
 
 
 def _verify_impl(args: argparse.Namespace) -> int:
-    from .conformance import (
-        JUnitReport,
-        conclusion_text,
-        failures_text,
-        report_text,
-        verify_implementation,
-    )
-
     if args.data is not None or args.record is not None:
         raise UsageError("--record selects a bundled record and --data a vectors "
                          "directory; they do not apply with --impl")
-    _output_file(args.report, "--report")
-    _output_file(args.junit_xml, "--junit-xml")
-    options = _runner_options(args)
-    spec, preset = _load(args)
+    spec, preset, options = _prepare(args, "--report", "--junit-xml")
     if args.examples:
         _needs_hypothesis()
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    junit = (JUnitReport.start(args.junit_xml, "novograd-ref verify")
-             if args.junit_xml else None)
+    junit = _junit(args, "novograd-ref verify")
 
     def on_update(report: Any) -> None:
         if args.report is not None:
@@ -193,14 +173,13 @@ def _verify_impl(args: argparse.Namespace) -> int:
         if junit is not None:
             junit.verify(report)
 
-    report = verify_implementation(spec, preset, dtypes, args.examples,
-                                   progress=lambda it: progress(it, "verify"), identify=True,
-                                   full=args.full, on_update=on_update,
-                                   **options)
-    print(report_text(report, args.impl))
-    print(failures_text([c for c in report.comparisons if c.status == "error"]), end="",
-          file=sys.stderr)
-    print(conclusion_text(report))
+    report = conformance.verify_implementation(
+        spec, preset, dtypes, args.examples, progress=lambda it: progress(it, "verify"),
+        identify=True, full=args.full, on_update=on_update, **options)
+    print(conformance.report_text(report, args.impl))
+    errors = [c for c in report.comparisons if c.status == "error"]
+    print(conformance.failures_text(errors), end="", file=sys.stderr)
+    print(conformance.conclusion_text(report))
     return EXIT_STATUS[report.verdict]
 
 
@@ -212,30 +191,18 @@ def _needs_hypothesis() -> None:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from .conformance import (
-        JUnitReport,
-        failures_text,
-        identify,
-        identify_json,
-        identify_text,
-        write_json,
-    )
-
-    _output_file(args.json, "--json")
-    _output_file(args.junit_xml, "--junit-xml")
-    options = _runner_options(args)
-    spec, language = _load(args)
+    spec, language, options = _prepare(args, "--json", "--junit-xml")
     dtype = args.dtype or "float64"
-    junit = (JUnitReport.start(args.junit_xml, f"novograd-ref identify {spec}")
-             if args.junit_xml else None)
-    matches = identify(spec, language, dtype,
-                       progress=lambda it: progress(it, "identify"), **options)
+    junit = _junit(args, f"novograd-ref identify {spec}")
+    matches = conformance.identify(spec, language, dtype,
+                                   progress=lambda it: progress(it, "identify"), **options)
     if junit is not None:
         junit.identify(spec, matches, dtype)
-    print(failures_text(list(matches.errors)), end="", file=sys.stderr)
-    print(identify_text(args.impl, matches, dtype))
+    print(conformance.failures_text(list(matches.errors)), end="", file=sys.stderr)
+    print(conformance.identify_text(args.impl, matches, dtype))
     if args.json:
-        write_json(args.json, identify_json(spec, language, dtype, matches))
+        conformance.write_json(args.json,
+                               conformance.identify_json(spec, language, dtype, matches))
     if matches.errors:
         return EXIT_STATUS["error"]
     if not any(s.compared for s in matches.standings):
@@ -248,25 +215,19 @@ def _explain(args: argparse.Namespace) -> int:
     """Diagnose a port: the summary, then the details; exit 0 when a preset or a
     configuration reproduces it, 1 when nothing does, 3 when no run completed because
     the port failed, 4 when none ran."""
-    from .conformance import JUnitReport, explain, write_json
-
-    _output_file(args.json, "--json")
-    _output_file(args.junit_xml, "--junit-xml")
-    options = _runner_options(args)
-    spec, language = _load(args)
+    spec, language, options = _prepare(args, "--json", "--junit-xml")
 
     def note(message: str) -> None:
         print(f"explain: {message}", file=sys.stderr, flush=True)
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: at least 1 child process is needed")
-    junit = (JUnitReport.start(args.junit_xml, f"novograd-ref explain {spec}")
-             if args.junit_xml else None)
-    found = explain(spec, language, progress=note, jobs=args.jobs, **options)
+    junit = _junit(args, f"novograd-ref explain {spec}")
+    found = conformance.explain(spec, language, progress=note, jobs=args.jobs, **options)
     if junit is not None:
         junit.explain(found)
     if args.json:
-        write_json(args.json, found.to_json())
+        conformance.write_json(args.json, found.to_json())
     print(found.summary())
     print()
     print(found.details())
@@ -281,9 +242,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from . import vectors
-    from .conformance import export_preset
-
     _known_preset(args.preset)
     try:
         out = vectors.out_directory(args.out)
@@ -292,8 +250,8 @@ def _export(args: argparse.Namespace) -> int:
     if (out / "manifest.json").exists():
         vectors.load_manifest(out)  # one to merge into must be well formed, checked first
     try:
-        count = export_preset(args.preset, args.out,
-                              progress=lambda it: progress(it, "export"))
+        count = conformance.export_preset(args.preset, args.out,
+                                          progress=lambda it: progress(it, "export"))
     except vectors.UnsafePath as exc:
         raise UsageError(f"--out {args.out}: {exc}") from None
     if not count:
@@ -304,10 +262,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _clients(args: argparse.Namespace) -> int:
-    from .conformance.targets import copy_clients
-
     try:
-        written = copy_clients(args.out, overwrite=args.force)
+        written = targets.copy_clients(args.out, overwrite=args.force)
     except (ValueError, FileExistsError) as exc:
         raise UsageError(f"--out {args.out}: {exc}") from None
     print(f"wrote {', '.join(p.name for p in written)} to {args.out} (the protocol: "
@@ -316,32 +272,24 @@ def _clients(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from .conformance import difference_text, find_difference
-
     for name in (args.a, args.b):
         _known_preset(name)
     try:
-        found = find_difference(args.a, args.b, max_examples=args.examples)
+        found = conformance.find_difference(args.a, args.b, max_examples=args.examples)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if found is None:
         print(f"{args.a} and {args.b} agree on {args.examples} searched inputs")
         return 0
-    print(difference_text(args.a, args.b, found))
+    print(conformance.difference_text(args.a, args.b, found))
     return 1
-
-
-def _record(args: argparse.Namespace) -> int:
-    from .conformance.record import run
-
-    return int(run(args))
 
 
 def _demo(args: argparse.Namespace) -> int:
     """Run the optax docstring example on the reference ``optax`` preset."""
     import numpy as np
 
-    from . import apply_updates, presets
+    from . import apply_updates
 
     solver = presets.optax(learning_rate=0.003)
     params = np.array([1.0, 2.0, 3.0])
@@ -355,13 +303,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
-    from .conformance import DEFAULT_TIMEOUT, STARTUP_TIMEOUT
-
     parser.add_argument("--timeout", type=_options.seconds, default=None, metavar="SECONDS",
                         help="time limit of one case of the implementation, above 0 and at "
-                             f"most {_options.MAX_SECONDS:g} (default {DEFAULT_TIMEOUT:g}; "
+                             f"most {_options.MAX_SECONDS:g} (default "
+                             f"{conformance.DEFAULT_TIMEOUT:g}; "
                              "starting it and importing it may take up to "
-                             f"max(SECONDS, {STARTUP_TIMEOUT:g}))")
+                             f"max(SECONDS, {conformance.STARTUP_TIMEOUT:g}))")
     parser.add_argument("--memory-limit", type=_options.size, default=None, metavar="SIZE",
                         help="address-space limit of the implementation's process, e.g. "
                              "4G, at most 1P (where the OS allows; default none)")
@@ -382,8 +329,6 @@ def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _known_preset(name: str) -> str:
     """``name`` if it names a preset; else a usage error that lists the presets."""
-    from . import presets
-
     if name not in presets.names():
         raise UsageError(f"unknown preset {name!r}; known: {', '.join(presets.names())}")
     return name
@@ -403,35 +348,24 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``novograd-ref`` (one sub-command per job)."""
-    from . import __version__
+def _sub_command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A sub-command's parser, with the help layout of every sub-command."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, formatter_class=_Formatter,
+                                                     **kwargs)
+    return parser
 
-    parser = argparse.ArgumentParser(
-        prog="novograd-ref", formatter_class=_Formatter,
-        description="Reference NovoGrad: verify implementations against the oracle.\n"
-                    "Without a sub-command, runs verify (with the options given).",
-        epilog=f"documentation: {docs_url()}")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", title="sub-commands")
-    impl_help = ("the implementation to check: preset:NAME, a framework name (optax, tfa, "
-                 "timm, ...), MODULE:FACTORY, where FACTORY(**keywords of --preset, "
-                 "without the learning rate) returns an adapter, an optimizer as "
-                 "published: torch:MODULE:CLASS, optax:MODULE:FUNCTION, keras:MODULE:CLASS "
-                 "(MODULE is looked up in the current directory first), or exec:COMMAND, a "
-                 "program in any language speaking the exec protocol on its standard input "
-                 f"and output ({docs_url('exec-protocol.html')})")
-    dtype_help = "check this parameter dtype only (default: float64 and float32)"
-    verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
-                                           "a live implementation with --impl",
-                            description="Without --impl: replay every bundled golden record "
-                                        "through its preset.\nWith --impl: step the "
-                                        "implementation through the standard cases next to "
-                                        "the oracle.",
-                            epilog=EXIT_STATUSES, formatter_class=_Formatter)
+
+def _add_verify(sub: Any) -> None:
+    verify = _sub_command(sub, "verify", help="check presets against the bundled vectors, "
+                                              "or a live implementation with --impl",
+                          description="Without --impl: replay every bundled golden record "
+                                      "through its preset.\nWith --impl: step the "
+                                      "implementation through the standard cases next to "
+                                      "the oracle.",
+                          epilog=EXIT_STATUSES)
     verify.add_argument("--impl", type=_options.text,
-                        help=impl_help + " (default: none, check the presets against the "
-                                         "bundled records)")
+                        help=IMPL_HELP + " (default: none, check the presets against "
+                                            "the bundled records)")
     verify.add_argument("--preset", type=_options.text,
                         help="with --impl: the preset to compare with, whose keywords the "
                              "factory takes (default: the framework's own preset, else "
@@ -440,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--examples", type=_options.count(0), default=0,
                         help="hypothesis-generated cases per dtype, with --impl (at most "
                              f"{_options.MAX_EXAMPLES})")
-    verify.add_argument("--dtype", choices=["float64", "float32"], help=dtype_help)
+    verify.add_argument("--dtype", choices=["float64", "float32"],
+                        help="check this parameter dtype only (default: float64 and float32)")
     verify.add_argument("--report", type=_options.text, metavar="FILE",
                         help="with --impl: write the run as JSON to FILE, rewritten after "
                              "every case (a regular file, new or replaced, in an existing "
@@ -458,13 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "first (default: the bundled vectors)")
     _add_runner_arguments(verify)
     verify.set_defaults(run=_verify)
-    ident = sub.add_parser("identify", help="say which presets an implementation matches",
-                           formatter_class=_Formatter,
-                           description="Step the implementation through the standard "
-                                       "cases and compare it with every preset;\nthen with "
-                                       "their float32-state and float32-arithmetic variants.",
-                           epilog=EXIT_STATUSES)
-    ident.add_argument("--impl", type=_options.text, required=True, help=impl_help)
+
+
+def _add_identify(sub: Any) -> None:
+    ident = _sub_command(sub, "identify", help="say which presets an implementation matches",
+                         description="Step the implementation through the standard "
+                                     "cases and compare it with every preset;\nthen with "
+                                     "their float32-state and float32-arithmetic variants.",
+                         epilog=EXIT_STATUSES)
+    ident.add_argument("--impl", type=_options.text, required=True, help=IMPL_HELP)
     ident.add_argument("--preset", type=_options.text,
                        help="the preset whose keywords the factory takes (default: the "
                             "framework's own preset, else optax)")
@@ -475,15 +412,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "preset's first divergence and peak, errors (default: none)")
     _add_runner_arguments(ident)
     ident.set_defaults(run=_identify)
-    expl = sub.add_parser("explain", help="say what an implementation does differently, "
-                                          "by experiment (probes and a switch search)",
-                          formatter_class=_Formatter,
-                          description="Run the implementation on the standard cases and "
-                                      "on designed probes, then search\nthe switches of "
-                                      "Config for what reproduces it "
-                                      f"({docs_url('explain.html')}).",
-                          epilog=EXIT_STATUSES)
-    expl.add_argument("--impl", type=_options.text, required=True, help=impl_help)
+
+
+def _add_explain(sub: Any) -> None:
+    expl = _sub_command(sub, "explain", help="say what an implementation does differently, "
+                                             "by experiment (probes and a switch search)",
+                        description="Run the implementation on the standard cases and "
+                                    "on designed probes, then search\nthe switches of "
+                                    "Config for what reproduces it "
+                                    f"({docs_url('explain.html')}).",
+                        epilog=EXIT_STATUSES)
+    expl.add_argument("--impl", type=_options.text, required=True, help=IMPL_HELP)
     expl.add_argument("--preset", type=_options.text,
                       help="the preset whose keywords the factory takes (default: the "
                            "framework's own preset, else optax)")
@@ -495,44 +434,70 @@ def build_parser() -> argparse.ArgumentParser:
                            "number of cores; --in-process runs one)")
     _add_runner_arguments(expl)
     expl.set_defaults(run=_explain)
-    export = sub.add_parser("export", help="write the oracle's vectors for a port",
-                            formatter_class=_Formatter,
-                            description="Write the oracle's trajectories of every standard "
-                                        "case the preset can express,\nin the golden-vector "
-                                        f"format ({docs_url('vectors.html')}).")
+
+
+def _add_export(sub: Any) -> None:
+    export = _sub_command(sub, "export", help="write the oracle's vectors for a port",
+                          description="Write the oracle's trajectories of every standard "
+                                      "case the preset can express,\nin the golden-vector "
+                                      f"format ({docs_url('vectors.html')}).")
     export.add_argument("--preset", type=_options.text, required=True,
                         help="the preset to run")
     export.add_argument("--out", required=True, metavar="DIR",
                         help="the vectors folder to write (its manifest.json is merged into)")
     export.set_defaults(run=_export)
-    clients = sub.add_parser("clients", help="copy the exec protocol's client libraries "
-                                             "(C, Rust, JavaScript) into a folder",
-                             formatter_class=_Formatter,
-                             description="Write novograd_ref.h, novograd_ref.rs and "
-                                         "novograd_ref.mjs, which speak the protocol of "
-                                         "--impl exec:COMMAND\nfor a port "
-                                         f"({docs_url('exec-protocol.html')}).")
+
+
+def _add_clients(sub: Any) -> None:
+    clients = _sub_command(sub, "clients", help="copy the exec protocol's client libraries "
+                                                "(C, Rust, JavaScript) into a folder",
+                           description="Write novograd_ref.h, novograd_ref.rs and "
+                                       "novograd_ref.mjs, which speak the protocol of "
+                                       "--impl exec:COMMAND\nfor a port "
+                                       f"({docs_url('exec-protocol.html')}).")
     clients.add_argument("--out", required=True, metavar="DIR", help="an existing folder")
     clients.add_argument("--force", action="store_true",
                          help="overwrite client files already there")
     clients.set_defaults(run=_clients)
-    diff = sub.add_parser("diff", help="smallest input on which two presets differ",
-                          formatter_class=_Formatter)
+
+
+def _add_diff(sub: Any) -> None:
+    diff = _sub_command(sub, "diff", help="smallest input on which two presets differ")
     diff.add_argument("a", type=_options.text, help="a preset")
     diff.add_argument("b", type=_options.text, help="another preset")
     diff.add_argument("--examples", type=_options.count(1), default=400,
                       help=f"inputs to search (hypothesis examples, 1 to "
                            f"{_options.MAX_EXAMPLES})")
     diff.set_defaults(run=_diff)
-    record = sub.add_parser("record", help="record golden vectors from a real framework",
-                            formatter_class=_Formatter)
-    from .conformance.record import add_arguments
 
-    add_arguments(record)
-    record.set_defaults(run=_record)
-    demo = sub.add_parser("demo", help="print the optax docstring example, reproduced",
-                          formatter_class=_Formatter)
+
+def _add_record(sub: Any) -> None:
+    """``record``: the recorder's own arguments and run (``python -m
+    novograd_ref.conformance.record`` is the same command)."""
+    parser = _sub_command(sub, "record", help="record golden vectors from a real framework")
+    record.add_arguments(parser)
+    parser.set_defaults(run=record.run)
+
+
+def _add_demo(sub: Any) -> None:
+    demo = _sub_command(sub, "demo", help="print the optax docstring example, reproduced")
     demo.set_defaults(run=_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``novograd-ref`` (one sub-command per job)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="novograd-ref", formatter_class=_Formatter,
+        description="Reference NovoGrad: verify implementations against the oracle.\n"
+                    "Without a sub-command, runs verify (with the options given).",
+        epilog=f"documentation: {docs_url()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", title="sub-commands")
+    for add in (_add_verify, _add_identify, _add_explain, _add_export, _add_clients,
+                _add_diff, _add_record, _add_demo):
+        add(sub)
     return parser
 
 
@@ -558,16 +523,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
         argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
-    from .conformance import ImplementationError, hypothesis_storage_outside_the_working_directory
-    from .vectors import MalformedData, UnsafePath
-
     try:
-        with hypothesis_storage_outside_the_working_directory():
+        with conformance.hypothesis_storage_outside_the_working_directory():
             return int(args.run(args))
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2
-    except (ImplementationError, MalformedData, UnsafePath) as exc:
+    except (conformance.ImplementationError, vectors.MalformedData, vectors.UnsafePath) as exc:
         for line in str(exc).splitlines():
             print(f"novograd-ref: {line}", file=sys.stderr)
         return 2
