@@ -162,13 +162,14 @@ class JUnitReport:
     not completed; :meth:`verify`, :meth:`identify` or :meth:`explain` rewrite it whole
     with the command's suite (see the module).
 
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "junit.xml")
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "junit.xml"
     >>> junit = JUnitReport.start(path, "novograd-ref verify")
-    >>> b'errors="1"' in open(path, "rb").read()
+    >>> b'errors="1"' in path.read_bytes()
     True
     >>> junit.verify(Report("port", "optax", []))
-    >>> b'tests="0"' in open(path, "rb").read()
+    >>> b'tests="0" failures="0" errors="0"' in path.read_bytes()
     True
     """
 

@@ -140,10 +140,11 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Atomically replace ``path`` with ``data`` as strict JSON (indented, a NaN
     refused), the way every JSON file of the kit is written (``--report``, ``--json``).
 
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "out.json")
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "out.json"
     >>> write_json(path, {"verdict": "pass"})
-    >>> open(path).read()
+    >>> path.read_text()
     '{\\n "verdict": "pass"\\n}\\n'
     """
     text = json.dumps(data, indent=1, allow_nan=False) + "\n"
