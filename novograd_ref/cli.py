@@ -355,6 +355,14 @@ def _sub_command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _add_implementation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--impl`` (required) and ``--preset``, of ``identify`` and ``explain``."""
+    parser.add_argument("--impl", type=_options.text, required=True, help=IMPL_HELP)
+    parser.add_argument("--preset", type=_options.text,
+                        help="the preset whose keywords the factory takes (default: the "
+                             "framework's own preset, else optax)")
+
+
 def _add_verify(sub: Any) -> None:
     verify = _sub_command(sub, "verify", help="check presets against the bundled vectors, "
                                               "or a live implementation with --impl",
@@ -401,10 +409,7 @@ def _add_identify(sub: Any) -> None:
                                      "cases and compare it with every preset;\nthen with "
                                      "their float32-state and float32-arithmetic variants.",
                          epilog=EXIT_STATUSES)
-    ident.add_argument("--impl", type=_options.text, required=True, help=IMPL_HELP)
-    ident.add_argument("--preset", type=_options.text,
-                       help="the preset whose keywords the factory takes (default: the "
-                            "framework's own preset, else optax)")
+    _add_implementation_arguments(ident)
     ident.add_argument("--dtype", choices=["float64", "float32"],
                        help="the parameter dtype to check (default: float64)")
     ident.add_argument("--json", type=_options.text, metavar="FILE",
@@ -422,10 +427,7 @@ def _add_explain(sub: Any) -> None:
                                     "Config for what reproduces it "
                                     f"({docs_url('explain.html')}).",
                         epilog=EXIT_STATUSES)
-    expl.add_argument("--impl", type=_options.text, required=True, help=IMPL_HELP)
-    expl.add_argument("--preset", type=_options.text,
-                      help="the preset whose keywords the factory takes (default: the "
-                           "framework's own preset, else optax)")
+    _add_implementation_arguments(expl)
     expl.add_argument("--json", type=_options.text, metavar="FILE",
                       help="also write the explanation here as JSON (schema: "
                            f"{docs_url('explain.html')}; default: none)")
