@@ -158,9 +158,9 @@ def incomplete(path: str | os.PathLike[str], name: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class JUnitReport:
-    """A ``--junit-xml`` file of one command: :meth:`start` writes it saying the run has
-    not completed; :meth:`verify`, :meth:`identify` or :meth:`explain` rewrite it whole
-    with the command's suite (see the module).
+    """A ``--junit-xml`` file of one command, written as a run that has not completed
+    by ``start``, then rewritten whole with the command's suite by ``verify``,
+    ``identify`` or ``explain`` (see the module).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -183,15 +183,18 @@ class JUnitReport:
         return cls(path)
 
     def verify(self, report: Report) -> None:
-        """Rewrite the file with :func:`verify_suite` of ``report``."""
+        """Rewrite the file with the suite of a ``verify --impl`` ``report``."""
         write(self.path, verify_suite(report))
 
     def identify(self, implementation: str, matches: Any, dtype: str) -> None:
-        """Rewrite the file with :func:`identify_suite`."""
+        """Rewrite the file with the suite of ``identify``: one testcase per candidate
+        preset, one per case ``implementation`` failed (``matches`` is
+        :class:`~novograd_ref.conformance.Matches`)."""
         write(self.path, identify_suite(implementation, matches, dtype))
 
     def explain(self, explanation: Any) -> None:
-        """Rewrite the file with :func:`explain_suite` of ``explanation``."""
+        """Rewrite the file with the suite of ``explain``: one testcase per run of
+        ``explanation`` (an :class:`~novograd_ref.conformance.Explanation`)."""
         write(self.path, explain_suite(explanation))
 
 

@@ -133,7 +133,7 @@ _SHOWN.maxstring = 120
 def check_spec(spec: str) -> None:
     """Raise :class:`ImplementationError` (one line) unless ``spec`` names something
     :func:`implementation` can load. Nothing of a ``module:factory`` runs here: its
-    module is found by :func:`find_module` (its parent packages are not imported); the
+    module is found by ``find_module`` (its parent packages are not imported); the
     child process that runs it imports it.
 
     >>> check_spec("preset:optax")

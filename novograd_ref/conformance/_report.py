@@ -205,7 +205,8 @@ def bundled_text(entries: list[dict[str, Any]], results: list[Comparison],
     """The outcome of replaying the records ``entries`` (``results``, one each, from
     :func:`~novograd_ref.conformance.verify_bundled`): one table row per preset,
     framework (and tag) and dtype with its worst error; the legend of
-    ``legend_entries`` (:func:`bundled_legend`); the counts; the first failing record,
+    ``legend_entries`` (what the columns and tags mean, why presets have no record);
+    the counts; the first failing record,
     its excerpt and how to reproduce it.
 
     >>> from novograd_ref import vectors

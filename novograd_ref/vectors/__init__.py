@@ -101,8 +101,8 @@ NOT_RECORDED: dict[str, str] = {
     "monai": "MONAI's Novograd computes torch_optimizer's math",
     "paper": "the paper's algorithm is the optax recurrence with the paper's defaults",
 }
-"""Why a preset has no bundled record: no framework of it could be run and recorded (it
-is checked by the equivalence tests and hand-derived vectors instead)."""
+"""Why each of these presets has no bundled record (no framework of it could be run and
+recorded; it is checked by the equivalence tests and hand-derived vectors instead)."""
 
 
 def data_root() -> Path:

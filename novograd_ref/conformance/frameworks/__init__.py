@@ -90,8 +90,8 @@ RECORD_TAGS: dict[str, str] = {
     "keras_schedule": "TFA with a built-in Keras schedule (PiecewiseConstantDecay, float32 "
                       "values)",
 }
-"""What each tag of :attr:`Framework.recording_variants` means: a record whose file name
-ends in ``__<tag>`` was run that way (the legend of ``novograd-ref verify``'s table)."""
+"""What each tag of :attr:`Framework.recording_variants` means (a record whose file name
+ends in ``__<tag>`` was run that way; the legend of ``novograd-ref verify``'s table)."""
 
 Settings = dict[str, Any]
 
