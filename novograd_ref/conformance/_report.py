@@ -375,7 +375,16 @@ def _failure_text(c: Comparison, full: bool) -> str:
 def identify_text(name: str, matches: Any, dtype: str) -> str:
     """What ``identify`` found for ``name`` (``matches`` is
     :class:`~novograd_ref.conformance.Matches`): the presets it reproduces, as it is and
-    in a float32 variant, then each preset's standing on the standard cases."""
+    in a float32 variant, then each preset's standing on the standard cases.
+
+    >>> from novograd_ref.conformance import Matches
+    >>> print(identify_text("port", Matches(["optax"], variants=["tfa computed in float32"]),
+    ...                     "float64"))
+    port reproduces: optax
+    in a float32 variant, it reproduces: tfa computed in float32
+    <BLANKLINE>
+    each preset on the standard cases its keywords express (float64):
+    """
     lines = [f"{name} reproduces: " + (", ".join(matches) or "no preset")]
     if matches.variants:
         lines.append("in a float32 variant, it reproduces: " + ", ".join(matches.variants))
@@ -388,7 +397,13 @@ def identify_json(spec: str, language: str, dtype: str, matches: Any) -> dict[st
     """``identify``'s ``--json`` document: the implementation ``spec``, the preset whose
     keywords it took, the dtype, the presets it reproduces, its float32 variants, each
     preset's standing (first divergence and peak), and the failures of the
-    implementation."""
+    implementation.
+
+    >>> from novograd_ref.conformance import Matches
+    >>> found = identify_json("preset:optax", "optax", "float64", Matches(["optax"]))
+    >>> found["matches"], found["presets"], found["errors"]
+    (['optax'], [], [])
+    """
     return {"implementation": spec, "language": language, "dtype": dtype,
             "matches": list(matches), "variants": matches.variants,
             "presets": [s.to_json() for s in matches.standings],
