@@ -173,7 +173,7 @@ class Search:
         self._base: dict[tuple[str, str], Config | None] = {}
         self._cache: dict[tuple[str, Config], float] = {}
         self.input_sizes = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
-                      for o in self.observations}
+                            for o in self.observations}
         self._float32: dict[Config, bool] = {}  # float32-moment configs: evidenced?
 
     # --------------------------------------------------------------- configurations
