@@ -40,7 +40,7 @@ DEFAULT_EPS: Final = 1e-8
 DEFAULT_LUC_TRUST: Final = 1e-3
 DEFAULT_LUC_EPS: Final = 1e-8
 
-_SWITCHES: dict[str, object] = {
+SWITCH_TYPES: dict[str, object] = {
     "second_moment_init": SecondMomentInit,
     "second_moment_update": SecondMomentUpdate,
     "norm": Norm,
@@ -245,12 +245,12 @@ class Config:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.name in ("learning_rate", "b1", "b2", "eps") or value != field.default:
-                rounded = self.hyper_dtype if field.name in _ROUNDED else None
+                rounded = self.hyper_dtype if field.name in ROUNDED_BY_HYPER_DTYPE else None
                 shown.append(f"{field.name}={_show(value, rounded)}")
         return f"Config({', '.join(shown)})"
 
 
-_ROUNDED = ("learning_rate", "b1", "b2", "weight_decay")  # what hyper_dtype rounds
+ROUNDED_BY_HYPER_DTYPE = ("learning_rate", "b1", "b2", "weight_decay")  # what hyper_dtype rounds
 _REAL_FIELDS = ("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay", "luc_trust",
                 "luc_eps", "max_learning_rate")
 
@@ -300,7 +300,7 @@ def _normalize(cfg: Config) -> dict[str, object]:
         object.__setattr__(cfg, name, real_number(name, value))
     given: dict[str, object] = {}
     if cfg.hyper_dtype is not None:
-        for name in _ROUNDED:
+        for name in ROUNDED_BY_HYPER_DTYPE:
             value = getattr(cfg, name)
             if callable(value):
                 continue
@@ -328,7 +328,7 @@ def _validate(cfg: Config, given: dict[str, object]) -> None:
     check("b2", 0.0, 1.0, upper_open=True)
     for name in ("eps", "eps_root", "weight_decay", "luc_trust", "luc_eps"):
         check(name, 0.0, math.inf)
-    for name, choices in _SWITCHES.items():
+    for name, choices in SWITCH_TYPES.items():
         _check_choice(name, getattr(cfg, name), get_args(choices))
     for name in ("amsgrad", "nesterov", "maximize"):
         if not isinstance(getattr(cfg, name), bool):

@@ -27,15 +27,15 @@ import argparse
 import contextlib
 import io
 import os
-import shutil
 import sys
-import textwrap
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import _options
+from . import _options, conformance, presets, vectors
 from ._docs import docs_url
+from ._paths import check_name, check_output_file
+from .conformance import record, targets
 
 T = TypeVar("T")
 
@@ -62,6 +62,15 @@ configuration reproduces the implementation, 1 none does).
 EXIT_STATUS = {"pass": 0, "mismatch": 1, "error": 3, "nothing_checked": 4}
 INTERNAL_ERROR = 5
 
+#: The help of ``--impl``: every way of naming an implementation.
+IMPL_HELP = ("the implementation to check: preset:NAME, a framework name (optax, tfa, timm, "
+             "...), MODULE:FACTORY, where FACTORY(**keywords of --preset, without the "
+             "learning rate) returns an adapter, an optimizer as published: "
+             "torch:MODULE:CLASS, optax:MODULE:FUNCTION, keras:MODULE:CLASS (MODULE is looked "
+             "up in the current directory first), or exec:COMMAND, a program in any language "
+             "speaking the exec protocol on its standard input and output "
+             f"({docs_url('exec-protocol.html')})")
+
 
 class UsageError(Exception):
     """A mistake in what the user asked for: reported as one line, exit status 2."""
@@ -82,64 +91,7 @@ def progress(items: Iterable[T], label: str = "") -> Iterable[T]:
     sys.stderr.write("\n")
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
-
-
-#: What the tags of the bundled records mean (the legend of the ``verify`` table).
-RECORD_TAGS = {
-    "f32state": "float64 parameters with the framework's float32 second moment (the "
-                "PyTorch default dtype), held to float32 precision",
-    "nojit": "optax stepped eagerly, without jax.jit",
-    "eager": "OpenSeq2Seq under TF eager execution (beta2 applies), not TF1 graph mode",
-    "callback": "TFA with the learning rate set each step by Keras' LearningRateScheduler "
-                "callback (a float32 variable)",
-    "keras_schedule": "TFA with a built-in Keras schedule (PiecewiseConstantDecay, float32 "
-                      "values)",
-}
-
-#: Why a preset has no bundled record: no framework of it could be run and recorded.
-NOT_RECORDED = {
-    "apex": "FusedNovoGrad needs a CUDA build of Apex",
-    "clara": "Clara Train 3.1 is not distributed",
-    "dle": "DeepLearningExamples' Novograd computes torch_optimizer's math",
-    "flashlight": "flashlight is C++",
-    "monai": "MONAI's Novograd computes torch_optimizer's math",
-    "paper": "the paper's algorithm is the optax recurrence with the paper's defaults",
-}
-
-
-def _bundled_legend(entries: list[dict[str, Any]]) -> str:
-    """What the columns, the tags shown and the missing presets of the table mean."""
-    from . import presets
-
-    lines = [("columns: cases = recorded trajectories compared; worst rel err = the largest "
-              "max|oracle - framework| / max|framework| over their leaves and steps; ulps = "
-              "that difference in units of the last place of the precision the run is held "
-              "to ('-' next to an error above 1e-3, where they mean nothing); tolerance = the framework tolerance of that precision; result = pass when "
-              "every case is within it.")]
-    tags = sorted({e["tag"] for e in entries if e.get("tag")})
-    for tag in tags:
-        lines.append(f"[{tag}]: {RECORD_TAGS.get(tag, 'see the record provenance')}.")
-    recorded = {e["preset"] for e in entries}
-    missing = [n for n in presets.names() if n not in recorded]
-    if missing:
-        lines.append("no bundled records (checked by the equivalence tests and hand-derived "
-                     "vectors instead): " + "; ".join(
-                         f"{n} ({NOT_RECORDED.get(n, 'not recorded')})" for n in missing)
-                     + ".")
-    return "\n" + "\n".join(textwrap.fill(line, 90, subsequent_indent="  ")
-                             for line in lines)
-
-
 def _verify_bundled(args: argparse.Namespace) -> int:
-    from . import vectors
-    from .conformance import Report, verify_bundled
-
     given = [f"--{k.replace('_', '-')}" for k in ("report", "examples", "timeout",
                                                    "memory_limit", "in_process", "full")
              if getattr(args, k)]
@@ -147,58 +99,27 @@ def _verify_bundled(args: argparse.Namespace) -> int:
         raise UsageError(f"{given[0]} needs --impl (it concerns a live implementation)")
     root = _data_dir(args.data)
     manifest = vectors.load_manifest(root)
-    entries = manifest["records"]
-    if not entries:
+    if not manifest["records"]:
         print(f"nothing was checked: {root or 'the bundled data'} holds no records")
         return EXIT_STATUS["nothing_checked"]
     if args.preset:
         _known_preset(args.preset)
-        entries = [e for e in entries if e["preset"] == args.preset]
-        if not entries:
-            why = NOT_RECORDED.get(args.preset, "not recorded")
-            raise UsageError(f"preset {args.preset!r} has no bundled records ({why}); "
-                             f"check it live with --impl preset:{args.preset}")
-    if args.record:
-        entries = [e for e in entries if e["file"] == f"records/{args.record}"]
-        if not entries:
-            raise UsageError(f"unknown bundled record {args.record!r}"
-                             + (f" of preset {args.preset!r}" if args.preset else ""))
-    if args.dtype:
-        entries = [e for e in entries if e["dtype"] == args.dtype]
-        if not entries:
-            raise UsageError(f"no bundled record of the selection is {args.dtype}")
-    records = _checked_records(manifest, entries, root)
-    results = verify_bundled(records, progress=lambda it: progress(it, "verify"), root=root)
-    groups: dict[tuple[str, str, str], list[Any]] = {}
-    for entry, result in zip(entries, results):
-        tag = f" [{entry['tag']}]" if entry.get("tag") else ""
-        key = (entry["preset"], f"{entry['framework']}{tag}", entry["dtype"])
-        groups.setdefault(key, []).append(result)
-    rows = []
-    for (preset, framework, dtype), group in sorted(groups.items()):
-        worst = max(group, key=lambda r: r.error)
-        ok = all(r.passed for r in group)
-        rows.append([preset, framework, dtype, str(len(group)), f"{worst.error:.2e}",
-                     worst.shown_ulps, f"{worst.tolerance:.1e}", "pass" if ok else "FAIL"])
-    print(_table(rows, ["preset", "framework", "dtype", "cases", "worst rel err",
-                        "ulps", "tolerance", "result"]))
-    failed = [r for r in results if not r.passed]
-    print(_bundled_legend(entries if args.preset or args.record or args.dtype
-                          else vectors.record_entries()))
-    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
-          f"({len(results)} recorded trajectories)")
-    for r in failed[:1]:
-        print(f"\nfirst failing record: {r.label}; {r.first_and_peak()}")
-        if r.excerpt:
-            print(r.excerpt)
-        print(f"reproduce: {r.reproducer}")
-    return EXIT_STATUS[Report("the oracle", args.preset or "every preset", results).verdict]
+    try:
+        entries = conformance.select_records(manifest["records"], preset=args.preset,
+                                             record=args.record, dtype=args.dtype)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    records = conformance.checked_records(manifest, entries, root)
+    results = conformance.verify_bundled(records, progress=lambda it: progress(it, "verify"),
+                                         root=root)
+    print(conformance.bundled_text(entries, results, entries if args.preset or args.record
+                                   or args.dtype else vectors.record_entries()))
+    verdict = conformance.Report("the oracle", args.preset or "every preset", results).verdict
+    return EXIT_STATUS[verdict]
 
 
 def _data_dir(data: str | None) -> Path | None:
     """``--data DIR``: an existing directory (None: the bundled vectors)."""
-    from ._paths import check_name
-
     if data is None:
         return None
     if not os.path.isdir(check_name(data, "--data")):
@@ -206,227 +127,60 @@ def _data_dir(data: str | None) -> Path | None:
     return Path(data)
 
 
-def _checked_records(manifest: dict[str, Any], entries: list[dict[str, Any]],
-                     root: Path | None) -> list[Any]:
-    """Every selected record loaded and checked against its case, or
-    :class:`~novograd_ref.vectors.MalformedData` listing each malformed entry."""
-    from . import vectors
-    from .conformance._verify import oracle_problem
-
-    problems, cases, records = [], {}, []
-    wanted = {e["case"] for e in entries}
-    for entry in manifest["cases"]:
-        if entry["name"] in wanted:
-            try:
-                cases[entry["name"]] = vectors.load_case(entry, root)
-            except ValueError as exc:
-                problems.append(f"case {entry['name']!r}: {exc}")
-    for entry in entries:
-        if entry["case"] not in cases:
-            continue  # its case is malformed, and reported
-        problem = oracle_problem(entry, cases[entry["case"]])
-        if problem:
-            problems.append(problem)
-        else:
-            try:
-                records.append(vectors.load_record(entry, root, case=cases[entry["case"]]))
-            except ValueError as exc:
-                problems.append(f"record {entry['file']!r}: {exc}")
-    if problems:
-        raise vectors.MalformedData(problems)
-    return records
-
-
-def _load(args: argparse.Namespace) -> tuple[str, str]:
-    """The implementation's spec (checked, not imported here) and the preset whose
-    keywords it takes."""
-    from .conformance._oracle import check_spec
-    from .conformance.targets import parse_impl, with_options
-
-    _import_from_the_current_directory()
-    spec = with_options(args.impl, args.kw, args.map)
-    language = args.preset or parse_impl(spec).keywords_preset()
-    _known_preset(language)
-    check_spec(spec)
-    return spec, language
-
-
-def _import_from_the_current_directory() -> None:
-    """Find ``--impl module:factory`` in the current directory first, as ``python -m``
-    does (an installed ``novograd-ref`` script does not put it on ``sys.path``)."""
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-
-
-@contextlib.contextmanager
-def _hypothesis_storage_outside_the_working_directory() -> Iterator[None]:
-    """Hypothesis keeps a ``.hypothesis/`` folder in the current directory; a command
-    run by a user leaves nothing there, so it goes to a temporary folder instead."""
-    try:
-        from hypothesis.configuration import set_hypothesis_home_dir
-    except ImportError:
-        yield
-        return
-    from .conformance._runner import private_folder
-
-    folder = private_folder("hypothesis")
-    set_hypothesis_home_dir(str(folder))
-    try:
-        yield
-    finally:
-        set_hypothesis_home_dir(None)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _output_file(path: str | None, option: str) -> None:
-    """Refuse, before any work, an output file the command line may not write
-    (``novograd_ref._paths.check_output_file``; a usage error)."""
-    from ._paths import check_output_file
-
-    if path is not None:
-        check_output_file(path, option)
-
-
-def _runner_options(args: argparse.Namespace) -> dict[str, Any]:
-    from .conformance import DEFAULT_TIMEOUT
-
+def _prepare(args: argparse.Namespace, *outputs: str) -> tuple[str, str, dict[str, Any]]:
+    """Before any work: refuse the output files (the options named ``outputs``) that
+    may not be written (a usage error) and the runner's options that conflict; then
+    the implementation's spec (checked, not imported here), the preset whose keywords
+    it takes and the runner's options. ``--impl module:factory`` is found in the
+    current directory first, as ``python -m`` does (an installed ``novograd-ref``
+    script does not put it on ``sys.path``)."""
+    for option in outputs:
+        path = getattr(args, option.removeprefix("--").replace("-", "_"))
+        if path is not None:
+            check_output_file(path, option)
     if args.in_process and (args.timeout is not None or args.memory_limit is not None):
         raise UsageError("--timeout and --memory-limit limit the child process; "
                          "--in-process has none")
-    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
-    return {"timeout": timeout, "memory_limit": args.memory_limit,
-            "in_process": args.in_process}
+    timeout = conformance.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    options = {"timeout": timeout, "memory_limit": args.memory_limit,
+               "in_process": args.in_process}
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    spec = targets.with_options(args.impl, args.kw, args.map)
+    language = _known_preset(conformance.keywords_preset(spec, args.preset))
+    conformance.check_spec(spec)
+    return spec, language, options
 
 
-def _print_failures(errors: list[Any]) -> None:
-    """Each distinct failure (cause and message) once, on stderr, the first with the
-    implementation's traceback; the cases that failed the same way are counted."""
-    seen: dict[tuple[str, str], list[Any]] = {}
-    for c in errors:
-        seen.setdefault((c.failure.cause, c.failure.message), []).append(c)
-    for i, same in enumerate(seen.values()):
-        _print_failure(same[0], full=i == 0)
-        if len(same) > 1:
-            cases = ", ".join(f"{c.case} {c.dtype}".strip() for c in same[1:6])
-            more = f" and {len(same) - 6} more" if len(same) > 6 else ""
-            print(f"novograd-ref: the same failure in {len(same) - 1} more case"
-                  f"{'s' if len(same) > 2 else ''}: {cases}{more}", file=sys.stderr)
-
-
-def _print_failure(c: Any, full: bool) -> None:
-    """One errored case on stderr: where, cause, message; with ``full``, the
-    implementation's traceback and the tail of its output."""
-    f = c.failure
-    where = ", ".join(p for p in (f"case {c.case}", c.dtype, f.where()) if p)
-    print(f"novograd-ref: the implementation failed ({where}) [{f.cause}]: {f.message}",
-          file=sys.stderr)
-    if full and f.traceback:
-        print(f"\ntraceback of the implementation:\n{f.traceback}", end="", file=sys.stderr)
-    if full and f.output.strip():
-        print(f"\noutput of the implementation (last lines):\n{f.output.rstrip()}",
-              file=sys.stderr)
-
-
-def _row(c: Any) -> list[str]:
-    """One table row: where a mismatch first diverges, then its peak; a skipped or
-    errored row shows no numbers, a gross or non-finite error no ulps."""
-    result = {"skip": "skip", "error": "ERROR", "pass": "pass", "mismatch": "FAIL"}[c.status]
-    if c.status in ("skip", "error"):
-        step = f"step {c.step}" if c.status == "error" and c.step else "-"
-        return [c.case, c.dtype, "-", "-", "-", f"{c.tolerance:.1e}", step, result]
-    first = c.divergence.where() if c.divergence is not None else "-"
-    return [c.case, c.dtype, first, f"{c.error:.2e}", c.shown_ulps, f"{c.tolerance:.1e}",
-            f"step {c.step}, {c.leaf}", result]
+def _junit(args: argparse.Namespace, name: str) -> conformance.JUnitReport | None:
+    """``--junit-xml``: the report, written as not complete yet (None: not asked)."""
+    return conformance.JUnitReport.start(args.junit_xml, name) if args.junit_xml else None
 
 
 def _verify_impl(args: argparse.Namespace) -> int:
-    from .conformance import verify_implementation
-
     if args.data is not None or args.record is not None:
         raise UsageError("--record selects a bundled record and --data a vectors "
                          "directory; they do not apply with --impl")
-    _output_file(args.report, "--report")
-    _output_file(args.junit_xml, "--junit-xml")
-    options = _runner_options(args)
-    spec, preset = _load(args)
+    spec, preset, options = _prepare(args, "--report", "--junit-xml")
     if args.examples:
         _needs_hypothesis()
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    writers = [w for w in (report_writer(args.report), junit_writer(args.junit_xml)) if w]
+    junit = _junit(args, "novograd-ref verify")
 
     def on_update(report: Any) -> None:
-        for write in writers:
-            write(report)
+        if args.report is not None:
+            report.write(args.report)
+        if junit is not None:
+            junit.verify(report)
 
-    report = verify_implementation(spec, preset, dtypes, args.examples,
-                                   progress=lambda it: progress(it, "verify"), identify=True,
-                                   full=args.full, on_update=on_update,
-                                   **options)
-    counts = report.counts()
-    print(f"{args.impl} against preset {preset!r}")
-    print(_table([_row(c) for c in report.comparisons],
-                 ["case", "dtype", "first divergence", "peak rel err", "ulps", "tolerance",
-                  "peak at", "result"]))
-    print(f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} "
-          f"errors, {counts['skipped']} skipped")
-    reasons: dict[str, int] = {}
-    for c in report.comparisons:
-        if c.status == "skip":
-            reasons[c.skipped] = reasons.get(c.skipped, 0) + 1
-    for reason, count in reasons.items():
-        print(f"skipped {count}: {reason}")
-    _print_failures([c for c in report.comparisons if c.status == "error"])
-    if report.verdict == "nothing_checked":
-        why = ("every case was skipped" if counts["skipped"] else
-               f"preset {preset!r} has no standard case to check")
-        print(f"\nnothing was checked: {why}")
-    elif counts["passed"] + counts["failed"]:
-        print("matches presets: " + (", ".join(report.matches) or "none"))
-        if report.variants:
-            print("in a float32 variant: " + ", ".join(report.variants))
-    _print_mismatch(report)
-    print(f"\nverdict: {report.verdict}")
+    report = conformance.verify_implementation(
+        spec, preset, dtypes, args.examples, progress=lambda it: progress(it, "verify"),
+        identify=True, full=args.full, on_update=on_update, **options)
+    print(conformance.report_text(report, args.impl))
+    errors = [c for c in report.comparisons if c.status == "error"]
+    print(conformance.failures_text(errors), end="", file=sys.stderr)
+    print(conformance.conclusion_text(report))
     return EXIT_STATUS[report.verdict]
-
-
-def _print_mismatch(report: Any) -> None:
-    """Where the implementation starts to go wrong, where it is most wrong, and the
-    smallest failing input: its excerpt and a runnable reproducer."""
-    first, peak, smallest = report.first_divergence(), report.peak(), report.smallest_failure()
-    if smallest is None:
-        return
-    if first is not None:
-        print(f"\nfirst divergence: {first.label}, {first.divergence.describe()}")
-    ulps = peak.shown_ulps
-    print(f"peak: {peak.label}, step {peak.step}, leaf {peak.leaf!r}, relative error "
-          f"{peak.error:.3g} > {peak.tolerance:.3g}" + ("" if ulps == "-" else
-                                                        f" ({ulps} ulps)"))
-    print(f"\nsmallest failing input: {smallest.label} (size {smallest.input_size}: "
-          f"parameter elements x steps)\n{smallest.first_and_peak()}")
-    if smallest.one_element_layers:
-        print("(every leaf of it has one element, where per-element and per-layer "
-              "normalization coincide: the only kind of input that fails)")
-    if smallest.excerpt:
-        print(smallest.excerpt)
-    print(f"\nreproducer (Python; prints the same excerpt):\n\n{smallest.reproducer}")
-
-
-def report_writer(path: str | None) -> Callable[[Any], None] | None:
-    """``--report``: rewrite the JSON report atomically after every case."""
-    if path is None:
-        return None
-    return lambda report: report.write(path)
-
-
-def junit_writer(path: str | None) -> Callable[[Any], None] | None:
-    """``--junit-xml``: a report saying the run has not completed, then rewritten
-    atomically after every case."""
-    if path is None:
-        return None
-    from .conformance import _junit
-
-    _junit.incomplete(path, "novograd-ref verify")
-    return lambda report: _junit.write(path, _junit.verify_suite(report))
 
 
 def _needs_hypothesis() -> None:
@@ -437,34 +191,18 @@ def _needs_hypothesis() -> None:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from .conformance import _junit, identify
-
-    _output_file(args.json, "--json")
-    _output_file(args.junit_xml, "--junit-xml")
-    options = _runner_options(args)
-    spec, language = _load(args)
+    spec, language, options = _prepare(args, "--json", "--junit-xml")
     dtype = args.dtype or "float64"
-    if args.junit_xml:
-        _junit.incomplete(args.junit_xml, f"novograd-ref identify {spec}")
-    matches = identify(spec, language, dtype,
-                       progress=lambda it: progress(it, "identify"), **options)
-    if args.junit_xml:
-        _junit.write(args.junit_xml, _junit.identify_suite(spec, matches, dtype))
-    _print_failures(list(matches.errors))
-    print(f"{args.impl} reproduces: " + (", ".join(matches) or "no preset"))
-    if matches.variants:
-        print("in a float32 variant, it reproduces: " + ", ".join(matches.variants))
-    print(f"\neach preset on the standard cases its keywords express ({dtype}):")
-    for standing in matches.standings:
-        print(f"  {standing.line()}")
+    junit = _junit(args, f"novograd-ref identify {spec}")
+    matches = conformance.identify(spec, language, dtype,
+                                   progress=lambda it: progress(it, "identify"), **options)
+    if junit is not None:
+        junit.identify(spec, matches, dtype)
+    print(conformance.failures_text(list(matches.errors)), end="", file=sys.stderr)
+    print(conformance.identify_text(args.impl, matches, dtype))
     if args.json:
-        _write_json(args.json, {
-            "implementation": spec, "language": language, "dtype": dtype,
-            "matches": list(matches), "variants": matches.variants,
-            "presets": [s.to_json() for s in matches.standings],
-            "errors": [{"case": c.case, "cause": f.cause, "where": f.where(),
-                        "message": f.message} for c in matches.errors
-                       if (f := c.failure) is not None]})
+        conformance.write_json(args.json,
+                               conformance.identify_json(spec, language, dtype, matches))
     if matches.errors:
         return EXIT_STATUS["error"]
     if not any(s.compared for s in matches.standings):
@@ -473,36 +211,23 @@ def _identify(args: argparse.Namespace) -> int:
     return 0 if matches or matches.variants else 1
 
 
-def _write_json(path: str, data: Any) -> None:
-    from ._json import file_text
-    from ._paths import write_output
-
-    write_output(path, file_text(data).encode("utf-8"))
-
-
 def _explain(args: argparse.Namespace) -> int:
     """Diagnose a port: the summary, then the details; exit 0 when a preset or a
     configuration reproduces it, 1 when nothing does, 3 when no run completed because
     the port failed, 4 when none ran."""
-    from .conformance import _junit, explain
-
-    _output_file(args.json, "--json")
-    _output_file(args.junit_xml, "--junit-xml")
-    options = _runner_options(args)
-    spec, language = _load(args)
+    spec, language, options = _prepare(args, "--json", "--junit-xml")
 
     def note(message: str) -> None:
         print(f"explain: {message}", file=sys.stderr, flush=True)
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: at least 1 child process is needed")
-    if args.junit_xml:
-        _junit.incomplete(args.junit_xml, f"novograd-ref explain {spec}")
-    found = explain(spec, language, progress=note, jobs=args.jobs, **options)
-    if args.junit_xml:
-        _junit.write(args.junit_xml, _junit.explain_suite(found))
+    junit = _junit(args, f"novograd-ref explain {spec}")
+    found = conformance.explain(spec, language, progress=note, jobs=args.jobs, **options)
+    if junit is not None:
+        junit.explain(found)
     if args.json:
-        _write_json(args.json, found.to_json())
+        conformance.write_json(args.json, found.to_json())
     print(found.summary())
     print()
     print(found.details())
@@ -517,9 +242,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from . import vectors
-    from .conformance import export_preset
-
     _known_preset(args.preset)
     try:
         out = vectors.out_directory(args.out)
@@ -528,8 +250,8 @@ def _export(args: argparse.Namespace) -> int:
     if (out / "manifest.json").exists():
         vectors.load_manifest(out)  # one to merge into must be well formed, checked first
     try:
-        count = export_preset(args.preset, args.out,
-                              progress=lambda it: progress(it, "export"))
+        count = conformance.export_preset(args.preset, args.out,
+                                          progress=lambda it: progress(it, "export"))
     except vectors.UnsafePath as exc:
         raise UsageError(f"--out {args.out}: {exc}") from None
     if not count:
@@ -540,10 +262,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _clients(args: argparse.Namespace) -> int:
-    from .conformance.targets import copy_clients
-
     try:
-        written = copy_clients(args.out, overwrite=args.force)
+        written = targets.copy_clients(args.out, overwrite=args.force)
     except (ValueError, FileExistsError) as exc:
         raise UsageError(f"--out {args.out}: {exc}") from None
     print(f"wrote {', '.join(p.name for p in written)} to {args.out} (the protocol: "
@@ -552,45 +272,24 @@ def _clients(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .conformance import find_difference
-
     for name in (args.a, args.b):
         _known_preset(name)
     try:
-        found = find_difference(args.a, args.b, max_examples=args.examples)
+        found = conformance.find_difference(args.a, args.b, max_examples=args.examples)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if found is None:
         print(f"{args.a} and {args.b} agree on {args.examples} searched inputs")
         return 0
-    problem = found["problem"]
-    print(f"smallest input found where {args.a} and {args.b} differ "
-          f"(canonical hyperparameters {found['hyper']}):")
-    print(f"  learning rate: {problem['lr']}")
-    print(f"  initial parameters: {problem['params0']}")
-    for k, g in enumerate(problem["grads"], start=1):
-        print(f"  gradient of step {k}: {g}")
-    for name in (args.a, args.b):
-        print(f"{name} {found['kwargs'][name]}:")
-        for leaf, traj in found[name].items():
-            print(f"  {leaf}: " + "  ".join(np.array2string(row, precision=10)
-                                            for row in traj[1:]))
+    print(conformance.difference_text(args.a, args.b, found))
     return 1
-
-
-def _record(args: argparse.Namespace) -> int:
-    from .conformance.record import run
-
-    return int(run(args))
 
 
 def _demo(args: argparse.Namespace) -> int:
     """Run the optax docstring example on the reference ``optax`` preset."""
     import numpy as np
 
-    from . import apply_updates, presets
+    from . import apply_updates
 
     solver = presets.optax(learning_rate=0.003)
     params = np.array([1.0, 2.0, 3.0])
@@ -604,14 +303,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
-    from .conformance import DEFAULT_TIMEOUT
-    from .conformance._runner import STARTUP_TIMEOUT
-
     parser.add_argument("--timeout", type=_options.seconds, default=None, metavar="SECONDS",
                         help="time limit of one case of the implementation, above 0 and at "
-                             f"most {_options.MAX_SECONDS:g} (default {DEFAULT_TIMEOUT:g}; "
+                             f"most {_options.MAX_SECONDS:g} (default "
+                             f"{conformance.DEFAULT_TIMEOUT:g}; "
                              "starting it and importing it may take up to "
-                             f"max(SECONDS, {STARTUP_TIMEOUT:g}))")
+                             f"max(SECONDS, {conformance.STARTUP_TIMEOUT:g}))")
     parser.add_argument("--memory-limit", type=_options.size, default=None, metavar="SIZE",
                         help="address-space limit of the implementation's process, e.g. "
                              "4G, at most 1P (where the OS allows; default none)")
@@ -632,8 +329,6 @@ def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _known_preset(name: str) -> str:
     """``name`` if it names a preset; else a usage error that lists the presets."""
-    from . import presets
-
     if name not in presets.names():
         raise UsageError(f"unknown preset {name!r}; known: {', '.join(presets.names())}")
     return name
@@ -653,35 +348,32 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``novograd-ref`` (one sub-command per job)."""
-    from . import __version__
+def _sub_command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A sub-command's parser, with the help layout of every sub-command."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, formatter_class=_Formatter,
+                                                     **kwargs)
+    return parser
 
-    parser = argparse.ArgumentParser(
-        prog="novograd-ref", formatter_class=_Formatter,
-        description="Reference NovoGrad: verify implementations against the oracle.\n"
-                    "Without a sub-command, runs verify (with the options given).",
-        epilog=f"documentation: {docs_url()}")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", title="sub-commands")
-    impl_help = ("the implementation to check: preset:NAME, a framework name (optax, tfa, "
-                 "timm, ...), MODULE:FACTORY, where FACTORY(**keywords of --preset, "
-                 "without the learning rate) returns an adapter, an optimizer as "
-                 "published: torch:MODULE:CLASS, optax:MODULE:FUNCTION, keras:MODULE:CLASS "
-                 "(MODULE is looked up in the current directory first), or exec:COMMAND, a "
-                 "program in any language speaking the exec protocol on its standard input "
-                 f"and output ({docs_url('exec-protocol.html')})")
-    dtype_help = "check this parameter dtype only (default: float64 and float32)"
-    verify = sub.add_parser("verify", help="check presets against the bundled vectors, or "
-                                           "a live implementation with --impl",
-                            description="Without --impl: replay every bundled golden record "
-                                        "through its preset.\nWith --impl: step the "
-                                        "implementation through the standard cases next to "
-                                        "the oracle.",
-                            epilog=EXIT_STATUSES, formatter_class=_Formatter)
+
+def _add_implementation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--impl`` (required) and ``--preset``, of ``identify`` and ``explain``."""
+    parser.add_argument("--impl", type=_options.text, required=True, help=IMPL_HELP)
+    parser.add_argument("--preset", type=_options.text,
+                        help="the preset whose keywords the factory takes (default: the "
+                             "framework's own preset, else optax)")
+
+
+def _add_verify(sub: Any) -> None:
+    verify = _sub_command(sub, "verify", help="check presets against the bundled vectors, "
+                                              "or a live implementation with --impl",
+                          description="Without --impl: replay every bundled golden record "
+                                      "through its preset.\nWith --impl: step the "
+                                      "implementation through the standard cases next to "
+                                      "the oracle.",
+                          epilog=EXIT_STATUSES)
     verify.add_argument("--impl", type=_options.text,
-                        help=impl_help + " (default: none, check the presets against the "
-                                         "bundled records)")
+                        help=IMPL_HELP + " (default: none, check the presets against "
+                                            "the bundled records)")
     verify.add_argument("--preset", type=_options.text,
                         help="with --impl: the preset to compare with, whose keywords the "
                              "factory takes (default: the framework's own preset, else "
@@ -690,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--examples", type=_options.count(0), default=0,
                         help="hypothesis-generated cases per dtype, with --impl (at most "
                              f"{_options.MAX_EXAMPLES})")
-    verify.add_argument("--dtype", choices=["float64", "float32"], help=dtype_help)
+    verify.add_argument("--dtype", choices=["float64", "float32"],
+                        help="check this parameter dtype only (default: float64 and float32)")
     verify.add_argument("--report", type=_options.text, metavar="FILE",
                         help="with --impl: write the run as JSON to FILE, rewritten after "
                              "every case (a regular file, new or replaced, in an existing "
@@ -708,16 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "first (default: the bundled vectors)")
     _add_runner_arguments(verify)
     verify.set_defaults(run=_verify)
-    ident = sub.add_parser("identify", help="say which presets an implementation matches",
-                           formatter_class=_Formatter,
-                           description="Step the implementation through the standard "
-                                       "cases and compare it with every preset;\nthen with "
-                                       "their float32-state and float32-arithmetic variants.",
-                           epilog=EXIT_STATUSES)
-    ident.add_argument("--impl", type=_options.text, required=True, help=impl_help)
-    ident.add_argument("--preset", type=_options.text,
-                       help="the preset whose keywords the factory takes (default: the "
-                            "framework's own preset, else optax)")
+
+
+def _add_identify(sub: Any) -> None:
+    ident = _sub_command(sub, "identify", help="say which presets an implementation matches",
+                         description="Step the implementation through the standard "
+                                     "cases and compare it with every preset;\nthen with "
+                                     "their float32-state and float32-arithmetic variants.",
+                         epilog=EXIT_STATUSES)
+    _add_implementation_arguments(ident)
     ident.add_argument("--dtype", choices=["float64", "float32"],
                        help="the parameter dtype to check (default: float64)")
     ident.add_argument("--json", type=_options.text, metavar="FILE",
@@ -725,18 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "preset's first divergence and peak, errors (default: none)")
     _add_runner_arguments(ident)
     ident.set_defaults(run=_identify)
-    expl = sub.add_parser("explain", help="say what an implementation does differently, "
-                                          "by experiment (probes and a switch search)",
-                          formatter_class=_Formatter,
-                          description="Run the implementation on the standard cases and "
-                                      "on designed probes, then search\nthe switches of "
-                                      "Config for what reproduces it "
-                                      f"({docs_url('explain.html')}).",
-                          epilog=EXIT_STATUSES)
-    expl.add_argument("--impl", type=_options.text, required=True, help=impl_help)
-    expl.add_argument("--preset", type=_options.text,
-                      help="the preset whose keywords the factory takes (default: the "
-                           "framework's own preset, else optax)")
+
+
+def _add_explain(sub: Any) -> None:
+    expl = _sub_command(sub, "explain", help="say what an implementation does differently, "
+                                             "by experiment (probes and a switch search)",
+                        description="Run the implementation on the standard cases and "
+                                    "on designed probes, then search\nthe switches of "
+                                    "Config for what reproduces it "
+                                    f"({docs_url('explain.html')}).",
+                        epilog=EXIT_STATUSES)
+    _add_implementation_arguments(expl)
     expl.add_argument("--json", type=_options.text, metavar="FILE",
                       help="also write the explanation here as JSON (schema: "
                            f"{docs_url('explain.html')}; default: none)")
@@ -745,44 +436,70 @@ def build_parser() -> argparse.ArgumentParser:
                            "number of cores; --in-process runs one)")
     _add_runner_arguments(expl)
     expl.set_defaults(run=_explain)
-    export = sub.add_parser("export", help="write the oracle's vectors for a port",
-                            formatter_class=_Formatter,
-                            description="Write the oracle's trajectories of every standard "
-                                        "case the preset can express,\nin the golden-vector "
-                                        f"format ({docs_url('vectors.html')}).")
+
+
+def _add_export(sub: Any) -> None:
+    export = _sub_command(sub, "export", help="write the oracle's vectors for a port",
+                          description="Write the oracle's trajectories of every standard "
+                                      "case the preset can express,\nin the golden-vector "
+                                      f"format ({docs_url('vectors.html')}).")
     export.add_argument("--preset", type=_options.text, required=True,
                         help="the preset to run")
     export.add_argument("--out", required=True, metavar="DIR",
                         help="the vectors folder to write (its manifest.json is merged into)")
     export.set_defaults(run=_export)
-    clients = sub.add_parser("clients", help="copy the exec protocol's client libraries "
-                                             "(C, Rust, JavaScript) into a folder",
-                             formatter_class=_Formatter,
-                             description="Write novograd_ref.h, novograd_ref.rs and "
-                                         "novograd_ref.mjs, which speak the protocol of "
-                                         "--impl exec:COMMAND\nfor a port "
-                                         f"({docs_url('exec-protocol.html')}).")
+
+
+def _add_clients(sub: Any) -> None:
+    clients = _sub_command(sub, "clients", help="copy the exec protocol's client libraries "
+                                                "(C, Rust, JavaScript) into a folder",
+                           description="Write novograd_ref.h, novograd_ref.rs and "
+                                       "novograd_ref.mjs, which speak the protocol of "
+                                       "--impl exec:COMMAND\nfor a port "
+                                       f"({docs_url('exec-protocol.html')}).")
     clients.add_argument("--out", required=True, metavar="DIR", help="an existing folder")
     clients.add_argument("--force", action="store_true",
                          help="overwrite client files already there")
     clients.set_defaults(run=_clients)
-    diff = sub.add_parser("diff", help="smallest input on which two presets differ",
-                          formatter_class=_Formatter)
+
+
+def _add_diff(sub: Any) -> None:
+    diff = _sub_command(sub, "diff", help="smallest input on which two presets differ")
     diff.add_argument("a", type=_options.text, help="a preset")
     diff.add_argument("b", type=_options.text, help="another preset")
     diff.add_argument("--examples", type=_options.count(1), default=400,
                       help=f"inputs to search (hypothesis examples, 1 to "
                            f"{_options.MAX_EXAMPLES})")
     diff.set_defaults(run=_diff)
-    record = sub.add_parser("record", help="record golden vectors from a real framework",
-                            formatter_class=_Formatter)
-    from .conformance.record import add_arguments
 
-    add_arguments(record)
-    record.set_defaults(run=_record)
-    demo = sub.add_parser("demo", help="print the optax docstring example, reproduced",
-                          formatter_class=_Formatter)
+
+def _add_record(sub: Any) -> None:
+    """``record``: the recorder's own arguments and run (``python -m
+    novograd_ref.conformance.record`` is the same command)."""
+    parser = _sub_command(sub, "record", help="record golden vectors from a real framework")
+    record.add_arguments(parser)
+    parser.set_defaults(run=record.run)
+
+
+def _add_demo(sub: Any) -> None:
+    demo = _sub_command(sub, "demo", help="print the optax docstring example, reproduced")
     demo.set_defaults(run=_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``novograd-ref`` (one sub-command per job)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="novograd-ref", formatter_class=_Formatter,
+        description="Reference NovoGrad: verify implementations against the oracle.\n"
+                    "Without a sub-command, runs verify (with the options given).",
+        epilog=f"documentation: {docs_url()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", title="sub-commands")
+    for add in (_add_verify, _add_identify, _add_explain, _add_export, _add_clients,
+                _add_diff, _add_record, _add_demo):
+        add(sub)
     return parser
 
 
@@ -808,17 +525,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (argv[:1] and argv[0] in commands) and not {"-h", "--help", "--version"} & set(argv):
         argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
-    from ._paths import UnsafePath
-    from .conformance import ImplementationError
-    from .vectors import MalformedData
-
     try:
-        with _hypothesis_storage_outside_the_working_directory():
+        with conformance.hypothesis_storage_outside_the_working_directory():
             return int(args.run(args))
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)
         return 2
-    except (ImplementationError, MalformedData, UnsafePath) as exc:
+    except (conformance.ImplementationError, vectors.MalformedData, vectors.UnsafePath) as exc:
         for line in str(exc).splitlines():
             print(f"novograd-ref: {line}", file=sys.stderr)
         return 2

@@ -168,7 +168,7 @@ def test_a_fifo_planted_after_the_check_is_refused_when_the_report_is_written(
         capsys: pytest.CaptureFixture[str]) -> None:
     fifo = tmp_path / "report.json"
     os.mkfifo(fifo)
-    monkeypatch.setattr(cli, "_output_file", lambda path, option: None)  # planted later
+    monkeypatch.setattr(cli, "check_output_file", lambda path, option: None)  # planted later
     assert cli.main(["verify", "--impl", "preset:optax", *ONE_DTYPE, "--report",
                      str(fifo)]) == 2
     assert "is a FIFO" in capsys.readouterr().err

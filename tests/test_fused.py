@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import novograd_ref as ngr
 from novograd_ref import cli
-from novograd_ref._config import _SWITCHES, Config
+from novograd_ref._config import SWITCH_TYPES, Config
 from novograd_ref.conformance import implementation, verify_implementation
 from novograd_ref.testing import assert_trees_close, rtol
 
@@ -150,7 +150,7 @@ def _one_switch_configs() -> list[Any]:
     """Each value of each switch, on top of the defaults (with the partners a value
     needs), and each bool switch on."""
     out = []
-    for name, choices in _SWITCHES.items():
+    for name, choices in SWITCH_TYPES.items():
         for value in get_args(choices):
             switches = {name: value, **_PARTNERS.get((name, value), {})}
             cfg = _valid(**switches)
@@ -186,7 +186,7 @@ STATE_DTYPES = [(None, None), ("float32", None), ("float64", None), ("float32", 
 def test_drawn_configurations_match_the_reference(data: st.DataObject) -> None:
     """Any combination of switches the core accepts, with state dtypes of their own."""
     switches = {name: data.draw(st.sampled_from(get_args(choices)), label=name)
-                for name, choices in _SWITCHES.items()}
+                for name, choices in SWITCH_TYPES.items()}
     switches |= {name: data.draw(st.booleans(), label=name)
                  for name in ("amsgrad", "nesterov", "maximize")}
     state_dtype, mu_dtype = data.draw(st.sampled_from(STATE_DTYPES), label="state dtypes")

@@ -43,11 +43,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import novograd_ref as ngr
-from novograd_ref._config import _SWITCHES, COMPATIBILITY, SET, Config, Rule, _takes
+from novograd_ref._config import COMPATIBILITY, SET, SWITCH_TYPES, Config, Rule, _takes
 
 #: Every switch and its values (the boolean switches too), the default first.
 SWITCH_VALUES: dict[str, tuple[Any, ...]] = {
-    **{name: get_args(kind) for name, kind in _SWITCHES.items()},
+    **{name: get_args(kind) for name, kind in SWITCH_TYPES.items()},
     "amsgrad": (False, True), "nesterov": (False, True), "maximize": (False, True),
     # Hyperparameters only one switch value reads: the default and a probe value
     # (a trust ratio that clips the smaller layers, a max_lr unlike every rate, an

@@ -58,11 +58,11 @@ def _preset_call(name: str, extra: dict[str, Any] | None = None) -> Any:
 def _show(config: Any, field: str) -> str:
     """A field's value as ``Config`` prints it (a float32-rounded hyperparameter as the
     shortest decimal that rounds to it)."""
-    from novograd_ref._config import _ROUNDED
+    from novograd_ref._config import ROUNDED_BY_HYPER_DTYPE
     from novograd_ref._config import _show as show
 
     value = getattr(config, field)
-    return f"`{show(value, config.hyper_dtype if field in _ROUNDED else None)}`"
+    return f"`{show(value, config.hyper_dtype if field in ROUNDED_BY_HYPER_DTYPE else None)}`"
 
 
 def variant_matrix() -> str:

@@ -9,7 +9,12 @@ replay them (:func:`verify_bundled`), verify a live implementation
 explain by experiment what it does differently (:func:`explain`),
 export the oracle's vectors (:func:`export_preset`) and find the smallest input on
 which two presets differ (:func:`find_difference`). The ``novograd-ref`` command line
-exposes all of it.
+exposes all of it, and only assembles what is here: the bundled records selected,
+loaded and checked (:func:`select_records`, :func:`checked_records`), the preset whose
+keywords a port takes (:func:`keywords_preset`), the text it prints
+(:func:`bundled_text`, :func:`report_text`, :func:`conclusion_text`,
+:func:`failures_text`, :func:`identify_text`, :func:`difference_text`) and the files it
+writes (:func:`write_json`, :class:`JUnitReport`).
 
 The implementation under test runs in a child process (one per run, restarted after
 it dies) with a per-case time limit: its exit, crash, hang or protocol violation is an
@@ -31,17 +36,36 @@ from ._explain import explain
 from ._explanation import ANOMALIES, Explanation
 from ._export import export_preset
 from ._generated import find_difference, generated_check
+from ._junit import JUnitReport
 from ._keywords import preset_kwargs_for, presets_with_keywords
 from ._live import Matches, identify, verify_implementation
 from ._oracle import (
     Implementation,
     ImplementationError,
     PresetAdapter,
+    check_spec,
     implementation,
     load_implementation,
 )
-from ._report import VERDICTS, Report
-from ._runner import DEFAULT_TIMEOUT
+from ._pipeline import (
+    checked_records,
+    hypothesis_storage_outside_the_working_directory,
+    keywords_preset,
+    select_records,
+)
+from ._report import (
+    VERDICTS,
+    Report,
+    bundled_text,
+    conclusion_text,
+    difference_text,
+    failures_text,
+    identify_json,
+    identify_text,
+    report_text,
+    write_json,
+)
+from ._runner import DEFAULT_TIMEOUT, STARTUP_TIMEOUT
 from ._verify import (
     Comparison,
     compare,
@@ -54,6 +78,7 @@ from ._verify import (
 __all__ = (
     "ANOMALIES",
     "DEFAULT_TIMEOUT",
+    "STARTUP_TIMEOUT",
     "VERDICTS",
     "Adapter",
     "Comparison",
@@ -63,25 +88,39 @@ __all__ = (
     "Implementation",
     "ImplementationError",
     "ImplementationFailed",
+    "JUnitReport",
     "Matches",
     "PresetAdapter",
     "Report",
     "Unsupported",
+    "bundled_text",
+    "check_spec",
+    "checked_records",
     "compare",
+    "conclusion_text",
+    "difference_text",
     "excerpt",
     "explain",
     "export_preset",
+    "failures_text",
     "find_difference",
     "first_divergence",
     "generated_check",
+    "hypothesis_storage_outside_the_working_directory",
     "identify",
+    "identify_json",
+    "identify_text",
     "implementation",
+    "keywords_preset",
     "load_implementation",
     "preset_kwargs_for",
     "presets_with_keywords",
     "replay",
+    "report_text",
     "run_trajectory",
+    "select_records",
     "verify_bundled",
     "verify_implementation",
     "verify_record",
+    "write_json",
 )

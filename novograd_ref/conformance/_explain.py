@@ -129,7 +129,7 @@ def _alternatives(search: Search, best: Outcome) -> tuple[Search, Outcome, list[
         search.progress(f"search: trying {code}")
         found = other.improve([start], start)
         explained = sorted(set(best.failed) - set(found.failed),
-                           key=lambda name: other._size[name])
+                           key=lambda name: other.input_sizes[name])
         evidence = [{**e, "note": f"without it, from {best.candidate.describe()}"}
                     for e in _evidence(best.candidate, search, explained[0])]
         evidence += [{"run": name, "step": None, "leaf": None,
@@ -249,7 +249,7 @@ def _reproduced(chosen: Outcome | None, search: Search) -> int:
 def _unexplained(best: Outcome, search: Search, findings: list[Finding]) -> dict[str, Any]:
     """The runs the nearest candidate does not reproduce: for each, where the port first
     leaves it, and what the probes measured on that run."""
-    failed = sorted(best.failed, key=lambda name: search._size[name])
+    failed = sorted(best.failed, key=lambda name: search.input_sizes[name])
     evidence = []
     for name in failed:
         measured = "; ".join(f"{f.convention}: {f.finding}" for f in findings
@@ -453,6 +453,6 @@ def _divergence(chosen: Outcome, search: Search, quirks: Quirks) -> dict[str, An
         want = simulate(cfg, quirks, obs.run, obs.fed)
         where = first_divergence(obs.params, want, search.tolerance(obs, cfg))
         if where is not None:
-            found.append((where.step, search._size[name],
+            found.append((where.step, search.input_sizes[name],
                           {"run": name, **dataclasses.asdict(where)}))
     return min(found, key=lambda f: f[:2])[2] if found else None

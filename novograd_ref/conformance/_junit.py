@@ -20,6 +20,7 @@ pytest's reports share (``testsuites`` / ``testsuite`` / ``testcase``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -153,6 +154,48 @@ def write(path: str | os.PathLike[str], *suites: ET.Element) -> None:
 def incomplete(path: str | os.PathLike[str], name: str) -> None:
     """Write the report of a run that has not completed yet (see the module)."""
     write(path, suite_element(name, [], complete=False))
+
+
+@dataclasses.dataclass(frozen=True)
+class JUnitReport:
+    """A ``--junit-xml`` file of one command, written as a run that has not completed
+    by ``start``, then rewritten whole with the command's suite by ``verify``,
+    ``identify`` or ``explain`` (see the module).
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "junit.xml"
+    >>> junit = JUnitReport.start(path, "novograd-ref verify")
+    >>> b'errors="1"' in path.read_bytes()
+    True
+    >>> junit.verify(Report("port", "optax", []))
+    >>> b'tests="0" failures="0" errors="0"' in path.read_bytes()
+    True
+    """
+
+    path: str | os.PathLike[str]
+
+    @classmethod
+    def start(cls, path: str | os.PathLike[str], name: str) -> JUnitReport:
+        """The report at ``path``, written as the suite ``name`` of a run that has not
+        completed yet."""
+        incomplete(path, name)
+        return cls(path)
+
+    def verify(self, report: Report) -> None:
+        """Rewrite the file with the suite of a ``verify --impl`` ``report``."""
+        write(self.path, verify_suite(report))
+
+    def identify(self, implementation: str, matches: Any, dtype: str) -> None:
+        """Rewrite the file with the suite of ``identify``: one testcase per candidate
+        preset, one per case ``implementation`` failed (``matches`` is
+        :class:`~novograd_ref.conformance.Matches`)."""
+        write(self.path, identify_suite(implementation, matches, dtype))
+
+    def explain(self, explanation: Any) -> None:
+        """Rewrite the file with the suite of ``explain``: one testcase per run of
+        ``explanation`` (an :class:`~novograd_ref.conformance.Explanation`)."""
+        write(self.path, explain_suite(explanation))
 
 
 def _line(text: str) -> str:

@@ -124,7 +124,7 @@ def implementation(spec: str, preset: str | None = None) -> Implementation:
 def check_spec(spec: str) -> None:
     """Raise :class:`ImplementationError` (one line) unless ``spec`` names something
     :func:`implementation` can load. Nothing of a ``module:factory`` runs here: its
-    module is found by :func:`find_module` (its parent packages are not imported); the
+    module is found by ``find_module`` (its parent packages are not imported); the
     child process that runs it imports it.
 
     >>> check_spec("preset:optax")

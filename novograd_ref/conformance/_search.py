@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, get_args
 
 from .. import presets
-from .._config import _ROUNDED, _SWITCHES, Config, round_to
+from .._config import ROUNDED_BY_HYPER_DTYPE, SWITCH_TYPES, Config, round_to
 from ..testing import rtol
 from ._live import preset_kwargs_for, presets_with_keywords
 from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
@@ -99,7 +99,7 @@ def moves() -> list[Move]:
     """Every move the search tries: each value of each switch, the dtypes, the pairs
     Config requires together, eps placement, mixed-up betas and an inverted
     ``grad_averaging`` keyword."""
-    out = [_set(**{name: value}) for name, kind in _SWITCHES.items()
+    out = [_set(**{name: value}) for name, kind in SWITCH_TYPES.items()
            for value in get_args(kind)]
     out += [_set(**{name: flag}) for name in ("amsgrad", "nesterov", "maximize")
             for flag in (False, True)]
@@ -172,8 +172,8 @@ class Search:
         self.names = presets_with_keywords()
         self._base: dict[tuple[str, str], Config | None] = {}
         self._cache: dict[tuple[str, Config], float] = {}
-        self._size = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
-                      for o in self.observations}
+        self.input_sizes = {o.run.name: o.run.steps * sum(p.size for p in o.run.params0.values())
+                            for o in self.observations}
         self._float32: dict[Config, bool] = {}  # float32-moment configs: evidenced?
 
     # --------------------------------------------------------------- configurations
@@ -230,7 +230,7 @@ class Search:
             return
         loose = rtol("float32", "framework")
         found = False
-        for obs in sorted(self.observations, key=lambda o: self._size[o.run.name]):
+        for obs in sorted(self.observations, key=lambda o: self.input_sizes[o.run.name]):
             cfg = narrow.get(obs.run.name)
             if cfg is None or obs.run.dtype != "float64":
                 continue
@@ -275,7 +275,7 @@ class Search:
         if parent is not None and all(parent.configs.get(k) == v for k, v in configs.items()):
             return None  # the moves change nothing on these runs
         uncovered = len(self.observations) - len(configs)
-        ranked = sorted(self.observations, key=lambda o: self._size[o.run.name])
+        ranked = sorted(self.observations, key=lambda o: self.input_sizes[o.run.name])
         if parent is not None:
             probe = [o for o in ranked if o.run.name in parent.failed][:PATIENCE]
             passed = [self.error(o, configs[o.run.name]) <= 1.0 for o in probe]
@@ -392,7 +392,7 @@ class Search:
                           tuple(m for m in outcome.candidate.moves if m is not move))
         configs = self.configs(fewer) or {}
         return [o.run.name for o in sorted(self.observations,
-                                           key=lambda o: self._size[o.run.name])
+                                           key=lambda o: self.input_sizes[o.run.name])
                 if o.run.name in outcome.configs and o.run.name not in outcome.failed
                 and (o.run.name not in configs or self.error(o, configs[o.run.name]) > 1.0)]
 
@@ -451,7 +451,7 @@ def _distinct(outcomes: Iterable[Outcome]) -> list[Outcome]:
 def _only_rounded(name: str, port: Config, preset_value: Any) -> bool:
     """Whether a hyperparameter differs only by the port's ``hyper_dtype`` rounding
     (reported once, as ``hyper_dtype``)."""
-    return (name in _ROUNDED and port.hyper_dtype is not None
+    return (name in ROUNDED_BY_HYPER_DTYPE and port.hyper_dtype is not None
             and isinstance(preset_value, float)
             and round_to(preset_value, port.hyper_dtype) == getattr(port, name))
 

@@ -59,6 +59,7 @@ __all__ = [
     "DTYPES",
     "GRAD_KINDS",
     "LR_KINDS",
+    "NOT_RECORDED",
     "RECORD_DTYPES",
     "SCHEMA_VERSION",
     "WEIGHT_DECAY_MODES",
@@ -92,6 +93,17 @@ __all__ = [
     "write_manifest",
     "write_npz",
 ]
+
+NOT_RECORDED: dict[str, str] = {
+    "apex": "FusedNovoGrad needs a CUDA build of Apex",
+    "clara": "Clara Train 3.1 is not distributed",
+    "dle": "DeepLearningExamples' Novograd computes torch_optimizer's math",
+    "flashlight": "flashlight is C++",
+    "monai": "MONAI's Novograd computes torch_optimizer's math",
+    "paper": "the paper's algorithm is the optax recurrence with the paper's defaults",
+}
+"""Why each of these presets has no bundled record (no framework of it could be run and
+recorded; it is checked by the equivalence tests and hand-derived vectors instead)."""
 
 
 def data_root() -> Path:

@@ -59,6 +59,7 @@ from .._adapter import Adapter
 
 __all__ = [
     "FRAMEWORKS",
+    "RECORD_TAGS",
     "Framework",
     "available",
     "dist_versions",
@@ -78,6 +79,19 @@ FRAMEWORKS: dict[str, str] = {
     "apex": "novograd_ref.conformance.frameworks.apex",
 }
 """Registry key -> module path. Keys are the ``framework`` field of record entries."""
+
+RECORD_TAGS: dict[str, str] = {
+    "f32state": "float64 parameters with the framework's float32 second moment (the "
+                "PyTorch default dtype), held to float32 precision",
+    "nojit": "optax stepped eagerly, without jax.jit",
+    "eager": "OpenSeq2Seq under TF eager execution (beta2 applies), not TF1 graph mode",
+    "callback": "TFA with the learning rate set each step by Keras' LearningRateScheduler "
+                "callback (a float32 variable)",
+    "keras_schedule": "TFA with a built-in Keras schedule (PiecewiseConstantDecay, float32 "
+                      "values)",
+}
+"""What each tag of :attr:`Framework.recording_variants` means (a record whose file name
+ends in ``__<tag>`` was run that way; the legend of ``novograd-ref verify``'s table)."""
 
 Settings = dict[str, Any]
 
