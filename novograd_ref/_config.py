@@ -122,12 +122,12 @@ class Config:
        ``m_1 = b1 m_0 + c u_1 = (b1 + c) u_1`` with ``c`` the factor of step 6 (1, or
        ``1 - b1``). The first input counts ``1 + b1`` times where step 1 is not
        averaged, once (``m_1 = u_1``) with ``grad_averaging='always'``: without
-       ``nesterov`` that is the trajectory of ``zero`` with ``after_first_step``. It combines with
-       every other switch: nothing is ignored. (pytorch_optimizer 3.x divides
-       ``m_0`` by ``sqrt(S_1) + eps`` and ``u_1`` by the root of its blend of
-       ``S_1`` with itself, equal up to rounding; it takes ``m_0`` before
-       ``maximize`` negates the gradient and adds ``wd p_1`` to it with decoupled
-       decay too: those two are not this switch.)
+       ``nesterov`` that is the trajectory of ``zero`` with ``after_first_step``.
+       It combines with every other switch: nothing is ignored.
+       (pytorch_optimizer 3.x divides ``m_0`` by ``sqrt(S_1) + eps`` and ``u_1`` by
+       the root of its blend of ``S_1`` with itself, equal up to rounding; it takes
+       ``m_0`` before ``maximize`` negates the gradient and adds ``wd p_1`` to it
+       with decoupled decay too: those two are not this switch.)
     8. Direction: ``bias_correction='apex'``: ``d_t /= 1 - b1**t``;
        ``momentum_input='raw'``: ``d_t`` is normalized by ``den`` (step 5);
        ``weight_decay_mode='apex'`` (AdamW style): ``d_t += wd p_t``
