@@ -19,6 +19,7 @@ Schedule = Callable[..., object]
 LearningRate = Union[float, Schedule]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 SecondMomentInit = Literal["first_step", "when_zero", "zero", "first_step_blend"]
+FirstMomentInit = Literal["zero", "first_input"]
 SecondMomentUpdate = Literal["ema", "lerp", "none"]
 Norm = Literal["l2_squared", "apex_l2", "apex_inf"]
 Normalization = Literal["divide", "reciprocal"]
@@ -51,6 +52,7 @@ SWITCH_TYPES: dict[str, object] = {
     "learning_rate_placement": LearningRatePlacement,
     "bias_correction": BiasCorrection,
     "update_clipping": UpdateClipping,
+    "first_moment_init": FirstMomentInit,
 }
 
 
@@ -60,7 +62,8 @@ class Config:
 
     Notation (shared/reference/variants.md): per layer (one leaf), ``g_t`` the gradient
     of step ``t`` (1-based), ``S_t = sum(g_t**2)``, ``N_t = sqrt(S_t)``, ``v`` the scalar
-    second moment, ``m`` the first moment (``m_0 = 0``), ``p_t`` the parameters before
+    second moment, ``m`` the first moment (``m_0 = 0`` unless ``first_moment_init``
+    says otherwise), ``p_t`` the parameters before
     the step, ``lr_t`` the learning rate of the step, ``b1, b2, wd`` as below.
 
     Hyperparameters (canonical names):
@@ -120,6 +123,21 @@ class Config:
        ``d_t = m_t`` (the rate is already in ``d_t``).
        ``nesterov`` (TF momentum's Nesterov form, Clara's ``use_nesterov``):
        ``d_t = b1 m_t + u_t`` (``inside``: ``b1 m_t - lr_t u_t``).
+
+       ``first_moment_init`` says how ``m`` starts: ``zero``: ``m_0 = 0``;
+       ``first_input`` (pytorch_optimizer 2.9 to 3.9): on the first step, keyed on the
+       step count as ``second_moment_init='first_step'`` (the stored ``m`` is not
+       read), ``m_0`` is that step's moment input before grad averaging, ``u_1`` of
+       step 5 (``inside``: ``-lr_1 u_1``), and the step above runs as usual:
+       ``m_1 = b1 m_0 + c u_1 = (b1 + c) u_1`` with ``c`` the factor of step 6 (1, or
+       ``1 - b1``). The first input counts ``1 + b1`` times where step 1 is not
+       averaged, once (``m_1 = u_1``) with ``grad_averaging='always'``: without
+       ``nesterov`` that is the trajectory of ``zero`` with ``after_first_step``.
+       It combines with every other switch: nothing is ignored.
+       (pytorch_optimizer 3.x divides ``m_0`` by ``sqrt(S_1) + eps`` and ``u_1`` by
+       the root of its blend of ``S_1`` with itself, equal up to rounding; it takes
+       ``m_0`` before ``maximize`` negates the gradient and adds ``wd p_1`` to it
+       with decoupled decay too: those two are not this switch.)
     8. Direction: ``bias_correction='apex'``: ``d_t /= 1 - b1**t``;
        ``momentum_input='raw'``: ``d_t`` is normalized by ``den`` (step 5);
        ``weight_decay_mode='apex'`` (AdamW style): ``d_t += wd p_t``
@@ -208,6 +226,9 @@ class Config:
     #: Whether the rate multiplies the step (``outside``) or enters the moment
     #: (``inside``, Keras momentum) (step 7).
     learning_rate_placement: LearningRatePlacement = "outside"
+    #: How ``m`` starts (step 7): at 0, or at the first step's moment input (so
+    #: step 1 counts it ``b1 + c`` times).
+    first_moment_init: FirstMomentInit = "zero"
     #: The step size factor (steps 4, 8, 9), none, Apex's corrections of ``v`` and
     #: ``m``, Adam's, or ``sqrt(1 - b2**t)``.
     bias_correction: BiasCorrection = "none"

@@ -63,7 +63,9 @@ def leaf_step(
     r"""One layer's step: returns ``(update, m_new, v_new, v_max_new)``.
 
     In the order of :class:`~novograd_ref.Config`'s equations: the second moment and
-    its denominator, the moment input ``u`` (averaged), the moment, then the update
+    its denominator, the moment input ``u`` (averaged), the moment (from ``m_0``, the
+    first input before averaging, on the first step with
+    ``first_moment_init='first_input'``), then the update
     from the direction ``d`` (the moment, or its Nesterov look-ahead) through bias
     correction, the raw-momentum normalization, Apex weight decay and the step size.
     ``update`` is in the parameter (gradient) dtype, ``m_new`` in ``m``'s dtype and
@@ -78,11 +80,14 @@ def leaf_step(
         v_max = xp.maximum(v_max, v_used)
         v_used = v_max
     den = _denominator(cfg, xp, sc, v_used, wide)
-    u = _average(cfg, xp, sc, _momentum_input(cfg, xp, g, p, den))
+    u_in = _momentum_input(cfg, xp, g, p, den)
+    u = _average(cfg, xp, sc, u_in)
     lr, m_in = sc.lr, m
     if sc.casts:
         lr, m_in = _cast(xp, lr, u.dtype), _cast(xp, m, u.dtype)
     inside = cfg.learning_rate_placement == "inside"
+    if cfg.first_moment_init == "first_input":  # m_0: the first input as it enters m
+        m_in = _select(xp, sc.first, -lr * u_in if inside else u_in, m_in)
     if inside:  # Keras momentum: the rate enters each moment input
         m_new = cfg.b1 * m_in - lr * u
     else:

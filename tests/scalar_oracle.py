@@ -166,6 +166,35 @@ def pytorch_optimizer(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], 
     return out
 
 
+def pytorch_optimizer_3(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float],
+                        b1: float, b2: float, eps: float, wd: float = 0.0,
+                        grad_averaging: bool = False, adam_debias: bool = False) -> list[Vec]:
+    """pytorch_optimizer 2.9-3.9 (coupled weight decay, no maximize): the empty state
+    is first filled, the moment with the normalized gradient (and ``wd p``), the
+    second moment with ``S``; then the step runs as on every step, blending ``S`` into
+    the second moment and the scaled normalized gradient into the moment; Adam's step
+    size."""
+    m: Vec | None = None
+    v, out = 0.0, []
+    for k, g in enumerate(grads):
+        s, t, rate = _sq(g), k + 1, lr(k)
+        if m is None:
+            m = [gi / (math.sqrt(s) + eps) + wd * pi for gi, pi in zip(g, p)]
+            v = s
+        v = v * b2 + (1 - b2) * s
+        den = math.sqrt(v) + eps
+        u = [gi / den + wd * pi for gi, pi in zip(g, p)]
+        if grad_averaging:
+            u = [ui * (1 - b1) for ui in u]
+        m = [mi * b1 + ui for mi, ui in zip(m, u)]
+        step = rate * math.sqrt(1 - b2**t)
+        if not adam_debias:
+            step /= 1 - b1**t
+        p = [pi - step * mi for pi, mi in zip(p, m)]
+        out.append(p)
+    return out
+
+
 def flashlight(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], b1: float,
                b2: float, eps: float, wd: float = 0.0) -> list[Vec]:
     """flashlight: v_0 = 0, forced (1 - b1)."""
@@ -219,6 +248,8 @@ def switches(p: Vec, grads: Sequence[Vec], lr: Callable[[int], float], c: dict) 
 
         u = list(g) if raw else [normalize(x) + (wd * pi if mode == "inside" else 0.0)
                                  for x, pi in zip(g, p)]
+        if first and c["first_moment_init"] == "first_input":  # m_0: the input, unscaled
+            m = [-rate * x for x in u] if inside else list(u)
         if c["grad_averaging"] == "always" or (c["grad_averaging"] == "after_first_step"
                                                and not first):
             u = [(1 - b1) * x for x in u]

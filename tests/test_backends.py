@@ -358,6 +358,37 @@ def test_presets_low_precision(backend: backends.Backend, backend_dtype: DtypeOf
     assert_like(backend.xp, state.nu, nu_dtype, device, "state.nu")
 
 
+#: Configurations no preset builds: the first moment from the first input (its
+#: first-step selection of the moment must stay lazy under Dask and traceable by JAX).
+FIRST_INPUT_CASES: list[dict[str, Any]] = [
+    {"first_moment_init": "first_input", "bias_correction": "adam", "weight_decay": 0.01,
+     "learning_rate": lr_schedule},
+    {"first_moment_init": "first_input", "learning_rate_placement": "inside",
+     "nesterov": True, "grad_averaging": "after_first_step", "weight_decay": 0.01,
+     "learning_rate": lr_schedule},
+    {"first_moment_init": "first_input", "momentum_input": "raw",
+     "weight_decay_mode": "apex", "weight_decay": 0.01, "grad_averaging": "always",
+     "state_dtype": "float32"},
+]
+FIRST_INPUT_PARAMS = [pytest.param(c, id="-".join(
+    f"{k}={getattr(v, '__name__', v)}" for k, v in c.items())) for c in FIRST_INPUT_CASES]
+
+
+@pytest.mark.parametrize("dtype_name", ["float64", "float32"])
+@pytest.mark.parametrize("switches", FIRST_INPUT_PARAMS)
+def test_a_first_input_moment_matches_numpy(backend: backends.Backend,
+                                            backend_dtype: DtypeOf, dtype_name: str,
+                                            switches: dict[str, Any]) -> None:
+    """``first_moment_init='first_input'`` on every backend, eager or lazy, against
+    NumPy (float64: the configuration as it is; float32: against float64)."""
+    if dtype_name not in backend.float_dtypes:
+        pytest.skip(f"{backend.name} has no {dtype_name}")
+    opt = ngr.novograd(**{"learning_rate": LR, **switches})
+    params, grads = inputs(seed=400 + FIRST_INPUT_CASES.index(switches))
+    check_against_numpy(backend, opt, backend_dtype(dtype_name), dtype_name, params, grads,
+                        same_config=dtype_name == "float64")
+
+
 def test_float32_state_named_in_the_issue(backend: backends.Backend,
                                           backend_dtype: DtypeOf) -> None:
     """``nemo(state_dtype="float32")`` and ``apex()`` keep float32 norms for half params."""

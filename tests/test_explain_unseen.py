@@ -37,6 +37,7 @@ DECOUPLED = ("weight_decay_mode", "decoupled", "inside")
 FIXED = ("weight_decay_mode", "fixed", "inside")
 T_ZERO = ("second_moment_init", "zero", "when_zero")
 T_FIRST = ("second_moment_init", "first_step", "when_zero")
+FIRST_INPUT = ("first_moment_init", "first_input", "zero")
 
 # port -> (nearest preset, presets matched, differences, anomaly codes)
 EXPECTED: dict[str, tuple[str, set[str], set[tuple[str, Any, Any]], set[str]]] = {
@@ -56,6 +57,11 @@ EXPECTED: dict[str, tuple[str, set[str], set[tuple[str, Any, Any]], set[str]]] =
     "o_four_nesterov": ("optax", set(), {NESTEROV, ALWAYS, *EPS_INSIDE, ADAM}, set()),
     # five moves from optax, four from dle (whose second moment starts while 0)
     "o_five": ("dle", set(), {ADAM, AFTER_FIRST, FIXED, *EPS_INSIDE}, set()),
+    # the first moment from the first moment input (pytorch_optimizer 2.9 to 3.9)
+    "o_momentum_first_input": ("optax", set(), {FIRST_INPUT}, set()),
+    # pytorch_optimizer 3's moment and step size, decoupled decay, eps inside the root
+    "o_first_input_four": ("optax", set(), {FIRST_INPUT, ADAM, DECOUPLED, *EPS_INSIDE},
+                           set()),
     # optax's keywords, outside the switch space
     "o_one_beta": ("optax", set(), set(), {"second_moment_wrong_beta"}),
     "o_global_debias": ("optax", set(), {DEBIAS}, {"global_normalization"}),
@@ -64,7 +70,6 @@ EXPECTED: dict[str, tuple[str, set[str], set[tuple[str, Any, Any]], set[str]]] =
     "o_late_start_debias": ("optax", set(), {DEBIAS}, {"no_first_step_update"}),
     "o_float32_zero": ("optax", set(), {ZERO}, {"float32_arithmetic"}),
     "o_no_first_eps_always": ("optax", set(), {ALWAYS}, {"first_step_without_eps"}),
-    "o_momentum_first_input": ("optax", set(), set(), {"momentum_first_input"}),
     "o_unnormalized": ("optax", set(), set(), {"not_normalized"}),
     "o_mean_norm_debias": ("optax", set(), {DEBIAS}, {"mean_normalization"}),
     "o_lr_twice": ("optax", set(), set(), {"learning_rate_squared"}),
@@ -80,6 +85,8 @@ EXPECTED: dict[str, tuple[str, set[str], set[tuple[str, Any, Any]], set[str]]] =
     "t_four": ("torch_optimizer", set(),
                {T_ZERO, ("weight_decay_mode", "decoupled", "inside"), DEBIAS, NESTEROV},
                set()),
+    # the first input counted 1 + b1 times, (1 - b1) on the input when averaging
+    "t_first_input": ("torch_optimizer", set(), {FIRST_INPUT}, set()),
     # PyTorch tensors, torch-optimizer's keywords
     "torch_decoupled_debias": ("torch_optimizer", set(), {DECOUPLED, DEBIAS}, set()),
     "torch_global": ("torch_optimizer", set(), set(), {"global_normalization"}),
@@ -132,6 +139,17 @@ def test_an_unseen_port_is_explained_exactly(port: str) -> None:
     inexpressible = sum(r["status"] == "ok" and r["error"] is None for r in found["runs"])
     reproduced = found["reproduced_runs"] + inexpressible == found["total_runs"]
     assert reproduced == ("unexplained" not in codes)
+
+
+def test_the_first_moment_start_is_read_on_the_betas_probe() -> None:
+    """The port whose first moment starts at its first input: the reading of the
+    ``betas`` probe names that start alone, and shows where the zero start leaves it."""
+    found = explain(implementation("tests.unseen_ports:o_momentum_first_input"), "optax",
+                    in_process=True).to_json()
+    start = next(p for p in found["probes"] if p["convention"] == "first-moment start")
+    assert start["finding"] == "consistent with first_moment_init='first_input'"
+    assert start["evidence"][0]["run"] == "probe betas"
+    assert start["evidence"][0]["note"] == "ruled out: first_moment_init='zero'"
 
 
 # ------------------------------------------------------------ the property

@@ -164,7 +164,13 @@ def _one_switch_configs() -> list[Any]:
               "weight_decay_mode": "apex", "second_moment_init": "first_step_blend"},
              {"amsgrad": True, "second_moment_update": "lerp", "maximize": True},
              {"eps_root": 1e-4, "normalization": "reciprocal"},
-             {"hyper_dtype": "float32", "grad_averaging": "after_first_step"}]
+             {"hyper_dtype": "float32", "grad_averaging": "after_first_step"},
+             {"first_moment_init": "first_input", "nesterov": True},
+             {"first_moment_init": "first_input", "nesterov": True,
+              "learning_rate_placement": "inside", "grad_averaging": "always"},
+             {"first_moment_init": "first_input", "bias_correction": "apex",
+              "norm": "apex_l2", "momentum_input": "raw", "weight_decay_mode": "apex",
+              "second_moment_init": "first_step_blend", "nesterov": True}]
     for switches in extra:
         cfg = _valid(**switches)
         assert cfg is not None, switches
@@ -210,6 +216,29 @@ def test_float16_parameters_match_the_reference(preset: str, kwargs: dict[str, A
     _assert_same_run(opt.config, "float16")
     mixed = dataclasses.replace(opt.config, state_dtype="float32", mu_dtype="float32")
     _assert_same_run(mixed, "float16")
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_a_first_input_moment_does_not_read_the_moment_given_on_step_one(
+        nesterov: bool) -> None:
+    """``first_moment_init='first_input'``: on the first step the reference does not
+    read the moment of the state; neither does the fused step, whatever it holds."""
+    cfg = ngr.novograd(0.1, b1=0.9, first_moment_init="first_input", nesterov=nesterov,
+                       weight_decay=0.01).config
+    rng = np.random.default_rng(2)
+    params, grads = _tree(rng, "float64"), _tree(rng, "float64")
+    opt, fast = ngr.NovoGrad(cfg), fused.from_optimizer(cfg)
+    state = opt.init(params)
+    state = state._replace(mu={k: np.full_like(v, 7.0) for k, v in state.mu.items()})
+    updates, want = opt.update(grads, state, params)
+    fast_p = {k: v.copy() for k, v in params.items()}
+    fast_s = fast.init(fast_p)
+    for m in fast_s.mu.values():
+        m[...] = 7.0
+    fast.step_(fast_p, grads, fast_s)
+    tol = _tolerance(cfg, "float64")
+    assert_trees_close(fast_p, ngr.apply_updates(params, updates), rtol_value=tol)
+    assert_trees_close(fast_s.mu, want.mu, rtol_value=tol)
 
 
 def test_float16_conversions_are_exact_round_trips() -> None:

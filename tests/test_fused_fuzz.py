@@ -333,6 +333,7 @@ SWITCHES = [
      "update_clipping": "luc"},
     {"momentum_input": "raw", "learning_rate_placement": "inside", "nesterov": True,
      "weight_decay_mode": "apex"},
+    {"first_moment_init": "first_input", "nesterov": True, "weight_decay": 0.1},
 ]
 
 

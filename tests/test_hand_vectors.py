@@ -1,4 +1,5 @@
-"""The hand-checked vectors A-D of the variant reference, float64, for every preset.
+"""The hand-checked vectors A-D of the variant reference, float64, for every preset
+(and for pytorch_optimizer 3, which no preset builds, as its configuration).
 
 The reference tables print 12 decimals, so B-D are compared to 1e-12 absolute (their
 own rounding); A is the optax docstring example, checked to 1e-15 relative. The tables
@@ -94,6 +95,13 @@ VECTOR_B: dict[str, tuple[Any, list[float]]] = {
 }
 
 
+#: pytorch_optimizer 2.9-3.9 (no preset): the first moment starts at the first input.
+PYTORCH_OPTIMIZER_3 = {"b1": 0.95, "b2": 0.98, "eps": 1e-8, "weight_decay": 1e-3,
+                       "first_moment_init": "first_input", "bias_correction": "adam"}
+VECTOR_B["pytorch_optimizer_3"] = (lambda: ngr.novograd(0.01, **PYTORCH_OPTIMIZER_3), [
+    13.588783281639, 13.163519829734, 12.713362468029, 12.240691653494, 11.749721766039])
+
+
 @pytest.mark.parametrize("name", sorted(VECTOR_B))
 def test_vector_b(name: str) -> None:
     make, expected = VECTOR_B[name]
@@ -126,6 +134,10 @@ VECTOR_C: dict[str, tuple[Any, list[float]]] = {
     "flashlight": (lambda: P.flashlight(*C_OS2S, hyper_dtype=None),
                    [0.908032489260, 1.945700300411, 2.918717881319]),
 }
+
+
+VECTOR_C["pytorch_optimizer_3"] = (lambda: ngr.novograd(0.1, **PYTORCH_OPTIMIZER_3),
+                                  [-0.256514163338, 1.335474579142, 2.005377800550])
 
 
 @pytest.mark.parametrize("name", sorted(VECTOR_C))
@@ -188,3 +200,49 @@ def test_apex_sums_half_precision_squares_in_float32() -> None:
     assert updates.dtype == np.float16
     assert np.all(np.isfinite(updates))
     assert updates[0] < 0
+
+
+# -------------------------------- the first moment from the first input, by hand
+
+def _rate(step: int) -> float:
+    return (0.1, 0.2)[step]
+
+
+@pytest.mark.parametrize(("switches", "m1", "p1", "p2"), [
+    # u_1 = [3, 4] / 5 = [0.6, 0.8]; u_2 = [0, 5] / 5 = [0, 1] (v_2 = 25 too).
+    # zero: m_1 = u_1, m_2 = 0.5 m_1 + u_2 = [0.3, 1.4]
+    ({}, [0.6, 0.8], [0.94, 1.92], [0.88, 1.64]),
+    # m_0 = u_1, m_1 = 0.5 m_0 + u_1 = [0.9, 1.2]; m_2 = [0.45, 1.6]
+    ({"first_moment_init": "first_input"}, [0.9, 1.2], [0.91, 1.88], [0.82, 1.56]),
+    # averaged: m_1 = 0.5 m_0 + 0.5 u_1 = u_1; m_2 = 0.5 m_1 + 0.5 u_2 = [0.3, 0.9]
+    ({"first_moment_init": "first_input", "grad_averaging": "always"},
+     [0.6, 0.8], [0.94, 1.92], [0.88, 1.74]),
+    # step 1 not averaged: m_1 = 1.5 u_1, m_2 = 0.5 m_1 + 0.5 u_2 = [0.45, 1.1]
+    ({"first_moment_init": "first_input", "grad_averaging": "after_first_step"},
+     [0.9, 1.2], [0.91, 1.88], [0.82, 1.66]),
+    # the rate inside: m_0 = -0.1 u_1, m_1 = 0.5 m_0 - 0.1 u_1 = [-0.09, -0.12],
+    # m_2 = 0.5 m_1 - 0.2 u_2 = [-0.045, -0.26], p += m
+    ({"first_moment_init": "first_input", "learning_rate_placement": "inside"},
+     [-0.09, -0.12], [0.91, 1.88], [0.865, 1.62]),
+    # Nesterov: d_1 = 0.5 m_1 + u_1 = [1.05, 1.4]; d_2 = 0.5 m_2 + u_2 = [0.225, 1.8]
+    ({"first_moment_init": "first_input", "nesterov": True},
+     [0.9, 1.2], [0.895, 1.86], [0.85, 1.5]),
+    # the raw gradient: m_1 = 1.5 g_1 = [4.5, 6], divided by den = 5 after the moment;
+    # m_2 = 0.5 m_1 + g_2 = [2.25, 8], d_2 = [0.45, 1.6]
+    ({"first_moment_init": "first_input", "momentum_input": "raw",
+      "weight_decay_mode": "apex"}, [4.5, 6.0], [0.91, 1.88], [0.82, 1.56]),
+], ids=lambda x: str(x) if isinstance(x, dict) else "")
+def test_the_first_moment_from_the_first_input_by_hand(
+        switches: dict[str, Any], m1: list[float], p1: list[float], p2: list[float]) -> None:
+    """One layer ``p = [1, 2]``, ``g_1 = [3, 4]`` and ``g_2 = [0, 5]`` (both of norm 5),
+    ``b1 = b2 = 0.5``, ``eps = 0``, rates 0.1 then 0.2: steps 1 and 2 worked out by
+    hand (the comments), against the zero start."""
+    opt = ngr.novograd(_rate, b1=0.5, b2=0.5, eps=0.0, **switches)
+    p = np.array([1.0, 2.0])
+    state = opt.init(p)
+    updates, state = opt.update(np.array([3.0, 4.0]), state, p)
+    p = ngr.apply_updates(p, updates)
+    np.testing.assert_allclose(state.mu, m1, rtol=1e-15)
+    np.testing.assert_allclose(p, p1, rtol=1e-15)
+    updates, state = opt.update(np.array([0.0, 5.0]), state, p)
+    np.testing.assert_allclose(ngr.apply_updates(p, updates), p2, rtol=1e-15)

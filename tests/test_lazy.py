@@ -21,6 +21,8 @@ from novograd_ref.testing import relative_error, rtol
 
 from .test_backends import (
     CASES,
+    FIRST_INPUT_CASES,
+    FIRST_INPUT_PARAMS,
     STEPS,
     assert_trees_close,
     case_id,
@@ -159,6 +161,32 @@ def test_jax_jit_update_compiles_once_and_matches_eager(case: tuple[str, dict[st
                        per_leaf=True)
     assert int(s_jit.count) == STEPS
     assert all(x.dtype == np.float64 for x in flatten(u_jit)[0])
+
+
+@pytest.mark.parametrize("switches", FIRST_INPUT_PARAMS)
+def test_jax_jit_first_input_moment_matches_numpy(switches: dict[str, Any]) -> None:
+    """``first_moment_init='first_input'`` under ``jax.jit``: the first step is told
+    apart from the others on the traced count, in one trace, as NumPy computes it."""
+    backend, jax = _jax()
+    opt = ngr.novograd(**{"learning_rate": lr_schedule, **switches})
+    params, grads = inputs(seed=650 + FIRST_INPUT_CASES.index(switches))
+    dtype = "float32" if opt.config.state_dtype == "float32" else "float64"
+    traces = []
+
+    def update(g: Any, s: Any, p: Any) -> Any:
+        traces.append(1)  # runs only while tracing
+        return opt.update(g, s, p)
+
+    jitted = jax.jit(update)
+    p = tree_map(backend.from_numpy, params)
+    state = opt.init(p)
+    for g in grads:
+        u, state = jitted(tree_map(backend.from_numpy, g), state, p)
+        p = ngr.apply_updates(p, u)
+    assert len(traces) == 1, f"jax.jit traced update {len(traces)} times"
+    r_params, r_state, _ = run(opt, params, grads)
+    assert_trees_close(_np(p), r_params, dtype, "params against NumPy", STEPS)
+    assert_trees_close(_np(state.mu), r_state.mu, dtype, "mu against NumPy", STEPS)
 
 
 def test_jax_jit_low_precision_with_float32_state() -> None:

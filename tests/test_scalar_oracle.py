@@ -157,6 +157,22 @@ def test_pytorch_optimizer(problem: Any, kw: dict[str, Any]) -> None:
           eps=kw["eps"], wd=kw["weight_decay"], **oracle_kw)
 
 
+@given(problems(), hyperparameters("pytorch_optimizer"))
+def test_pytorch_optimizer_3_is_a_first_input_moment(problem: Any, kw: dict[str, Any]
+                                                     ) -> None:
+    """pytorch_optimizer 2.9-3.9 (no preset; coupled weight decay, no maximize) is
+    ``first_moment_init='first_input'`` with Adam's step size (or ``debias``) and
+    ``(1 - b1)`` averaging from step 1."""
+    (b1, b2) = kw["betas"]
+    opt = ngr.novograd(0.05, b1=b1, b2=b2, eps=kw["eps"], weight_decay=kw["weight_decay"],
+                       first_moment_init="first_input",
+                       bias_correction="debias" if kw["adam_debias"] else "adam",
+                       grad_averaging="always" if kw["grad_averaging"] else "off")
+    check(opt, S.pytorch_optimizer_3, problem, lr=constant, b1=b1, b2=b2, eps=kw["eps"],
+          wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
+          adam_debias=kw["adam_debias"])
+
+
 @given(problems(), hyperparameters("paper"))
 def test_flashlight(problem: Any, kw: dict[str, Any]) -> None:
     # flashlight's constructor takes float hyperparameters; a schedule is used as given.
@@ -194,6 +210,10 @@ FIXED = ({"a": np.array([0.5, -1.5, 2.0]), "b": np.array([[1.0, -0.25], [0.75, 3
      "grad_averaging": "after_first_step"},
     {"norm": "apex_inf", "second_moment_init": "zero", "bias_correction": "apex",
      "learning_rate_placement": "inside", "maximize": True},
+    {"first_moment_init": "first_input", "learning_rate_placement": "inside",
+     "nesterov": True, "grad_averaging": "after_first_step"},
+    {"first_moment_init": "first_input", "momentum_input": "raw",
+     "weight_decay_mode": "apex", "bias_correction": "apex", "grad_averaging": "always"},
 ], ids=lambda s: "-".join(f"{v}" for v in s.values()))
 def test_combinations_the_presets_do_not_use(switches: dict[str, Any]) -> None:
     """The combinations no framework has, on a fixed problem, against the loop."""

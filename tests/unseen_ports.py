@@ -121,10 +121,10 @@ class Port:
             if c["decay"] in ("inside", "negative") and self.wd:
                 sign = -1.0 if c["decay"] == "negative" else 1.0
                 u = u + kind(sign * self.wd) * p
+            if c["m_start"] == "first_input" and t == 1:  # before any (1 - b1) scaling
+                m = u.copy() if c["lr"] != "inside" else -kind(rate) * u
             if self._averaged(t):  # with the momentum's beta, whichever it is
                 u = kind(1 - bm) * u
-            if c["m_start"] == "first_input" and t == 1:
-                m = u.copy()
             factor = 1.0
             if c["bias"] == "adam":
                 factor = (1 - bv ** t) ** 0.5 / (1 - bm ** t)
@@ -268,6 +268,9 @@ o_four_nesterov = optax_keywords(nesterov=True, averaging="always", eps_inside=T
                                  bias="adam")
 o_five = optax_keywords(v_start="when_zero", bias="adam", averaging="after_first",
                         decay="fixed", eps_inside=True)
+o_momentum_first_input = optax_keywords(m_start="first_input")
+o_first_input_four = optax_keywords(m_start="first_input", bias="adam", decay="decoupled",
+                                    eps_inside=True)
 # optax's keywords, outside it
 o_one_beta = optax_keywords(v_beta="b1")
 o_global_debias = optax_keywords(scope="tree", bias="debias")
@@ -276,7 +279,6 @@ o_decay_sign_zero = optax_keywords(decay="negative", v_start="zero")
 o_late_start_debias = optax_keywords(first_update=False, bias="debias")
 o_float32_zero = optax_keywords(float32=True, v_start="zero")
 o_no_first_eps_always = optax_keywords(first_eps=False, averaging="always")
-o_momentum_first_input = optax_keywords(m_start="first_input")
 o_unnormalized = optax_keywords(scope="none")
 o_mean_norm_debias = optax_keywords(scope="mean", bias="debias")
 o_lr_twice = optax_keywords(lr="twice")
@@ -288,6 +290,7 @@ t_inverted = torch_keywords(averaging="inverted")
 t_swapped = torch_keywords(v_beta="b1", m_beta="b2")
 t_momentum_b2 = torch_keywords(m_beta="b2")
 t_four = torch_keywords(v_start="zero", bias="debias", decay="decoupled", nesterov=True)
+t_first_input = torch_keywords(m_start="first_input")
 # torch tensors
 torch_decoupled_debias = torch_tensors(decay="decoupled", bias="debias")
 torch_global = torch_tensors(scope="tree")

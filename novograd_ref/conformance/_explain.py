@@ -104,7 +104,6 @@ def explain(impl: Implementation | str, language: str,
 #: quirk each sets (see :class:`._runs.Quirks`).
 ALTERNATIVES: dict[str, dict[str, Any]] = {
     "mean_normalization": {"scope": "mean"},
-    "momentum_first_input": {"momentum_start": "first_input"},
     "weight_decay_after_step": {"decay_after_step": True},
 }
 
@@ -313,6 +312,8 @@ CONVENTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("momentum input", "probe betas",
      ("momentum_input='normalized', weight_decay_mode='inside'",
       "momentum_input='raw', weight_decay_mode='apex'")),
+    ("first-moment start", "probe betas",
+     ("first_moment_init='zero'", "first_moment_init='first_input'")),
     ("second-moment dtype", "case const_lr", ("state_dtype=None", "state_dtype='float32'")),
 ]
 

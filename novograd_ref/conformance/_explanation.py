@@ -64,8 +64,6 @@ ANOMALIES: dict[str, str] = {
     "mean_normalization": "the gradient is normalized by a mean of squares (or per chunk), "
                           "not by the layer's sum of squares",
     "learning_rate_squared": "the step is quadratic in the learning rate (applied twice)",
-    "momentum_first_input": "the first moment starts at the first step's input, not at "
-                            "zero: step 1 counts it 1 + b1 times",
     "weight_decay_after_step": "weight decay is applied to the parameters after the step: "
                                "p <- (p + update)(1 - lr wd)",
     "first_step_size": "the first step is a different size from the nearest preset's",
@@ -128,6 +126,10 @@ _MEANING: dict[tuple[str, Any], str] = {
     ("maximize", True): "the gradient is negated (ascent)",
     ("nesterov", True): "Nesterov momentum",
     ("update_clipping", "luc"): "layer-wise update clipping (NeMo luc)",
+    ("first_moment_init", "first_input"): "the first moment starts at the first step's "
+                                          "moment input, not at zero: step 1 counts it "
+                                          "1 + b1 times (pytorch_optimizer 2.9 to 3.9)",
+    ("first_moment_init", "zero"): "the first moment starts at zero",
 }
 
 

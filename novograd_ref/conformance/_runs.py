@@ -165,8 +165,6 @@ class Quirks:
       ``"mean"``: by the root of the layer's mean square, not of its sum of squares.
     - ``rate_power``: the step scales as the learning rate to this power (2: the rate
       applied twice).
-    - ``momentum_start``: ``"zero"``, or ``"first_input"``: the first moment starts at
-      the first step's moment input, so step 1 counts it ``1 + b1`` times.
     - ``decay_after_step``: decoupled weight decay applied to the parameters after the
       step (``p <- (p + update) (1 - lr wd)``), whatever the configuration's mode.
     """
@@ -178,7 +176,6 @@ class Quirks:
     arithmetic: str | None = None
     b2_from_b1: bool = False
     rate_power: int = 1
-    momentum_start: str = "zero"
     decay_after_step: bool = False
 
     def changed(self) -> dict[str, Any]:
@@ -276,8 +273,6 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
             sc = _core.step_scalars(step_cfg, k, False, lr ** quirks.rate_power)
             for n, p in params.items():
                 m, v, vmax = state[n]
-                if k == 0 and quirks.momentum_start == "first_input":
-                    m = _core.leaf_step(step_cfg, xp, sc, grads[n][k], p, m, v, vmax)[1]
                 u, m, v, vmax = _core.leaf_step(step_cfg, xp, sc, grads[n][k], p, m, v, vmax)
                 state[n] = (m, v, vmax)
                 if k or quirks.first_step_update:

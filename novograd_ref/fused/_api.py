@@ -121,6 +121,7 @@ class FusedNovoGrad:
                            state.count)
             from . import _gpu
 
+            _restart_moments(cfg, count, m_leaves)
             _gpu.step_(cfg, leaves, numbers, vmax_leaves is not None)
             state.count[...] = count + 1
             return
@@ -130,6 +131,7 @@ class FusedNovoGrad:
                        state.count, owned)
         from . import _cpu
 
+        _restart_moments(cfg, count, m_leaves)
         flags: list[float] = self._flags  # type: ignore[attr-defined]
         coefficients = np.array(numbers + flags, dtype=np.float64)
         args = (*calls[0], coefficients) if calls else ()
@@ -145,6 +147,14 @@ class FusedNovoGrad:
             for g, p, m, v, vmax in calls:
                 kernel(g, p, m, v, vmax, coefficients)
         state.count[()] = count + 1
+
+
+def _restart_moments(cfg: Config, count: int, mus: list[Any]) -> None:
+    """Zero the moments on a step that starts them anew (``_plan.moment_restarts``:
+    the reference does not read them then), once every check has passed."""
+    if _plan.moment_restarts(cfg, count):
+        for m in mus:
+            m.fill(0)
 
 
 def from_optimizer(opt: NovoGrad | Config, threads: int = 1) -> FusedNovoGrad:

@@ -30,7 +30,7 @@ F_APEX_BIAS = 12  # bias_correction="apex"
 N_FLAGS = 13
 
 # ------------------------------------------------------- coefficients (float64 array)
-C_B1 = 0
+C_B1 = 0  # b1 on the moment read (see moment_restarts for the first step)
 C_B2 = 1
 C_ONE_MINUS_B2 = 2  # (1 - b2), as the reference writes it
 C_EPS = 3
@@ -38,7 +38,7 @@ C_EPS_ROOT = 4
 C_WD = 5
 C_LR = 6  # this step's learning rate
 C_FIRST = 7  # 1.0 on the first update, else 0.0
-C_AVERAGE = 8  # the factor on the moment input: 1, or (1 - b1)
+C_AVERAGE = 8  # the factor on the moment input: 1, or (1 - b1) (b1 + that, see C_B1)
 C_BC1 = 9  # 1 - b1**t (Apex bias correction of the moment)
 C_BC2 = 10  # sqrt(1 - b2**t) (Apex bias correction of the norm)
 C_STEP = 11  # the step size outside the moment (lr, times the factor)
@@ -100,6 +100,8 @@ def coefficients(cfg: Config, count: int, lr: float) -> list[float]:
     averaging = cfg.grad_averaging == "always" or (
         cfg.grad_averaging == "after_first_step" and not first)
     out[C_AVERAGE] = 1 - cfg.b1 if averaging else 1.0
+    if moment_restarts(cfg, count):
+        out[C_B1], out[C_AVERAGE] = _first_input_weights(cfg.b1, out[C_AVERAGE])
     out[C_BC1] = 1 - cfg.b1**t
     out[C_BC2_POW] = 1 - cfg.b2**t
     out[C_BC2] = math.sqrt(1 - cfg.b2**t)
@@ -110,6 +112,34 @@ def coefficients(cfg: Config, count: int, lr: float) -> list[float]:
     out[C_LUC_TRUST], out[C_LUC_EPS] = cfg.luc_trust, cfg.luc_eps
     out[C_SIGN] = -1.0 if cfg.maximize else 1.0
     return out
+
+
+def moment_restarts(cfg: Config, count: int) -> bool:
+    """Whether the step with ``count`` updates applied starts the first moment anew
+    (``first_moment_init='first_input'`` on the first step): the caller zeroes the
+    moment before the kernels read it, as the reference does not read it then.
+
+    >>> import novograd_ref as ngr
+    >>> moment_restarts(ngr.novograd(0.1, first_moment_init="first_input").config, 0)
+    True
+    """
+    return cfg.first_moment_init == "first_input" and count == 0
+
+
+def _first_input_weights(b1: float, c: float) -> tuple[float, float]:
+    """The kernels' ``(C_B1, C_AVERAGE)`` on the first step of ``first_input``, with
+    the moment read zeroed: the kernels form ``m_1 = C_AVERAGE u`` and the Nesterov
+    look-ahead ``C_B1 m_1 + C_AVERAGE u`` from the unaveraged input ``u``, and the
+    reference has ``m_1 = b1 u + c u`` and ``b1 m_1 + c u``: ``C_AVERAGE = b1 + c``
+    and ``C_B1 = b1 (b1 + c - 1) / (b1 + c)``, where ``b1 + c - 1`` is ``b1`` for
+    ``c = 1`` and 0 for ``c = 1 - b1`` (written so, without the cancellation).
+
+    >>> _first_input_weights(0.5, 1.0)
+    (0.16666666666666666, 1.5)
+    """
+    scale = b1 + c
+    lead = b1 if c == 1.0 else 0.0
+    return b1 * lead / scale, scale
 
 
 def _step_factor(cfg: Config, t: int) -> float | None:
