@@ -415,8 +415,9 @@ def factory_not_implemented(**kwargs: Any) -> Any:
 
 
 def factory_raises_key(**kwargs: Any) -> Any:
-    """A bug in the user's factory."""
-    return {}["b1"]
+    """A bug in the user's factory: a keyword looked up where it is not."""
+    given: dict[str, Any] = {}
+    return given["b1"]
 
 
 def factory_returns_none(**kwargs: Any) -> Any:
