@@ -27,12 +27,22 @@ import ctypes
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from novograd_ref.conformance import Unsupported
+
+
+def _bound(make: Callable[..., Any], **fixed: Any) -> Callable[..., Any]:
+    """``make`` with the keywords ``fixed`` set: a factory the kit calls with a preset's
+    keywords."""
+    def factory(**kwargs: Any) -> Any:
+        return make(**kwargs, **fixed)
+
+    return factory
+
 
 # ------------------------------------------------------------------- NumPy ports
 
@@ -139,29 +149,21 @@ def numpy_torch(betas: Any = (0.95, 0.0), eps: float = 1e-8, weight_decay: float
                          True, flaw)
 
 
-def _numpy(flaw: str, base: Any) -> Any:
-    def factory(**kwargs: Any) -> NumpyNovoGrad:
-        port: NumpyNovoGrad = base(**kwargs, flaw=flaw)
-        return port
-
-    return factory
-
-
-eps_inside_sqrt = _numpy("eps_inside_sqrt", numpy_optax)
-extra_one_minus_b1 = _numpy("extra_one_minus_b1", numpy_optax)
-lr_inside_momentum = _numpy("lr_inside_momentum", numpy_optax)
-v_from_zero = _numpy("v_from_zero", numpy_optax)
-float32_norm = _numpy("float32_norm", numpy_optax)
-missing_one_minus_b1 = _numpy("missing_one_minus_b1", numpy_torch)
-second_moment_with_b1 = _numpy("second_moment_with_b1", numpy_optax)
-swapped_betas = _numpy("swapped_betas", numpy_optax)
-no_eps_first_step = _numpy("no_eps_first_step", numpy_optax)
-global_norm = _numpy("global_norm", numpy_optax)
-float32_math = _numpy("float32_math", numpy_optax)
-crashes_on_0d = _numpy("crashes_on_0d", numpy_optax)
-weight_decay_sign_flipped = _numpy("weight_decay_sign_flipped", numpy_torch)
-b1_in_second_moment_no_first_update_decay_flipped = _numpy(
-    "second_moment_with_b1+no_first_step_update+weight_decay_sign_flipped", numpy_torch)
+eps_inside_sqrt = _bound(numpy_optax, flaw="eps_inside_sqrt")
+extra_one_minus_b1 = _bound(numpy_optax, flaw="extra_one_minus_b1")
+lr_inside_momentum = _bound(numpy_optax, flaw="lr_inside_momentum")
+v_from_zero = _bound(numpy_optax, flaw="v_from_zero")
+float32_norm = _bound(numpy_optax, flaw="float32_norm")
+missing_one_minus_b1 = _bound(numpy_torch, flaw="missing_one_minus_b1")
+second_moment_with_b1 = _bound(numpy_optax, flaw="second_moment_with_b1")
+swapped_betas = _bound(numpy_optax, flaw="swapped_betas")
+no_eps_first_step = _bound(numpy_optax, flaw="no_eps_first_step")
+global_norm = _bound(numpy_optax, flaw="global_norm")
+float32_math = _bound(numpy_optax, flaw="float32_math")
+crashes_on_0d = _bound(numpy_optax, flaw="crashes_on_0d")
+weight_decay_sign_flipped = _bound(numpy_torch, flaw="weight_decay_sign_flipped")
+b1_in_second_moment_no_first_update_decay_flipped = _bound(
+    numpy_torch, flaw="second_moment_with_b1+no_first_step_update+weight_decay_sign_flipped")
 
 
 # ----------------------------------------------------------------- PyTorch ports
@@ -238,19 +240,12 @@ class TorchNovoGrad:
         return {k: v.numpy().copy() for k, v in new["p"].items()}, new
 
 
-def _torch(flaw: str | None) -> Any:
-    def factory(**kwargs: Any) -> TorchNovoGrad:
-        return TorchNovoGrad(**kwargs, flaw=flaw)
-
-    return factory
-
-
-torch_faithful = _torch(None)
-torch_v_from_zero = _torch("v_from_zero")
-torch_v_per_element = _torch("v_per_element")
-torch_no_first_step_update = _torch("no_first_step_update")
-torch_float32_state = _torch("float32_state")
-torch_adam_bias_correction = _torch("adam_bias_correction")
+torch_faithful = _bound(TorchNovoGrad, flaw=None)
+torch_v_from_zero = _bound(TorchNovoGrad, flaw="v_from_zero")
+torch_v_per_element = _bound(TorchNovoGrad, flaw="v_per_element")
+torch_no_first_step_update = _bound(TorchNovoGrad, flaw="no_first_step_update")
+torch_float32_state = _bound(TorchNovoGrad, flaw="float32_state")
+torch_adam_bias_correction = _bound(TorchNovoGrad, flaw="adam_bias_correction")
 
 
 def torch_float32_state_declared(**kwargs: Any) -> TorchNovoGrad:
@@ -258,7 +253,8 @@ def torch_float32_state_declared(**kwargs: Any) -> TorchNovoGrad:
     return TorchNovoGrad(**kwargs, flaw="float32_state")
 
 
-torch_float32_state_declared.oracle_kwargs = {"state_dtype": "float32"}  # type: ignore[attr-defined]
+torch_float32_state_declared.oracle_kwargs = {  # type: ignore[attr-defined]
+    "state_dtype": "float32"}
 
 
 # ---------------------------------------------------------- real variants, as ports
@@ -380,23 +376,16 @@ class Misbehaving:
         return params, state
 
 
-def _misbehaving(mode: str) -> Any:
-    def factory(**kwargs: Any) -> Misbehaving:
-        return Misbehaving(mode, **kwargs)
-
-    return factory
-
-
-init_raises = _misbehaving("init_raises")
-update_raises = _misbehaving("update_raises")  # on the third step
-zeroes_grads = _misbehaving("zeroes_grads")
-returns_wrong_shape = _misbehaving("returns_wrong_shape")
-returns_float16 = _misbehaving("returns_float16")
-drops_a_leaf = _misbehaving("drops_a_leaf")
-returns_a_list = _misbehaving("returns_a_list")
-returns_none_state = _misbehaving("returns_none_state")
-returns_nan = _misbehaving("returns_nan")
-requires_array_grads = _misbehaving("requires_array_grads")
+init_raises = _bound(Misbehaving, mode="init_raises")
+update_raises = _bound(Misbehaving, mode="update_raises")  # on the third step
+zeroes_grads = _bound(Misbehaving, mode="zeroes_grads")
+returns_wrong_shape = _bound(Misbehaving, mode="returns_wrong_shape")
+returns_float16 = _bound(Misbehaving, mode="returns_float16")
+drops_a_leaf = _bound(Misbehaving, mode="drops_a_leaf")
+returns_a_list = _bound(Misbehaving, mode="returns_a_list")
+returns_none_state = _bound(Misbehaving, mode="returns_none_state")
+returns_nan = _bound(Misbehaving, mode="returns_nan")
+requires_array_grads = _bound(Misbehaving, mode="requires_array_grads")
 
 
 def factory_raises_value(**kwargs: Any) -> Any:
@@ -479,20 +468,13 @@ class OneCaseMisbehaving:
         return params, state
 
 
-def _one_case(mode: str) -> Any:
-    def factory(**kwargs: Any) -> OneCaseMisbehaving:
-        return OneCaseMisbehaving(mode, **kwargs)
-
-    return factory
-
-
-one_case_exit0 = _one_case("exit0")  # sys.exit(0)
-one_case_os_exit = _one_case("os_exit")  # os._exit(0)
-one_case_exit_message = _one_case("exit_message")  # sys.exit("bye")
-one_case_sleep = _one_case("sleep")  # hangs for an hour
-one_case_segfault = _one_case("segfault")  # reads address 0
-one_case_allocate = _one_case("allocate")  # asks for 16 GiB
-one_case_order = _one_case("order")  # raises, naming the leaves in the order given
-one_case_mutate = _one_case("mutate")  # doubles the gradients it was handed
-one_case_nan = _one_case("nan")  # returns NaN
-prints_noise = _one_case("noise")
+one_case_exit0 = _bound(OneCaseMisbehaving, mode="exit0")  # sys.exit(0)
+one_case_os_exit = _bound(OneCaseMisbehaving, mode="os_exit")  # os._exit(0)
+one_case_exit_message = _bound(OneCaseMisbehaving, mode="exit_message")  # sys.exit("bye")
+one_case_sleep = _bound(OneCaseMisbehaving, mode="sleep")  # hangs for an hour
+one_case_segfault = _bound(OneCaseMisbehaving, mode="segfault")  # reads address 0
+one_case_allocate = _bound(OneCaseMisbehaving, mode="allocate")  # asks for 16 GiB
+one_case_order = _bound(OneCaseMisbehaving, mode="order")  # raises, naming the leaves given
+one_case_mutate = _bound(OneCaseMisbehaving, mode="mutate")  # doubles the gradients it was handed
+one_case_nan = _bound(OneCaseMisbehaving, mode="nan")  # returns NaN
+prints_noise = _bound(OneCaseMisbehaving, mode="noise")
