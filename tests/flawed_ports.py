@@ -6,7 +6,7 @@ says what its port does wrong:
 
 - NumPy ports of the update (:class:`NumpyNovoGrad`) taking ``optax.novograd``'s
   keywords (:func:`numpy_optax`) or torch-optimizer's (:func:`numpy_torch`), each
-  with one porting mistake (``eps_inside_sqrt``, ``v_from_zero``, ...);
+  with one porting mistake or a few (``eps_inside_sqrt``, ``v_from_zero``, ...);
 - PyTorch ports (:class:`TorchNovoGrad`, ``torch_*``), with torch-optimizer's keywords;
 - published variants behind another setting's keywords, and the reference itself with
   a few switches set (what ``explain`` must name);
