@@ -45,7 +45,7 @@ def write_package(root: Path, behaviour: str, nested: bool = False) -> str:
     record = f"import os\nwith open({str(root / (name + '.pids'))!r}, 'a') as fh:\n" \
              "    fh.write(f'{os.getpid()}\\n')\n"
     (inner / "__init__.py").write_text(record + BEHAVIOURS[behaviour][0])
-    (inner / "port.py").write_text("from tests.ports import optax_port as make\n")
+    (inner / "port.py").write_text("from tests.flawed_ports import numpy_optax as make\n")
     return f"{name}{'.inner' if nested else ''}.port:make"
 
 

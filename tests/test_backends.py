@@ -33,7 +33,7 @@ DtypeOf = Callable[[str], Any]
 # ----------------------------------------------------------------------- tolerances
 # The project's table (novograd_ref.testing): ``rtol(dtype, "backend", steps)``, 16 eps
 # a step, for every dtype. The error is measured against the largest magnitude in the
-# whole tree (see assert_trees_close). Largest errors observed over all cases, 3 seeds,
+# whole tree (see assert_close_at_tree_scale). Largest errors observed over all cases, 3 seeds,
 # 3 steps: 2.4 eps of the compared dtype (float64: 2.1 eps); see benchmarks/RESULTS.md.
 
 
@@ -41,9 +41,10 @@ def max_abs(tree: Tree) -> float:
     return max((float(np.max(np.abs(x), initial=0.0)) for x in flatten(tree)[0]), default=0.0)
 
 
-def assert_trees_close(actual: Tree, expected: Tree, dtype_name: str, what: str,
-                       steps: int, per_leaf: bool = False) -> None:
-    """``max|actual - expected| <= rtol * scale`` leaf by leaf; the message gives eps.
+def assert_close_at_tree_scale(actual: Tree, expected: Tree, dtype_name: str, what: str,
+                               steps: int, per_leaf: bool = False) -> None:
+    """``max|actual - expected| <= rtol(dtype_name, "backend", steps) * scale`` leaf by
+    leaf (structures and shapes equal, dtypes not compared); the message gives eps.
 
     ``scale`` is the largest magnitude in the whole expected tree: NovoGrad normalizes
     each layer, so every layer's moment and update are of one size, and a leaf whose
@@ -245,13 +246,13 @@ def check_against_numpy(backend: backends.Backend, opt: ngr.NovoGrad, dtype: Any
     r_params, r_state, r_updates = run(opt if same_config else full_precision(opt),
                                        ref_params, ref_grads)
     for k in range(STEPS):
-        assert_trees_close(got[4][k], r_updates[k], dtype_name, f"updates of step {k + 1}",
-                           steps=k + 1)
-    assert_trees_close(got[0], r_params, dtype_name, "parameters", STEPS)
-    assert_trees_close(got[1], r_state.mu, dtype_name, "state.mu", STEPS)
-    assert_trees_close(got[2], r_state.nu, dtype_name, "state.nu", STEPS, per_leaf=True)
-    assert_trees_close(got[3], r_state.nu_max, dtype_name, "state.nu_max", STEPS,
-                       per_leaf=True)
+        assert_close_at_tree_scale(got[4][k], r_updates[k], dtype_name, f"updates of step {k + 1}",
+                                   steps=k + 1)
+    assert_close_at_tree_scale(got[0], r_params, dtype_name, "parameters", STEPS)
+    assert_close_at_tree_scale(got[1], r_state.mu, dtype_name, "state.mu", STEPS)
+    assert_close_at_tree_scale(got[2], r_state.nu, dtype_name, "state.nu", STEPS, per_leaf=True)
+    assert_close_at_tree_scale(got[3], r_state.nu_max, dtype_name, "state.nu_max", STEPS,
+                               per_leaf=True)
     assert int(backend.to_numpy(state.count)) == STEPS
     return state
 
@@ -282,7 +283,7 @@ def no_compute() -> Iterator[RaisingScheduler]:
     assert scheduler.calls == 0
 
 
-def assert_like(xp: Any, tree: Tree, dtype: Any, device: Any, what: str) -> None:
+def assert_namespace_dtype_device(xp: Any, tree: Tree, dtype: Any, device: Any, what: str) -> None:
     """Every leaf is an array of ``xp`` with ``dtype`` on ``device``."""
     for i, leaf in enumerate(flatten(tree)[0]):
         assert array_api_compat.array_namespace(leaf) is xp, f"{what}[{i}]: namespace"
@@ -320,8 +321,8 @@ def test_presets_float64_match_numpy(backend: backends.Backend, backend_dtype: D
     state = check_against_numpy(backend, opt, backend_dtype("float64"), "float64", params,
                                 grads, same_config=True)
     nu_dtype = backend_dtype(opt.config.state_dtype or "float64")
-    assert_like(backend.xp, state.nu, nu_dtype, array_api_compat.device(state.count),
-                "state.nu")
+    assert_namespace_dtype_device(backend.xp, state.nu, nu_dtype,
+                                  array_api_compat.device(state.count), "state.nu")
 
 
 @pytest.mark.parametrize("case", CASE_PARAMS)
@@ -336,8 +337,8 @@ def test_presets_float32_match_float64_reference(backend: backends.Backend,
                                 grads)
     f32 = backend_dtype("float32")
     device = array_api_compat.device(state.count)
-    assert_like(backend.xp, state.mu, f32, device, "state.mu")
-    assert_like(backend.xp, state.nu, f32, device, "state.nu")
+    assert_namespace_dtype_device(backend.xp, state.mu, f32, device, "state.mu")
+    assert_namespace_dtype_device(backend.xp, state.nu, f32, device, "state.nu")
 
 
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
@@ -354,8 +355,8 @@ def test_presets_low_precision(backend: backends.Backend, backend_dtype: DtypeOf
     state = check_against_numpy(backend, opt, dtype, dtype_name, params, grads)
     device = array_api_compat.device(state.count)
     nu_dtype = backend_dtype(opt.config.state_dtype) if opt.config.state_dtype else dtype
-    assert_like(backend.xp, state.mu, dtype, device, "state.mu")
-    assert_like(backend.xp, state.nu, nu_dtype, device, "state.nu")
+    assert_namespace_dtype_device(backend.xp, state.mu, dtype, device, "state.mu")
+    assert_namespace_dtype_device(backend.xp, state.nu, nu_dtype, device, "state.nu")
 
 
 #: Configurations no preset builds: the first moment from the first input (its
@@ -415,8 +416,8 @@ def test_outputs_stay_in_namespace_and_on_device(backend: backends.Backend, devi
     b_params = to_backend(backend, params, f32, device)
     b_grads = to_backend(backend, grads[0], f32, device)
     state = opt.init(b_params)
-    assert_like(xp, state.mu, f32, device, "state.mu")
-    assert_like(xp, state.nu, f32, device, "state.nu")
+    assert_namespace_dtype_device(xp, state.mu, f32, device, "state.mu")
+    assert_namespace_dtype_device(xp, state.nu, f32, device, "state.nu")
     assert array_api_compat.device(state.count) == device
     values = str(device) != "meta"
     if not values:  # a meta tensor holds no step count to read: keep that one on the host
@@ -425,6 +426,6 @@ def test_outputs_stay_in_namespace_and_on_device(backend: backends.Backend, devi
     new_params = ngr.apply_updates(b_params, updates)
     for what, tree in (("updates", updates), ("params", new_params), ("state.mu", state.mu),
                        ("state.nu", state.nu), ("state.nu_max", state.nu_max)):
-        assert_like(xp, tree, f32, device, what)
+        assert_namespace_dtype_device(xp, tree, f32, device, what)
     if values and device != backend.devices[0]:
         check_against_numpy(backend, opt, f32, "float32", params, grads, device=device)

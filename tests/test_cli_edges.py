@@ -88,13 +88,13 @@ def test_a_child_that_cannot_start_is_not_blamed_on_the_port(
 
     monkeypatch.setattr(_runner.sys, "executable", "/bin/false")
     problem = Problem("p", {"w": np.ones(2)}, 0.1, 1, grads={"w": np.ones((1, 2))})
-    limited = IsolatedRunner("tests.ports:optax_port", timeout=20, memory_limit=1 << 30)
+    limited = IsolatedRunner("tests.flawed_ports:numpy_optax", timeout=20, memory_limit=1 << 30)
     try:
         with pytest.raises(ImplementationError, match=r"--memory-limit .* cannot start"):
             limited.run({}, "float64", problem)
     finally:
         limited.close()
-    plain = IsolatedRunner("tests.ports:optax_port", timeout=20)
+    plain = IsolatedRunner("tests.flawed_ports:numpy_optax", timeout=20)
     try:
         with pytest.raises(RuntimeError, match="the kit's child process did not start"):
             plain.run({}, "float64", problem)
@@ -117,9 +117,9 @@ def test_the_port_own_missing_dependency_is_its_error_a_missing_port_a_usage_err
 
 @pytest.mark.parametrize("kind", PATH_KINDS)
 @pytest.mark.parametrize("argv", [
-    ["verify", "--impl", "tests.ports:optax_port", *ONE_DTYPE, "--report"],
-    ["identify", "--impl", "tests.ports:optax_port", "--json"],
-    ["explain", "--impl", "tests.ports:optax_port", "--json"]],
+    ["verify", "--impl", "tests.flawed_ports:numpy_optax", *ONE_DTYPE, "--report"],
+    ["identify", "--impl", "tests.flawed_ports:numpy_optax", "--json"],
+    ["explain", "--impl", "tests.flawed_ports:numpy_optax", "--json"]],
     ids=["verify-report", "identify-json", "explain-json"])
 def test_an_output_that_is_not_a_regular_file_is_refused_first(
         kind: str, argv: list[str], tmp_path: Path,
@@ -195,18 +195,18 @@ def test_export_refuses_a_folder_it_cannot_fill_before_writing(
 # --------------------------------------------------- numbers, names and values
 
 @pytest.mark.parametrize(("argv", "option"), [
-    (["verify", "--impl", "tests.ports:optax_port", "--timeout", "1e18"], "--timeout"),
-    (["verify", "--impl", "tests.ports:optax_port", "--memory-limit", str(2**63)],
+    (["verify", "--impl", "tests.flawed_ports:numpy_optax", "--timeout", "1e18"], "--timeout"),
+    (["verify", "--impl", "tests.flawed_ports:numpy_optax", "--memory-limit", str(2**63)],
      "--memory-limit"),
-    (["identify", "--impl", "tests.ports:optax_port", "--memory-limit", "2000P"],
+    (["identify", "--impl", "tests.flawed_ports:numpy_optax", "--memory-limit", "2000P"],
      "--memory-limit"),
-    (["verify", "--impl", "tests.ports:optax_port", "--examples",
+    (["verify", "--impl", "tests.flawed_ports:numpy_optax", "--examples",
       "99999999999999999999999"], "--examples"),
     (["diff", "optax", "tfa", "--examples", "9" * 5000], "--examples"),
     (["verify", "--impl", ""], "--impl"),
     (["verify", "--preset", ""], "--preset"),
-    (["identify", "--impl", "tests.ports:optax_port", "--json", ""], "--json"),
-    (["verify", "--impl", "tests.ports:optax_port", "--report", ""], "--report"),
+    (["identify", "--impl", "tests.flawed_ports:numpy_optax", "--json", ""], "--json"),
+    (["verify", "--impl", "tests.flawed_ports:numpy_optax", "--report", ""], "--report"),
 ])
 def test_values_out_of_range_or_empty_are_usage_errors(
         argv: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -242,14 +242,14 @@ def test_a_manifest_with_a_huge_integer_is_malformed_data(
 def test_oracle_keywords_the_preset_refuses_are_an_error_of_the_port(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "r.json"
-    assert cli.main(["verify", "--impl", "tests.ports:unknown_oracle_keyword", *ONE_DTYPE,
-                     "--report", str(report)]) == 3
+    assert cli.main(["verify", "--impl", "tests.flawed_ports:declares_unknown_oracle_keyword",
+                     *ONE_DTYPE, "--report", str(report)]) == 3
     assert "refuses the oracle keywords" in capsys.readouterr().err
     data = json.loads(report.read_text())
     causes = {(c["failure"]["cause"], c["failure"]["call"]) for c in data["comparisons"]
               if c["failure"]}
     assert causes == {("protocol", "factory")}
-    assert cli.main(["identify", "--impl", "tests.ports:unknown_oracle_keyword",
+    assert cli.main(["identify", "--impl", "tests.flawed_ports:declares_unknown_oracle_keyword",
                      "--preset", "optax"]) == 3
 
 
@@ -270,7 +270,7 @@ def test_record_refuses_an_unknown_case_as_a_usage_error(
 
 def test_identify_with_every_case_skipped_checked_nothing(
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["identify", "--impl", "tests.ports:factory_unsupported",
+    assert cli.main(["identify", "--impl", "tests.flawed_ports:factory_unsupported",
                      "--preset", "optax"]) == 4
     assert "nothing was checked" in capsys.readouterr().out
 
@@ -279,7 +279,7 @@ def test_what_a_port_prints_is_not_an_error_and_stays_out_of_the_kit_output(
         capfd: pytest.CaptureFixture[str]) -> None:
     """The README's promise: a port printing to stdout and stderr (a line that looks
     like the kit's protocol included) passes, and none of it reaches the kit's output."""
-    assert cli.main(["verify", "--impl", "tests.ports:gallery_noise", *ONE_DTYPE]) == 0
+    assert cli.main(["verify", "--impl", "tests.flawed_ports:prints_noise", *ONE_DTYPE]) == 0
     captured = capfd.readouterr()
     assert "verdict: pass" in captured.out
     assert "noise on" not in captured.out + captured.err

@@ -91,7 +91,7 @@ def test_numeric_options_are_range_checked_before_any_work(
         command = "verify"
     output = ["--report" if command == "verify" else "--json",
               str(folder / "missing" / "out.json")]
-    status = status_of([command, "--impl", "tests.ports:optax_port", "--preset", "optax",
+    status = status_of([command, "--impl", "tests.flawed_ports:numpy_optax", "--preset", "optax",
                         option, value, *output])
     err = capsys.readouterr().err
     assert status == 2
@@ -127,9 +127,9 @@ def test_an_impl_that_names_nothing_is_a_usage_error(
 # ------------------------------------------------------------------ paths
 
 OUTPUTS = {
-    "verify-report": ["verify", "--impl", "tests.ports:optax_port", *ONE_DTYPE, "--report"],
-    "identify-json": ["identify", "--impl", "tests.ports:optax_port", "--json"],
-    "explain-json": ["explain", "--impl", "tests.ports:optax_port", "--json"],
+    "verify-report": ["verify", "--impl", "tests.flawed_ports:numpy_optax", *ONE_DTYPE, "--report"],
+    "identify-json": ["identify", "--impl", "tests.flawed_ports:numpy_optax", "--json"],
+    "explain-json": ["explain", "--impl", "tests.flawed_ports:numpy_optax", "--json"],
     "export-out": ["export", "--preset", "optax", "--out"],
     "verify-data": ["verify", "--data"],
     "record-out": ["record", "optax", "--cases", "nope", "--out"],

@@ -57,12 +57,12 @@ def factory(spec: str) -> Any:
 
 
 def test_faithful_port_passes_and_is_identified() -> None:
-    spec = "tests.ports:optax_port"
+    spec = "tests.flawed_ports:numpy_optax"
     report = verify_implementation(factory(spec), "optax", examples=5)
     assert report.passed
     assert any(c.skipped for c in report.comparisons)  # no eps_root in this port
     assert {"optax", "paper"} <= set(identify(factory(spec), "optax"))
-    torch_spec = "tests.ports:torch_port"
+    torch_spec = "tests.flawed_ports:numpy_torch"
     assert verify_implementation(factory(torch_spec), "torch_optimizer").passed
     found = identify(factory(torch_spec), "torch_optimizer")
     assert {"torch_optimizer", "timm", "nemo", "dle"} <= set(found)
@@ -70,15 +70,15 @@ def test_faithful_port_passes_and_is_identified() -> None:
 
 
 @pytest.mark.parametrize(("flaw", "preset", "caught_on"), [
-    ("eps_inside", "optax", "eps_large"),
+    ("eps_inside_sqrt", "optax", "eps_large"),
     ("extra_one_minus_b1", "optax", "const_lr"),
-    ("lr_inside", "optax", "schedule_lr"),
+    ("lr_inside_momentum", "optax", "schedule_lr"),
     ("v_from_zero", "optax", "const_lr"),
     ("float32_norm", "optax", "tree_mixed"),
     ("missing_one_minus_b1", "torch_optimizer", "grad_averaging"),
 ])
 def test_wrong_ports_are_caught_and_named(flaw: str, preset: str, caught_on: str) -> None:
-    spec = f"tests.ports:{flaw}"
+    spec = f"tests.flawed_ports:{flaw}"
     report = verify_implementation(factory(spec), preset)
     failed = {c.case for c in report.comparisons if not c.passed}
     assert caught_on in failed
@@ -86,19 +86,19 @@ def test_wrong_ports_are_caught_and_named(flaw: str, preset: str, caught_on: str
 
 
 def test_lr_inside_port_is_named_tfa() -> None:
-    spec = "tests.ports:lr_inside"
+    spec = "tests.flawed_ports:lr_inside_momentum"
     assert "tfa" in identify(factory(spec), "optax", candidates=["optax", "tfa"])
 
 
 def test_verify_impl_command_reports_and_reproduces(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "report.json"
-    status = cli.main(["verify", "--impl", "tests.ports:v_from_zero", "--preset", "optax",
+    status = cli.main(["verify", "--impl", "tests.flawed_ports:v_from_zero", "--preset", "optax",
                        "--dtype", "float64", "--report", str(report)])
     out = capsys.readouterr().out
     assert status == 1
-    assert "first divergence: tests.ports:v_from_zero / const_lr / float64" in out
-    assert "load_implementation('tests.ports:v_from_zero', dtype='float64'" in out
+    assert "first divergence: tests.flawed_ports:v_from_zero / const_lr / float64" in out
+    assert "load_implementation('tests.flawed_ports:v_from_zero', dtype='float64'" in out
     data = json.loads(report.read_text())
     assert data["passed"] is False
     assert data["matches"] == []
@@ -140,7 +140,7 @@ def test_diff_command_prints_both_trajectories(capsys: pytest.CaptureFixture[str
 @pytest.mark.parametrize(("argv", "message"), [
     (["verify", "--preset", "nonesuch"], "unknown preset 'nonesuch'"),
     (["verify", "--impl", "no_such_module:make"], "cannot import 'no_such_module'"),
-    (["verify", "--impl", "tests.ports:nothing"], "has no callable 'nothing'"),
+    (["verify", "--impl", "tests.flawed_ports:nothing"], "has no callable 'nothing'"),
     (["verify", "--impl", "frobnicate"], "unknown implementation 'frobnicate'"),
     (["export", "--preset", "adamw", "--out", "x"], "unknown preset 'adamw'"),
     (["diff", "optax", "adamw"], "unknown preset 'adamw'"),

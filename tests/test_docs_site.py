@@ -145,7 +145,7 @@ def garbled(site: Path) -> list[str]:
     return problems
 
 
-def markdown_table_rows(text: str) -> list[str]:
+def table_rows_with_wrong_cell_count(text: str) -> list[str]:
     """Every row of a Markdown table in ``text`` whose cell count (split at each ``|``
     not escaped as ``\\|``, as GFM splits it even inside backticks) differs from its
     table's header; GFM silently drops the extra cells."""
@@ -204,7 +204,7 @@ def test_nothing_on_the_site_is_garbled(site: Path) -> None:
                                         for p in (ROOT / "docs").rglob("*.md")
                                         if "_generated" not in p.parts))
 def test_markdown_table_rows_have_the_header_s_cells(page: str) -> None:
-    assert markdown_table_rows((ROOT / "docs" / page).read_text()) == []
+    assert table_rows_with_wrong_cell_count((ROOT / "docs" / page).read_text()) == []
 
 
 @pytest.mark.parametrize(("html", "problem"), [
@@ -226,8 +226,8 @@ def test_the_garbled_check_finds_each_kind(html: str, problem: str, tmp_path: Pa
 
 
 def test_the_table_check_counts_cells_as_gfm_does() -> None:
-    assert markdown_table_rows("| a | b |\n|---|---|\n| `g/\\|g\\|` | x |\n") == []
-    (problem,) = markdown_table_rows("| a | b |\n|---|---|\n| `g/|g|` | x |\n")
+    assert table_rows_with_wrong_cell_count("| a | b |\n|---|---|\n| `g/\\|g\\|` | x |\n") == []
+    (problem,) = table_rows_with_wrong_cell_count("| a | b |\n|---|---|\n| `g/|g|` | x |\n")
     assert problem.startswith("4 cells under a header of 2")
 
 

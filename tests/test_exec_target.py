@@ -136,9 +136,9 @@ def summary(out: str) -> tuple[int, int, int, int]:
 
 # -- faithful ports pass
 
-def check_faithful(language: str, ports: dict[str, Callable[[], Path]], folder: Path,
-                   capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-                   ) -> None:
+def assert_port_passes_optax(language: str, ports: dict[str, Callable[[], Path]], folder: Path,
+                             capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+                             ) -> None:
     port = ports[language]()
     status, out, err = run_cli(["verify", "--impl", f"exec:./{port.name}", "--preset",
                                 "optax"], folder, capsys, monkeypatch)
@@ -152,7 +152,7 @@ def check_faithful(language: str, ports: dict[str, Callable[[], Path]], folder: 
 def test_c_port_passes(ports: dict[str, Callable[[], Path]], folder: Path,
                        capsys: pytest.CaptureFixture[str],
                        monkeypatch: pytest.MonkeyPatch) -> None:
-    check_faithful("c", ports, folder, capsys, monkeypatch)
+    assert_port_passes_optax("c", ports, folder, capsys, monkeypatch)
 
 
 @pytest.mark.slow
@@ -160,7 +160,7 @@ def test_c_port_passes(ports: dict[str, Callable[[], Path]], folder: Path,
 def test_rust_and_javascript_ports_pass(language: str, ports: dict[str, Callable[[], Path]],
                                         folder: Path, capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    check_faithful(language, ports, folder, capsys, monkeypatch)
+    assert_port_passes_optax(language, ports, folder, capsys, monkeypatch)
 
 
 @pytest.mark.parametrize("language", ["c", "rust", "js"])

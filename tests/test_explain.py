@@ -1,4 +1,4 @@
-"""``explain`` on a gallery of ports: each porting mistake or variant is named.
+"""``explain`` on the flawed ports: each porting mistake or variant is named.
 
 Every port is explained from scratch (its runs, the probes, the switch search); the
 tests assert the presets it reproduces, the switch differences (Config field names and
@@ -16,69 +16,72 @@ from novograd_ref import cli
 from novograd_ref.conformance import ANOMALIES, explain, implementation
 from novograd_ref.conformance._live import presets_with_keywords
 
-pytestmark = pytest.mark.slow  # child processes and whole-gallery searches: the full suite
+pytestmark = pytest.mark.slow  # child processes, a search per flawed port: the full suite
 
 PYTORCH_FAMILY = {"torch_optimizer", "timm", "nemo", "dle", "monai"}
 
 # (port, keywords it takes, presets it must reproduce, differences, anomaly codes)
-GALLERY: list[tuple[str, str, set[str], set[tuple[str, Any, Any]], set[str]]] = [
-    # the suite's deliberately wrong NumPy ports (tests/ports.py)
-    ("tests.ports:optax_port", "optax", {"optax", "paper"}, set(), set()),
-    ("tests.ports:torch_port", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
-    ("tests.ports:eps_inside", "optax", set(),
+EXPECTED_ANSWERS: list[tuple[str, str, set[str], set[tuple[str, Any, Any]], set[str]]] = [
+    # NumPy ports, one porting mistake each (tests/flawed_ports.py)
+    ("tests.flawed_ports:numpy_optax", "optax", {"optax", "paper"}, set(), set()),
+    ("tests.flawed_ports:numpy_torch", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
+    ("tests.flawed_ports:eps_inside_sqrt", "optax", set(),
      {("eps", 0.0, 1e-8), ("eps_root", 1e-8, 0.0)}, set()),
-    ("tests.ports:extra_one_minus_b1", "optax", set(),
+    ("tests.flawed_ports:extra_one_minus_b1", "optax", set(),
      {("grad_averaging", "always", "off")}, set()),
-    ("tests.ports:lr_inside", "optax", {"tfa"}, set(), set()),
-    ("tests.ports:v_from_zero", "optax", set(),
+    ("tests.flawed_ports:lr_inside_momentum", "optax", {"tfa"}, set(), set()),
+    ("tests.flawed_ports:v_from_zero", "optax", set(),
      {("second_moment_init", "zero", "first_step")}, set()),
     # squares summed in float32 under float64 parameters: Apex's kernel arithmetic, whose
     # float32 state puts the comparison at float32 tolerance
-    ("tests.ports:float32_norm", "optax", {"apex"}, set(), set()),
-    ("tests.ports:missing_one_minus_b1", "torch_optimizer", set(), set(),
+    ("tests.flawed_ports:float32_norm", "optax", {"apex"}, set(), set()),
+    ("tests.flawed_ports:missing_one_minus_b1", "torch_optimizer", set(), set(),
      {"grad_averaging_inverted"}),
-    # NumPy ports (tests/gallery.py)
-    ("tests.gallery:wrong_beta", "optax", set(), set(), {"second_moment_wrong_beta"}),
-    ("tests.gallery:swapped_betas", "optax", set(), set(), {"betas_swapped"}),
-    ("tests.gallery:no_eps_first_step", "optax", set(), set(), {"first_step_without_eps"}),
-    ("tests.gallery:global_norm", "optax", set(), set(), {"global_normalization"}),
-    ("tests.gallery:float32_math", "optax", set(), set(), {"float32_arithmetic"}),
-    ("tests.gallery:crash_0d", "optax", {"optax", "paper"}, set(), {"crash"}),
-    ("tests.gallery:weight_decay_sign", "torch_optimizer", set(), set(),
+    ("tests.flawed_ports:second_moment_with_b1", "optax", set(), set(),
+     {"second_moment_wrong_beta"}),
+    ("tests.flawed_ports:swapped_betas", "optax", set(), set(), {"betas_swapped"}),
+    ("tests.flawed_ports:no_eps_first_step", "optax", set(), set(),
+     {"first_step_without_eps"}),
+    ("tests.flawed_ports:global_norm", "optax", set(), set(),
+     {"global_normalization"}),
+    ("tests.flawed_ports:float32_math", "optax", set(), set(), {"float32_arithmetic"}),
+    ("tests.flawed_ports:crashes_on_0d", "optax", {"optax", "paper"}, set(), {"crash"}),
+    ("tests.flawed_ports:weight_decay_sign_flipped", "torch_optimizer", set(), set(),
      {"weight_decay_sign"}),
-    ("tests.gallery:three_flaws", "torch_optimizer", set(), set(),
+    ("tests.flawed_ports:b1_in_second_moment_no_first_update_decay_flipped",
+     "torch_optimizer", set(), set(),
      {"second_moment_wrong_beta", "no_first_step_update", "weight_decay_sign"}),
-    # published variants behind another setting's keywords (tests/gallery.py)
-    ("tests.gallery:apex_raw_momentum", "apex", set(),
+    # published variants behind another setting's keywords
+    ("tests.flawed_ports:apex_raw_momentum", "apex", set(),
      {("momentum_input", "raw", "normalized"), ("weight_decay_mode", "apex", "inside")},
      set()),
-    ("tests.gallery:apex_bias_correction", "apex", set(),
+    ("tests.flawed_ports:apex_bias_correction", "apex", set(),
      {("bias_correction", "apex", "none")}, set()),
-    ("tests.gallery:nemo_with_luc", "nemo", set(), {("update_clipping", "luc", "none")},
+    ("tests.flawed_ports:nemo_with_luc", "nemo", set(), {("update_clipping", "luc", "none")},
      set()),
-    ("tests.gallery:tfa_float32_hyper", "tfa", set(), {("hyper_dtype", "float32", None)},
+    ("tests.flawed_ports:tfa_float32_hyper", "tfa", set(), {("hyper_dtype", "float32", None)},
      set()),
-    ("tests.gallery:pytorch_optimizer_debias", "pytorch_optimizer", set(),
+    ("tests.flawed_ports:pytorch_optimizer_debias", "pytorch_optimizer", set(),
      {("bias_correction", "debias", "none")}, set()),
-    ("tests.gallery:timm_with_optax_keywords", "optax", PYTORCH_FAMILY, set(), set()),
-    # the reference with several switches set (tests/gallery.py)
-    ("tests.gallery:zero_debias_late_averaging", "optax", set(),
+    ("tests.flawed_ports:timm_with_optax_keywords", "optax", PYTORCH_FAMILY, set(), set()),
+    # the reference with several switches set
+    ("tests.flawed_ports:zero_debias_late_averaging", "optax", set(),
      {("second_moment_init", "zero", "first_step"), ("bias_correction", "debias", "none"),
       ("grad_averaging", "after_first_step", "off")}, set()),
-    ("tests.gallery:when_zero_always_averaging", "optax", set(),
+    ("tests.flawed_ports:when_zero_always_averaging", "optax", set(),
      {("second_moment_init", "when_zero", "first_step"),
       ("grad_averaging", "always", "off")}, set()),
-    # PyTorch ports (tests/gallery.py)
-    ("tests.gallery:torch_faithful", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
-    ("tests.gallery:torch_v_from_zero", "torch_optimizer", set(),
+    # PyTorch ports
+    ("tests.flawed_ports:torch_faithful", "torch_optimizer", PYTORCH_FAMILY, set(), set()),
+    ("tests.flawed_ports:torch_v_from_zero", "torch_optimizer", set(),
      {("second_moment_init", "zero", "when_zero")}, set()),
-    ("tests.gallery:torch_elementwise", "torch_optimizer", set(), set(),
+    ("tests.flawed_ports:torch_v_per_element", "torch_optimizer", set(), set(),
      {"elementwise_normalization"}),
-    ("tests.gallery:torch_no_first_step_update", "torch_optimizer", set(), set(),
+    ("tests.flawed_ports:torch_no_first_step_update", "torch_optimizer", set(), set(),
      {"no_first_step_update"}),
-    ("tests.gallery:torch_float32_state", "torch_optimizer", set(),
+    ("tests.flawed_ports:torch_float32_state", "torch_optimizer", set(),
      {("state_dtype", "float32", None)}, set()),
-    ("tests.gallery:torch_adam_bias_correction", "torch_optimizer", set(),
+    ("tests.flawed_ports:torch_adam_bias_correction", "torch_optimizer", set(),
      {("bias_correction", "adam", "none")}, set()),
 ]
 
@@ -88,8 +91,8 @@ def _needs_torch(spec: str) -> None:
         pytest.importorskip("torch")
 
 
-@pytest.mark.parametrize(("spec", "language", "matches", "diffs", "codes"), GALLERY,
-                         ids=[g[0].split(":")[1] for g in GALLERY])
+@pytest.mark.parametrize(("spec", "language", "matches", "diffs", "codes"),
+                         EXPECTED_ANSWERS, ids=[g[0].split(":")[1] for g in EXPECTED_ANSWERS])
 def test_each_port_is_explained(spec: str, language: str, matches: set[str],
                                 diffs: set[tuple[str, Any, Any]], codes: set[str]) -> None:
     _needs_torch(spec)
@@ -118,7 +121,7 @@ def test_the_call_printed_reproduces_the_port() -> None:
     """The ``ngr.novograd(...)`` line, evaluated, rebuilds the configuration."""
     import novograd_ref as ngr
 
-    found = explain(implementation("tests.ports:v_from_zero"), "optax")
+    found = explain(implementation("tests.flawed_ports:v_from_zero"), "optax")
     assert found.call is not None
     assert found.reproduced_by is not None
     rebuilt = eval(found.call, {"ngr": ngr})  # our own printed line
@@ -126,7 +129,7 @@ def test_the_call_printed_reproduces_the_port() -> None:
 
 
 def test_crash_keeps_explaining_from_the_other_runs() -> None:
-    found = explain(implementation("tests.gallery:crash_0d"), "optax")
+    found = explain(implementation("tests.flawed_ports:crashes_on_0d"), "optax")
     crash = next(a for a in found.anomalies if a["code"] == "crash")
     assert "0-d" in crash["message"]
     assert "len() of unsized object" in crash["message"]
@@ -138,7 +141,7 @@ def test_crash_keeps_explaining_from_the_other_runs() -> None:
 
 
 def test_evidence_names_probe_step_and_leaf() -> None:
-    found = explain(implementation("tests.gallery:wrong_beta"), "optax")
+    found = explain(implementation("tests.flawed_ports:second_moment_with_b1"), "optax")
     beta = next(a for a in found.anomalies if a["code"] == "second_moment_wrong_beta")
     item = beta["evidence"][0]
     assert item["run"] == "probe betas"
@@ -162,7 +165,7 @@ def test_every_preset_explained_as_itself_in_one_line(preset: str) -> None:
 def test_cli_explain_writes_json_and_exits_by_verdict(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "e.json"
-    assert cli.main(["explain", "--impl", "tests.gallery:global_norm", "--preset", "optax",
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:global_norm", "--preset", "optax",
                      "--json", str(out)]) == 1
     text = capsys.readouterr()
     summary = text.out.split("\n\n")[0].splitlines()
@@ -174,8 +177,8 @@ def test_cli_explain_writes_json_and_exits_by_verdict(
                 "errors"):
         assert key in data
     assert data["schema"] == "novograd-ref/explain/1"
-    assert cli.main(["explain", "--impl", "tests.ports:optax_port"]) == 0
-    assert cli.main(["explain", "--impl", "tests.ports:optax_port", "--json",
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:numpy_optax"]) == 0
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:numpy_optax", "--json",
                      str(tmp_path / "missing" / "e.json")]) == 2
 
 
@@ -183,21 +186,21 @@ def test_too_few_runs_conclude_nothing(capsys: pytest.CaptureFixture[str]) -> No
     """A port that refuses every keyword set, or fails on nearly every run, is not said
     to reproduce anything; the command says why and exits 4 when nothing ran, 3 when
     the port failed (an error of the implementation, as in verify)."""
-    refused = explain(implementation("tests.ports:factory_unsupported"), "optax")
+    refused = explain(implementation("tests.flawed_ports:factory_unsupported"), "optax")
     assert refused.verdict == "not_run"
     assert not refused.matches
     assert not refused.anomalies
     assert "not implemented yet" in refused.summary()
-    for spec in ("tests.ports:factory_raises_value", "tests.ports:update_raises"):
+    for spec in ("tests.flawed_ports:factory_raises_value", "tests.flawed_ports:update_raises"):
         crashing = explain(implementation(spec), "optax")
         assert crashing.verdict == "not_run"
         assert not crashing.matches
         assert [a["code"] for a in crashing.anomalies] == ["crash"]
-    assert "not implemented yet" in explain("tests.ports:factory_raises_value",
+    assert "not implemented yet" in explain("tests.flawed_ports:factory_raises_value",
                                             "optax").anomalies[0]["message"]
-    assert cli.main(["explain", "--impl", "tests.ports:update_raises"]) == 3
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:update_raises"]) == 3
     assert "too few to explain" in capsys.readouterr().out
-    assert cli.main(["explain", "--impl", "tests.ports:factory_unsupported"]) == 4
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:factory_unsupported"]) == 4
 
 
 @pytest.mark.parametrize(("mode", "extra", "cause"), [
@@ -210,7 +213,7 @@ def test_a_port_dying_on_one_run_is_a_crash_and_explain_goes_on(
     on the one standard case with a leaf named ``late`` ends that run only; the crash
     anomaly names it and the faithful rest of the port is still recognized."""
     out = tmp_path / "e.json"
-    status = cli.main(["explain", "--impl", f"tests.ports:gallery_{mode}", "--preset",
+    status = cli.main(["explain", "--impl", f"tests.flawed_ports:one_case_{mode}", "--preset",
                        "optax", "--json", str(out), *extra])
     text = capsys.readouterr().out
     found = json.loads(out.read_text())
@@ -226,9 +229,9 @@ def test_a_port_dying_on_one_run_is_a_crash_and_explain_goes_on(
 
 def test_explain_in_process_runs_the_port_here(capsys: pytest.CaptureFixture[str]) -> None:
     """``--in-process`` has no child: the same answer, and no time limit to set."""
-    assert cli.main(["explain", "--impl", "tests.ports:optax_port", "--in-process"]) == 0
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:numpy_optax", "--in-process"]) == 0
     assert "reproduces optax, paper" in capsys.readouterr().out
-    assert cli.main(["explain", "--impl", "tests.ports:optax_port", "--in-process",
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:numpy_optax", "--in-process",
                      "--timeout", "5"]) == 2
 
 
@@ -238,10 +241,10 @@ def test_a_factory_declares_its_oracle_keywords() -> None:
     pytest.importorskip("torch")
     from novograd_ref.conformance import verify_implementation
 
-    plain = verify_implementation(implementation("tests.gallery:torch_float32_state"),
+    plain = verify_implementation(implementation("tests.flawed_ports:torch_float32_state"),
                                   "torch_optimizer", ["float64"])
     declared = verify_implementation(
-        implementation("tests.gallery:torch_float32_state_declared"), "torch_optimizer",
+        implementation("tests.flawed_ports:torch_float32_state_declared"), "torch_optimizer",
         ["float64"])
     assert not plain.passed
     assert declared.passed
@@ -273,9 +276,9 @@ def test_the_json_schema_and_codes_are_documented() -> None:
 
 
 @pytest.mark.parametrize(("spec", "language", "variant"), [
-    ("tests.gallery:torch_float32_state", "torch_optimizer",
+    ("tests.flawed_ports:torch_float32_state", "torch_optimizer",
      "torch_optimizer with state_dtype='float32'"),
-    ("tests.gallery:float32_math", "optax", "optax computed in float32"),
+    ("tests.flawed_ports:float32_math", "optax", "optax computed in float32"),
 ])
 def test_float32_variants_are_found(spec: str, language: str, variant: str) -> None:
     """What identify adds: a preset reproduced with a float32 second moment, or with
@@ -293,7 +296,7 @@ def test_float32_variants_are_found(spec: str, language: str, variant: str) -> N
                     if (kwargs := preset_kwargs_for(language, run.hyper)) is not None]
 
     assert variant in float32_variants(observed(spec, language), language)
-    assert not float32_variants(observed("tests.ports:optax_port", "optax"), "optax")
+    assert not float32_variants(observed("tests.flawed_ports:numpy_optax", "optax"), "optax")
 
 
 def test_jobs_run_the_port_in_parallel_children_with_the_same_answer(
@@ -303,12 +306,13 @@ def test_jobs_run_the_port_in_parallel_children_with_the_same_answer(
     answers = []
     for jobs in ("1", "2"):
         out = tmp_path / f"e{jobs}.json"
-        assert cli.main(["explain", "--impl", "tests.gallery:wrong_beta", "--preset",
-                         "optax", "--jobs", jobs, "--json", str(out)]) == 1
+        assert cli.main(["explain", "--impl", "tests.flawed_ports:second_moment_with_b1",
+                         "--preset", "optax", "--jobs", jobs, "--json", str(out)]) == 1
         answers.append({k: v for k, v in json.loads(out.read_text()).items()
                         if k != "seconds"})
     assert answers[0] == answers[1]
     assert "2 at a time" in capsys.readouterr().err
-    assert cli.main(["explain", "--impl", "tests.gallery:wrong_beta", "--jobs", "0"]) == 2
+    assert cli.main(["explain", "--impl", "tests.flawed_ports:second_moment_with_b1",
+                     "--jobs", "0"]) == 2
     with pytest.raises(ValueError, match="jobs must be"):
-        explain("tests.gallery:wrong_beta", "optax", jobs=0)
+        explain("tests.flawed_ports:second_moment_with_b1", "optax", jobs=0)

@@ -47,7 +47,7 @@ def _move(name: str) -> Any:
 def test_a_move_no_run_needs_is_pruned(name: str) -> None:
     """lerp against the blend, 1/den against a division: within the tolerance on every
     run of a faithful port, so the pruning pass drops them."""
-    search = _search("tests.ports:optax_port", "optax")
+    search = _search("tests.flawed_ports:numpy_optax", "optax")
     padded = search.evaluate(Candidate("optax", (_move(name),)))
     assert padded is not None
     assert not padded.failed
@@ -55,7 +55,7 @@ def test_a_move_no_run_needs_is_pruned(name: str) -> None:
 
 
 def test_a_needed_move_is_kept_with_the_runs_that_need_it() -> None:
-    search = _search("tests.ports:v_from_zero", "optax")
+    search = _search("tests.flawed_ports:v_from_zero", "optax")
     zero = _move("second_moment_init='zero'")
     lerp = _move("second_moment_update='lerp'")
     outcome = search.evaluate(Candidate("optax", (zero, lerp)))
@@ -72,7 +72,7 @@ def test_a_needed_move_is_kept_with_the_runs_that_need_it() -> None:
 def test_float32_moments_are_not_claimed_for_a_float64_port(name: str) -> None:
     """Held to the float64 tolerance without evidence: a float32 moment does not pass
     a float64 port's runs merely by loosening the comparison."""
-    search = _search("tests.ports:optax_port", "optax")
+    search = _search("tests.flawed_ports:numpy_optax", "optax")
     narrow = search.evaluate(Candidate("optax", (_move(name),)))
     assert narrow is not None
     assert len(narrow.failed) > len(narrow.configs) // 2
@@ -80,8 +80,8 @@ def test_float32_moments_are_not_claimed_for_a_float64_port(name: str) -> None:
 
 
 @pytest.mark.parametrize(("spec", "language", "cand"), [
-    ("tests.ports:float32_norm", "optax", Candidate("apex")),
-    ("tests.ports:float32_norm", "optax", Candidate("optax", (_move(
+    ("tests.flawed_ports:float32_norm", "optax", Candidate("apex")),
+    ("tests.flawed_ports:float32_norm", "optax", Candidate("optax", (_move(
         "state_dtype='float32'"),))),
 ])
 def test_float32_moments_are_claimed_on_evidence(spec: str, language: str,
@@ -100,16 +100,16 @@ def test_float32_moments_are_claimed_on_evidence(spec: str, language: str,
 
 def test_the_torch_float32_state_is_claimed_on_evidence() -> None:
     pytest.importorskip("torch")
-    search = _search("tests.gallery:torch_float32_state", "torch_optimizer")
+    search = _search("tests.flawed_ports:torch_float32_state", "torch_optimizer")
     outcome = search.evaluate(Candidate("torch_optimizer", (_move("state_dtype='float32'"),)))
     assert outcome is not None
     assert not outcome.failed
 
 
 @pytest.mark.parametrize(("spec", "language"), [
-    ("tests.gallery:zero_debias_late_averaging", "optax"),
-    ("tests.gallery:three_flaws", "torch_optimizer"),
-    ("tests.ports:eps_inside", "optax"),
+    ("tests.flawed_ports:zero_debias_late_averaging", "optax"),
+    ("tests.flawed_ports:b1_in_second_moment_no_first_update_decay_flipped", "torch_optimizer"),
+    ("tests.flawed_ports:eps_inside_sqrt", "optax"),
 ])
 def test_every_claim_carries_its_evidence(spec: str, language: str) -> None:
     """Each difference and anomaly names the runs or probes that show it; a difference's
@@ -129,7 +129,7 @@ def test_every_claim_carries_its_evidence(spec: str, language: str) -> None:
 def test_scaling_laws_are_printed_beside_novograds() -> None:
     """A faithful port: each measured exponent equals NovoGrad's, the first step is the
     preset's; a port applying the rate twice shows exponent 2 against 1."""
-    found = explain(implementation("tests.ports:optax_port"), "optax", in_process=True)
+    found = explain(implementation("tests.flawed_ports:numpy_optax"), "optax", in_process=True)
     laws = {p["convention"]: p["finding"] for p in found.to_json()["probes"]}
     assert laws["step against the learning rate"].endswith("power 1 (NovoGrad: 1)")
     assert laws["step against the layer's size"].endswith("power -0.5 (NovoGrad: -0.5)")

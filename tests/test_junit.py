@@ -31,7 +31,7 @@ def counts(element: ET.Element) -> dict[str, int]:
 def test_a_mismatch_is_a_failure_per_case_with_where_it_starts(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "junit.xml"
-    status = cli.main(["verify", "--impl", "tests.ports:v_from_zero", *ONE_CASE,
+    status = cli.main(["verify", "--impl", "tests.flawed_ports:v_from_zero", *ONE_CASE,
                        "--junit-xml", str(path)])
     out = capsys.readouterr().out
     assert status == 1
@@ -50,7 +50,7 @@ def test_a_mismatch_is_a_failure_per_case_with_where_it_starts(
 def test_an_error_of_the_implementation_carries_its_failure_record(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "junit.xml"
-    assert cli.main(["verify", "--impl", "tests.ports:update_raises", *ONE_CASE,
+    assert cli.main(["verify", "--impl", "tests.flawed_ports:update_raises", *ONE_CASE,
                      "--junit-xml", str(path)]) == 3
     capsys.readouterr()
     errors = [c.find("error") for c in suite(path).findall("testcase")]
@@ -63,7 +63,7 @@ def test_an_error_of_the_implementation_carries_its_failure_record(
 def test_skipped_cases_are_skipped_with_the_reason(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "junit.xml"
-    assert cli.main(["verify", "--impl", "tests.ports:factory_unsupported", *ONE_CASE,
+    assert cli.main(["verify", "--impl", "tests.flawed_ports:factory_unsupported", *ONE_CASE,
                      "--junit-xml", str(path)]) == 4
     capsys.readouterr()
     found = suite(path)
@@ -75,7 +75,7 @@ def test_skipped_cases_are_skipped_with_the_reason(tmp_path: Path,
 def test_identify_has_a_case_per_preset(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "junit.xml"
-    assert cli.main(["identify", "--impl", "tests.ports:optax_port", "--preset", "optax",
+    assert cli.main(["identify", "--impl", "tests.flawed_ports:numpy_optax", "--preset", "optax",
                      "--junit-xml", str(path)]) == 0
     capsys.readouterr()
     cases = {c.get("name"): c for c in suite(path).findall("testcase")}
@@ -86,8 +86,8 @@ def test_identify_has_a_case_per_preset(tmp_path: Path,
 def test_a_run_cut_short_leaves_a_report_that_says_so(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
     child = subprocess.Popen(
-        [sys.executable, "-m", "novograd_ref", "verify", "--impl", "tests.ports:gallery_sleep",
-         *ONE_CASE, "--junit-xml", str(path)],
+        [sys.executable, "-m", "novograd_ref", "verify", "--impl",
+         "tests.flawed_ports:one_case_sleep", *ONE_CASE, "--junit-xml", str(path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     try:
@@ -109,6 +109,6 @@ def test_a_run_cut_short_leaves_a_report_that_says_so(tmp_path: Path) -> None:
 
 def test_an_unwritable_junit_folder_is_refused_before_the_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["verify", "--impl", "tests.ports:optax_port", *ONE_CASE, "--junit-xml",
+    assert cli.main(["verify", "--impl", "tests.flawed_ports:numpy_optax", *ONE_CASE, "--junit-xml",
                      str(tmp_path / "missing" / "junit.xml")]) == 2
     assert "--junit-xml" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from .test_backends import (
     FIRST_INPUT_CASES,
     FIRST_INPUT_PARAMS,
     STEPS,
-    assert_trees_close,
+    assert_close_at_tree_scale,
     case_id,
     full_precision,
     inputs,
@@ -87,10 +87,10 @@ def test_dask_update_builds_a_graph_and_computes_nothing(case: tuple[str, dict[s
                                                    list(computed))
     r_params, r_state, r_updates = run(opt, params, grads)
     for k in range(STEPS):
-        assert_trees_close(got_updates[k], r_updates[k], "float64", f"step {k + 1}", k + 1)
-    assert_trees_close(got_params, r_params, "float64", "params", STEPS)
-    assert_trees_close(got_state.mu, r_state.mu, "float64", "mu", STEPS)
-    assert_trees_close(got_state.nu, r_state.nu, "float64", "nu", STEPS, per_leaf=True)
+        assert_close_at_tree_scale(got_updates[k], r_updates[k], "float64", f"step {k + 1}", k + 1)
+    assert_close_at_tree_scale(got_params, r_params, "float64", "params", STEPS)
+    assert_close_at_tree_scale(got_state.mu, r_state.mu, "float64", "mu", STEPS)
+    assert_close_at_tree_scale(got_state.nu, r_state.nu, "float64", "nu", STEPS, per_leaf=True)
     assert int(got_state.count) == STEPS
 
 
@@ -150,15 +150,15 @@ def test_jax_jit_update_compiles_once_and_matches_eager(case: tuple[str, dict[st
     for k, g in enumerate(j_grads):
         u_jit, s_jit = jitted(g, s_jit, p_jit)
         u_eager, s_eager = opt.update(g, s_eager, p_eager)
-        assert_trees_close(_np(u_jit), _np(u_eager), dtype, f"step {k + 1}", k + 1)
+        assert_close_at_tree_scale(_np(u_jit), _np(u_eager), dtype, f"step {k + 1}", k + 1)
         p_jit = ngr.apply_updates(p_jit, u_jit)
         p_eager = ngr.apply_updates(p_eager, u_eager)
     assert len(traces) == 1, f"jax.jit traced update {len(traces)} times"
     r_params, r_state, _ = run(opt, params, grads)
-    assert_trees_close(_np(p_jit), r_params, dtype, "params against NumPy", STEPS)
-    assert_trees_close(_np(s_jit.mu), r_state.mu, dtype, "mu against NumPy", STEPS)
-    assert_trees_close(_np(s_jit.nu), r_state.nu, dtype, "nu against NumPy", STEPS,
-                       per_leaf=True)
+    assert_close_at_tree_scale(_np(p_jit), r_params, dtype, "params against NumPy", STEPS)
+    assert_close_at_tree_scale(_np(s_jit.mu), r_state.mu, dtype, "mu against NumPy", STEPS)
+    assert_close_at_tree_scale(_np(s_jit.nu), r_state.nu, dtype, "nu against NumPy", STEPS,
+                               per_leaf=True)
     assert int(s_jit.count) == STEPS
     assert all(x.dtype == np.float64 for x in flatten(u_jit)[0])
 
@@ -234,7 +234,7 @@ def test_jax_jit_init_and_whole_step() -> None:
     for g in grads:
         p, state = step(p, state, tree_map(backend.from_numpy, g))
     ref = run(opt, params, grads)
-    assert_trees_close(_np(p), ref[0], "float64", "params", STEPS)
+    assert_close_at_tree_scale(_np(p), ref[0], "float64", "params", STEPS)
 
 
 def _np(tree: Any) -> Any:

@@ -177,7 +177,7 @@ def test_a_class_that_is_not_a_torch_optimizer_is_a_usage_error(
 
 def test_kw_on_an_adapter_factory_is_a_usage_error(capsys: pytest.CaptureFixture[str]
                                                    ) -> None:
-    status, _, err = run(["verify", "--impl", "tests.ports:v_from_zero", "--kw", "a=1"],
+    status, _, err = run(["verify", "--impl", "tests.flawed_ports:v_from_zero", "--kw", "a=1"],
                          capsys)
     assert status == 2
     assert "--kw and --map apply to" in err

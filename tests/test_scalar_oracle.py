@@ -55,9 +55,12 @@ def constant(k: int) -> float:
     return 0.05
 
 
-def check(opt: ngr.NovoGrad, oracle: Callable[..., list[list[float]]],
-          problem: tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]],
-          lr: Callable[[int], float] = schedule, **oracle_kw: Any) -> None:
+def assert_matches_scalar_oracle(
+        opt: ngr.NovoGrad, oracle: Callable[..., list[list[float]]],
+        problem: tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]],
+        lr: Callable[[int], float] = schedule, **oracle_kw: Any) -> None:
+    """Each leaf's trajectory under ``opt`` equals, within the ``scalar`` tolerance of
+    float64, the independent scalar loop ``oracle`` run element by element."""
     params, grads = problem
     core = trajectory(opt, params, grads)
     for name, p0 in params.items():
@@ -70,8 +73,9 @@ def check(opt: ngr.NovoGrad, oracle: Callable[..., list[list[float]]],
 
 @given(problems(), hyperparameters("optax"))
 def test_optax(problem: Any, kw: dict[str, Any]) -> None:
-    check(P.optax(schedule, **kw), S.optax_like, problem, b1=kw["b1"], b2=kw["b2"],
-          eps=kw["eps"], eps_root=kw["eps_root"], wd=kw["weight_decay"])
+    assert_matches_scalar_oracle(P.optax(schedule, **kw), S.optax_like, problem, b1=kw["b1"],
+                                 b2=kw["b2"], eps=kw["eps"], eps_root=kw["eps_root"],
+                                 wd=kw["weight_decay"])
 
 
 @given(problems(), hyperparameters("timm"))
@@ -79,48 +83,52 @@ def test_timm(problem: Any, kw: dict[str, Any]) -> None:
     (b1, b2), wd = kw["betas"], kw["weight_decay"]
     mode = ("corrected" if kw["corrected_weight_decay"] else "decoupled") if kw[
         "decoupled_decay"] else ""
-    check(P.timm(lr=0.05, **kw), S.pytorch_family, problem, lr=constant, b1=b1, b2=b2, eps=kw["eps"],
-          wd=wd, grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"],
-          decoupled=mode, max_lr=0.05)
+    assert_matches_scalar_oracle(P.timm(lr=0.05, **kw), S.pytorch_family, problem, lr=constant,
+                                 b1=b1, b2=b2, eps=kw["eps"], wd=wd,
+                                 grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"],
+                                 decoupled=mode, max_lr=0.05)
 
 
 @given(problems(), hyperparameters("nemo"))
 def test_nemo(problem: Any, kw: dict[str, Any]) -> None:
     (b1, b2) = kw["betas"]
-    check(P.nemo(lr=0.05, **kw), S.pytorch_family, problem, lr=constant, b1=b1, b2=b2, eps=kw["eps"],
-          wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"],
-          luc=(1e-3, 1e-8) if kw["luc"] else None)
+    assert_matches_scalar_oracle(P.nemo(lr=0.05, **kw), S.pytorch_family, problem, lr=constant,
+                                 b1=b1, b2=b2, eps=kw["eps"], wd=kw["weight_decay"],
+                                 grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"],
+                                 luc=(1e-3, 1e-8) if kw["luc"] else None)
 
 
 @given(problems(), hyperparameters("torch_optimizer"))
 def test_torch_optimizer(problem: Any, kw: dict[str, Any]) -> None:
     (b1, b2) = kw["betas"]
-    check(P.torch_optimizer(lr=0.05, **kw), S.pytorch_family, problem, lr=constant, b1=b1, b2=b2,
-          eps=kw["eps"], wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
-          amsgrad=kw["amsgrad"])
+    assert_matches_scalar_oracle(P.torch_optimizer(lr=0.05, **kw), S.pytorch_family, problem,
+                                 lr=constant, b1=b1, b2=b2, eps=kw["eps"], wd=kw["weight_decay"],
+                                 grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"])
 
 
 @given(problems(), hyperparameters("tfa"))
 def test_tfa(problem: Any, kw: dict[str, Any]) -> None:
-    check(P.tfa(schedule, **kw), S.tfa, problem, b1=kw["beta_1"], b2=kw["beta_2"],
-          eps=kw["epsilon"], wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
-          amsgrad=kw["amsgrad"])
+    assert_matches_scalar_oracle(P.tfa(schedule, **kw), S.tfa, problem, b1=kw["beta_1"],
+                                 b2=kw["beta_2"], eps=kw["epsilon"], wd=kw["weight_decay"],
+                                 grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"])
 
 
 @given(problems(), hyperparameters("openseq2seq"))
 def test_openseq2seq(problem: Any, kw: dict[str, Any]) -> None:
-    check(P.openseq2seq(schedule, **kw), S.openseq2seq, problem, b1=kw["beta1"],
-          b2=kw["beta2"], epsilon=kw["epsilon"], wd=kw["weight_decay"],
-          grad_averaging=kw["grad_averaging"], graph=kw["mode"] == "graph")
+    assert_matches_scalar_oracle(P.openseq2seq(schedule, **kw), S.openseq2seq, problem,
+                                 b1=kw["beta1"], b2=kw["beta2"], epsilon=kw["epsilon"],
+                                 wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
+                                 graph=kw["mode"] == "graph")
 
 
 @given(problems(), hyperparameters("openseq2seq"))
 def test_clara_nesterov(problem: Any, kw: dict[str, Any]) -> None:
     """Clara's ``use_nesterov``: ``var -= lr g' + lr b1 accum`` (the ``b1`` factor and
     the sign of the look-ahead are pinned by the independent loop)."""
-    check(P.clara(schedule, use_nesterov=True, **kw), S.openseq2seq, problem,
-          b1=kw["beta1"], b2=kw["beta2"], epsilon=kw["epsilon"], wd=kw["weight_decay"],
-          grad_averaging=kw["grad_averaging"], graph=kw["mode"] == "graph", nesterov=True)
+    assert_matches_scalar_oracle(P.clara(schedule, use_nesterov=True, **kw), S.openseq2seq, problem,
+                                 b1=kw["beta1"], b2=kw["beta2"], epsilon=kw["epsilon"],
+                                 wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
+                                 graph=kw["mode"] == "graph", nesterov=True)
 
 
 @given(problems(), hyperparameters("timm"), st.sampled_from([0.02, 0.1, 0.5]))
@@ -131,9 +139,10 @@ def test_timm_corrected_weight_decay_with_max_lr(problem: Any, kw: dict[str, Any
     (b1, b2) = kw["betas"]
     kw = {**kw, "decoupled_decay": True, "corrected_weight_decay": True,
           "weight_decay": max(kw["weight_decay"], 0.05)}
-    check(P.timm(lr=schedule, max_lr=max_lr, **kw), S.pytorch_family, problem, b1=b1, b2=b2,
-          eps=kw["eps"], wd=kw["weight_decay"], grad_averaging=kw["grad_averaging"],
-          amsgrad=kw["amsgrad"], decoupled="corrected", max_lr=max_lr)
+    assert_matches_scalar_oracle(P.timm(lr=schedule, max_lr=max_lr, **kw), S.pytorch_family,
+                                 problem, b1=b1, b2=b2, eps=kw["eps"], wd=kw["weight_decay"],
+                                 grad_averaging=kw["grad_averaging"], amsgrad=kw["amsgrad"],
+                                 decoupled="corrected", max_lr=max_lr)
 
 
 @given(problems(), hyperparameters("apex"))
@@ -144,8 +153,9 @@ def test_apex(problem: Any, kw: dict[str, Any]) -> None:
     # The kernel takes lr, b1, b2 and weight_decay as C float: the loop gets them rounded,
     # unless hyper_dtype=None keeps them as written.
     rnd = float32 if kw.get("hyper_dtype", "float32") == "float32" else float
-    check(P.apex(lr=0.05, **kw), S.apex, problem, lr=lambda k: rnd(constant(k)),
-          b1=rnd(b1), b2=rnd(b2), eps=kw["eps"], wd=rnd(kw["weight_decay"]), **oracle_kw)
+    assert_matches_scalar_oracle(P.apex(lr=0.05, **kw), S.apex, problem,
+                                 lr=lambda k: rnd(constant(k)), b1=rnd(b1), b2=rnd(b2),
+                                 eps=kw["eps"], wd=rnd(kw["weight_decay"]), **oracle_kw)
 
 
 @given(problems(), hyperparameters("pytorch_optimizer"))
@@ -153,8 +163,9 @@ def test_pytorch_optimizer(problem: Any, kw: dict[str, Any]) -> None:
     (b1, b2) = kw["betas"]
     oracle_kw = {k: kw[k] for k in ("weight_decouple", "fixed_decay", "grad_averaging",
                                     "adam_debias", "maximize")}
-    check(P.pytorch_optimizer(lr=0.05, **kw), S.pytorch_optimizer, problem, lr=constant, b1=b1, b2=b2,
-          eps=kw["eps"], wd=kw["weight_decay"], **oracle_kw)
+    assert_matches_scalar_oracle(P.pytorch_optimizer(lr=0.05, **kw), S.pytorch_optimizer, problem,
+                                 lr=constant, b1=b1, b2=b2, eps=kw["eps"], wd=kw["weight_decay"],
+                                 **oracle_kw)
 
 
 @given(problems(), hyperparameters("pytorch_optimizer"))
@@ -176,9 +187,10 @@ def test_pytorch_optimizer_3_is_a_first_input_moment(problem: Any, kw: dict[str,
 @given(problems(), hyperparameters("paper"))
 def test_flashlight(problem: Any, kw: dict[str, Any]) -> None:
     # flashlight's constructor takes float hyperparameters; a schedule is used as given.
-    check(P.flashlight(schedule, kw["b1"], kw["b2"], kw["eps"], kw["weight_decay"]),
-          S.flashlight, problem, b1=float32(kw["b1"]), b2=float32(kw["b2"]), eps=kw["eps"],
-          wd=float32(kw["weight_decay"]))
+    opt = P.flashlight(schedule, kw["b1"], kw["b2"], kw["eps"], kw["weight_decay"])
+    assert_matches_scalar_oracle(opt, S.flashlight, problem, b1=float32(kw["b1"]),
+                                 b2=float32(kw["b2"]), eps=kw["eps"],
+                                 wd=float32(kw["weight_decay"]))
 
 
 @given(problems(), accepted_switches(), st.sampled_from([0.8, 0.3]))
@@ -189,7 +201,7 @@ def test_every_accepted_configuration(problem: Any, switches: dict[str, Any],
     rates, a trust ratio that clips, a schedule)."""
     hyper = {**PROBE_HYPER, "learning_rate": schedule, "b2": b2}
     cfg = Config(**hyper, **switches)
-    check(ngr.NovoGrad(cfg), S.switches, problem, c=dataclasses.asdict(cfg))
+    assert_matches_scalar_oracle(ngr.NovoGrad(cfg), S.switches, problem, c=dataclasses.asdict(cfg))
 
 
 FIXED = ({"a": np.array([0.5, -1.5, 2.0]), "b": np.array([[1.0, -0.25], [0.75, 3.0]])},
@@ -218,4 +230,4 @@ FIXED = ({"a": np.array([0.5, -1.5, 2.0]), "b": np.array([[1.0, -0.25], [0.75, 3
 def test_combinations_the_presets_do_not_use(switches: dict[str, Any]) -> None:
     """The combinations no framework has, on a fixed problem, against the loop."""
     cfg = Config(**{**PROBE_HYPER, "learning_rate": schedule, "b2": 0.8}, **switches)
-    check(ngr.NovoGrad(cfg), S.switches, FIXED, c=dataclasses.asdict(cfg))
+    assert_matches_scalar_oracle(ngr.NovoGrad(cfg), S.switches, FIXED, c=dataclasses.asdict(cfg))

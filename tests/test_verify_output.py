@@ -28,7 +28,7 @@ def test_first_divergence_and_peak_are_reported_apart(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A second moment started at zero makes the first step 7.07 times too large: the
     divergence starts at step 1, the error peaks at step 10."""
-    status, out, data = _verify(capsys, tmp_path, "--impl", "tests.ports:v_from_zero",
+    status, out, data = _verify(capsys, tmp_path, "--impl", "tests.flawed_ports:v_from_zero",
                                 "--preset", "optax", "--dtype", "float64")
     assert status == 1
     row = next(c for c in data["comparisons"] if c["case"] == "const_lr")
@@ -38,9 +38,9 @@ def test_first_divergence_and_peak_are_reported_apart(
     assert row["error"] == pytest.approx(2.48, abs=0.01)
     assert data["first_divergence"]["step"] == 1
     assert data["peak"]["step"] > 1
-    assert ("first divergence: tests.ports:v_from_zero / const_lr / float64, step 1, "
+    assert ("first divergence: tests.flawed_ports:v_from_zero / const_lr / float64, step 1, "
             "leaf 'bias', element [0]: expected") in out
-    assert "peak: tests.ports:v_from_zero / warmup_decay / float64, step 14" in out
+    assert "peak: tests.flawed_ports:v_from_zero / warmup_decay / float64, step 14" in out
     table = out.split("\n\n")[0]
     assert "step 1, leaf bias[0]" in table  # the first divergence column
     assert "step 10, bias" in table  # the peak column
@@ -49,7 +49,7 @@ def test_first_divergence_and_peak_are_reported_apart(
 def test_ulps_are_shown_only_where_they_mean_something(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """No ulps next to a gross mismatch (table and JSON)."""
-    status, out, data = _verify(capsys, tmp_path, "--impl", "tests.ports:v_from_zero",
+    status, out, data = _verify(capsys, tmp_path, "--impl", "tests.flawed_ports:v_from_zero",
                                 "--preset", "optax", "--dtype", "float64")
     assert status == 1
     failing = [c for c in data["comparisons"] if c["status"] == "mismatch"]
@@ -68,7 +68,7 @@ def test_ulps_count_in_float32_for_a_float32_second_moment(
     float64 ones (billions)."""
     pytest.importorskip("torch")
     status, _out, data = _verify(capsys, tmp_path, "--impl",
-                                 "tests.gallery:torch_float32_state_declared", "--preset",
+                                 "tests.flawed_ports:torch_float32_state_declared", "--preset",
                                  "torch_optimizer", "--dtype", "float64")
     assert status == 0
     ran = [c for c in data["comparisons"] if c["status"] == "pass"]
@@ -84,9 +84,9 @@ def test_the_reproducer_is_the_smallest_failing_input_marked(
     and per-layer normalization coincide); the differing elements are marked and the
     reproducer prints the same excerpt."""
     pytest.importorskip("torch")
-    status, out, data = _verify(capsys, tmp_path, "--impl", "tests.gallery:torch_elementwise",
-                                "--preset", "torch_optimizer", "--dtype", "float64",
-                                "--examples", "25")
+    status, out, data = _verify(capsys, tmp_path, "--impl",
+                                "tests.flawed_ports:torch_v_per_element", "--preset",
+                                "torch_optimizer", "--dtype", "float64", "--examples", "25")
     assert status == 1
     generated = next(c for c in data["comparisons"] if c["case"] == "generated")
     assert generated["status"] == "mismatch"
@@ -113,7 +113,7 @@ def test_one_element_failures_are_set_aside_for_wider_ones() -> None:
     element, and shrinks a wider one."""
     from novograd_ref.conformance import generated_check
 
-    found = generated_check("tests.ports:v_from_zero", "optax", "float64", 20)
+    found = generated_check("tests.flawed_ports:v_from_zero", "optax", "float64", 20)
     assert found.status == "mismatch"
     assert not found.one_element_layers
     assert found.divergence is not None
@@ -163,7 +163,7 @@ def test_the_other_leaves_differing_at_that_step_are_named_or_shown() -> None:
 
 def test_full_flag_reaches_the_reproducer(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _data = _verify(capsys, tmp_path, "--impl", "tests.ports:v_from_zero",
+    status, out, _data = _verify(capsys, tmp_path, "--impl", "tests.flawed_ports:v_from_zero",
                                  "--preset", "optax", "--dtype", "float64", "--full")
     assert status == 1
     assert "full=True" in out
@@ -175,8 +175,8 @@ def test_full_flag_reaches_the_reproducer(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("spec", "language", "variant"), [
-    ("tests.gallery:float32_math", "optax", "optax computed in float32"),
-    ("tests.gallery:torch_float32_state", "torch_optimizer",
+    ("tests.flawed_ports:float32_math", "optax", "optax computed in float32"),
+    ("tests.flawed_ports:torch_float32_state", "torch_optimizer",
      "torch_optimizer with state_dtype='float32'"),
 ])
 def test_identify_names_a_float32_variant(spec: str, language: str, variant: str,
@@ -205,12 +205,12 @@ def test_identify_names_a_float32_variant(spec: str, language: str, variant: str
 def test_identify_lines_per_preset_and_the_verify_report_variants() -> None:
     from novograd_ref.conformance import identify
 
-    found = identify(implementation("tests.ports:v_from_zero"), "optax", in_process=True)
+    found = identify(implementation("tests.flawed_ports:v_from_zero"), "optax", in_process=True)
     assert list(found) == []
     lines = {s.preset: s.line() for s in found.standings}
     assert "first divergence: case" in lines["optax"]
     assert "peak: case" in lines["optax"]
-    report = verify_implementation("tests.gallery:float32_math", "optax", ["float64"],
+    report = verify_implementation("tests.flawed_ports:float32_math", "optax", ["float64"],
                                    identify=True, in_process=True)
     assert "optax computed in float32" in report.variants
     assert "optax computed in float32" in report.to_json()["variants"]

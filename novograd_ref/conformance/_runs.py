@@ -160,7 +160,6 @@ class Quirks:
     - ``weight_decay_sign``: ``-1`` when weight decay pushes parameters away from 0.
     - ``arithmetic``: a dtype all the math runs in (``"float32"``) whatever the
       parameters' dtype; ``None``: the parameters' dtype.
-    - ``b2_from_b1``: the second moment is blended with ``b1`` instead of ``b2``.
     - ``scope`` ``"none"``: the gradient is not normalized at all (``u = g``);
       ``"mean"``: by the root of the layer's mean square, not of its sum of squares.
     - ``rate_power``: the step scales as the learning rate to this power (2: the rate
@@ -174,7 +173,6 @@ class Quirks:
     first_step_update: bool = True
     weight_decay_sign: int = 1
     arithmetic: str | None = None
-    b2_from_b1: bool = False
     rate_power: int = 1
     decay_after_step: bool = False
 
@@ -237,8 +235,6 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
     :meth:`novograd_ref.NovoGrad.update` does, without the public layer's checks (the
     inputs are the kit's own). Returns ``(steps + 1, *shape)`` arrays in the run's dtype.
     """
-    if quirks.b2_from_b1:
-        cfg = dataclasses.replace(cfg, b2=cfg.b1)
     sign = -1.0 if quirks.weight_decay_sign < 0 else 1.0
     decay = 0.0
     if quirks.decay_after_step:
