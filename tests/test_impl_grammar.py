@@ -14,7 +14,7 @@ from novograd_ref.conformance.targets import ImplSpec, parse_impl
     ("torch:my_optim:NovoGrad?kw.foreach=False", "target", "my_optim", "optax"),
     ("preset:timm", "preset", "timm", "timm"),
     ("paper", "preset", "paper", "paper"),
-    ("tests.ports:v_from_zero", "factory", "tests.ports", "optax"),
+    ("tests.flawed_ports:v_from_zero", "factory", "tests.flawed_ports", "optax"),
     ("timm", "framework", "timm", "timm"),  # a preset and a framework: the framework
     ("framework:optax", "framework", "optax", "optax"),
     ("framework:paper", "framework", "paper", "optax"),  # no such framework
