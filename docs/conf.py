@@ -62,9 +62,9 @@ nitpick_ignore = [
     # types that appear in the signatures of public functions but are not public
     # themselves (no page documents them): the result of conformance.identify, the
     # runner conformance.generated_check accepts, the factory protocol of a plug-in
-    ("py:class", "novograd_ref.conformance._live.Standing"),
+    ("py:class", "novograd_ref.conformance.live._identify.Standing"),
     ("py:class", "Standing"),
-    ("py:class", "novograd_ref.conformance._runner.Runner"),
+    ("py:class", "novograd_ref.conformance.isolation._runner.Runner"),
     ("py:class", "novograd_ref.conformance.frameworks.MakeAdapter"),
     # hypothesis's manual is not among the offline inventories (docs/_inventories)
     ("py:class", "hypothesis.strategies.SearchStrategy"),

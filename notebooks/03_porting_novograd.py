@@ -181,7 +181,7 @@ for _ in range(5):
 # through the oracle's preset, so only the optimizers are compared. The error of a case
 # is computed **per leaf**: each leaf's largest difference over all steps, divided by
 # that leaf's own largest magnitude in the reference trajectory; the case reports the
-# worst leaf (`novograd_ref.conformance._divergence.peak`, read from the kit's source).
+# worst leaf (`novograd_ref.conformance.judging._divergence.peak`, read from the kit's source).
 # The tolerance depends on the dtype.
 
 # %%

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from novograd_ref import presets, vectors
-from novograd_ref.conformance._provenance import provenance, utc_timestamp
 from novograd_ref.conformance.frameworks.openseq2seq import FRAMEWORK
+from novograd_ref.conformance.golden._provenance import provenance, utc_timestamp
 
 #: The recording's mode prefix -> (record tag, TensorFlow execution mode).
 _MODES = {"openseq2seq": ("", "graph"), "openseq2seq_eager": ("eager", "eager")}

@@ -70,7 +70,7 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180) -> Ran:
     start the child and import the port cut to :data:`STARTUP_SECONDS` (a hang past it
     must be a timeout of the port). Raises ``subprocess.TimeoutExpired`` (the command
     killed) if the command itself hangs."""
-    code = ("import sys\nfrom novograd_ref.conformance import _runner\n"
+    code = ("import sys\nfrom novograd_ref.conformance.isolation import _runner\n"
             f"_runner.STARTUP_TIMEOUT = {STARTUP_SECONDS!r}\n"
             "from novograd_ref.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -18,8 +18,8 @@ import pytest
 
 from novograd_ref import cli, vectors
 from novograd_ref.conformance import ImplementationError
-from novograd_ref.conformance._oracle import check_spec, find_module
-from novograd_ref.conformance._runner import IsolatedRunner, Problem
+from novograd_ref.conformance.adapters._loader import check_spec, find_module
+from novograd_ref.conformance.isolation._runner import IsolatedRunner, Problem
 from tests.hostile import (
     BEHAVIOURS,
     PATH_KINDS,
@@ -84,7 +84,7 @@ def test_a_child_that_cannot_start_is_not_blamed_on_the_port(
     never an error of the port."""
     import numpy as np
 
-    from novograd_ref.conformance import _runner
+    from novograd_ref.conformance.isolation import _runner
 
     monkeypatch.setattr(_runner.sys, "executable", "/bin/false")
     problem = Problem("p", {"w": np.ones(2)}, 0.1, 1, grads={"w": np.ones((1, 2))})

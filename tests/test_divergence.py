@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from novograd_ref.conformance._divergence import (
+from novograd_ref.conformance.judging._divergence import (
     excerpt,
     first_divergence,
     layers_coincide,

@@ -31,7 +31,7 @@ from novograd_ref.conformance import (
     implementation,
     run_trajectory,
 )
-from novograd_ref.conformance._live import standard_cases
+from novograd_ref.conformance.live._identify import standard_cases
 from novograd_ref.conformance.targets import (
     CLIENTS,
     canonical_hyper,
@@ -507,7 +507,7 @@ while read().startswith("step"):
         sys.stdout.write("param" + read()[4:])
         sys.stdout.flush()
 """)
-    from novograd_ref.conformance._runner import CompletedRun, Problem, open_runner
+    from novograd_ref.conformance.isolation._runner import CompletedRun, Problem, open_runner
 
     monkeypatch.chdir(folder)
     rng = np.random.default_rng(1)
@@ -584,7 +584,7 @@ def test_the_port_inherits_the_memory_limit(folder: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The port runs under the kit's child process, with its address-space limit."""
     from novograd_ref.conformance import Failure
-    from novograd_ref.conformance._runner import Problem, open_runner
+    from novograd_ref.conformance.isolation._runner import Problem, open_runner
 
     port = script(folder, "limit", "#!/bin/sh\nread greeting\n"
                   "echo novograd-ref-protocol 1\necho \"error address space $(ulimit -v) KiB\"\n")

@@ -14,7 +14,7 @@ import pytest
 
 from novograd_ref import cli
 from novograd_ref.conformance import ANOMALIES, explain, implementation
-from novograd_ref.conformance._live import presets_with_keywords
+from novograd_ref.conformance.live._identify import presets_with_keywords
 
 pytestmark = pytest.mark.slow  # child processes, a search per flawed port: the full suite
 
@@ -252,7 +252,7 @@ def test_a_factory_declares_its_oracle_keywords() -> None:
 
 def test_declared_oracle_keywords_are_checked() -> None:
     from novograd_ref.conformance import ImplementationError
-    from novograd_ref.conformance._oracle import declared_oracle_kwargs
+    from novograd_ref.conformance.adapters._loader import declared_oracle_kwargs
 
     def make(**kwargs: Any) -> None: ...
 
@@ -283,10 +283,10 @@ def test_the_json_schema_and_codes_are_documented() -> None:
 def test_float32_variants_are_found(spec: str, language: str, variant: str) -> None:
     """What identify adds: a preset reproduced with a float32 second moment, or with
     float32 arithmetic, under float64 parameters."""
-    from novograd_ref.conformance._live import preset_kwargs_for
-    from novograd_ref.conformance._runner import open_runner
-    from novograd_ref.conformance._runs import case_runs, observe
-    from novograd_ref.conformance._search import float32_variants
+    from novograd_ref.conformance.diagnosis._experiments import case_runs, observe
+    from novograd_ref.conformance.diagnosis._search import float32_variants
+    from novograd_ref.conformance.isolation._runner import open_runner
+    from novograd_ref.conformance.live._identify import preset_kwargs_for
 
     _needs_torch(spec)
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from novograd_ref.conformance import explain, implementation
-from novograd_ref.conformance._explain import _expressed
-from novograd_ref.conformance._explanation import INEXPRESSIBLE
-from novograd_ref.conformance._probes import probe_runs, read_probes
-from novograd_ref.conformance._runner import open_runner
-from novograd_ref.conformance._runs import Observation, case_runs, observe
-from novograd_ref.conformance._search import Candidate, Search, moves
+from novograd_ref.conformance.diagnosis._experiments import Observation, case_runs, observe
+from novograd_ref.conformance.diagnosis._explain_port import _expressed
+from novograd_ref.conformance.diagnosis._explanation import INEXPRESSIBLE
+from novograd_ref.conformance.diagnosis._probes import probe_runs, read_probes
+from novograd_ref.conformance.diagnosis._search import Candidate, Search, moves
+from novograd_ref.conformance.isolation._runner import open_runner
 
 
 @cache

@@ -94,7 +94,7 @@ def test_export_to_a_file_is_a_usage_error(tmp_path: Path,
 def test_export_of_an_inexpressible_preset_creates_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from novograd_ref.conformance import _live
+    from novograd_ref.conformance.live import _identify as _live
 
     monkeypatch.setattr(_live, "preset_kwargs_for", lambda preset, hyper: None)
     out = tmp_path / "d"

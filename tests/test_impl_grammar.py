@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from novograd_ref.conformance import ImplementationError, implementation
-from novograd_ref.conformance._oracle import check_spec
+from novograd_ref.conformance.adapters._loader import check_spec
 from novograd_ref.conformance.targets import ImplSpec, parse_impl
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from novograd_ref import cli
 from novograd_ref.conformance import Report, implementation, verify_implementation
-from novograd_ref.conformance._runner import remove_abandoned_folders
+from novograd_ref.conformance.isolation._runner import remove_abandoned_folders
 
 pytestmark = pytest.mark.slow  # child processes, one per misbehaving port: the full suite
 
@@ -194,7 +194,7 @@ def test_identify_leaves_out_the_case_that_crashed(
 
 def test_a_bug_of_the_kit_is_not_a_usage_error(monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from novograd_ref.conformance import _live
+    from novograd_ref.conformance.live import _identify as _live
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the kit")

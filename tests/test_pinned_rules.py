@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import novograd_ref as ngr
 from novograd_ref import presets as P
-from novograd_ref.conformance._verify import compare
+from novograd_ref.conformance.judging._verify import compare
 from novograd_ref.testing import gradient_sequences, hyperparameters, tree_shapes, trees
 
 from .test_properties import PRESETS, make

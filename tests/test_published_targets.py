@@ -12,7 +12,7 @@ import pytest
 
 from novograd_ref import cli
 from novograd_ref.conformance.targets import TargetError, parse, with_options
-from novograd_ref.conformance.targets._keywords import constructor_keywords
+from novograd_ref.conformance.targets._constructor_keywords import constructor_keywords
 
 HERE = "tests.published_optimizers"
 ONE_DTYPE = ["--dtype", "float64"]

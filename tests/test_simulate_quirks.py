@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from novograd_ref import Config
-from novograd_ref.conformance._runner import Problem
-from novograd_ref.conformance._runs import Quirks, Run, simulate
+from novograd_ref.conformance.diagnosis._experiments import Quirks, Run, simulate
+from novograd_ref.conformance.isolation._runner import Problem
 
 
 def _one_step(cfg: Config, quirks: Quirks) -> dict[str, np.ndarray]:

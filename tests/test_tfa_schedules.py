@@ -22,8 +22,8 @@ import pytest
 import novograd_ref as ngr
 from novograd_ref import presets, vectors
 from novograd_ref.conformance import frameworks
-from novograd_ref.conformance._oracle import PresetAdapter
-from novograd_ref.conformance._verify import replay, run_trajectory, verify_record
+from novograd_ref.conformance.adapters._loader import PresetAdapter
+from novograd_ref.conformance.judging._verify import replay, run_trajectory, verify_record
 
 from .test_backends import assert_close_at_tree_scale, inputs, run, tree_map
 from .test_lazy import _backend, _np
@@ -194,7 +194,7 @@ def test_rule_is_the_same_lazily(library: str) -> None:
 
 def test_recorder_records_schedule_only_tags_on_scheduled_cases_only(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from novograd_ref.conformance._record import record
+    from novograd_ref.conformance.golden._capture import record
 
     class Sgd:
         name = "sgd"
@@ -232,7 +232,7 @@ def test_tfa_keras_paths_record_live(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pytest.importorskip("tensorflow_addons")
-    from novograd_ref.conformance._record import record
+    from novograd_ref.conformance.golden._capture import record
 
     entries = record("tfa", tmp_path, cases=["keras_piecewise_amsgrad"])
     assert sorted((e["dtype"], e["tag"]) for e in entries) == [

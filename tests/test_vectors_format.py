@@ -404,7 +404,7 @@ def _importorskip(name: str) -> None:
 @pytest.mark.filterwarnings("ignore")
 def test_optax_records_live(tmp_path: Path) -> None:
     _importorskip("optax")
-    from novograd_ref.conformance._record import record
+    from novograd_ref.conformance.golden._capture import record
 
     entries = record("optax", tmp_path, cases=["const_lr", "quadratic"], dtypes=("float64",))
     for entry in entries:
@@ -421,7 +421,7 @@ def test_optax_records_live(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore")
 def test_tfa_records_live(tmp_path: Path) -> None:
     _importorskip("tensorflow_addons")
-    from novograd_ref.conformance._record import record
+    from novograd_ref.conformance.golden._capture import record
 
     entries = record("tfa", tmp_path, cases=["const_lr"], dtypes=("float64",))
     fresh = vectors.load_record(entries[0], tmp_path)
@@ -478,7 +478,7 @@ def _fake_preset() -> presets.PresetSpec:
 def test_recorder_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from novograd_ref.conformance._record import record
+    from novograd_ref.conformance.golden._capture import record
 
     monkeypatch.setitem(sys.modules, "fake_sgd_framework", _fake_framework())
     monkeypatch.setitem(frameworks.FRAMEWORKS, "sgd", "fake_sgd_framework")
@@ -520,7 +520,7 @@ def test_a_module_without_a_framework_object_is_refused(monkeypatch: pytest.Monk
 def test_recorder_rejects_unknown_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from novograd_ref.conformance._record import record
+    from novograd_ref.conformance.golden._capture import record
 
     monkeypatch.setitem(sys.modules, "fake_sgd_framework", _fake_framework())
     monkeypatch.setitem(frameworks.FRAMEWORKS, "sgd", "fake_sgd_framework")

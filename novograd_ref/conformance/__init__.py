@@ -30,16 +30,7 @@ that case is skipped. :class:`Report` holds the verdict (``pass``, ``mismatch``,
 True
 """
 
-from ._adapter import Adapter, Failure, ImplementationFailed, Unsupported
-from ._divergence import Divergence, excerpt, first_divergence
-from ._explain import explain
-from ._explanation import ANOMALIES, Explanation
-from ._export import export_preset
-from ._generated import find_difference, generated_check
-from ._junit import JUnitReport
-from ._keywords import preset_kwargs_for, presets_with_keywords
-from ._live import Matches, identify, verify_implementation
-from ._oracle import (
+from .adapters._loader import (
     Implementation,
     ImplementationError,
     PresetAdapter,
@@ -47,13 +38,21 @@ from ._oracle import (
     implementation,
     load_implementation,
 )
-from ._pipeline import (
+from .adapters._preset_keywords import preset_kwargs_for, presets_with_keywords
+from .adapters._protocol import Adapter, Failure, ImplementationFailed, Unsupported
+from .diagnosis._explain_port import explain
+from .diagnosis._explanation import ANOMALIES, Explanation
+from .golden._export import export_preset
+from .isolation._runner import DEFAULT_TIMEOUT, STARTUP_TIMEOUT
+from .judging._bundled import (
     checked_records,
     hypothesis_storage_outside_the_working_directory,
     keywords_preset,
     select_records,
 )
-from ._report import (
+from .judging._divergence import Divergence, excerpt, first_divergence
+from .judging._junit import JUnitReport
+from .judging._report import (
     VERDICTS,
     Report,
     bundled_text,
@@ -65,8 +64,7 @@ from ._report import (
     report_text,
     write_json,
 )
-from ._runner import DEFAULT_TIMEOUT, STARTUP_TIMEOUT
-from ._verify import (
+from .judging._verify import (
     Comparison,
     compare,
     replay,
@@ -74,6 +72,8 @@ from ._verify import (
     verify_bundled,
     verify_record,
 )
+from .live._generated import find_difference, generated_check
+from .live._identify import Matches, identify, verify_implementation
 
 __all__ = (
     "ANOMALIES",

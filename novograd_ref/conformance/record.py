@@ -22,14 +22,14 @@ from collections.abc import Sequence
 
 from novograd_ref import vectors
 from novograd_ref.conformance import frameworks
-from novograd_ref.conformance._record import (
+from novograd_ref.conformance.frameworks import FRAMEWORKS
+from novograd_ref.conformance.golden._capture import (
     FrameworkUnavailableError,
     check_cases,
     check_dtypes,
     check_out_dir,
     record,
 )
-from novograd_ref.conformance.frameworks import FRAMEWORKS
 
 __all__ = ["add_arguments", "build_parser", "main", "run"]
 

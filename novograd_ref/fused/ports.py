@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import presets
 from ..conformance import PresetAdapter
-from ..conformance._adapter import LearningRate
+from ..conformance.adapters._protocol import LearningRate
 from ._api import from_optimizer
 
 #: The environment variable choosing the arrays the fused step runs on.

@@ -55,7 +55,7 @@ from typing import Any, Protocol
 
 from ... import presets
 from ..._json import stored
-from .._adapter import Adapter
+from ..adapters._protocol import Adapter
 
 __all__ = [
     "FRAMEWORKS",
@@ -132,7 +132,7 @@ class Framework:
       dependencies (:func:`dist_versions`). Python, NumPy and the platform are added by
       the recorder.
     - ``make(settings, **constructor_kwargs)``: an
-      :class:`~novograd_ref.conformance._adapter.Adapter` for the framework's optimizer
+      :class:`~novograd_ref.conformance.adapters._protocol.Adapter` for the framework's optimizer
       constructed with exactly ``constructor_kwargs`` (the learning rate arrives through
       ``Adapter.init``: a Python float, or a 1-D float64 table whose entry ``k`` is the
       rate of step ``k + 1``, fed through the framework's own schedule mechanism). The

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from novograd_ref.conformance._adapter import LearningRate, Leaves
+from novograd_ref.conformance.adapters._protocol import LearningRate, Leaves
 from novograd_ref.conformance.frameworks import Framework, dist_versions, spec_exists
 
 __all__ = [
@@ -156,7 +156,7 @@ class TorchRun:
 
 
 class TorchAdapter:
-    """An :class:`~novograd_ref.conformance._adapter.Adapter` over a ``torch.optim`` optimizer.
+    """An :class:`~novograd_ref.conformance.adapters._protocol.Adapter` over a ``torch.optim`` optimizer.
 
     ``optimizer_class(params, lr=..., **constructor_kwargs)`` is called inside
     :meth:`init`, when the parameters and the learning rate are known (``lr`` is

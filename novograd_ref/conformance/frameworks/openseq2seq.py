@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from novograd_ref.conformance._adapter import Adapter
+from novograd_ref.conformance.adapters._protocol import Adapter
 from novograd_ref.conformance.frameworks import Framework
 
 SOURCE = {

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from novograd_ref.conformance._adapter import LearningRate, Leaves
+from novograd_ref.conformance.adapters._protocol import LearningRate, Leaves
 from novograd_ref.conformance.frameworks import Framework, dist_versions, spec_exists
 
 NOTES = (

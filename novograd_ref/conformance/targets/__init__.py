@@ -30,7 +30,7 @@ them out.
 
 from __future__ import annotations
 
-from .._adapter import Implementation
+from ..adapters._protocol import Implementation
 from . import _keras_class, _optax_function, _torch_class
 from ._clients import CLIENTS, client_files, copy_clients
 from ._exec import (

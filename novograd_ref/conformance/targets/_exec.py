@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from ... import _hyper, presets
-from .._adapter import ImplementationFailed, LearningRate, Unsupported
+from ..adapters._protocol import ImplementationFailed, LearningRate, Unsupported
+from ._constructor_keywords import needs_preset
 from ._grammar import TargetError
-from ._keywords import needs_preset
 
 PROTOCOL_VERSION = 1
 GREETING = "novograd-ref-protocol"

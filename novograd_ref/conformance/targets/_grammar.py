@@ -14,7 +14,7 @@ from typing import Any
 
 from ... import presets
 from .. import frameworks
-from .._adapter import ImplementationError
+from ..adapters._protocol import ImplementationError
 
 KINDS: dict[str, str] = {
     "torch": "a torch.optim.Optimizer subclass",

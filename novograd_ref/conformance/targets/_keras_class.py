@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .._adapter import Adapter, Implementation, ImplementationError, LearningRate, Leaves
+from ..adapters._protocol import Adapter, Implementation, ImplementationError, LearningRate, Leaves
+from ._constructor_keywords import constructor_keywords, learning_rate_parameter, needs_preset
 from ._grammar import Target
-from ._keywords import constructor_keywords, learning_rate_parameter, needs_preset
 
 
 def keras_module() -> Any:
@@ -112,7 +112,7 @@ class KerasAdapter:
 
 def implementation(spec: str, target: Target, preset: str | None = None
                    ) -> Implementation:
-    """The :class:`~novograd_ref.conformance._oracle.Implementation` of a Keras class."""
+    """The :class:`~novograd_ref.conformance.adapters._loader.Implementation` of a Keras class."""
     keras = keras_module()
     cls = getattr(importlib.import_module(target.module), target.name, None)
     if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):

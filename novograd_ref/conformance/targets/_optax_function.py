@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .._adapter import Adapter, Implementation, ImplementationError, LearningRate, Leaves
+from ..adapters._protocol import Adapter, Implementation, ImplementationError, LearningRate, Leaves
+from ._constructor_keywords import constructor_keywords, learning_rate_parameter, needs_preset
 from ._grammar import Target
-from ._keywords import constructor_keywords, learning_rate_parameter, needs_preset
 
 
 @dataclasses.dataclass
@@ -90,7 +90,7 @@ class TransformationAdapter:
 
 def implementation(spec: str, target: Target, preset: str | None = None
                    ) -> Implementation:
-    """The :class:`~novograd_ref.conformance._oracle.Implementation` of an optax-style
+    """The :class:`~novograd_ref.conformance.adapters._loader.Implementation` of an optax-style
     function."""
     if importlib.util.find_spec("jax") is None:
         raise ImplementationError("optax: targets need JAX, which is not installed here "

@@ -16,10 +16,10 @@ import importlib
 import importlib.util
 from typing import Any
 
-from .._adapter import Adapter, Implementation, ImplementationError
+from ..adapters._protocol import Adapter, Implementation, ImplementationError
 from ..frameworks._torch import DEFAULT_DTYPE_KEY, TorchAdapter
+from ._constructor_keywords import constructor_keywords, learning_rate_parameter, needs_preset
 from ._grammar import Target
-from ._keywords import constructor_keywords, learning_rate_parameter, needs_preset
 
 
 def optimizer_class(target: Target) -> Any:
@@ -40,7 +40,7 @@ def optimizer_class(target: Target) -> Any:
 
 def implementation(spec: str, target: Target, preset: str | None = None
                    ) -> Implementation:
-    """The :class:`~novograd_ref.conformance._oracle.Implementation` of a torch class."""
+    """The :class:`~novograd_ref.conformance.adapters._loader.Implementation` of a torch class."""
     cls = optimizer_class(target)
     rate = learning_rate_parameter(cls)
     if rate is None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ... import presets
-from .._adapter import ImplementationError, Unsupported
+from ..adapters._protocol import ImplementationError, Unsupported
 
 #: Spellings of the canonical hyperparameters that published optimizers use beside the
 #: presets' own (read from the registry).
@@ -55,7 +55,7 @@ def needs_preset(spec: str, preset: str | None) -> str:
     >>> needs_preset("exec:./port", None)
     Traceback (most recent call last):
     ...
-    novograd_ref.conformance._adapter.ImplementationError: exec:./port is configured in a preset's keywords; name the preset (--preset NAME, or preset=NAME)
+    novograd_ref.conformance.adapters._protocol.ImplementationError: exec:./port is configured in a preset's keywords; name the preset (--preset NAME, or preset=NAME)
     """
     if preset is None:
         raise ImplementationError(f"{spec} is configured in a preset's keywords; name the "
@@ -171,7 +171,7 @@ def constructor_keywords(constructor: Callable[..., Any], what: str, preset: str
     [('beta1', 0.9), ('beta2', 0.99), ('eps', 1e-08)]
     >>> constructor_keywords(NovoGrad, "NovoGrad", "tfa", {"beta_1": 0.9, "amsgrad": True})
     Traceback (most recent call last):
-    novograd_ref.conformance._adapter.Unsupported: NovoGrad takes no keyword for amsgrad=True (tried amsgrad); name it with --map THEIRS=amsgrad or pass it with --kw
+    novograd_ref.conformance.adapters._protocol.Unsupported: NovoGrad takes no keyword for amsgrad=True (tried amsgrad); name it with --map THEIRS=amsgrad or pass it with --kw
     """
     names = parameters(constructor) - set(fixed or {})
     by_meaning: dict[str, list[str]] = {}

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .._json import reportable
+from ..._json import reportable
 
 SCHEMA = "novograd-ref/explain/1"
 MIN_RUNS = 4  # completed runs below which nothing is concluded

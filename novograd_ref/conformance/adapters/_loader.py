@@ -11,23 +11,23 @@ from typing import Any
 
 import numpy as np
 
-from .. import presets
-from .._docs import docs_url
-from .._optimizer import apply_updates
-from ._adapter import (
+from ... import presets
+from ..._docs import docs_url
+from ..._optimizer import apply_updates
+from ..targets import (
+    ExecTarget,
+    TargetError,
+    parse_impl,
+    target_implementation,
+)
+from ..targets._grammar import shown
+from ._protocol import (
     Adapter,
     Implementation,
     ImplementationError,
     LearningRate,
     Unsupported,
 )
-from .targets import (
-    ExecTarget,
-    TargetError,
-    parse_impl,
-    target_implementation,
-)
-from .targets._grammar import shown
 
 
 class PresetAdapter:
@@ -113,7 +113,7 @@ def implementation(spec: str, preset: str | None = None) -> Implementation:
         return Implementation(spec, lambda kwargs, dtype: _checked(spec, factory(**kwargs)),
                               declared_oracle_kwargs(spec, factory))
     if not _is_framework(impl.name):
-        from . import frameworks
+        from .. import frameworks
 
         raise ImplementationError(
             f"unknown implementation {shown(spec)}: not a preset ({', '.join(presets.names())}), "
@@ -131,7 +131,7 @@ def check_spec(spec: str) -> None:
     >>> check_spec("a." * 40 + "b:make")
     Traceback (most recent call last):
     ...
-    novograd_ref.conformance._adapter.ImplementationError: --impl: a module name of at most 32 dotted components is expected, got 41
+    novograd_ref.conformance.adapters._protocol.ImplementationError: --impl: a module name of at most 32 dotted components is expected, got 41
     """
     impl = parse_impl(spec)
     if impl.kind == "exec":
@@ -158,8 +158,8 @@ def find_module(module_name: str) -> ModuleSpec | None:
     ``__init__`` is never imported (a package that builds its ``__path__`` at import time
     is not seen through).
 
-    >>> find_module("novograd_ref.conformance._child").name
-    'novograd_ref.conformance._child'
+    >>> find_module("novograd_ref.conformance.isolation._child").name
+    'novograd_ref.conformance.isolation._child'
     >>> find_module("novograd_ref.no_such_module") is None
     True
     """
@@ -214,13 +214,13 @@ def load_implementation(spec: str, dtype: str = "float64", preset: str | None = 
 
 
 def _is_framework(name: str) -> bool:
-    from . import frameworks
+    from .. import frameworks
 
     return name in frameworks.FRAMEWORKS
 
 
 def _framework_implementation(spec: str, name: str) -> Implementation:
-    from . import frameworks
+    from .. import frameworks
 
     plugin = frameworks.load(name)
     if not plugin.available():

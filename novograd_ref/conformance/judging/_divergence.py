@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..testing import relative_error
+from ...testing import relative_error
 
 Trajectory = Mapping[str, np.ndarray]
 

@@ -21,8 +21,8 @@ import os
 import textwrap
 from typing import Any
 
-from .._json import file_text, reportable
-from .._paths import write_output
+from ..._json import file_text, reportable
+from ..._paths import write_output
 from ._verify import Comparison
 
 VERDICTS = ("pass", "mismatch", "error", "nothing_checked")
@@ -176,8 +176,8 @@ def bundled_legend(entries: list[dict[str, Any]]) -> str:
     >>> "[f32state]: float64 parameters" in legend, "apex (FusedNovoGrad needs" in legend
     (True, True)
     """
-    from .. import presets, vectors
-    from .frameworks import RECORD_TAGS
+    from ... import presets, vectors
+    from ..frameworks import RECORD_TAGS
 
     lines = [("columns: cases = recorded trajectories compared; worst rel err = the largest "
               "max|oracle - framework| / max|framework| over their leaves and steps; ulps = "

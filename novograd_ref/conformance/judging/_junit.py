@@ -26,8 +26,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
-from .._paths import write_output
-from ._adapter import Failure
+from ..._paths import write_output
+from ..adapters._protocol import Failure
 from ._report import Report
 from ._verify import Comparison
 

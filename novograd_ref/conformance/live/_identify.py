@@ -3,7 +3,7 @@
 An implementation is built with a preset's own constructor keywords for each standard
 case it can express (:func:`~novograd_ref.conformance.preset_kwargs_for`) and stepped
 through the case by a runner (a child process by default, see
-:mod:`novograd_ref.conformance._runner`); the oracle preset then replays the very
+:mod:`novograd_ref.conformance.isolation._runner`); the oracle preset then replays the very
 gradients the implementation was fed, so the comparison isolates the optimizer. A case
 the implementation cannot run is a skip, one it fails on is an error of that case, and
 the run goes on.
@@ -16,14 +16,14 @@ import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .. import vectors
-from .._json import reportable
-from ._adapter import Failure
-from ._keywords import preset_kwargs_for, presets_with_keywords
-from ._oracle import Implementation, PresetAdapter
-from ._report import Report
-from ._runner import DEFAULT_TIMEOUT, CompletedRun, Problem, Skipped, open_runner
-from ._verify import (
+from ... import vectors
+from ..._json import reportable
+from ..adapters._loader import Implementation, PresetAdapter
+from ..adapters._preset_keywords import preset_kwargs_for, presets_with_keywords
+from ..adapters._protocol import Failure
+from ..isolation._runner import DEFAULT_TIMEOUT, CompletedRun, Problem, Skipped, open_runner
+from ..judging._report import Report
+from ..judging._verify import (
     Comparison,
     compare,
     replay,
@@ -109,7 +109,7 @@ def reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
 def usable(outcome: CompletedRun | Skipped | Failure, preset: str, problem: Problem
            ) -> CompletedRun | Skipped | Failure:
     """``outcome``, unless it is a run whose oracle keywords (those the port's factory
-    declares, :func:`~novograd_ref.conformance._oracle.declared_oracle_kwargs`) the
+    declares, :func:`~novograd_ref.conformance.adapters._loader.declared_oracle_kwargs`) the
     oracle ``preset`` refuses: then a failure of the port's factory (cause
     ``protocol``), as a malformed output would be.
 
@@ -296,9 +296,9 @@ def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedR
     """The presets (other than ``matches``) that the float64 ``runs`` reproduce only
     with a float32 second moment or with float32 arithmetic, described
     (``"torch_optimizer with state_dtype='float32'"``); none for float32 runs."""
-    from ._runs import Observation
-    from ._runs import Run as Experiment
-    from ._search import float32_variants as search_variants
+    from ..diagnosis._experiments import Observation
+    from ..diagnosis._experiments import Run as Experiment
+    from ..diagnosis._search import float32_variants as search_variants
 
     if dtype != "float64":
         return []

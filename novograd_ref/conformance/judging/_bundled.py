@@ -20,10 +20,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import vectors
-from ._runner import private_folder
+from ... import vectors
+from ..isolation._runner import private_folder
+from ..targets import parse_impl
 from ._verify import oracle_problem
-from .targets import parse_impl
 
 
 def select_records(entries: list[dict[str, Any]], *, preset: str | None = None,

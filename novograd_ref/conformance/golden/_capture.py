@@ -23,8 +23,8 @@ from novograd_ref import vectors
 from novograd_ref._docs import docs_url
 from novograd_ref._json import stored
 from novograd_ref.conformance import frameworks
-from novograd_ref.conformance._adapter import Adapter
-from novograd_ref.conformance._provenance import provenance
+from novograd_ref.conformance.adapters._protocol import Adapter
+from novograd_ref.conformance.golden._provenance import provenance
 
 __all__ = ["FrameworkUnavailableError", "record", "run_case"]
 

@@ -1,6 +1,6 @@
 """The child process that runs an implementation under test for the conformance kit.
 
-``python -m novograd_ref.conformance._child COMMAND_FD REPLY_FD MEMORY_LIMIT``: reads
+``python -m novograd_ref.conformance.isolation._child COMMAND_FD REPLY_FD MEMORY_LIMIT``: reads
 JSON-line commands on ``COMMAND_FD`` and answers on ``REPLY_FD`` (never on standard
 output, which belongs to the implementation). ``MEMORY_LIMIT`` bytes (0: none) caps
 the address space (``RLIMIT_AS``) before the rest of the kit and the implementation are
@@ -17,7 +17,7 @@ imported (the ``novograd_ref`` package itself is already loaded by ``-m``). Comm
   ``result``), ``{"skip": reason}`` or ``{"failure": {...}, "exiting": bool}``.
 
 After the implementation calls ``sys.exit`` the child reports it and exits. See
-:mod:`novograd_ref.conformance._runner` for the parent side.
+:mod:`novograd_ref.conformance.isolation._runner` for the parent side.
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def main(argv: list[str]) -> int:
 
     from novograd_ref import vectors
     from novograd_ref._json import from_wire, read_wire_line, to_wire, wire_line
-    from novograd_ref.conformance._adapter import Failure, raised
-    from novograd_ref.conformance._oracle import ImplementationError, implementation
-    from novograd_ref.conformance._runner import CompletedRun, Problem, Skipped, run_once
+    from novograd_ref.conformance.adapters._loader import ImplementationError, implementation
+    from novograd_ref.conformance.adapters._protocol import Failure, raised
+    from novograd_ref.conformance.isolation._runner import CompletedRun, Problem, Skipped, run_once
 
     send({"started": True, "memory_limited": limited})  # the kit runs: now the port
     load = read_wire_line(commands.readline() or "{}")

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import presets, vectors
-from ..testing import rtol
-from ._adapter import (
+from ... import presets, vectors
+from ...testing import rtol
+from ..adapters._loader import PresetAdapter
+from ..adapters._protocol import (
     Adapter,
     Failure,
     ImplementationFailed,
@@ -37,7 +38,6 @@ from ._divergence import (
     shown_ulps,
     ulps,
 )
-from ._oracle import PresetAdapter
 
 
 @dataclasses.dataclass(frozen=True)

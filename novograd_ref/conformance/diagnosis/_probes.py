@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import _hyper
-from ._runs import Observation, Quirks, Run, fixed_run
+from ... import _hyper
+from ._experiments import Observation, Quirks, Run, fixed_run
 
 _A = [0.3, -1.2, 2.0, -0.4, 0.8]  # one layer's gradient: magnitudes spread 1:7
 _B = [0.9, -0.5, 0.25]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import presets
-from .._json import stored
-from . import frameworks
+from ... import presets
+from ..._json import stored
+from .. import frameworks
 
 
 def preset_kwargs_for(preset: str, hyper: Mapping[str, Any]) -> dict[str, Any] | None:

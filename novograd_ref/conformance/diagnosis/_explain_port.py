@@ -8,7 +8,7 @@ reproduces it. The answer, in this order: the presets it reproduces; else an exa
 ``ngr.novograd(...)`` call that does; else the nearest preset and the switch
 differences; and always the behaviour no switch expresses, in a porter's words.
 
-The answer is an :class:`~novograd_ref.conformance._explanation.Explanation`; its JSON
+The answer is an :class:`~novograd_ref.conformance.diagnosis._explanation.Explanation`; its JSON
 schema (``novograd-ref/explain/1``) and the anomaly codes are documented there and in
 ``docs/explain.md``.
 """
@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ._divergence import first_divergence
+from ..adapters._loader import Implementation
+from ..isolation._runner import DEFAULT_TIMEOUT, Runner, open_runner
+from ..judging._divergence import first_divergence
+from ..live._identify import preset_kwargs_for
+from ._experiments import Observation, Quirks, Run, case_runs, observe, simulate
 from ._explanation import ANOMALIES, INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
-from ._live import preset_kwargs_for
-from ._oracle import Implementation
 from ._probes import Finding, probe_runs, read_probes
-from ._runner import DEFAULT_TIMEOUT, Runner, open_runner
-from ._runs import Observation, Quirks, Run, case_runs, observe, simulate
 from ._search import BUDGET, Candidate, Move, Outcome, Search, differences, moves
 
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import _hyper
-from ..testing import rtol
-from ._adapter import Adapter, Failure
-from ._keywords import preset_kwargs_for
-from ._live import judge, usable
-from ._oracle import Implementation, PresetAdapter
-from ._runner import InProcessRunner, Problem, Runner, Skipped
-from ._verify import Comparison, compare, run_trajectory
+from ... import _hyper
+from ...testing import rtol
+from ..adapters._loader import Implementation, PresetAdapter
+from ..adapters._preset_keywords import preset_kwargs_for
+from ..adapters._protocol import Adapter, Failure
+from ..isolation._runner import InProcessRunner, Problem, Runner, Skipped
+from ..judging._verify import Comparison, compare, run_trajectory
+from ._identify import judge, usable
 
 SHAPES = ((1,), (2,), (3,), (2, 2))  # the leaf shapes drawn
 WIDE = SHAPES[1:]  # leaves where per-element and per-layer normalization differ

@@ -7,7 +7,7 @@ steps it through one :class:`Problem`; the outcome (a :data:`RunResult`) is a
 ``NotImplementedError``) or a :class:`~novograd_ref.conformance.Failure`.
 
 :class:`IsolatedRunner` runs the implementation in a child process
-(``python -m novograd_ref.conformance._child``), started once and restarted after it
+(``python -m novograd_ref.conformance.isolation._child``), started once and restarted after it
 dies. Commands and replies travel as JSON lines on two private pipes, arrays as
 ``.npz`` files in a private temporary folder; the child's standard output and error go
 to a log file whose tail is attached to a failure, so a port printing to stdout cannot
@@ -38,11 +38,11 @@ from typing import Any, Protocol, Union
 
 import numpy as np
 
-from .. import vectors
-from .._json import from_wire, read_wire_line, to_wire, wire_line
-from ._adapter import Failure, ImplementationFailed, raised
-from ._oracle import Implementation, ImplementationError, check_spec, implementation
-from ._verify import Watch, run_trajectory
+from ... import vectors
+from ..._json import from_wire, read_wire_line, to_wire, wire_line
+from ..adapters._loader import Implementation, ImplementationError, check_spec, implementation
+from ..adapters._protocol import Failure, ImplementationFailed, raised
+from ..judging._verify import Watch, run_trajectory
 
 DEFAULT_TIMEOUT = 60.0  # seconds per case (factory and every step)
 STARTUP_TIMEOUT = 60.0  # seconds at least for the child to start and import the port
@@ -266,7 +266,7 @@ class IsolatedRunner:
         command_read, self._commands = os.pipe()
         self._replies, reply_write = os.pipe()
         self._log_path = self._folder / f"output-{self._jobs}.log"
-        argv = [sys.executable, "-m", "novograd_ref.conformance._child", str(command_read),
+        argv = [sys.executable, "-m", "novograd_ref.conformance.isolation._child", str(command_read),
                 str(reply_write), str(self.memory_limit or 0)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(_import_path())}
         with open(self._log_path, "wb") as log:

@@ -40,11 +40,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, get_args
 
-from .. import presets
-from .._config import ROUNDED_BY_HYPER_DTYPE, SWITCH_TYPES, Config, round_to
-from ..testing import rtol
-from ._live import preset_kwargs_for, presets_with_keywords
-from ._runs import Observation, Quirks, Run, run_error, simulate, tolerance
+from ... import presets
+from ..._config import ROUNDED_BY_HYPER_DTYPE, SWITCH_TYPES, Config, round_to
+from ...testing import rtol
+from ..live._identify import preset_kwargs_for, presets_with_keywords
+from ._experiments import Observation, Quirks, Run, run_error, simulate, tolerance
 
 BEAM = 6
 PER_PRESET = 2

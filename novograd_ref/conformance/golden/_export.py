@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, presets, vectors
-from .._json import stored
-from ._keywords import framework_preset_kwargs
-from ._live import standard_cases
-from ._oracle import PresetAdapter
+from ... import __version__, presets, vectors
+from ..._json import stored
+from ..adapters._loader import PresetAdapter
+from ..adapters._preset_keywords import framework_preset_kwargs
+from ..judging._verify import run_trajectory
+from ..live._identify import standard_cases
+from ._capture import ensure_root, merge_entries
 from ._provenance import provenance
-from ._record import ensure_root, merge_entries
-from ._verify import run_trajectory
 
 
 def export_preset(preset: str, out: str | os.PathLike[str],

@@ -24,13 +24,13 @@ from typing import Any, cast
 
 import numpy as np
 
-from .. import _core, vectors
-from .._config import Config
-from .._namespace import namespace
-from ..testing import relative_error, rtol
-from ._adapter import Failure
-from ._runner import Problem, Runner, Skipped
-from ._verify import held_dtype
+from ... import _core, vectors
+from ..._config import Config
+from ..._namespace import namespace
+from ...testing import relative_error, rtol
+from ..adapters._protocol import Failure
+from ..isolation._runner import Problem, Runner, Skipped
+from ..judging._verify import held_dtype
 
 Leaves = dict[str, np.ndarray]
 

@@ -1,0 +1,1 @@
+"""``explain``: probes, experiments, the search over configurations, and the explanation."""

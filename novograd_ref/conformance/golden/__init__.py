@@ -1,0 +1,1 @@
+"""Golden vectors: recording from frameworks, export from the oracle, provenance."""

@@ -1,0 +1,1 @@
+"""The live checks: verify and identify on standard and generated cases."""
