@@ -14,8 +14,6 @@ import os
 import pathlib
 from collections.abc import Iterator
 
-import pytest
-
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "novograd_ref"
 CONFORMANCE = PACKAGE / "conformance"
 

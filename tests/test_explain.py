@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from novograd_ref import cli
-from novograd_ref.conformance import ANOMALIES, explain, implementation
-from novograd_ref.conformance.live._identify import presets_with_keywords
+from novograd_ref.conformance import ANOMALIES, explain, implementation, presets_with_keywords
 
 pytestmark = pytest.mark.slow  # child processes, a search per flawed port: the full suite
 
@@ -283,10 +282,10 @@ def test_the_json_schema_and_codes_are_documented() -> None:
 def test_float32_variants_are_found(spec: str, language: str, variant: str) -> None:
     """What identify adds: a preset reproduced with a float32 second moment, or with
     float32 arithmetic, under float64 parameters."""
+    from novograd_ref.conformance import preset_kwargs_for
     from novograd_ref.conformance.diagnosis._experiments import case_runs, observe
     from novograd_ref.conformance.diagnosis._search import float32_variants
     from novograd_ref.conformance.isolation._runner import open_runner
-    from novograd_ref.conformance.live._identify import preset_kwargs_for
 
     _needs_torch(spec)
 

@@ -18,10 +18,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from novograd_ref import Config, presets
-from novograd_ref.conformance import ANOMALIES, Unsupported, explain, implementation
+from novograd_ref.conformance import (
+    ANOMALIES,
+    Unsupported,
+    explain,
+    implementation,
+    preset_kwargs_for,
+    presets_with_keywords,
+)
 from novograd_ref.conformance.adapters._loader import Implementation
 from novograd_ref.conformance.diagnosis._experiments import case_runs
-from novograd_ref.conformance.live._identify import preset_kwargs_for, presets_with_keywords
 
 pytestmark = pytest.mark.slow  # a search per port
 

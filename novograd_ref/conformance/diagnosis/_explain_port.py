@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..adapters._loader import Implementation
+from ..adapters._preset_keywords import preset_kwargs_for
 from ..isolation._runner import DEFAULT_TIMEOUT, Runner, open_runner
 from ..judging._divergence import first_divergence
-from ..live._identify import preset_kwargs_for
 from ._experiments import Observation, Quirks, Run, case_runs, observe, simulate
 from ._explanation import ANOMALIES, INEXPRESSIBLE, MIN_RUNS, Explanation, meaning
 from ._probes import Finding, probe_runs, read_probes

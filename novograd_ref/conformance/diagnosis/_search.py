@@ -43,7 +43,7 @@ from typing import Any, get_args
 from ... import presets
 from ..._config import ROUNDED_BY_HYPER_DTYPE, SWITCH_TYPES, Config, round_to
 from ...testing import rtol
-from ..live._identify import preset_kwargs_for, presets_with_keywords
+from ..adapters._preset_keywords import preset_kwargs_for, presets_with_keywords
 from ._experiments import Observation, Quirks, Run, run_error, simulate, tolerance
 
 BEAM = 6

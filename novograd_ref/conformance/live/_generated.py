@@ -21,8 +21,8 @@ from ..adapters._loader import Implementation, PresetAdapter
 from ..adapters._preset_keywords import preset_kwargs_for
 from ..adapters._protocol import Adapter, Failure
 from ..isolation._runner import InProcessRunner, Problem, Runner, Skipped
+from ..judging._outcome import judge, usable
 from ..judging._verify import Comparison, compare, run_trajectory
-from ._identify import judge, usable
 
 SHAPES = ((1,), (2,), (3,), (2, 2))  # the leaf shapes drawn
 WIDE = SHAPES[1:]  # leaves where per-element and per-layer normalization differ

@@ -12,7 +12,6 @@ the run goes on.
 from __future__ import annotations
 
 import dataclasses
-import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -21,7 +20,11 @@ from ..._json import reportable
 from ..adapters._loader import Implementation, PresetAdapter
 from ..adapters._preset_keywords import preset_kwargs_for, presets_with_keywords
 from ..adapters._protocol import Failure
-from ..isolation._runner import DEFAULT_TIMEOUT, CompletedRun, Problem, Skipped, open_runner
+from ..diagnosis._experiments import Observation
+from ..diagnosis._experiments import Run as Experiment
+from ..diagnosis._search import float32_variants as search_variants
+from ..isolation._runner import DEFAULT_TIMEOUT, CompletedRun, Problem, open_runner
+from ..judging._outcome import judge, usable
 from ..judging._report import Report
 from ..judging._verify import (
     Comparison,
@@ -31,6 +34,7 @@ from ..judging._verify import (
     run_tolerance,
     run_trajectory,
 )
+from ._generated import generated_check
 
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
@@ -68,90 +72,6 @@ def standard_cases(preset: str) -> list[tuple[vectors.Case, dict[str, Any]]]:
     return out
 
 
-def reproducer(spec: str, preset: str, kwargs: Mapping[str, Any],
-               oracle_kwargs: Mapping[str, Any], dtype: str, case: str | None,
-               inline: Mapping[str, Any] | None = None, tolerance: float = 0.0,
-               full: bool = False) -> str:
-    """A runnable Python snippet that shows one mismatch (in this process): it leaves
-    the trajectories in ``got`` (the implementation) and ``want`` (the oracle) and prints
-    the step and leaf where they first part beyond ``tolerance``, the differing elements
-    marked (every element of that leaf with ``full``)."""
-    lines = ["import numpy as np",
-             "from novograd_ref import vectors",
-             ("from novograd_ref.conformance import (PresetAdapter, excerpt, "
-              "first_divergence,\n    load_implementation, replay, run_trajectory)"),
-             f"kwargs = {dict(kwargs)!r}",
-             (f"impl = load_implementation({spec!r}, dtype={dtype!r}, preset={preset!r}, "
-              "**kwargs)"),
-             f"oracle = PresetAdapter({preset!r}, **{dict(oracle_kwargs)!r})"]
-    if case is not None:
-        lines += [f"case = vectors.load_case({case!r})",
-                  (f"params0, lr, steps = case.params0_as({dtype!r}), case.learning_rate(), "
-                   "case.T"),
-                  "got, fed = run_trajectory(impl, params0, lr, case.grads_at, steps)"]
-    else:
-        assert inline is not None
-        lines += [(f"params0 = {{k: np.array(v, dtype={dtype!r}) for k, v in "
-                   f"{inline['params0']!r}.items()}}"),
-                  (f"grads = [{{k: np.array(v, dtype={dtype!r}) for k, v in g.items()}} "
-                   f"for g in {inline['grads']!r}]"),
-                  f"lr = {inline['lr']!r}",
-                  "lr = np.array(lr) if isinstance(lr, list) else lr",
-                  "steps = len(grads)",
-                  "got, fed = run_trajectory(impl, params0, lr, lambda k, p: grads[k], steps)"]
-    lines += ["want, _ = run_trajectory(oracle, params0, lr, replay(fed), steps)",
-              f"found = first_divergence(got, want, {tolerance!r})",
-              (f"print(excerpt(got, want, found, {tolerance!r}, full={full!r}) if found "
-               "else 'no divergence')")]
-    return "\n".join(lines)
-
-
-def usable(outcome: CompletedRun | Skipped | Failure, preset: str, problem: Problem
-           ) -> CompletedRun | Skipped | Failure:
-    """``outcome``, unless it is a run whose oracle keywords (those the port's factory
-    declares, :func:`~novograd_ref.conformance.adapters._loader.declared_oracle_kwargs`) the
-    oracle ``preset`` refuses: then a failure of the port's factory (cause
-    ``protocol``), as a malformed output would be.
-
-    >>> import numpy as np
-    >>> problem = Problem("p", {"w": np.ones(2)}, 0.1, 1, grads={"w": np.ones((1, 2))})
-    >>> run = CompletedRun({"no_such_keyword": 1}, {}, {})
-    >>> usable(run, "optax", problem).cause
-    'protocol'
-    """
-    if not isinstance(outcome, CompletedRun):
-        return outcome
-    try:
-        oracle = PresetAdapter(preset, **outcome.oracle_kwargs)
-        oracle.init(dict(problem.params0), problem.learning_rate)
-        run_dtype(preset, outcome.oracle_kwargs, "float64")
-    except (TypeError, ValueError) as exc:
-        return Failure("protocol", f"preset {preset!r} refuses the oracle keywords the "
-                       f"factory declares, {reprlib.repr(outcome.oracle_kwargs)}: "
-                       f"{type(exc).__name__}: {exc}", "factory")
-    return outcome
-
-
-def judge(outcome: CompletedRun | Skipped | Failure, spec: str, preset: str, problem: Problem,
-          kwargs: Mapping[str, Any], dtype: str, label: str,
-          inline: Mapping[str, Any] | None = None, full: bool = False) -> Comparison:
-    """The comparison of one outcome with the oracle ``preset`` replaying its gradients:
-    a skip, an error, or the worst error, the first divergence and a reproducer (its
-    excerpt uncut with ``full``); ulps are counted in the dtype the run is held to."""
-    if isinstance(outcome, Skipped):
-        return Comparison.skip(label, problem.name, dtype, outcome.reason)
-    if isinstance(outcome, Failure):
-        return Comparison.errored(label, problem.name, dtype, outcome)
-    oracle = outcome.oracle_kwargs
-    want, _ = run_trajectory(PresetAdapter(preset, **oracle), problem.params0,
-                             problem.learning_rate, replay(outcome.grads), problem.steps)
-    case = None if inline is not None else problem.name
-    tol = run_tolerance(preset, oracle, dtype)
-    return compare(label, problem.name, dtype, outcome.params, want, tol,
-                   reproducer(spec, preset, kwargs, oracle, dtype, case, inline, tol, full),
-                   ulp_dtype=run_dtype(preset, oracle, dtype), full=full)
-
-
 def verify_implementation(impl: Implementation | str, preset: str,
                           dtypes: Iterable[str] = ("float64", "float32"), examples: int = 0,
                           progress: Progress = iter, *, identify: bool = False,
@@ -171,8 +91,6 @@ def verify_implementation(impl: Implementation | str, preset: str,
     the runs of the first dtype reproduce, and its ``variants`` the presets they
     reproduce only with a float32 second moment or float32 arithmetic (float64 runs).
     """
-    from ._generated import generated_check
-
     spec = impl if isinstance(impl, str) else impl.spec
     dtypes = list(dtypes)
     report = Report(spec, preset, [], complete=False)
@@ -296,9 +214,6 @@ def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedR
     """The presets (other than ``matches``) that the float64 ``runs`` reproduce only
     with a float32 second moment or with float32 arithmetic, described
     (``"torch_optimizer with state_dtype='float32'"``); none for float32 runs."""
-    from ..diagnosis._experiments import Observation
-    from ..diagnosis._experiments import Run as Experiment
-    from ..diagnosis._search import float32_variants as search_variants
 
     if dtype != "float64":
         return []
