@@ -4,6 +4,7 @@ the CUDA source, each value where its name says."""
 from __future__ import annotations
 
 import re
+from typing import get_args, get_type_hints
 
 import numpy as np
 import pytest
@@ -26,11 +27,26 @@ def test_each_vector_has_one_name_per_slot(module: object, prefix: str, count: s
     assert sorted(slots.values()) == list(range(getattr(module, count))), slots
 
 
+@pytest.mark.parametrize(("field", "prefix", "values"), [
+    ("norm", "NORM_", _plan._NORMS), ("second_moment_init", "INIT_", _plan._INITS),
+    ("second_moment_update", "UPDATE_", _plan._UPDATES)])
+def test_each_switch_value_has_its_own_flag_value(field: str, prefix: str,
+                                                  values: dict[str, int]) -> None:
+    """Every value ``Config`` accepts for the switch is one named flag value."""
+    choices = get_args(get_type_hints(Config)[field])
+    assert sorted(values) == sorted(choices)
+    assert sorted(values.values()) == sorted(_slots(_plan, prefix).values()) == \
+        list(range(len(choices)))
+    for name, value in _slots(_plan, prefix).items():
+        assert values[name.removeprefix(prefix).lower()] == value
+
+
 def test_the_cuda_source_defines_every_slot_by_its_python_name() -> None:
     defined = {name: int(value) for name, value in
                re.findall(r"^#define (\w+) (\d+)$", _gpu._PREAMBLE, flags=re.MULTILINE)}
     want = {**_slots(_plan, "F_"), **_slots(_plan, "C_"), **_slots(_plan, "K_"),
-            **_slots(_plan, "N_"), **_slots(_gpu, "S_"), "N_SUMS": _gpu.N_SUMS}
+            **_slots(_plan, "N_"), **_slots(_gpu, "S_"), "N_SUMS": _gpu.N_SUMS,
+            **_slots(_plan, "NORM_"), **_slots(_plan, "INIT_"), **_slots(_plan, "UPDATE_")}
     assert defined == want
     kernel_text = _gpu._PREAMBLE.split("#define N_SUMS", 1)[1]
     assert not re.search(r"\b[ck]\[\d+\]", kernel_text), "a slot indexed by number"

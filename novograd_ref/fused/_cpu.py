@@ -298,20 +298,20 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
     norm, init = f[_F_NORM], f[_F_INIT]
     vv = like(vz, load(v, ()))
     b2, one_minus_b2 = c[P.C_B2], c[P.C_ONE_MINUS_B2]
-    if norm == 2:  # apex_inf: b2 prior + (1 - b2) max|g|, n_0 = max|g_1| stored first
+    if norm == P.NORM_APEX_INF:  # b2 prior + (1 - b2) max|g|, n_0 = max|g_1| stored first
         stat = like(gz, max_abs)
-        prior = vv if init == 2 or not first else rounded(v, like(vz, stat))
+        prior = vv if init == P.INIT_ZERO or not first else rounded(v, like(vz, stat))
         x = like(cz, rounded(v, like(vz, b2) * prior)) + like(
             cz, rounded(g, like(gz, one_minus_b2) * stat))
         used = rounded(v, like(vz, x))
-    elif norm == 1:  # apex_l2: sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
+    elif norm == P.NORM_APEX_L2:  # sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
         s = pair_rounded(g, v, like(cz, s_sum))  # the reference's sum is in that dtype
-        prior = vv if init == 2 or not first else rounded(v, like(vz, np.sqrt(s)))
+        prior = vv if init == P.INIT_ZERO or not first else rounded(v, like(vz, np.sqrt(s)))
         x = like(cz, rounded(v, rounded(v, like(vz, b2) * prior) * prior))
         used = rounded(v, like(vz, np.sqrt(x + like(cz, one_minus_b2) * s)))
     else:
         s = rounded(v, like(vz, rounded(g, like(gz, s_sum))))
-        if f[_F_UPDATE] == 1:  # torch's lerp and its two branches
+        if f[_F_UPDATE] == P.UPDATE_LERP:  # torch's lerp and its two branches
             w = 1.0 - b2
             if w < 0.5:
                 blend = rounded(v, vv + rounded(v, like(vz, w) * rounded(v, s - vv)))
@@ -320,13 +320,13 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
         else:
             blend = rounded(v, rounded(v, like(vz, b2) * vv)
                             + rounded(v, like(vz, one_minus_b2) * s))
-        if init == 0:
+        if init == P.INIT_FIRST_STEP:
             used = s if first else blend
-        elif init == 1:
+        elif init == P.INIT_WHEN_ZERO:
             used = s if vv == 0 else blend
         else:  # zero (first_step_blend is for the Apex norms only)
             used = blend
-    stored = vv if f[_F_UPDATE] == 2 else used
+    stored = vv if f[_F_UPDATE] == P.UPDATE_NONE else used
     return used, stored
 
 
@@ -336,7 +336,7 @@ def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
     ``1 - b2**t`` (``n`` by its root) under Apex bias correction; in the state dtype,
     as ``_core._denominator``."""
     vz = native_zero(v)
-    if f[_F_NORM] == 0:
+    if f[_F_NORM] == P.NORM_L2_SQUARED:
         if f[_F_APEX_BIAS]:
             used = rounded(v, used / like(vz, c[P.C_BC2_POW]))
         den = rounded(v, np.sqrt(rounded(v, used + like(vz, c[P.C_EPS_ROOT]))))
@@ -548,7 +548,7 @@ def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any
     scalars, by ``_plan``'s slots ``K_`` (the clip of update clipping starts as the
     step size; :func:`_clipped` sets it)."""
     max_abs = 0.0
-    if f[_F_NORM] == 2:
+    if f[_F_NORM] == P.NORM_APEX_INF:
         max_abs = np.nan if math.isnan(s) else _max_abs(g)
     used, stored = _second_moment(s, max_abs, v, g, c, f)
     if f[_F_AMSGRAD]:  # xp.maximum: NaN wins

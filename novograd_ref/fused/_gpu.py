@@ -44,11 +44,12 @@ S_PARAM_SQUARES = 2  # sum p**2 (update clipping)
 S_DIRECTION_SQUARES = 3  # sum d**2 (update clipping)
 N_SUMS = 4
 
-#: The names of every slot, in the CUDA source too: ``_plan``'s flags ``F_``,
-#: coefficients ``C_``, per-layer scalars ``K_`` and their counts ``N_``, and the sums.
+#: The names of every slot, in the CUDA source too: ``_plan``'s flags ``F_`` (and the
+#: values ``NORM_``, ``INIT_``, ``UPDATE_`` of three), coefficients ``C_``, per-layer
+#: scalars ``K_`` and their counts ``N_``, and the sums.
 _DEFINES = "\n".join(
     [f"#define {name} {getattr(P, name)}" for name in dir(P)
-     if name.startswith(("F_", "C_", "K_", "N_"))]
+     if name.startswith(("F_", "NORM_", "INIT_", "UPDATE_", "C_", "K_", "N_"))]
     + [f"#define {name} {value}" for name, value in (
         ("S_GRAD_SQUARES", S_GRAD_SQUARES), ("S_MAX_ABS", S_MAX_ABS),
         ("S_PARAM_SQUARES", S_PARAM_SQUARES), ("S_DIRECTION_SQUARES", S_DIRECTION_SQUARES),
@@ -86,20 +87,20 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     V vv = v[0];
     double b2 = c[C_B2], omb2 = c[C_ONE_MINUS_B2];
     V used;
-    if (f[F_NORM] == 2) {  // n_0 = max|g_1| is stored (state dtype) before the blend
+    if (f[F_NORM] == NORM_APEX_INF) {  // n_0 = max|g_1| is stored (state dtype) before the blend
         G stat = from_d<G>(isnan(s_sum) ? s_sum : max_abs);
-        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(stat);
+        V prior = (f[F_INIT] == INIT_ZERO || !first) ? vv : cvt<V>(stat);
         C x = cvt<C>(V(from_d<V>(b2) * prior)) + cvt<C>(G(from_d<G>(omb2) * stat));
         used = cvt<V>(x);
-    } else if (f[F_NORM] == 1) {  // S in the wider of the gradient and state dtypes
+    } else if (f[F_NORM] == NORM_APEX_L2) {  // S in the wider of the gradient and state dtypes
         C s = rnd<typename wider<G, V>::type>(from_d<C>(s_sum));
-        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(vsqrt(s));
+        V prior = (f[F_INIT] == INIT_ZERO || !first) ? vv : cvt<V>(vsqrt(s));
         C x = cvt<C>(V(V(from_d<V>(b2) * prior) * prior));
         used = cvt<V>(vsqrt(x + from_d<C>(omb2) * s));
     } else {
         V s = cvt<V>(from_d<G>(s_sum));
         V blend;
-        if (f[F_UPDATE] == 1) {
+        if (f[F_UPDATE] == UPDATE_LERP) {
             double w = 1.0 - b2;
             if (w < 0.5) {
                 blend = V(vv + V(from_d<V>(w) * V(s - vv)));
@@ -110,15 +111,15 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
             blend = V(V(from_d<V>(b2) * vv) + V(from_d<V>(omb2) * s));
         }
         int init = (int)f[F_INIT];
-        if (init == 0) {
+        if (init == INIT_FIRST_STEP) {
             used = first ? s : blend;
-        } else if (init == 1) {
+        } else if (init == INIT_WHEN_ZERO) {
             used = (to_d(vv) == 0.0) ? s : blend;
         } else {  // zero (first_step_blend is for the Apex norms only)
             used = blend;
         }
     }
-    V stored = (f[F_UPDATE] == 2) ? vv : used;
+    V stored = (f[F_UPDATE] == UPDATE_NONE) ? vv : used;
     if (f[F_AMSGRAD]) {
         V old = vmax[0];
         used = (to_d(old) > to_d(used) || is_nan(old)) ? old : used;
@@ -126,7 +127,7 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     }
     v[0] = stored;
     V den;
-    if (f[F_NORM] == 0) {
+    if (f[F_NORM] == NORM_L2_SQUARED) {
         if (f[F_APEX_BIAS]) used = used / from_d<V>(c[C_BC2_POW]);
         den = vsqrt(V(used + from_d<V>(c[C_EPS_ROOT])));
     } else if (f[F_APEX_BIAS]) {

@@ -14,9 +14,9 @@ from .._config import Config
 from .._core import decoupled_decay_factor, one_minus_power, step_size_factor
 
 # ------------------------------------------------------------------ flags (int64 array)
-F_NORM = 0  # 0 l2_squared, 1 apex_l2, 2 apex_inf
-F_INIT = 1  # 0 first_step, 1 when_zero, 2 zero, 3 first_step_blend
-F_UPDATE = 2  # 0 ema, 1 lerp, 2 none
+F_NORM = 0  # NORM_L2_SQUARED, NORM_APEX_L2 or NORM_APEX_INF
+F_INIT = 1  # INIT_FIRST_STEP, INIT_WHEN_ZERO, INIT_ZERO or INIT_FIRST_STEP_BLEND
+F_UPDATE = 2  # UPDATE_EMA, UPDATE_LERP or UPDATE_NONE
 F_RECIPROCAL = 3  # normalization="reciprocal"
 F_RAW = 4  # momentum_input="raw"
 F_WD_INSIDE = 5  # + wd p on the normalized gradient
@@ -68,22 +68,28 @@ K_CLIP = 10  # the step size, capped by update clipping's trust ratio with luc
 K_FACTOR = 11  # C_FACTOR
 N_LAYER_SCALARS = 12
 
-_NORMS = ("l2_squared", "apex_l2", "apex_inf")
-_INITS = ("first_step", "when_zero", "zero", "first_step_blend")
-_UPDATES = ("ema", "lerp", "none")
+# ---------------------------------------- the values of F_NORM, F_INIT and F_UPDATE
+NORM_L2_SQUARED, NORM_APEX_L2, NORM_APEX_INF = 0, 1, 2
+INIT_FIRST_STEP, INIT_WHEN_ZERO, INIT_ZERO, INIT_FIRST_STEP_BLEND = 0, 1, 2, 3
+UPDATE_EMA, UPDATE_LERP, UPDATE_NONE = 0, 1, 2
+
+_NORMS = {"l2_squared": NORM_L2_SQUARED, "apex_l2": NORM_APEX_L2, "apex_inf": NORM_APEX_INF}
+_INITS = {"first_step": INIT_FIRST_STEP, "when_zero": INIT_WHEN_ZERO, "zero": INIT_ZERO,
+          "first_step_blend": INIT_FIRST_STEP_BLEND}
+_UPDATES = {"ema": UPDATE_EMA, "lerp": UPDATE_LERP, "none": UPDATE_NONE}
 
 
 def flags(cfg: Config) -> list[int]:
     """The switches of ``cfg`` as the kernels' integer flags.
 
     >>> import novograd_ref as ngr
-    >>> flags(ngr.presets.apex().config)[F_NORM]
-    1
+    >>> flags(ngr.presets.apex().config)[F_NORM] == NORM_APEX_L2
+    True
     """
     out = [0] * N_FLAGS
-    out[F_NORM] = _NORMS.index(cfg.norm)
-    out[F_INIT] = _INITS.index(cfg.second_moment_init)
-    out[F_UPDATE] = _UPDATES.index(cfg.second_moment_update)
+    out[F_NORM] = _NORMS[cfg.norm]
+    out[F_INIT] = _INITS[cfg.second_moment_init]
+    out[F_UPDATE] = _UPDATES[cfg.second_moment_update]
     out[F_RECIPROCAL] = cfg.normalization == "reciprocal"
     out[F_RAW] = cfg.momentum_input == "raw"
     decay = cfg.weight_decay > 0
