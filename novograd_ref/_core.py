@@ -26,6 +26,7 @@ and every switch of :class:`~novograd_ref.Config` replaces one piece of it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._config import Config
@@ -144,10 +145,18 @@ def step_size_factor(cfg: Config, t: int) -> float | None:
     >>> step_size_factor(Config(0.1), 1) is None
     True
     """
+    return _step_size_factor(cfg, t, one_minus_power)
+
+
+def _step_size_factor(cfg: Config, t: Scalar, one_minus: Callable[[float, Scalar, bool], Any]
+                      ) -> Any:
+    """:func:`step_size_factor` with ``one_minus(base, t, root)`` as the bias correction
+    ``1 - base**t`` (its root): :func:`one_minus_power` on a concrete step, 0-d arrays
+    when the step is lazy (:func:`_step_factor`)."""
     if cfg.bias_correction == "adam":
-        return one_minus_power(cfg.b2, t, root=True) / one_minus_power(cfg.b1, t)
+        return one_minus(cfg.b2, t, True) / one_minus(cfg.b1, t, False)
     if cfg.bias_correction == "debias":
-        return one_minus_power(cfg.b2, t, root=True)
+        return one_minus(cfg.b2, t, True)
     return None
 
 
@@ -310,17 +319,14 @@ def _update(cfg: Config, xp: Any, sc: StepScalars, d: Array, p: Array, den: Arra
 
 def _step_factor(cfg: Config, xp: Any, sc: StepScalars, wide: Any, dtype: Any
                  ) -> Scalar | None:
-    """pytorch_optimizer's step-size factors, ``None`` for none: those of
-    :func:`step_size_factor` at a concrete step, the same expressions on 0-d arrays
-    (see :func:`_one_minus_pow`) when lazy."""
-    if type(sc.t) is int:
-        return step_size_factor(cfg, sc.t)
-    if cfg.bias_correction == "adam":
-        bc2 = _one_minus_pow(xp, cfg.b2, sc.t, wide, None, root=True)
-        return _cast(xp, bc2 / _one_minus_pow(xp, cfg.b1, sc.t, wide, None), dtype)
-    if cfg.bias_correction == "debias":
-        return _one_minus_pow(xp, cfg.b2, sc.t, wide, dtype, root=True)
-    return None
+    """pytorch_optimizer's step-size factors, ``None`` for none: :func:`step_size_factor`,
+    its bias corrections by :func:`_one_minus_pow` (0-d arrays when lazy), cast to
+    ``dtype``."""
+    def one_minus(base: float, t: Scalar, root: bool) -> Scalar:
+        return _one_minus_pow(xp, base, t, wide, None, root)
+
+    factor = _step_size_factor(cfg, sc.t, one_minus)
+    return None if factor is None else _cast(xp, factor, dtype)
 
 
 def _decoupled_decay(cfg: Config, update: Array, p: Array, lr: Scalar) -> Array:
