@@ -1,9 +1,13 @@
-"""The fused kernels' slots: named once in ``_plan`` (and ``_gpu``), the same names in
-the CUDA source, each value where its name says."""
+"""The fused kernels' source: the slots of their vectors named once in ``_plan`` (and
+``_gpu``), the same names in the CUDA source, each value where its name says; the CUDA
+source compiles for the device (with nvcc, where there is one)."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import get_args, get_type_hints
 
 import numpy as np
@@ -78,3 +82,19 @@ def test_cpu_layer_scalars_fill_the_named_slots() -> None:
     assert clipped[_plan.K_CLIP] < k[_plan.K_CLIP]
     assert [x for i, x in enumerate(clipped) if i != _plan.K_CLIP] == \
         [x for i, x in enumerate(k) if i != _plan.K_CLIP]
+
+
+def test_the_cuda_source_compiles_for_the_device(tmp_path: Path) -> None:
+    """The device functions, instantiated for every dtype combination the kernels take,
+    compile to PTX with the kernels' ``--fmad=false`` (no GPU needed)."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("no nvcc to compile the CUDA source for the device")
+    (tmp_path / "gpu_preamble.h").write_text(_gpu._PREAMBLE)
+    source = tmp_path / "main.cu"
+    source.write_text((Path(__file__).parent / "gpu_kernels_device.cu").read_text())
+    proc = subprocess.run([nvcc, "-arch=sm_90", *_gpu._OPTIONS, "-std=c++17", "-ptx", "-o",
+                           str(tmp_path / "main.ptx"), str(source)], capture_output=True,
+                          text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "main.ptx").read_text().count(".entry") == 5
