@@ -340,9 +340,9 @@ def _validate(cfg: Config, given: dict[str, object]) -> None:
             return
         if name in given:
             how = f"{given[name]!r} rounded to {cfg.hyper_dtype} by hyper_dtype"
-            _check_range(name, value, low, high, upper_open, how=how)
+            check_range(name, value, low, high, upper_open, how=how)
         else:
-            _check_range(name, value, low, high, upper_open)
+            check_range(name, value, low, high, upper_open)
 
     check("learning_rate", 0.0, math.inf)
     check("b1", 0.0, 1.0, upper_open=True)
@@ -353,7 +353,8 @@ def _validate(cfg: Config, given: dict[str, object]) -> None:
         _check_choice(name, getattr(cfg, name), get_args(choices))
     for name in ("amsgrad", "nesterov", "maximize"):
         if not isinstance(getattr(cfg, name), bool):
-            raise TypeError(f"{name} must be a bool, got {_given(getattr(cfg, name))}")
+            raise TypeError(f"{name} must be a bool, got "
+                            f"{describe_value(getattr(cfg, name))}")
     for name in ("state_dtype", "mu_dtype"):
         _check_choice(name, getattr(cfg, name), (None, *get_args(FloatDtypeName)))
     if cfg.max_learning_rate is not None:
@@ -416,18 +417,20 @@ def _takes(name: str, value: object, values: tuple[object, ...] | str) -> bool:
     """Whether field ``name``'s ``value`` is one of ``values`` (:data:`SET`: is not the
     field's default)."""
     if values == SET:
-        return value != _DEFAULTS[name]
+        return value != DEFAULTS[name]
     return value in values
 
 
 def _condition(name: str, values: tuple[object, ...] | str) -> str:
     """``norm in ('l2_squared',)``, or ``max_learning_rate set (not None)``."""
     if values == SET:
-        return f"{name} set (not {_DEFAULTS[name]!r})"
+        return f"{name} set (not {DEFAULTS[name]!r})"
     return f"{name} in {values}"
 
 
-_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
+#: Every field of :class:`Config` with its default (``learning_rate``, which has none,
+#: maps to ``dataclasses.MISSING``).
+DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
 _APEX_NORMS = ("apex_l2", "apex_inf")
 
 #: Which values of which switches require or exclude which others: the only
@@ -467,7 +470,7 @@ def _compatibility_text() -> str:
     lines = []
     for rule in COMPATIBILITY:
         if rule.values == SET:
-            when = f"``{rule.switch}`` set (not ``{_DEFAULTS[rule.switch]!r}``)"
+            when = f"``{rule.switch}`` set (not ``{DEFAULTS[rule.switch]!r}``)"
         else:
             when = f"``{rule.switch}={' or '.join(repr(v) for v in rule.values)}``"
         lines.append(f"- {when} {rule.kind} "
@@ -486,7 +489,7 @@ def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None
     if not (value is None or isinstance(value, str)) or value not in choices:
         shown = tuple(c for c in choices if c is not None)
         prefix = "None or one of" if None in choices else "one of"
-        raise ValueError(f"{name} must be {prefix} {shown}, got {_given(value)}")
+        raise ValueError(f"{name} must be {prefix} {shown}, got {describe_value(value)}")
 
 
 def _check_combinations(cfg: Config) -> None:
@@ -501,7 +504,7 @@ def _check_learning_rate(lr: object) -> None:
     rounding)."""
     if not callable(lr) and (isinstance(lr, bool) or not isinstance(lr, numbers.Real)):
         raise TypeError(f"learning_rate must be a number or a callable step -> rate, "
-                        f"got {_given(lr)}")
+                        f"got {describe_value(lr)}")
 
 
 def real_number(name: str, value: object) -> float:
@@ -516,19 +519,27 @@ def real_number(name: str, value: object) -> float:
     TypeError: b1 must be a real number, got '0.9' (str)
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_given(value)}")
+        raise TypeError(f"{name} must be a real number, got {describe_value(value)}")
     try:
         return float(value)
     except (OverflowError, ValueError, TypeError):  # 10**400; exotic Real types
         raise ValueError(f"{name} must be a real number a float can hold, got "
-                         f"{_given(value)}") from None
+                         f"{describe_value(value)}") from None
 
 
-def _check_range(name: str, value: object, low: float, high: float,
-                 upper_open: bool = False, how: str | None = None) -> None:
-    """A real number (Python or NumPy, not bool) in ``[low, high]`` or ``[low, high)``;
-    never NaN or infinite (an infinite ``high`` is open). ``how`` says where the value
-    came from when it is not the value given (a rounding)."""
+def check_range(name: str, value: object, low: float, high: float,
+                upper_open: bool = False, how: str | None = None) -> None:
+    """Check that ``value`` is a real number (Python or NumPy, not bool) in
+    ``[low, high]`` or ``[low, high)``, never NaN or infinite (an infinite ``high`` is
+    open); else a TypeError or ValueError naming ``name``. ``how`` says where the value
+    came from when it is not the value given (a rounding).
+
+    >>> check_range("b1", 0.9, 0.0, 1.0, upper_open=True)
+    >>> check_range("b1", 1.0, 0.0, 1.0, upper_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: b1 must be in [0.0, 1.0), got 1.0
+    """
     x = real_number(name, value)
     upper_open = upper_open or high == math.inf
     ok = low <= x < high if upper_open else low <= x <= high
@@ -538,13 +549,13 @@ def _check_range(name: str, value: object, low: float, high: float,
         raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}{origin}")
 
 
-def _given(value: object, limit: int = 60) -> str:
+def describe_value(value: object, limit: int = 60) -> str:
     """A short description of a bad value: its repr (cut at ``limit`` characters) and
     its type, unless it is None or a Python bool, int or float. An integer too long
     for Python to write out (``sys.get_int_max_str_digits``) is described by its size,
     a value whose repr fails by that failure.
 
-    >>> _given(10**5000)
+    >>> describe_value(10**5000)
     'an int of 5001 digits'
     """
     try:

@@ -26,6 +26,7 @@ and every switch of :class:`~novograd_ref.Config` replaces one piece of it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._config import Config
@@ -106,6 +107,96 @@ def leaf_step(
     # scalar and ``float * np.float32(x)`` widens it to float64.
     return (_cast(xp, update, g.dtype), _cast(xp, m_new, m.dtype), _cast(xp, v_new, v.dtype),
             v_max if v_max is None else _cast(xp, v_max, v.dtype))
+
+
+# --------------------------------------------------- scalar formulas on Python floats
+# The per-step numbers every layer shares, at a concrete step ``t`` (1-based) and rate
+# ``lr``: the expressions the frameworks write on Python floats. ``leaf_step`` uses
+# them as they are at a concrete step; ``novograd_ref.fused`` hands them to its kernels.
+
+
+def one_minus_power(base: float, t: int, root: bool = False) -> float:
+    r"""A bias correction, :math:`1 - \beta^t` (its square root if ``root``), as the
+    frameworks compute it on Python floats: ``1 - base**t``, then ``math.sqrt``.
+
+    It corrects a moment blended from 0 with weight :math:`\beta` for its start:
+    Adam's and Apex's :math:`1 - \beta_1^t` of the first moment and
+    :math:`\sqrt{1 - \beta_2^t}` of the norm (see :class:`~novograd_ref.Config`,
+    steps 4, 8 and 9).
+
+    >>> one_minus_power(0.5, 2), one_minus_power(0.75, 1, root=True)
+    (0.75, 0.5)
+    """
+    value = 1 - base**t
+    return math.sqrt(value) if root else value
+
+
+def step_size_factor(cfg: Config, t: int) -> float | None:
+    r"""The factor :math:`f_t` of the step size :math:`\eta_t = lr_t f_t` at step
+    ``t`` (1-based), by ``cfg.bias_correction`` (:class:`~novograd_ref.Config`, step 9):
+
+    .. math::
+
+        f_t^{adam} = \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t}, \qquad
+        f_t^{debias} = \sqrt{1 - \beta_2^t}
+
+    (pytorch_optimizer's ``adam_debias`` and its default), and ``None`` for ``none``
+    and ``apex`` (a factor of 1: the step size is the rate, nothing multiplies it).
+
+    >>> step_size_factor(Config(0.1, b1=0.5, b2=0.75, bias_correction="adam"), 1)
+    1.0
+    >>> step_size_factor(Config(0.1, b2=0.75, bias_correction="debias"), 2)
+    0.6614378277661477
+    >>> step_size_factor(Config(0.1), 1) is None
+    True
+    """
+    return _step_size_factor(cfg, t, one_minus_power)
+
+
+def _step_size_factor(cfg: Config, t: Scalar, one_minus: Callable[[float, Scalar, bool], Any]
+                      ) -> Any:
+    """:func:`step_size_factor` with ``one_minus(base, t, root)`` as the bias correction
+    ``1 - base**t`` (its root): :func:`one_minus_power` on a concrete step, 0-d arrays
+    when the step is lazy (:func:`_step_factor`)."""
+    if cfg.bias_correction == "adam":
+        return one_minus(cfg.b2, t, True) / one_minus(cfg.b1, t, False)
+    if cfg.bias_correction == "debias":
+        return one_minus(cfg.b2, t, True)
+    return None
+
+
+def decoupled_decay_factor(cfg: Config, lr: float) -> float:
+    r"""The factor :math:`c_t` of decoupled weight decay, :math:`p_{t+1} \mathrel{-}=
+    c_t p_t`, at the rate ``lr`` = :math:`lr_t`, by ``cfg.weight_decay_mode``
+    (:class:`~novograd_ref.Config`, step 10):
+
+    .. math::
+
+        c_t^{decoupled} = lr_t\, wd, \qquad c_t^{fixed} = wd, \qquad
+        c_t^{corrected} = \frac{lr_t^2}{lr_{max}}\, wd
+
+    (the last is timm's ``corrected_weight_decay``, :math:`lr_{max}` the
+    ``max_learning_rate``), and 0 for the modes that decay elsewhere (``inside``,
+    ``apex``). The same expressions apply to a 0-d array ``lr`` (a lazy rate).
+
+    >>> decoupled_decay_factor(Config(0.5, weight_decay=0.1,
+    ...                               weight_decay_mode="decoupled"), 0.5)
+    0.05
+    >>> decoupled_decay_factor(Config(0.5, weight_decay=0.25, weight_decay_mode="corrected",
+    ...                               max_learning_rate=1.0), 0.5)
+    0.0625
+    >>> decoupled_decay_factor(Config(0.5, weight_decay=0.1), 0.5)  # inside
+    0.0
+    """
+    wd = cfg.weight_decay
+    if cfg.weight_decay_mode == "decoupled":
+        return lr * wd
+    if cfg.weight_decay_mode == "fixed":
+        return wd
+    if cfg.weight_decay_mode == "corrected":
+        assert cfg.max_learning_rate is not None  # Config requires it with this mode
+        return lr * lr / cfg.max_learning_rate * wd
+    return 0.0
 
 
 def _select(xp: Any, first: Scalar, if_first: Array, otherwise: Array) -> Array:
@@ -233,25 +324,19 @@ def _update(cfg: Config, xp: Any, sc: StepScalars, d: Array, p: Array, den: Arra
 
 def _step_factor(cfg: Config, xp: Any, sc: StepScalars, wide: Any, dtype: Any
                  ) -> Scalar | None:
-    """pytorch_optimizer's step-size factors, ``None`` for none."""
-    if cfg.bias_correction == "adam":
-        bc2 = _one_minus_pow(xp, cfg.b2, sc.t, wide, None, root=True)
-        return _cast(xp, bc2 / _one_minus_pow(xp, cfg.b1, sc.t, wide, None), dtype)
-    if cfg.bias_correction == "debias":
-        return _one_minus_pow(xp, cfg.b2, sc.t, wide, dtype, root=True)
-    return None
+    """pytorch_optimizer's step-size factors, ``None`` for none: :func:`step_size_factor`,
+    its bias corrections by :func:`_one_minus_pow` (0-d arrays when lazy), cast to
+    ``dtype``."""
+    def one_minus(base: float, t: Scalar, root: bool) -> Scalar:
+        return _one_minus_pow(xp, base, t, wide, None, root)
+
+    factor = _step_size_factor(cfg, sc.t, one_minus)
+    return None if factor is None else _cast(xp, factor, dtype)
 
 
 def _decoupled_decay(cfg: Config, update: Array, p: Array, lr: Scalar) -> Array:
     """Decoupled weight decay: ``p *= 1 - factor`` folded into the update."""
-    wd = cfg.weight_decay
-    if cfg.weight_decay_mode == "decoupled":
-        factor = lr * wd
-    elif cfg.weight_decay_mode == "fixed":
-        factor = wd
-    else:  # corrected: lr**2 / max_lr, timm's corrected_weight_decay
-        factor = lr * lr / cfg.max_learning_rate * wd
-    return update - factor * p
+    return update - decoupled_decay_factor(cfg, lr) * p
 
 
 def _one_minus_pow(xp: Any, base: float, t: Scalar, wide: Any, dtype: Any,
@@ -278,8 +363,7 @@ def _one_minus_pow(xp: Any, base: float, t: Scalar, wide: Any, dtype: Any,
     (dtype('float32'), True)
     """
     if type(t) is int:
-        value = 1 - base**t
-        return math.sqrt(value) if root else value
+        return one_minus_power(base, t, root)
     exact = _float64(xp)
     if exact is not None or base == 0.0:  # no cancellation to fear
         value = 1 - base ** xp.astype(t, exact if exact is not None else wide)

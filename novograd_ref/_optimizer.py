@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from . import _core
-from ._config import DEFAULT_B1, DEFAULT_B2, DEFAULT_EPS, Config, LearningRate, _given
+from ._config import DEFAULT_B1, DEFAULT_B2, DEFAULT_EPS, Config, LearningRate, describe_value
 from ._namespace import namespace
 from ._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
 
@@ -398,7 +398,7 @@ def _check_array(x: Any, what: object) -> None:
     try:
         namespace(x)
     except TypeError as exc:
-        raise TypeError(f"{what}: expected an array, got {_given(x)}") from exc
+        raise TypeError(f"{what}: expected an array, got {describe_value(x)}") from exc
 
 
 def _count_dtype(xp: Any) -> Any:
@@ -478,7 +478,7 @@ def _check_count_value(count: Any, top: int) -> Any:
 def _describe(x: Any) -> str:
     shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
     if shape is None or dtype is None:
-        return _given(x)
+        return describe_value(x)
     return f"a {type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
 
 
@@ -524,7 +524,7 @@ def scheduled_rate(schedule: Any, step: Any) -> Any:
     try:
         xp = array_api_compat.array_namespace(value)
     except TypeError:
-        raise TypeError(f"learning_rate schedule returned {_given(value)} {where}: "
+        raise TypeError(f"learning_rate schedule returned {describe_value(value)} {where}: "
                         f"{expected}") from None
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape != () or dtype is None or not _is_dtype(xp, dtype, "real floating"):
@@ -567,7 +567,7 @@ def _checked_rate(value: Any, where: str) -> float:
     except OverflowError:
         x = math.inf
     if not (math.isfinite(x) and x >= 0):
-        raise ValueError(f"learning_rate schedule returned {_given(value)} {where}: "
+        raise ValueError(f"learning_rate schedule returned {describe_value(value)} {where}: "
                          "expected a finite number >= 0")
     return x
 

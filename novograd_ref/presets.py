@@ -41,13 +41,13 @@ from typing import Any
 
 from . import _hyper
 from ._config import (
-    _DEFAULTS,
     DEFAULT_B1,
     DEFAULT_B2,
     DEFAULT_EPS,
+    DEFAULTS,
     LearningRate,
-    _check_range,
-    _given,
+    check_range,
+    describe_value,
     real_number,
     round_to,
 )
@@ -277,7 +277,7 @@ def _to_keywords(preset: PresetSpec, hyper: Mapping[str, Any]) -> dict[str, Any]
         elif key in (*_hyper.REQUIRED, *_hyper.OPTIONAL):
             fixed = _fixed_value(v, key)
             if value != fixed:
-                raise ValueError(f"{name}: cannot set {key}={_given(value)} (it has "
+                raise ValueError(f"{name}: cannot set {key}={describe_value(value)} (it has "
                                  f"{fixed!r} only)")
     return out
 
@@ -289,7 +289,7 @@ def _check_canonical(name: str, key: object, value: object, v: Vocabulary) -> No
     own flags and settings are passed to it as they are."""
     if not isinstance(key, str) or not (
             key in _CANONICAL or key in v.flags or key in v.settings):
-        shown = repr(key) if isinstance(key, str) else _given(key)
+        shown = repr(key) if isinstance(key, str) else describe_value(key)
         raise ValueError(f"{name}: unknown canonical hyperparameter {shown}")
     if key in v.flags or key in v.settings or key == "learning_rate" or (
             key == "max_learning_rate" and value is None):
@@ -297,14 +297,14 @@ def _check_canonical(name: str, key: object, value: object, v: Vocabulary) -> No
     if key == "weight_decay_mode":
         if not isinstance(value, str) or value not in _hyper.WEIGHT_DECAY_MODES:
             raise ValueError(f"{name}: weight_decay_mode must be one of "
-                             f"{_hyper.WEIGHT_DECAY_MODES}, got {_given(value)}")
+                             f"{_hyper.WEIGHT_DECAY_MODES}, got {describe_value(value)}")
     elif key in _hyper.SWITCHES and _hyper.SWITCHES[key] == (False, True):
         if not isinstance(value, bool):
-            raise TypeError(f"{name}: {key} must be True or False, got {_given(value)}")
+            raise TypeError(f"{name}: {key} must be True or False, got {describe_value(value)}")
     elif key in _hyper.SWITCHES:
         if not isinstance(value, str) or value not in _hyper.SWITCHES[key]:
             raise ValueError(f"{name}: {key} must be one of {_hyper.SWITCHES[key]}, got "
-                             f"{_given(value)}")
+                             f"{describe_value(value)}")
     else:
         real_number(f"{name}: {key}", value)
 
@@ -317,9 +317,9 @@ _CANONICAL = frozenset({"learning_rate", "max_learning_rate", *_hyper.REQUIRED,
 def _pair(name: str, value: object) -> tuple[Any, Any]:
     """``value`` as a pair (a tuple or list of two), or an error naming ``name``."""
     if not isinstance(value, (tuple, list)):
-        raise TypeError(f"{name} must be a pair (beta1, beta2), got {_given(value)}")
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {describe_value(value)}")
     if len(value) != 2:
-        raise ValueError(f"{name} must be a pair (beta1, beta2), got {_given(value)}")
+        raise ValueError(f"{name} must be a pair (beta1, beta2), got {describe_value(value)}")
     return value[0], value[1]
 
 
@@ -354,7 +354,7 @@ def _selected_mode(preset: PresetSpec, keywords: Mapping[str, Any]) -> str:
            **{k: w for k, w in keywords.items() if k in mode_keys}}
     for key, value in own.items():
         if not isinstance(value, bool):
-            raise TypeError(f"{name}: {key} must be True or False, got {_given(value)}")
+            raise TypeError(f"{name}: {key} must be True or False, got {describe_value(value)}")
     modes = [m for m, selected in v.modes.items()
              if all(own.get(k) is want for k, want in selected.items())]
     if not modes:
@@ -418,7 +418,7 @@ def spec(name: str) -> PresetSpec:
     ('timm', 'lr')
     """
     if not isinstance(name, str):
-        raise TypeError(f"preset name must be a string, got {_given(name)}")
+        raise TypeError(f"preset name must be a string, got {describe_value(name)}")
     found = _SPECS.get(_ALIASES.get(name, name))
     if found is None:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(names())}")
@@ -507,7 +507,7 @@ def _betas(betas: tuple[float, float]) -> tuple[float, float]:
     """A pair ``(beta1, beta2)`` of numbers in [0, 1), the PyTorch constructors' check."""
     pair = _pair("betas", betas)
     for i, beta in enumerate(pair):
-        _check_range(f"betas[{i}]", beta, 0.0, 1.0, upper_open=True)
+        check_range(f"betas[{i}]", beta, 0.0, 1.0, upper_open=True)
     return float(pair[0]), float(pair[1])
 
 
@@ -517,12 +517,12 @@ def _check_lr(lr: LearningRate, *, zero_ok: bool) -> None:
         return
     x = real_number("lr", lr)
     if not (x >= 0 if zero_ok else x > 0):
-        raise ValueError(f"lr must be {'>=' if zero_ok else '>'} 0 here, got {_given(lr)}")
+        raise ValueError(f"lr must be {'>=' if zero_ok else '>'} 0 here, got {describe_value(lr)}")
 
 
 def _check_non_negative(name: str, value: object) -> None:
     """A constructor's own ``value >= 0`` check (finite, too), naming its keyword."""
-    _check_range(name, value, 0.0, math.inf)
+    check_range(name, value, 0.0, math.inf)
 
 
 def _requires(switch: bool, name: str, preset: str, why: str, **dependent: object) -> None:
@@ -534,16 +534,16 @@ def _requires(switch: bool, name: str, preset: str, why: str, **dependent: objec
     for keyword, value in dependent.items():
         if not isinstance(value, numbers.Real):  # None, or a type the checks refuse
             continue
-        unset = value is False or (keyword in _DEFAULTS and value == _DEFAULTS[keyword])
+        unset = value is False or (keyword in DEFAULTS and value == DEFAULTS[keyword])
         if not unset:
-            raise ValueError(f"{preset}: {keyword}={_given(value)} requires {name}=True ({why})")
+            raise ValueError(f"{preset}: {keyword}={describe_value(value)} requires {name}=True ({why})")
 
 
 def _flags(**flags: object) -> None:
     """Each boolean keyword is ``True`` or ``False`` (not a truthy stand-in)."""
     for name, value in flags.items():
         if not isinstance(value, bool):
-            raise TypeError(f"{name} must be True or False, got {_given(value)}")
+            raise TypeError(f"{name} must be True or False, got {describe_value(value)}")
 
 
 @_preset("learning_rate", Vocabulary(_SAME_NAMES))
@@ -600,7 +600,7 @@ def _openseq2seq_config(learning_rate: LearningRate, beta1: float, beta2: float,
                         epsilon: float, weight_decay: float, grad_averaging: bool,
                         mode: str, nesterov: bool, state_dtype: str | None) -> NovoGrad:
     if not isinstance(mode, str) or mode not in ("graph", "eager"):
-        raise ValueError(f"mode must be 'graph' or 'eager', got {_given(mode)}")
+        raise ValueError(f"mode must be 'graph' or 'eager', got {describe_value(mode)}")
     _flags(grad_averaging=grad_averaging)
     return novograd(
         learning_rate, b1=beta1, b2=beta2, eps=0.0, eps_root=epsilon,
@@ -720,7 +720,7 @@ def tfa(learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float 
         raise TypeError(f"tfa: unexpected keyword arguments {sorted(kwargs)}")
     if real_number("weight_decay", weight_decay) < 0:
         raise ValueError(f"weight_decay: Weight decay rate cannot be negative, got "
-                         f"{_given(weight_decay)}")
+                         f"{describe_value(weight_decay)}")
     _flags(grad_averaging=grad_averaging, amsgrad=amsgrad)
     rate = learning_rate
     if schedule_dtype is not None:
@@ -743,11 +743,11 @@ def _through_float32(learning_rate: LearningRate, schedule_dtype: str
     lazy ones (a traced or Dask step count) 0-d arrays cast in their own namespace."""
     if not isinstance(schedule_dtype, str) or schedule_dtype != "float32":
         raise ValueError(f"tfa: schedule_dtype must be None or 'float32', got "
-                         f"{_given(schedule_dtype)}")
+                         f"{describe_value(schedule_dtype)}")
     if not callable(learning_rate):
         raise ValueError(  # noqa: TRY004 (a combination, not a type)
             f"tfa: schedule_dtype rounds the values of a callable learning_rate; got the "
-            f"constant {_given(learning_rate)}, which hyper_dtype rounds")
+            f"constant {describe_value(learning_rate)}, which hyper_dtype rounds")
 
     def rounded(step: Any) -> Any:
         value: Any = scheduled_rate(learning_rate, step)  # checked: a float, or 0-d
@@ -815,7 +815,7 @@ def apex(lr: float = 1e-3, bias_correction: bool = True,
     if (isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real)
             or norm_type not in (0, 2)):
         raise ValueError(f"norm_type: FusedNovoGrad only supports norm_type 0 (inf) and "
-                         f"2 (L2), got {_given(norm_type)}")
+                         f"2 (L2), got {describe_value(norm_type)}")
     b1, b2 = _betas(betas)
     return novograd(
         lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,

@@ -48,7 +48,7 @@ Last whole run (``python scripts/mutate_core.py``, 16 minutes on two otherwise i
 cores): 367 mutants; 335 change a result, 330 killed at once. Of the other five, three
 were stopped at the time limit and are killed with ``--only 34 133 142 --timeout 450``
 (hypothesis shrinks slowly); two (123: the rounding note of a range error, 128:
-``_given`` naming the type of None) were message details no test in ``TESTS``
+``describe_value`` naming the type of None) were message details no test in ``TESTS``
 compared whole, and are killed since ``tests/test_errors.py`` matches those messages
 whole. The 32 mutants that change no battery result (mutant number, then module and line of
 that run):

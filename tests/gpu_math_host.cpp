@@ -2,7 +2,8 @@
 // by the test as gpu_preamble.h) compiled for the host and run on one layer, so that
 // their math is checked against the reference without a GPU. Reads from stdin:
 // "G V M n steps" (the gradient and parameter, state and moment dtypes, each 16, 32 or
-// 64 bits), the 13 flags, p0[n], then per step 18 coefficients and g[n]; prints p, m
+// 64 bits), the N_FLAGS flags, p0[n], then per step N_COEFFICIENTS coefficients and
+// g[n] (the slots' names and counts are _plan's, defined by the preamble); prints p, m
 // and v after each step.
 #include <cmath>
 #include <cstdio>
@@ -40,14 +41,14 @@ template <> struct computed<float16> { typedef float type; };
 template <typename G, typename V, typename M>
 int run(int n, int steps) {
     typedef typename computed<typename wider<G, V>::type>::type C;
-    long long f[13];
+    long long f[N_FLAGS];
     for (auto& x : f) if (scanf("%lld", &x) != 1) return 1;
     std::vector<G> p(n), g(n);
     std::vector<M> m(n, from_d<M>(0.0));
     V v = from_d<V>(0.0), vmax = from_d<V>(0.0);
     for (auto& x : p) { double d; if (scanf("%lf", &d) != 1) return 1; x = from_d<G>(d); }
     for (int t = 0; t < steps; ++t) {
-        double c[18];
+        double c[N_COEFFICIENTS];
         for (auto& x : c) if (scanf("%lf", &x) != 1) return 1;
         for (auto& x : g) { double d; if (scanf("%lf", &d) != 1) return 1; x = from_d<G>(d); }
         double s = 0, mx = 0, p2 = 0, m2 = 0;
@@ -56,7 +57,7 @@ int run(int n, int steps) {
             mx = fmax(mx, fabs(to_d(g[i])));
             p2 += to_d(p[i]) * to_d(p[i]);
         }
-        C k[12];
+        C k[N_LAYER_SCALARS];
         layer_scalars<G, V, C>(s, mx, c, f, &v, &vmax, k);
         if (f[F_LUC]) {
             for (int i = 0; i < n; ++i) {

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from .._config import Config, _given
+from .._config import Config, describe_value
 from .._namespace import namespace
 from .._optimizer import NovoGrad, NovoGradState, check_state_kind, check_step, check_update_leaves
 from .._tree import TreeDef, flatten, leaf_paths, structure_mismatch, unflatten
-from . import _plan
+from . import _cpu, _gpu, _plan
 
 Tree = Any
 
@@ -41,12 +41,10 @@ class FusedNovoGrad:
     def __post_init__(self) -> None:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or \
                 self.threads < 1:
-            raise ValueError(f"threads must be an int >= 1, got {_given(self.threads)}")
-        from . import _cpu
-
+            raise ValueError(f"threads must be an int >= 1, got {describe_value(self.threads)}")
         if self.threads > _cpu.max_threads():
             raise ValueError(f"threads must be at most {_cpu.max_threads()} (numba's "
-                             f"NUMBA_NUM_THREADS here), got {_given(self.threads)}")
+                             f"NUMBA_NUM_THREADS here), got {describe_value(self.threads)}")
         # the CPU kernels take the step's coefficients and these flags as one array
         object.__setattr__(self, "_flags", [float(x) for x in _plan.flags(self.config)])
 
@@ -119,8 +117,6 @@ class FusedNovoGrad:
                                     vmax_leaves, array_type)
             _refuse_shared(treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves,
                            state.count)
-            from . import _gpu
-
             _restart_moments(cfg, count, m_leaves)
             _gpu.step_(cfg, leaves, numbers, vmax_leaves is not None)
             state.count[...] = count + 1
@@ -129,8 +125,6 @@ class FusedNovoGrad:
                                           v_leaves, vmax_leaves)
         _refuse_shared(treedef, g_leaves, p_leaves, m_leaves, v_leaves, vmax_leaves,
                        state.count, owned)
-        from . import _cpu
-
         _restart_moments(cfg, count, m_leaves)
         flags: list[float] = self._flags  # type: ignore[attr-defined]
         coefficients = np.array(numbers + flags, dtype=np.float64)

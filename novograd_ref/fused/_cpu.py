@@ -44,6 +44,8 @@ _F_RECIPROCAL, _F_RAW, _F_WD_INSIDE, _F_WD_APEX = (P.F_RECIPROCAL, P.F_RAW,
                                                   P.F_WD_INSIDE, P.F_WD_APEX)
 _F_DECOUPLED, _F_LR_INSIDE, _F_NESTEROV = P.F_DECOUPLED, P.F_LR_INSIDE, P.F_NESTEROV
 _F_AMSGRAD, _F_LUC, _F_APEX_BIAS = P.F_AMSGRAD, P.F_LUC, P.F_APEX_BIAS
+# the clip's slot and the next, as the plain globals numba slices a tuple by
+_K_CLIP, _K_AFTER_CLIP = P.K_CLIP, P.K_CLIP + 1
 
 
 # ------------------------------------------------------------------ float16 as uint16
@@ -296,20 +298,20 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
     norm, init = f[_F_NORM], f[_F_INIT]
     vv = like(vz, load(v, ()))
     b2, one_minus_b2 = c[P.C_B2], c[P.C_ONE_MINUS_B2]
-    if norm == 2:  # apex_inf: b2 prior + (1 - b2) max|g|, n_0 = max|g_1| stored first
+    if norm == P.NORM_APEX_INF:  # b2 prior + (1 - b2) max|g|, n_0 = max|g_1| stored first
         stat = like(gz, max_abs)
-        prior = vv if init == 2 or not first else rounded(v, like(vz, stat))
+        prior = vv if init == P.INIT_ZERO or not first else rounded(v, like(vz, stat))
         x = like(cz, rounded(v, like(vz, b2) * prior)) + like(
             cz, rounded(g, like(gz, one_minus_b2) * stat))
         used = rounded(v, like(vz, x))
-    elif norm == 1:  # apex_l2: sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
+    elif norm == P.NORM_APEX_L2:  # sqrt(b2 prior**2 + (1 - b2) S), S in the wider dtype
         s = pair_rounded(g, v, like(cz, s_sum))  # the reference's sum is in that dtype
-        prior = vv if init == 2 or not first else rounded(v, like(vz, np.sqrt(s)))
+        prior = vv if init == P.INIT_ZERO or not first else rounded(v, like(vz, np.sqrt(s)))
         x = like(cz, rounded(v, rounded(v, like(vz, b2) * prior) * prior))
         used = rounded(v, like(vz, np.sqrt(x + like(cz, one_minus_b2) * s)))
     else:
         s = rounded(v, like(vz, rounded(g, like(gz, s_sum))))
-        if f[_F_UPDATE] == 1:  # torch's lerp and its two branches
+        if f[_F_UPDATE] == P.UPDATE_LERP:  # torch's lerp and its two branches
             w = 1.0 - b2
             if w < 0.5:
                 blend = rounded(v, vv + rounded(v, like(vz, w) * rounded(v, s - vv)))
@@ -318,13 +320,13 @@ def _second_moment(s_sum: float, max_abs: float, v: Any, g: Any, c: Any, f: Any
         else:
             blend = rounded(v, rounded(v, like(vz, b2) * vv)
                             + rounded(v, like(vz, one_minus_b2) * s))
-        if init == 0:
+        if init == P.INIT_FIRST_STEP:
             used = s if first else blend
-        elif init == 1:
+        elif init == P.INIT_WHEN_ZERO:
             used = s if vv == 0 else blend
         else:  # zero (first_step_blend is for the Apex norms only)
             used = blend
-    stored = vv if f[_F_UPDATE] == 2 else used
+    stored = vv if f[_F_UPDATE] == P.UPDATE_NONE else used
     return used, stored
 
 
@@ -334,7 +336,7 @@ def _denominator(used: Any, v: Any, c: Any, f: Any) -> Any:
     ``1 - b2**t`` (``n`` by its root) under Apex bias correction; in the state dtype,
     as ``_core._denominator``."""
     vz = native_zero(v)
-    if f[_F_NORM] == 0:
+    if f[_F_NORM] == P.NORM_L2_SQUARED:
         if f[_F_APEX_BIAS]:
             used = rounded(v, used / like(vz, c[P.C_BC2_POW]))
         den = rounded(v, np.sqrt(rounded(v, used + like(vz, c[P.C_EPS_ROOT]))))
@@ -354,12 +356,14 @@ def _element(gi: Any, pi: Any, mi: Any, k: Any, f: Any, ga: Any, va: Any
     """One value's ``(m_new, d)`` (the new moment and the direction), all in the
     compute dtype, as ``_core.leaf_step`` up to ``_core._update``'s step size.
 
-    ``k``: (sign, den, 1/den, wd, average, b1, lr, 1 - b1**t, -step, decay, clip,
-    factor), the scalars already in the compute dtype. ``ga``, ``va``: the layer's
+    ``k``: the per-layer scalars (sign, den, 1/den, wd, average, b1, lr, 1 - b1**t,
+    -step, decay, clip, factor: ``_plan``'s slots ``K_SIGN`` to ``K_FACTOR``), already
+    in the compute dtype. ``ga``, ``va``: the layer's
     gradient and second moment, for their dtypes: with the raw-gradient moment each
     operation is rounded as the reference computes it (see :func:`_apply_raw`).
     """
-    sign, den, rden, wd, average, b1, lr, bc1 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+    sign, den, rden, wd = k[P.K_SIGN], k[P.K_DEN], k[P.K_DEN_INVERSE], k[P.K_WD]
+    average, b1, lr, bc1 = k[P.K_AVERAGE], k[P.K_B1], k[P.K_LR], k[P.K_BC1]
     g = sign * gi
     inside = f[_F_LR_INSIDE] != 0
     if f[_F_RAW]:  # in the gradient's dtype, then the wider of it and the state's
@@ -399,18 +403,18 @@ def _update(d: Any, pi: Any, k: Any, f: Any, ga: Any, va: Any) -> Any:
     NeMo's ``-clip d``; then decoupled weight decay (rounded as the reference computes
     it after the raw-gradient moment)."""
     if f[_F_LR_INSIDE]:
-        update = k[11] * d
+        update = k[P.K_FACTOR] * d
     elif f[_F_LUC]:
-        update = (-k[10]) * d
+        update = (-k[P.K_CLIP]) * d
     else:
-        update = k[8] * d
+        update = k[P.K_NEG_STEP] * d
     if f[_F_RAW]:
         update = pair_rounded(ga, va, update)
     if f[_F_DECOUPLED]:
         if f[_F_RAW]:
-            update = pair_rounded(ga, va, update - rounded(ga, k[9] * pi))
+            update = pair_rounded(ga, va, update - rounded(ga, k[P.K_DECAY] * pi))
         else:
-            update = update - k[9] * pi
+            update = update - k[P.K_DECAY] * pi
     return update
 
 
@@ -449,7 +453,8 @@ def _apply_plain(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: b
                  wd_inside: bool, decoupled: bool, z: Any) -> None:
     """:func:`_element` for a normalized gradient, the rate outside, no Nesterov,
     clipping or Apex bias correction."""
-    sign, den, rden, wd, average, b1, step, decay = k[0], k[1], k[2], k[3], k[4], k[5], k[8], k[9]
+    sign, den, rden, wd = k[P.K_SIGN], k[P.K_DEN], k[P.K_DEN_INVERSE], k[P.K_WD]
+    average, b1, step, decay = k[P.K_AVERAGE], k[P.K_B1], k[P.K_NEG_STEP], k[P.K_DECAY]
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
         gi = sign * like(z, load(g, i))
@@ -478,8 +483,9 @@ def _apply_raw(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: Any, recipro
     nothing to round unless float16 is involved), and an intermediate that overflows
     float16 is infinite here too.
     """
-    sign, den, rden, wd, average, b1, bc1, step, decay = (k[0], k[1], k[2], k[3], k[4],
-                                                          k[5], k[7], k[8], k[9])
+    sign, den, rden, wd = k[P.K_SIGN], k[P.K_DEN], k[P.K_DEN_INVERSE], k[P.K_WD]
+    average, b1, bc1 = k[P.K_AVERAGE], k[P.K_B1], k[P.K_BC1]
+    step, decay = k[P.K_NEG_STEP], k[P.K_DECAY]
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
         u = rounded(g, average * (sign * like(z, load(g, i))))
@@ -501,8 +507,9 @@ def _apply_inside(g: Any, p: Any, m: Any, lo: int, hi: int, k: Any, reciprocal: 
                   wd_inside: bool, nesterov: bool, decoupled: bool, z: Any) -> None:
     """:func:`_element` for a normalized gradient and the rate inside the moment, no
     Apex bias correction or weight decay."""
-    sign, den, rden, wd, average, b1, lr, decay, factor = (k[0], k[1], k[2], k[3], k[4],
-                                                           k[5], k[6], k[9], k[11])
+    sign, den, rden, wd = k[P.K_SIGN], k[P.K_DEN], k[P.K_DEN_INVERSE], k[P.K_WD]
+    average, b1, lr = k[P.K_AVERAGE], k[P.K_B1], k[P.K_LR]
+    decay, factor = k[P.K_DECAY], k[P.K_FACTOR]
     g, p, m = g[lo:hi], p[lo:hi], m[lo:hi]
     for i in range(g.size):
         gi = sign * like(z, load(g, i))
@@ -537,10 +544,11 @@ def _direction_square_sum(g: Any, p: Any, m: Any, v: Any, lo: int, hi: int, k: A
 
 @njit(cache=True, error_model="numpy")
 def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any:
-    """Second moment (stored into ``v``, ``vmax``) and the compute-dtype scalars
-    (the clip of update clipping starts as the step size; :func:`_clipped` sets it)."""
+    """Second moment (stored into ``v``, ``vmax``) and the compute-dtype per-layer
+    scalars, by ``_plan``'s slots ``K_`` (the clip of update clipping starts as the
+    step size; :func:`_clipped` sets it)."""
     max_abs = 0.0
-    if f[_F_NORM] == 2:
+    if f[_F_NORM] == P.NORM_APEX_INF:
         max_abs = np.nan if math.isnan(s) else _max_abs(g)
     used, stored = _second_moment(s, max_abs, v, g, c, f)
     if f[_F_AMSGRAD]:  # xp.maximum: NaN wins
@@ -549,10 +557,20 @@ def _scalars(g: Any, v: Any, vmax: Any, c: Any, f: Any, z: Any, s: float) -> Any
         store(vmax, (), used)
     store(v, (), stored)
     den = _denominator(used, v, c, f)
-    return (like(z, c[P.C_SIGN]), like(z, den), like(z, rounded(v, like(den, 1.0) / den)),
-            like(z, c[P.C_WD]), like(z, c[P.C_AVERAGE]), like(z, c[P.C_B1]),
-            like(z, c[P.C_LR]), like(z, c[P.C_BC1]), like(z, -c[P.C_STEP]),
-            like(z, c[P.C_DECAY]), like(z, c[P.C_STEP]), like(z, c[P.C_FACTOR]))
+    # the slots of ``_plan`` in order, K_SIGN to K_FACTOR (numba builds a tuple by
+    # position only)
+    return (like(z, c[P.C_SIGN]),  # K_SIGN
+            like(z, den),  # K_DEN
+            like(z, rounded(v, like(den, 1.0) / den)),  # K_DEN_INVERSE
+            like(z, c[P.C_WD]),  # K_WD
+            like(z, c[P.C_AVERAGE]),  # K_AVERAGE
+            like(z, c[P.C_B1]),  # K_B1
+            like(z, c[P.C_LR]),  # K_LR
+            like(z, c[P.C_BC1]),  # K_BC1
+            like(z, -c[P.C_STEP]),  # K_NEG_STEP
+            like(z, c[P.C_DECAY]),  # K_DECAY
+            like(z, c[P.C_STEP]),  # K_CLIP: the step size until _clipped caps it
+            like(z, c[P.C_FACTOR]))  # K_FACTOR
 
 
 @njit(cache=True, error_model="numpy")
@@ -566,9 +584,9 @@ def _clipped(k: Any, z: Any, g: Any, m: Any, v: Any, p2: float, d2: float, c: An
     below = direction_rounded(g, m, v, d_norm + like(z, c[P.C_LUC_EPS]))
     ratio = direction_rounded(g, m, v, like(z, rounded(g, like(gz, c[P.C_LUC_TRUST])
                                                      * p_norm)) / below)
-    step = k[10]
+    step = k[P.K_CLIP]
     clip = ratio if ratio < step or math.isnan(ratio) else step
-    return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], clip, k[11])
+    return (*k[:_K_CLIP], clip, *k[_K_AFTER_CLIP:])
 
 
 @njit(cache=True, error_model="numpy")
@@ -576,10 +594,12 @@ def _flag_values(cf: Any) -> Any:
     """The flags that follow the coefficients in ``cf``, as a tuple of integers:
     constants to the compiler inside the loops (an array's entries would be reloaded
     after every store to ``m`` or ``p``)."""
-    o = P.N_COEFFICIENTS
-    return (int(cf[o]), int(cf[o + 1]), int(cf[o + 2]), int(cf[o + 3]), int(cf[o + 4]),
-            int(cf[o + 5]), int(cf[o + 6]), int(cf[o + 7]), int(cf[o + 8]),
-            int(cf[o + 9]), int(cf[o + 10]), int(cf[o + 11]), int(cf[o + 12]))
+    o = P.N_COEFFICIENTS  # flag F_x is at o + F_x; the tuple, in F_ order, at F_x
+    return (int(cf[o + _F_NORM]), int(cf[o + _F_INIT]), int(cf[o + _F_UPDATE]),
+            int(cf[o + _F_RECIPROCAL]), int(cf[o + _F_RAW]), int(cf[o + _F_WD_INSIDE]),
+            int(cf[o + _F_WD_APEX]), int(cf[o + _F_DECOUPLED]), int(cf[o + _F_LR_INSIDE]),
+            int(cf[o + _F_NESTEROV]), int(cf[o + _F_AMSGRAD]), int(cf[o + _F_LUC]),
+            int(cf[o + _F_APEX_BIAS]))
 
 
 @njit(cache=True, error_model="numpy")

@@ -36,8 +36,24 @@ import numpy as np
 from .._config import Config
 from . import _plan as P
 
-_DEFINES = "\n".join(f"#define {name} {getattr(P, name)}" for name in dir(P)
-                     if name.startswith(("F_", "C_")) and not name.startswith("N_"))
+# The per-layer sums the reductions write (the float64 array ``sums``), which the
+# per-layer kernels read.
+S_GRAD_SQUARES = 0  # sum g**2
+S_MAX_ABS = 1  # max |g| (Apex's inf-norm)
+S_PARAM_SQUARES = 2  # sum p**2 (update clipping)
+S_DIRECTION_SQUARES = 3  # sum d**2 (update clipping)
+N_SUMS = 4
+
+#: The names of every slot, in the CUDA source too: ``_plan``'s flags ``F_`` (and the
+#: values ``NORM_``, ``INIT_``, ``UPDATE_`` of three), coefficients ``C_``, per-layer
+#: scalars ``K_`` and their counts ``N_``, and the sums.
+_DEFINES = "\n".join(
+    [f"#define {name} {getattr(P, name)}" for name in dir(P)
+     if name.startswith(("F_", "NORM_", "INIT_", "UPDATE_", "C_", "K_", "N_"))]
+    + [f"#define {name} {value}" for name, value in (
+        ("S_GRAD_SQUARES", S_GRAD_SQUARES), ("S_MAX_ABS", S_MAX_ABS),
+        ("S_PARAM_SQUARES", S_PARAM_SQUARES), ("S_DIRECTION_SQUARES", S_DIRECTION_SQUARES),
+        ("N_SUMS", N_SUMS))])
 
 _PREAMBLE = _DEFINES + r"""
 template <typename X> __device__ X from_d(double x) { return X(x); }
@@ -71,20 +87,20 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     V vv = v[0];
     double b2 = c[C_B2], omb2 = c[C_ONE_MINUS_B2];
     V used;
-    if (f[F_NORM] == 2) {  // n_0 = max|g_1| is stored (state dtype) before the blend
+    if (f[F_NORM] == NORM_APEX_INF) {  // n_0 = max|g_1| is stored (state dtype) before the blend
         G stat = from_d<G>(isnan(s_sum) ? s_sum : max_abs);
-        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(stat);
+        V prior = (f[F_INIT] == INIT_ZERO || !first) ? vv : cvt<V>(stat);
         C x = cvt<C>(V(from_d<V>(b2) * prior)) + cvt<C>(G(from_d<G>(omb2) * stat));
         used = cvt<V>(x);
-    } else if (f[F_NORM] == 1) {  // S in the wider of the gradient and state dtypes
+    } else if (f[F_NORM] == NORM_APEX_L2) {  // S in the wider of the gradient and state dtypes
         C s = rnd<typename wider<G, V>::type>(from_d<C>(s_sum));
-        V prior = (f[F_INIT] == 2 || !first) ? vv : cvt<V>(vsqrt(s));
+        V prior = (f[F_INIT] == INIT_ZERO || !first) ? vv : cvt<V>(vsqrt(s));
         C x = cvt<C>(V(V(from_d<V>(b2) * prior) * prior));
         used = cvt<V>(vsqrt(x + from_d<C>(omb2) * s));
     } else {
         V s = cvt<V>(from_d<G>(s_sum));
         V blend;
-        if (f[F_UPDATE] == 1) {
+        if (f[F_UPDATE] == UPDATE_LERP) {
             double w = 1.0 - b2;
             if (w < 0.5) {
                 blend = V(vv + V(from_d<V>(w) * V(s - vv)));
@@ -95,15 +111,15 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
             blend = V(V(from_d<V>(b2) * vv) + V(from_d<V>(omb2) * s));
         }
         int init = (int)f[F_INIT];
-        if (init == 0) {
+        if (init == INIT_FIRST_STEP) {
             used = first ? s : blend;
-        } else if (init == 1) {
+        } else if (init == INIT_WHEN_ZERO) {
             used = (to_d(vv) == 0.0) ? s : blend;
         } else {  // zero (first_step_blend is for the Apex norms only)
             used = blend;
         }
     }
-    V stored = (f[F_UPDATE] == 2) ? vv : used;
+    V stored = (f[F_UPDATE] == UPDATE_NONE) ? vv : used;
     if (f[F_AMSGRAD]) {
         V old = vmax[0];
         used = (to_d(old) > to_d(used) || is_nan(old)) ? old : used;
@@ -111,7 +127,7 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
     }
     v[0] = stored;
     V den;
-    if (f[F_NORM] == 0) {
+    if (f[F_NORM] == NORM_L2_SQUARED) {
         if (f[F_APEX_BIAS]) used = used / from_d<V>(c[C_BC2_POW]);
         den = vsqrt(V(used + from_d<V>(c[C_EPS_ROOT])));
     } else if (f[F_APEX_BIAS]) {
@@ -120,18 +136,18 @@ __device__ void layer_scalars(double s_sum, double max_abs, const double* c,
         den = used;
     }
     den = den + from_d<V>(c[C_EPS]);
-    k[0] = from_d<C>(c[C_SIGN]);
-    k[1] = cvt<C>(den);
-    k[2] = cvt<C>(V(from_d<V>(1.0) / den));
-    k[3] = from_d<C>(c[C_WD]);
-    k[4] = from_d<C>(c[C_AVERAGE]);
-    k[5] = from_d<C>(c[C_B1]);
-    k[6] = from_d<C>(c[C_LR]);
-    k[7] = from_d<C>(c[C_BC1]);
-    k[8] = from_d<C>(-c[C_STEP]);
-    k[9] = from_d<C>(c[C_DECAY]);
-    k[10] = from_d<C>(c[C_STEP]);
-    k[11] = from_d<C>(c[C_FACTOR]);
+    k[K_SIGN] = from_d<C>(c[C_SIGN]);
+    k[K_DEN] = cvt<C>(den);
+    k[K_DEN_INVERSE] = cvt<C>(V(from_d<V>(1.0) / den));
+    k[K_WD] = from_d<C>(c[C_WD]);
+    k[K_AVERAGE] = from_d<C>(c[C_AVERAGE]);
+    k[K_B1] = from_d<C>(c[C_B1]);
+    k[K_LR] = from_d<C>(c[C_LR]);
+    k[K_BC1] = from_d<C>(c[C_BC1]);
+    k[K_NEG_STEP] = from_d<C>(-c[C_STEP]);
+    k[K_DECAY] = from_d<C>(c[C_DECAY]);
+    k[K_CLIP] = from_d<C>(c[C_STEP]);
+    k[K_FACTOR] = from_d<C>(c[C_FACTOR]);
 }
 
 // _cpu._element: one value's (m_new, d), the new moment and the direction. With the
@@ -143,31 +159,31 @@ template <typename G, typename V, typename C>
 __device__ void element(C gi, C pi, C mi, const C* k, const long long* f,
                         C& m_new, C& d) {
     typedef typename wider<G, V>::type W;
-    C g = k[0] * gi;
-    C b1 = k[5], lr = k[6];
+    C g = k[K_SIGN] * gi;
+    C b1 = k[K_B1], lr = k[K_LR];
     bool inside = f[F_LR_INSIDE] != 0;
     if (f[F_RAW]) {
-        C u = rnd<G>(k[4] * g);
+        C u = rnd<G>(k[K_AVERAGE] * g);
         C b1m = rnd<G>(b1 * rnd<G>(mi));
         m_new = inside ? rnd<G>(b1m - rnd<G>(lr * u)) : rnd<G>(b1m + u);
         d = m_new;
         if (f[F_NESTEROV]) d = rnd<G>(rnd<G>(b1 * m_new) + (inside ? rnd<G>(-(lr * u)) : u));
-        if (f[F_APEX_BIAS]) d = rnd<G>(d / k[7]);
-        d = rnd<W>(f[F_RECIPROCAL] ? C(d * k[2]) : C(d / k[1]));
+        if (f[F_APEX_BIAS]) d = rnd<G>(d / k[K_BC1]);
+        d = rnd<W>(f[F_RECIPROCAL] ? C(d * k[K_DEN_INVERSE]) : C(d / k[K_DEN]));
         if (f[F_WD_APEX]) {
-            C decay = rnd<G>(k[3] * pi);
+            C decay = rnd<G>(k[K_WD] * pi);
             d = rnd<W>(inside ? C(d - rnd<G>(lr * decay)) : C(d + decay));
         }
         return;
     }
-    C u = f[F_RECIPROCAL] ? C(g * k[2]) : C(g / k[1]);
-    if (f[F_WD_INSIDE]) u = u + k[3] * pi;
-    u = k[4] * u;
+    C u = f[F_RECIPROCAL] ? C(g * k[K_DEN_INVERSE]) : C(g / k[K_DEN]);
+    if (f[F_WD_INSIDE]) u = u + k[K_WD] * pi;
+    u = k[K_AVERAGE] * u;
     m_new = inside ? C(b1 * mi - lr * u) : C(b1 * mi + u);
     d = m_new;
     if (f[F_NESTEROV]) d = b1 * m_new + (inside ? C(-(lr * u)) : u);
-    if (f[F_APEX_BIAS]) d = d / k[7];
-    if (f[F_WD_APEX]) d = inside ? C(d - lr * (k[3] * pi)) : C(d + k[3] * pi);
+    if (f[F_APEX_BIAS]) d = d / k[K_BC1];
+    if (f[F_WD_APEX]) d = inside ? C(d - lr * (k[K_WD] * pi)) : C(d + k[K_WD] * pi);
 }
 
 // _cpu._update: the update from the direction, then decoupled weight decay (rounded
@@ -177,15 +193,16 @@ __device__ C update_of(C d, C pi, const C* k, const long long* f) {
     typedef typename wider<G, V>::type W;
     C update;
     if (f[F_LR_INSIDE]) {
-        update = k[11] * d;
+        update = k[K_FACTOR] * d;
     } else if (f[F_LUC]) {
-        update = (-k[10]) * d;
+        update = (-k[K_CLIP]) * d;
     } else {
-        update = k[8] * d;
+        update = k[K_NEG_STEP] * d;
     }
     if (f[F_RAW]) update = rnd<W>(update);
     if (f[F_DECOUPLED]) {
-        update = f[F_RAW] ? rnd<W>(update - rnd<G>(k[9] * pi)) : C(update - k[9] * pi);
+        C decay = k[K_DECAY];
+        update = f[F_RAW] ? rnd<W>(update - rnd<G>(decay * pi)) : C(update - decay * pi);
     }
     return update;
 }
@@ -200,7 +217,7 @@ __device__ void clip(double p2, double d2, const double* c, C* k) {
     C d_norm = rnd<D>(vsqrt(rnd<D>(from_d<C>(d2))));
     C below = rnd<D>(d_norm + from_d<C>(c[C_LUC_EPS]));
     C ratio = rnd<D>(cvt<C>(G(from_d<G>(c[C_LUC_TRUST]) * p_norm)) / below);
-    k[10] = (to_d(ratio) < to_d(k[10]) || is_nan(ratio)) ? ratio : k[10];
+    k[K_CLIP] = (to_d(ratio) < to_d(k[K_CLIP]) || is_nan(ratio)) ? ratio : k[K_CLIP];
 }
 """
 
@@ -225,8 +242,8 @@ def _kernel(name: str) -> Any:
     elif name == "scalars":
         kernel = cupy.ElementwiseKernel(
             "raw float64 sums, raw T g, raw float64 c, raw int64 f", "raw V v, raw V vmax, "
-            "raw C k", "layer_scalars<T, V, C>(sums[0], sums[1], &c[0], &f[0], &v[0], "
-            "&vmax[0], &k[0])", "novograd_scalars", preamble=_PREAMBLE, options=_OPTIONS)
+            "raw C k", "layer_scalars<T, V, C>(sums[S_GRAD_SQUARES], sums[S_MAX_ABS], &c[0], "
+            "&f[0], &v[0], &vmax[0], &k[0])", "novograd_scalars", preamble=_PREAMBLE, options=_OPTIONS)
     elif name == "direction":
         kernel = cupy.ElementwiseKernel(
             "T g, T p, M m, raw C k, raw int64 f, raw V v", "C out",
@@ -236,7 +253,7 @@ def _kernel(name: str) -> Any:
     elif name == "clip":
         kernel = cupy.ElementwiseKernel(
             "raw float64 sums, raw T g, raw float64 c, raw M m, raw V v", "raw C k",
-            "clip<T, M, V, C>(sums[2], sums[3], &c[0], &k[0])", "novograd_clip",
+            "clip<T, M, V, C>(sums[S_PARAM_SQUARES], sums[S_DIRECTION_SQUARES], &c[0], &k[0])", "novograd_clip",
             preamble=_PREAMBLE, options=_OPTIONS)
     else:
         kernel = cupy.ElementwiseKernel(
@@ -275,16 +292,16 @@ def _layer(g: Any, p: Any, m: Any, v: Any, vmax: Any, c: Any, f: Any, inf_norm: 
     compute = np.result_type(g.dtype, v.dtype)
     if compute == np.float16:
         compute = np.dtype(np.float32)
-    sums = cupy.zeros(4, dtype=np.float64)
-    _kernel("square_sum")(g, out=sums[0])
+    sums = cupy.zeros(N_SUMS, dtype=np.float64)
+    _kernel("square_sum")(g, out=sums[S_GRAD_SQUARES])
     if inf_norm:
-        _kernel("max_abs")(g, out=sums[1])
-    k = cupy.empty(12, dtype=compute)
+        _kernel("max_abs")(g, out=sums[S_MAX_ABS])
+    k = cupy.empty(P.N_LAYER_SCALARS, dtype=compute)
     _kernel("scalars")(sums, g, c, f, v, vmax, k, size=1)
     if luc:
-        _kernel("square_sum")(p, out=sums[2])
+        _kernel("square_sum")(p, out=sums[S_PARAM_SQUARES])
         d = cupy.empty(g.shape, dtype=compute)  # the direction; nothing stored yet
         _kernel("direction")(g, p, m, k, f, v, d)
-        _kernel("square_sum")(d, out=sums[3])
+        _kernel("square_sum")(d, out=sums[S_DIRECTION_SQUARES])
         _kernel("clip")(sums, g, c, m, v, k, size=1)
     _kernel("apply")(g, k, f, v, p, m)

@@ -4,19 +4,19 @@ The kernels (``_cpu`` for NumPy, ``_gpu`` for CuPy) implement the switches of
 :class:`~novograd_ref.Config` exactly as :func:`novograd_ref._core.leaf_step` does.
 This module is the one place that turns a ``Config`` into the flags they branch on
 (fixed for a configuration) and a step count into the coefficients they multiply by
-(Python floats, evaluated once per step with the reference's own expressions).
+(Python floats, evaluated once per step with the core's own scalar formulas), and
+names the slots of the per-layer scalars the kernels derive from them.
 """
 
 from __future__ import annotations
 
-import math
-
 from .._config import Config
+from .._core import decoupled_decay_factor, one_minus_power, step_size_factor
 
 # ------------------------------------------------------------------ flags (int64 array)
-F_NORM = 0  # 0 l2_squared, 1 apex_l2, 2 apex_inf
-F_INIT = 1  # 0 first_step, 1 when_zero, 2 zero, 3 first_step_blend
-F_UPDATE = 2  # 0 ema, 1 lerp, 2 none
+F_NORM = 0  # NORM_L2_SQUARED, NORM_APEX_L2 or NORM_APEX_INF
+F_INIT = 1  # INIT_FIRST_STEP, INIT_WHEN_ZERO, INIT_ZERO or INIT_FIRST_STEP_BLEND
+F_UPDATE = 2  # UPDATE_EMA, UPDATE_LERP or UPDATE_NONE
 F_RECIPROCAL = 3  # normalization="reciprocal"
 F_RAW = 4  # momentum_input="raw"
 F_WD_INSIDE = 5  # + wd p on the normalized gradient
@@ -50,22 +50,46 @@ C_FACTOR = 16  # the bias-correction factor of the step size (1.0 for none)
 C_BC2_POW = 17  # 1 - b2**t (Apex bias correction of the squared norm)
 N_COEFFICIENTS = 18
 
-_NORMS = ("l2_squared", "apex_l2", "apex_inf")
-_INITS = ("first_step", "when_zero", "zero", "first_step_blend")
-_UPDATES = ("ema", "lerp", "none")
+# ------------------------------------------- per-layer scalars (compute-dtype array)
+# What the kernels derive per layer from the coefficients and the layer's second
+# moment, in the layer's compute dtype, read by the element loops (``_cpu``: a tuple,
+# ``_gpu``: an array ``k``).
+K_SIGN = 0  # C_SIGN
+K_DEN = 1  # the denominator, sqrt(v + eps_root) + eps (or n + eps)
+K_DEN_INVERSE = 2  # 1 / den, in the state dtype
+K_WD = 3  # C_WD
+K_AVERAGE = 4  # C_AVERAGE
+K_B1 = 5  # C_B1
+K_LR = 6  # C_LR
+K_BC1 = 7  # C_BC1
+K_NEG_STEP = 8  # -C_STEP
+K_DECAY = 9  # C_DECAY
+K_CLIP = 10  # the step size, capped by update clipping's trust ratio with luc
+K_FACTOR = 11  # C_FACTOR
+N_LAYER_SCALARS = 12
+
+# ---------------------------------------- the values of F_NORM, F_INIT and F_UPDATE
+NORM_L2_SQUARED, NORM_APEX_L2, NORM_APEX_INF = 0, 1, 2
+INIT_FIRST_STEP, INIT_WHEN_ZERO, INIT_ZERO, INIT_FIRST_STEP_BLEND = 0, 1, 2, 3
+UPDATE_EMA, UPDATE_LERP, UPDATE_NONE = 0, 1, 2
+
+_NORMS = {"l2_squared": NORM_L2_SQUARED, "apex_l2": NORM_APEX_L2, "apex_inf": NORM_APEX_INF}
+_INITS = {"first_step": INIT_FIRST_STEP, "when_zero": INIT_WHEN_ZERO, "zero": INIT_ZERO,
+          "first_step_blend": INIT_FIRST_STEP_BLEND}
+_UPDATES = {"ema": UPDATE_EMA, "lerp": UPDATE_LERP, "none": UPDATE_NONE}
 
 
 def flags(cfg: Config) -> list[int]:
     """The switches of ``cfg`` as the kernels' integer flags.
 
     >>> import novograd_ref as ngr
-    >>> flags(ngr.presets.apex().config)[F_NORM]
-    1
+    >>> flags(ngr.presets.apex().config)[F_NORM] == NORM_APEX_L2
+    True
     """
     out = [0] * N_FLAGS
-    out[F_NORM] = _NORMS.index(cfg.norm)
-    out[F_INIT] = _INITS.index(cfg.second_moment_init)
-    out[F_UPDATE] = _UPDATES.index(cfg.second_moment_update)
+    out[F_NORM] = _NORMS[cfg.norm]
+    out[F_INIT] = _INITS[cfg.second_moment_init]
+    out[F_UPDATE] = _UPDATES[cfg.second_moment_update]
     out[F_RECIPROCAL] = cfg.normalization == "reciprocal"
     out[F_RAW] = cfg.momentum_input == "raw"
     decay = cfg.weight_decay > 0
@@ -84,9 +108,11 @@ def coefficients(cfg: Config, count: int, lr: float) -> list[float]:
     """The numbers of one step, ``count`` updates already applied, at the rate ``lr``
     (the constant, or the schedule's value the reference has checked).
 
-    Each is the reference's own Python-float expression (``1 - base**t`` for the bias
-    corrections, ``lr * factor`` for the step size), so the kernels see what
-    ``leaf_step`` sees.
+    Each is the reference's own Python-float expression (the core's
+    :func:`~novograd_ref._core.one_minus_power` for the bias corrections,
+    :func:`~novograd_ref._core.step_size_factor` and
+    :func:`~novograd_ref._core.decoupled_decay_factor`, ``lr * factor`` for the step
+    size), so the kernels see what ``leaf_step`` sees.
 
     >>> import novograd_ref as ngr
     >>> coefficients(ngr.novograd(0.1).config, 0, 0.1)[C_LR]
@@ -102,13 +128,13 @@ def coefficients(cfg: Config, count: int, lr: float) -> list[float]:
     out[C_AVERAGE] = 1 - cfg.b1 if averaging else 1.0
     if moment_restarts(cfg, count):
         out[C_B1], out[C_AVERAGE] = _first_input_weights(cfg.b1, out[C_AVERAGE])
-    out[C_BC1] = 1 - cfg.b1**t
-    out[C_BC2_POW] = 1 - cfg.b2**t
-    out[C_BC2] = math.sqrt(1 - cfg.b2**t)
-    factor = _step_factor(cfg, t)
+    out[C_BC1] = one_minus_power(cfg.b1, t)
+    out[C_BC2_POW] = one_minus_power(cfg.b2, t)
+    out[C_BC2] = one_minus_power(cfg.b2, t, root=True)
+    factor = step_size_factor(cfg, t)
     out[C_FACTOR] = 1.0 if factor is None else factor
     out[C_STEP] = lr if factor is None else lr * factor
-    out[C_DECAY] = _decay_factor(cfg, lr)
+    out[C_DECAY] = decoupled_decay_factor(cfg, lr)
     out[C_LUC_TRUST], out[C_LUC_EPS] = cfg.luc_trust, cfg.luc_eps
     out[C_SIGN] = -1.0 if cfg.maximize else 1.0
     return out
@@ -141,25 +167,3 @@ def _first_input_weights(b1: float, c: float) -> tuple[float, float]:
     lead = b1 if c == 1.0 else 0.0
     return b1 * lead / scale, scale
 
-
-def _step_factor(cfg: Config, t: int) -> float | None:
-    """``_core._step_factor`` on Python floats: pytorch_optimizer's factors of the
-    step size, ``None`` for none."""
-    if cfg.bias_correction == "adam":
-        return math.sqrt(1 - cfg.b2**t) / (1 - cfg.b1**t)
-    if cfg.bias_correction == "debias":
-        return math.sqrt(1 - cfg.b2**t)
-    return None
-
-
-def _decay_factor(cfg: Config, lr: float) -> float:
-    """``_core._decoupled_decay``'s factor: ``update -= factor * p``."""
-    wd = cfg.weight_decay
-    if cfg.weight_decay_mode == "decoupled":
-        return lr * wd
-    if cfg.weight_decay_mode == "fixed":
-        return wd
-    if cfg.weight_decay_mode == "corrected":
-        assert cfg.max_learning_rate is not None  # Config requires it
-        return lr * lr / cfg.max_learning_rate * wd
-    return 0.0
