@@ -32,10 +32,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import _options, conformance, presets, vectors
-from ._docs import docs_url
-from ._paths import check_name, check_output_file
+from . import arguments, conformance, presets, vectors
 from .conformance import record, targets
+from .links import docs_url
+from .output_paths import check_name, check_output_file
 
 T = TypeVar("T")
 
@@ -303,13 +303,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_runner_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=_options.seconds, default=None, metavar="SECONDS",
+    parser.add_argument("--timeout", type=arguments.seconds, default=None, metavar="SECONDS",
                         help="time limit of one case of the implementation, above 0 and at "
-                             f"most {_options.MAX_SECONDS:g} (default "
+                             f"most {arguments.MAX_SECONDS:g} (default "
                              f"{conformance.DEFAULT_TIMEOUT:g}; "
                              "starting it and importing it may take up to "
                              f"max(SECONDS, {conformance.STARTUP_TIMEOUT:g}))")
-    parser.add_argument("--memory-limit", type=_options.size, default=None, metavar="SIZE",
+    parser.add_argument("--memory-limit", type=arguments.size, default=None, metavar="SIZE",
                         help="address-space limit of the implementation's process, e.g. "
                              "4G, at most 1P (where the OS allows; default none)")
     parser.add_argument("--in-process", action="store_true",
@@ -357,8 +357,8 @@ def _sub_command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
 
 def _add_implementation_arguments(parser: argparse.ArgumentParser) -> None:
     """``--impl`` (required) and ``--preset``, of ``identify`` and ``explain``."""
-    parser.add_argument("--impl", type=_options.text, required=True, help=IMPL_HELP)
-    parser.add_argument("--preset", type=_options.text,
+    parser.add_argument("--impl", type=arguments.text, required=True, help=IMPL_HELP)
+    parser.add_argument("--preset", type=arguments.text,
                         help="the preset whose keywords the factory takes (default: the "
                              "framework's own preset, else optax)")
 
@@ -371,20 +371,20 @@ def _add_verify(sub: Any) -> None:
                                       "implementation through the standard cases next to "
                                       "the oracle.",
                           epilog=EXIT_STATUSES)
-    verify.add_argument("--impl", type=_options.text,
+    verify.add_argument("--impl", type=arguments.text,
                         help=IMPL_HELP + " (default: none, check the presets against "
                                             "the bundled records)")
-    verify.add_argument("--preset", type=_options.text,
+    verify.add_argument("--preset", type=arguments.text,
                         help="with --impl: the preset to compare with, whose keywords the "
                              "factory takes (default: the framework's own preset, else "
                              "optax); without: only this preset's bundled records "
                              "(default: all)")
-    verify.add_argument("--examples", type=_options.count(0), default=0,
+    verify.add_argument("--examples", type=arguments.count(0), default=0,
                         help="hypothesis-generated cases per dtype, with --impl (at most "
-                             f"{_options.MAX_EXAMPLES})")
+                             f"{arguments.MAX_EXAMPLES})")
     verify.add_argument("--dtype", choices=["float64", "float32"],
                         help="check this parameter dtype only (default: float64 and float32)")
-    verify.add_argument("--report", type=_options.text, metavar="FILE",
+    verify.add_argument("--report", type=arguments.text, metavar="FILE",
                         help="with --impl: write the run as JSON to FILE, rewritten after "
                              "every case (a regular file, new or replaced, in an existing "
                              "folder; default: none)")
@@ -392,10 +392,10 @@ def _add_verify(sub: Any) -> None:
                         help="with --impl: print every element of the leaf where a mismatch "
                              "starts (default: off, only the differing elements and their "
                              "neighbours, marked *)")
-    verify.add_argument("--record", type=_options.text, metavar="FILE",
+    verify.add_argument("--record", type=arguments.text, metavar="FILE",
                         help="without --impl: only this record file, e.g. "
                              "timm__const_lr__float64.npz (default: all)")
-    verify.add_argument("--data", type=_options.text, metavar="DIR",
+    verify.add_argument("--data", type=arguments.text, metavar="DIR",
                         help="without --impl: check the records of this vectors directory "
                              "(for example made with record or export), each entry checked "
                              "first (default: the bundled vectors)")
@@ -412,7 +412,7 @@ def _add_identify(sub: Any) -> None:
     _add_implementation_arguments(ident)
     ident.add_argument("--dtype", choices=["float64", "float32"],
                        help="the parameter dtype to check (default: float64)")
-    ident.add_argument("--json", type=_options.text, metavar="FILE",
+    ident.add_argument("--json", type=arguments.text, metavar="FILE",
                        help="also write the result as JSON here: matches, variants, each "
                             "preset's first divergence and peak, errors (default: none)")
     _add_runner_arguments(ident)
@@ -428,7 +428,7 @@ def _add_explain(sub: Any) -> None:
                                     f"({docs_url('explain.html')}).",
                         epilog=EXIT_STATUSES)
     _add_implementation_arguments(expl)
-    expl.add_argument("--json", type=_options.text, metavar="FILE",
+    expl.add_argument("--json", type=arguments.text, metavar="FILE",
                       help="also write the explanation here as JSON (schema: "
                            f"{docs_url('explain.html')}; default: none)")
     expl.add_argument("--jobs", type=int, metavar="N",
@@ -443,7 +443,7 @@ def _add_export(sub: Any) -> None:
                           description="Write the oracle's trajectories of every standard "
                                       "case the preset can express,\nin the golden-vector "
                                       f"format ({docs_url('vectors.html')}).")
-    export.add_argument("--preset", type=_options.text, required=True,
+    export.add_argument("--preset", type=arguments.text, required=True,
                         help="the preset to run")
     export.add_argument("--out", required=True, metavar="DIR",
                         help="the vectors folder to write (its manifest.json is merged into)")
@@ -465,11 +465,11 @@ def _add_clients(sub: Any) -> None:
 
 def _add_diff(sub: Any) -> None:
     diff = _sub_command(sub, "diff", help="smallest input on which two presets differ")
-    diff.add_argument("a", type=_options.text, help="a preset")
-    diff.add_argument("b", type=_options.text, help="another preset")
-    diff.add_argument("--examples", type=_options.count(1), default=400,
+    diff.add_argument("a", type=arguments.text, help="a preset")
+    diff.add_argument("b", type=arguments.text, help="another preset")
+    diff.add_argument("--examples", type=arguments.count(1), default=400,
                       help=f"inputs to search (hypothesis examples, 1 to "
-                           f"{_options.MAX_EXAMPLES})")
+                           f"{arguments.MAX_EXAMPLES})")
     diff.set_defaults(run=_diff)
 
 

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from novograd_ref import _options, cli
+from novograd_ref import arguments, cli
 from tests import hostile
 
 ONE_DTYPE = ["--preset", "optax", "--dtype", "float64"]
@@ -69,13 +69,13 @@ def within_bounds(option: str, value: str) -> bool:
     try:
         if option == "--timeout":
             number = float(value)
-            return math.isfinite(number) and 0 < number <= _options.MAX_SECONDS
+            return math.isfinite(number) and 0 < number <= arguments.MAX_SECONDS
         if option == "--examples":
-            return len(value.strip()) <= 20 and 0 <= int(value) <= _options.MAX_EXAMPLES
+            return len(value.strip()) <= 20 and 0 <= int(value) <= arguments.MAX_EXAMPLES
         units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
         unit = units.get(value[-1:].upper(), 1)
         digits = value[:-1] if unit > 1 else value
-        return len(digits.strip()) <= 20 and 0 < int(digits) * unit <= _options.MAX_BYTES
+        return len(digits.strip()) <= 20 and 0 < int(digits) * unit <= arguments.MAX_BYTES
     except ValueError:
         return False
 
@@ -241,10 +241,10 @@ def test_a_package_misbehaving_on_import_never_passes(
 
 def test_option_parsers_take_their_documented_bounds() -> None:
     """The bounds themselves (what ``within_bounds`` above assumes)."""
-    assert _options.seconds(str(_options.MAX_SECONDS)) == _options.MAX_SECONDS
-    assert _options.size("1P") == _options.MAX_BYTES
-    assert _options.count(0)(str(_options.MAX_EXAMPLES)) == _options.MAX_EXAMPLES
-    for parse, value in ((_options.seconds, "86401"), (_options.size, "1025T"),
-                         (_options.count(0), "100001")):
+    assert arguments.seconds(str(arguments.MAX_SECONDS)) == arguments.MAX_SECONDS
+    assert arguments.size("1P") == arguments.MAX_BYTES
+    assert arguments.count(0)(str(arguments.MAX_EXAMPLES)) == arguments.MAX_EXAMPLES
+    for parse, value in ((arguments.seconds, "86401"), (arguments.size, "1025T"),
+                         (arguments.count(0), "100001")):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(value)

@@ -179,7 +179,7 @@ def test_first_hour_in_an_unpacked_sdist(tmp_path: Path) -> None:
 
 
 def test_documentation_url_is_stated_once_in_code_and_in_the_metadata() -> None:
-    from novograd_ref._docs import DOCS_URL
+    from novograd_ref.links import DOCS_URL
 
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert f'Documentation = "{DOCS_URL}"' in pyproject

@@ -30,7 +30,7 @@ import stat
 from pathlib import Path
 from typing import Union
 
-from .._paths import UnsafePath, check_name, check_writable_folder, replace_file
+from ..output_paths import UnsafePath, check_name, check_writable_folder, replace_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -115,7 +115,7 @@ def write_inside(root: PathLike, relative: str, data: bytes) -> None:
     temporary file is created exclusively, and ``os.replace`` swaps a link to a regular
     file at the final name for the new file; anything else standing there (a directory,
     device, FIFO, socket, a dangling link) is refused with :class:`UnsafePath`
-    (``novograd_ref._paths.replace_file``).
+    (``novograd_ref.output_paths.replace_file``).
     """
     parts = relative_parts(relative)
     where = os.path.join(os.fspath(root), *parts)

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ... import presets
-from ..._docs import docs_url
 from ..._optimizer import apply_updates
+from ...links import docs_url
 from ..targets import (
     ExecTarget,
     TargetError,

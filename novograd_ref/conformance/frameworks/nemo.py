@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from novograd_ref._docs import docs_url
 from novograd_ref._json import parse_file_text
 from novograd_ref.conformance.frameworks import spec_exists
 from novograd_ref.conformance.frameworks._torch import (
@@ -24,6 +23,7 @@ from novograd_ref.conformance.frameworks._torch import (
     torch_framework,
     torch_versions,
 )
+from novograd_ref.links import docs_url
 
 NOTES = (
     "nemo.core.optim.novograd.Novograd.step: S = grad.norm().pow(2) (a rounded square "

@@ -69,7 +69,7 @@ def recording_variants(dtype: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 @dataclass
-class _State:
+class _OptaxState:
     params: Any
     opt_state: Any
     step: Callable[[Any, Any, Any], tuple[Any, Any]]
@@ -86,7 +86,7 @@ class OptaxAdapter:
         self.settings = dict(settings)
         self.kwargs = dict(kwargs)
 
-    def init(self, params: Leaves, learning_rate: LearningRate) -> _State:
+    def init(self, params: Leaves, learning_rate: LearningRate) -> _OptaxState:
         """Build the optimizer for ``learning_rate`` and its state for ``params``."""
         import jax
         import jax.numpy as jnp
@@ -98,7 +98,7 @@ class OptaxAdapter:
         jparams = {n: jnp.asarray(np.array(params[n], dtype=dtype)) for n in names}
         if isinstance(learning_rate, np.ndarray):
             table = jnp.asarray(np.array(learning_rate, dtype=np.float64))
-            lr: Any = _table_schedule(table)
+            lr: Any = _jax_table_schedule(table)
         else:
             lr = float(learning_rate)
         opt = optax.novograd(lr, **self.kwargs)
@@ -109,18 +109,18 @@ class OptaxAdapter:
 
         if self.settings.get("jit", True):
             step = jax.jit(step)
-        return _State(jparams, opt.init(jparams), step, dtype, names)
+        return _OptaxState(jparams, opt.init(jparams), step, dtype, names)
 
-    def update(self, grads: Leaves, state: _State) -> tuple[dict[str, np.ndarray], _State]:
+    def update(self, grads: Leaves, state: _OptaxState) -> tuple[dict[str, np.ndarray], _OptaxState]:
         """One step; returns the new parameters as NumPy arrays."""
         import jax.numpy as jnp
 
         g = {n: jnp.asarray(np.array(grads[n], dtype=state.dtype)) for n in state.names}
         params, opt_state = state.step(state.params, state.opt_state, g)
-        new = _State(params, opt_state, state.step, state.dtype, state.names)
+        new = _OptaxState(params, opt_state, state.step, state.dtype, state.names)
         return {n: np.array(params[n]) for n in state.names}, new
 
-    def state_arrays(self, state: _State) -> dict[str, np.ndarray]:
+    def state_arrays(self, state: _OptaxState) -> dict[str, np.ndarray]:
         """optax's per-leaf second moment ``nu`` (0-d) after a step.
 
         The first moment ``mu`` is not exported: it is as large as the parameters and
@@ -130,7 +130,7 @@ class OptaxAdapter:
         return {f"nu__{n}": np.array(inner.nu[n]) for n in state.names}
 
 
-def _table_schedule(table: Any) -> Callable[[Any], Any]:
+def _jax_table_schedule(table: Any) -> Callable[[Any], Any]:
     """A schedule returning ``table[count]`` (count clamped to the table)."""
     import jax.numpy as jnp
 

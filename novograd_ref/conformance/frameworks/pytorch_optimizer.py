@@ -30,7 +30,7 @@ def available() -> bool:
     return spec_exists("torch") and spec_exists("pytorch_optimizer")
 
 
-def _optimizer() -> Any:
+def _kozistr_novograd() -> Any:
     from pytorch_optimizer.optimizer.novograd import NovoGrad
 
     return NovoGrad
@@ -39,6 +39,6 @@ def _optimizer() -> Any:
 #: ``adam_debias`` is always passed explicitly: the constructor stores unknown keywords
 #: in the parameter group, where ``step`` reads it.
 FRAMEWORK = torch_framework(
-    name="pytorch_optimizer", preset="pytorch_optimizer", optimizer=_optimizer,
+    name="pytorch_optimizer", preset="pytorch_optimizer", optimizer=_kozistr_novograd,
     available=available, versions=lambda: torch_versions("pytorch_optimizer"),
     second_moment="parameters", notes=NOTES)

@@ -140,7 +140,7 @@ def preset_kwargs(
 
 
 @dataclass
-class _State:
+class _TfaState:
     optimizer: Any
     variables: list[Any]
     names: list[str]
@@ -159,7 +159,7 @@ class TfaAdapter:
         self.settings = dict(settings)
         self.kwargs = dict(kwargs)
 
-    def init(self, params: Leaves, learning_rate: LearningRate) -> _State:
+    def init(self, params: Leaves, learning_rate: LearningRate) -> _TfaState:
         """Create the variables and the optimizer."""
         import tensorflow as tf
         import tensorflow_addons as tfa
@@ -178,7 +178,7 @@ class TfaAdapter:
         if isinstance(learning_rate, np.ndarray):
             table = np.array(learning_rate, dtype=np.float64)
             if via is None:
-                lr: Any = _table_schedule(table)
+                lr: Any = _keras_table_schedule(table)
             elif via == "piecewise_constant_decay":
                 lr = _piecewise_constant_decay(table)
             elif via == "callback":
@@ -197,9 +197,9 @@ class TfaAdapter:
 
         if self.settings.get("tf_function", False):
             apply = tf.function(apply)
-        return _State(optimizer, variables, names, dtype, apply, callback)
+        return _TfaState(optimizer, variables, names, dtype, apply, callback)
 
-    def update(self, grads: Leaves, state: _State) -> tuple[dict[str, np.ndarray], _State]:
+    def update(self, grads: Leaves, state: _TfaState) -> tuple[dict[str, np.ndarray], _TfaState]:
         """One ``apply_gradients``; returns the variables' new values."""
         import tensorflow as tf
 
@@ -215,7 +215,7 @@ class TfaAdapter:
             n: v.numpy().copy() for n, v in zip(state.names, state.variables, strict=True)
         }, state
 
-    def state_arrays(self, state: _State) -> dict[str, np.ndarray]:
+    def state_arrays(self, state: _TfaState) -> dict[str, np.ndarray]:
         """The per-variable second moment slot ``v`` (0-d) after a step.
 
         The momentum slot ``m`` (rate folded in) is not exported: it is as large as the
@@ -227,7 +227,7 @@ class TfaAdapter:
         }
 
 
-def _table_schedule(table: np.ndarray) -> Any:
+def _keras_table_schedule(table: np.ndarray) -> Any:
     """A Keras ``LearningRateSchedule`` returning ``table[int(step)]`` (float64)."""
     import tensorflow as tf
 

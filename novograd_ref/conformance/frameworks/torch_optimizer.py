@@ -30,13 +30,13 @@ def available() -> bool:
     return spec_exists("torch") and spec_exists("torch_optimizer")
 
 
-def _optimizer() -> Any:
+def _jettify_novograd() -> Any:
     import torch_optimizer
 
     return torch_optimizer.NovoGrad
 
 
 FRAMEWORK = torch_framework(
-    name="torch_optimizer", preset="torch_optimizer", optimizer=_optimizer,
+    name="torch_optimizer", preset="torch_optimizer", optimizer=_jettify_novograd,
     available=available, versions=lambda: torch_versions("torch-optimizer"),
     second_moment="torch_default", notes=NOTES)

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from novograd_ref import vectors
-from novograd_ref._docs import docs_url
 from novograd_ref._json import stored
 from novograd_ref.conformance import frameworks
 from novograd_ref.conformance.adapters._protocol import Adapter
 from novograd_ref.conformance.golden._provenance import provenance
+from novograd_ref.links import docs_url
 
 __all__ = ["FrameworkUnavailableError", "record", "run_case"]
 

@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
-from ..._paths import write_output
+from ...output_paths import write_output
 from ..adapters._protocol import Failure
 from ._report import Report
 from ._verify import Comparison
@@ -147,7 +147,7 @@ def document(*suites: ET.Element) -> bytes:
 
 def write(path: str | os.PathLike[str], *suites: ET.Element) -> None:
     """Atomically replace ``path`` with the document of ``suites`` (a regular file only,
-    never through a link: ``novograd_ref._paths.write_output``)."""
+    never through a link: ``novograd_ref.output_paths.write_output``)."""
     write_output(path, document(*suites))
 
 

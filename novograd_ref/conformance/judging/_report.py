@@ -22,7 +22,7 @@ import textwrap
 from typing import Any
 
 from ..._json import file_text, reportable
-from ..._paths import write_output
+from ...output_paths import write_output
 from ._verify import Comparison
 
 VERDICTS = ("pass", "mismatch", "error", "nothing_checked")
@@ -131,7 +131,7 @@ class Report:
     def write(self, path: str | os.PathLike[str]) -> None:
         """Atomically replace ``path`` with :meth:`to_json` (a temporary file in the
         same folder, created exclusively, moved over ``path``; only a regular file is
-        ever replaced: ``novograd_ref._paths.write_output``)."""
+        ever replaced: ``novograd_ref.output_paths.write_output``)."""
         write_json(path, self.to_json())
 
 

@@ -61,7 +61,7 @@ def floatx(keras: Any, dtype: np.dtype) -> Iterator[None]:
 
 
 @dataclasses.dataclass
-class _Run:
+class _KerasRun:
     variables: list[Any]
     optimizer: Any
     dtype: np.dtype
@@ -76,7 +76,7 @@ class KerasAdapter:
         self.name, self._class, self._keywords = name, cls, keywords
         self._rate_keyword = rate_keyword
 
-    def init(self, params: Leaves, learning_rate: LearningRate) -> _Run:
+    def init(self, params: Leaves, learning_rate: LearningRate) -> _KerasRun:
         """Create the variables and the optimizer, and build it."""
         keras = keras_module()
         names = list(params)
@@ -96,9 +96,9 @@ class KerasAdapter:
                                         name=f"leaf_{i}") for i, n in enumerate(names)]
             optimizer = self._class(**{self._rate_keyword: Table()}, **self._keywords)
             optimizer.build(variables)
-        return _Run(variables, optimizer, dtype, names)
+        return _KerasRun(variables, optimizer, dtype, names)
 
-    def update(self, grads: Leaves, state: _Run) -> tuple[dict[str, np.ndarray], _Run]:
+    def update(self, grads: Leaves, state: _KerasRun) -> tuple[dict[str, np.ndarray], _KerasRun]:
         """One ``apply_gradients``; the variables as NumPy copies."""
         keras = keras_module()
         with floatx(keras, state.dtype):

@@ -27,7 +27,7 @@ from ._grammar import Target
 
 
 @dataclasses.dataclass
-class _Run:
+class _OptaxRun:
     params: Any
     opt_state: Any
     step: Callable[[Any, Any, Any], tuple[Any, Any]]
@@ -43,7 +43,7 @@ class TransformationAdapter:
         self.name, self._function, self._keywords = name, function, keywords
         self._rate_keyword = rate_keyword
 
-    def init(self, params: Leaves, learning_rate: LearningRate) -> _Run:
+    def init(self, params: Leaves, learning_rate: LearningRate) -> _OptaxRun:
         """Build the transformation with the rate as a schedule, and its state."""
         import jax
         import jax.numpy as jnp
@@ -76,9 +76,9 @@ class TransformationAdapter:
 
         jparams = {n: jnp.asarray(np.array(params[n], dtype=dtype)) for n in names}
         state = (tx.init(jparams), jnp.zeros((), dtype=jnp.int32))
-        return _Run(jparams, state, jax.jit(step), dtype, names)
+        return _OptaxRun(jparams, state, jax.jit(step), dtype, names)
 
-    def update(self, grads: Leaves, state: _Run) -> tuple[dict[str, np.ndarray], _Run]:
+    def update(self, grads: Leaves, state: _OptaxRun) -> tuple[dict[str, np.ndarray], _OptaxRun]:
         """One step; the new parameters as NumPy copies."""
         import jax.numpy as jnp
 

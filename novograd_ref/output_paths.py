@@ -23,7 +23,7 @@ b'{}'
 >>> check_output_file(folder, "--report")
 Traceback (most recent call last):
 ...
-novograd_ref._paths.UnsafePath: --report ...: is a directory (only a regular file is written)
+novograd_ref.output_paths.UnsafePath: --report ...: is a directory (only a regular file is written)
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def check_name(path: PathLike, what: str) -> str:
     >>> check_name("x" * 300, "--json")
     Traceback (most recent call last):
     ...
-    novograd_ref._paths.UnsafePath: --json: a file name of at most 255 bytes is expected, got 300
+    novograd_ref.output_paths.UnsafePath: --json: a file name of at most 255 bytes is expected, got 300
     """
     text = os.fspath(path)
     if not text:
