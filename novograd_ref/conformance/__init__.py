@@ -23,6 +23,21 @@ option" by raising :class:`Unsupported` (or ``NotImplementedError``) from its fa
 that case is skipped. :class:`Report` holds the verdict (``pass``, ``mismatch``,
 ``error``, ``nothing_checked``).
 
+The kit's stages are its sub-packages, each read only by the stages after it:
+
+- ``adapters``: how an implementation is reached (the :class:`Adapter` protocol and
+  the failure record, presets as adapters, the ``--impl`` loader, preset keywords);
+  ``frameworks``: the plug-ins for real frameworks; ``targets``: optimizers as
+  published and ports in any language (``exec:``), with no glue;
+- ``isolation``: running an implementation in a child process, one run at a time;
+- ``judging``: comparison with the oracle, divergence, the verdict of one outcome,
+  the bundled records, and the reports (text, JSON, JUnit XML);
+- ``live``: the live checks, ``verify`` and ``identify`` on standard and generated
+  cases;
+- ``diagnosis``: ``explain``, its probes, experiments, search and explanation;
+- ``golden``: golden vectors recorded from frameworks, exported from the oracle, and
+  their provenance.
+
 >>> from novograd_ref.conformance import PresetAdapter, verify_record
 >>> from novograd_ref import vectors
 >>> entry = vectors.record_entries(framework="optax", case="const_lr", dtype="float64")[0]

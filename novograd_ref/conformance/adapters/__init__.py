@@ -1,1 +1,2 @@
-"""How an implementation is reached: the adapter protocol, presets as adapters, the loader of ``module:factory`` ports, and preset keywords."""
+"""How an implementation is reached: the adapter protocol, presets as adapters, the
+loader of ``module:factory`` ports, and preset keywords."""

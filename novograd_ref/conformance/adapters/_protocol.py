@@ -107,6 +107,7 @@ class Failure:
 
 
 CAUSES = ("raised", "protocol", "exit", "signal", "timeout", "memory")
+_FAILURE_FIELDS = frozenset(f.name for f in dataclasses.fields(Failure))
 
 
 class ImplementationFailed(Exception):
@@ -126,6 +127,17 @@ class ImplementationFailed(Exception):
                  traceback: str = "", cause: str = "protocol") -> None:
         super().__init__(message)
         self.failure = Failure(cause, message, call, step, traceback)
+
+    def __getattr__(self, name: str) -> Any:
+        """The record's fields read through the exception (``exc.cause`` is
+        ``exc.failure.cause``), stored once, in :attr:`failure`.
+
+        >>> ImplementationFailed("boom", "init()", 0, cause="raised").cause
+        'raised'
+        """
+        if name in _FAILURE_FIELDS and "failure" in self.__dict__:
+            return getattr(self.failure, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def raised(exc: BaseException, call: str, step: int | None = None) -> ImplementationFailed:

@@ -1,1 +1,2 @@
-"""``explain``: probes, experiments, the search over configurations, and the explanation."""
+"""``explain``: probes, experiments, the search over configurations, and the
+explanation."""
