@@ -85,7 +85,7 @@ def leaf_step(
     u = _average(cfg, xp, sc, u_in)
     lr, m_in = sc.lr, m
     if sc.casts:
-        lr, m_in = _cast(xp, lr, u.dtype), _cast(xp, m, u.dtype)
+        lr, m_in = cast_to(xp, lr, u.dtype), cast_to(xp, m, u.dtype)
     inside = cfg.learning_rate_placement == "inside"
     if cfg.first_moment_init == "first_input":  # m_0: the first input as it enters m
         m_in = _select(xp, sc.first, -lr * u_in if inside else u_in, m_in)
@@ -105,8 +105,8 @@ def leaf_step(
         update = _decoupled_decay(cfg, update, p, lr)
     # Each output in its own dtype: also under NumPy 1.x, where a 0-d result is a NumPy
     # scalar and ``float * np.float32(x)`` widens it to float64.
-    return (_cast(xp, update, g.dtype), _cast(xp, m_new, m.dtype), _cast(xp, v_new, v.dtype),
-            v_max if v_max is None else _cast(xp, v_max, v.dtype))
+    return (cast_to(xp, update, g.dtype), cast_to(xp, m_new, m.dtype), cast_to(xp, v_new, v.dtype),
+            v_max if v_max is None else cast_to(xp, v_max, v.dtype))
 
 
 # --------------------------------------------------- scalar formulas on Python floats
@@ -208,8 +208,13 @@ def _select(xp: Any, first: Scalar, if_first: Array, otherwise: Array) -> Array:
     return xp.where(first, if_first, otherwise)
 
 
-def _cast(xp: Any, x: Any, dtype: Any) -> Any:
-    """Cast an array to ``dtype`` unless it already is; Python numbers pass through."""
+def cast_to(xp: Any, x: Any, dtype: Any) -> Any:
+    """Cast an array to ``dtype`` unless it already is; Python numbers pass through.
+
+    >>> import numpy as np
+    >>> cast_to(np, np.ones(2), np.float32).dtype, cast_to(np, 0.5, np.float32)
+    (dtype('float32'), 0.5)
+    """
     if not hasattr(x, "dtype") or x.dtype == dtype:  # Python numbers have no dtype
         return x
     return xp.astype(x, dtype)
@@ -229,21 +234,21 @@ def _second_moment(cfg: Config, xp: Any, sc: StepScalars, g: Array, v: Array
         # sum is that 0, in the dtype and on the device of g: a max of nothing raises)
         stat = xp.sum(xp.abs(g)) if 0 in g.shape else xp.max(xp.abs(g))
         prior = v if cfg.second_moment_init == "zero" else _select(
-            xp, sc.first, _cast(xp, stat, v.dtype), v)
-        used = _cast(xp, b2 * prior + (1 - b2) * stat, v.dtype)
+            xp, sc.first, cast_to(xp, stat, v.dtype), v)
+        used = cast_to(xp, b2 * prior + (1 - b2) * stat, v.dtype)
     elif cfg.norm == "apex_l2":  # the kernel squares and sums in float32 (or wider)
-        wide = _cast(xp, g, xp.result_type(g.dtype, v.dtype))
+        wide = cast_to(xp, g, xp.result_type(g.dtype, v.dtype))
         s = xp.sum(wide * wide)
         prior = v if cfg.second_moment_init == "zero" else _select(
-            xp, sc.first, _cast(xp, xp.sqrt(s), v.dtype), v)
-        used = _cast(xp, xp.sqrt(b2 * prior * prior + (1 - b2) * s), v.dtype)
+            xp, sc.first, cast_to(xp, xp.sqrt(s), v.dtype), v)
+        used = cast_to(xp, xp.sqrt(b2 * prior * prior + (1 - b2) * s), v.dtype)
     else:
         s = xp.sum(g * g)
         if sc.casts:
-            s = _cast(xp, s, v.dtype)
+            s = cast_to(xp, s, v.dtype)
         blend = _blend(cfg, v, s)
         if sc.casts:
-            blend = _cast(xp, blend, v.dtype)
+            blend = cast_to(xp, blend, v.dtype)
         init = cfg.second_moment_init
         if init == "first_step":
             used = _select(xp, sc.first, s, blend)
@@ -331,7 +336,7 @@ def _step_factor(cfg: Config, xp: Any, sc: StepScalars, wide: Any, dtype: Any
         return _one_minus_pow(xp, base, t, wide, None, root)
 
     factor = _step_size_factor(cfg, sc.t, one_minus)
-    return None if factor is None else _cast(xp, factor, dtype)
+    return None if factor is None else cast_to(xp, factor, dtype)
 
 
 def _decoupled_decay(cfg: Config, update: Array, p: Array, lr: Scalar) -> Array:
@@ -371,7 +376,7 @@ def _one_minus_pow(xp: Any, base: float, t: Scalar, wide: Any, dtype: Any,
         value = -xp.expm1(xp.astype(t, wide) * math.log(base))
     if root:
         value = xp.sqrt(value)
-    return value if dtype is None else _cast(xp, value, dtype)
+    return value if dtype is None else cast_to(xp, value, dtype)
 
 
 def _float64(xp: Any) -> Any:

@@ -192,7 +192,7 @@ def apply_updates(params: Tree, updates: Tree) -> Tree:
             if p.shape != u.shape:
                 raise ValueError(f"updates{_path(treedef, i)}: expected shape {p.shape} like "
                                  f"the parameter, got {u.shape}")
-    return unflatten(treedef, [_core._cast(xp, p + u, p.dtype)
+    return unflatten(treedef, [_core.cast_to(xp, p + u, p.dtype)
                                for p, u in zip(p_leaves, u_leaves)])
 
 
