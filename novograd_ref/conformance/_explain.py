@@ -135,8 +135,8 @@ def _alternatives(search: Search, best: Outcome) -> tuple[Search, Outcome, list[
                       "expected": "within the tolerance",
                       "measured": f"relative error {best.failed[name]:.3g} without it",
                       "note": "reproduced with it"} for name in explained[1:]]
-        findings.append(Finding(explained[0].removeprefix("probe "), code, ANOMALIES[code], evidence,
-                                code))
+        findings.append(Finding(explained[0].removeprefix("probe "), code,
+                                ANOMALIES[code].words, evidence, code))
         search, best = other, found
     return search, best, findings
 
@@ -205,6 +205,8 @@ def _assemble(spec: str, language: str, observations: list[Observation],
             d["evidence"] = _difference_evidence(chosen, search, d["switch"])
     if chosen is not None:
         findings = findings + _conventions(chosen, search)
+    anomalies = [{"code": a["code"], "meaning": ANOMALIES[a["code"]].words,
+                  "detected_by": ANOMALIES[a["code"]].probe, **a} for a in anomalies]
     return Explanation(
         spec, language, verdict, matches, reproduced_by, call, reference,
         chosen.candidate.preset if chosen else None, diffs, anomalies,
@@ -358,12 +360,6 @@ def _reference_run(outcome: Outcome | None) -> str | None:
 _OUTSIDE_PROBE = {"second_moment_wrong_beta": "probe betas", "momentum_wrong_beta":
                   "probe betas", "betas_swapped": "probe betas",
                   "grad_averaging_inverted": "probe grad_averaging"}
-_OUTSIDE_WORDS = {
-    "second_moment_wrong_beta": "the second moment is blended with b1, not b2",
-    "momentum_wrong_beta": "the momentum is blended with b2, not b1",
-    "betas_swapped": "the betas are swapped: b1 drives the second moment, b2 the momentum",
-    "grad_averaging_inverted": "the grad_averaging keyword is inverted: (1 - b1) scales the "
-                               "normalized gradient when it is off, and not when it is on"}
 
 
 def _difference_evidence(chosen: Outcome, search: Search, switch: str
@@ -399,7 +395,7 @@ def _move_evidence(chosen: Outcome, search: Search, move: Move, prefer: str = ""
 
 
 def _outside_moves(best: Outcome, search: Search) -> list[dict[str, Any]]:
-    return [{"code": move.outside, "message": _OUTSIDE_WORDS[move.outside],
+    return [{"code": move.outside, "message": ANOMALIES[move.outside].words,
              "evidence": _move_evidence(best, search, move, _OUTSIDE_PROBE[move.outside])}
             for move in best.candidate.moves if move.outside]
 

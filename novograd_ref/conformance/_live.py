@@ -206,7 +206,7 @@ def verify_implementation(impl: Implementation | str, preset: str,
             tell(report)
     if identify and runs:
         report.matches = matching_presets(runs, preset, dtypes[0])
-        report.variants = float32_variants(runs, preset, dtypes[0], report.matches)
+        report.variants = _float32_variants(runs, preset, dtypes[0], report.matches)
     report.complete = True
     tell(report)
     return report
@@ -301,14 +301,13 @@ def reproducing(found: Iterable[Standing], runs: int) -> list[str]:
     return [s.preset for s in found if runs and not s.failed and 2 * s.compared >= runs]
 
 
-def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], language: str,
-                     dtype: str, matches: Iterable[str] = ()) -> list[str]:
-    """The presets (other than ``matches``) that the float64 ``runs`` reproduce only
-    with a float32 second moment or with float32 arithmetic, described
-    (``"torch_optimizer with state_dtype='float32'"``); none for float32 runs."""
+def _float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]],
+                      language: str, dtype: str, matches: Iterable[str] = ()) -> list[str]:
+    """:func:`._search.float32_variants` of the float64 ``runs`` (none for float32
+    runs), ``matches`` left out."""
     from ._runs import Observation
     from ._runs import Run as Experiment
-    from ._search import float32_variants as search_variants
+    from ._search import float32_variants
 
     if dtype != "float64":
         return []
@@ -316,9 +315,7 @@ def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], Run]], lan
     observations = [Observation(Experiment(f"case {problem.name}", "case",
                                            dict(hyper[problem.name]), problem, dtype),
                                 run.params, run.grads) for problem, _kwargs, run in runs]
-    skip = set(matches)
-    return [v for v in search_variants(observations, language)
-            if v.split(" ", 1)[0] not in skip]
+    return float32_variants(observations, language, skip=matches)
 
 
 def identify(impl: Implementation | str, language: str, dtype: str = "float64",
@@ -347,4 +344,4 @@ def identify(impl: Implementation | str, language: str, dtype: str = "float64",
                                                  case.name, dtype, outcome))
     found = standings(runs, language, dtype, candidates)
     names = reproducing(found, len(runs))
-    return Matches(names, errors, found, float32_variants(runs, language, dtype, names))
+    return Matches(names, errors, found, _float32_variants(runs, language, dtype, names))

@@ -477,18 +477,20 @@ def differences(cand: Candidate, configs_of: Callable[[Candidate], dict[str, Con
     return list(out.values())
 
 
-def float32_variants(observations: Sequence[Observation], language: str) -> list[str]:
-    """The presets a port reproduces only in a float32 variant, described: with a
-    float32 second moment (``"timm with state_dtype='float32'"``) or with all its
-    arithmetic in float32 (``"optax computed in float32"``), whichever is closer when
-    both are within the float32 tolerance. A preset the port reproduces as it is, or
-    that expresses fewer than half of the runs, is not listed.
+def float32_variants(observations: Sequence[Observation], language: str,
+                     skip: Iterable[str] = ()) -> list[str]:
+    """The presets (other than ``skip``) a port reproduces only in a float32 variant,
+    described: with a float32 second moment (``"timm with state_dtype='float32'"``) or
+    with all its arithmetic in float32 (``"optax computed in float32"``), whichever is
+    closer when both are within the float32 tolerance. A preset the port reproduces as
+    it is, or that expresses fewer than half of the runs, is not listed. ``identify``
+    and ``verify --identify`` report these for float64 runs.
     """
     plain = Search(observations, Quirks(), language)
     narrow = Search(observations, Quirks(arithmetic="float32"), language)
     state = _set(state_dtype="float32")
-    out = []
-    for preset in plain.names:
+    out, skipped = [], set(skip)
+    for preset in (p for p in plain.names if p not in skipped):
         base = plain.evaluate(Candidate(preset))
         if base is None or not base.failed or 2 * len(base.configs) < len(plain.observations):
             continue
