@@ -69,9 +69,14 @@ EXPECTED: dict[str, tuple[str, set[str], set[tuple[str, Any, Any]], set[str]]] =
     "o_mean_norm_debias": ("optax", set(), {DEBIAS}, {"mean_normalization"}),
     "o_lr_twice": ("optax", set(), set(), {"learning_rate_squared"}),
     "o_decay_after_step": ("optax", set(), set(), {"weight_decay_after_step"}),
-    # a second moment starting at a constant: nearest is the zero start, and the rest
-    # is said to be unexplained, with the first step's size against optax's
-    "o_v_constant": ("optax", set(), {ZERO}, {"unexplained", "first_step_size"}),
+    # a second moment starting at a constant, read off the first step's size; the rest
+    # of the port (its weight decay) still explained
+    "o_v_constant": ("optax", set(), set(), {"second_moment_constant_start"}),
+    "o_v_constant_decoupled": ("optax", set(), {DECOUPLED}, {"second_moment_constant_start"}),
+    # a mean of squares against a layer normalized in chunks (both depend on the size)
+    "o_mean_norm": ("optax", set(), set(), {"mean_normalization"}),
+    "o_chunked": ("optax", set(), set(), {"chunked_normalization"}),
+    "o_chunked_debias": ("optax", set(), {DEBIAS}, {"chunked_normalization"}),
     # torch-optimizer's keywords
     "t_first_step": ("optax", {"optax", "paper"}, set(), set()),
     "t_inverted": ("torch_optimizer", set(), set(), {"grad_averaging_inverted"}),
