@@ -351,8 +351,11 @@ class Search:
         for outcome in starts:
             seen.add(_key(outcome.candidate))
             push(outcome, False)
-        expanded = 0
+        expanded, began, answered = 0, time.perf_counter(), False
         while queue and time.perf_counter() < deadline:
+            if not best.score[0] and not answered:  # look for a shorter one, as long again
+                answered, now = True, time.perf_counter()
+                deadline = min(deadline, now + (now - began))
             _, _, pairs, node = heapq.heappop(queue)
             if not self._deeper(node, 2 if pairs else 1, best):
                 continue
@@ -371,33 +374,51 @@ class Search:
                 taken = [f for m in cand.moves for f in m.fields]
                 if len(taken) != len(set(taken)) or _key(cand) in seen:
                     continue
-                seen.add(_key(cand))
                 child = self.evaluate(cand, node, strict=tuple(
                     m.name for m in added) not in compound_names)
-                if child is None:
+                if child is None:  # judged against this parent: another may keep it
                     continue
+                seen.add(_key(cand))
                 if self._rank(child) < self._rank(best):
                     best = child
                 push(child, False)
             if not pairs:
                 push(node, True)
-        return self.prune(best)
+        return self._rebased(self.prune(best))
+
+    def _rebased(self, outcome: Outcome) -> Outcome:
+        """``outcome``'s moves on every other preset, pruned there (a preset that
+        already has some of them needs fewer): the best ranked of those that do as well
+        (fewer switches moved, the port's own preset first among equals)."""
+        best = outcome
+        for preset in self.names:
+            if preset == outcome.candidate.preset:
+                continue
+            other = self.evaluate(Candidate(preset, outcome.candidate.moves))
+            if other is None or not self.covers_enough(other) or \
+                    self._rank(other)[:1] > self._rank(outcome)[:1]:
+                continue
+            other = self.prune(other)
+            if self._rank(other) < self._rank(best):
+                best = other
+        return best
 
     @staticmethod
     def _deeper(node: Outcome, added: int, best: Outcome) -> bool:
         """Whether ``node`` gains ``added`` moves: up to :data:`MAX_MOVES`; once
-        ``best`` reproduces every run, only towards an answer with fewer moves, so the
-        answer has the fewest moves found."""
+        ``best`` expresses and reproduces every run, only towards an answer with fewer
+        moves."""
         depth = len(node.candidate.moves) + added
-        if best.failed:
+        if best.score[0]:  # runs failing or not expressed
             return depth <= MAX_MOVES
         return depth < len(best.candidate.moves)
 
     def _priority(self, outcome: Outcome, pairs: bool) -> tuple[Any, ...]:
-        """The queue's order: failing runs, then the excess; a candidate's pairs after
-        its single moves' children of the same standing."""
+        """The queue's order: failing (or not expressed) runs, then the distance (the
+        excess); the pairs of moves of a candidate after every candidate's single
+        moves (a pair costs as many evaluations as all single moves of 25 candidates)."""
         score = outcome.score
-        return (score[0], pairs, score[2], score[1], outcome.total)
+        return (pairs, score[0], score[2], score[1], outcome.total)
 
     def prune(self, outcome: Outcome) -> Outcome:
         """``outcome`` without every move whose removal makes no run fail: a move is
