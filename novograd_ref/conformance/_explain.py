@@ -166,7 +166,7 @@ def _alternatives(search: Search, best: Outcome, findings: list[Finding]
     return search, best, found
 
 
-def _first_step(search: Search, cfg: Config, quirks: Quirks, obs: Observation) -> float:
+def _first_step(cfg: Config, quirks: Quirks, obs: Observation) -> float:
     """The size of layer ``a``'s first step that ``cfg`` with ``quirks`` takes on ``obs``."""
     assert obs.fed is not None
     want = simulate(cfg, quirks, obs.run, obs.fed)
@@ -196,14 +196,13 @@ def _constant_start(search: Search, best: Outcome
         return None
     mine = float(np.linalg.norm(obs.params["a"][1] - obs.params["a"][0]))
     with np.errstate(all="ignore"):
-        zero = _first_step(search, dataclasses.replace(cfg, second_moment_init="zero"),
-                           quirks, obs)
-        first = _first_step(search, dataclasses.replace(cfg, second_moment_init="first_step"),
+        zero = _first_step(dataclasses.replace(cfg, second_moment_init="zero"), quirks, obs)
+        first = _first_step(dataclasses.replace(cfg, second_moment_init="first_step"),
                             quirks, obs)
 
         def step(c: float) -> float:
-            return _first_step(search, cfg, dataclasses.replace(
-                quirks, second_moment_start=c), obs)
+            return _first_step(cfg, dataclasses.replace(quirks, second_moment_start=c),
+                               obs)
 
         if not mine < zero * (1 - 1e-9) or not step(1e6) < mine:
             return None

@@ -214,22 +214,35 @@ def _read_first_step(observed: Mapping[str, Observation]) -> Reading:
                    ev, "no_first_step_update"), {"first_step_update": False}
 
 
+def _step_ratio(observed: Mapping[str, Observation], other: str, leaf: str
+                ) -> tuple[float, int, str] | None:
+    """Layer ``leaf``'s first moving step on probe ``other`` against probe
+    ``normalization``, on the elements the two share (the first ones of a longer
+    layer): the ratio of their sizes, the step, and ``other``'s run name; ``None``
+    when not measurable."""
+    runs = _ok(observed, "normalization", other)
+    if runs is None:
+        return None
+    plain, changed = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(changed) != step:
+        return None
+    before = _increment(plain, leaf, step)
+    below = float(np.linalg.norm(before))
+    above = float(np.linalg.norm(_increment(changed, leaf, step)[:before.size]))
+    return (above / below if below else float("nan")), step, changed.run.name
+
+
 def _cross(observed: Mapping[str, Observation], scaled: str, leaf: str
            ) -> tuple[float, dict[str, Any]] | None:
     """Layer ``leaf``'s step on probe ``scaled`` (the other layer's gradient times 100)
     against probe ``normalization``: the ratio (1 for per-layer normalization)."""
-    runs = _ok(observed, "normalization", scaled)
-    if runs is None:
+    found = _step_ratio(observed, scaled, leaf)
+    if found is None:
         return None
-    plain, other = runs
-    step = _moved_step(plain)
-    if not step or _moved_step(other) != step:
-        return None
-    before, after = _increment(plain, leaf, step), _increment(other, leaf, step)
-    ratio = float(np.linalg.norm(after) / np.linalg.norm(before)) if np.any(
-        before) else float("nan")
+    ratio, step, run = found
     other_leaf = "b" if leaf == "a" else "a"
-    return ratio, _ev(other.run.name, step, leaf, "1 times the step (per layer)",
+    return ratio, _ev(run, step, leaf, "1 times the step (per layer)",
                       f"{ratio:.3g} times the step",
                       f"layer {other_leaf}'s gradient times 100: layer {leaf}'s step")
 
@@ -292,19 +305,12 @@ def _law(observed: Mapping[str, Observation], other: str, leaf: str, factor: flo
     ``factor``) against probe ``normalization``, on the elements the two share (the
     first ones of a longer layer): the exponent of ``factor`` it scales by, and the
     evidence, ``expected`` being NovoGrad's exponent. ``None`` when not measurable."""
-    runs = _ok(observed, "normalization", other)
-    if runs is None:
+    found = _step_ratio(observed, other, leaf)
+    if found is None:
         return None
-    plain, scaled = runs
-    step = _moved_step(plain)
-    if not step or _moved_step(scaled) != step:
-        return None
-    shared = _increment(plain, leaf, step).size
-    below = float(np.linalg.norm(_increment(plain, leaf, step)))
-    above = float(np.linalg.norm(_increment(scaled, leaf, step)[:shared]))
-    ratio = above / below if below else float("nan")
+    ratio, step, run = found
     power = _exponent(ratio, factor)
-    return power, _ev(scaled.run.name, step, leaf,
+    return power, _ev(run, step, leaf,
                       f"{factor ** expected:.3g} times the step (exponent {expected:g})",
                       f"{ratio:.3g} times the step (exponent {power:.3g})", note)
 
@@ -322,7 +328,9 @@ def _laws(observed: Mapping[str, Observation], others: Mapping[str, str], factor
 
 
 def _powers(powers: Mapping[str, float]) -> str:
-    return ", ".join(f"layer {leaf} {power:.2g}" for leaf, power in powers.items())
+    """``layer a -0.5, layer b -0.5``: each exponent to three decimals."""
+    return ", ".join(f"layer {leaf} {round(power, 3) + 0.0:g}"
+                     for leaf, power in powers.items())
 
 
 def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
