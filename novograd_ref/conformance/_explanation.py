@@ -281,10 +281,10 @@ class Explanation:
                       f" - {d['meaning']}" for d in self.differences]
         if self.anomalies:
             lines.append("outside the switch space:")
-            for a in self.anomalies:
-                lines.append(f"  [{a['code']}] {a['meaning']}")
+            for a in self.anomalies:  # what was measured, then the table's words
+                lines.append(f"  [{a['code']}] {a['message']}")
                 if a["message"] != a["meaning"]:
-                    lines.append(f"    {a['message']}")
+                    lines.append(f"    ({a['meaning']})")
         if self.first_divergence and self.verdict == "differs":
             d = self.first_divergence
             lines.append(f"first divergence from the nearest configuration: {d['run']}, "

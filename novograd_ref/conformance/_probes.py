@@ -411,8 +411,10 @@ def chunk_size(observed: Mapping[str, Observation]) -> tuple[int, list[dict[str,
     if not step:
         return 0, []
     ratio = _increment(obs, "a", step) / np.asarray(_long_gradient())
+    if not np.all(np.isfinite(ratio)):
+        return 0, []
     scale = float(np.median(np.abs(ratio)))
-    if not scale or not np.all(np.isfinite(ratio)):
+    if not scale:
         return 0, []
     jumps = np.flatnonzero(np.abs(np.diff(ratio)) > 1e-3 * scale) + 1
     size = int(np.gcd.reduce(jumps)) if jumps.size else 0
@@ -439,8 +441,9 @@ def _read_chunks(observed: Mapping[str, Observation]) -> Reading:
         if step and _moved_step(half) == step:
             g = np.asarray(_long_gradient())
             second = slice(LONG - LONG // 4, LONG)  # the last quarter
-            ratio = float(np.linalg.norm(_increment(half, "a", step)[second]) /
-                          np.linalg.norm(_increment(plain, "a", step)[second]))
+            below = float(np.linalg.norm(_increment(plain, "a", step)[second]))
+            above = float(np.linalg.norm(_increment(half, "a", step)[second]))
+            ratio = above / below if below else float("nan")
             norm = float(np.linalg.norm(g) / np.linalg.norm(
                 np.concatenate([100.0 * g[:LONG // 2], g[LONG // 2:]])))
             ev.append(_ev(half.run.name, step, f"a[{LONG - LONG // 4}:]",
