@@ -49,7 +49,9 @@ def explain(impl: Implementation | str, language: str,
     which it raises, exits, crashes or hangs is a ``crash`` anomaly naming that run and
     the explanation goes on from the others; with ``in_process`` it runs here.
     ``jobs`` child processes run the port at once (default: the number of cores; one
-    with ``in_process``); the switch search stops after about ``budget`` seconds.
+    with ``in_process``); the switch search stops after about ``budget`` seconds, and
+    the search from each behaviour tried when runs stay failing (:func:`_alternatives`)
+    after a third of that.
 
     >>> from novograd_ref.conformance import implementation
     >>> found = explain(implementation("preset:paper"), "paper")
@@ -137,7 +139,7 @@ def _alternatives(search: Search, best: Outcome, findings: list[Finding]
         if not best.failed:
             break
         other = Search(search.observations, dataclasses.replace(search.quirks, **change),
-                       search.language, search.progress, search.budget)
+                       search.language, search.progress, search.budget / 3)
         starts = [o for o in (other.evaluate(Candidate(best.candidate.preset)),
                               other.evaluate(best.candidate)) if o is not None]
         if not starts:
