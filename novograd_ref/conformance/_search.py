@@ -476,7 +476,11 @@ def compound_moves() -> list[tuple[Move, ...]]:
     correction and ``(1 - b1)`` grad averaging. Together they can leave the first step
     as it was (a zero start, Adam's bias correction and the averaging: Adam-style
     debiased moments), so neither one nor two of them bring a port that has all three
-    closer; three at once are tried as one move."""
+    closer; three at once are tried as one move.
+
+    >>> [m.name for m in compound_moves()[0]]
+    ["second_moment_init='zero'", "bias_correction='adam'", "grad_averaging='always'"]
+    """
     by_name = {m.name: m for m in moves()}
     starts = ("second_moment_init='zero'",)
     corrections = ("bias_correction='adam'", "bias_correction='debias'")
