@@ -274,6 +274,21 @@ def test_the_json_schema_and_codes_are_documented() -> None:
         assert f"`{code}`" in doc, code
 
 
+def test_the_anomaly_list_of_the_docs_is_the_table() -> None:
+    """docs/explain.md lists every anomaly exactly as the one table in the code words
+    it (code, plain words, example, what detects it)."""
+    from novograd_ref.conformance.diagnosis._explanation import anomaly_reference
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
+    listed = doc.split("<!-- anomaly table: begin -->\n")[1].split(
+        "<!-- anomaly table: end -->")[0]
+    assert listed == anomaly_reference()
+    for code, anomaly in ANOMALIES.items():
+        assert f"`{code}`\n: {anomaly.words}." in listed
+        assert anomaly.probe
+        assert anomaly.example
+
+
 @pytest.mark.parametrize(("spec", "language", "variant"), [
     ("tests.flawed_ports:torch_float32_state", "torch_optimizer",
      "torch_optimizer with state_dtype='float32'"),

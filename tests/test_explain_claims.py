@@ -131,10 +131,22 @@ def test_scaling_laws_are_printed_beside_novograds() -> None:
     preset's; a port applying the rate twice shows exponent 2 against 1."""
     found = explain(implementation("tests.flawed_ports:numpy_optax"), "optax", in_process=True)
     laws = {p["convention"]: p["finding"] for p in found.to_json()["probes"]}
-    assert laws["step against the learning rate"].endswith("power 1 (NovoGrad: 1)")
-    assert laws["step against the layer's size"].endswith("power -0.5 (NovoGrad: -0.5)")
+    assert laws["step against the learning rate"].endswith(
+        "power layer a 1, layer b 1 (NovoGrad: 1)")
+    assert laws["step against the layer's size"].endswith(
+        "power layer a -0.5, layer b -0.5 (NovoGrad: -0.5)")
     assert "(NovoGrad: 0)" in laws["step against the layer's gradient"]
     assert "(NovoGrad: 0)" in laws["step against the parameters"]
+    assert "(ratios 1, 1; per layer: 1)" in laws["normalization scope"]
+    assert laws["chunks of a layer"].endswith("one norm for the whole layer")
+    for p in found.to_json()["probes"]:  # every layer read, expected beside measured
+        if p["convention"].startswith("step against the") and "preset" not in \
+                p["convention"]:
+            assert [e["leaf"] for e in p["evidence"]] == ["a", "b"], p
+            assert all("exponent" in e["expected"] and "exponent" in e["measured"]
+                       for e in p["evidence"]), p
+    assert "step against the layer's size: the step scales as the layer's size to the " \
+           "power layer a -0.5, layer b -0.5 (NovoGrad: -0.5)" in found.details()
     assert laws["first step against the nearest preset"].startswith("the first step is 1 ")
     twice = explain(implementation("tests.unseen_ports:o_lr_twice"), "optax",
                     in_process=True)
@@ -156,3 +168,49 @@ def test_the_cli_prints_every_difference_with_its_runs(
     assert "it is optax with nesterov=True" in out
     assert "nesterov: probe normalization, expected within the tolerance (without this, " \
            "from optax), measured" in out
+
+
+@pytest.mark.slow
+def test_a_chunked_layer_is_told_from_a_mean_of_squares() -> None:
+    """Both make the step depend on the layer's size. A layer normalized in chunks: on
+    the long layer the step per unit gradient jumps every 16 elements, and scaling the
+    first half's gradient leaves the last quarter's step as it was; the probes alone
+    name it, with the chunk size. A mean of squares: each layer's size exponent is 0
+    (NovoGrad: -0.5) and the halves are coupled as NovoGrad's."""
+    chunked = explain(implementation("tests.unseen_ports:o_chunked"), "optax",
+                      in_process=True).to_json()
+    chunks = next(p for p in chunked["probes"] if p["convention"] == "chunks of a layer")
+    assert chunks["anomaly"] == "chunked_normalization"
+    assert "chunks of 16 elements" in chunks["finding"]
+    half = chunks["evidence"][-1]
+    assert half["run"] == "probe normalization_long_half"
+    assert half["measured"] == "1 times the step"
+    assert [a["code"] for a in chunked["anomalies"]] == ["chunked_normalization"]
+    mean = explain(implementation("tests.unseen_ports:o_mean_norm"), "optax",
+                   in_process=True).to_json()
+    laws = {p["convention"]: p for p in mean["probes"]}
+    assert laws["step against the layer's size"]["finding"].endswith(
+        "power layer a 0, layer b 0 (NovoGrad: -0.5)")
+    assert not laws["chunks of a layer"]["anomaly"]
+    anomaly = next(a for a in mean["anomalies"] if a["code"] == "mean_normalization")
+    shown = {e["run"] for e in anomaly["evidence"]}
+    assert {"probe normalization_wide", "probe normalization_wide_b",
+            "probe normalization_long_half"} <= shown
+
+
+@pytest.mark.slow
+def test_a_constant_second_moment_start_is_read_off_the_first_step() -> None:
+    """``v_0 = 0.01``, then blended: the first step is smaller than a zero start's and
+    larger than a first-step start's; the constant is named with that evidence, and the
+    port's decoupled weight decay is still found."""
+    found = explain(implementation("tests.unseen_ports:o_v_constant_decoupled"), "optax",
+                    in_process=True).to_json()
+    anomaly = next(a for a in found["anomalies"]
+                   if a["code"] == "second_moment_constant_start")
+    assert "starts at 0.01," in anomaly["message"]
+    first = anomaly["evidence"][0]
+    assert (first["run"], first["step"]) == ("probe normalization", 1)
+    zero, start = (float(x.split()[0]) for x in first["expected"].split(", "))
+    assert start < float(first["measured"]) < zero
+    assert [d["switch"] for d in found["differences"]] == ["weight_decay_mode"]
+    assert found["reproduced_runs"] == found["total_runs"]

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from novograd_ref import Config, presets
@@ -57,8 +57,10 @@ EXPECTED: dict[str, tuple[str, set[str], set[tuple[str, Any, Any]], set[str]]] =
     "o_decoupled": ("optax", set(), {DECOUPLED}, set()),
     "o_fixed_decay": ("optax", set(), {FIXED}, set()),
     "o_eps_inside_zero": ("optax", set(), {*EPS_INSIDE, ZERO}, set()),
-    # the rate inside the momentum is tfa's: two moves from it
-    "o_three": ("tfa", set(), {ALWAYS, DEBIAS}, set()),
+    # the rate inside the momentum is tfa's (two moves from it), but tfa cannot express
+    # one run the port completed: three moves from optax express and reproduce all
+    "o_three": ("optax", set(), {ALWAYS, DEBIAS,
+                                 ("learning_rate_placement", "inside", "outside")}, set()),
     "o_four": ("optax", set(), {ZERO, DEBIAS, ALWAYS, DECOUPLED}, set()),
     "o_four_nesterov": ("optax", set(), {NESTEROV, ALWAYS, *EPS_INSIDE, ADAM}, set()),
     # five moves from optax, four from dle (whose second moment starts while 0)
@@ -80,9 +82,14 @@ EXPECTED: dict[str, tuple[str, set[str], set[tuple[str, Any, Any]], set[str]]] =
     "o_mean_norm_debias": ("optax", set(), {DEBIAS}, {"mean_normalization"}),
     "o_lr_twice": ("optax", set(), set(), {"learning_rate_squared"}),
     "o_decay_after_step": ("optax", set(), set(), {"weight_decay_after_step"}),
-    # a second moment starting at a constant: nearest is the zero start, and the rest
-    # is said to be unexplained, with the first step's size against optax's
-    "o_v_constant": ("optax", set(), {ZERO}, {"unexplained", "first_step_size"}),
+    # a second moment starting at a constant, read off the first step's size; the rest
+    # of the port (its weight decay) still explained
+    "o_v_constant": ("optax", set(), set(), {"second_moment_constant_start"}),
+    "o_v_constant_decoupled": ("optax", set(), {DECOUPLED}, {"second_moment_constant_start"}),
+    # a mean of squares against a layer normalized in chunks (both depend on the size)
+    "o_mean_norm": ("optax", set(), set(), {"mean_normalization"}),
+    "o_chunked": ("optax", set(), set(), {"chunked_normalization"}),
+    "o_chunked_debias": ("optax", set(), {DEBIAS}, {"chunked_normalization"}),
     # torch-optimizer's keywords
     "t_first_step": ("optax", {"optax", "paper"}, set(), set()),
     "t_inverted": ("torch_optimizer", set(), set(), {"grad_averaging_inverted"}),
@@ -231,19 +238,41 @@ def _factory(base: str, moved: dict[str, Any]) -> Any:
     return make
 
 
+def _distance(base: str, moved: dict[str, Any]) -> int | None:
+    """How many moves the port of ``moved`` is from preset ``base`` on case
+    ``const_lr``: the Config fields that differ, eps and eps_root counted once (a
+    placement); ``None`` when Config refuses the port's configuration."""
+    run = next(r for r in case_runs() if r.name == "case const_lr")
+    kwargs = preset_kwargs_for("optax", run.hyper)
+    assert kwargs is not None
+    try:
+        port = _factory(base, moved)(**kwargs)
+    except Unsupported:
+        return None
+    mine = Config(run.rate, **port.hyper, **port.switches)
+    theirs = _const_lr_config(base)
+    fields = {f.name for f in dataclasses.fields(Config)} - {"learning_rate"}
+    changed = {f for f in fields if getattr(mine, f) != getattr(theirs, f)}
+    return len(changed - {"eps_root"} if "eps" in changed else changed)
+
+
 @st.composite
 def _configurations(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
-    base = draw(st.sampled_from(sorted(presets_with_keywords())))
-    picks = draw(st.lists(st.sampled_from(SETTINGS), min_size=1, max_size=5,
+    """A preset and one to five settings that each move the port away from it (a
+    setting the preset already has is not drawn; the port's eps placement counts when it
+    differs from the preset's), the port a configuration Config accepts."""
+    const_lr = next(r for r in case_runs() if r.name == "case const_lr")
+    base = draw(st.sampled_from(sorted(p for p in presets_with_keywords()
+                                       if preset_kwargs_for(p, const_lr.hyper))))
+    start = _const_lr_config(base)
+    options = [s for s in SETTINGS
+               if next(iter(s)) == "eps_placement" or
+               getattr(start, next(iter(s))) != next(iter(s.values()))]
+    picks = draw(st.lists(st.sampled_from(options), min_size=1, max_size=5,
                           unique_by=lambda s: next(iter(s))))
     moved = {k: v for s in picks for k, v in s.items()}
-    start = _const_lr_config(base)
-    switches = {**{f: getattr(start, f) for f in _SWITCH_FIELDS}, **moved}
-    switches.pop("eps_placement", None)
-    try:
-        Config(0.01, weight_decay=0.1, **switches)
-    except ValueError:
-        moved = {"second_moment_init": "zero"}
+    distance = _distance(base, moved)
+    assume(distance is not None and 1 <= distance <= 5)
     return base, moved
 
 
@@ -258,10 +287,9 @@ def _explained(base: str, moved: dict[str, Any]) -> dict[str, Any]:
 @given(_configurations())
 def test_a_random_configuration_gets_only_true_needed_claims(
         drawn: tuple[str, dict[str, Any]]) -> None:
-    """One to five switch moves from a random preset: every difference ``explain``
-    claims is a switch the port really has, at its value, with the runs that need it;
-    and the answer reproduces every run it can express, or says which it does not
-    (``unexplained``, ``reproduced_runs`` below ``total_runs``)."""
+    """One to five switch moves from a random preset: explain reproduces every run it
+    can express, with no anomaly, and every difference it claims is a switch the port
+    really has, at its value, with the runs that need it (no unnecessary move)."""
     base, moved = drawn
     found = _explained(base, moved)
     truth = {**{f: getattr(_const_lr_config(base), f) for f in _SWITCH_FIELDS}, **moved}
@@ -270,29 +298,19 @@ def test_a_random_configuration_gets_only_true_needed_claims(
         if d["switch"] in truth:
             assert d["port"] == truth[d["switch"]], (d, truth)
     inexpressible = sum(r["status"] == "ok" and r["error"] is None for r in found["runs"])
-    codes = {a["code"] for a in found["anomalies"]}
-    if found["verdict"] in ("matches", "reproduced"):
-        assert found["reproduced_runs"] + inexpressible == found["total_runs"]
-        assert not codes
-    else:
-        assert "unexplained" in codes, (base, moved, codes)
-        unexplained = next(a for a in found["anomalies"] if a["code"] == "unexplained")
-        failing = {r["run"] for r in found["runs"] if r["passed"] is False}
-        assert {e["run"] for e in unexplained["evidence"]} == failing
-        assert found["reproduced_runs"] + len(failing) + inexpressible == found["total_runs"]
+    assert found["verdict"] in ("matches", "reproduced"), (base, moved, found["anomalies"])
+    assert found["reproduced_runs"] + inexpressible == found["total_runs"]
+    assert not found["anomalies"]
 
 
 @pytest.mark.parametrize(("base", "moved"), [
     ("dle", {"grad_averaging": "always", "nesterov": True}),
     ("optax", {"second_moment_init": "zero", "bias_correction": "debias",
                "weight_decay_mode": "decoupled", "grad_averaging": "always"}),
-    pytest.param("dle", {"grad_averaging": "always", "nesterov": True,
-                         "second_moment_init": "zero", "bias_correction": "adam"},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "three moves that cancel on the first step (a zero start, Adam's "
-                     "bias correction and (1 - b1) averaging) with a fourth: no single "
-                     "move or pair brings the runs closer, so the search does not reach "
-                     "them"))),
+    # three moves that cancel on the first step (a zero start, Adam's bias correction
+    # and (1 - b1) averaging) with a fourth
+    ("dle", {"grad_averaging": "always", "nesterov": True, "second_moment_init": "zero",
+             "bias_correction": "adam"}),
 ])
 def test_a_configuration_moves_from_a_preset_is_reproduced(
         base: str, moved: dict[str, Any]) -> None:

@@ -30,7 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "m_start": "zero",  # zero | first_input (m_0 = the first moment input)
     "v_beta": "b2",  # which beta the second moment uses (its blend, its debiasing)
     "m_beta": "b1",  # which beta the first moment uses (its blend, grad averaging)
-    "scope": "layer",  # layer | tree | element | mean | none (not normalized at all)
+    "scope": "layer",  # layer | tree | element | mean | chunk | none (not normalized)
+    "chunk": 16,  # elements per chunk of a flattened layer, each normalized alone
+    "v0": 1e-3,  # the second moment's start when v_start is "constant"
     "first_eps": True,  # eps on the first step
     "first_update": True,  # the parameters move on the first step
     "nesterov": False,  # TF momentum's look-ahead
@@ -53,9 +55,9 @@ class Port:
         self.name = "unseen[" + ",".join(f"{k}={v}" for k, v in conventions.items()) + "]"
 
     def init(self, params: Mapping[str, np.ndarray], learning_rate: Any) -> dict[str, Any]:
-        v0 = 1e-3 if self.c["v_start"] == "constant" else 0.0
+        v0 = self.c["v0"] if self.c["v_start"] == "constant" else 0.0
         def second(p: np.ndarray) -> Any:
-            return np.full(p.shape, v0) if self.c["scope"] == "element" else v0
+            return np.full(p.shape, v0) if self.c["scope"] in ("element", "chunk") else v0
         return {"p": {k: v.copy() for k, v in params.items()}, "t": 0, "lr": learning_rate,
                 "m": {k: np.zeros_like(v) for k, v in params.items()},
                 "v": {k: second(v) for k, v in params.items()},
@@ -91,6 +93,8 @@ class Port:
                 s = total
             elif c["scope"] == "mean":
                 s = kind(np.mean(g * g))
+            elif c["scope"] == "chunk":
+                s = _chunk_sums(g, c["chunk"])
             else:
                 s = kind(np.sum(g * g))
             blend = bv * v + (1 - bv) * s
@@ -150,6 +154,15 @@ class Port:
             new["p"][name] = new_p.astype(dtype)
             new["m"][name], new["v"][name], new["vmax"][name] = m, v, vmax
         return new["p"], {**new, "t": t, "lr": lr}
+
+
+def _chunk_sums(g: np.ndarray, size: int) -> np.ndarray:
+    """Each element's chunk's sum of squares: the layer flattened and cut every
+    ``size`` elements, as a port on flattened (sharded) parameters does."""
+    flat = (g * g).reshape(-1)
+    starts = np.arange(0, flat.size, size)
+    sums = np.add.reduceat(flat, starts) if flat.size else flat
+    return np.repeat(sums, np.diff(np.append(starts, flat.size))).reshape(g.shape)
 
 
 def optax_keywords(**conventions: Any) -> Any:
@@ -284,6 +297,10 @@ o_mean_norm_debias = optax_keywords(scope="mean", bias="debias")
 o_lr_twice = optax_keywords(lr="twice")
 o_decay_after_step = optax_keywords(decay="after_step")
 o_v_constant = optax_keywords(v_start="constant")
+o_v_constant_decoupled = optax_keywords(v_start="constant", v0=1e-2, decay="decoupled")
+o_mean_norm = optax_keywords(scope="mean")
+o_chunked = optax_keywords(scope="chunk")
+o_chunked_debias = optax_keywords(scope="chunk", chunk=100, bias="debias")
 # torch-optimizer's keywords
 t_first_step = torch_keywords(v_start="first_step")
 t_inverted = torch_keywords(averaging="inverted")

@@ -166,6 +166,10 @@ class Quirks:
       applied twice).
     - ``decay_after_step``: decoupled weight decay applied to the parameters after the
       step (``p <- (p + update) (1 - lr wd)``), whatever the configuration's mode.
+    - ``chunk``: each layer (flattened) is split into chunks of this many elements,
+      each normalized as a layer of its own (0: none).
+    - ``second_moment_start``: the second moment starts at this constant and is blended
+      from step 1 (0: as the configuration's ``second_moment_init`` says).
     """
 
     scope: str = "layer"
@@ -175,6 +179,8 @@ class Quirks:
     arithmetic: str | None = None
     rate_power: int = 1
     decay_after_step: bool = False
+    chunk: int = 0
+    second_moment_start: float = 0.0
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from NovoGrad's behaviour."""
@@ -242,16 +248,21 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
     if quirks.scope == "none":  # u = g: a unit "norm" and no eps
         cfg = dataclasses.replace(cfg, eps=0.0, eps_root=0.0)
     first_cfg = cfg if quirks.first_step_eps else dataclasses.replace(cfg, eps=0.0)
+    if quirks.second_moment_start:
+        cfg = _blended_from_step_one(cfg)
+        first_cfg = _blended_from_step_one(first_cfg)
     if sign < 0 and cfg.weight_decay:  # last: a negated decay is no Config to replace
         cfg, first_cfg = _negated_decay(cfg), _negated_decay(first_cfg)
     dtype = np.dtype(quirks.arithmetic or run.dtype)
     names = list(run.params0)
     params = {n: run.params0[n].astype(dtype) for n in names}
     grads = {n: np.asarray(fed[n]).astype(dtype) for n in names}
-    if quirks.scope == "tree":
-        params = {"tree": np.concatenate([params[n].reshape(-1) for n in names])}
-        grads = {"tree": np.concatenate([grads[n].reshape(run.steps, -1) for n in names],
-                                        axis=1)}
+    groups = _groups(run.params0, quirks)
+    if groups is not None:
+        flat = np.concatenate([params[n].reshape(-1) for n in names])
+        flat_g = np.concatenate([grads[n].reshape(run.steps, -1) for n in names], axis=1)
+        params = {key: flat[part] for key, part in groups}
+        grads = {key: flat_g[:, part] for key, part in groups}
     xp = namespace(np.zeros(1))
     if quirks.scope == "element":
         xp = _elementwise_namespace(xp)
@@ -260,7 +271,8 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
     elif quirks.scope == "mean":
         xp = _mean_namespace(xp)
     rows = {n: [p] for n, p in params.items()}
-    state = {n: _zero_state(cfg, p, quirks.scope == "element") for n, p in params.items()}
+    state = {n: _zero_state(cfg, p, quirks.scope == "element", quirks.second_moment_start)
+             for n, p in params.items()}
     with np.errstate(all="ignore"):
         for k in range(run.steps):
             step_cfg = first_cfg if k == 0 else cfg
@@ -278,8 +290,8 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
                 params[n] = p
                 rows[n].append(p)
     out = {n: np.stack(r) for n, r in rows.items()}
-    if quirks.scope == "tree":
-        flat, out, start = out["tree"], {}, 0
+    if groups is not None:
+        flat, out, start = np.concatenate([out[key] for key, _ in groups], axis=1), {}, 0
         for n in names:
             size = run.params0[n].size
             out[n] = flat[:, start:start + size].reshape(run.steps + 1, *run.params0[n].shape)
@@ -287,12 +299,41 @@ def simulate(cfg: Config, quirks: Quirks, run: Run, fed: Mapping[str, np.ndarray
     return {n: a.astype(run.dtype) for n, a in out.items()}
 
 
-def _zero_state(cfg: Config, p: np.ndarray, elementwise: bool
+def _zero_state(cfg: Config, p: np.ndarray, elementwise: bool, start: float = 0.0
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """First moment, second moment (per layer, or per element) and its running max."""
+    """First moment, second moment (per layer, or per element; ``start`` before step 1)
+    and its running max."""
     mu = np.zeros(p.shape, dtype=cfg.mu_dtype or p.dtype)
-    nu = np.zeros(p.shape if elementwise else (), dtype=cfg.state_dtype or p.dtype)
+    nu = np.full(p.shape if elementwise else (), start, dtype=cfg.state_dtype or p.dtype)
     return mu, nu, (nu.copy() if cfg.amsgrad else None)
+
+
+def _blended_from_step_one(cfg: Config) -> Config:
+    """``cfg`` whose second moment is blended from step 1 (``second_moment_init='zero'``,
+    the state then starting at the quirk's constant); ``cfg`` itself where Config
+    refuses that."""
+    try:
+        return dataclasses.replace(cfg, second_moment_init="zero")
+    except ValueError:
+        return cfg
+
+
+def _groups(params0: Mapping[str, np.ndarray], quirks: Quirks
+            ) -> list[tuple[str, slice]] | None:
+    """The parts of the flattened leaves (in order) normalized together: one for the
+    whole tree (``scope='tree'``), or each leaf's chunks of ``quirks.chunk`` elements;
+    ``None`` for one per leaf, as they are."""
+    sizes = [(n, int(p.size)) for n, p in params0.items()]
+    if quirks.scope == "tree":
+        return [("tree", slice(0, sum(size for _n, size in sizes)))]
+    if not quirks.chunk:
+        return None
+    out, start = [], 0
+    for name, size in sizes:
+        for lo in range(0, max(size, 1), quirks.chunk):
+            out.append((f"{name}#{lo}", slice(start + lo, start + min(size, lo + quirks.chunk))))
+        start += size
+    return out
 
 
 def tolerance(cfg: Config, quirks: Quirks, dtype: str, float32_rounding: bool = False

@@ -15,7 +15,9 @@ schema ``novograd-ref/explain/1``:
 - ``differences``: ``[{switch, port, preset, meaning, evidence}]``, ``Config`` field
   names and values (the port's, the nearest preset's), ``meaning`` in words,
   ``evidence`` where the port leaves the answer without that difference;
-- ``anomalies``: ``[{code, message, evidence}]`` with ``code`` from :data:`ANOMALIES`;
+- ``anomalies``: ``[{code, meaning, detected_by, message, evidence}]``: ``code`` from
+  :data:`ANOMALIES`, ``meaning`` and ``detected_by`` its words and probe there,
+  ``message`` what was measured on this port;
 - ``probes``: ``[{probe, convention, finding, evidence, anomaly}]``;
 - ``runs``: ``[{run, kind, dtype, status, error, passed}]``: every run, ``status``
   ``ok``/``crash``/``skipped``, ``error`` the relative error against the best
@@ -44,32 +46,139 @@ SCHEMA = "novograd-ref/explain/1"
 MIN_RUNS = 4  # completed runs below which nothing is concluded
 INEXPRESSIBLE = "the keywords cannot express these hyperparameters"  # a run's skip reason
 
-#: The anomaly codes and what each means.
-ANOMALIES: dict[str, str] = {
-    "elementwise_normalization": "every element is normalized by its own moving average "
-                                 "of g^2 (RMSprop-like, Adam without bias correction), "
-                                 "not each layer by its norm",
-    "global_normalization": "one norm for the whole parameter tree instead of one per layer",
-    "second_moment_wrong_beta": "the second moment is blended with b1 instead of b2",
-    "momentum_wrong_beta": "the momentum is blended with b2 instead of b1",
-    "betas_swapped": "b1 drives the second moment and b2 the momentum",
-    "grad_averaging_inverted": "grad averaging is applied exactly when it is not asked for",
-    "first_step_without_eps": "the first step divides by sqrt(v) without eps",
-    "no_first_step_update": "the parameters do not move on the first step",
-    "no_update": "the parameters never move",
-    "weight_decay_sign": "weight decay pushes parameters away from 0",
-    "float32_arithmetic": "the update is computed in float32 under wider parameters",
-    "not_normalized": "the step grows with the gradient: it is not normalized by the "
-                      "gradient's norm",
-    "mean_normalization": "the gradient is normalized by a mean of squares (or per chunk), "
-                          "not by the layer's sum of squares",
-    "learning_rate_squared": "the step is quadratic in the learning rate (applied twice)",
-    "weight_decay_after_step": "weight decay is applied to the parameters after the step: "
-                               "p <- (p + update)(1 - lr wd)",
-    "first_step_size": "the first step is a different size from the nearest preset's",
-    "crash": "the port raised or broke the adapter protocol on some runs",
-    "unexplained": "no configuration, even with the anomalies found, reproduces the port",
+@dataclasses.dataclass(frozen=True)
+class Anomaly:
+    """One behaviour outside the switch space: in a porter's ``words``, the ``probe``
+    (or search step) that detects it, and an ``example`` port line that shows it."""
+
+    words: str
+    probe: str
+    example: str
+
+
+#: Every anomaly code: the one table the text output, the JSON (``meaning``) and
+#: ``docs/explain.md`` (:func:`anomaly_reference`) take their words from. In the
+#: examples ``u`` is the moment input, ``m`` the first moment, ``v`` the second moment
+#: and ``S = sum(g*g)`` a layer's squared norm.
+ANOMALIES: dict[str, Anomaly] = {
+    "elementwise_normalization": Anomaly(
+        "every element is normalized by its own moving average of g^2 (per-coordinate, "
+        "RMSprop- or Adam-like without bias correction), not each layer by its norm: "
+        "not NovoGrad",
+        "probe `normalization`: every element of a layer moves alike",
+        "`v = b2 v + (1-b2) g*g` per element"),
+    "global_normalization": Anomaly(
+        "one norm for the whole parameter tree instead of one per layer",
+        "probes `normalization_scaled` / `normalization_scaled_b`: one layer's gradient "
+        "times 100 changes the other layer's step",
+        "`S = sum over all leaves`"),
+    "chunked_normalization": Anomaly(
+        "each layer is split into chunks of a fixed number of elements, each chunk "
+        "normalized by its own norm (a port on sharded or flattened parameters): the "
+        "step depends on which elements share a chunk",
+        "probes `normalization_long` / `normalization_long_half`: on a long layer the "
+        "step per unit gradient jumps at the chunk boundaries, and scaling the first "
+        "half's gradient by 100 leaves the second half's step unchanged (NovoGrad: it "
+        "shrinks with the layer's norm)",
+        "`for chunk in split(g, 1024): S = sum(chunk*chunk)`"),
+    "mean_normalization": Anomaly(
+        "the gradient is normalized by the root of the layer's mean square, not of its "
+        "sum of squares: the step does not shrink with the layer's size",
+        "probe `normalization_wide` (a layer four times as long at the same per-element "
+        "gradient keeps each element's step: size exponent 0, NovoGrad -0.5), with "
+        "`normalization_long_half` coupled as NovoGrad's; named when it also reproduces "
+        "the runs the search left failing",
+        "`S = mean(g*g)`"),
+    "not_normalized": Anomaly(
+        "the step grows with the gradient: it is not normalized by the gradient's norm",
+        "probe `normalization_scaled`: the layer's own step is 100 times (exponent 1; "
+        "NovoGrad: 0)",
+        "`u = g`"),
+    "learning_rate_squared": Anomaly(
+        "the step is quadratic in the learning rate: the rate is applied twice",
+        "probe `normalization_rate`: the rate times 10 makes the step 100 times "
+        "(exponent 2; NovoGrad: 1)",
+        "`p -= lr * lr * m`"),
+    "second_moment_constant_start": Anomaly(
+        "the second moment starts at a small constant, not at zero or at the first "
+        "step's |g|^2, and is blended from step 1",
+        "probe `normalization`, step 1: the first step is smaller than the zero start "
+        "predicts and larger than the first-step start, by the amount a constant v_0 "
+        "explains; named when that constant reproduces the runs",
+        "`v = 1e-3` before step 1, then `v = b2 v + (1-b2) S`"),
+    "second_moment_wrong_beta": Anomaly(
+        "the second moment is blended with b1 instead of b2 (one beta for both moments)",
+        "the search (a move no switch expresses), evidence on probe `betas`",
+        "`v = b1 v + (1-b1) S`"),
+    "momentum_wrong_beta": Anomaly(
+        "the momentum is blended with b2 instead of b1",
+        "the search, evidence on probe `betas`",
+        "`m = b2 m + u`"),
+    "betas_swapped": Anomaly(
+        "the betas are swapped: b1 drives the second moment and b2 the momentum",
+        "the search, evidence on probe `betas`",
+        "`b2, b1 = betas`"),
+    "grad_averaging_inverted": Anomaly(
+        "the grad_averaging keyword is inverted: (1 - b1) scales the normalized "
+        "gradient when it is off, and not when it is on",
+        "the search, evidence on probe `grad_averaging`",
+        "`if not grad_averaging: u *= 1 - b1`"),
+    "weight_decay_after_step": Anomaly(
+        "weight decay is applied to the parameters after the step: "
+        "p <- (p - lr m)(1 - lr wd)",
+        "tried when the search leaves runs failing; its evidence: the runs with weight "
+        "decay it reproduces",
+        "`p -= lr * m; p -= lr * wd * p`"),
+    "first_step_without_eps": Anomaly(
+        "no eps on the first step: an eps-dominated gradient moves as far as a large one "
+        "(a zero first gradient gives 0/0)",
+        "probes `eps_dominated` / `eps_reference`",
+        "`den = sqrt(v) if t == 1 else sqrt(v) + eps`"),
+    "no_first_step_update": Anomaly(
+        "the parameters do not move on the first step",
+        "probe `normalization`: the first step that moves",
+        "`if t > 1: p -= lr * m`"),
+    "no_update": Anomaly(
+        "the parameters never move",
+        "probe `normalization`",
+        "`p` returned unchanged"),
+    "weight_decay_sign": Anomaly(
+        "weight decay has the opposite sign: it pushes the parameters away from 0",
+        "probes `weight_decay_off` / `weight_decay_on`",
+        "`u = g / den - wd * p`"),
+    "float32_arithmetic": Anomaly(
+        "the update is computed in float32 under wider parameters (a float32 second "
+        "moment alone is `state_dtype='float32'`, a switch)",
+        "probe `precision`: every updated value is a float32 number",
+        "`g.astype(float32)` throughout"),
+    "first_step_size": Anomaly(
+        "the first step is a different size from the nearest preset's (reported when "
+        "runs stay unexplained; the ratio is among every port's probe findings)",
+        "probe `normalization`, step 1, against the nearest preset's simulation",
+        "`p -= 2 * lr * m` on step 1"),
+    "crash": Anomaly(
+        "the port raised, exited, was killed by a signal, hung, ran out of memory or "
+        "broke the adapter protocol on some runs",
+        "every run",
+        "`len(g)` on a 0-d leaf"),
+    "unexplained": Anomaly(
+        "no configuration, even with the anomalies found, reproduces every run: the "
+        "runs the nearest candidate does not reproduce, with where the port first "
+        "leaves it and what the probes measured there",
+        "the search",
+        "an update no switch or anomaly describes"),
 }
+
+
+def anomaly_reference() -> str:
+    """The anomaly codes as the Markdown definition list of ``docs/explain.md``.
+
+    >>> anomaly_reference().splitlines()[0]
+    '`elementwise_normalization`'
+    """
+    return "\n".join(f"`{code}`\n: {a.words}. Example: {a.example}. Detected by {a.probe}.\n"
+                     for code, a in ANOMALIES.items())
+
 
 #: A switch value in a porter's words (what the port does).
 _MEANING: dict[tuple[str, Any], str] = {
@@ -172,8 +281,10 @@ class Explanation:
                       f" - {d['meaning']}" for d in self.differences]
         if self.anomalies:
             lines.append("outside the switch space:")
-            for a in self.anomalies:
+            for a in self.anomalies:  # what was measured, then the table's words
                 lines.append(f"  [{a['code']}] {a['message']}")
+                if a["message"] != a["meaning"]:
+                    lines.append(f"    ({a['meaning']})")
         if self.first_divergence and self.verdict == "differs":
             d = self.first_divergence
             lines.append(f"first divergence from the nearest configuration: {d['run']}, "

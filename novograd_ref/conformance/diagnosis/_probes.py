@@ -22,10 +22,21 @@ import numpy as np
 
 from ... import _hyper
 from ._experiments import Observation, Quirks, Run, fixed_run
+from ._explanation import ANOMALIES
 
 _A = [0.3, -1.2, 2.0, -0.4, 0.8]  # one layer's gradient: magnitudes spread 1:7
 _B = [0.9, -0.5, 0.25]
 _P = {"a": [0.5, -0.2, 0.1, 0.7, -0.9], "b": [-0.3, 0.6, 0.4]}
+_GRADS = {"a": _A, "b": _B}
+LONG = 4096  # the long layer's size: chunks of up to half of it are seen
+
+
+def _long_gradient() -> list[float]:
+    """:data:`LONG` gradient elements of sizes 0.5 to 2 and mixed signs, in no period
+    (so chunks of any size have different norms)."""
+    rng = np.random.default_rng(20)
+    size = rng.uniform(0.5, 2.0, LONG)
+    return [float(x) for x in np.where(rng.random(LONG) < 0.5, -size, size)]
 
 
 def _const(grads: Mapping[str, list[float]], steps: int) -> list[dict[str, list[float]]]:
@@ -46,7 +57,13 @@ def probe_runs() -> list[Run]:
       ``normalization_wide``: layer ``a`` four times as long at the same per-element
       gradient (its norm doubles, so each element's step must halve);
       ``normalization_params``: the parameters times 100 (without weight decay the
-      step must not change).
+      step must not change); ``normalization_scaled_b`` and ``normalization_wide_b``:
+      the same for layer ``b`` (each layer's own response, and ``a``'s to ``b``'s
+      gradient); ``normalization_long``: layer ``a`` of :data:`LONG` elements starting
+      at 0 (NovoGrad moves it along ``g``, a port normalizing chunks of it separately
+      does not), and ``normalization_long_half``: its first half's gradient times 100
+      (NovoGrad's second half then shrinks with the layer's norm; a chunk entirely in
+      the second half does not change).
     - ``zero_first_gradient``: layer ``a``'s first gradient is 0 (second-moment start).
     - ``eps_dominated`` / ``eps_reference``: gradients of norm 4e-7 with ``eps = 1e-4``,
       and the same gradients times 1e6.
@@ -62,6 +79,7 @@ def probe_runs() -> list[Run]:
                for s, t in ((1.0, 0.5), (3.0, 0.2), (0.2, 2.0), (2.0, 1.0), (0.5, 4.0))]
     shrinking = [{"a": _scaled(_A, s), "b": _scaled(_B, s)} for s in (4.0, 1.0, 0.1, 0.05)]
     tiny = [x * 1e-7 for x in (1.0, -2.0, 3.0)]
+    long = _long_gradient()
     return [
         fixed_run("probe normalization", "normalization", hyper, _P,
                   _const({"a": _A, "b": _B}, 3), 0.05),
@@ -71,6 +89,16 @@ def probe_runs() -> list[Run]:
                   _const({"a": _A, "b": _B}, 3), 0.5),
         fixed_run("probe normalization_wide", "normalization", hyper,
                   {"a": _P["a"] * 4, "b": _P["b"]}, _const({"a": _A * 4, "b": _B}, 3), 0.05),
+        fixed_run("probe normalization_scaled_b", "normalization", hyper, _P,
+                  _const({"a": _A, "b": _scaled(_B, 100.0)}, 3), 0.05),
+        fixed_run("probe normalization_wide_b", "normalization", hyper,
+                  {"a": _P["a"], "b": _P["b"] * 4}, _const({"a": _A, "b": _B * 4}, 3), 0.05),
+        fixed_run("probe normalization_long", "normalization", hyper,
+                  {"a": [0.0] * LONG, "b": _P["b"]}, _const({"a": long, "b": _B}, 3), 0.05),
+        fixed_run("probe normalization_long_half", "normalization", hyper,
+                  {"a": [0.0] * LONG, "b": _P["b"]},
+                  _const({"a": _scaled(long[:LONG // 2], 100.0) + long[LONG // 2:],
+                          "b": _B}, 3), 0.05),
         fixed_run("probe normalization_params", "normalization", hyper,
                   {k: _scaled(v, 100.0) for k, v in _P.items()},
                   _const({"a": _A, "b": _B}, 3), 0.05),
@@ -150,7 +178,7 @@ def read_probes(observed: Mapping[str, Observation]) -> tuple[list[Finding], Qui
     quirks: dict[str, Any] = {}
     findings = []
     for reader in (_read_first_step, _read_own_scale, _read_size, _read_params, _read_scope,
-                   _read_rate, _read_eps, _read_weight_decay, _read_precision):
+                   _read_chunks, _read_rate, _read_eps, _read_weight_decay, _read_precision):
         finding, found = reader(observed)
         if finding is not None:
             findings.append(finding)
@@ -186,6 +214,39 @@ def _read_first_step(observed: Mapping[str, Observation]) -> Reading:
                    ev, "no_first_step_update"), {"first_step_update": False}
 
 
+def _step_ratio(observed: Mapping[str, Observation], other: str, leaf: str
+                ) -> tuple[float, int, str] | None:
+    """Layer ``leaf``'s first moving step on probe ``other`` against probe
+    ``normalization``, on the elements the two share (the first ones of a longer
+    layer): the ratio of their sizes, the step, and ``other``'s run name; ``None``
+    when not measurable."""
+    runs = _ok(observed, "normalization", other)
+    if runs is None:
+        return None
+    plain, changed = runs
+    step = _moved_step(plain)
+    if not step or _moved_step(changed) != step:
+        return None
+    before = _increment(plain, leaf, step)
+    below = float(np.linalg.norm(before))
+    above = float(np.linalg.norm(_increment(changed, leaf, step)[:before.size]))
+    return (above / below if below else float("nan")), step, changed.run.name
+
+
+def _cross(observed: Mapping[str, Observation], scaled: str, leaf: str
+           ) -> tuple[float, dict[str, Any]] | None:
+    """Layer ``leaf``'s step on probe ``scaled`` (the other layer's gradient times 100)
+    against probe ``normalization``: the ratio (1 for per-layer normalization)."""
+    found = _step_ratio(observed, scaled, leaf)
+    if found is None:
+        return None
+    ratio, step, run = found
+    other_leaf = "b" if leaf == "a" else "a"
+    return ratio, _ev(run, step, leaf, "1 times the step (per layer)",
+                      f"{ratio:.3g} times the step",
+                      f"layer {other_leaf}'s gradient times 100: layer {leaf}'s step")
+
+
 def _read_scope(observed: Mapping[str, Observation]) -> Reading:
     runs = _ok(observed, "normalization", "normalization_scaled")
     if runs is None:
@@ -201,29 +262,31 @@ def _read_scope(observed: Mapping[str, Observation]) -> Reading:
     ev = [_ev(plain.run.name, step, "a", "increment proportional to g " + str(_floats(g)),
               _floats(d), f"spread of increment/g {per_layer:.2g}; spread of "
               f"|increment| {per_element:.2g}")]
-    b_plain, b_scaled = _increment(plain, "b", step), _increment(scaled, "b", step)
-    ratio = float(np.linalg.norm(b_scaled) / np.linalg.norm(b_plain)) if np.any(
-        b_plain) else float("nan")
-    ev.append(_ev(scaled.run.name, step, "b", _floats(b_plain), _floats(b_scaled),
-                  f"layer a's gradient times 100; layer b's step changed by a factor "
-                  f"{ratio:.3g}"))
+    crossed = [c for c in (_cross(observed, "normalization_scaled", "b"),
+                           _cross(observed, "normalization_scaled_b", "a")) if c is not None]
+    ev += [e for _ratio, e in crossed]
+    coupled = [ratio for ratio, _e in crossed if not abs(ratio - 1.0) <= 1e-3]
     if per_element < 1e-6 < per_layer:
         return Finding("normalization", "normalization scope",
                        "normalization is per element (every element is divided by its own "
                        "|g|), not per layer: this is not NovoGrad", ev,
                        "elementwise_normalization"), {"scope": "element"}
     if per_layer > 1e-4:
+        if chunk_size(observed)[0]:
+            return None, {}  # chunks smaller than the layer: read by _read_chunks
         return Finding("normalization", "normalization scope", "a layer does not move "
                        "along its gradient: the step is neither per layer nor per element",
                        ev, "unexplained"), {}
-    if abs(ratio - 1.0) > 1e-3:
+    if coupled:
         return Finding("normalization", "normalization scope",
-                       "one norm for the whole tree: scaling layer a's gradient changed "
-                       f"layer b's step by a factor {ratio:.3g} (per layer: 1)", ev,
-                       "global_normalization"), {"scope": "tree"}
+                       "one norm for the whole tree: scaling one layer's gradient by 100 "
+                       f"changed the other layer's step by a factor {coupled[0]:.3g} (per "
+                       "layer: 1)", ev, "global_normalization"), {"scope": "tree"}
     return Finding("normalization", "normalization scope",
                    "per layer: each layer moves along its gradient, unaffected by the "
-                   "other layer's scale", ev), {}
+                   "other layer's scale (ratios "
+                   + ", ".join(f"{ratio:.3g}" for ratio, _e in crossed) + "; per layer: 1)",
+                   ev), {}
 
 
 def _exponent(ratio: float, factor: float) -> float:
@@ -231,46 +294,58 @@ def _exponent(ratio: float, factor: float) -> float:
     return float(np.log(ratio) / np.log(factor)) if ratio > 0 else float("nan")
 
 
-def _step_ratio(bigger: Observation, plain: Observation, leaf: str, step: int) -> float:
-    """``|step of bigger| / |step of plain|`` on ``leaf`` at ``step``."""
-    below = float(np.linalg.norm(_increment(plain, leaf, step)))
-    above = float(np.linalg.norm(_increment(bigger, leaf, step)))
-    return above / below if below else float("nan")
+#: Each layer's own probes: its gradient times 100, the layer four times as long.
+_SCALED = {"a": "normalization_scaled", "b": "normalization_scaled_b"}
+_WIDE = {"a": "normalization_wide", "b": "normalization_wide_b"}
 
 
-def _scaling_law(observed: Mapping[str, Observation], other: str, factor: float,
-                 expected: float, note: str) -> tuple[float, list[dict[str, Any]]] | None:
-    """Layer ``a``'s first moving step on probe ``other`` (one input times ``factor``)
-    against probe ``normalization``: the exponent of ``factor`` it scales by, and the
+def _law(observed: Mapping[str, Observation], other: str, leaf: str, factor: float,
+         expected: float, note: str) -> tuple[float, dict[str, Any]] | None:
+    """Layer ``leaf``'s first moving step on probe ``other`` (one input times
+    ``factor``) against probe ``normalization``, on the elements the two share (the
+    first ones of a longer layer): the exponent of ``factor`` it scales by, and the
     evidence, ``expected`` being NovoGrad's exponent. ``None`` when not measurable."""
-    runs = _ok(observed, "normalization", other)
-    if runs is None:
+    found = _step_ratio(observed, other, leaf)
+    if found is None:
         return None
-    plain, scaled = runs
-    step = _moved_step(plain)
-    if not step or _moved_step(scaled) != step:
-        return None
-    ratio = _step_ratio(scaled, plain, "a", step)
+    ratio, step, run = found
     power = _exponent(ratio, factor)
-    return power, [_ev(scaled.run.name, step, "a",
-                       f"{factor ** expected:.3g} times the step (exponent {expected:g})",
-                       f"{ratio:.3g} times the step (exponent {power:.3g})", note)]
+    return power, _ev(run, step, leaf,
+                      f"{factor ** expected:.3g} times the step (exponent {expected:g})",
+                      f"{ratio:.3g} times the step (exponent {power:.3g})", note)
+
+
+def _laws(observed: Mapping[str, Observation], others: Mapping[str, str], factor: float,
+          expected: float, note: str) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """:func:`_law` for every layer (``others``: layer -> probe), the measurable ones."""
+    powers, evidence = {}, []
+    for leaf, other in others.items():
+        law = _law(observed, other, leaf, factor, expected, note.format(leaf=leaf))
+        if law is not None:
+            powers[leaf], ev = law
+            evidence.append(ev)
+    return powers, evidence
+
+
+def _powers(powers: Mapping[str, float]) -> str:
+    """``layer a -0.5, layer b -0.5``: each exponent to three decimals."""
+    return ", ".join(f"layer {leaf} {round(power, 3) + 0.0:g}"
+                     for leaf, power in powers.items())
 
 
 def _read_own_scale(observed: Mapping[str, Observation]) -> Reading:
-    """A layer's own step against its gradient times 100: NovoGrad divides by the
+    """Each layer's own step against its gradient times 100: NovoGrad divides by the
     gradient's norm, so the step must not change (exponent 0)."""
-    law = _scaling_law(observed, "normalization_scaled", 100.0, 0.0,
-                       "layer a's gradient times 100, constant gradients")
-    if law is None:
+    powers, ev = _laws(observed, _SCALED, 100.0, 0.0,
+                       "layer {leaf}'s gradient times 100, constant gradients")
+    if not powers:
         return None, {}
-    power, ev = law
-    if abs(power - 1.0) < 0.05:
+    if all(abs(power - 1.0) < 0.05 for power in powers.values()):
         return Finding("normalization", "step against the layer's gradient",
-                       "the step grows with the gradient: it is not normalized by the "
-                       "gradient's norm", ev, "not_normalized"), {"scope": "none"}
+                       ANOMALIES["not_normalized"].words + f" (exponent {_powers(powers)};"
+                       " NovoGrad: 0)", ev, "not_normalized"), {"scope": "none"}
     return Finding("normalization", "step against the layer's gradient",
-                   f"the step scales as the gradient to the power {power:.2g} "
+                   f"the step scales as the layer's gradient to the power {_powers(powers)} "
                    "(NovoGrad: 0)", ev), {}
 
 
@@ -281,52 +356,110 @@ def _read_size(observed: Mapping[str, Observation]) -> Reading:
     clipping also depends on the size, so the reading names nothing itself: a mean
     of squares is one of the behaviours tried when the switch search leaves runs
     failing (``mean_normalization``)."""
-    runs = _ok(observed, "normalization", "normalization_wide")
-    if runs is None:
+    powers, ev = _laws(observed, _WIDE, 4.0, -0.5,
+                       "layer {leaf} four times as long, the same gradient per element")
+    if not powers:
         return None, {}
-    plain, wide = runs
-    step = _moved_step(plain)
-    if not step or _moved_step(wide) != step:
-        return None, {}
-    below = float(np.linalg.norm(_increment(plain, "a", step)))
-    above = float(np.linalg.norm(_increment(wide, "a", step)[:len(_A)]))
-    ratio = above / below if below else float("nan")
-    power = _exponent(ratio, 4.0)
-    ev = [_ev(wide.run.name, step, "a", "half the step per element (exponent -0.5)",
-              f"{ratio:.3g} times the step per element (exponent {power:.3g})",
-              "layer a four times as long, the same gradient per element")]
     return Finding("normalization", "step against the layer's size",
-                   f"the step scales as the layer's size to the power {power:.2g} "
+                   f"the step scales as the layer's size to the power {_powers(powers)} "
                    "(NovoGrad: -0.5)", ev), {}
 
 
 def _read_params(observed: Mapping[str, Observation]) -> Reading:
-    """The step against the parameters times 100 (no weight decay): NovoGrad's step does
-    not depend on them (exponent 0)."""
-    law = _scaling_law(observed, "normalization_params", 100.0, 0.0,
-                       "parameters times 100, no weight decay")
-    if law is None:
+    """Each layer's step against the parameters times 100 (no weight decay): NovoGrad's
+    step does not depend on them (exponent 0)."""
+    powers, ev = _laws(observed, dict.fromkeys(_SCALED, "normalization_params"), 100.0,
+                       0.0, "the parameters times 100, no weight decay")
+    if not powers:
         return None, {}
-    power, ev = law
     return Finding("normalization", "step against the parameters",
-                   f"the step scales as the parameters to the power {power:.2g} "
+                   f"the step scales as the parameters to the power {_powers(powers)} "
                    "(NovoGrad: 0)", ev), {}
 
 
 def _read_rate(observed: Mapping[str, Observation]) -> Reading:
-    """The first step against the learning rate times 10: NovoGrad's is linear in it."""
-    law = _scaling_law(observed, "normalization_rate", 10.0, 1.0,
+    """Each layer's first step against the learning rate times 10: NovoGrad's is linear
+    in it."""
+    powers, ev = _laws(observed, dict.fromkeys(_SCALED, "normalization_rate"), 10.0, 1.0,
                        "learning rate 0.5 against 0.05, constant gradients")
-    if law is None:
+    if not powers:
         return None, {}
-    power, ev = law
-    if abs(power - 2.0) < 0.05:
+    if all(abs(power - 2.0) < 0.05 for power in powers.values()):
         return Finding("normalization_rate", "step against the learning rate",
-                       "the step is quadratic in the learning rate: the rate is applied "
-                       "twice", ev, "learning_rate_squared"), {"rate_power": 2}
+                       ANOMALIES["learning_rate_squared"].words + f" (exponent "
+                       f"{_powers(powers)}; NovoGrad: 1)", ev,
+                       "learning_rate_squared"), {"rate_power": 2}
     return Finding("normalization_rate", "step against the learning rate",
-                   f"the step scales as the learning rate to the power {power:.2g} "
+                   f"the step scales as the learning rate to the power {_powers(powers)} "
                    "(NovoGrad: 1)", ev), {}
+
+
+def chunk_size(observed: Mapping[str, Observation]) -> tuple[int, list[dict[str, Any]]]:
+    """The size of the chunks the port normalizes the long layer of probe
+    ``normalization_long`` in (0: none, the layer moves along ``g``), and the evidence.
+
+    NovoGrad's first moving step is one scalar times ``g`` over the whole layer; a port
+    normalizing chunks separately has one scalar per chunk, so ``increment / g`` jumps
+    at the chunk boundaries (the gradient has no period, so the chunks' norms differ).
+    The chunk size is the greatest common divisor of the boundaries, at least 2 (1 is
+    a per-element normalization)."""
+    runs = _ok(observed, "normalization_long")
+    if runs is None:
+        return 0, []
+    obs = runs[0]
+    step = _moved_step(obs)
+    if not step:
+        return 0, []
+    ratio = _increment(obs, "a", step) / np.asarray(_long_gradient())
+    if not np.all(np.isfinite(ratio)):
+        return 0, []
+    scale = float(np.median(np.abs(ratio)))
+    if not scale:
+        return 0, []
+    jumps = np.flatnonzero(np.abs(np.diff(ratio)) > 1e-3 * scale) + 1
+    size = int(np.gcd.reduce(jumps)) if jumps.size else 0
+    if size < 2:
+        return 0, []
+    ev = [_ev(obs.run.name, step, f"a[{size - 2}:{size + 2}]",
+              "one increment/g over the whole layer (NovoGrad)",
+              _floats(ratio[size - 2:size + 2]),
+              f"increment/g jumps at {jumps.size} boundaries, every one a multiple of "
+              f"{size} elements (layer of {LONG})")]
+    return size, ev
+
+
+def _read_chunks(observed: Mapping[str, Observation]) -> Reading:
+    """Whether a long layer is normalized in chunks (:func:`chunk_size`), with the
+    coupling of its halves as evidence: the first half's gradient times 100 changes
+    the second half's step as the layer's norm (NovoGrad, a mean of squares), or not
+    at all (a chunk entirely in the second half)."""
+    size, ev = chunk_size(observed)
+    runs = _ok(observed, "normalization_long", "normalization_long_half")
+    if runs is not None:
+        plain, half = runs
+        step = _moved_step(plain)
+        if step and _moved_step(half) == step:
+            g = np.asarray(_long_gradient())
+            second = slice(LONG - LONG // 4, LONG)  # the last quarter
+            below = float(np.linalg.norm(_increment(plain, "a", step)[second]))
+            above = float(np.linalg.norm(_increment(half, "a", step)[second]))
+            ratio = above / below if below else float("nan")
+            norm = float(np.linalg.norm(g) / np.linalg.norm(
+                np.concatenate([100.0 * g[:LONG // 2], g[LONG // 2:]])))
+            ev.append(_ev(half.run.name, step, f"a[{LONG - LONG // 4}:]",
+                          f"{norm:.3g} times the step (the layer's norm grew)",
+                          f"{ratio:.3g} times the step",
+                          "the first half's gradient times 100: the last quarter's step"))
+    if not ev:
+        return None, {}
+    if size:
+        return Finding("normalization_long", "chunks of a layer",
+                       f"the layer is normalized in chunks of {size} elements, each by its "
+                       "own norm (a port on sharded or flattened parameters)", ev,
+                       "chunked_normalization"), {"chunk": size}
+    return Finding("normalization_long", "chunks of a layer",
+                   f"a layer of {LONG} elements moves along its gradient: one norm for "
+                   "the whole layer", ev), {}
 
 
 def _read_eps(observed: Mapping[str, Observation]) -> Reading:

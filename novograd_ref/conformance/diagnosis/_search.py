@@ -15,15 +15,18 @@ with the moves applied; a combination :class:`Config` refuses is skipped. A cand
 *reproduces* the port when its simulated trajectory is within the tolerance on every
 run it can express, and it can express at least half of the runs the port completed.
 
-Search: every preset first (all runs), then a beam of the best candidates gains one
-move at a time (at most :data:`MAX_MOVES`). A child is tried first on its parent's smallest failing
-runs and kept only when it passes one of them or brings them closer (so moves that are
-only right together can still be found one by one), and then fails no more runs than its
-parent overall, with fewer failures or a smaller excess. A useless move costs a few
-small runs. When that leaves runs failing, the best candidates with at most one move
-try every pair of moves (moves that only help together), and the beam goes on from a
-better pair; all within a time budget. Finally a pruning pass drops every move whose
-removal makes no run fail (:meth:`Search.prune`).
+Search: every preset first (all runs), then best-first (:meth:`Search.improve`): a
+priority queue of candidates ordered by their failing runs, then their distance (the
+failing runs' errors in decades). The first in the queue is expanded by every single
+move, by the step-size switches moved together (:func:`compound_moves`: a zero start,
+bias correction and grad averaging, which can cancel on the first step) and, once its
+single moves are spent, by every pair of moves (moves that only help together). A
+child is tried first on its parent's smallest failing runs and kept only when it
+passes one of them or brings them closer (a compound move skips that test), and then
+fails no more runs than its parent overall, with fewer failures or a smaller excess. A
+useless move costs a few small runs. Up to :data:`MAX_MOVES` moves, within a time
+budget. Finally a pruning pass drops every move whose removal makes no run fail
+(:meth:`Search.prune`).
 
 Tolerance: a run is compared at its own dtype's ``"framework"`` tolerance; at
 float32's only on positive evidence of float32 rounding (float32 arithmetic read off
@@ -35,6 +38,8 @@ more runs.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,13 +51,10 @@ from ...testing import rtol
 from ..adapters._preset_keywords import preset_kwargs_for, presets_with_keywords
 from ._experiments import Observation, Quirks, Run, run_error, simulate, tolerance
 
-BEAM = 6
-PER_PRESET = 2
 MAX_MOVES = 6  # moves from a preset, at most
-BUDGET = 120.0  # seconds the search may take (it stops at the next check after that)
+BUDGET = 30.0  # seconds the search may take (it stops at the next check after that)
 PATIENCE = 5  # a move is tried on its parent's 5 smallest failing runs first
 MIN_GAIN = 1.0  # decades closer on those runs, in all, for a move that fixes none
-PAIR_PARENTS = 3  # candidates given pairs of moves when single moves leave failures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,11 +197,13 @@ class Search:
             self._base[key] = cfg
         return self._base[key]
 
-    def configs(self, cand: Candidate) -> dict[str, Config] | None:
-        """The candidate's configuration for every run it covers; ``None`` when Config
-        refuses the combination on some run."""
+    def configs(self, cand: Candidate, only: Sequence[Observation] | None = None
+                ) -> dict[str, Config] | None:
+        """The candidate's configuration for every run it covers (of ``only``, without
+        the float32 evidence, when given); ``None`` when Config refuses the combination
+        on some run."""
         out = {}
-        for obs in self.observations:
+        for obs in self.observations if only is None else only:
             cfg = self.base_config(cand.preset, obs.run)
             if cfg is None:
                 continue
@@ -209,7 +213,8 @@ class Search:
             except (ValueError, TypeError):
                 return None
             out[obs.run.name] = cfg
-        self._check_float32(out)
+        if only is None:
+            self._check_float32(out)
         return out
 
     def rounds_to_float32(self, cfg: Config) -> bool:
@@ -263,27 +268,32 @@ class Search:
 
     # --------------------------------------------------------------- evaluation
 
-    def evaluate(self, cand: Candidate, parent: Outcome | None = None) -> Outcome | None:
+    def evaluate(self, cand: Candidate, parent: Outcome | None = None,
+                 strict: bool = True) -> Outcome | None:
         """All runs (no parent); or, against ``parent``, ``None`` unless the candidate
         is promising (it passes one of the parent's :data:`PATIENCE` smallest failing
-        runs, or brings them :data:`MIN_GAIN` decades closer in all) and then no worse
-        overall (no more failing runs, and fewer or a smaller excess). ``None`` too when
-        Config refuses the candidate."""
+        runs, or brings them :data:`MIN_GAIN` decades closer in all; not asked when not
+        ``strict``) and then no worse overall (no more failing runs, and fewer or a
+        smaller excess). ``None`` too when Config refuses the candidate."""
+        ranked = sorted(self.observations, key=lambda o: self.input_sizes[o.run.name])
+        probe: list[Observation] = []
+        if parent is not None and strict:  # first the parent's smallest failing runs
+            probe = [o for o in ranked if o.run.name in parent.failed][:PATIENCE]
+            first = self.configs(cand, probe)
+            if first is None or any(o.run.name not in first for o in probe):
+                return None
+            passed = [self.error(o, first[o.run.name]) <= 1.0 for o in probe]
+            gain = sum(_decades(parent.failed[o.run.name]) -
+                       _decades(self.raw_error(o, first[o.run.name])) for o in probe)
+            if not any(passed) and gain < MIN_GAIN:
+                return None
         configs = self.configs(cand)
         if not configs:
             return None
         if parent is not None and all(parent.configs.get(k) == v for k, v in configs.items()):
             return None  # the moves change nothing on these runs
         uncovered = len(self.observations) - len(configs)
-        ranked = sorted(self.observations, key=lambda o: self.input_sizes[o.run.name])
-        if parent is not None:
-            probe = [o for o in ranked if o.run.name in parent.failed][:PATIENCE]
-            passed = [self.error(o, configs[o.run.name]) <= 1.0 for o in probe]
-            gain = sum(_decades(parent.failed[o.run.name]) -
-                       _decades(self.raw_error(o, configs[o.run.name])) for o in probe)
-            if not any(passed) and gain < MIN_GAIN:
-                return None
-            ranked = probe + [o for o in ranked if o not in probe]
+        ranked = probe + [o for o in ranked if o not in probe]
         failed: dict[str, float] = {}
         total = 0.0
         for obs in ranked:
@@ -316,56 +326,98 @@ class Search:
         ranked = sorted((o for o in base if self.covers_enough(o)), key=self._rank)
         if not ranked:
             return base, None
-        return base, self.improve(_frontier(ranked), ranked[0])
+        return base, self.improve(_distinct(ranked), ranked[0])
 
-    def improve(self, frontier: list[Outcome], best: Outcome) -> Outcome:
-        """From ``frontier``: the beam one move at a time, then pairs of moves on the
-        shallowest candidates, then the beam again from a better pair, within the
+    def improve(self, starts: list[Outcome], best: Outcome) -> Outcome:
+        """Best-first from ``starts``: a priority queue of candidates ordered by their
+        failing runs, then their distance (the excess); the first in the queue is
+        expanded by every single move, every compound move (:func:`compound_moves`)
+        and, once its single moves are spent, every pair of moves; children no worse
+        than their parent join the queue. Up to :data:`MAX_MOVES` moves, within the
         time budget; the best outcome, pruned."""
-        all_moves = moves()
+        singles = moves()
+        compound = compound_moves()
+        compound_names = {tuple(m.name for m in c) for c in compound}
         deadline = time.perf_counter() + self.budget
-        best, shallow = self._beam(frontier, best, all_moves, deadline)
-        while best.failed and time.perf_counter() < deadline:
-            parents = sorted(shallow, key=self._rank)[:PAIR_PARENTS]
-            paired = self._pairs(parents, all_moves, best, deadline)
-            if paired is best or len(paired.candidate.moves) >= MAX_MOVES:
-                best = paired
-                break
-            # two moves that are only right together: go on one move at a time from there
-            best, _ = self._beam([paired], paired, all_moves, deadline)
-            shallow = [best]
-        return self.prune(best)
+        order = itertools.count()
+        queue: list[tuple[tuple[Any, ...], int, bool, Outcome]] = []
+        seen: set[tuple[str, frozenset[str]]] = set()
 
-    def _beam(self, frontier: list[Outcome], best: Outcome, all_moves: list[Move],
-              deadline: float) -> tuple[Outcome, list[Outcome]]:
-        """The beam from ``frontier``, one move at a time up to :data:`MAX_MOVES`;
-        returns the best outcome and the candidates shallow enough for a pair."""
-        shallow = list(frontier)
-        start = min(len(o.candidate.moves) for o in frontier)
-        for depth in range(start + 1, MAX_MOVES + 1):
-            if not best.failed or time.perf_counter() > deadline:
-                break
-            self.progress(f"search: {depth} moves, {len(frontier)} candidates x "
-                          f"{len(all_moves)} moves")
-            children = []
-            for parent in frontier:
-                taken = {f for m in parent.candidate.moves for f in m.fields}
-                for move in all_moves:
-                    if taken & set(move.fields):
-                        continue
-                    child = self.evaluate(
-                        Candidate(parent.candidate.preset, (*parent.candidate.moves, move)),
-                        parent)
-                    if child is not None:
-                        children.append(child)
-            if not children:
-                break
-            frontier = _frontier(sorted(children, key=self._rank))
-            if depth <= start + 1:
-                shallow += frontier
-            if self._rank(frontier[0])[:1] < self._rank(best)[:1]:
-                best = frontier[0]
-        return best, shallow
+        def push(outcome: Outcome, pairs: bool) -> None:
+            heapq.heappush(queue, (self._priority(outcome, pairs), next(order), pairs,
+                                   outcome))
+
+        for outcome in starts:
+            seen.add(_key(outcome.candidate))
+            push(outcome, False)
+        expanded, began, answered = 0, time.perf_counter(), False
+        while queue and time.perf_counter() < deadline:
+            if not best.score[0] and not answered:  # a shorter one, in a quarter as long
+                answered, now = True, time.perf_counter()
+                deadline = min(deadline, now + (now - began) / 4)
+            _, _, pairs, node = heapq.heappop(queue)
+            if not self._deeper(node, 2 if pairs else 1, best):
+                continue
+            expanded += 1
+            if expanded % 10 == 1:
+                self.progress(f"search: best-first, {expanded} expanded, {len(queue)} queued, "
+                              f"{len(best.candidate.moves)} moves in the best")
+            steps: Iterable[tuple[Move, ...]] = _pairs_of(node, singles) if pairs else [
+                *((m,) for m in singles), *compound]
+            for added in steps:
+                if time.perf_counter() > deadline:
+                    break
+                if not self._deeper(node, len(added), best):
+                    continue
+                cand = Candidate(node.candidate.preset, (*node.candidate.moves, *added))
+                taken = [f for m in cand.moves for f in m.fields]
+                if len(taken) != len(set(taken)) or _key(cand) in seen:
+                    continue
+                child = self.evaluate(cand, node, strict=tuple(
+                    m.name for m in added) not in compound_names)
+                if child is None:  # judged against this parent: another may keep it
+                    continue
+                seen.add(_key(cand))
+                if self._rank(child) < self._rank(best):
+                    best = child
+                push(child, False)
+            if not pairs:
+                push(node, True)
+        return self._rebased(self.prune(best))
+
+    def _rebased(self, outcome: Outcome) -> Outcome:
+        """``outcome``'s moves on every other preset, pruned there (a preset that
+        already has some of them needs fewer): the best ranked of those that do as well
+        (fewer switches moved, the port's own preset first among equals)."""
+        best = outcome
+        for preset in self.names:
+            if preset == outcome.candidate.preset:
+                continue
+            other = self.evaluate(Candidate(preset, outcome.candidate.moves))
+            if other is None or not self.covers_enough(other) or \
+                    self._rank(other)[:1] > self._rank(outcome)[:1]:
+                continue
+            other = self.prune(other)
+            if self._rank(other) < self._rank(best):
+                best = other
+        return best
+
+    @staticmethod
+    def _deeper(node: Outcome, added: int, best: Outcome) -> bool:
+        """Whether ``node`` gains ``added`` moves: up to :data:`MAX_MOVES`; once
+        ``best`` expresses and reproduces every run, only towards an answer with fewer
+        moves."""
+        depth = len(node.candidate.moves) + added
+        if best.score[0]:  # runs failing or not expressed
+            return depth <= MAX_MOVES
+        return depth < len(best.candidate.moves)
+
+    def _priority(self, outcome: Outcome, pairs: bool) -> tuple[Any, ...]:
+        """The queue's order: failing (or not expressed) runs, then the distance (the
+        excess); the pairs of moves of a candidate after every candidate's single
+        moves (a pair costs as many evaluations as all single moves of 25 candidates)."""
+        score = outcome.score
+        return (pairs, score[0], score[2], score[1], outcome.total)
 
     def prune(self, outcome: Outcome) -> Outcome:
         """``outcome`` without every move whose removal makes no run fail: a move is
@@ -396,28 +448,6 @@ class Search:
                 if o.run.name in outcome.configs and o.run.name not in outcome.failed
                 and (o.run.name not in configs or self.error(o, configs[o.run.name]) > 1.0)]
 
-    def _pairs(self, parents: list[Outcome], all_moves: list[Move], best: Outcome,
-               deadline: float) -> Outcome:
-        """Two moves at once on the best shallow candidates: for moves that are only
-        right together (each alone moves the port further away, as a zero start and
-        ``sqrt(1 - b2^t)`` debiasing do)."""
-        self.progress(f"search: pairs of moves on {len(parents)} candidates")
-        for parent in parents:
-            taken = {f for m in parent.candidate.moves for f in m.fields}
-            free = [m for m in all_moves if not taken & set(m.fields)]
-            for i, first in enumerate(free):
-                if time.perf_counter() > deadline:
-                    break
-                for second in free[i + 1:]:
-                    if set(first.fields) & set(second.fields):
-                        continue
-                    child = self.evaluate(Candidate(parent.candidate.preset,
-                                                    (*parent.candidate.moves, first, second)),
-                                          parent)
-                    if child is not None and self._rank(child) < self._rank(best):
-                        best = child
-        return best
-
     def _rank(self, outcome: Outcome) -> tuple[Any, ...]:
         score = outcome.score
         preset = outcome.candidate.preset
@@ -425,16 +455,38 @@ class Search:
                 self.names.index(preset))
 
 
-def _frontier(ranked: Iterable[Outcome]) -> list[Outcome]:
-    """The beam: the best :data:`BEAM` distinct outcomes, at most :data:`PER_PRESET`
-    from one preset (so one preset's near misses do not crowd out the others)."""
-    out: list[Outcome] = []
-    for o in _distinct(ranked):
-        if sum(x.candidate.preset == o.candidate.preset for x in out) < PER_PRESET:
-            out.append(o)
-        if len(out) == BEAM:
-            break
-    return out
+def _key(cand: Candidate) -> tuple[str, frozenset[str]]:
+    """A candidate whatever the order of its moves."""
+    return cand.preset, frozenset(m.name for m in cand.moves)
+
+
+def _pairs_of(node: Outcome, singles: list[Move]) -> Iterable[tuple[Move, Move]]:
+    """Every pair of moves free to add to ``node`` (no field set twice)."""
+    taken = {f for m in node.candidate.moves for f in m.fields}
+    free = [m for m in singles if not taken & set(m.fields)]
+    for i, first in enumerate(free):
+        for second in free[i + 1:]:
+            if not set(first.fields) & set(second.fields):
+                yield first, second
+
+
+def compound_moves() -> list[tuple[Move, ...]]:
+    """The step-size switches moved together: a second moment started at zero, bias
+    correction and ``(1 - b1)`` grad averaging. Together they can leave the first step
+    as it was (a zero start, Adam's bias correction and the averaging: Adam-style
+    debiased moments), so neither one nor two of them bring a port that has all three
+    closer; three at once are tried as one move.
+
+    >>> [m.name for m in compound_moves()[0]]
+    ["second_moment_init='zero'", "bias_correction='adam'", "grad_averaging='always'"]
+    """
+    by_name = {m.name: m for m in moves()}
+    starts = ("second_moment_init='zero'",)
+    corrections = ("bias_correction='adam'", "bias_correction='debias'")
+    averaging = ("grad_averaging='always'", "grad_averaging='after_first_step'",
+                 "grad_averaging='off'")
+    return [(by_name[a], by_name[b], by_name[c]) for a in starts for b in corrections
+            for c in averaging]
 
 
 def _distinct(outcomes: Iterable[Outcome]) -> list[Outcome]:
@@ -476,18 +528,20 @@ def differences(cand: Candidate, configs_of: Callable[[Candidate], dict[str, Con
     return list(out.values())
 
 
-def float32_variants(observations: Sequence[Observation], language: str) -> list[str]:
-    """The presets a port reproduces only in a float32 variant, described: with a
-    float32 second moment (``"timm with state_dtype='float32'"``) or with all its
-    arithmetic in float32 (``"optax computed in float32"``), whichever is closer when
-    both are within the float32 tolerance. A preset the port reproduces as it is, or
-    that expresses fewer than half of the runs, is not listed.
+def float32_variants(observations: Sequence[Observation], language: str,
+                     skip: Iterable[str] = ()) -> list[str]:
+    """The presets (other than ``skip``) a port reproduces only in a float32 variant,
+    described: with a float32 second moment (``"timm with state_dtype='float32'"``) or
+    with all its arithmetic in float32 (``"optax computed in float32"``), whichever is
+    closer when both are within the float32 tolerance. A preset the port reproduces as
+    it is, or that expresses fewer than half of the runs, is not listed. ``identify``
+    and ``verify --identify`` report these for float64 runs.
     """
     plain = Search(observations, Quirks(), language)
     narrow = Search(observations, Quirks(arithmetic="float32"), language)
     state = _set(state_dtype="float32")
-    out = []
-    for preset in plain.names:
+    out, skipped = [], set(skip)
+    for preset in (p for p in plain.names if p not in skipped):
         base = plain.evaluate(Candidate(preset))
         if base is None or not base.failed or 2 * len(base.configs) < len(plain.observations):
             continue

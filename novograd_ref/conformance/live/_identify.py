@@ -22,7 +22,7 @@ from ..adapters._preset_keywords import preset_kwargs_for, presets_with_keywords
 from ..adapters._protocol import Failure
 from ..diagnosis._experiments import Observation
 from ..diagnosis._experiments import Run as Experiment
-from ..diagnosis._search import float32_variants as search_variants
+from ..diagnosis._search import float32_variants
 from ..isolation._runner import DEFAULT_TIMEOUT, CompletedRun, Problem, open_runner
 from ..judging._outcome import judge, usable
 from ..judging._report import Report
@@ -114,7 +114,7 @@ def verify_implementation(impl: Implementation | str, preset: str,
             tell(report)
     if identify and runs:
         report.matches = matching_presets(runs, preset, dtypes[0])
-        report.variants = float32_variants(runs, preset, dtypes[0], report.matches)
+        report.variants = _float32_variants(runs, preset, dtypes[0], report.matches)
     report.complete = True
     tell(report)
     return report
@@ -209,11 +209,10 @@ def reproducing(found: Iterable[Standing], runs: int) -> list[str]:
     return [s.preset for s in found if runs and not s.failed and 2 * s.compared >= runs]
 
 
-def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedRun]], language: str,
-                     dtype: str, matches: Iterable[str] = ()) -> list[str]:
-    """The presets (other than ``matches``) that the float64 ``runs`` reproduce only
-    with a float32 second moment or with float32 arithmetic, described
-    (``"torch_optimizer with state_dtype='float32'"``); none for float32 runs."""
+def _float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedRun]],
+                      language: str, dtype: str, matches: Iterable[str] = ()) -> list[str]:
+    """:func:`~novograd_ref.conformance.diagnosis._search.float32_variants` of the
+    float64 ``runs`` (none for float32 runs), ``matches`` left out."""
 
     if dtype != "float64":
         return []
@@ -221,9 +220,7 @@ def float32_variants(runs: Iterable[tuple[Problem, Mapping[str, Any], CompletedR
     observations = [Observation(Experiment(f"case {problem.name}", "case",
                                            dict(hyper[problem.name]), problem, dtype),
                                 run.params, run.grads) for problem, _kwargs, run in runs]
-    skip = set(matches)
-    return [v for v in search_variants(observations, language)
-            if v.split(" ", 1)[0] not in skip]
+    return float32_variants(observations, language, skip=matches)
 
 
 def identify(impl: Implementation | str, language: str, dtype: str = "float64",
@@ -252,4 +249,4 @@ def identify(impl: Implementation | str, language: str, dtype: str = "float64",
                                                  case.name, dtype, outcome))
     found = standings(runs, language, dtype, candidates)
     names = reproducing(found, len(runs))
-    return Matches(names, errors, found, float32_variants(runs, language, dtype, names))
+    return Matches(names, errors, found, _float32_variants(runs, language, dtype, names))
