@@ -51,6 +51,7 @@ from .adapters._loader import (
     PresetAdapter,
     check_spec,
     implementation,
+    keywords_preset,
     load_implementation,
 )
 from .adapters._preset_keywords import preset_kwargs_for, presets_with_keywords
@@ -59,12 +60,7 @@ from .diagnosis._explain_port import explain
 from .diagnosis._explanation import ANOMALIES, Explanation
 from .golden._export import export_preset
 from .isolation._runner import DEFAULT_TIMEOUT, STARTUP_TIMEOUT
-from .judging._bundled import (
-    checked_records,
-    hypothesis_storage_outside_the_working_directory,
-    keywords_preset,
-    select_records,
-)
+from .judging._bundled import checked_records, select_records
 from .judging._divergence import Divergence, excerpt, first_divergence
 from .judging._junit import JUnitReport
 from .judging._report import (
@@ -87,7 +83,11 @@ from .judging._verify import (
     verify_bundled,
     verify_record,
 )
-from .live._generated import find_difference, generated_check
+from .live._generated import (
+    find_difference,
+    generated_check,
+    hypothesis_storage_outside_the_working_directory,
+)
 from .live._identify import Matches, identify, verify_implementation
 
 __all__ = (

@@ -270,3 +270,16 @@ def _checked(spec: str, adapter: Any) -> Adapter:
         raise ImplementationError(f"{spec} returned {type(adapter).__name__}, which has no "
                                   "init(params, learning_rate) / update(grads, state)")
     return adapter
+
+
+def keywords_preset(spec: str, preset: str | None = None) -> str:
+    """The preset whose keywords the implementation ``spec`` takes: ``preset`` when
+    given; else a framework's own preset (``spec`` a framework name); else the preset
+    ``spec`` names (``preset:NAME`` or ``NAME``); else ``optax``. Not checked here.
+
+    >>> keywords_preset("framework:timm"), keywords_preset("preset:tfa"), keywords_preset("m:make")
+    ('timm', 'tfa', 'optax')
+    >>> keywords_preset("timm", preset="nemo")
+    'nemo'
+    """
+    return preset or parse_impl(spec).keywords_preset()

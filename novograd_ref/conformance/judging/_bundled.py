@@ -1,28 +1,18 @@
-"""What runs before and around the kit's checks when a command asks for them.
+"""The bundled records checked before they are replayed.
 
-- The bundled records (or those of a vectors folder) are selected by preset, file and
+The bundled records (or those of a vectors folder) are selected by preset, file and
   dtype (:func:`select_records`), then loaded and checked entry by entry against their
   case before anything is replayed (:func:`checked_records`): every malformed entry is
   named at once, in one :class:`~novograd_ref.vectors.MalformedData`.
-- An implementation is held to a preset's keywords: the one asked for, else a
-  framework's own preset, else the preset it names, else ``optax``
-  (:func:`keywords_preset`).
-- Hypothesis' example database goes to a private temporary folder while a command runs
-  (:func:`hypothesis_storage_outside_the_working_directory`): a check run by a user
-  leaves nothing in the folder it was run from.
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ... import vectors
-from ..isolation._runner import private_folder
-from ..targets import parse_impl
 from ._verify import oracle_problem
 
 
@@ -102,43 +92,3 @@ def checked_records(manifest: Mapping[str, Any], entries: list[dict[str, Any]],
     if problems:
         raise vectors.MalformedData(problems)
     return records
-
-
-def keywords_preset(spec: str, preset: str | None = None) -> str:
-    """The preset whose keywords the implementation ``spec`` takes: ``preset`` when
-    given; else a framework's own preset (``spec`` a framework name); else the preset
-    ``spec`` names (``preset:NAME`` or ``NAME``); else ``optax``. Not checked here.
-
-    >>> keywords_preset("framework:timm"), keywords_preset("preset:tfa"), keywords_preset("m:make")
-    ('timm', 'tfa', 'optax')
-    >>> keywords_preset("timm", preset="nemo")
-    'nemo'
-    """
-    return preset or parse_impl(spec).keywords_preset()
-
-
-@contextlib.contextmanager
-def hypothesis_storage_outside_the_working_directory() -> Iterator[Path | None]:
-    """Hypothesis keeps a ``.hypothesis/`` folder in the current directory; while this
-    context is open it keeps it in a private temporary folder instead (the value of the
-    context; None without hypothesis), removed on exit.
-
-    >>> import os
-    >>> with hypothesis_storage_outside_the_working_directory() as folder:
-    ...     print(folder.is_dir(), Path.cwd() in folder.parents)
-    True False
-    >>> folder.exists()
-    False
-    """
-    try:
-        from hypothesis.configuration import set_hypothesis_home_dir
-    except ImportError:
-        yield None
-        return
-    folder = private_folder("hypothesis")
-    set_hypothesis_home_dir(str(folder))
-    try:
-        yield folder
-    finally:
-        set_hypothesis_home_dir(None)
-        shutil.rmtree(folder, ignore_errors=True)

@@ -9,8 +9,11 @@ given the same canonical hyperparameters, differ.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,7 @@ from ...testing import rtol
 from ..adapters._loader import Implementation, PresetAdapter
 from ..adapters._preset_keywords import preset_kwargs_for
 from ..adapters._protocol import Adapter, Failure
-from ..isolation._runner import InProcessRunner, Problem, Runner, Skipped
+from ..isolation._runner import InProcessRunner, Problem, Runner, Skipped, private_folder
 from ..judging._outcome import judge, usable
 from ..judging._verify import Comparison, compare, run_trajectory
 
@@ -202,3 +205,30 @@ def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
     a, b = trajectories(found)
     return {"problem": found, "hyper": hyper, preset_a: a, preset_b: b,
             "kwargs": {preset_a: kwargs_a, preset_b: kwargs_b}}
+
+
+@contextlib.contextmanager
+def hypothesis_storage_outside_the_working_directory() -> Iterator[Path | None]:
+    """Hypothesis keeps a ``.hypothesis/`` folder in the current directory; while this
+    context is open it keeps it in a private temporary folder instead (the value of the
+    context; None without hypothesis), removed on exit.
+
+    >>> import os
+    >>> with hypothesis_storage_outside_the_working_directory() as folder:
+    ...     print(folder.is_dir(), Path.cwd() in folder.parents)
+    True False
+    >>> folder.exists()
+    False
+    """
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:
+        yield None
+        return
+    folder = private_folder("hypothesis")
+    set_hypothesis_home_dir(str(folder))
+    try:
+        yield folder
+    finally:
+        set_hypothesis_home_dir(None)
+        shutil.rmtree(folder, ignore_errors=True)
