@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import arguments, conformance, presets, vectors
+from . import __version__, apply_updates, arguments, conformance, presets, vectors
 from .conformance import record, targets
 from .links import docs_url
 from .output_paths import check_name, check_output_file
@@ -289,8 +289,6 @@ def _demo(args: argparse.Namespace) -> int:
     """Run the optax docstring example on the reference ``optax`` preset."""
     import numpy as np
 
-    from . import apply_updates
-
     solver = presets.optax(learning_rate=0.003)
     params = np.array([1.0, 2.0, 3.0])
     print(f"Objective function: {np.sum(params**2)}")
@@ -488,8 +486,6 @@ def _add_demo(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``novograd-ref`` (one sub-command per job)."""
-    from . import __version__
-
     parser = argparse.ArgumentParser(
         prog="novograd-ref", formatter_class=_Formatter,
         description="Reference NovoGrad: verify implementations against the oracle.\n"

@@ -243,3 +243,25 @@ def test_frozen_objects_are_written_only_while_they_are_built() -> None:
                     and enclosing.get(node) not in building:
                 bad.append(f"{name}:{node.lineno} in {enclosing.get(node)}")
     assert bad == []
+
+
+#: Functions that import package modules in their body, and why (none to break a cycle).
+LATE_IMPORTS = {
+    # the child caps its memory before the kit and the implementation are imported
+    ("novograd_ref.conformance.isolation._child", "main"),
+    # the hypothesis strategies load hypothesis, an optional dependency, on first use
+    ("novograd_ref.testing", "__getattr__"),
+}
+
+
+def test_package_modules_are_imported_in_function_bodies_only_for_a_stated_reason(
+        ) -> None:
+    late = set()
+    for name in _modules():
+        for node in ast.walk(_tree(name)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.ImportFrom) and (
+                            inner.level or (inner.module or "").startswith("novograd_ref")):
+                        late.add((name, node.name))
+    assert late <= LATE_IMPORTS, late - LATE_IMPORTS

@@ -14,6 +14,7 @@ import numpy as np
 from ... import presets
 from ..._optimizer import apply_updates
 from ...links import docs_url
+from .. import frameworks
 from ..targets import (
     ExecTarget,
     TargetError,
@@ -113,8 +114,6 @@ def implementation(spec: str, preset: str | None = None) -> Implementation:
         return Implementation(spec, lambda kwargs, dtype: _checked(spec, factory(**kwargs)),
                               declared_oracle_kwargs(spec, factory))
     if not _is_framework(impl.name):
-        from .. import frameworks
-
         raise ImplementationError(
             f"unknown implementation {shown(spec)}: not a preset ({', '.join(presets.names())}), "
             f"a framework ({', '.join(frameworks.FRAMEWORKS)}) or module:factory")
@@ -214,14 +213,10 @@ def load_implementation(spec: str, dtype: str = "float64", preset: str | None = 
 
 
 def _is_framework(name: str) -> bool:
-    from .. import frameworks
-
     return name in frameworks.FRAMEWORKS
 
 
 def _framework_implementation(spec: str, name: str) -> Implementation:
-    from .. import frameworks
-
     plugin = frameworks.load(name)
     if not plugin.available():
         raise ImplementationError(

@@ -21,8 +21,10 @@ import os
 import textwrap
 from typing import Any
 
+from ... import presets, vectors
 from ..._json import file_text, reportable
 from ...output_paths import write_output
+from ..frameworks import RECORD_TAGS
 from ._verify import Comparison
 
 VERDICTS = ("pass", "mismatch", "error", "nothing_checked")
@@ -176,9 +178,6 @@ def bundled_legend(entries: list[dict[str, Any]]) -> str:
     >>> "[f32state]: float64 parameters" in legend, "apex (FusedNovoGrad needs" in legend
     (True, True)
     """
-    from ... import presets, vectors
-    from ..frameworks import RECORD_TAGS
-
     lines = [("columns: cases = recorded trajectories compared; worst rel err = the largest "
               "max|oracle - framework| / max|framework| over their leaves and steps; ulps = "
               "that difference in units of the last place of the precision the run is held "
