@@ -283,9 +283,9 @@ def _show(value: object, rounded_to: str | None = None) -> str:
         return getattr(value, "__name__", type(value).__name__)
     if rounded_to == "float32" and isinstance(value, float):
         for digits in range(1, 10):
-            text = f"{value:.{digits}g}"
-            if round_to(float(text), "float32") == value:
-                return text
+            shortest = float(f"{value:.{digits}g}")
+            if round_to(shortest, "float32") == value:
+                return repr(shortest)
     return repr(value)
 
 

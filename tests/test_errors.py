@@ -231,3 +231,43 @@ def test_an_empty_layer_under_the_inf_norm_steps_with_norm_zero(
     # max|g| blended with a prior of 0, or (first_step_blend) with max|g| itself
     want = 0.02 * 4.0 if second_moment_init == "zero" else 4.0
     assert float(state.nu["w"]) == pytest.approx(want)
+
+
+def test_a_float32_hyperparameter_prints_as_the_shortest_float_that_reads_back() -> None:
+    cfg = ngr.Config(learning_rate=20.0, b1=0.9, hyper_dtype="float32")
+    assert "learning_rate=20.0, b1=0.9," in repr(cfg)
+    assert eval(repr(cfg), {"Config": ngr.Config}) == cfg
+
+
+def test_every_given_hyperparameter_is_checked_and_stored_as_a_python_float() -> None:
+    cfg = ngr.Config(learning_rate=0.1, weight_decay=0.1, weight_decay_mode="corrected",
+                     max_learning_rate=np.float32(0.5))
+    assert type(cfg.max_learning_rate) is float
+    with pytest.raises(TypeError, match=r"^b1 must be a real number, got None$"):
+        ngr.Config(learning_rate=0.1, b1=None)  # type: ignore[arg-type]
+
+
+def test_the_rounding_note_appears_only_where_rounding_changed_the_value() -> None:
+    with pytest.raises(ValueError, match=r"^b1 must be in \[0.0, 1.0\), got 1.5$"):
+        ngr.Config(learning_rate=0.1, b1=1.5, hyper_dtype="float32")
+    with pytest.raises(ValueError, match=r"got 1.0 \(0.99999999999 rounded to float32 by "
+                                         r"hyper_dtype\)$"):
+        ngr.Config(learning_rate=0.1, b1=0.99999999999, hyper_dtype="float32")
+
+
+def test_switch_rules_are_frozen_and_hashable() -> None:
+    import dataclasses
+
+    from novograd_ref._config import COMPATIBILITY
+
+    rule = COMPATIBILITY[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rule.switch = "norm"  # type: ignore[misc]
+    assert hash(rule) == hash(dataclasses.replace(rule))
+
+
+def test_a_bad_value_is_shown_whole_up_to_sixty_characters() -> None:
+    from novograd_ref._config import describe_value
+
+    assert describe_value("x" * 58) == f"{'x' * 58!r} (str)"  # a repr of 60 characters
+    assert describe_value("x" * 59) == f"{('x' * 59)!r:.45}...(61 chars) (str)"
