@@ -226,8 +226,8 @@ class Config:
     #: Whether the rate multiplies the step (``outside``) or enters the moment
     #: (``inside``, Keras momentum) (step 7).
     learning_rate_placement: LearningRatePlacement = "outside"
-    #: How ``m`` starts (step 7): at 0, or at the first step's moment input (so
-    #: step 1 counts it ``b1 + c`` times).
+    #: How ``m`` starts (step 7), at 0 or at the first step's moment input (so step
+    #: 1 counts it ``b1 + c`` times).
     first_moment_init: FirstMomentInit = "zero"
     #: The step size factor (steps 4, 8, 9), none, Apex's corrections of ``v`` and
     #: ``m``, Adam's, or ``sqrt(1 - b2**t)``.

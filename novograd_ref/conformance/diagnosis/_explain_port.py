@@ -50,7 +50,7 @@ def explain(impl: Implementation | str, language: str,
     the explanation goes on from the others; with ``in_process`` it runs here.
     ``jobs`` child processes run the port at once (default: the number of cores; one
     with ``in_process``); the switch search stops after about ``budget`` seconds, and
-    the search from each behaviour tried when runs stay failing (:func:`_alternatives`)
+    the search from each behaviour tried when runs stay failing
     after a third of that.
 
     >>> from novograd_ref.conformance import implementation
