@@ -522,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["verify", *argv]  # no sub-command: verify, with the options given
     args = parser.parse_args(argv)
     try:
-        with conformance.hypothesis_storage_outside_the_working_directory():
+        with conformance.private_hypothesis_home():
             return int(args.run(args))
     except UsageError as exc:
         print(f"novograd-ref: {exc}", file=sys.stderr)

@@ -86,7 +86,7 @@ from .judging._verify import (
 from .live._generated import (
     find_difference,
     generated_check,
-    hypothesis_storage_outside_the_working_directory,
+    private_hypothesis_home,
 )
 from .live._identify import Matches, identify, verify_implementation
 
@@ -121,7 +121,6 @@ __all__ = (
     "find_difference",
     "first_divergence",
     "generated_check",
-    "hypothesis_storage_outside_the_working_directory",
     "identify",
     "identify_json",
     "identify_text",
@@ -130,6 +129,7 @@ __all__ = (
     "load_implementation",
     "preset_kwargs_for",
     "presets_with_keywords",
+    "private_hypothesis_home",
     "replay",
     "report_text",
     "run_trajectory",

@@ -208,13 +208,13 @@ def find_difference(preset_a: str, preset_b: str, dtype: str = "float64",
 
 
 @contextlib.contextmanager
-def hypothesis_storage_outside_the_working_directory() -> Iterator[Path | None]:
+def private_hypothesis_home() -> Iterator[Path | None]:
     """Hypothesis keeps a ``.hypothesis/`` folder in the current directory; while this
     context is open it keeps it in a private temporary folder instead (the value of the
     context; None without hypothesis), removed on exit.
 
     >>> import os
-    >>> with hypothesis_storage_outside_the_working_directory() as folder:
+    >>> with private_hypothesis_home() as folder:
     ...     print(folder.is_dir(), Path.cwd() in folder.parents)
     True False
     >>> folder.exists()
